@@ -1,0 +1,80 @@
+//! A small throughput harness shared by the benchmarks: runs a workload repeatedly for a fixed time,
+//! several rounds, and prints the median events/s (and MB/s) — the figures quoted in the README.
+//!
+//! Run everything with `cargo bench -p trustloop-benches`; one bench with `--bench NAME`.
+
+use std::time::{Duration, Instant};
+
+/// How long one measured round runs, from `TRUSTLOOP_BENCH_SECS` (default 2 s).
+pub fn round_duration() -> Duration {
+    let secs = std::env::var("TRUSTLOOP_BENCH_SECS").ok().and_then(|s| s.parse::<f64>().ok()).unwrap_or(2.0);
+    Duration::from_secs_f64(secs.max(0.05))
+}
+
+/// Median events/s (and MB/s when `bytes_per_event` is known) of one workload.
+#[derive(Debug, Clone, Copy)]
+pub struct Figure {
+    /// Median events per second over the rounds.
+    pub events_per_sec: f64,
+    /// Slowest and fastest round, events per second.
+    pub range: (f64, f64),
+    /// Median megabytes (10^6 bytes) per second, when the bytes per event are known.
+    pub mb_per_sec: Option<f64>,
+}
+
+/// Runs `iteration` (which processes `events_per_iter` events and returns how many bytes it moved)
+/// repeatedly for [`round_duration`], 5 rounds after a warm-up, and prints one line:
+/// `name: N events/s (min–max) [M MB/s]`.
+pub fn measure(name: &str, events_per_iter: u64, mut iteration: impl FnMut() -> u64) -> Figure {
+    let round = round_duration();
+    // Warm-up: one short round.
+    let warm_until = Instant::now() + round / 4;
+    while Instant::now() < warm_until {
+        std::hint::black_box(iteration());
+    }
+    let mut rates = Vec::new();
+    let mut byte_rates = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        let mut events = 0u64;
+        let mut bytes = 0u64;
+        while start.elapsed() < round {
+            bytes += std::hint::black_box(iteration());
+            events += events_per_iter;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        rates.push(events as f64 / secs);
+        byte_rates.push(bytes as f64 / secs / 1e6);
+    }
+    rates.sort_by(f64::total_cmp);
+    byte_rates.sort_by(f64::total_cmp);
+    let figure = Figure {
+        events_per_sec: rates[2],
+        range: (rates[0], rates[4]),
+        mb_per_sec: (byte_rates[2] > 0.0).then_some(byte_rates[2]),
+    };
+    print(name, &figure);
+    figure
+}
+
+/// Prints one figure line.
+pub fn print(name: &str, f: &Figure) {
+    let mb = f.mb_per_sec.map(|m| format!("  {m:>8.1} MB/s")).unwrap_or_default();
+    println!(
+        "{name:<48} {:>12} events/s  ({} – {}){mb}",
+        human(f.events_per_sec),
+        human(f.range.0),
+        human(f.range.1)
+    );
+}
+
+/// `1234567.0` → `1.23 M`.
+pub fn human(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.2} M", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.1} k", x / 1e3)
+    } else {
+        format!("{x:.0}")
+    }
+}

@@ -1,0 +1,9 @@
+//! trustloop connectors: the event log contract and its backends.
+//!
+//! * [`log`] — the [`log::EventLog`] trait (topics, partitions, offsets, consumer-group offsets)
+//!   with two backends: [`log::embedded::EmbeddedLog`] (the default, file-backed) and
+//!   [`log::kafka::KafkaLog`] (real Kafka via rdkafka).
+
+
+pub mod log;
+

@@ -1,0 +1,256 @@
+//! The backend-generic conformance suite: every [`EventLog`] backend must pass every check here.
+//!
+//! Each check takes a fresh log (or one shared with other checks: every check uses its own uniquely
+//! named topics and groups) and panics with a description on failure. Backends' test files call
+//! [`conformance_tests!`](crate::conformance_tests) to get one `#[tokio::test]` per check.
+
+use bytes::Bytes;
+
+use super::{EventLog, Header, LogError, Record, TopicPartitionOffset};
+
+fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let pid = std::process::id();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{pid}-{nanos}-{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+fn rec(key: &str, value: &str) -> Record {
+    Record::new(Some(Bytes::copy_from_slice(key.as_bytes())), Bytes::copy_from_slice(value.as_bytes()))
+}
+
+/// Reads a partition from `from` to its end offset, in chunks, however the backend splits reads.
+pub async fn read_to_end(log: &dyn EventLog, topic: &str, partition: u32, from: i64) -> Vec<super::StoredRecord> {
+    let end = log.end_offsets(topic).await.expect("end offsets")[partition as usize];
+    let mut out = Vec::new();
+    let mut next = from;
+    let mut empty_reads = 0;
+    while next < end {
+        let batch = log.read(topic, partition, next, 1000).await.expect("read");
+        if batch.is_empty() {
+            // Kafka may answer a fetch with nothing while the data is in flight; never loop forever.
+            empty_reads += 1;
+            assert!(empty_reads < 200, "read({topic}/{partition}@{next}) stayed empty below end offset {end}");
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            continue;
+        }
+        for r in batch {
+            assert!(r.offset >= next, "offsets must not go backwards");
+            next = r.offset + 1;
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// A created topic is listed with its partition count; creating it again is idempotent; creating it
+/// with another partition count is refused.
+pub async fn create_and_list_topics(log: &dyn EventLog) {
+    let t = unique("conf-topics");
+    log.create_topic(&t, 3).await.expect("create");
+    log.create_topic(&t, 3).await.expect("create again with the same partition count is idempotent");
+    let listed = log.list_topics().await.expect("list");
+    let info = listed.iter().find(|i| i.name == t).unwrap_or_else(|| panic!("{t} not listed in {listed:?}"));
+    assert_eq!(info.partitions, 3);
+    assert_eq!(log.partition_count(&t).await.expect("partition count"), 3);
+    match log.create_topic(&t, 5).await {
+        Err(LogError::TopicExists { existing: 3, requested: 5, .. }) => {}
+        other => panic!("re-creating with another partition count must fail with TopicExists, got {other:?}"),
+    }
+}
+
+/// Invalid topic names are refused before anything is created.
+pub async fn invalid_names_are_refused(log: &dyn EventLog) {
+    for bad in ["", "a/b", "..", "spaces are bad"] {
+        match log.create_topic(bad, 1).await {
+            Err(LogError::InvalidName { .. }) => {}
+            other => panic!("create_topic({bad:?}) must fail with InvalidName, got {other:?}"),
+        }
+    }
+}
+
+/// Appending returns consecutive offsets from the end offset; reading back returns the same keys,
+/// values, headers and timestamps, in order.
+pub async fn append_returns_offsets_and_reads_back(log: &dyn EventLog) {
+    let t = unique("conf-append");
+    log.create_topic(&t, 2).await.expect("create");
+    assert_eq!(log.end_offsets(&t).await.expect("end"), vec![0, 0]);
+
+    let mut first = vec![rec("k1", "v1"), rec("k2", "v2"), rec("k3", "v3")];
+    first[1].headers.push(Header { name: "h".into(), value: Some(Bytes::from_static(b"hv")) });
+    first[1].headers.push(Header { name: "null".into(), value: None });
+    first[2].timestamp_ms = Some(1_700_000_000_123);
+    first.push(Record::new(None, Bytes::from_static(b"unkeyed")));
+    let a = log.append(&t, 1, first.clone()).await.expect("append");
+    assert_eq!(a.partition, 1);
+    assert_eq!(a.offsets, vec![0, 1, 2, 3]);
+    let b = log.append(&t, 1, vec![rec("k4", "v4")]).await.expect("append");
+    assert_eq!(b.offsets, vec![4]);
+    assert_eq!(log.end_offsets(&t).await.expect("end"), vec![0, 5]);
+
+    let got = read_to_end(log, &t, 1, 0).await;
+    assert_eq!(got.len(), 5);
+    for (i, r) in got.iter().enumerate() {
+        assert_eq!(r.offset, i as i64);
+        assert_eq!(r.partition, 1);
+        assert_eq!(&*r.topic, t.as_str());
+    }
+    for (want, have) in first.iter().zip(&got) {
+        assert_eq!(have.key, want.key);
+        assert_eq!(have.value, want.value);
+        assert_eq!(have.headers, want.headers);
+    }
+    assert_eq!(got[2].timestamp_ms, 1_700_000_000_123, "a producer timestamp is kept");
+    assert!(got[0].timestamp_ms > 1_600_000_000_000, "records without one get the append time");
+    assert_eq!(got[4].value, Bytes::from_static(b"v4"));
+    assert!(read_to_end(log, &t, 0, 0).await.is_empty(), "partition 0 untouched");
+}
+
+/// Reading from the middle returns the tail; reading at the end returns nothing; `max_records` bounds
+/// a read.
+pub async fn read_from_offset_and_bounds(log: &dyn EventLog) {
+    let t = unique("conf-read");
+    log.create_topic(&t, 1).await.expect("create");
+    let batch: Vec<Record> = (0..250).map(|i| rec(&format!("k{i}"), &format!("value-{i}"))).collect();
+    log.append(&t, 0, batch).await.expect("append");
+    let tail = read_to_end(log, &t, 0, 200).await;
+    assert_eq!(tail.len(), 50);
+    assert_eq!(tail[0].offset, 200);
+    assert_eq!(tail[0].value, Bytes::from_static(b"value-200"));
+    let at_end = log.read(&t, 0, 250, 10).await.expect("read at end");
+    assert!(at_end.is_empty(), "reading at the end offset returns nothing");
+    let mut bounded = Vec::new();
+    for _ in 0..50 {
+        bounded = log.read(&t, 0, 10, 7).await.expect("bounded read");
+        if !bounded.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!bounded.is_empty() && bounded.len() <= 7, "max_records bounds a read: got {}", bounded.len());
+    assert_eq!(bounded[0].offset, 10);
+}
+
+/// Many batches across partitions keep per-partition order and count.
+pub async fn many_batches_keep_order(log: &dyn EventLog) {
+    let t = unique("conf-order");
+    log.create_topic(&t, 3).await.expect("create");
+    for round in 0..20 {
+        for p in 0..3u32 {
+            let batch: Vec<Record> = (0..50).map(|i| rec("k", &format!("{p}:{}", round * 50 + i))).collect();
+            log.append(&t, p, batch).await.expect("append");
+        }
+    }
+    assert_eq!(log.end_offsets(&t).await.expect("end"), vec![1000, 1000, 1000]);
+    for p in 0..3u32 {
+        let got = read_to_end(log, &t, p, 0).await;
+        assert_eq!(got.len(), 1000);
+        for (i, r) in got.iter().enumerate() {
+            assert_eq!(r.value, Bytes::from(format!("{p}:{i}")), "partition {p} offset {i}");
+        }
+    }
+}
+
+/// Unknown topics and partitions are errors, not empty results.
+pub async fn unknown_topic_and_partition_are_errors(log: &dyn EventLog) {
+    let t = unique("conf-missing");
+    assert!(
+        matches!(log.append(&t, 0, vec![rec("k", "v")]).await, Err(LogError::UnknownTopic(_))),
+        "append to a missing topic"
+    );
+    assert!(matches!(log.read(&t, 0, 0, 1).await, Err(LogError::UnknownTopic(_))), "read of a missing topic");
+    log.create_topic(&t, 1).await.expect("create");
+    assert!(
+        matches!(log.append(&t, 4, vec![rec("k", "v")]).await, Err(LogError::UnknownPartition { partition: 4, .. })),
+        "append to a missing partition"
+    );
+}
+
+/// A group commits offsets and reads them back; groups are independent; later commits overwrite.
+pub async fn consumer_group_offsets(log: &dyn EventLog) {
+    let t = unique("conf-groups");
+    let g1 = unique("g1");
+    let g2 = unique("g2");
+    log.create_topic(&t, 2).await.expect("create");
+    log.append(&t, 0, (0..10).map(|i| rec("k", &i.to_string())).collect()).await.expect("append");
+    log.append(&t, 1, (0..10).map(|i| rec("k", &i.to_string())).collect()).await.expect("append");
+    assert_eq!(log.committed_offsets(&g1, &t).await.expect("committed"), vec![None, None]);
+    let commit = |p: u32, o: i64| TopicPartitionOffset { topic: t.clone(), partition: p, offset: o };
+    log.commit_offsets(&g1, &[commit(0, 3), commit(1, 7)]).await.expect("commit");
+    log.commit_offsets(&g2, &[commit(1, 1)]).await.expect("commit");
+    assert_eq!(log.committed_offsets(&g1, &t).await.expect("committed"), vec![Some(3), Some(7)]);
+    assert_eq!(log.committed_offsets(&g2, &t).await.expect("committed"), vec![None, Some(1)]);
+    log.commit_offsets(&g1, &[commit(0, 9)]).await.expect("commit");
+    assert_eq!(log.committed_offsets(&g1, &t).await.expect("committed"), vec![Some(9), Some(7)]);
+}
+
+/// Large values (1 MiB less framing) round-trip intact.
+pub async fn large_values_round_trip(log: &dyn EventLog) {
+    let t = unique("conf-large");
+    log.create_topic(&t, 1).await.expect("create");
+    let big: Vec<u8> = (0..900_000u32).map(|i| (i % 251) as u8).collect();
+    log.append(&t, 0, vec![Record::new(None, big.clone())]).await.expect("append");
+    let got = read_to_end(log, &t, 0, 0).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].value.as_ref(), big.as_slice());
+}
+
+/// Concurrent appenders to one partition never share an offset, and nothing is lost.
+pub async fn concurrent_appends_are_serialised(log: &dyn EventLog) {
+    let t = unique("conf-concurrent");
+    log.create_topic(&t, 1).await.expect("create");
+    let writers = 4;
+    let per_writer = 25;
+    let mut all = Vec::new();
+    let futs = (0..writers).map(|w| {
+        let t = t.clone();
+        async move {
+            let mut offsets = Vec::new();
+            for i in 0..per_writer {
+                let a = log.append(&t, 0, vec![rec("k", &format!("{w}-{i}"))]).await.expect("append");
+                offsets.extend(a.offsets);
+            }
+            offsets
+        }
+    });
+    for offsets in futures::future::join_all(futs).await {
+        all.extend(offsets);
+    }
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), writers * per_writer, "every append got its own offset");
+    assert_eq!(read_to_end(log, &t, 0, 0).await.len(), writers * per_writer);
+}
+
+/// Generates one `#[tokio::test]` per conformance check for a backend.
+///
+/// `conformance_tests!(module_name, [#[ignore = "why"]], async { make_log().await })` — the expression
+/// must evaluate to something that derefs to `dyn EventLog` (e.g. `Arc<dyn EventLog>` or a guard
+/// that also keeps a broker alive).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($module:ident, [$($attr:meta)*], $make:expr) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::conformance_tests!(@one [$($attr)*] $make;
+                create_and_list_topics, invalid_names_are_refused, append_returns_offsets_and_reads_back,
+                read_from_offset_and_bounds, many_batches_keep_order, unknown_topic_and_partition_are_errors,
+                consumer_group_offsets, large_values_round_trip, concurrent_appends_are_serialised);
+        }
+    };
+    (@one [$($attr:meta)*] $make:expr; $($check:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[$attr])*
+            async fn $check() {
+                let log = $make;
+                $crate::log::conformance::$check(&*log).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,1 @@
+//! The embedded, file-backed event log (being written).

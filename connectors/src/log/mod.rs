@@ -1,0 +1,305 @@
+//! The event log contract: topics split into partitions, each an append-only sequence of records
+//! addressed by offset, plus consumer-group committed offsets.
+//!
+//! Every backend implements [`EventLog`]; the conformance suite in [`conformance`] (feature
+//! `conformance`) is written once against the trait and run against every backend.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+pub mod embedded;
+pub mod kafka;
+pub mod partitioner;
+
+pub use partitioner::partition_for_key;
+
+/// A record to append: what producers hand to [`EventLog::append`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Record {
+    /// Partitioning / compaction key; `None` for unkeyed records.
+    pub key: Option<Bytes>,
+    /// The payload: for trustloop events, Confluent-framed Avro.
+    pub value: Bytes,
+    /// Producer timestamp in milliseconds since the Unix epoch (Kafka `CreateTime`);
+    /// `None` lets the backend stamp the append time.
+    pub timestamp_ms: Option<i64>,
+    /// Record headers, in order.
+    pub headers: Vec<Header>,
+}
+
+impl Record {
+    /// A keyed record with no headers and no producer timestamp.
+    pub fn new(key: Option<Bytes>, value: impl Into<Bytes>) -> Self {
+        Self { key, value: value.into(), timestamp_ms: None, headers: Vec::new() }
+    }
+}
+
+/// One record header (Kafka semantics: names may repeat, values may be absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Header name.
+    pub name: String,
+    /// Header value; `None` is a null header value.
+    pub value: Option<Bytes>,
+}
+
+/// A record as stored in the log, with its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// Topic it was read from.
+    pub topic: Arc<str>,
+    /// Partition it was read from.
+    pub partition: u32,
+    /// Its offset within the partition.
+    pub offset: i64,
+    /// Milliseconds since the Unix epoch: the producer timestamp if one was given, else the time the
+    /// log appended it ("log time").
+    pub timestamp_ms: i64,
+    /// Key, as appended.
+    pub key: Option<Bytes>,
+    /// Value, as appended.
+    pub value: Bytes,
+    /// Headers, as appended.
+    pub headers: Vec<Header>,
+}
+
+/// Where one appended batch landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// Partition the batch was appended to.
+    pub partition: u32,
+    /// Offset of each record of the batch, in the order given.
+    pub offsets: Vec<i64>,
+}
+
+impl Appended {
+    /// Offset of the first record, if the batch was not empty.
+    pub fn first_offset(&self) -> Option<i64> {
+        self.offsets.first().copied()
+    }
+    /// Offset of the last record, if the batch was not empty.
+    pub fn last_offset(&self) -> Option<i64> {
+        self.offsets.last().copied()
+    }
+}
+
+/// A topic and its partition count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// Topic name.
+    pub name: String,
+    /// Number of partitions.
+    pub partitions: u32,
+}
+
+/// A position in one topic-partition (what consumer groups commit, and what input frontiers record).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopicPartitionOffset {
+    /// Topic name.
+    pub topic: String,
+    /// Partition number.
+    pub partition: u32,
+    /// Offset: for a committed group offset, the *next* offset to read (Kafka semantics).
+    pub offset: i64,
+}
+
+/// Errors from an event log backend. [`LogError::is_retriable`] tells callers whether trying the same
+/// call again may succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The topic does not exist.
+    #[error("unknown topic `{0}`")]
+    UnknownTopic(String),
+    /// The partition does not exist in the topic.
+    #[error("topic `{topic}` has no partition {partition} (it has {partitions})")]
+    UnknownPartition {
+        /// Topic name.
+        topic: String,
+        /// The partition asked for.
+        partition: u32,
+        /// How many partitions the topic has.
+        partitions: u32,
+    },
+    /// A topic of that name exists already with another partition count.
+    #[error("topic `{topic}` exists with {existing} partitions, not {requested}")]
+    TopicExists {
+        /// Topic name.
+        topic: String,
+        /// Its partition count.
+        existing: u32,
+        /// The partition count asked for.
+        requested: u32,
+    },
+    /// The name is not a valid topic or group name.
+    #[error("invalid name `{name}`: {reason}")]
+    InvalidName {
+        /// The offending name.
+        name: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// The offset asked for lies outside the partition's retained range.
+    #[error("offset {offset} is out of range for {topic}/{partition} (valid {start}..={end})")]
+    OffsetOutOfRange {
+        /// Topic name.
+        topic: String,
+        /// Partition number.
+        partition: u32,
+        /// The offset asked for.
+        offset: i64,
+        /// First retained offset.
+        start: i64,
+        /// End offset (the next offset to be written).
+        end: i64,
+    },
+    /// Stored data failed its integrity check.
+    #[error("corrupt data in {location}: {reason}")]
+    Corrupt {
+        /// File (and position) where the corruption was found.
+        location: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The log is locked or in use in a way that forbids this call.
+    #[error("{0}")]
+    Busy(String),
+    /// An I/O error on the local file system.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file or directory concerned.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An error reported by Kafka or the Kafka client.
+    #[error("kafka: {message}")]
+    Kafka {
+        /// What went wrong, with the broker's error code where there is one.
+        message: String,
+        /// Whether librdkafka or the broker consider the error retriable.
+        retriable: bool,
+    },
+    /// The call did not complete in time.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// The backend cannot do this (a documented gap, e.g. a broker lacking an API).
+    #[error("not supported by this backend: {0}")]
+    Unsupported(String),
+}
+
+impl LogError {
+    /// Whether the same call may succeed if tried again later.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            LogError::Kafka { retriable, .. } => *retriable,
+            LogError::Timeout(_) | LogError::Busy(_) => true,
+            LogError::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn io(path: impl fmt::Display, source: std::io::Error) -> Self {
+        LogError::Io { path: path.to_string(), source }
+    }
+}
+
+/// Result alias for log operations.
+pub type LogResult<T> = Result<T, LogError>;
+
+/// The event log contract shared by every backend.
+///
+/// Offsets are per partition, start at the partition's first retained offset and grow by one per
+/// record. The *end offset* of a partition is the offset the next appended record will get (Kafka's
+/// high watermark). Committed group offsets are "next offset to read".
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// A short name for this backend (`embedded`, `kafka`), for logs and reports.
+    fn backend(&self) -> &'static str;
+
+    /// Creates a topic with `partitions` partitions. Creating a topic that exists with the same partition
+    /// count is not an error (idempotent); with a different count it is [`LogError::TopicExists`].
+    async fn create_topic(&self, topic: &str, partitions: u32) -> LogResult<()>;
+
+    /// Lists the topics (internal ones, whose names start with `_` or `__`, excluded).
+    async fn list_topics(&self) -> LogResult<Vec<TopicInfo>>;
+
+    /// Partition count of one topic.
+    async fn partition_count(&self, topic: &str) -> LogResult<u32>;
+
+    /// Appends `records` to one partition, in order; returns the offset each one got. The batch is
+    /// durable according to the backend's durability settings when this returns.
+    async fn append(&self, topic: &str, partition: u32, records: Vec<Record>) -> LogResult<Appended>;
+
+    /// Reads up to `max_records` records of one partition starting at `offset`. Returns fewer (maybe
+    /// none) when the end of the partition is reached; never waits for new records.
+    async fn read(&self, topic: &str, partition: u32, offset: i64, max_records: usize) -> LogResult<Vec<StoredRecord>>;
+
+    /// First retained offset and end offset (next offset to be written) of each partition, indexed by
+    /// partition number.
+    async fn offsets(&self, topic: &str) -> LogResult<Vec<PartitionOffsets>>;
+
+    /// End offsets of each partition of a topic, indexed by partition number.
+    async fn end_offsets(&self, topic: &str) -> LogResult<Vec<i64>> {
+        Ok(self.offsets(topic).await?.into_iter().map(|o| o.end).collect())
+    }
+
+    /// Commits consumer-group offsets (each the next offset to read).
+    async fn commit_offsets(&self, group: &str, offsets: &[TopicPartitionOffset]) -> LogResult<()>;
+
+    /// The group's committed offsets for every partition of `topic`, indexed by partition number;
+    /// `None` where the group has committed nothing.
+    async fn committed_offsets(&self, group: &str, topic: &str) -> LogResult<Vec<Option<i64>>>;
+}
+
+/// First retained and end offset of one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionOffsets {
+    /// First offset still retained.
+    pub start: i64,
+    /// The offset the next appended record gets.
+    pub end: i64,
+}
+
+/// Validates a topic or group name the way Kafka does: 1–249 characters of `[A-Za-z0-9._-]`, not `.`
+/// or `..`.
+pub fn validate_name(name: &str) -> LogResult<()> {
+    let bad = |reason| Err(LogError::InvalidName { name: name.to_string(), reason });
+    if name.is_empty() {
+        return bad("empty");
+    }
+    if name.len() > 249 {
+        return bad("longer than 249 characters");
+    }
+    if name == "." || name == ".." {
+        return bad("`.` and `..` are reserved");
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
+        return bad("only ASCII letters, digits, `.`, `_` and `-` are allowed");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_kafka_rules() {
+        assert!(validate_name("telemetry").is_ok());
+        assert!(validate_name("action-results").is_ok());
+        assert!(validate_name("_schemas").is_ok());
+        assert!(validate_name("").is_err());
+        assert!(validate_name("..").is_err());
+        assert!(validate_name("a/b").is_err());
+        assert!(validate_name(&"x".repeat(250)).is_err());
+    }
+}

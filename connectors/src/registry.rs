@@ -1,0 +1,202 @@
+//! The embedded schema registry: schema ids and writer schemas kept in the log itself, in the internal
+//! topic [`SCHEMAS_TOPIC`], so every process on every backend sees the same ids without a separate
+//! server. Entries use the value shape of Confluent Schema Registry's own log
+//! (`subject`, `version`, `id`, `schema`).
+//!
+//! trustloop's schema ids are deterministic (derived from each schema's fingerprint, see
+//! `trustloop_schemas::EventCodec`), so registration is idempotent and needs no coordination: two
+//! processes registering the same schema append the same entry, and readers de-duplicate by id. The
+//! registry's job is to keep *older* writer schemas readable after the schemas evolve.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use apache_avro::Schema;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use trustloop_schemas::{EventCodec, WriterSchemas};
+
+use crate::log::{EventLog, LogError, Record};
+
+/// The internal topic holding schema registrations.
+pub const SCHEMAS_TOPIC: &str = "_trustloop_schemas";
+
+/// Errors of the schema registry.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The log failed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// An entry in the registry topic could not be read.
+    #[error("schema registry entry at offset {offset} is unreadable: {reason}")]
+    BadEntry {
+        /// Offset of the entry in the registry topic.
+        offset: i64,
+        /// What was wrong.
+        reason: String,
+    },
+    /// Two different schemas claim the same id.
+    #[error("schema id {id} is already taken by another schema of subject `{existing}`; refusing `{subject}`")]
+    IdCollision {
+        /// The contested id.
+        id: u32,
+        /// Subject of the schema that holds it.
+        existing: String,
+        /// Subject of the schema being registered.
+        subject: String,
+    },
+}
+
+/// One registration, as stored in [`SCHEMAS_TOPIC`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaEntry {
+    /// Confluent subject, `<topic>-value`.
+    pub subject: String,
+    /// Version within the subject, from 1.
+    pub version: u32,
+    /// The schema id written in every record's Confluent header.
+    pub id: u32,
+    /// The schema, as canonical JSON text.
+    pub schema: String,
+    /// Always `AVRO`.
+    #[serde(rename = "schemaType", default = "avro")]
+    pub schema_type: String,
+}
+
+fn avro() -> String {
+    "AVRO".to_string()
+}
+
+#[derive(Default)]
+struct State {
+    by_id: HashMap<u32, (SchemaEntry, Option<Schema>)>,
+    latest_version: BTreeMap<String, u32>,
+    next_offset: i64,
+}
+
+/// Schema ids and writer schemas kept in the event log (see the module docs).
+pub struct LogSchemaRegistry {
+    log: Arc<dyn EventLog>,
+    state: RwLock<State>,
+}
+
+impl LogSchemaRegistry {
+    /// Opens the registry on `log`, creating its topic if needed and loading every entry.
+    pub async fn open(log: Arc<dyn EventLog>) -> Result<LogSchemaRegistry, RegistryError> {
+        log.create_topic(SCHEMAS_TOPIC, 1).await?;
+        let registry = LogSchemaRegistry { log, state: RwLock::new(State::default()) };
+        registry.refresh().await?;
+        Ok(registry)
+    }
+
+    /// Reads entries appended since the last refresh (by this or any other process).
+    pub async fn refresh(&self) -> Result<(), RegistryError> {
+        let end = self.log.end_offsets(SCHEMAS_TOPIC).await?.first().copied().unwrap_or(0);
+        let mut next = self.read_state(|s| s.next_offset);
+        while next < end {
+            let records = self.log.read(SCHEMAS_TOPIC, 0, next, 1000).await?;
+            if records.is_empty() {
+                break;
+            }
+            let mut state = self.write_state();
+            for r in records {
+                next = r.offset + 1;
+                let entry: SchemaEntry = serde_json::from_slice(&r.value)
+                    .map_err(|e| RegistryError::BadEntry { offset: r.offset, reason: e.to_string() })?;
+                let v = state.latest_version.entry(entry.subject.clone()).or_default();
+                *v = (*v).max(entry.version);
+                state.by_id.entry(entry.id).or_insert((entry, None));
+            }
+            state.next_offset = next;
+        }
+        Ok(())
+    }
+
+    /// Registers `schema` (canonical JSON) under `subject` with `id`, unless that id is registered
+    /// already. Returns the entry that holds the id.
+    pub async fn register(&self, subject: &str, id: u32, schema: &str) -> Result<SchemaEntry, RegistryError> {
+        if let Some(existing) = self.lookup(id) {
+            return check_same(existing, subject, id, schema);
+        }
+        // Someone else may have registered it since we last looked.
+        self.refresh().await?;
+        if let Some(existing) = self.lookup(id) {
+            return check_same(existing, subject, id, schema);
+        }
+        let version = self.read_state(|s| s.latest_version.get(subject).copied().unwrap_or(0)) + 1;
+        let entry = SchemaEntry {
+            subject: subject.to_string(),
+            version,
+            id,
+            schema: schema.to_string(),
+            schema_type: avro(),
+        };
+        let value = serde_json::to_vec(&entry).map_err(|e| RegistryError::BadEntry { offset: -1, reason: e.to_string() })?;
+        let record = Record::new(Some(Bytes::copy_from_slice(subject.as_bytes())), value);
+        self.log.append(SCHEMAS_TOPIC, 0, vec![record]).await?;
+        self.refresh().await?;
+        Ok(self.lookup(id).unwrap_or(entry))
+    }
+
+    /// Registers every current event schema of `codec` under `<topic>-value`.
+    pub async fn register_all(&self, codec: &EventCodec) -> Result<(), RegistryError> {
+        for (event_type, id, canonical) in codec.registrations() {
+            self.register(&format!("{}-value", event_type.topic()), id, &canonical).await?;
+        }
+        Ok(())
+    }
+
+    /// The entry registered under `id`, if any.
+    pub fn lookup(&self, id: u32) -> Option<SchemaEntry> {
+        self.read_state(|s| s.by_id.get(&id).map(|(e, _)| e.clone()))
+    }
+
+    /// Every registered entry, ordered by subject then version.
+    pub fn entries(&self) -> Vec<SchemaEntry> {
+        let mut all: Vec<SchemaEntry> = self.read_state(|s| s.by_id.values().map(|(e, _)| e.clone()).collect());
+        all.sort_by(|a, b| a.subject.cmp(&b.subject).then(a.version.cmp(&b.version)));
+        all
+    }
+
+    fn read_state<T>(&self, f: impl FnOnce(&State) -> T) -> T {
+        match self.state.read() {
+            Ok(guard) => f(&guard),
+            Err(poisoned) => f(&poisoned.into_inner()),
+        }
+    }
+
+    fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        match self.state.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+fn check_same(existing: SchemaEntry, subject: &str, id: u32, schema: &str) -> Result<SchemaEntry, RegistryError> {
+    if existing.schema == schema {
+        Ok(existing)
+    } else {
+        Err(RegistryError::IdCollision { id, existing: existing.subject, subject: subject.to_string() })
+    }
+}
+
+impl WriterSchemas for LogSchemaRegistry {
+    fn writer_schema(&self, id: u32) -> Option<Schema> {
+        if let Some(parsed) = self.read_state(|s| s.by_id.get(&id).and_then(|(_, p)| p.clone())) {
+            return Some(parsed);
+        }
+        let mut state = self.write_state();
+        let (entry, parsed) = state.by_id.get_mut(&id)?;
+        match Schema::parse_str(&entry.schema) {
+            Ok(schema) => {
+                *parsed = Some(schema.clone());
+                Some(schema)
+            }
+            Err(e) => {
+                tracing::warn!(id, subject = %entry.subject, error = %e, "registered schema does not parse");
+                None
+            }
+        }
+    }
+}

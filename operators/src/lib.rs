@@ -1,0 +1,1 @@
+//! trustloop's functional core (being written).

@@ -1,0 +1,97 @@
+//! Backend selection: the embedded log in `--data DIR` (default) or Kafka with `--brokers`, plus the
+//! schema registry and event codec every command uses.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use trustloop_connectors::log::embedded::{EmbeddedLog, EmbeddedOptions, FsyncPolicy};
+use trustloop_connectors::log::kafka::{KafkaConfig, KafkaLog};
+use trustloop_connectors::log::EventLog;
+use trustloop_connectors::registry::LogSchemaRegistry;
+use trustloop_schemas::{EventCodec, EventType};
+
+/// Where events live: an embedded log directory, or Kafka brokers.
+#[derive(Debug, Clone, Args)]
+pub struct BackendArgs {
+    /// Directory of the embedded, file-backed event log (the default backend).
+    #[arg(long, global = true, env = "TRUSTLOOP_DATA", default_value = "./trustloop-data", value_name = "DIR")]
+    pub data: PathBuf,
+
+    /// Kafka bootstrap servers (`HOST:PORT,...`); when given, events live in Kafka instead of `--data`.
+    #[arg(long, global = true, env = "TRUSTLOOP_BROKERS", value_name = "HOST:PORT,...")]
+    pub brokers: Option<String>,
+
+    /// A librdkafka setting passed through to the Kafka clients, as `KEY=VALUE` (repeatable), e.g.
+    /// `-X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-512 -X sasl.username=...`.
+    #[arg(short = 'X', long = "kafka-option", global = true, value_name = "KEY=VALUE")]
+    pub kafka_options: Vec<String>,
+
+    /// Partitions given to trustloop's topics when they are created.
+    #[arg(long, global = true, env = "TRUSTLOOP_PARTITIONS", default_value_t = 3, value_name = "N")]
+    pub partitions: u32,
+
+    /// Embedded log durability: `always` fsyncs every appended batch; `never` leaves it to the OS.
+    #[arg(long, global = true, env = "TRUSTLOOP_FSYNC", default_value = "always", value_parser = ["always", "never"])]
+    pub fsync: String,
+}
+
+/// An opened backend: the log, its schema registry and the codec bound to the registered ids.
+pub struct Backend {
+    /// The event log.
+    pub log: Arc<dyn EventLog>,
+    /// Schema ids and writer schemas, kept in the log's `_schemas` topic.
+    pub registry: Arc<LogSchemaRegistry>,
+    /// Encodes and decodes events in the Confluent wire format.
+    pub codec: EventCodec,
+    /// Partitions given to topics this backend creates.
+    pub partitions: u32,
+}
+
+impl Backend {
+    /// Opens the backend named by `args`, creates trustloop's topics if they are missing and registers
+    /// the current event schemas.
+    pub async fn open(args: &BackendArgs) -> Result<Backend> {
+        if args.partitions == 0 {
+            bail!("--partitions must be at least 1");
+        }
+        let log: Arc<dyn EventLog> = match &args.brokers {
+            Some(brokers) => {
+                let mut config = KafkaConfig::new(brokers.clone());
+                for kv in &args.kafka_options {
+                    let Some((k, v)) = kv.split_once('=') else {
+                        bail!("-X {kv}: expected KEY=VALUE");
+                    };
+                    config.options.push((k.trim().to_string(), v.trim().to_string()));
+                }
+                Arc::new(KafkaLog::connect(config).await.with_context(|| format!("cannot connect to Kafka at {brokers}"))?)
+            }
+            None => {
+                let fsync = match args.fsync.as_str() {
+                    "never" => FsyncPolicy::Never,
+                    _ => FsyncPolicy::Always,
+                };
+                let options = EmbeddedOptions { fsync, ..EmbeddedOptions::default() };
+                Arc::new(
+                    EmbeddedLog::open(&args.data, options)
+                        .with_context(|| format!("cannot open the embedded log in {}", args.data.display()))?,
+                )
+            }
+        };
+        let registry = Arc::new(LogSchemaRegistry::open(log.clone()).await.context("cannot open the schema registry")?);
+        let codec = EventCodec::new();
+        registry.register_all(&codec).await.context("cannot register the event schemas")?;
+        for t in EventType::ALL {
+            log.create_topic(t.topic(), args.partitions)
+                .await
+                .or_else(|e| match e {
+                    // A topic someone created with another partition count is theirs to keep.
+                    trustloop_connectors::log::LogError::TopicExists { .. } => Ok(()),
+                    e => Err(e),
+                })
+                .with_context(|| format!("cannot create topic {}", t.topic()))?;
+        }
+        Ok(Backend { log, registry, codec, partitions: args.partitions })
+    }
+}

@@ -1,0 +1,28 @@
+//! One module per command.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+
+pub mod consume;
+pub mod demo;
+pub mod produce;
+pub mod topics;
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Topics(args) => topics::run(&cli.backend, args).await,
+        Command::Produce(args) => produce::run(&cli.backend, args).await,
+        Command::Consume(args) => consume::run(&cli.backend, args).await,
+        Command::Demo(args) => demo::run(&cli.backend, args).await,
+    }
+}
+
+/// The current wall-clock time in microseconds since the Unix epoch (ingest defaults only: no
+/// decision ever reads the clock).
+pub fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}

@@ -1,0 +1,154 @@
+//! Ingestion of JSON lines into a topic: validate, encode as Confluent-framed Avro, append in batches
+//! partitioned by key; every bad line becomes a `DeadLetter` on `dlq` with its line number and reason.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use trustloop_connectors::log::{Record, partition_for_key};
+use trustloop_schemas::json::{IngestDefaults, parse_event_json};
+use trustloop_schemas::{DeadLetter, Envelope, Event, EventTime, EventType, derive_event_id};
+
+use crate::backend::Backend;
+
+/// How many records are appended to one partition at once.
+pub const BATCH: usize = 10_000;
+
+/// One rejected input line.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Rejection {
+    /// 1-based line number in the input.
+    pub line: u64,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+/// What an ingestion did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct IngestReport {
+    /// Non-empty lines read.
+    pub lines: u64,
+    /// Events appended to the topic.
+    pub appended: u64,
+    /// Lines rejected (each also written to `dlq`).
+    pub rejected: Vec<Rejection>,
+}
+
+/// Appends encoded events to a topic, batching per partition.
+struct Batcher<'a> {
+    backend: &'a Backend,
+    topic: String,
+    partitions: u32,
+    pending: BTreeMap<u32, Vec<Record>>,
+    appended: u64,
+}
+
+impl<'a> Batcher<'a> {
+    async fn new(backend: &'a Backend, topic: &str) -> Result<Batcher<'a>> {
+        let partitions = backend.log.partition_count(topic).await.with_context(|| format!("topic {topic}"))?;
+        Ok(Batcher { backend, topic: topic.to_string(), partitions, pending: BTreeMap::new(), appended: 0 })
+    }
+
+    async fn push(&mut self, event: &Event) -> Result<()> {
+        let value = self.backend.codec.encode(event).context("encoding an event")?;
+        let key = event.envelope().key.as_bytes();
+        let partition = partition_for_key(key, self.partitions);
+        let batch = self.pending.entry(partition).or_default();
+        batch.push(Record::new(Some(Bytes::copy_from_slice(key)), value));
+        if batch.len() >= BATCH {
+            let records = std::mem::take(batch);
+            self.append(partition, records).await?;
+        }
+        Ok(())
+    }
+
+    async fn append(&mut self, partition: u32, records: Vec<Record>) -> Result<()> {
+        let n = records.len() as u64;
+        self.backend
+            .log
+            .append(&self.topic, partition, records)
+            .await
+            .with_context(|| format!("appending to {}/{partition}", self.topic))?;
+        self.appended += n;
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<u64> {
+        let pending = std::mem::take(&mut self.pending);
+        for (partition, records) in pending {
+            if !records.is_empty() {
+                self.append(partition, records).await?;
+            }
+        }
+        Ok(self.appended)
+    }
+}
+
+/// Builds the dead letter for a rejected input line.
+pub fn dead_letter(source_topic: &str, line: u64, raw: &str, error_kind: &str, reason: &str, defaults: &IngestDefaults) -> Event {
+    let tenant = serde_json::from_str::<serde_json::Value>(raw)
+        .ok()
+        .and_then(|v| v.get("tenant").and_then(|t| t.as_str()).map(str::to_string))
+        .filter(|t| !t.is_empty())
+        .or_else(|| defaults.tenant.clone())
+        .unwrap_or_else(|| "unknown".to_string());
+    let id = derive_event_id("dead-letter", &[source_topic.as_bytes(), &line.to_be_bytes(), raw.as_bytes()]);
+    Event::DeadLetter(DeadLetter {
+        envelope: Envelope {
+            event_id: id,
+            tenant,
+            key: source_topic.to_string(),
+            event_time: EventTime::from_micros(defaults.now_micros),
+            source: defaults.source.clone(),
+            schema_version: EventType::DeadLetter.schema_version(),
+        },
+        source_topic: source_topic.to_string(),
+        source_partition: None,
+        source_offset: None,
+        line: Some(line as i64),
+        error_kind: error_kind.to_string(),
+        reason: reason.to_string(),
+        payload: raw.as_bytes().to_vec(),
+    })
+}
+
+/// Reads JSON lines from `input` and appends them to `topic` as `event_type` events.
+pub async fn ingest_lines<R: AsyncBufRead + Unpin>(
+    backend: &Backend,
+    topic: &str,
+    event_type: EventType,
+    mut input: R,
+    defaults: &IngestDefaults,
+) -> Result<IngestReport> {
+    let mut report = IngestReport::default();
+    let mut out = Batcher::new(backend, topic).await?;
+    let mut dlq = Batcher::new(backend, EventType::DeadLetter.topic()).await?;
+    let mut line = String::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        let n = input.read_line(&mut line).await.context("reading standard input")?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
+        }
+        report.lines += 1;
+        match parse_event_json(event_type, text, defaults) {
+            Ok(event) => out.push(&event).await?,
+            Err(e) => {
+                let reason = e.to_string();
+                tracing::debug!(line = number, %reason, "rejected input line");
+                dlq.push(&dead_letter(topic, number, text, e.kind(), &reason, defaults)).await?;
+                report.rejected.push(Rejection { line: number, reason });
+            }
+        }
+    }
+    report.appended = out.flush().await?;
+    dlq.flush().await?;
+    Ok(report)
+}

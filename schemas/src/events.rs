@@ -1,0 +1,746 @@
+//! The event types: one struct per Avro schema in `schemas/avro/`, field for field, in schema order
+//! (the direct codec relies on that order; a test checks every struct against its schema).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{EventId, EventTime};
+
+/// The common envelope of every event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// Event id (see [`EventId`]).
+    pub event_id: EventId,
+    /// Tenant that owns the event.
+    pub tenant: String,
+    /// Partitioning key.
+    pub key: String,
+    /// When the thing happened (UTC microseconds).
+    pub event_time: EventTime,
+    /// Producer of the event.
+    pub source: String,
+    /// Version of the event's schema.
+    pub schema_version: i32,
+}
+
+/// A telemetry sample from a host, device, workload or network sensor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Telemetry {
+    /// Common envelope.
+    pub envelope: Envelope,
+    /// The entity the sample is about.
+    pub entity: String,
+    /// What was observed (`auth_failure`, `ids_alert`, `attestation_failure`, `config_drift`, ...).
+    pub kind: String,
+    /// Magnitude of the observation.
+    pub value: f64,
+    /// Free-form attributes.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    /// Unit of `value`, if any.
+    #[serde(default)]
+    pub unit: Option<String>,
+}
+
+/// Format of the document a release inventory came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InventoryFormat {
+    /// CycloneDX JSON.
+    Cyclonedx,
+    /// SPDX JSON.
+    Spdx,
+    /// Cargo.lock.
+    CargoLock,
+    /// Anything else.
+    Other,
+}
+
+/// One component of a release.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Component {
+    /// Package URL.
+    pub purl: String,
+    /// OSV ecosystem name (`crates.io`, `npm`, `PyPI`, `Go`, `Maven`, ...).
+    pub ecosystem: String,
+    /// Package name.
+    pub name: String,
+    /// Package version.
+    pub version: String,
+    /// Scope (`required`, `optional`, `dev`, ...), if known.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+/// A release and its components.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseInventory {
+    /// Common envelope.
+    pub envelope: Envelope,
+    /// Release name.
+    pub release_name: String,
+    /// Release version.
+    pub release_version: String,
+    /// Environment the release runs in, if known.
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// Source document format.
+    pub format: InventoryFormat,
+    /// SHA-256 (hex) of the source document.
+    #[serde(default)]
+    pub document_digest: Option<String>,
+    /// The release's components.
+    #[serde(default)]
+    pub components: Vec<Component>,
+}
+
+/// Whether an advisory event inserts/updates or deletes the advisory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdvisoryChange {
+    /// The advisory is new or changed.
+    Upsert,
+    /// The advisory was removed from its database.
+    Delete,
+}
+
+/// An OSV severity entry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Severity {
+    /// `CVSS_V2`, `CVSS_V3`, `CVSS_V4`, `Ubuntu`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The score or vector.
+    pub score: String,
+}
+
+/// The package an OSV `affected` entry is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AffectedPackage {
+    /// OSV ecosystem.
+    pub ecosystem: String,
+    /// Package name.
+    pub name: String,
+    /// Package URL, if given.
+    #[serde(default)]
+    pub purl: Option<String>,
+}
+
+/// OSV range type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RangeType {
+    /// Semantic versions.
+    #[serde(rename = "SEMVER")]
+    Semver,
+    /// The ecosystem's own version ordering.
+    #[serde(rename = "ECOSYSTEM")]
+    Ecosystem,
+    /// Git commits.
+    #[serde(rename = "GIT")]
+    Git,
+}
+
+/// One OSV range event: exactly one field is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RangeEvent {
+    /// Version where the vulnerability was introduced.
+    #[serde(default)]
+    pub introduced: Option<String>,
+    /// Version where it was fixed.
+    #[serde(default)]
+    pub fixed: Option<String>,
+    /// Last affected version.
+    #[serde(default)]
+    pub last_affected: Option<String>,
+    /// Upper limit of the range.
+    #[serde(default)]
+    pub limit: Option<String>,
+}
+
+/// An OSV range.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Range {
+    /// Range type.
+    #[serde(rename = "type")]
+    pub kind: RangeType,
+    /// Repository, for `GIT` ranges.
+    #[serde(default)]
+    pub repo: Option<String>,
+    /// The range's events, in order.
+    #[serde(default)]
+    pub events: Vec<RangeEvent>,
+}
+
+/// An OSV `affected` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Affected {
+    /// The package.
+    pub package: AffectedPackage,
+    /// Affected ranges.
+    #[serde(default)]
+    pub ranges: Vec<Range>,
+    /// Explicitly listed affected versions.
+    #[serde(default)]
+    pub versions: Vec<String>,
+    /// `ecosystem_specific`, as JSON text.
+    #[serde(default)]
+    pub ecosystem_specific: Option<String>,
+    /// `database_specific`, as JSON text.
+    #[serde(default)]
+    pub database_specific: Option<String>,
+}
+
+/// An OSV reference.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    /// Reference type (`ADVISORY`, `FIX`, `WEB`, ...).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// URL.
+    pub url: String,
+}
+
+/// A vulnerability advisory, in OSV's shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Advisory {
+    /// Common envelope.
+    pub envelope: Envelope,
+    /// Upsert or delete.
+    pub change: AdvisoryChange,
+    /// Advisory id (`RUSTSEC-…`, `GHSA-…`, `GO-…`, `PYSEC-…`, `CVE-…`).
+    pub id: String,
+    /// Last modification time.
+    pub modified: EventTime,
+    /// Publication time.
+    #[serde(default)]
+    pub published: Option<EventTime>,
+    /// Withdrawal time: a withdrawn advisory affects nothing.
+    #[serde(default)]
+    pub withdrawn: Option<EventTime>,
+    /// Other ids of the same vulnerability.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Related, not identical, vulnerabilities.
+    #[serde(default)]
+    pub related: Vec<String>,
+    /// One-line summary.
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// Details.
+    #[serde(default)]
+    pub details: Option<String>,
+    /// Severities.
+    #[serde(default)]
+    pub severity: Vec<Severity>,
+    /// What it affects.
+    #[serde(default)]
+    pub affected: Vec<Affected>,
+    /// References.
+    #[serde(default)]
+    pub references: Vec<Reference>,
+    /// Listed as known exploited (e.g. CISA KEV).
+    #[serde(default)]
+    pub known_exploited: bool,
+    /// `database_specific`, as JSON text.
+    #[serde(default)]
+    pub database_specific: Option<String>,
+}
+
+/// VEX document format a statement came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VexFormat {
+    /// OpenVEX.
+    Openvex,
+    /// CSAF 2.0 VEX profile.
+    Csaf,
+    /// CycloneDX VEX.
+    Cyclonedx,
+}
+
+/// VEX status (OpenVEX vocabulary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VexStatus {
+    /// The product is not affected.
+    NotAffected,
+    /// The product is affected.
+    Affected,
+    /// The product contains a fix.
+    Fixed,
+    /// Not yet known.
+    UnderInvestigation,
+}
+
+/// Why a product is not affected (OpenVEX justifications).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VexJustification {
+    /// The vulnerable component is not present.
+    ComponentNotPresent,
+    /// The vulnerable code is not present.
+    VulnerableCodeNotPresent,
+    /// The vulnerable code is never executed.
+    VulnerableCodeNotInExecutePath,
+    /// An adversary cannot control the vulnerable code.
+    VulnerableCodeCannotBeControlledByAdversary,
+    /// Mitigations already exist.
+    InlineMitigationsAlreadyExist,
+}
+
+/// A VEX statement about a vulnerability in products.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VexStatement {
+    /// Common envelope.
+    pub envelope: Envelope,
+    /// Source format.
+    pub format: VexFormat,
+    /// Id of the VEX document.
+    pub document_id: String,
+    /// Who issued it.
+    pub issuer: String,
+    /// When the statement was made.
+    pub statement_time: EventTime,
+    /// The vulnerability (CVE, GHSA, ...).
+    pub vulnerability: String,
+    /// Other ids of the vulnerability.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Products (purls or product ids).
+    #[serde(default)]
+    pub products: Vec<String>,
+    /// Subcomponents (purls).
+    #[serde(default)]
+    pub subcomponents: Vec<String>,
+    /// Status.
+    pub status: VexStatus,
+    /// Justification, for `not_affected`.
+    #[serde(default)]
+    pub justification: Option<VexJustification>,
+    /// Impact statement.
+    #[serde(default)]
+    pub impact_statement: Option<String>,
+    /// Action statement.
+    #[serde(default)]
+    pub action_statement: Option<String>,
+}
+
+/// A versioned policy document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Common envelope.
+    pub envelope: Envelope,
+    /// Policy name.
+    pub name: String,
+    /// Version number.
+    pub version: i64,
+    /// SHA-256 (hex) of the canonical form.
+    pub digest: String,
+    /// Document format (`yaml`).
+    pub format: String,
+    /// The document.
+    pub document: String,
+}
+
+/// Approve or revoke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalDecision {
+    /// Approves the subject.
+    Approve,
+    /// Revokes an earlier approval.
+    Revoke,
+}
+
+/// An approval of a subject.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    /// Common envelope.
+    pub envelope: Envelope,
+    /// What is approved (e.g. `name@version@environment`).
+    pub subject: String,
+    /// Who approved.
+    pub approver: String,
+    /// Approve or revoke.
+    pub decision: ApprovalDecision,
+    /// Comment.
+    #[serde(default)]
+    pub comment: Option<String>,
+    /// When the approval lapses.
+    #[serde(default)]
+    pub expires: Option<EventTime>,
+}
+
+/// A request to promote a release between environments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromotionRequest {
+    /// Common envelope.
+    pub envelope: Envelope,
+    /// Release name.
+    pub release_name: String,
+    /// Release version.
+    pub release_version: String,
+    /// Environment it is in.
+    pub from_environment: String,
+    /// Environment it should go to.
+    pub to_environment: String,
+    /// Who asked.
+    pub requested_by: String,
+}
+
+/// One feature of a trust score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Feature {
+    /// Feature name.
+    pub name: String,
+    /// Its (decayed) value.
+    pub value: f64,
+    /// Its weight.
+    pub weight: f64,
+    /// Points it took off the score.
+    pub contribution: f64,
+}
+
+/// An entity's trust score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustScore {
+    /// Common envelope.
+    pub envelope: Envelope,
+    /// The entity.
+    pub entity: String,
+    /// 0 (untrusted) to 100 (fully trusted).
+    pub score: f64,
+    /// The previous emitted score.
+    #[serde(default)]
+    pub previous: Option<f64>,
+    /// Each feature's contribution.
+    #[serde(default)]
+    pub features: Vec<Feature>,
+    /// Digest of the policy that weighted it.
+    pub policy_digest: String,
+}
+
+/// Whether a finding opened or closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingChange {
+    /// The finding is new (or re-opened).
+    Opened,
+    /// The finding no longer holds.
+    Closed,
+}
+
+/// What matched, for a finding.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Match {
+    /// `SEMVER`, `ECOSYSTEM` or `versions`.
+    pub range_type: String,
+    /// The range events that matched, e.g. `introduced=1.0.0,fixed=1.2.3`.
+    pub event: String,
+    /// The version comparator used.
+    pub comparator: String,
+}
+
+/// A finding delta.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Finding {
+    /// Common envelope.
+    pub envelope: Envelope,
+    /// Opened or closed.
+    pub change: FindingChange,
+    /// Release name.
+    pub release_name: String,
+    /// Release version.
+    pub release_version: String,
+    /// Environment, if known.
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// Advisory id.
+    pub advisory_id: String,
+    /// Its aliases.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Component purl.
+    pub purl: String,
+    /// Component ecosystem.
+    pub ecosystem: String,
+    /// Component name.
+    pub package_name: String,
+    /// Component version.
+    pub package_version: String,
+    /// Status after VEX.
+    pub vex_status: VexStatus,
+    /// Severity, if known.
+    #[serde(default)]
+    pub severity: Option<String>,
+    /// What matched.
+    #[serde(rename = "match")]
+    pub matched: Match,
+    /// VEX statements that applied.
+    #[serde(default)]
+    pub vex_statement_ids: Vec<String>,
+    /// The event that caused this delta.
+    pub cause_event_id: String,
+}
+
+/// Kind of subject a verdict is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectKind {
+    /// A release in an environment.
+    Release,
+    /// A host, device or workload.
+    Entity,
+}
+
+/// Verdict outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Outcome {
+    /// Passes.
+    #[serde(rename = "PASS")]
+    Pass,
+    /// Passes with warnings.
+    #[serde(rename = "WARN")]
+    Warn,
+    /// Fails.
+    #[serde(rename = "FAIL")]
+    Fail,
+}
+
+/// A reason of a verdict: a rule and the facts that matched it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reason {
+    /// Rule id.
+    pub rule: String,
+    /// Human-readable message.
+    pub message: String,
+    /// The facts that matched.
+    #[serde(default)]
+    pub facts: Vec<String>,
+}
+
+/// One topic-partition position of an input frontier.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrontierEntry {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Next offset to read (everything before it was read).
+    pub offset: i64,
+}
+
+/// A decision about a subject.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Verdict {
+    /// Common envelope.
+    pub envelope: Envelope,
+    /// The subject.
+    pub subject: String,
+    /// Its kind.
+    pub subject_kind: SubjectKind,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// The previous outcome.
+    #[serde(default)]
+    pub previous: Option<Outcome>,
+    /// Why.
+    #[serde(default)]
+    pub reasons: Vec<Reason>,
+    /// Digest of the policy in force.
+    pub policy_digest: String,
+    /// Input positions read when it was decided.
+    #[serde(default)]
+    pub input_frontier: Vec<FrontierEntry>,
+    /// Digest over the canonical inputs that determined it.
+    pub evidence_digest: String,
+}
+
+/// What an enforcement action does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// Quarantine an entity.
+    Quarantine,
+    /// Isolate an entity from the network.
+    Isolate,
+    /// Block a release's promotion.
+    BlockPromotion,
+    /// Promote a release.
+    Promote,
+    /// Notify people.
+    Notify,
+    /// Lift a quarantine.
+    LiftQuarantine,
+}
+
+/// Lifecycle state of an enforcement action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionState {
+    /// Decided, not yet sent.
+    Requested,
+    /// Sent to an adapter.
+    Dispatched,
+    /// The adapter acknowledged it.
+    Acknowledged,
+    /// Applied to the target.
+    Applied,
+    /// Failed.
+    Failed,
+    /// Verified in effect.
+    Verified,
+    /// Undone.
+    Reverted,
+    /// Held back (over budget).
+    Held,
+}
+
+/// An enforcement action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnforcementAction {
+    /// Common envelope.
+    pub envelope: Envelope,
+    /// Idempotency key.
+    pub action_id: String,
+    /// Subject it acts on.
+    pub subject: String,
+    /// What it does.
+    pub kind: ActionKind,
+    /// Lifecycle state.
+    pub state: ActionState,
+    /// Target system.
+    pub target: String,
+    /// Applied to a sandbox target first.
+    pub sandbox: bool,
+    /// Attempt number.
+    pub attempt: i32,
+    /// Event that caused it.
+    pub cause_event_id: String,
+    /// Why.
+    pub reason: String,
+    /// Event-time deadline.
+    #[serde(default)]
+    pub deadline: Option<EventTime>,
+}
+
+/// A result reported by an enforcement adapter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnforcementResult {
+    /// Common envelope.
+    pub envelope: Envelope,
+    /// Action it is about.
+    pub action_id: String,
+    /// Adapter that reported it.
+    pub adapter: String,
+    /// State reached.
+    pub state: ActionState,
+    /// Whether the step succeeded.
+    pub success: bool,
+    /// Message.
+    pub message: String,
+    /// When the step started.
+    pub started_at: EventTime,
+    /// How long it took.
+    pub duration_micros: i64,
+    /// Attempt number.
+    pub attempt: i32,
+}
+
+/// Input that could not be accepted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetter {
+    /// Common envelope.
+    pub envelope: Envelope,
+    /// Topic it was for (or read from).
+    pub source_topic: String,
+    /// Partition it was read from.
+    #[serde(default)]
+    pub source_partition: Option<i32>,
+    /// Offset it was read from.
+    #[serde(default)]
+    pub source_offset: Option<i64>,
+    /// Input line number (1-based).
+    #[serde(default)]
+    pub line: Option<i64>,
+    /// Machine-readable error class.
+    pub error_kind: String,
+    /// Why it was rejected.
+    pub reason: String,
+    /// The rejected input, as received.
+    #[serde(with = "payload_bytes")]
+    pub payload: Vec<u8>,
+}
+
+/// Dead-letter payloads: Avro `bytes` in the binary codec; in JSON a string when the payload is UTF-8
+/// text (the usual case: a rejected JSON line), else an array of byte values.
+mod payload_bytes {
+    use serde::de::{self, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            match std::str::from_utf8(bytes) {
+                Ok(text) => s.serialize_str(text),
+                Err(_) => s.collect_seq(bytes),
+            }
+        } else {
+            s.serialize_bytes(bytes)
+        }
+    }
+
+    struct V;
+
+    impl<'de> Visitor<'de> for V {
+        type Value = Vec<u8>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("bytes, a string or an array of byte values")
+        }
+        fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+        fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<u8>, E> {
+            Ok(v.as_bytes().to_vec())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            let mut out = Vec::new();
+            while let Some(b) = seq.next_element::<u8>()? {
+                out.push(b);
+            }
+            Ok(out)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        if d.is_human_readable() { d.deserialize_any(V) } else { d.deserialize_byte_buf(V) }
+    }
+}

@@ -1,0 +1,351 @@
+//! Cross-module tests: the schemas themselves, the direct codec against apache-avro for every event
+//! type, schema evolution, canonical digests and the JSON form.
+
+use apache_avro::Schema;
+use apache_avro::schema::RecordSchema;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use crate::json::{IngestDefaults, parse_event_json};
+use crate::*;
+
+/// A deterministic generator for random, schema-conforming JSON.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn string(&mut self) -> String {
+        const ALPHABET: &[&str] = &["a", "Z", "0", "-", "@", "/", " ", "é", "☃", "\n", "\"", "{", "漢"];
+        (0..self.below(12)).map(|_| ALPHABET[self.below(ALPHABET.len() as u64) as usize]).collect()
+    }
+}
+
+/// A random JSON value conforming to `schema`, in the shape serde_json deserializes our types from.
+fn random_json(schema: &Schema, rng: &mut Rng, depth: usize) -> Value {
+    match schema {
+        Schema::Null => Value::Null,
+        Schema::Boolean => json!(rng.below(2) == 1),
+        Schema::Int => json!(rng.next() as i32),
+        Schema::Long => json!(rng.next() as i64),
+        Schema::TimestampMicros => json!((rng.next() % 4_000_000_000_000_000) as i64),
+        Schema::Double => {
+            let choices = [0.0, -0.0, 1.5, -3.25, 1e300, f64::MIN_POSITIVE, (rng.next() % 1000) as f64 / 7.0];
+            json!(choices[rng.below(choices.len() as u64) as usize])
+        }
+        Schema::String => json!(rng.string()),
+        Schema::Uuid => json!(uuid::Uuid::from_u128(u128::from(rng.next()) << 64 | u128::from(rng.next())).to_string()),
+        Schema::Bytes => Value::Array((0..rng.below(8)).map(|_| json!(rng.below(256))).collect()),
+        Schema::Enum(e) => json!(e.symbols[rng.below(e.symbols.len() as u64) as usize]),
+        Schema::Union(u) => {
+            let variants = u.variants();
+            let pick = if depth > 4 { 0 } else { rng.below(variants.len() as u64) as usize };
+            random_json(&variants[pick], rng, depth + 1)
+        }
+        Schema::Array(a) => {
+            let n = if depth > 4 { 0 } else { rng.below(4) };
+            Value::Array((0..n).map(|_| random_json(&a.items, rng, depth + 1)).collect())
+        }
+        Schema::Map(m) => {
+            let n = if depth > 4 { 0 } else { rng.below(4) };
+            Value::Object((0..n).map(|_| (rng.string(), random_json(&m.types, rng, depth + 1))).collect())
+        }
+        Schema::Record(RecordSchema { fields, .. }) => {
+            Value::Object(fields.iter().map(|f| (f.name.clone(), random_json(&f.schema, rng, depth + 1))).collect())
+        }
+        Schema::Ref { name } => {
+            // Named types referenced again (e.g. Verdict.previous → Outcome, ActionState): enums here.
+            match name.name.as_str() {
+                "Outcome" => json!(["PASS", "WARN", "FAIL"][rng.below(3) as usize]),
+                other => panic!("unexpected reference to {other}"),
+            }
+        }
+        other => panic!("schema type not used by trustloop: {other:?}"),
+    }
+}
+
+fn random_event(ty: EventType, seed: u64) -> Event {
+    let mut rng = Rng(seed);
+    let value = random_json(&schema_info(ty).schema, &mut rng, 0);
+    with_event_type!(ty, T => {
+        let e: T = serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("{ty}: {e}: {value}"));
+        Event::from(e)
+    })
+}
+
+fn apache_bytes(event: &Event) -> Vec<u8> {
+    let schema = &schema_info(event.event_type()).schema;
+    let value = with_event!(event, e => apache_avro::to_value(e)).expect("to_value");
+    let value = value.resolve(schema).expect("resolve against the schema");
+    apache_avro::to_avro_datum(schema, value).expect("to_avro_datum")
+}
+
+fn has_multi_entry_map(event: &Event) -> bool {
+    matches!(event, Event::Telemetry(t) if t.attributes.len() > 1)
+}
+
+fn direct_bytes(event: &Event) -> Vec<u8> {
+    let mut out = Vec::new();
+    with_event!(event, e => codec::encode_into(e, &mut out)).expect("encode");
+    out
+}
+
+#[test]
+fn every_schema_parses_and_shares_one_envelope() {
+    let envelope_of = |ty: EventType| {
+        let v: Value = serde_json::from_str(ty.avsc()).expect("json");
+        assert_eq!(v["name"], ty.name(), "{}.avsc names its record after the type", ty.file_stem());
+        assert_eq!(v["namespace"], "trustloop");
+        assert_eq!(v["fields"][0]["name"], "envelope", "{ty}: envelope comes first");
+        v["fields"][0]["type"].clone()
+    };
+    let first = envelope_of(EventType::Telemetry);
+    for ty in EventType::ALL {
+        assert_eq!(envelope_of(ty), first, "{ty}: the envelope is identical in every schema");
+        let info = schema_info(ty);
+        assert_eq!(info.event_type, ty);
+        assert!(info.default_id > 0);
+    }
+    let mut ids: Vec<u32> = EventType::ALL.iter().map(|t| schema_info(*t).default_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 13, "schema ids are distinct");
+}
+
+#[test]
+fn topics_and_names_map_both_ways() {
+    for ty in EventType::ALL {
+        assert_eq!(EventType::from_topic(ty.topic()), Some(ty));
+        assert_eq!(EventType::from_name(ty.name()), Some(ty));
+        assert_eq!(EventType::from_name(ty.file_stem()), Some(ty));
+    }
+    assert_eq!(EventType::from_topic("nope"), None);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The direct codec writes exactly apache-avro's bytes, and reads them back.
+    #[test]
+    fn direct_codec_matches_apache_avro(seed in any::<u64>()) {
+        for ty in EventType::ALL {
+            let event = random_event(ty, seed ^ (ty as u64).wrapping_mul(0x1234_5678_9abc));
+            let ours = direct_bytes(&event);
+            let theirs = apache_bytes(&event);
+            // apache-avro writes map entries in HashMap order, ours in key order: compare what
+            // apache-avro reads from both, and what we read from both.
+            let schema = &schema_info(ty).schema;
+            let read = |b: &[u8]| apache_avro::from_avro_datum(schema, &mut &b[..], None).expect("apache-avro reads it");
+            prop_assert_eq!(read(&ours), read(&theirs), "{} encodes differently", ty);
+            prop_assert_eq!(ours.len(), theirs.len());
+            if !has_multi_entry_map(&event) {
+                prop_assert_eq!(&ours, &theirs, "{} bytes differ", ty);
+            }
+            prop_assert_eq!(&catalog::decode_body(ty, &theirs).expect("decode apache-avro bytes"), &event);
+            let back = catalog::decode_body(ty, &ours).expect("decode");
+            prop_assert_eq!(&back, &event);
+            // Through the framing, too.
+            let codec = EventCodec::new();
+            let framed = codec.encode(&event).expect("encode");
+            prop_assert_eq!(&framed[5..], &ours[..]);
+            prop_assert_eq!(codec.decode(&framed, &NoWriterSchemas).expect("decode"), event);
+        }
+    }
+
+    /// Garbage never panics the decoder.
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        for ty in EventType::ALL {
+            let _ = catalog::decode_body(ty, &bytes);
+        }
+        let _ = EventCodec::new().decode(&bytes, &NoWriterSchemas);
+    }
+
+    /// Truncating a valid encoding anywhere gives an error, never a panic or a wrong value.
+    #[test]
+    fn truncated_input_is_an_error(seed in any::<u64>(), cut in any::<prop::sample::Index>()) {
+        let event = random_event(EventType::Advisory, seed);
+        let bytes = direct_bytes(&event);
+        let at = cut.index(bytes.len());
+        prop_assert!(catalog::decode_body(EventType::Advisory, &bytes[..at]).is_err());
+    }
+}
+
+#[test]
+fn hostile_lengths_do_not_allocate() {
+    // An envelope whose first string claims 2^62 bytes.
+    let mut bytes = Vec::new();
+    codec::write_long(&mut bytes, 1 << 62);
+    let err = catalog::decode_body(EventType::Telemetry, &bytes).expect_err("must fail");
+    assert!(matches!(err, codec::AvroError::Truncated { .. }), "{err:?}");
+    // An array claiming a huge block count.
+    let mut event = direct_bytes(&random_event(EventType::ReleaseInventory, 1));
+    event.truncate(10);
+    assert!(catalog::decode_body(EventType::ReleaseInventory, &event).is_err());
+}
+
+fn telemetry() -> Event {
+    Event::Telemetry(Telemetry {
+        envelope: Envelope {
+            event_id: EventId(uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef)),
+            tenant: "acme".into(),
+            key: "host-17".into(),
+            event_time: EventTime::from_micros(1_793_534_400_000_000),
+            source: "sshd".into(),
+            schema_version: 1,
+        },
+        entity: "host-17".into(),
+        kind: "auth_failure".into(),
+        value: 1.0,
+        attributes: [("source".to_string(), "sshd".to_string())].into_iter().collect(),
+        unit: None,
+    })
+}
+
+/// An older Telemetry schema: no `unit` field yet.
+const TELEMETRY_V0: &str = r#"{"type":"record","name":"Telemetry","namespace":"trustloop","fields":[
+  {"name":"envelope","type":{"type":"record","name":"Envelope","fields":[
+    {"name":"event_id","type":{"type":"string","logicalType":"uuid"}},
+    {"name":"tenant","type":"string"},{"name":"key","type":"string"},
+    {"name":"event_time","type":{"type":"long","logicalType":"timestamp-micros"}},
+    {"name":"source","type":"string"},{"name":"schema_version","type":"int"}]}},
+  {"name":"entity","type":"string"},{"name":"kind","type":"string"},{"name":"value","type":"double"},
+  {"name":"attributes","type":{"type":"map","values":"string"},"default":{}}]}"#;
+
+struct OldSchemas(u32, Schema);
+
+impl WriterSchemas for OldSchemas {
+    fn writer_schema(&self, id: u32) -> Option<Schema> {
+        (id == self.0).then(|| self.1.clone())
+    }
+}
+
+#[test]
+fn events_written_with_an_older_schema_are_read_with_defaults() {
+    let old = Schema::parse_str(TELEMETRY_V0).expect("old schema");
+    let old_id = 77;
+    // The old writer: the same event minus `unit`, encoded by apache-avro with the old schema.
+    let Event::Telemetry(t) = telemetry() else { unreachable!() };
+    let record = json!({
+        "envelope": t.envelope, "entity": t.entity, "kind": t.kind, "value": t.value, "attributes": t.attributes
+    });
+    #[derive(serde::Serialize)]
+    struct OldTelemetry {
+        envelope: Envelope,
+        entity: String,
+        kind: String,
+        value: f64,
+        attributes: std::collections::BTreeMap<String, String>,
+    }
+    let old_event: OldTelemetry = OldTelemetry {
+        envelope: t.envelope.clone(),
+        entity: t.entity.clone(),
+        kind: t.kind.clone(),
+        value: t.value,
+        attributes: t.attributes.clone(),
+    };
+    assert!(record.is_object());
+    let value = apache_avro::to_value(&old_event).expect("value").resolve(&old).expect("resolve");
+    let body = apache_avro::to_avro_datum(&old, value).expect("encode");
+    let mut framed = Vec::new();
+    wire::frame(old_id, &body, &mut framed);
+
+    let codec = EventCodec::new();
+    let read = codec.decode(&framed, &OldSchemas(old_id, old)).expect("evolution path");
+    assert_eq!(read, telemetry(), "every field read, `unit` defaulted to null");
+
+    match codec.decode(&framed, &NoWriterSchemas) {
+        Err(CodecError::UnknownSchema(77)) => {}
+        other => panic!("an unknown id must be a clear error, got {other:?}"),
+    }
+    let message = codec.decode(&framed, &NoWriterSchemas).expect_err("unknown").to_string();
+    assert!(message.contains("77"), "{message}");
+}
+
+#[test]
+fn canonical_digest_is_golden() {
+    let digest = hex::encode(canonical_digest(&telemetry()));
+    // Changing the encoding, the schema or the hashing changes every evidence digest ever recorded:
+    // if this fails, that is what happened.
+    assert_eq!(digest, GOLDEN_DIGEST, "canonical digest changed");
+    let id = derive_event_id("verdict", &[b"a", b"bc"]);
+    assert_eq!(id.0.get_version_num(), 8);
+    assert_ne!(id, derive_event_id("verdict", &[b"ab", b"c"]), "inputs are length-prefixed");
+    assert_eq!(id, derive_event_id("verdict", &[b"a", b"bc"]), "deterministic");
+}
+
+const GOLDEN_DIGEST: &str = "c12345242db44465653a11f148540e15880fc02f81d5bd66030e8e034e8ceb0c";
+
+fn defaults() -> IngestDefaults {
+    IngestDefaults { tenant: None, source: "cli".into(), now_micros: 1_000_000 }
+}
+
+#[test]
+fn json_telemetry_line_parses_with_defaults() {
+    let line = r#"{"tenant":"acme","entity":"host-17","kind":"auth_failure","value":1.0,"event_time":"2026-11-01T12:00:00Z","attributes":{"source":"sshd"}}"#;
+    let event = parse_event_json(EventType::Telemetry, line, &defaults()).expect("parse");
+    let Event::Telemetry(t) = &event else { panic!("not telemetry") };
+    assert_eq!(t.envelope.key, "host-17");
+    assert_eq!(t.envelope.source, "cli");
+    assert_eq!(t.envelope.event_time.to_rfc3339(), "2026-11-01T12:00:00.000000Z");
+    assert_eq!(t.envelope.schema_version, 1);
+    assert_eq!(t.attributes["source"], "sshd");
+    let again = parse_event_json(EventType::Telemetry, line, &defaults()).expect("parse");
+    assert_eq!(event.envelope().event_id, again.envelope().event_id, "the derived id is content-based");
+    // The JSON form (plus log metadata) parses back to the same event.
+    let mut printed = json::event_to_json(&event);
+    printed["_offset"] = json!(5);
+    let back = parse_event_json(EventType::Telemetry, &printed.to_string(), &defaults()).expect("round trip");
+    assert_eq!(back, event);
+}
+
+#[test]
+fn json_errors_name_the_field() {
+    let d = defaults();
+    let err = |line: &str| parse_event_json(EventType::Telemetry, line, &d).expect_err(line);
+    let e = err(r#"{"tenant":"acme","entity":"h","kind":"k","value":"lots"}"#);
+    assert_eq!(e.kind(), "invalid_field");
+    assert!(e.to_string().starts_with("value: invalid type: string \"lots\""), "{e}");
+    let e = err(r#"{"tenant":"acme","kind":"k","value":1}"#);
+    assert_eq!(e.kind(), "missing_field");
+    assert!(e.to_string().contains("entity"), "{e}");
+    let e = err(r#"{"entity":"h","kind":"k","value":1}"#);
+    assert!(e.to_string().contains("tenant"), "{e}");
+    let e = err(r#"{"tenant":"acme","entity":"h","kind":"k","value":1,"colour":"red"}"#);
+    assert!(e.to_string().contains("colour"), "{e}");
+    let e = err(r#"{"tenant":"acme","entity":"h","kind":"k","value":1,"attributes":{"a":1}}"#);
+    assert!(e.to_string().starts_with("attributes.a:"), "{e}");
+    let e = err(r#"{"tenant":"acme","entity":"h","kind":"k","value":1,"event_time":"yesterday"}"#);
+    assert!(e.to_string().starts_with("event_time:"), "{e}");
+    let e = err(r#"{"tenant":"acme","entity":"","kind":"k","value":1}"#);
+    assert_eq!(e.kind(), "invalid_value");
+    assert_eq!(err("not json").kind(), "invalid_json");
+    assert_eq!(err("[1,2]").kind(), "invalid_json");
+    let e = err(r#"{"tenant":"acme","entity":"h","kind":"k","value":1,"event_id":"nope"}"#);
+    assert!(e.to_string().starts_with("event_id:"), "{e}");
+}
+
+#[test]
+fn json_forms_of_every_type_round_trip() {
+    for ty in EventType::ALL {
+        for seed in 0..20 {
+            let mut event = random_event(ty, seed);
+            // Inputs that validation refuses are not what this test is about.
+            if json::parse_event_json(ty, &json::event_to_json(&event).to_string(), &defaults()).is_err() {
+                continue;
+            }
+            event.envelope_mut().schema_version = ty.schema_version();
+            let line = json::event_to_json(&event).to_string();
+            let back = parse_event_json(ty, &line, &defaults()).expect("parse");
+            assert_eq!(back, event, "{ty}");
+        }
+    }
+}

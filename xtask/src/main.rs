@@ -1,0 +1,172 @@
+//! `cargo xtask` — trustloop's developer tasks.
+//!
+//! * `cargo xtask test` — installs what the tests need and is missing (Debian packages: kcat and the
+//!   C toolchain bits librdkafka builds with; the Tansu broker, into `~/.cache/trustloop/tools`), then
+//!   runs every test: formatting and lints, the always-on suite, and the suites that need the Tansu
+//!   broker, kcat or the shared real-world data (`../shared/data`). The tests start and stop their
+//!   brokers themselves on 127.0.0.1.
+//! * `cargo xtask install` — only the installation step.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+
+use anyhow::{Context, Result, bail};
+
+/// Debian packages the build and the tests need.
+const APT_PACKAGES: &[&str] = &["kcat", "build-essential", "pkg-config", "libssl-dev", "zlib1g-dev", "cmake"];
+/// The Kafka-protocol broker the Kafka-backed tests run against.
+const TANSU_VERSION: &str = "0.6.0";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
+        Some("install") => install().map(|_| ()),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask test [--no-lint]   install prerequisites and run every test\n       \
+                 cargo xtask install               install prerequisites only"
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cache_dir() -> PathBuf {
+    if let Ok(dir) = env::var("TRUSTLOOP_CACHE") {
+        return PathBuf::from(dir);
+    }
+    let home = env::var("HOME").unwrap_or_else(|_| ".".into());
+    PathBuf::from(home).join(".cache").join("trustloop")
+}
+
+fn step(title: &str) {
+    eprintln!("\n==> {title}");
+}
+
+fn run(cmd: &mut Command) -> Result<ExitStatus> {
+    eprintln!("    $ {cmd:?}");
+    cmd.status().with_context(|| format!("could not start {cmd:?}"))
+}
+
+fn run_ok(cmd: &mut Command) -> Result<()> {
+    let status = run(cmd)?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn on_path(bin: &str) -> bool {
+    Command::new("sh").arg("-c").arg(format!("command -v {bin} >/dev/null 2>&1")).status().is_ok_and(|s| s.success())
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// What the test run found installed.
+struct Prerequisites {
+    tansu: Option<PathBuf>,
+    kcat: bool,
+}
+
+fn install() -> Result<Prerequisites> {
+    step("Debian packages");
+    let missing: Vec<&str> = APT_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !Command::new("dpkg-query").args(["-W", "-f=${Status}", p]).output().is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout).contains("install ok installed")
+        }))
+        .collect();
+    if missing.is_empty() {
+        eprintln!("    all present: {}", APT_PACKAGES.join(" "));
+    } else if on_path("apt-get") {
+        let sudo: &[&str] = if is_root() { &[] } else { &["sudo", "-n"] };
+        let apt = |args: &[&str]| {
+            let mut all: Vec<&str> = sudo.to_vec();
+            all.push("apt-get");
+            all.extend_from_slice(args);
+            let mut cmd = Command::new(all[0]);
+            cmd.args(&all[1..]).env("DEBIAN_FRONTEND", "noninteractive");
+            cmd
+        };
+        run_ok(&mut apt(&["update", "-qq"]))?;
+        let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
+        install.extend(missing.iter().copied());
+        run_ok(&mut apt(&install))?;
+    } else {
+        eprintln!("    missing {} and no apt-get here: install them with your package manager", missing.join(" "));
+    }
+    let kcat = on_path("kcat");
+
+    step(&format!("Tansu {TANSU_VERSION} broker"));
+    let tools = cache_dir().join("tools");
+    let tansu = tools.join("bin").join("tansu");
+    let have = Command::new(&tansu)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(TANSU_VERSION));
+    if have {
+        eprintln!("    present: {}", tansu.display());
+    } else {
+        // A plain install has no storage engine; `dynostore,libsql` gives it `memory://`.
+        run_ok(
+            Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["install", "tansu", "--version", TANSU_VERSION, "--locked", "--features", "dynostore,libsql"])
+                .arg("--root")
+                .arg(&tools)
+                .env("CARGO_TARGET_DIR", cache_dir().join("tansu-target")),
+        )?;
+    }
+    Ok(Prerequisites { tansu: tansu.exists().then_some(tansu), kcat })
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(repo_root());
+    cmd
+}
+
+fn test(args: &[String]) -> Result<()> {
+    let lint = !args.iter().any(|a| a == "--no-lint");
+    let prereq = install()?;
+    let shared = repo_root().join("..").join("shared").join("data");
+
+    if lint {
+        step("formatting and lints");
+        run_ok(cargo().args(["fmt", "--all", "--check"]))?;
+        run_ok(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    }
+
+    step("the always-on suite (brokers and shared data not needed; tests that need them are listed as ignored)");
+    run_ok(cargo().args(["test", "--workspace", "--all-targets"]))?;
+
+    step("the suites that need the Tansu broker, kcat or the shared data (the ignored tests above)");
+    let mut cmd = cargo();
+    cmd.args(["test", "--workspace", "--all-targets", "--", "--ignored"]);
+    match &prereq.tansu {
+        Some(bin) => {
+            cmd.env("TRUSTLOOP_TANSU_BIN", bin);
+        }
+        None => bail!("the Tansu broker is not installed; `cargo xtask install` installs it"),
+    }
+    if !prereq.kcat {
+        bail!("kcat is not installed and could not be installed (Debian package `kcat`)");
+    }
+    if shared.is_dir() {
+        cmd.env("TRUSTLOOP_SHARED_DATA", &shared);
+    } else {
+        eprintln!("    note: {} is absent: the shared-data tests are skipped (they stay ignored)", shared.display());
+        cmd.args(["--skip", "shared_data"]);
+    }
+    run_ok(&mut cmd)?;
+    eprintln!("\nall tests passed");
+    Ok(())
+}
