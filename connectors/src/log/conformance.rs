@@ -237,20 +237,20 @@ macro_rules! conformance_tests {
         mod $module {
             #[allow(unused_imports)]
             use super::*;
-            $crate::conformance_tests!(@one [$($attr)*] $make;
+            $crate::conformance_tests!(@each [$($attr)*] $make;
                 create_and_list_topics, invalid_names_are_refused, append_returns_offsets_and_reads_back,
                 read_from_offset_and_bounds, many_batches_keep_order, unknown_topic_and_partition_are_errors,
                 consumer_group_offsets, large_values_round_trip, concurrent_appends_are_serialised);
         }
     };
-    (@one [$($attr:meta)*] $make:expr; $($check:ident),*) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            $(#[$attr])*
-            async fn $check() {
-                let log = $make;
-                $crate::log::conformance::$check(&*log).await;
-            }
-        )*
+    (@each [$($attr:meta)*] $make:expr; $check:ident $(, $rest:ident)*) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $(#[$attr])*
+        async fn $check() {
+            let log = $make;
+            $crate::log::conformance::$check(&*log).await;
+        }
+        $crate::conformance_tests!(@each [$($attr)*] $make; $($rest),*);
     };
+    (@each [$($attr:meta)*] $make:expr;) => {};
 }

@@ -1,1 +1,0 @@
-//! The embedded, file-backed event log (being written).

@@ -1,0 +1,249 @@
+//! The embedded, file-backed event log: trustloop's default backend (one binary, no servers).
+//!
+//! Layout under the data directory:
+//!
+//! ```text
+//! topics/<topic>/meta.json                 partition count
+//! topics/<topic>/<partition>/<base>.log    segment: checksummed record batches
+//! topics/<topic>/<partition>/<base>.idx    offset index: (batch base offset, byte position) per batch
+//! topics/<topic>/<partition>/.lock        held only while appending
+//! groups/<group>.json                      committed consumer-group offsets
+//! ```
+//!
+//! Several processes may open one directory: appends to a partition are serialised by a file lock held
+//! only for the append, and readers never lock. A writer that finds a torn or corrupt tail (a crash
+//! mid-write) truncates it to the last complete batch and logs a warning naming the file and bytes.
+
+mod batch;
+mod groups;
+mod partition;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use self::partition::Partition;
+use crate::log::{
+    Appended, EventLog, LogError, LogResult, PartitionOffsets, Record, StoredRecord, TopicInfo, TopicPartitionOffset,
+    validate_name,
+};
+
+/// When appended data is forced to stable storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FsyncPolicy {
+    /// `fdatasync` after every appended batch: an acknowledged append survives a power loss. The default.
+    #[default]
+    Always,
+    /// Leave flushing to the operating system: an acknowledged append survives a process crash but
+    /// maybe not a power loss. Much faster for small batches.
+    Never,
+}
+
+/// Settings of the embedded log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EmbeddedOptions {
+    /// When appended data is forced to disk (default: after every batch).
+    pub fsync: FsyncPolicy,
+    /// A partition starts a new segment file once the current one reaches this size (default 128 MiB).
+    pub segment_bytes: u64,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        EmbeddedOptions { fsync: FsyncPolicy::Always, segment_bytes: 128 << 20 }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct TopicMeta {
+    partitions: u32,
+}
+
+struct Topic {
+    partitions: Vec<Partition>,
+}
+
+/// The embedded, file-backed [`EventLog`] (see the module docs).
+pub struct EmbeddedLog {
+    dir: PathBuf,
+    options: Arc<EmbeddedOptions>,
+    topics: RwLock<HashMap<String, Arc<Topic>>>,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> LogResult<()> {
+    use std::io::Write;
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let mut f = std::fs::File::create(&tmp).map_err(|e| LogError::io(tmp.display(), e))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| LogError::io(tmp.display(), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| LogError::io(path.display(), e))?;
+    if let Some(parent) = path.parent() {
+        std::fs::File::open(parent).and_then(|d| d.sync_all()).map_err(|e| LogError::io(parent.display(), e))?;
+    }
+    Ok(())
+}
+
+fn lock_file(path: &Path) -> LogResult<std::fs::File> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| LogError::io(path.display(), e))?;
+    f.lock().map_err(|e| LogError::io(path.display(), e))?;
+    Ok(f)
+}
+
+impl EmbeddedLog {
+    /// Opens (creating if needed) the log in `dir`.
+    pub fn open(dir: impl AsRef<Path>, options: EmbeddedOptions) -> LogResult<EmbeddedLog> {
+        let dir = dir.as_ref().to_path_buf();
+        for sub in ["topics", "groups"] {
+            let d = dir.join(sub);
+            std::fs::create_dir_all(&d).map_err(|e| LogError::io(d.display(), e))?;
+        }
+        Ok(EmbeddedLog { dir, options: Arc::new(options), topics: RwLock::new(HashMap::new()) })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn topic_dir(&self, topic: &str) -> PathBuf {
+        self.dir.join("topics").join(topic)
+    }
+
+    /// The topic, opened on first use (it may have been created by another process).
+    fn topic(&self, topic: &str) -> LogResult<Arc<Topic>> {
+        if let Some(t) = self.topics.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(topic) {
+            return Ok(t.clone());
+        }
+        if validate_name(topic).is_err() {
+            return Err(LogError::UnknownTopic(topic.to_string()));
+        }
+        let meta = self.read_meta(topic)?.ok_or_else(|| LogError::UnknownTopic(topic.to_string()))?;
+        let name: Arc<str> = topic.into();
+        let partitions = (0..meta.partitions)
+            .map(|p| Partition::open(name.clone(), p, self.topic_dir(topic).join(p.to_string()), self.options.clone()))
+            .collect::<LogResult<Vec<_>>>()?;
+        let t = Arc::new(Topic { partitions });
+        let mut topics = self.topics.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(topics.entry(topic.to_string()).or_insert(t).clone())
+    }
+
+    fn read_meta(&self, topic: &str) -> LogResult<Option<TopicMeta>> {
+        let path = self.topic_dir(topic).join("meta.json");
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| LogError::Corrupt { location: path.display().to_string(), reason: e.to_string() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(LogError::io(path.display(), e)),
+        }
+    }
+
+    fn partition<'a>(&self, topic: &'a Topic, name: &str, partition: u32) -> LogResult<&'a Partition> {
+        topic.partitions.get(partition as usize).ok_or_else(|| LogError::UnknownPartition {
+            topic: name.to_string(),
+            partition,
+            partitions: topic.partitions.len() as u32,
+        })
+    }
+}
+
+#[async_trait]
+impl EventLog for EmbeddedLog {
+    fn backend(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn create_topic(&self, topic: &str, partitions: u32) -> LogResult<()> {
+        validate_name(topic)?;
+        if partitions == 0 {
+            return Err(LogError::InvalidName { name: topic.to_string(), reason: "a topic needs at least one partition" });
+        }
+        let _guard = lock_file(&self.dir.join("topics").join(".lock"))?;
+        if let Some(meta) = self.read_meta(topic)? {
+            if meta.partitions != partitions {
+                return Err(LogError::TopicExists { topic: topic.to_string(), existing: meta.partitions, requested: partitions });
+            }
+            return Ok(());
+        }
+        let dir = self.topic_dir(topic);
+        for p in 0..partitions {
+            let d = dir.join(p.to_string());
+            std::fs::create_dir_all(&d).map_err(|e| LogError::io(d.display(), e))?;
+        }
+        let meta = serde_json::to_vec(&TopicMeta { partitions }).unwrap_or_default();
+        write_atomically(&dir.join("meta.json"), &meta)?;
+        tracing::debug!(topic, partitions, "embedded log: created topic");
+        Ok(())
+    }
+
+    async fn list_topics(&self) -> LogResult<Vec<TopicInfo>> {
+        let root = self.dir.join("topics");
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&root).map_err(|e| LogError::io(root.display(), e))? {
+            let entry = entry.map_err(|e| LogError::io(root.display(), e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('_') || name.starts_with('.') || validate_name(&name).is_err() {
+                continue;
+            }
+            if let Some(meta) = self.read_meta(&name)? {
+                out.push(TopicInfo { name, partitions: meta.partitions });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn partition_count(&self, topic: &str) -> LogResult<u32> {
+        Ok(self.topic(topic)?.partitions.len() as u32)
+    }
+
+    async fn append(&self, topic: &str, partition: u32, records: Vec<Record>) -> LogResult<Appended> {
+        let t = self.topic(topic)?;
+        let offsets = self.partition(&t, topic, partition)?.append(records)?;
+        Ok(Appended { partition, offsets })
+    }
+
+    async fn read(&self, topic: &str, partition: u32, offset: i64, max_records: usize) -> LogResult<Vec<StoredRecord>> {
+        let t = self.topic(topic)?;
+        self.partition(&t, topic, partition)?.read(offset, max_records)
+    }
+
+    async fn offsets(&self, topic: &str) -> LogResult<Vec<PartitionOffsets>> {
+        let t = self.topic(topic)?;
+        t.partitions
+            .iter()
+            .map(|p| p.offsets().map(|(start, end)| PartitionOffsets { start, end }))
+            .collect()
+    }
+
+    async fn commit_offsets(&self, group: &str, offsets: &[TopicPartitionOffset]) -> LogResult<()> {
+        validate_name(group)?;
+        groups::commit(&self.dir.join("groups"), group, offsets)
+    }
+
+    async fn committed_offsets(&self, group: &str, topic: &str) -> LogResult<Vec<Option<i64>>> {
+        validate_name(group)?;
+        let n = self.topic(topic)?.partitions.len();
+        groups::committed(&self.dir.join("groups"), group, topic, n)
+    }
+}
+
+#[cfg(test)]
+mod tests;
