@@ -1,1 +1,195 @@
-//! Test support: brokers that tests start themselves on 127.0.0.1 (being written).
+//! Test support: Kafka brokers that tests start themselves on 127.0.0.1 and that stop by themselves,
+//! and the location of real clients and real data.
+//!
+//! * [`MockKafka`] — librdkafka's mock cluster: in-process, on a real loopback port; it does
+//!   transactions and kcat talks to it.
+//! * [`TansuBroker`] — Tansu, an independent Kafka-protocol broker, as a child process with an
+//!   in-memory store; killed when the guard drops and (via `PR_SET_PDEATHSIG`) when the test dies.
+
+#![allow(unsafe_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+
+/// librdkafka's mock cluster, one broker, on 127.0.0.1.
+pub struct MockKafka {
+    cluster: MockCluster<'static, DefaultProducerContext>,
+}
+
+impl MockKafka {
+    /// Starts a one-broker mock cluster.
+    pub fn start() -> Result<MockKafka, String> {
+        let cluster = MockCluster::new(1).map_err(|e| format!("mock cluster: {e}"))?;
+        Ok(MockKafka { cluster })
+    }
+
+    /// `HOST:PORT` of the mock broker.
+    pub fn bootstrap_servers(&self) -> String {
+        self.cluster.bootstrap_servers()
+    }
+
+    /// The underlying mock cluster (error injection, topic creation).
+    pub fn cluster(&self) -> &MockCluster<'static, DefaultProducerContext> {
+        &self.cluster
+    }
+}
+
+/// Where the Tansu binary is: `TRUSTLOOP_TANSU_BIN`, else `~/.cache/trustloop/tools/bin/tansu`
+/// (where `cargo xtask install` puts it), else `tansu` on `PATH`.
+pub fn tansu_bin() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("TRUSTLOOP_TANSU_BIN") {
+        return Some(PathBuf::from(p)).filter(|p| p.exists());
+    }
+    if let Ok(home) = std::env::var("HOME") {
+        let p = PathBuf::from(home).join(".cache/trustloop/tools/bin/tansu");
+        if p.exists() {
+            return Some(p);
+        }
+    }
+    which("tansu")
+}
+
+/// Debian's `kcat`, if installed.
+pub fn kcat_bin() -> Option<PathBuf> {
+    which("kcat")
+}
+
+fn which(bin: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| PathBuf::from(d).join(bin)).find(|p| p.is_file())
+}
+
+/// The shared real-world data (`../shared/data` beside the checkout, or `TRUSTLOOP_SHARED_DATA`).
+pub fn shared_data() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("TRUSTLOOP_SHARED_DATA") {
+        return Some(PathBuf::from(p)).filter(|p| p.is_dir());
+    }
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+    p.is_dir().then_some(p)
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released for the broker to take).
+pub fn free_port() -> Result<u16, String> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("binding a port: {e}"))?;
+    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+/// A Tansu broker child process on 127.0.0.1 with an in-memory store.
+pub struct TansuBroker {
+    child: Child,
+    port: u16,
+    log: tempfile::NamedTempFile,
+}
+
+impl TansuBroker {
+    /// Starts Tansu and waits until it accepts connections.
+    pub fn start() -> Result<TansuBroker, String> {
+        let bin = tansu_bin().ok_or(
+            "the Tansu broker is not installed: run `cargo xtask install` (or set TRUSTLOOP_TANSU_BIN)".to_string(),
+        )?;
+        let mut last = String::new();
+        for _ in 0..3 {
+            let port = free_port()?;
+            let url = format!("tcp://127.0.0.1:{port}");
+            let log = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+            let out = log.reopen().map_err(|e| e.to_string())?;
+            let err = log.reopen().map_err(|e| e.to_string())?;
+            let mut cmd = Command::new(&bin);
+            cmd.args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+                .args(["--storage-engine", "memory://tansu/"])
+                .env("RUST_LOG", "warn")
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err);
+            // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and only affects the child: it makes
+            // the kernel kill the broker if the test process dies without dropping the guard.
+            unsafe {
+                use std::os::unix::process::CommandExt;
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            let child = cmd.spawn().map_err(|e| format!("starting {}: {e}", bin.display()))?;
+            let mut broker = TansuBroker { child, port, log };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(status)) = broker.child.try_wait() {
+                    last = format!("tansu exited with {status}: {}", broker.log_tail());
+                    break;
+                }
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Ok(broker);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if last.is_empty() {
+                last = format!("tansu did not listen on {port} within 20 s: {}", broker.log_tail());
+            }
+        }
+        Err(last)
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn bootstrap_servers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The last lines the broker printed.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+impl Drop for TansuBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// SAFETY: librdkafka's mock-cluster API is thread-safe: every `rd_kafka_mock_*` call is posted as an
+// operation to the mock cluster's own thread; the owning client handle is itself Send + Sync.
+unsafe impl Send for MockKafka {}
+// SAFETY: as above.
+unsafe impl Sync for MockKafka {}
+
+impl MockKafka {
+    /// Creates a topic through the mock cluster's own API: the mock does not implement the CreateTopics
+    /// admin request (see `tests/broker_gaps.rs`).
+    pub fn create_topic(&self, topic: &str, partitions: u32) -> Result<(), String> {
+        self.cluster.create_topic(topic, partitions as i32, 1).map_err(|e| format!("mock create_topic {topic}: {e}"))
+    }
+
+    /// Creates trustloop's topics (and the schema registry's) with `partitions` partitions, so that
+    /// `trustloop` commands run against the mock find them provisioned.
+    pub fn provision_trustloop_topics(&self, partitions: u32) -> Result<(), String> {
+        for t in TRUSTLOOP_TOPICS {
+            self.create_topic(t, partitions)?;
+        }
+        self.create_topic("_trustloop_schemas", 1)
+    }
+}
+
+/// trustloop's topics.
+pub const TRUSTLOOP_TOPICS: [&str; 13] = [
+    "telemetry",
+    "inventory",
+    "advisories",
+    "vex",
+    "policies",
+    "approvals",
+    "promotions",
+    "trust-scores",
+    "findings",
+    "verdicts",
+    "actions",
+    "action-results",
+    "dlq",
+];
