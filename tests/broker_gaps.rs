@@ -47,7 +47,8 @@ async fn one_batch(p: &FutureProducer, topic: &str, n: usize) -> Vec<i64> {
 async fn tansu_high_watermark_counts_a_batch_as_one_record() {
     let broker = TansuBroker::start().expect("tansu");
     let brokers = broker.bootstrap_servers();
-    let admin: rdkafka::admin::AdminClient<_> = ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("admin");
+    let admin: rdkafka::admin::AdminClient<_> =
+        ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("admin");
     let t = rdkafka::admin::NewTopic::new("gap", 1, rdkafka::admin::TopicReplication::Fixed(1));
     admin.create_topics([&t], &rdkafka::admin::AdminOptions::new()).await.expect("create");
     let p = producer(&brokers, &[]);
@@ -65,7 +66,8 @@ async fn tansu_high_watermark_counts_a_batch_as_one_record() {
 async fn tansu_does_not_offer_end_txn() {
     let broker = TansuBroker::start().expect("tansu");
     let brokers = broker.bootstrap_servers();
-    let admin: rdkafka::admin::AdminClient<_> = ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("admin");
+    let admin: rdkafka::admin::AdminClient<_> =
+        ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("admin");
     let t = rdkafka::admin::NewTopic::new("gap", 1, rdkafka::admin::TopicReplication::Fixed(1));
     admin.create_topics([&t], &rdkafka::admin::AdminOptions::new()).await.expect("create");
     let p = producer(&brokers, &[("transactional.id", "gap-txn")]);
@@ -94,7 +96,8 @@ async fn kcat_round_trips_through_tansu_after_falling_back() {
     use std::io::Write;
     let broker = TansuBroker::start().expect("tansu");
     let brokers = broker.bootstrap_servers();
-    let admin: rdkafka::admin::AdminClient<_> = ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("admin");
+    let admin: rdkafka::admin::AdminClient<_> =
+        ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("admin");
     let t = rdkafka::admin::NewTopic::new("gap", 1, rdkafka::admin::TopicReplication::Fixed(1));
     admin.create_topics([&t], &rdkafka::admin::AdminOptions::new()).await.expect("create");
     let kcat = trustloop_e2e::kcat_bin().expect("kcat is not installed (Debian package kcat)");
@@ -122,7 +125,9 @@ async fn mock_cluster_does_not_implement_create_topics() {
     let admin: rdkafka::admin::AdminClient<_> =
         ClientConfig::new().set("bootstrap.servers", kafka.bootstrap_servers()).create().expect("admin");
     let t = rdkafka::admin::NewTopic::new("gap", 1, rdkafka::admin::TopicReplication::Fixed(1));
-    let opts = rdkafka::admin::AdminOptions::new().operation_timeout(Some(Duration::from_secs(2))).request_timeout(Some(Duration::from_secs(3)));
+    let opts = rdkafka::admin::AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(2)))
+        .request_timeout(Some(Duration::from_secs(3)));
     let result = admin.create_topics([&t], &opts).await;
     let failed = match result {
         Err(_) => true,
@@ -149,10 +154,12 @@ async fn mock_cluster_transactions_commit_but_aborts_stay_visible() {
         let d = p.send(FutureRecord::<(), _>::to("txn").partition(0).payload(payload), timeout).await;
         d.expect("delivered");
         let p2 = p.clone();
-        tokio::task::spawn_blocking(move || if commit { p2.commit_transaction(timeout) } else { p2.abort_transaction(timeout) })
-            .await
-            .expect("join")
-            .expect("end transaction");
+        tokio::task::spawn_blocking(move || {
+            if commit { p2.commit_transaction(timeout) } else { p2.abort_transaction(timeout) }
+        })
+        .await
+        .expect("join")
+        .expect("end transaction");
     }
     let c = consumer(&brokers);
     let mut tpl = rdkafka::TopicPartitionList::new();

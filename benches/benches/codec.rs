@@ -3,7 +3,9 @@
 //! `cargo bench -p trustloop-benches --bench codec`
 
 use trustloop_benches::measure;
-use trustloop_schemas::{Envelope, Event, EventCodec, EventTime, EventType, NoWriterSchemas, Telemetry, derive_event_id};
+use trustloop_schemas::{
+    Envelope, Event, EventCodec, EventTime, EventType, NoWriterSchemas, Telemetry, derive_event_id,
+};
 
 fn sample(i: u64) -> Event {
     let entity = format!("host-{:05}", i % 10_000);
@@ -17,7 +19,7 @@ fn sample(i: u64) -> Event {
             schema_version: EventType::Telemetry.schema_version(),
         },
         entity,
-        kind: if i % 7 == 0 { "auth_failure".into() } else { "heartbeat".into() },
+        kind: if i.is_multiple_of(7) { "auth_failure".into() } else { "heartbeat".into() },
         value: (i % 13) as f64,
         attributes: [("site".to_string(), "dc-1".to_string()), ("sensor".to_string(), "agent".to_string())]
             .into_iter()

@@ -60,12 +60,7 @@ pub fn measure(name: &str, events_per_iter: u64, mut iteration: impl FnMut() -> 
 /// Prints one figure line.
 pub fn print(name: &str, f: &Figure) {
     let mb = f.mb_per_sec.map(|m| format!("  {m:>8.1} MB/s")).unwrap_or_default();
-    println!(
-        "{name:<48} {:>12} events/s  ({} – {}){mb}",
-        human(f.events_per_sec),
-        human(f.range.0),
-        human(f.range.1)
-    );
+    println!("{name:<48} {:>12} events/s  ({} – {}){mb}", human(f.events_per_sec), human(f.range.0), human(f.range.1));
 }
 
 /// `1234567.0` → `1.23 M`.

@@ -124,14 +124,10 @@ impl LogSchemaRegistry {
             return check_same(existing, subject, id, schema);
         }
         let version = self.read_state(|s| s.latest_version.get(subject).copied().unwrap_or(0)) + 1;
-        let entry = SchemaEntry {
-            subject: subject.to_string(),
-            version,
-            id,
-            schema: schema.to_string(),
-            schema_type: avro(),
-        };
-        let value = serde_json::to_vec(&entry).map_err(|e| RegistryError::BadEntry { offset: -1, reason: e.to_string() })?;
+        let entry =
+            SchemaEntry { subject: subject.to_string(), version, id, schema: schema.to_string(), schema_type: avro() };
+        let value =
+            serde_json::to_vec(&entry).map_err(|e| RegistryError::BadEntry { offset: -1, reason: e.to_string() })?;
         let record = Record::new(Some(Bytes::copy_from_slice(subject.as_bytes())), value);
         self.log.append(SCHEMAS_TOPIC, 0, vec![record]).await?;
         self.refresh().await?;
@@ -173,8 +169,18 @@ impl LogSchemaRegistry {
     }
 }
 
+/// Two schema texts are the same schema when their Parsing Canonical Forms are equal (docs and
+/// formatting may differ between builds).
+fn same_schema(a: &str, b: &str) -> bool {
+    a == b
+        || match (Schema::parse_str(a), Schema::parse_str(b)) {
+            (Ok(a), Ok(b)) => a.canonical_form() == b.canonical_form(),
+            _ => false,
+        }
+}
+
 fn check_same(existing: SchemaEntry, subject: &str, id: u32, schema: &str) -> Result<SchemaEntry, RegistryError> {
-    if existing.schema == schema {
+    if same_schema(&existing.schema, schema) {
         Ok(existing)
     } else {
         Err(RegistryError::IdCollision { id, existing: existing.subject, subject: subject.to_string() })
@@ -197,6 +203,137 @@ impl WriterSchemas for LogSchemaRegistry {
                 tracing::warn!(id, subject = %entry.subject, error = %e, "registered schema does not parse");
                 None
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::embedded::{EmbeddedLog, EmbeddedOptions};
+    use trustloop_schemas::EventType;
+
+    async fn open(dir: &std::path::Path) -> LogSchemaRegistry {
+        let log: Arc<dyn EventLog> = Arc::new(EmbeddedLog::open(dir, EmbeddedOptions::default()).expect("log"));
+        LogSchemaRegistry::open(log).await.expect("registry")
+    }
+
+    #[tokio::test]
+    async fn registers_every_schema_once_and_survives_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let codec = EventCodec::new();
+        let registry = open(dir.path()).await;
+        registry.register_all(&codec).await.expect("register");
+        registry.register_all(&codec).await.expect("register again is idempotent");
+        assert_eq!(registry.entries().len(), 13);
+        let reopened = open(dir.path()).await;
+        reopened.register_all(&codec).await.expect("register");
+        assert_eq!(reopened.entries().len(), 13, "no duplicates after reopening");
+        let id = codec.schema_id(EventType::Telemetry);
+        let entry = reopened.lookup(id).expect("telemetry");
+        assert_eq!(entry.subject, "telemetry-value");
+        assert_eq!(entry.version, 1);
+        assert!(reopened.writer_schema(id).is_some());
+        assert!(reopened.writer_schema(12345).is_none());
+    }
+
+    #[tokio::test]
+    async fn an_id_taken_by_another_schema_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry = open(dir.path()).await;
+        let codec = EventCodec::new();
+        registry.register_all(&codec).await.expect("register");
+        let id = codec.schema_id(EventType::Telemetry);
+        let other = EventType::Verdict.avsc();
+        match registry.register("telemetry-value", id, other).await {
+            Err(RegistryError::IdCollision { id: got, .. }) => assert_eq!(got, id),
+            other => panic!("expected IdCollision, got {other:?}"),
+        }
+    }
+
+    /// An event written by an older build (older schema, its own id) stays readable: the registry
+    /// hands the old writer schema to the codec, which resolves it into the current one.
+    #[tokio::test]
+    async fn older_writer_schemas_are_served_for_decoding() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry = open(dir.path()).await;
+        let old = r#"{"type":"record","name":"Policy","namespace":"trustloop","fields":[
+          {"name":"envelope","type":{"type":"record","name":"Envelope","fields":[
+            {"name":"event_id","type":{"type":"string","logicalType":"uuid"}},
+            {"name":"tenant","type":"string"},{"name":"key","type":"string"},
+            {"name":"event_time","type":{"type":"long","logicalType":"timestamp-micros"}},
+            {"name":"source","type":"string"},{"name":"schema_version","type":"int"}]}},
+          {"name":"name","type":"string"},{"name":"version","type":"long"},{"name":"digest","type":"string"},
+          {"name":"document","type":"string"}]}"#;
+        registry.register("policies-value", 4242, old).await.expect("register old");
+        let reopened = open(dir.path()).await;
+        let schema = reopened.writer_schema(4242).expect("old schema served");
+        // Encode a record with the old schema (no `format` field) and decode it with today's codec.
+        let value = apache_avro::types::Value::Record(vec![
+            (
+                "envelope".into(),
+                apache_avro::types::Value::Record(vec![
+                    (
+                        "event_id".into(),
+                        apache_avro::types::Value::String("00000000-0000-0000-0000-000000000001".into()),
+                    ),
+                    ("tenant".into(), apache_avro::types::Value::String("acme".into())),
+                    ("key".into(), apache_avro::types::Value::String("gate".into())),
+                    ("event_time".into(), apache_avro::types::Value::Long(5)),
+                    ("source".into(), apache_avro::types::Value::String("old".into())),
+                    ("schema_version".into(), apache_avro::types::Value::Int(0)),
+                ]),
+            ),
+            ("name".into(), apache_avro::types::Value::String("gate".into())),
+            ("version".into(), apache_avro::types::Value::Long(3)),
+            ("digest".into(), apache_avro::types::Value::String("abc".into())),
+            ("document".into(), apache_avro::types::Value::String("rules: []".into())),
+        ]);
+        let body = apache_avro::to_avro_datum(&schema, value.resolve(&schema).expect("resolve")).expect("encode");
+        let mut framed = Vec::new();
+        trustloop_schemas::wire::frame(4242, &body, &mut framed);
+        // `format` has no default in today's schema, so resolution must fail clearly, naming the id.
+        let err = EventCodec::new().decode(&framed, &reopened).expect_err("format has no default");
+        assert!(err.to_string().contains("4242"), "{err}");
+
+        // Telemetry before `unit` existed: `unit` has a default, so the old event reads fine.
+        let mut v: serde_json::Value = serde_json::from_str(EventType::Telemetry.avsc()).expect("json");
+        let fields = v["fields"].as_array_mut().expect("fields");
+        let before = fields.len();
+        fields.retain(|f| f["name"] != "unit");
+        assert_eq!(fields.len(), before - 1, "the old schema lacks `unit`");
+        let old_telemetry = v.to_string();
+        reopened.register("telemetry-value", 4243, &old_telemetry).await.expect("register");
+        let schema = reopened.writer_schema(4243).expect("served");
+        let record = apache_avro::types::Value::Record(vec![
+            (
+                "envelope".into(),
+                apache_avro::types::Value::Record(vec![
+                    (
+                        "event_id".into(),
+                        apache_avro::types::Value::String("00000000-0000-0000-0000-000000000002".into()),
+                    ),
+                    ("tenant".into(), apache_avro::types::Value::String("acme".into())),
+                    ("key".into(), apache_avro::types::Value::String("host-1".into())),
+                    ("event_time".into(), apache_avro::types::Value::Long(7)),
+                    ("source".into(), apache_avro::types::Value::String("old".into())),
+                    ("schema_version".into(), apache_avro::types::Value::Int(0)),
+                ]),
+            ),
+            ("entity".into(), apache_avro::types::Value::String("host-1".into())),
+            ("kind".into(), apache_avro::types::Value::String("heartbeat".into())),
+            ("value".into(), apache_avro::types::Value::Double(1.0)),
+            ("attributes".into(), apache_avro::types::Value::Map(Default::default())),
+        ]);
+        let body = apache_avro::to_avro_datum(&schema, record.resolve(&schema).expect("resolve")).expect("encode");
+        let mut framed = Vec::new();
+        trustloop_schemas::wire::frame(4243, &body, &mut framed);
+        match EventCodec::new().decode(&framed, &reopened).expect("old telemetry decodes") {
+            trustloop_schemas::Event::Telemetry(t) => {
+                assert_eq!(t.entity, "host-1");
+                assert_eq!(t.unit, None, "the new field takes its default");
+            }
+            other => panic!("not telemetry: {other:?}"),
         }
     }
 }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use trustloop_connectors::log::EventLog;
 use trustloop_connectors::log::embedded::{EmbeddedLog, EmbeddedOptions, FsyncPolicy};
 use trustloop_connectors::log::kafka::{KafkaConfig, KafkaLog};
-use trustloop_connectors::log::EventLog;
 use trustloop_connectors::registry::LogSchemaRegistry;
 use trustloop_schemas::{EventCodec, EventType};
 
@@ -65,7 +65,9 @@ impl Backend {
                     };
                     config.options.push((k.trim().to_string(), v.trim().to_string()));
                 }
-                Arc::new(KafkaLog::connect(config).await.with_context(|| format!("cannot connect to Kafka at {brokers}"))?)
+                Arc::new(
+                    KafkaLog::connect(config).await.with_context(|| format!("cannot connect to Kafka at {brokers}"))?,
+                )
             }
             None => {
                 let fsync = match args.fsync.as_str() {

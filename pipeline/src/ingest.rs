@@ -86,7 +86,14 @@ impl<'a> Batcher<'a> {
 }
 
 /// Builds the dead letter for a rejected input line.
-pub fn dead_letter(source_topic: &str, line: u64, raw: &str, error_kind: &str, reason: &str, defaults: &IngestDefaults) -> Event {
+pub fn dead_letter(
+    source_topic: &str,
+    line: u64,
+    raw: &str,
+    error_kind: &str,
+    reason: &str,
+    defaults: &IngestDefaults,
+) -> Event {
     let tenant = serde_json::from_str::<serde_json::Value>(raw)
         .ok()
         .and_then(|v| v.get("tenant").and_then(|t| t.as_str()).map(str::to_string))

@@ -43,6 +43,7 @@ fn split_frames(mut out: &[u8]) -> Vec<Vec<u8>> {
 #[ignore = "needs kcat (Debian package kcat): run `cargo xtask test`, which installs it"]
 fn kcat_reads_what_trustloop_produced() {
     let kafka = trustloop_e2e::MockKafka::start().expect("mock cluster");
+    kafka.provision_trustloop_topics(1).expect("provision");
     let brokers = kafka.bootstrap_servers();
     let lines = r#"{"tenant":"acme","entity":"host-17","kind":"auth_failure","value":1.0,"event_time":"2026-11-01T12:00:00Z","attributes":{"source":"sshd"}}
 {"tenant":"acme","entity":"host-18","kind":"heartbeat","value":1.0,"event_time":"2026-11-01T12:00:01Z"}"#;
@@ -86,6 +87,7 @@ fn kcat_reads_what_trustloop_produced() {
 #[ignore = "needs kcat (Debian package kcat): run `cargo xtask test`, which installs it"]
 fn kcat_produced_framed_events_are_consumed() {
     let kafka = trustloop_e2e::MockKafka::start().expect("mock cluster");
+    kafka.provision_trustloop_topics(1).expect("provision");
     let brokers = kafka.bootstrap_servers();
     // Create the topics (and register the schemas) the way any trustloop command does.
     let topics = trustloop(&brokers, &["topics"], "");

@@ -81,9 +81,12 @@ fn install() -> Result<Prerequisites> {
     let missing: Vec<&str> = APT_PACKAGES
         .iter()
         .copied()
-        .filter(|p| !Command::new("dpkg-query").args(["-W", "-f=${Status}", p]).output().is_ok_and(|o| {
-            String::from_utf8_lossy(&o.stdout).contains("install ok installed")
-        }))
+        .filter(|p| {
+            !Command::new("dpkg-query")
+                .args(["-W", "-f=${Status}", p])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        })
         .collect();
     if missing.is_empty() {
         eprintln!("    all present: {}", APT_PACKAGES.join(" "));

@@ -104,6 +104,9 @@ struct Reader {
 
 struct Inner {
     config: KafkaConfig,
+    /// Metadata and watermark queries: a client that never fetches, so its requests never queue
+    /// behind the reader's long-polling fetches on the same connection.
+    meta: BaseConsumer,
     producer: FutureProducer,
     admin: AdminClient<DefaultClientContext>,
     reader: Mutex<Reader>,
@@ -134,10 +137,13 @@ impl KafkaLog {
             .map_err(|e| kafka_error("creating the producer", &e))?;
         let admin: AdminClient<DefaultClientContext> =
             config.client_config().create().map_err(|e| kafka_error("creating the admin client", &e))?;
-        let consumer: BaseConsumer = Self::consumer_config(&config, None)
+        let consumer: BaseConsumer =
+            Self::consumer_config(&config, None).create().map_err(|e| kafka_error("creating the consumer", &e))?;
+        let meta: BaseConsumer = Self::consumer_config(&config, None)
             .create()
-            .map_err(|e| kafka_error("creating the consumer", &e))?;
+            .map_err(|e| kafka_error("creating the metadata client", &e))?;
         let inner = Arc::new(Inner {
+            meta,
             config,
             producer,
             admin,
@@ -148,9 +154,8 @@ impl KafkaLog {
         let log = KafkaLog { inner };
         // Fail early, with the broker's answer, when the cluster cannot be reached.
         log.blocking(|inner| {
-            let reader = lock(&inner.reader);
-            reader
-                .consumer
+            inner
+                .meta
                 .fetch_metadata(None, inner.config.timeout)
                 .map(|_| ())
                 .map_err(|e| kafka_error(&format!("reaching Kafka at {}", inner.config.brokers), &e))
@@ -166,6 +171,7 @@ impl KafkaLog {
             .set("isolation.level", "read_committed")
             .set("enable.partition.eof", "false")
             .set("allow.auto.create.topics", "false")
+            .set("fetch.wait.max.ms", "100")
             .set("group.id", group.unwrap_or("trustloop-reader"));
         c
     }
@@ -187,12 +193,12 @@ impl KafkaLog {
         }
         let name = topic.to_string();
         self.blocking(move |inner| {
-            let reader = lock(&inner.reader);
-            let md = reader
-                .consumer
+            let md = inner
+                .meta
                 .fetch_metadata(Some(&name), inner.config.timeout)
                 .map_err(|e| kafka_error(&format!("metadata of {name}"), &e))?;
-            let t = md.topics().iter().find(|t| t.name() == name).ok_or_else(|| LogError::UnknownTopic(name.clone()))?;
+            let t =
+                md.topics().iter().find(|t| t.name() == name).ok_or_else(|| LogError::UnknownTopic(name.clone()))?;
             if t.error().is_some() || t.partitions().is_empty() {
                 return Err(LogError::UnknownTopic(name.clone()));
             }
@@ -257,6 +263,7 @@ impl EventLog for KafkaLog {
         "kafka"
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "kafka"))]
     async fn create_topic(&self, topic: &str, partitions: u32) -> LogResult<()> {
         validate_name(topic)?;
         let p = i32::try_from(partitions)
@@ -309,10 +316,10 @@ impl EventLog for KafkaLog {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "kafka"))]
     async fn list_topics(&self) -> LogResult<Vec<TopicInfo>> {
         self.blocking(|inner| {
-            let reader = lock(&inner.reader);
-            let md = reader.consumer.fetch_metadata(None, inner.config.timeout).map_err(|e| kafka_error("metadata", &e))?;
+            let md = inner.meta.fetch_metadata(None, inner.config.timeout).map_err(|e| kafka_error("metadata", &e))?;
             let mut out: Vec<TopicInfo> = md
                 .topics()
                 .iter()
@@ -325,10 +332,12 @@ impl EventLog for KafkaLog {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "kafka"))]
     async fn partition_count(&self, topic: &str) -> LogResult<u32> {
         self.partitions_of(topic, false).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "kafka"))]
     async fn append(&self, topic: &str, partition: u32, records: Vec<Record>) -> LogResult<Appended> {
         self.check_partition(topic, partition).await?;
         let mut pending = Vec::with_capacity(records.len());
@@ -356,7 +365,9 @@ impl EventLog for KafkaLog {
                         pending.push(f);
                         break;
                     }
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) if Instant::now() < deadline => {
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                        if Instant::now() < deadline =>
+                    {
                         // The local queue is full: let deliveries drain, then retry.
                         fr = back;
                         tokio::time::sleep(Duration::from_millis(2)).await;
@@ -371,21 +382,24 @@ impl EventLog for KafkaLog {
                 Ok(Ok(delivery)) => offsets.push(delivery.offset),
                 Ok(Err((e, _))) => return Err(kafka_error(&format!("delivering to {topic}/{partition}"), &e)),
                 Err(_) => {
-                    return Err(LogError::Kafka { message: "producer dropped a delivery report".into(), retriable: true });
+                    return Err(LogError::Kafka {
+                        message: "producer dropped a delivery report".into(),
+                        retriable: true,
+                    });
                 }
             }
         }
         Ok(Appended { partition, offsets })
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "kafka"))]
     async fn read(&self, topic: &str, partition: u32, offset: i64, max_records: usize) -> LogResult<Vec<StoredRecord>> {
         self.check_partition(topic, partition).await?;
         let name: Arc<str> = topic.into();
         self.blocking(move |inner| {
             let timeout = inner.config.timeout;
-            let mut reader = lock(&inner.reader);
-            let (low, high) = reader
-                .consumer
+            let (low, high) = inner
+                .meta
                 .fetch_watermarks(&name, partition as i32, timeout)
                 .map_err(|e| kafka_error(&format!("watermarks of {name}/{partition}"), &e))?;
             if offset < low || offset > high {
@@ -401,6 +415,7 @@ impl EventLog for KafkaLog {
             if offset == high || max_records == 0 {
                 return Ok(out);
             }
+            let mut reader = lock(&inner.reader);
             let same = reader.position.assigned.as_ref().is_some_and(|(t, p)| **t == *name && *p == partition)
                 && reader.position.next == offset;
             if !same {
@@ -440,15 +455,15 @@ impl EventLog for KafkaLog {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "kafka"))]
     async fn offsets(&self, topic: &str) -> LogResult<Vec<PartitionOffsets>> {
         let n = self.partitions_of(topic, false).await?;
         let name = topic.to_string();
         self.blocking(move |inner| {
-            let reader = lock(&inner.reader);
             (0..n as i32)
                 .map(|p| {
-                    reader
-                        .consumer
+                    inner
+                        .meta
                         .fetch_watermarks(&name, p, inner.config.timeout)
                         .map(|(start, end)| PartitionOffsets { start, end })
                         .map_err(|e| kafka_error(&format!("watermarks of {name}/{p}"), &e))
@@ -458,6 +473,7 @@ impl EventLog for KafkaLog {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "kafka"))]
     async fn commit_offsets(&self, group: &str, offsets: &[TopicPartitionOffset]) -> LogResult<()> {
         validate_name(group)?;
         let group = group.to_string();
@@ -469,11 +485,14 @@ impl EventLog for KafkaLog {
                 tpl.add_partition_offset(&o.topic, o.partition as i32, Offset::Offset(o.offset))
                     .map_err(|e| kafka_error("building the commit", &e))?;
             }
-            consumer.commit(&tpl, CommitMode::Sync).map_err(|e| kafka_error(&format!("committing offsets of {group}"), &e))
+            consumer
+                .commit(&tpl, CommitMode::Sync)
+                .map_err(|e| kafka_error(&format!("committing offsets of {group}"), &e))
         })
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "kafka"))]
     async fn committed_offsets(&self, group: &str, topic: &str) -> LogResult<Vec<Option<i64>>> {
         validate_name(group)?;
         let n = self.partitions_of(topic, false).await?;

@@ -83,7 +83,8 @@ pub async fn run(backend_args: &BackendArgs, args: ConsumeArgs) -> Result<ExitCo
             }
             out.flush()?;
             if let Some(g) = &args.group {
-                let commit = TopicPartitionOffset { topic: args.topic.clone(), partition: partition as u32, offset: *pos };
+                let commit =
+                    TopicPartitionOffset { topic: args.topic.clone(), partition: partition as u32, offset: *pos };
                 log.commit_offsets(g, &[commit]).await?;
             }
             if printed >= max {

@@ -164,7 +164,12 @@ pub async fn run(backend_args: &BackendArgs, args: DemoArgs) -> Result<ExitCode>
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         println!("trustloop demo — embedded log in {}", backend_args.data.display());
-        println!("  collect: {} telemetry lines in, {} appended, {} rejected → dlq", report.lines, report.appended, report.rejected.len());
+        println!(
+            "  collect: {} telemetry lines in, {} appended, {} rejected → dlq",
+            report.lines,
+            report.appended,
+            report.rejected.len()
+        );
         for r in &report.rejected {
             println!("    line {}: {}", r.line, r.reason);
         }
@@ -181,8 +186,14 @@ pub async fn run(backend_args: &BackendArgs, args: DemoArgs) -> Result<ExitCode>
             report.appended as f64 / ingest_secs.max(1e-9),
             read_back as f64 / read_secs.max(1e-9)
         );
-        println!("  {}", if ok { "consistent: every event sent was read back" } else { "INCONSISTENT: see counts above" });
-        println!("  inspect: trustloop --data {} consume --topic telemetry --from-beginning --max 5", backend_args.data.display());
+        println!(
+            "  {}",
+            if ok { "consistent: every event sent was read back" } else { "INCONSISTENT: see counts above" }
+        );
+        println!(
+            "  inspect: trustloop --data {} consume --topic telemetry --from-beginning --max 5",
+            backend_args.data.display()
+        );
     }
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -46,7 +46,8 @@ pub async fn run(backend_args: &BackendArgs, args: ProduceArgs) -> Result<ExitCo
     if EventType::from_topic(&args.topic).is_none() {
         backend.log.create_topic(&args.topic, backend.partitions).await?;
     }
-    let defaults = IngestDefaults { tenant: args.tenant.clone(), source: args.source.clone(), now_micros: super::now_micros() };
+    let defaults =
+        IngestDefaults { tenant: args.tenant.clone(), source: args.source.clone(), now_micros: super::now_micros() };
     let stdin = tokio::io::BufReader::with_capacity(1 << 20, tokio::io::stdin());
     let report = ingest_lines(&backend, &args.topic, event_type, stdin, &defaults).await?;
     for r in &report.rejected {

@@ -16,7 +16,10 @@ pub const MAX_BODY: usize = 64 << 20;
 
 /// Size a record takes in a batch body.
 pub fn record_size(r: &Record) -> usize {
-    8 + 4 + r.key.as_ref().map_or(0, Bytes::len) + 4 + r.value.len()
+    8 + 4
+        + r.key.as_ref().map_or(0, Bytes::len)
+        + 4
+        + r.value.len()
         + 2
         + r.headers.iter().map(|h| 2 + h.name.len() + 4 + h.value.as_ref().map_or(0, Bytes::len)).sum::<usize>()
 }

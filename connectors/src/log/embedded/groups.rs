@@ -26,7 +26,8 @@ pub(super) fn commit(dir: &Path, group: &str, offsets: &[TopicPartitionOffset]) 
     for o in offsets {
         all.entry(o.topic.clone()).or_default().insert(o.partition, o.offset);
     }
-    let bytes = serde_json::to_vec_pretty(&all).map_err(|e| LogError::Corrupt { location: path.display().to_string(), reason: e.to_string() })?;
+    let bytes = serde_json::to_vec_pretty(&all)
+        .map_err(|e| LogError::Corrupt { location: path.display().to_string(), reason: e.to_string() })?;
     write_atomically(&path, &bytes)
 }
 

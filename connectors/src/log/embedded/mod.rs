@@ -76,10 +76,7 @@ pub struct EmbeddedLog {
 }
 
 pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> LogResult<()> {
@@ -173,12 +170,19 @@ impl EventLog for EmbeddedLog {
     async fn create_topic(&self, topic: &str, partitions: u32) -> LogResult<()> {
         validate_name(topic)?;
         if partitions == 0 {
-            return Err(LogError::InvalidName { name: topic.to_string(), reason: "a topic needs at least one partition" });
+            return Err(LogError::InvalidName {
+                name: topic.to_string(),
+                reason: "a topic needs at least one partition",
+            });
         }
         let _guard = lock_file(&self.dir.join("topics").join(".lock"))?;
         if let Some(meta) = self.read_meta(topic)? {
             if meta.partitions != partitions {
-                return Err(LogError::TopicExists { topic: topic.to_string(), existing: meta.partitions, requested: partitions });
+                return Err(LogError::TopicExists {
+                    topic: topic.to_string(),
+                    existing: meta.partitions,
+                    requested: partitions,
+                });
             }
             return Ok(());
         }
@@ -227,10 +231,7 @@ impl EventLog for EmbeddedLog {
 
     async fn offsets(&self, topic: &str) -> LogResult<Vec<PartitionOffsets>> {
         let t = self.topic(topic)?;
-        t.partitions
-            .iter()
-            .map(|p| p.offsets().map(|(start, end)| PartitionOffsets { start, end }))
-            .collect()
+        t.partitions.iter().map(|p| p.offsets().map(|(start, end)| PartitionOffsets { start, end })).collect()
     }
 
     async fn commit_offsets(&self, group: &str, offsets: &[TopicPartitionOffset]) -> LogResult<()> {

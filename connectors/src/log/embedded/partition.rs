@@ -207,7 +207,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Partition {
     /// Opens (creating if needed) the partition directory `dir`.
-    pub(super) fn open(topic: Arc<str>, partition: u32, dir: PathBuf, options: Arc<EmbeddedOptions>) -> LogResult<Self> {
+    pub(super) fn open(
+        topic: Arc<str>,
+        partition: u32,
+        dir: PathBuf,
+        options: Arc<EmbeddedOptions>,
+    ) -> LogResult<Self> {
         std::fs::create_dir_all(&dir).map_err(|e| LogError::io(dir.display(), e))?;
         let mut bases = list_segments(&dir)?;
         if bases.is_empty() {
@@ -456,7 +461,9 @@ impl SegmentReader<'_> {
             return Err(corrupt(format!("batch length {} runs past the segment's end", header.body_len)));
         }
         let mut body = BytesMut::zeroed(header.body_len as usize);
-        self.file.read_exact_at(&mut body, pos + HEADER_LEN as u64).map_err(|e| LogError::io(self.path.display(), e))?;
+        self.file
+            .read_exact_at(&mut body, pos + HEADER_LEN as u64)
+            .map_err(|e| LogError::io(self.path.display(), e))?;
         let crc = crc32c::crc32c(&body);
         if crc != header.crc {
             return Err(corrupt(format!("checksum mismatch (stored {:#010x}, computed {crc:#010x})", header.crc)));
