@@ -10,7 +10,8 @@ use trustloop_connectors::log::EventLog;
 use trustloop_connectors::log::embedded::{EmbeddedLog, EmbeddedOptions, FsyncPolicy};
 use trustloop_connectors::log::kafka::{KafkaConfig, KafkaLog};
 use trustloop_connectors::registry::LogSchemaRegistry;
-use trustloop_schemas::{EventCodec, EventType};
+use trustloop_connectors::registry::confluent::{ConfluentRegistry, ConfluentRegistryConfig};
+use trustloop_schemas::{EventCodec, EventType, WriterSchemas};
 
 /// Where events live: an embedded log directory, or Kafka brokers.
 #[derive(Debug, Clone, Args)]
@@ -32,6 +33,22 @@ pub struct BackendArgs {
     #[arg(long, global = true, env = "TRUSTLOOP_PARTITIONS", default_value_t = 3, value_name = "N")]
     pub partitions: u32,
 
+    /// A Confluent Schema Registry (`http(s)://HOST:PORT`): schemas are registered there and events
+    /// carry the ids it assigns. Without it, schema ids derive from the schemas' fingerprints and
+    /// writer schemas are kept in the log's `_trustloop_schemas` topic.
+    #[arg(long, global = true, env = "TRUSTLOOP_SCHEMA_REGISTRY", value_name = "URL")]
+    pub schema_registry: Option<String>,
+
+    /// `USER:PASSWORD` for the schema registry's basic authentication.
+    #[arg(
+        long,
+        global = true,
+        env = "TRUSTLOOP_SCHEMA_REGISTRY_AUTH",
+        value_name = "USER:PASSWORD",
+        hide_env_values = true
+    )]
+    pub schema_registry_auth: Option<String>,
+
     /// Embedded log durability: `always` fsyncs every appended batch; `never` leaves it to the OS.
     #[arg(long, global = true, env = "TRUSTLOOP_FSYNC", default_value = "always", value_parser = ["always", "never"])]
     pub fsync: String,
@@ -41,8 +58,9 @@ pub struct BackendArgs {
 pub struct Backend {
     /// The event log.
     pub log: Arc<dyn EventLog>,
-    /// Schema ids and writer schemas, kept in the log's `_schemas` topic.
-    pub registry: Arc<LogSchemaRegistry>,
+    /// Where writer schemas of events come from: the log's own registry topic, or a Confluent Schema
+    /// Registry.
+    pub registry: Arc<dyn WriterSchemas + Send + Sync>,
     /// Encodes and decodes events in the Confluent wire format.
     pub codec: EventCodec,
     /// Partitions given to topics this backend creates.
@@ -81,9 +99,30 @@ impl Backend {
                 )
             }
         };
-        let registry = Arc::new(LogSchemaRegistry::open(log.clone()).await.context("cannot open the schema registry")?);
-        let codec = EventCodec::new();
-        registry.register_all(&codec).await.context("cannot register the event schemas")?;
+        let (registry, codec): (Arc<dyn WriterSchemas + Send + Sync>, EventCodec) = match &args.schema_registry {
+            Some(url) => {
+                let mut config = ConfluentRegistryConfig::new(url.clone());
+                if let Some(auth) = &args.schema_registry_auth {
+                    let Some((user, password)) = auth.split_once(':') else {
+                        bail!("--schema-registry-auth: expected USER:PASSWORD");
+                    };
+                    config.basic_auth = Some((user.to_string(), password.to_string()));
+                }
+                let registry = Arc::new(ConfluentRegistry::new(config));
+                let r = registry.clone();
+                let codec = tokio::task::spawn_blocking(move || r.register_all())
+                    .await?
+                    .with_context(|| format!("cannot register the event schemas at {url}"))?;
+                (registry, codec)
+            }
+            None => {
+                let registry =
+                    Arc::new(LogSchemaRegistry::open(log.clone()).await.context("cannot open the schema registry")?);
+                let codec = EventCodec::new();
+                registry.register_all(&codec).await.context("cannot register the event schemas")?;
+                (registry, codec)
+            }
+        };
         for t in EventType::ALL {
             log.create_topic(t.topic(), args.partitions)
                 .await

@@ -18,6 +18,8 @@ use trustloop_schemas::{EventCodec, WriterSchemas};
 
 use crate::log::{EventLog, LogError, Record};
 
+pub mod confluent;
+
 /// The internal topic holding schema registrations.
 pub const SCHEMAS_TOPIC: &str = "_trustloop_schemas";
 
@@ -34,6 +36,14 @@ pub enum RegistryError {
         offset: i64,
         /// What was wrong.
         reason: String,
+    },
+    /// A schema registry's REST API failed or answered an error.
+    #[error("schema registry at {url}: {message}")]
+    Http {
+        /// The request URL.
+        url: String,
+        /// What went wrong.
+        message: String,
     },
     /// Two different schemas claim the same id.
     #[error("schema id {id} is already taken by another schema of subject `{existing}`; refusing `{subject}`")]
