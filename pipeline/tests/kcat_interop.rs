@@ -1,16 +1,48 @@
 //! Interop with a real Kafka client: Debian's `kcat` (librdkafka's CLI) reads the Confluent-framed
 //! Avro that `trustloop produce` wrote to a broker, and `trustloop consume` reads framed events that
-//! kcat produced from a file. The broker is librdkafka's mock cluster on 127.0.0.1 (kcat cannot talk
-//! to Tansu 0.6; see the broker-gap tests).
+//! kcat produced from a file — against librdkafka's mock cluster and against Tansu, both on
+//! 127.0.0.1.
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use trustloop_schemas::{Envelope, Event, EventCodec, EventId, EventTime, EventType, NoWriterSchemas, Telemetry};
 
-fn trustloop(brokers: &str, args: &[&str], stdin: &str) -> Output {
+/// A broker for one test: the mock cluster (topics provisioned through its own API) or Tansu (one
+/// record per producer batch; see the broker-gap tests).
+enum Broker {
+    Mock(trustloop_e2e::MockKafka),
+    Tansu(trustloop_e2e::TansuBroker),
+}
+
+impl Broker {
+    fn mock() -> Broker {
+        let kafka = trustloop_e2e::MockKafka::start().expect("mock cluster");
+        kafka.provision_trustloop_topics(1).expect("provision");
+        Broker::Mock(kafka)
+    }
+    fn tansu() -> Broker {
+        Broker::Tansu(trustloop_e2e::TansuBroker::start().expect("tansu"))
+    }
+    fn brokers(&self) -> String {
+        match self {
+            Broker::Mock(k) => k.bootstrap_servers(),
+            Broker::Tansu(t) => t.bootstrap_servers(),
+        }
+    }
+    fn extra(&self) -> Vec<&'static str> {
+        match self {
+            Broker::Mock(_) => vec![],
+            Broker::Tansu(_) => vec!["-X", "batch.num.messages=1"],
+        }
+    }
+}
+
+fn trustloop(broker: &Broker, args: &[&str], stdin: &str) -> Output {
+    let brokers = broker.brokers();
     let mut child = Command::new(env!("CARGO_BIN_EXE_trustloop"))
-        .args(["--brokers", brokers, "--partitions", "1"])
+        .args(["--brokers", &brokers, "--partitions", "1"])
+        .args(broker.extra())
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -41,13 +73,33 @@ fn split_frames(mut out: &[u8]) -> Vec<Vec<u8>> {
 
 #[test]
 #[ignore = "needs kcat (Debian package kcat): run `cargo xtask test`, which installs it"]
-fn kcat_reads_what_trustloop_produced() {
-    let kafka = trustloop_e2e::MockKafka::start().expect("mock cluster");
-    kafka.provision_trustloop_topics(1).expect("provision");
-    let brokers = kafka.bootstrap_servers();
+fn kcat_reads_what_trustloop_produced_mock() {
+    kcat_reads_what_trustloop_produced(&Broker::mock());
+}
+
+#[test]
+#[ignore = "needs kcat and the Tansu broker: run `cargo xtask test`, which installs them"]
+fn kcat_reads_what_trustloop_produced_tansu() {
+    kcat_reads_what_trustloop_produced(&Broker::tansu());
+}
+
+#[test]
+#[ignore = "needs kcat (Debian package kcat): run `cargo xtask test`, which installs it"]
+fn kcat_produced_framed_events_are_consumed_mock() {
+    kcat_produced_framed_events_are_consumed(&Broker::mock());
+}
+
+#[test]
+#[ignore = "needs kcat and the Tansu broker: run `cargo xtask test`, which installs them"]
+fn kcat_produced_framed_events_are_consumed_tansu() {
+    kcat_produced_framed_events_are_consumed(&Broker::tansu());
+}
+
+fn kcat_reads_what_trustloop_produced(broker: &Broker) {
+    let brokers = broker.brokers();
     let lines = r#"{"tenant":"acme","entity":"host-17","kind":"auth_failure","value":1.0,"event_time":"2026-11-01T12:00:00Z","attributes":{"source":"sshd"}}
 {"tenant":"acme","entity":"host-18","kind":"heartbeat","value":1.0,"event_time":"2026-11-01T12:00:01Z"}"#;
-    let produced = trustloop(&brokers, &["produce", "--topic", "telemetry"], lines);
+    let produced = trustloop(broker, &["produce", "--topic", "telemetry"], lines);
     assert!(produced.status.success(), "{}", String::from_utf8_lossy(&produced.stderr));
 
     let out = Command::new(kcat())
@@ -83,14 +135,10 @@ fn kcat_reads_what_trustloop_produced() {
     assert!(keys.lines().any(|k| k == "host-17"), "the record key is the entity: {keys}");
 }
 
-#[test]
-#[ignore = "needs kcat (Debian package kcat): run `cargo xtask test`, which installs it"]
-fn kcat_produced_framed_events_are_consumed() {
-    let kafka = trustloop_e2e::MockKafka::start().expect("mock cluster");
-    kafka.provision_trustloop_topics(1).expect("provision");
-    let brokers = kafka.bootstrap_servers();
+fn kcat_produced_framed_events_are_consumed(broker: &Broker) {
+    let brokers = broker.brokers();
     // Create the topics (and register the schemas) the way any trustloop command does.
-    let topics = trustloop(&brokers, &["topics"], "");
+    let topics = trustloop(broker, &["topics"], "");
     assert!(topics.status.success(), "{}", String::from_utf8_lossy(&topics.stderr));
 
     let codec = EventCodec::new();
@@ -122,7 +170,7 @@ fn kcat_produced_framed_events_are_consumed() {
         .expect("run kcat");
     assert!(out.status.success(), "kcat -P: {}", String::from_utf8_lossy(&out.stderr));
 
-    let consumed = trustloop(&brokers, &["consume", "--topic", "telemetry", "--from-beginning"], "");
+    let consumed = trustloop(broker, &["consume", "--topic", "telemetry", "--from-beginning"], "");
     assert!(consumed.status.success(), "{}", String::from_utf8_lossy(&consumed.stderr));
     let stdout = String::from_utf8_lossy(&consumed.stdout);
     let events: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
