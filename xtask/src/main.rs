@@ -14,7 +14,7 @@ use std::process::{Command, ExitStatus};
 use anyhow::{Context, Result, bail};
 
 /// Debian packages the build and the tests need.
-const APT_PACKAGES: &[&str] = &["kcat", "build-essential", "pkg-config", "libssl-dev", "zlib1g-dev", "cmake"];
+const APT_PACKAGES: &[&str] = &["kcat", "build-essential", "pkg-config", "libssl-dev", "zlib1g-dev"];
 /// The Kafka-protocol broker the Kafka-backed tests run against.
 const TANSU_VERSION: &str = "0.6.0";
 
@@ -149,11 +149,11 @@ fn test(args: &[String]) -> Result<()> {
     }
 
     step("the always-on suite (brokers and shared data not needed; tests that need them are listed as ignored)");
-    run_ok(cargo().args(["test", "--workspace", "--all-targets"]))?;
+    run_ok(cargo().args(["test", "--workspace"]))?;
 
     step("the suites that need the Tansu broker, kcat or the shared data (the ignored tests above)");
     let mut cmd = cargo();
-    cmd.args(["test", "--workspace", "--all-targets", "--", "--ignored"]);
+    cmd.args(["test", "--workspace", "--", "--ignored"]);
     match &prereq.tansu {
         Some(bin) => {
             cmd.env("TRUSTLOOP_TANSU_BIN", bin);

@@ -29,6 +29,8 @@ struct Segment {
     len: u64,
     /// The offset after the last batch.
     next_offset: i64,
+    /// The index file, opened on the first append of this process.
+    idx_file: Option<File>,
 }
 
 impl Segment {
@@ -47,7 +49,16 @@ impl Segment {
             .open(&log_path)
             .or_else(|_| File::open(&log_path))
             .map_err(|e| LogError::io(log_path.display(), e))?;
-        Ok(Segment { base, log_path, idx_path, file: Arc::new(file), index: Vec::new(), len: 0, next_offset: base })
+        Ok(Segment {
+            base,
+            log_path,
+            idx_path,
+            file: Arc::new(file),
+            index: Vec::new(),
+            len: 0,
+            next_offset: base,
+            idx_file: None,
+        })
     }
 
     fn disk_len(&self) -> LogResult<u64> {
@@ -153,6 +164,28 @@ impl Segment {
             .map_err(|e| LogError::io(self.idx_path.display(), e))?;
         f.set_len((from * INDEX_ENTRY) as u64).map_err(|e| LogError::io(self.idx_path.display(), e))?;
         f.write_all_at(&buf, (from * INDEX_ENTRY) as u64).map_err(|e| LogError::io(self.idx_path.display(), e))
+    }
+
+    /// Writes the last in-memory index entry to the index file (writer only).
+    fn append_index_entry(&mut self) -> LogResult<()> {
+        let Some(&(offset, pos)) = self.index.last() else { return Ok(()) };
+        if self.idx_file.is_none() {
+            let f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&self.idx_path)
+                .map_err(|e| LogError::io(self.idx_path.display(), e))?;
+            self.idx_file = Some(f);
+        }
+        let mut entry = [0u8; INDEX_ENTRY];
+        entry[..8].copy_from_slice(&offset.to_le_bytes());
+        entry[8..].copy_from_slice(&pos.to_le_bytes());
+        let at = ((self.index.len() - 1) * INDEX_ENTRY) as u64;
+        match &self.idx_file {
+            Some(f) => f.write_all_at(&entry, at).map_err(|e| LogError::io(self.idx_path.display(), e)),
+            None => Ok(()),
+        }
     }
 
     /// Makes the index file hold exactly the in-memory entries (writer only, under the file lock).
@@ -362,8 +395,7 @@ impl Partition {
             seg.index.push((base, pos));
             seg.len = pos + writer.buf.len() as u64;
             seg.next_offset = base + (end - start) as i64;
-            let n = seg.index.len();
-            seg.write_index_entries(n - 1)?;
+            seg.append_index_entry()?;
             start = end;
         }
         Ok((first..first + records.len() as i64).collect())
@@ -404,10 +436,10 @@ impl Partition {
                 end,
             });
         }
-        let mut out = Vec::new();
         if offset == end || max == 0 {
-            return Ok(out);
+            return Ok(Vec::new());
         }
+        let mut out = Vec::with_capacity(max.min((end - offset) as usize).min(1 << 16));
         // Snapshot what to read without holding the lock during I/O.
         let plan: Vec<(Arc<File>, PathBuf, u64, u64)> = {
             let st = self.read_state();
