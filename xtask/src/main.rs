@@ -131,6 +131,47 @@ fn install() -> Result<Prerequisites> {
     Ok(Prerequisites { tansu: tansu.exists().then_some(tansu), kcat })
 }
 
+/// Test counts summed over `cargo test` runs (from libtest's `test result:` lines).
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+/// Runs a `cargo test` command, echoing its output and adding up its `test result:` lines.
+fn run_tests(cmd: &mut Command) -> Result<Counts> {
+    use std::io::{BufRead, BufReader};
+    eprintln!("    $ {cmd:?}");
+    let mut child =
+        cmd.stdout(std::process::Stdio::piped()).spawn().with_context(|| format!("could not start {cmd:?}"))?;
+    let mut counts = Counts::default();
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines() {
+            let line = line.context("reading cargo test output")?;
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                for part in rest.split([';', '.']) {
+                    let mut words = part.split_whitespace();
+                    if let (Some(n), Some(what)) = (words.next().and_then(|n| n.parse::<u64>().ok()), words.next()) {
+                        match what {
+                            "passed" => counts.passed += n,
+                            "failed" => counts.failed += n,
+                            "ignored" => counts.ignored += n,
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let status = child.wait().context("waiting for cargo test")?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status} ({} passed, {} failed)", counts.passed, counts.failed);
+    }
+    Ok(counts)
+}
+
 fn cargo() -> Command {
     let mut cmd = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(repo_root());
@@ -149,7 +190,7 @@ fn test(args: &[String]) -> Result<()> {
     }
 
     step("the always-on suite (brokers and shared data not needed; tests that need them are listed as ignored)");
-    run_ok(cargo().args(["test", "--workspace"]))?;
+    let always = run_tests(cargo().args(["test", "--workspace"]))?;
 
     step("the suites that need the Tansu broker, kcat or the shared data (the ignored tests above)");
     let mut cmd = cargo();
@@ -169,7 +210,15 @@ fn test(args: &[String]) -> Result<()> {
         eprintln!("    note: {} is absent: the shared-data tests are skipped (they stay ignored)", shared.display());
         cmd.args(["--skip", "shared_data"]);
     }
-    run_ok(&mut cmd)?;
-    eprintln!("\nall tests passed");
+    let extra = run_tests(&mut cmd)?;
+    // Tests ignored in the first run and not run in the second (e.g. shared-data tests without the
+    // data) were skipped.
+    let skipped = always.ignored.saturating_sub(extra.passed + extra.failed);
+    println!(
+        "\nxtask: {} passed, {} failed, {} skipped",
+        always.passed + extra.passed,
+        always.failed + extra.failed,
+        skipped
+    );
     Ok(())
 }
