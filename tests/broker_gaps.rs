@@ -27,6 +27,17 @@ fn consumer(brokers: &str) -> BaseConsumer {
         .expect("consumer")
 }
 
+/// A Tansu broker with a one-partition topic (Tansu does not create topics on first use).
+async fn tansu_with_topic(topic: &str) -> (TansuBroker, String) {
+    let broker = TansuBroker::start().expect("tansu");
+    let brokers = broker.bootstrap_servers();
+    let admin: rdkafka::admin::AdminClient<_> =
+        ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("admin");
+    let t = rdkafka::admin::NewTopic::new(topic, 1, rdkafka::admin::TopicReplication::Fixed(1));
+    admin.create_topics([&t], &rdkafka::admin::AdminOptions::new()).await.expect("create");
+    (broker, brokers)
+}
+
 /// Produces `n` records in one producer batch and returns their delivery offsets.
 async fn one_batch(p: &FutureProducer, topic: &str, n: usize) -> Vec<i64> {
     let futs: Vec<_> = (0..n)
@@ -45,12 +56,7 @@ async fn one_batch(p: &FutureProducer, topic: &str, n: usize) -> Vec<i64> {
 #[tokio::test]
 #[ignore = "needs the Tansu broker binary: run `cargo xtask test`, which installs it"]
 async fn tansu_high_watermark_counts_a_batch_as_one_record() {
-    let broker = TansuBroker::start().expect("tansu");
-    let brokers = broker.bootstrap_servers();
-    let admin: rdkafka::admin::AdminClient<_> =
-        ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("admin");
-    let t = rdkafka::admin::NewTopic::new("gap", 1, rdkafka::admin::TopicReplication::Fixed(1));
-    admin.create_topics([&t], &rdkafka::admin::AdminOptions::new()).await.expect("create");
+    let (_broker, brokers) = tansu_with_topic("gap").await;
     let p = producer(&brokers, &[]);
     let offsets = one_batch(&p, "gap", 10).await;
     assert_eq!(offsets, (0..10).collect::<Vec<i64>>(), "delivery reports give each record its offset");
@@ -64,12 +70,7 @@ async fn tansu_high_watermark_counts_a_batch_as_one_record() {
 #[tokio::test]
 #[ignore = "needs the Tansu broker binary: run `cargo xtask test`, which installs it"]
 async fn tansu_does_not_offer_end_txn() {
-    let broker = TansuBroker::start().expect("tansu");
-    let brokers = broker.bootstrap_servers();
-    let admin: rdkafka::admin::AdminClient<_> =
-        ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("admin");
-    let t = rdkafka::admin::NewTopic::new("gap", 1, rdkafka::admin::TopicReplication::Fixed(1));
-    admin.create_topics([&t], &rdkafka::admin::AdminOptions::new()).await.expect("create");
+    let (_broker, brokers) = tansu_with_topic("gap").await;
     let p = producer(&brokers, &[("transactional.id", "gap-txn")]);
     let timeout = Duration::from_secs(15);
     let result = tokio::task::spawn_blocking(move || {
@@ -94,12 +95,7 @@ async fn tansu_does_not_offer_end_txn() {
 #[ignore = "needs the Tansu broker binary and kcat: run `cargo xtask test`, which installs them"]
 async fn kcat_round_trips_through_tansu_after_falling_back() {
     use std::io::Write;
-    let broker = TansuBroker::start().expect("tansu");
-    let brokers = broker.bootstrap_servers();
-    let admin: rdkafka::admin::AdminClient<_> =
-        ClientConfig::new().set("bootstrap.servers", &brokers).create().expect("admin");
-    let t = rdkafka::admin::NewTopic::new("gap", 1, rdkafka::admin::TopicReplication::Fixed(1));
-    admin.create_topics([&t], &rdkafka::admin::AdminOptions::new()).await.expect("create");
+    let (_broker, brokers) = tansu_with_topic("gap").await;
     let kcat = trustloop_e2e::kcat_bin().expect("kcat is not installed (Debian package kcat)");
     let mut child = std::process::Command::new(&kcat)
         .args(["-P", "-b", &brokers, "-t", "gap", "-p", "0"])

@@ -133,21 +133,7 @@ fn topics_lists_every_trustloop_topic() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let topics: Value = serde_json::from_slice(&out.stdout).expect("json");
     let names: Vec<&str> = topics.as_array().expect("array").iter().filter_map(|t| t["topic"].as_str()).collect();
-    for t in [
-        "telemetry",
-        "inventory",
-        "advisories",
-        "vex",
-        "policies",
-        "approvals",
-        "promotions",
-        "trust-scores",
-        "findings",
-        "verdicts",
-        "actions",
-        "action-results",
-        "dlq",
-    ] {
+    for t in trustloop_e2e::TRUSTLOOP_TOPICS {
         assert!(names.contains(&t), "{t} missing from {names:?}");
     }
     assert!(!names.iter().any(|n| n.starts_with('_')), "internal topics are not listed");

@@ -91,14 +91,22 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> LogResult<()> {
     Ok(())
 }
 
-fn lock_file(path: &Path) -> LogResult<std::fs::File> {
-    let f = std::fs::OpenOptions::new()
+/// Opens (creating if needed) a file for reading and writing; read-only where the directory does not
+/// allow writing (a reader process on a read-only mount).
+pub(crate) fn open_file(path: &Path) -> LogResult<std::fs::File> {
+    std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)
-        .map_err(|e| LogError::io(path.display(), e))?;
+        .or_else(|_| std::fs::File::open(path))
+        .map_err(|e| LogError::io(path.display(), e))
+}
+
+/// Opens `path` and holds an exclusive lock on it until the file is dropped.
+fn lock_file(path: &Path) -> LogResult<std::fs::File> {
+    let f = open_file(path)?;
     f.lock().map_err(|e| LogError::io(path.display(), e))?;
     Ok(f)
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use bytes::{Bytes, BytesMut};
 
 use super::batch::{self, BatchHeader, HEADER_LEN};
-use super::{EmbeddedOptions, FsyncPolicy, now_ms};
+use super::{EmbeddedOptions, FsyncPolicy, now_ms, open_file};
 use crate::log::{LogError, LogResult, Record, StoredRecord};
 
 const INDEX_ENTRY: usize = 16;
@@ -41,14 +41,7 @@ impl Segment {
     fn open(dir: &Path, base: i64) -> LogResult<Segment> {
         let log_path = dir.join(format!("{}.log", Self::name(base)));
         let idx_path = dir.join(format!("{}.idx", Self::name(base)));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&log_path)
-            .or_else(|_| File::open(&log_path))
-            .map_err(|e| LogError::io(log_path.display(), e))?;
+        let file = open_file(&log_path)?;
         Ok(Segment {
             base,
             log_path,
@@ -263,15 +256,7 @@ impl Partition {
             }
             segments.push(seg);
         }
-        let lock_path = dir.join(".lock");
-        let lock_file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock_path)
-            .or_else(|_| File::open(&lock_path))
-            .map_err(|e| LogError::io(lock_path.display(), e))?;
+        let lock_file = open_file(&dir.join(".lock"))?;
         Ok(Partition {
             topic,
             partition,
