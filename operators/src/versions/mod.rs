@@ -1,0 +1,72 @@
+//! Version ordering per ecosystem, with OSV's ecosystem names.
+//!
+//! Each comparator is total (any two strings compare; garbage never panics) and is proven against
+//! `../shared/data/versions/` (google/osv-scalibr's test data) where that data covers it.
+
+pub mod debian;
+pub mod pypi;
+pub mod semver;
+
+use std::cmp::Ordering;
+
+/// An OSV ecosystem trustloop orders versions for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Ecosystem {
+    /// `crates.io` (SemVer).
+    CratesIo,
+    /// `npm` (SemVer).
+    Npm,
+    /// `Go` (SemVer with `v` prefix, `+incompatible`, pseudo-versions).
+    Go,
+    /// `PyPI` (PEP 440).
+    PyPI,
+    /// `Debian` (dpkg ordering), any release (`Debian:12`).
+    Debian,
+}
+
+impl Ecosystem {
+    /// The ecosystem of an OSV `ecosystem` string (a `:release` suffix is allowed), if supported.
+    pub fn from_osv(name: &str) -> Option<Ecosystem> {
+        let base = name.split(':').next().unwrap_or(name).trim();
+        Some(match base {
+            "crates.io" => Ecosystem::CratesIo,
+            "npm" => Ecosystem::Npm,
+            "Go" => Ecosystem::Go,
+            "PyPI" => Ecosystem::PyPI,
+            "Debian" => Ecosystem::Debian,
+            _ => return None,
+        })
+    }
+
+    /// OSV's name for the ecosystem.
+    pub fn osv_name(self) -> &'static str {
+        match self {
+            Ecosystem::CratesIo => "crates.io",
+            Ecosystem::Npm => "npm",
+            Ecosystem::Go => "Go",
+            Ecosystem::PyPI => "PyPI",
+            Ecosystem::Debian => "Debian",
+        }
+    }
+
+    /// Name of the comparator, as findings report it.
+    pub fn comparator(self) -> &'static str {
+        match self {
+            Ecosystem::CratesIo | Ecosystem::Npm | Ecosystem::Go => "semver",
+            Ecosystem::PyPI => "pep440",
+            Ecosystem::Debian => "dpkg",
+        }
+    }
+
+    /// Orders two versions of this ecosystem.
+    pub fn compare(self, a: &str, b: &str) -> Ordering {
+        match self {
+            Ecosystem::CratesIo | Ecosystem::Npm | Ecosystem::Go => semver::compare(a, b),
+            Ecosystem::PyPI => pypi::compare(a, b),
+            Ecosystem::Debian => debian::compare(a, b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod oracle;
