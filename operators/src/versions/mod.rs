@@ -3,6 +3,7 @@
 //! Each comparator is total (any two strings compare; garbage never panics) and is proven against
 //! `../shared/data/versions/` (google/osv-scalibr's test data) where that data covers it.
 
+pub mod alpine;
 pub mod debian;
 pub mod pypi;
 pub mod semver;
@@ -22,6 +23,8 @@ pub enum Ecosystem {
     PyPI,
     /// `Debian` (dpkg ordering), any release (`Debian:12`).
     Debian,
+    /// `Alpine` (apk ordering), any release (`Alpine:v3.20`).
+    Alpine,
 }
 
 impl Ecosystem {
@@ -34,6 +37,7 @@ impl Ecosystem {
             "Go" => Ecosystem::Go,
             "PyPI" => Ecosystem::PyPI,
             "Debian" => Ecosystem::Debian,
+            "Alpine" => Ecosystem::Alpine,
             _ => return None,
         })
     }
@@ -46,6 +50,7 @@ impl Ecosystem {
             Ecosystem::Go => "Go",
             Ecosystem::PyPI => "PyPI",
             Ecosystem::Debian => "Debian",
+            Ecosystem::Alpine => "Alpine",
         }
     }
 
@@ -55,6 +60,7 @@ impl Ecosystem {
             Ecosystem::CratesIo | Ecosystem::Npm | Ecosystem::Go => "semver",
             Ecosystem::PyPI => "pep440",
             Ecosystem::Debian => "dpkg",
+            Ecosystem::Alpine => "apk",
         }
     }
 
@@ -64,6 +70,7 @@ impl Ecosystem {
             Ecosystem::CratesIo | Ecosystem::Npm | Ecosystem::Go => semver::compare(a, b),
             Ecosystem::PyPI => pypi::compare(a, b),
             Ecosystem::Debian => debian::compare(a, b),
+            Ecosystem::Alpine => alpine::compare(a, b),
         }
     }
 }

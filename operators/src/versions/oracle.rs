@@ -59,3 +59,9 @@ fn shared_data_pypi_versions() {
 fn shared_data_debian_versions() {
     check("debian-versions.txt", super::debian::compare);
 }
+
+#[test]
+#[ignore = "needs ../shared/data (osv-scalibr version cases): run `cargo xtask test`"]
+fn shared_data_alpine_versions() {
+    check("alpine-versions.txt", super::alpine::compare);
+}
