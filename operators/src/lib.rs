@@ -2,5 +2,7 @@
 //!
 //! * [`versions`] — version ordering per ecosystem (OSV ecosystem names), the basis of impact
 //!   selection.
+//! * [`osv`] — OSV range evaluation: is a version affected by an advisory, and why.
 
+pub mod osv;
 pub mod versions;

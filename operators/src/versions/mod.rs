@@ -64,6 +64,16 @@ impl Ecosystem {
         }
     }
 
+    /// Whether two package names denote the same package in this ecosystem (PyPI normalises names per
+    /// PEP 503; crates.io treats `-` and `_` alike; the others compare exactly).
+    pub fn same_package(self, a: &str, b: &str) -> bool {
+        match self {
+            Ecosystem::PyPI => pypi::normalize_name(a) == pypi::normalize_name(b),
+            Ecosystem::CratesIo => a.replace('_', "-").eq_ignore_ascii_case(&b.replace('_', "-")),
+            _ => a == b,
+        }
+    }
+
     /// Orders two versions of this ecosystem.
     pub fn compare(self, a: &str, b: &str) -> Ordering {
         match self {
