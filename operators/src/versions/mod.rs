@@ -5,6 +5,7 @@
 
 pub mod alpine;
 pub mod debian;
+pub mod maven;
 pub mod pypi;
 pub mod semver;
 
@@ -25,6 +26,8 @@ pub enum Ecosystem {
     Debian,
     /// `Alpine` (apk ordering), any release (`Alpine:v3.20`).
     Alpine,
+    /// `Maven` (`ComparableVersion`).
+    Maven,
 }
 
 impl Ecosystem {
@@ -38,6 +41,7 @@ impl Ecosystem {
             "PyPI" => Ecosystem::PyPI,
             "Debian" => Ecosystem::Debian,
             "Alpine" => Ecosystem::Alpine,
+            "Maven" => Ecosystem::Maven,
             _ => return None,
         })
     }
@@ -51,6 +55,7 @@ impl Ecosystem {
             Ecosystem::PyPI => "PyPI",
             Ecosystem::Debian => "Debian",
             Ecosystem::Alpine => "Alpine",
+            Ecosystem::Maven => "Maven",
         }
     }
 
@@ -61,6 +66,7 @@ impl Ecosystem {
             Ecosystem::PyPI => "pep440",
             Ecosystem::Debian => "dpkg",
             Ecosystem::Alpine => "apk",
+            Ecosystem::Maven => "maven",
         }
     }
 
@@ -81,6 +87,7 @@ impl Ecosystem {
             Ecosystem::PyPI => pypi::compare(a, b),
             Ecosystem::Debian => debian::compare(a, b),
             Ecosystem::Alpine => alpine::compare(a, b),
+            Ecosystem::Maven => maven::compare(a, b),
         }
     }
 }

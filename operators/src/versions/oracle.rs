@@ -65,3 +65,9 @@ fn shared_data_debian_versions() {
 fn shared_data_alpine_versions() {
     check("alpine-versions.txt", super::alpine::compare);
 }
+
+#[test]
+#[ignore = "needs ../shared/data (osv-scalibr version cases): run `cargo xtask test`"]
+fn shared_data_maven_versions() {
+    check("maven-versions.txt", super::maven::compare);
+}
