@@ -6,7 +6,10 @@
 pub mod alpine;
 pub mod debian;
 pub mod maven;
+pub mod nuget;
+pub mod packagist;
 pub mod pypi;
+pub mod rubygems;
 pub mod semver;
 
 use std::cmp::Ordering;
@@ -26,8 +29,14 @@ pub enum Ecosystem {
     Debian,
     /// `Alpine` (apk ordering), any release (`Alpine:v3.20`).
     Alpine,
-    /// `Maven` (`ComparableVersion`).
+    /// `Maven` (the POM version order specification).
     Maven,
+    /// `NuGet`.
+    NuGet,
+    /// `RubyGems` (`Gem::Version`).
+    RubyGems,
+    /// `Packagist` (PHP `version_compare`).
+    Packagist,
 }
 
 impl Ecosystem {
@@ -42,6 +51,9 @@ impl Ecosystem {
             "Debian" => Ecosystem::Debian,
             "Alpine" => Ecosystem::Alpine,
             "Maven" => Ecosystem::Maven,
+            "NuGet" => Ecosystem::NuGet,
+            "RubyGems" => Ecosystem::RubyGems,
+            "Packagist" => Ecosystem::Packagist,
             _ => return None,
         })
     }
@@ -56,6 +68,9 @@ impl Ecosystem {
             Ecosystem::Debian => "Debian",
             Ecosystem::Alpine => "Alpine",
             Ecosystem::Maven => "Maven",
+            Ecosystem::NuGet => "NuGet",
+            Ecosystem::RubyGems => "RubyGems",
+            Ecosystem::Packagist => "Packagist",
         }
     }
 
@@ -67,6 +82,9 @@ impl Ecosystem {
             Ecosystem::Debian => "dpkg",
             Ecosystem::Alpine => "apk",
             Ecosystem::Maven => "maven",
+            Ecosystem::NuGet => "nuget",
+            Ecosystem::RubyGems => "rubygems",
+            Ecosystem::Packagist => "php-version-compare",
         }
     }
 
@@ -88,6 +106,9 @@ impl Ecosystem {
             Ecosystem::Debian => debian::compare(a, b),
             Ecosystem::Alpine => alpine::compare(a, b),
             Ecosystem::Maven => maven::compare(a, b),
+            Ecosystem::NuGet => nuget::compare(a, b),
+            Ecosystem::RubyGems => rubygems::compare(a, b),
+            Ecosystem::Packagist => packagist::compare(a, b),
         }
     }
 }

@@ -71,3 +71,21 @@ fn shared_data_alpine_versions() {
 fn shared_data_maven_versions() {
     check("maven-versions.txt", super::maven::compare);
 }
+
+#[test]
+#[ignore = "needs ../shared/data (osv-scalibr version cases): run `cargo xtask test`"]
+fn shared_data_nuget_versions() {
+    check("nuget-versions.txt", super::nuget::compare);
+}
+
+#[test]
+#[ignore = "needs ../shared/data (osv-scalibr version cases): run `cargo xtask test`"]
+fn shared_data_rubygems_versions() {
+    check("rubygems-versions.txt", super::rubygems::compare);
+}
+
+#[test]
+#[ignore = "needs ../shared/data (osv-scalibr version cases): run `cargo xtask test`"]
+fn shared_data_packagist_versions() {
+    check("packagist-versions.txt", super::packagist::compare);
+}

@@ -102,4 +102,21 @@ mod tests {
         assert_eq!(compare("1.2.3+build", "v1.2.3+other"), Ordering::Equal);
         assert_eq!(compare("", "garbage"), Ordering::Equal);
     }
+
+    #[test]
+    fn go_module_versions() {
+        // `+incompatible` is build metadata; pseudo-versions are pre-releases ordered by timestamp.
+        assert_eq!(compare("v2.0.0+incompatible", "v2.0.0"), Ordering::Equal);
+        let order = [
+            "v0.0.0-20191109021931-daa7c04131f5",
+            "v0.0.0-20200101000000-abcdefabcdef",
+            "v0.1.0",
+            "v1.2.3",
+            "v1.2.4-0.20191109021931-daa7c04131f5",
+            "v1.2.4",
+        ];
+        for w in order.windows(2) {
+            assert_eq!(compare(w[0], w[1]), Ordering::Less, "{} < {}", w[0], w[1]);
+        }
+    }
 }
