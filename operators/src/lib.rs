@@ -2,7 +2,9 @@
 //!
 //! * [`versions`] — version ordering per ecosystem (OSV ecosystem names), the basis of impact
 //!   selection.
+//! * [`impact`] — the impact operator: advisories × release inventories → incremental finding deltas.
 //! * [`osv`] — OSV range evaluation: is a version affected by an advisory, and why.
 
+pub mod impact;
 pub mod osv;
 pub mod versions;
