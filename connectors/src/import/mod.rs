@@ -1,7 +1,9 @@
 //! Importers: real-world documents turned into trustloop events.
 //!
 //! * [`osv`] — OSV advisories (JSON or YAML) into `Advisory` events.
+//! * [`cargo_lock`] — `Cargo.lock` files into `ReleaseInventory` events.
 
+pub mod cargo_lock;
 pub mod osv;
 
 /// Why a document (or a part of it) was not imported.
