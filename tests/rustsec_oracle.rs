@@ -40,7 +40,8 @@ fn shared_data_rustsec_findings_equal_cargo_audit() {
     let db = rustsec::Database::open(&data.join("advisories/rustsec-toml")).expect("rustsec database");
     let mut state = ImpactState::default();
     let informational = load_rustsec_osv(&data.join("advisories/rustsec/crates"), &mut state);
-    let expected_counts = [("arroyo-2023-06.Cargo.lock", 25), ("arroyo-2023-12.Cargo.lock", 19), ("tansu-0.3.0.Cargo.lock", 1)];
+    let expected_counts =
+        [("arroyo-2023-06.Cargo.lock", 25), ("arroyo-2023-12.Cargo.lock", 19), ("tansu-0.3.0.Cargo.lock", 1)];
     for (file, expected) in expected_counts {
         let path = data.join("lockfiles").join(file);
         // The oracle.
@@ -68,4 +69,48 @@ fn shared_data_rustsec_findings_equal_cargo_audit() {
         println!("{file}: rustsec {} findings, trustloop {}", theirs.len(), ours.len());
         assert!(missing.is_empty() && extra.is_empty(), "{file}: missing {missing:#?}\nextra {extra:#?}");
     }
+}
+
+/// Replaying the RustSec history event by event (advisories arriving after the releases, so every
+/// change is an incremental re-evaluation) must end in exactly the findings a one-shot import of the
+/// final state (the OSV export of the same date) gives.
+#[test]
+#[ignore = "needs ../shared/data (RustSec history, lockfiles): run `cargo xtask test`"]
+fn shared_data_rustsec_history_replay_equals_one_shot() {
+    use trustloop_connectors::import::osv_history;
+    let data = trustloop_e2e::shared_data().expect("../shared/data is missing: run `cargo xtask test`");
+    let lockfiles = ["arroyo-2023-06.Cargo.lock", "arroyo-2023-12.Cargo.lock", "tansu-0.3.0.Cargo.lock"];
+    let inventories: Vec<Event> = lockfiles
+        .iter()
+        .map(|f| {
+            let release = cargo_lock::ReleaseRef::parse(&format!("{f}@1"), None).expect("release");
+            let inv =
+                cargo_lock::parse_file(&data.join("lockfiles").join(f), &release, "oracle", EventTime::from_micros(0))
+                    .expect("import");
+            Event::ReleaseInventory(inv.inventory)
+        })
+        .collect();
+
+    let mut incremental = ImpactState::default();
+    for inv in &inventories {
+        incremental.apply(inv);
+    }
+    let stream = osv_history::read(&data.join("advisories/rustsec-history.jsonl.gz"), "oracle").expect("read stream");
+    assert!(stream.len() > 4000, "expected the whole history, got {} lines", stream.len());
+    let mut deltas = 0;
+    for item in stream {
+        let advisory = item.unwrap_or_else(|e| panic!("{e}"));
+        deltas += incremental.apply(&Event::Advisory(advisory)).len();
+    }
+
+    let mut one_shot = ImpactState::default();
+    load_rustsec_osv(&data.join("advisories/rustsec/crates"), &mut one_shot);
+    for inv in &inventories {
+        one_shot.apply(inv);
+    }
+    let a: Vec<_> = incremental.open_findings().map(|(k, m)| (k.clone(), m.clone())).collect();
+    let b: Vec<_> = one_shot.open_findings().map(|(k, m)| (k.clone(), m.clone())).collect();
+    println!("history replay: {deltas} finding deltas, {} open findings at the end", a.len());
+    assert!(!a.is_empty());
+    assert_eq!(a, b, "incremental replay and one-shot import disagree");
 }

@@ -58,7 +58,12 @@ pub(crate) fn inventory(
         envelope: Envelope {
             event_id: derive_event_id(
                 "inventory",
-                &[release.name.as_bytes(), release.version.as_bytes(), release.environment.as_deref().unwrap_or("").as_bytes(), digest.as_bytes()],
+                &[
+                    release.name.as_bytes(),
+                    release.version.as_bytes(),
+                    release.environment.as_deref().unwrap_or("").as_bytes(),
+                    digest.as_bytes(),
+                ],
             ),
             tenant: tenant.to_string(),
             key: format!("{}@{}", release.name, release.version),
@@ -76,10 +81,18 @@ pub(crate) fn inventory(
 }
 
 /// Parses a `Cargo.lock` text into the inventory of `release`.
-pub fn parse(text: &str, path: &str, release: &ReleaseRef, tenant: &str, event_time: EventTime) -> Result<LockfileInventory, ImportError> {
-    let lock: cargo_lock::Lockfile = text
-        .parse()
-        .map_err(|e: cargo_lock::Error| ImportError { path: path.to_string(), pointer: String::new(), reason: e.to_string() })?;
+pub fn parse(
+    text: &str,
+    path: &str,
+    release: &ReleaseRef,
+    tenant: &str,
+    event_time: EventTime,
+) -> Result<LockfileInventory, ImportError> {
+    let lock: cargo_lock::Lockfile = text.parse().map_err(|e: cargo_lock::Error| ImportError {
+        path: path.to_string(),
+        pointer: String::new(),
+        reason: e.to_string(),
+    })?;
     let mut components = Vec::new();
     let mut skipped = Vec::new();
     for p in &lock.packages {
@@ -98,14 +111,31 @@ pub fn parse(text: &str, path: &str, release: &ReleaseRef, tenant: &str, event_t
     }
     components.sort_by(|a, b| a.purl.cmp(&b.purl));
     components.dedup();
-    let inventory = inventory(release, InventoryFormat::CargoLock, text.as_bytes(), components, tenant, format!("cargo-lock:{path}"), event_time);
+    let inventory = inventory(
+        release,
+        InventoryFormat::CargoLock,
+        text.as_bytes(),
+        components,
+        tenant,
+        format!("cargo-lock:{path}"),
+        event_time,
+    );
     Ok(LockfileInventory { inventory, skipped })
 }
 
 /// Reads and parses a `Cargo.lock` file.
-pub fn parse_file(path: &Path, release: &ReleaseRef, tenant: &str, event_time: EventTime) -> Result<LockfileInventory, ImportError> {
+pub fn parse_file(
+    path: &Path,
+    release: &ReleaseRef,
+    tenant: &str,
+    event_time: EventTime,
+) -> Result<LockfileInventory, ImportError> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ImportError { path: name.clone(), pointer: String::new(), reason: e.to_string() })?;
+    let text = std::fs::read_to_string(path).map_err(|e| ImportError {
+        path: name.clone(),
+        pointer: String::new(),
+        reason: e.to_string(),
+    })?;
     parse(&text, &name, release, tenant, event_time)
 }
 

@@ -1,10 +1,12 @@
 //! Importers: real-world documents turned into trustloop events.
 //!
 //! * [`osv`] — OSV advisories (JSON or YAML) into `Advisory` events.
+//! * [`osv_history`] — an ordered advisory stream (JSON lines, gzip) into `Advisory` events.
 //! * [`cargo_lock`] — `Cargo.lock` files into `ReleaseInventory` events.
 
 pub mod cargo_lock;
 pub mod osv;
+pub mod osv_history;
 
 /// Why a document (or a part of it) was not imported.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
