@@ -35,8 +35,8 @@ pub struct IngestReport {
     pub rejected: Vec<Rejection>,
 }
 
-/// Appends encoded events to a topic, batching per partition.
-struct Batcher<'a> {
+/// Appends events to a topic: encodes them, partitions them by key and appends in batches.
+pub struct EventWriter<'a> {
     backend: &'a Backend,
     topic: String,
     partitions: u32,
@@ -44,13 +44,15 @@ struct Batcher<'a> {
     appended: u64,
 }
 
-impl<'a> Batcher<'a> {
-    async fn new(backend: &'a Backend, topic: &str) -> Result<Batcher<'a>> {
+impl<'a> EventWriter<'a> {
+    /// A writer to `topic` (which must exist).
+    pub async fn new(backend: &'a Backend, topic: &str) -> Result<EventWriter<'a>> {
         let partitions = backend.log.partition_count(topic).await.with_context(|| format!("topic {topic}"))?;
-        Ok(Batcher { backend, topic: topic.to_string(), partitions, pending: BTreeMap::new(), appended: 0 })
+        Ok(EventWriter { backend, topic: topic.to_string(), partitions, pending: BTreeMap::new(), appended: 0 })
     }
 
-    async fn push(&mut self, event: &Event) -> Result<()> {
+    /// Queues one event; appends a batch when a partition has [`BATCH`] waiting.
+    pub async fn push(&mut self, event: &Event) -> Result<()> {
         let value = self.backend.codec.encode(event).context("encoding an event")?;
         let key = event.envelope().key.as_bytes();
         let partition = partition_for_key(key, self.partitions);
@@ -74,7 +76,8 @@ impl<'a> Batcher<'a> {
         Ok(())
     }
 
-    async fn flush(&mut self) -> Result<u64> {
+    /// Appends everything queued; returns how many events this writer appended in all.
+    pub async fn flush(&mut self) -> Result<u64> {
         let pending = std::mem::take(&mut self.pending);
         for (partition, records) in pending {
             if !records.is_empty() {
@@ -88,7 +91,7 @@ impl<'a> Batcher<'a> {
 /// Builds the dead letter for a rejected input line.
 pub fn dead_letter(
     source_topic: &str,
-    line: u64,
+    line: Option<u64>,
     raw: &str,
     error_kind: &str,
     reason: &str,
@@ -100,7 +103,8 @@ pub fn dead_letter(
         .filter(|t| !t.is_empty())
         .or_else(|| defaults.tenant.clone())
         .unwrap_or_else(|| "unknown".to_string());
-    let id = derive_event_id("dead-letter", &[source_topic.as_bytes(), &line.to_be_bytes(), raw.as_bytes()]);
+    let line_bytes = line.unwrap_or(0).to_be_bytes();
+    let id = derive_event_id("dead-letter", &[source_topic.as_bytes(), &line_bytes, raw.as_bytes()]);
     Event::DeadLetter(DeadLetter {
         envelope: Envelope {
             event_id: id,
@@ -113,7 +117,7 @@ pub fn dead_letter(
         source_topic: source_topic.to_string(),
         source_partition: None,
         source_offset: None,
-        line: Some(line as i64),
+        line: line.map(|l| l as i64),
         error_kind: error_kind.to_string(),
         reason: reason.to_string(),
         payload: raw.as_bytes().to_vec(),
@@ -129,8 +133,8 @@ pub async fn ingest_lines<R: AsyncBufRead + Unpin>(
     defaults: &IngestDefaults,
 ) -> Result<IngestReport> {
     let mut report = IngestReport::default();
-    let mut out = Batcher::new(backend, topic).await?;
-    let mut dlq = Batcher::new(backend, EventType::DeadLetter.topic()).await?;
+    let mut out = EventWriter::new(backend, topic).await?;
+    let mut dlq = EventWriter::new(backend, EventType::DeadLetter.topic()).await?;
     let mut line = String::new();
     let mut number = 0u64;
     loop {
@@ -150,7 +154,7 @@ pub async fn ingest_lines<R: AsyncBufRead + Unpin>(
             Err(e) => {
                 let reason = e.to_string();
                 tracing::debug!(line = number, %reason, "rejected input line");
-                dlq.push(&dead_letter(topic, number, text, e.kind(), &reason, defaults)).await?;
+                dlq.push(&dead_letter(topic, Some(number), text, e.kind(), &reason, defaults)).await?;
                 report.rejected.push(Rejection { line: number, reason });
             }
         }

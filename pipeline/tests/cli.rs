@@ -206,3 +206,54 @@ fn unknown_topic_without_type_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--type"));
 }
+
+#[test]
+fn import_then_findings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = data_args(dir.path());
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let out = run(&base, &["import", "osv", fixtures], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("imported 1 event(s)"), "{stderr}");
+    assert!(stderr.contains("unsupported 2"), "README and the lockfile are not OSV: {stderr}");
+    let lock = format!("{fixtures}/Cargo.lock.fixture");
+    let out = run(&base, &["import", "cargo-lock", &lock, "--release", "app@1.0.0", "--env", "prod"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&base, &["findings", "--json"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let findings = json_lines(&out);
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    let f = &findings[0];
+    assert_eq!(f["release"], "app@1.0.0");
+    assert_eq!(f["environment"], "prod");
+    assert_eq!(f["advisory"], "TEST-2026-0001");
+    assert_eq!(f["aliases"][0], "CVE-2026-99999");
+    assert_eq!(f["version"], "0.6.9");
+    assert_eq!(f["status"], "affected");
+    assert_eq!(f["match"]["event"], "introduced=0.6.3,fixed=0.6.10");
+    let other = json_lines(&run(&base, &["findings", "--json", "--release", "other@1"], ""));
+    assert!(other.is_empty());
+}
+
+#[test]
+fn bad_advisory_files_are_reported_and_dead_lettered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = data_args(dir.path());
+    let docs = tempfile::tempdir().expect("tempdir");
+    std::fs::write(docs.path().join("good.json"), r#"{"id":"G-1","modified":"2026-01-01T00:00:00Z"}"#).expect("write");
+    std::fs::write(
+        docs.path().join("bad.json"),
+        r#"{"id":"B-1","modified":"2026-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"npm","name":"x"},"ranges":[{"type":"BOGUS","events":[]}]}]}"#,
+    )
+    .expect("write");
+    let out = run(&base, &["import", "osv", &docs.path().display().to_string()], "");
+    assert_eq!(out.status.code(), Some(1), "a rejected file makes the exit status non-zero");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.json at /affected/0/ranges/0/type"), "{stderr}");
+    assert!(stderr.contains("imported 1 event(s)"), "the good file is still imported: {stderr}");
+    let letters = json_lines(&run(&base, &["consume", "--topic", "dlq", "--from-beginning"], ""));
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0]["source_topic"], "advisories");
+    assert!(letters[0]["reason"].as_str().unwrap_or_default().contains("/affected/0/ranges/0/type"));
+}

@@ -8,6 +8,8 @@ use crate::cli::{Cli, Command};
 
 pub mod consume;
 pub mod demo;
+pub mod findings;
+pub mod import;
 pub mod produce;
 pub mod topics;
 
@@ -18,6 +20,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Produce(args) => produce::run(&cli.backend, args).await,
         Command::Consume(args) => consume::run(&cli.backend, args).await,
         Command::Demo(args) => demo::run(&cli.backend, args).await,
+        Command::Import(args) => import::run(&cli.backend, args).await,
+        Command::Findings(args) => findings::run(&cli.backend, args).await,
     }
 }
 
