@@ -89,14 +89,16 @@ fn main() {
     let cold = started.elapsed().as_secs_f64();
     println!("impact: cold load of {} advisories (parse + index): {:.3} s", advisories.len(), cold);
 
-    // The component pool: real names and versions (lockfiles for crates.io; versions named by the
-    // advisories themselves for PyPI and Go).
+    // The component pools: real names and versions — crates from real lockfiles, and versions the
+    // advisories themselves name (fixed versions, one affected version in ten entries) for PyPI, Go
+    // and crates.io.
     let mut pool: Vec<Component> = Vec::new();
+    let mut clean: Vec<Component> = Vec::new();
     for f in ["arroyo-2023-06.Cargo.lock", "arroyo-2023-12.Cargo.lock", "tansu-0.3.0.Cargo.lock"] {
         let r = cargo_lock::ReleaseRef::parse("pool@1", None).expect("release");
         if let Ok(inv) = cargo_lock::parse_file(&data.join("lockfiles").join(f), &r, "bench", EventTime::from_micros(0))
         {
-            pool.extend(inv.inventory.components);
+            clean.extend(inv.inventory.components);
         }
     }
     // Mostly fixed versions (as a maintained portfolio has), one affected version in ten entries.
@@ -122,9 +124,15 @@ fn main() {
             }
         }
     }
-    pool.sort_by(|a, b| a.purl.cmp(&b.purl));
-    pool.dedup_by(|a, b| a.purl == b.purl);
-    println!("impact: component pool of {} real package versions", pool.len());
+    for p in [&mut pool, &mut clean] {
+        p.sort_by(|a, b| a.purl.cmp(&b.purl));
+        p.dedup_by(|a, b| a.purl == b.purl);
+    }
+    println!(
+        "impact: component pools: {} crates from real lockfiles, {} versions named by advisories (9 in 10 picks from the first)",
+        clean.len(),
+        pool.len()
+    );
 
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     let mut next = move || {
@@ -134,9 +142,15 @@ fn main() {
         rng
     };
     let mut pick = |n: usize| -> Vec<Component> {
-        let mut cs: Vec<Component> = (0..n).map(|_| pool[(next() as usize) % pool.len()].clone()).collect();
-        cs.sort_by(|a, b| a.purl.cmp(&b.purl));
-        cs.dedup_by(|a, b| a.purl == b.purl);
+        // A release holds one version of each package, like a real lockfile or SBOM.
+        let mut cs: Vec<Component> = (0..n)
+            .map(|_| {
+                let r = next() as usize;
+                if r % 10 == 0 { pool[(r / 10) % pool.len()].clone() } else { clean[(r / 10) % clean.len()].clone() }
+            })
+            .collect();
+        cs.sort_by(|a, b| (&a.ecosystem, &a.name).cmp(&(&b.ecosystem, &b.name)));
+        cs.dedup_by(|a, b| a.ecosystem == b.ecosystem && a.name == b.name);
         cs
     };
     let started = Instant::now();

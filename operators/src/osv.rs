@@ -8,9 +8,9 @@
 
 use std::cmp::Ordering;
 
-use trustloop_schemas::{Advisory, Affected, Range, RangeEvent, RangeType};
+use trustloop_schemas::{Advisory, Affected, Range, RangeType};
 
-use crate::versions::Ecosystem;
+use crate::versions::{Ecosystem, Prepared};
 
 /// Why a version matched: what a finding records as its proof.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,104 +28,178 @@ enum Kind {
     Introduced,
     Fixed,
     LastAffected,
-    Limit,
 }
 
-fn events(range: &Range) -> Vec<(Kind, &str)> {
-    range
-        .events
-        .iter()
-        .flat_map(|e: &RangeEvent| {
-            [
-                e.introduced.as_deref().map(|v| (Kind::Introduced, v)),
-                e.fixed.as_deref().map(|v| (Kind::Fixed, v)),
-                e.last_affected.as_deref().map(|v| (Kind::LastAffected, v)),
-                e.limit.as_deref().map(|v| (Kind::Limit, v)),
-            ]
+/// One range, ready for repeated evaluation: events sorted once, versions parsed once.
+#[derive(Debug, Clone)]
+pub struct PreparedRange {
+    range_type: &'static str,
+    /// (kind, version as written, parsed; `None` for `introduced: "0"`), ascending.
+    events: Vec<(Kind, String, Option<Prepared>)>,
+    /// Upper bounds (`limit`); `None` is `*` (no bound).
+    limits: Vec<Option<Prepared>>,
+}
+
+impl PreparedRange {
+    /// Prepares `range` for `eco`; `None` for `GIT` ranges, which never match versions.
+    pub fn new(range: &Range, eco: Ecosystem) -> Option<PreparedRange> {
+        let range_type = match range.kind {
+            RangeType::Git => return None,
+            RangeType::Semver => "SEMVER",
+            RangeType::Ecosystem => "ECOSYSTEM",
+        };
+        let mut events = Vec::new();
+        let mut limits = Vec::new();
+        for e in &range.events {
+            let mut push = |kind, v: &String| {
+                let parsed = (!(kind == Kind::Introduced && v == "0")).then(|| eco.prepare(v));
+                events.push((kind, v.clone(), parsed));
+            };
+            if let Some(v) = &e.introduced {
+                push(Kind::Introduced, v);
+            }
+            if let Some(v) = &e.fixed {
+                push(Kind::Fixed, v);
+            }
+            if let Some(v) = &e.last_affected {
+                push(Kind::LastAffected, v);
+            }
+            if let Some(v) = &e.limit {
+                limits.push((v != "*").then(|| eco.prepare(v)));
+            }
+        }
+        // Sort by version ("0" first); equal versions keep document order.
+        events.sort_by(|a, b| match (&a.2, &b.2) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Less,
+            (Some(_), None) => Ordering::Greater,
+            (Some(x), Some(y)) => eco.compare_prepared(x, y),
+        });
+        Some(PreparedRange { range_type, events, limits })
+    }
+
+    /// The interval `version` falls in, described, if any.
+    pub fn matches(&self, eco: Ecosystem, version: &Prepared) -> Option<String> {
+        if !self.limits.is_empty()
+            && !self
+                .limits
+                .iter()
+                .any(|l| l.as_ref().is_none_or(|l| eco.compare_prepared(version, l) == Ordering::Less))
+        {
+            return None;
+        }
+        // Walk the sorted events; `open` is the introduced version of the interval `version` is in.
+        // Events are ascending, so an interval end above `version` closes the search.
+        let mut open: Option<&str> = None;
+        for (kind, raw, parsed) in &self.events {
+            let cmp = || parsed.as_ref().map_or(Ordering::Greater, |p| eco.compare_prepared(version, p));
+            match kind {
+                Kind::Introduced if cmp() != Ordering::Less => open = Some(raw),
+                Kind::Fixed if open.is_some() => match (cmp(), open) {
+                    (Ordering::Less, Some(start)) => return Some(format!("introduced={start},fixed={raw}")),
+                    _ => open = None,
+                },
+                Kind::LastAffected if open.is_some() => match (cmp(), open) {
+                    (Ordering::Greater, _) => open = None,
+                    (_, Some(start)) => return Some(format!("introduced={start},last_affected={raw}")),
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+        open.map(|start| format!("introduced={start}"))
+    }
+}
+
+/// One `affected` entry, ready for repeated evaluation.
+#[derive(Debug, Clone)]
+pub struct PreparedAffected {
+    eco: Option<Ecosystem>,
+    name: String,
+    ranges: Vec<PreparedRange>,
+    versions: Vec<(String, Prepared)>,
+}
+
+impl PreparedAffected {
+    /// Prepares one `affected` entry (nothing matches if its ecosystem is not supported).
+    pub fn new(affected: &Affected) -> PreparedAffected {
+        let eco = Ecosystem::from_osv(&affected.package.ecosystem);
+        let (ranges, versions) = match eco {
+            Some(e) => (
+                affected.ranges.iter().filter_map(|r| PreparedRange::new(r, e)).collect(),
+                affected.versions.iter().map(|v| (v.clone(), e.prepare(v))).collect(),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        PreparedAffected { eco, name: affected.package.name.clone(), ranges, versions }
+    }
+
+    /// Whether `version` (prepared for `eco`) is affected, and why.
+    pub fn matches(&self, eco: Ecosystem, version: &Prepared) -> Option<RangeMatch> {
+        for r in &self.ranges {
+            if let Some(event) = r.matches(eco, version) {
+                return Some(RangeMatch { range_type: r.range_type, event, comparator: eco.comparator() });
+            }
+        }
+        self.versions.iter().find(|(_, p)| eco.compare_prepared(p, version) == Ordering::Equal).map(|(v, _)| {
+            RangeMatch { range_type: "versions", event: format!("version={v}"), comparator: eco.comparator() }
         })
-        .flatten()
-        .collect()
+    }
 }
 
-fn cmp_event(eco: Ecosystem, a: &str, b: &str) -> Ordering {
-    match (a == "0", b == "0") {
-        (true, true) => Ordering::Equal,
-        (true, false) => Ordering::Less,
-        (false, true) => Ordering::Greater,
-        (false, false) => eco.compare(a, b),
+/// An advisory ready for repeated evaluation: the impact operator prepares each advisory once.
+#[derive(Debug, Clone)]
+pub struct PreparedAdvisory {
+    active: bool,
+    affected: Vec<PreparedAffected>,
+}
+
+impl PreparedAdvisory {
+    /// Prepares `advisory`; withdrawn or deleted advisories affect nothing.
+    pub fn new(advisory: &Advisory) -> PreparedAdvisory {
+        let active = advisory.withdrawn.is_none() && advisory.change != trustloop_schemas::AdvisoryChange::Delete;
+        PreparedAdvisory { active, affected: advisory.affected.iter().map(PreparedAffected::new).collect() }
+    }
+
+    /// Whether `version` (prepared for `eco`) of package `name` is affected, and why.
+    pub fn affects_prepared(&self, eco: Ecosystem, name: &str, version: &Prepared) -> Option<RangeMatch> {
+        if !self.active {
+            return None;
+        }
+        self.affected
+            .iter()
+            .filter(|a| a.eco == Some(eco) && eco.same_package(&a.name, name))
+            .find_map(|a| a.matches(eco, version))
     }
 }
 
 /// Evaluates one range for `version`; returns the matching interval's description.
 pub fn range_matches(range: &Range, eco: Ecosystem, version: &str) -> Option<String> {
-    if range.kind == RangeType::Git {
-        return None;
-    }
-    let mut evs = events(range);
-    // Sort by version; at equal versions keep the document order (stable sort).
-    evs.sort_by(|a, b| cmp_event(eco, a.1, b.1));
-    let limits: Vec<&str> = evs.iter().filter(|(k, _)| *k == Kind::Limit).map(|(_, v)| *v).collect();
-    if !limits.is_empty() && !limits.iter().any(|l| *l == "*" || eco.compare(version, l) == Ordering::Less) {
-        return None;
-    }
-    // Walk the sorted events; `open` is the introduced version of the interval `version` is in.
-    // Events are ascending, so an interval end above `version` closes the search.
-    let mut open: Option<&str> = None;
-    for (kind, v) in &evs {
-        match kind {
-            Kind::Introduced if *v == "0" || eco.compare(version, v) != Ordering::Less => open = Some(v),
-            Kind::Fixed if open.is_some() => match (eco.compare(version, v), open) {
-                (Ordering::Less, Some(start)) => return Some(format!("introduced={start},fixed={v}")),
-                _ => open = None,
-            },
-            Kind::LastAffected if open.is_some() => match (eco.compare(version, v), open) {
-                (Ordering::Greater, _) => open = None,
-                (_, Some(start)) => return Some(format!("introduced={start},last_affected={v}")),
-                _ => {}
-            },
-            _ => {}
-        }
-    }
-    open.map(|start| format!("introduced={start}"))
+    PreparedRange::new(range, eco)?.matches(eco, &eco.prepare(version))
 }
 
-/// Whether `version` is affected by one `affected` entry, and why.
+/// Whether `version` is affected by one `affected` entry (read as ecosystem `eco`), and why.
 pub fn affected_entry(affected: &Affected, eco: Ecosystem, version: &str) -> Option<RangeMatch> {
-    for range in &affected.ranges {
-        if let Some(event) = range_matches(range, eco, version) {
-            let range_type = match range.kind {
-                RangeType::Semver => "SEMVER",
-                RangeType::Ecosystem => "ECOSYSTEM",
-                RangeType::Git => "GIT",
-            };
-            return Some(RangeMatch { range_type, event, comparator: eco.comparator() });
-        }
-    }
-    affected.versions.iter().find(|v| eco.compare(v, version) == Ordering::Equal).map(|v| RangeMatch {
-        range_type: "versions",
-        event: format!("version={v}"),
-        comparator: eco.comparator(),
-    })
+    let prepared = PreparedAffected {
+        eco: Some(eco),
+        name: affected.package.name.clone(),
+        ranges: affected.ranges.iter().filter_map(|r| PreparedRange::new(r, eco)).collect(),
+        versions: affected.versions.iter().map(|v| (v.clone(), eco.prepare(v))).collect(),
+    };
+    prepared.matches(eco, &eco.prepare(version))
 }
 
 /// Whether `version` of package `name` in `ecosystem` is affected by `advisory`, and why.
 /// Withdrawn or deleted advisories affect nothing; unknown ecosystems match nothing.
 pub fn affects(advisory: &Advisory, ecosystem: &str, name: &str, version: &str) -> Option<RangeMatch> {
-    if advisory.withdrawn.is_some() || advisory.change == trustloop_schemas::AdvisoryChange::Delete {
-        return None;
-    }
     let eco = Ecosystem::from_osv(ecosystem)?;
-    advisory
-        .affected
-        .iter()
-        .filter(|a| Ecosystem::from_osv(&a.package.ecosystem) == Some(eco) && eco.same_package(&a.package.name, name))
-        .find_map(|a| affected_entry(a, eco, version))
+    PreparedAdvisory::new(advisory).affects_prepared(eco, name, &eco.prepare(version))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use trustloop_schemas::AffectedPackage;
+    use trustloop_schemas::{AffectedPackage, RangeEvent};
 
     fn range(kind: RangeType, evs: &[(&str, &str)]) -> Range {
         Range {

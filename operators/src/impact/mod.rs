@@ -15,8 +15,8 @@ use trustloop_schemas::{
     derive_event_id,
 };
 
-use crate::osv;
-use crate::versions::Ecosystem;
+use crate::osv::PreparedAdvisory;
+use crate::versions::{Ecosystem, Prepared};
 
 /// A package as the index knows it: ecosystem and normalised name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -65,6 +65,8 @@ pub struct FindingKey {
 #[derive(Debug, Clone, PartialEq)]
 struct Component {
     package: Option<PackageKey>,
+    /// The version parsed for its ecosystem (when supported).
+    prepared: Option<Prepared>,
     ecosystem: String,
     name: String,
     version: String,
@@ -75,6 +77,7 @@ struct Component {
 #[derive(Debug, Clone, Default)]
 pub struct ImpactState {
     advisories: BTreeMap<String, Advisory>,
+    prepared: BTreeMap<String, PreparedAdvisory>,
     advisories_by_package: BTreeMap<PackageKey, BTreeSet<String>>,
     releases: BTreeMap<ReleaseKey, (String, Vec<Component>)>,
     releases_by_package: BTreeMap<PackageKey, BTreeSet<ReleaseKey>>,
@@ -113,9 +116,10 @@ impl ImpactState {
     }
 
     /// What `advisory` (if any) says about `component` of a release.
-    fn evaluate(advisory: Option<&Advisory>, c: &Component) -> Option<Match> {
+    fn evaluate(advisory: Option<&PreparedAdvisory>, c: &Component) -> Option<Match> {
         let a = advisory?;
-        let m = osv::affects(a, &c.ecosystem, &c.name, &c.version)?;
+        let eco = c.package.as_ref()?.ecosystem;
+        let m = a.affects_prepared(eco, &c.name, c.prepared.as_ref()?)?;
         Some(Match { range_type: m.range_type.to_string(), event: m.event, comparator: m.comparator.to_string() })
     }
 
@@ -138,7 +142,7 @@ impl ImpactState {
             for c in components {
                 let key =
                     FindingKey { release: release.clone(), advisory: advisory_id.to_string(), purl: c.purl.clone() };
-                let now = Self::evaluate(self.advisories.get(advisory_id), &c);
+                let now = Self::evaluate(self.prepared.get(advisory_id), &c);
                 out.extend(self.transition(key, now, &c, cause));
             }
         }
@@ -223,8 +227,10 @@ impl ImpactState {
         }
         if a.change == AdvisoryChange::Delete {
             self.advisories.remove(&a.id);
+            self.prepared.remove(&a.id);
         } else {
             self.advisories.insert(a.id.clone(), a.clone());
+            self.prepared.insert(a.id.clone(), PreparedAdvisory::new(a));
         }
         let touched: BTreeSet<PackageKey> = before.union(&after).cloned().collect();
         self.reconcile(&a.id, &touched, &a.envelope)
@@ -241,6 +247,7 @@ impl ImpactState {
             .iter()
             .map(|c| Component {
                 package: PackageKey::new(&c.ecosystem, &c.name),
+                prepared: Ecosystem::from_osv(&c.ecosystem).map(|e| e.prepare(&c.version)),
                 ecosystem: c.ecosystem.clone(),
                 name: c.name.clone(),
                 version: c.version.clone(),
@@ -269,7 +276,7 @@ impl ImpactState {
         for c in &components {
             let Some(p) = &c.package else { continue };
             for id in self.advisories_by_package.get(p).into_iter().flatten() {
-                if let Some(m) = Self::evaluate(self.advisories.get(id), c) {
+                if let Some(m) = Self::evaluate(self.prepared.get(id), c) {
                     desired.insert(
                         FindingKey { release: key.clone(), advisory: id.clone(), purl: c.purl.clone() },
                         (m, c.clone()),
@@ -285,6 +292,7 @@ impl ImpactState {
         for k in stale {
             let c = old.iter().find(|c| c.purl == k.purl).cloned().unwrap_or(Component {
                 package: None,
+                prepared: None,
                 ecosystem: String::new(),
                 name: String::new(),
                 version: String::new(),

@@ -113,5 +113,36 @@ impl Ecosystem {
     }
 }
 
+/// A version parsed once for repeated comparisons within one ecosystem (PyPI's PEP 440 parse is the
+/// expensive one; other ecosystems compare their strings directly).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prepared {
+    /// A PyPI version key.
+    PyPI(pypi::Key),
+    /// Any other ecosystem's version string.
+    Raw(String),
+}
+
+impl Ecosystem {
+    /// Parses `v` for repeated comparisons with [`Ecosystem::compare_prepared`].
+    pub fn prepare(self, v: &str) -> Prepared {
+        match self {
+            Ecosystem::PyPI => Prepared::PyPI(pypi::key(v)),
+            _ => Prepared::Raw(v.to_string()),
+        }
+    }
+
+    /// Compares two prepared versions of this ecosystem (as [`Ecosystem::compare`] would).
+    pub fn compare_prepared(self, a: &Prepared, b: &Prepared) -> Ordering {
+        match (a, b) {
+            (Prepared::PyPI(x), Prepared::PyPI(y)) => x.cmp(y),
+            (Prepared::Raw(x), Prepared::Raw(y)) => self.compare(x, y),
+            // Mixed forms only arise from misuse across ecosystems: order them stably.
+            (Prepared::PyPI(_), Prepared::Raw(_)) => Ordering::Less,
+            (Prepared::Raw(_), Prepared::PyPI(_)) => Ordering::Greater,
+        }
+    }
+}
+
 #[cfg(test)]
 mod oracle;

@@ -70,14 +70,26 @@ fn legacy_key(v: &str) -> Vec<String> {
     parts
 }
 
+/// A PyPI version parsed once, ordered like [`compare`]: legacy (non-PEP 440) versions first.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Key {
+    /// Not PEP 440: setuptools' legacy key.
+    Legacy(Vec<String>),
+    /// PEP 440.
+    Pep440(Version),
+}
+
+/// Parses `v` into its ordering key.
+pub fn key(v: &str) -> Key {
+    match Version::from_str(v.trim()) {
+        Ok(x) => Key::Pep440(x),
+        Err(_) => Key::Legacy(legacy_key(v)),
+    }
+}
+
 /// Compares two PyPI versions.
 pub fn compare(a: &str, b: &str) -> Ordering {
-    match (Version::from_str(a.trim()), Version::from_str(b.trim())) {
-        (Ok(x), Ok(y)) => x.cmp(&y),
-        (Ok(_), Err(_)) => Ordering::Greater,
-        (Err(_), Ok(_)) => Ordering::Less,
-        (Err(_), Err(_)) => legacy_key(a).cmp(&legacy_key(b)),
-    }
+    key(a).cmp(&key(b))
 }
 
 /// PEP 503 name normalisation: lower case, runs of `-`, `_`, `.` become one `-`.
