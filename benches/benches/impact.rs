@@ -146,7 +146,11 @@ fn main() {
         let mut cs: Vec<Component> = (0..n)
             .map(|_| {
                 let r = next() as usize;
-                if r % 10 == 0 { pool[(r / 10) % pool.len()].clone() } else { clean[(r / 10) % clean.len()].clone() }
+                if r.is_multiple_of(10) {
+                    pool[(r / 10) % pool.len()].clone()
+                } else {
+                    clean[(r / 10) % clean.len()].clone()
+                }
             })
             .collect();
         cs.sort_by(|a, b| (&a.ecosystem, &a.name).cmp(&(&b.ecosystem, &b.name)));
