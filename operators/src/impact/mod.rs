@@ -126,6 +126,7 @@ impl ImpactState {
     /// Re-evaluates `advisory_id` against the releases containing `packages`; emits deltas.
     fn reconcile(&mut self, advisory_id: &str, packages: &BTreeSet<PackageKey>, cause: &Envelope) -> Vec<Finding> {
         let mut out = Vec::new();
+        let mut memo: BTreeMap<(String, String), Option<Match>> = BTreeMap::new();
         let mut releases = BTreeSet::new();
         for p in packages {
             if let Some(rs) = self.releases_by_package.get(p) {
@@ -142,7 +143,11 @@ impl ImpactState {
             for c in components {
                 let key =
                     FindingKey { release: release.clone(), advisory: advisory_id.to_string(), purl: c.purl.clone() };
-                let now = Self::evaluate(self.prepared.get(advisory_id), &c);
+                // Many releases share a package version: evaluate each distinct one once.
+                let now = memo
+                    .entry((c.name.clone(), c.version.clone()))
+                    .or_insert_with(|| Self::evaluate(self.prepared.get(advisory_id), &c))
+                    .clone();
                 out.extend(self.transition(key, now, &c, cause));
             }
         }
@@ -287,8 +292,15 @@ impl ImpactState {
         self.releases.insert(key.clone(), (r.envelope.event_id.to_string(), components));
         let mut out = Vec::new();
         // Close what no longer holds.
-        let stale: Vec<FindingKey> =
-            self.open.keys().filter(|k| k.release == key && !desired.contains_key(*k)).cloned().collect();
+        // Findings are keyed release-first: this release's findings are one contiguous range.
+        let first = FindingKey { release: key.clone(), advisory: String::new(), purl: String::new() };
+        let stale: Vec<FindingKey> = self
+            .open
+            .range(first..)
+            .take_while(|(k, _)| k.release == key)
+            .filter(|(k, _)| !desired.contains_key(*k))
+            .map(|(k, _)| k.clone())
+            .collect();
         for k in stale {
             let c = old.iter().find(|c| c.purl == k.purl).cloned().unwrap_or(Component {
                 package: None,
