@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering;
 
-use super::semver::cmp_numeric;
+use super::semver::{cmp_numeric, cmp_prerelease};
 
 fn split(v: &str) -> (Vec<&str>, Option<String>) {
     let v = v.trim();
@@ -13,16 +13,6 @@ fn split(v: &str) -> (Vec<&str>, Option<String>) {
         None => (v, None),
     };
     (core.split('.').collect(), pre)
-}
-
-fn cmp_identifier(a: &str, b: &str) -> Ordering {
-    let num = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
-    match (num(a), num(b)) {
-        (true, true) => cmp_numeric(a, b),
-        (true, false) => Ordering::Less,
-        (false, true) => Ordering::Greater,
-        (false, false) => a.cmp(b),
-    }
 }
 
 /// Compares two NuGet versions.
@@ -35,27 +25,7 @@ pub fn compare(a: &str, b: &str) -> Ordering {
             return o;
         }
     }
-    match (pa, pb) {
-        (None, None) => Ordering::Equal,
-        (None, Some(_)) => Ordering::Greater,
-        (Some(_), None) => Ordering::Less,
-        (Some(x), Some(y)) => {
-            let (mut xs, mut ys) = (x.split('.'), y.split('.'));
-            loop {
-                match (xs.next(), ys.next()) {
-                    (None, None) => return Ordering::Equal,
-                    (None, Some(_)) => return Ordering::Less,
-                    (Some(_), None) => return Ordering::Greater,
-                    (Some(p), Some(q)) => {
-                        let o = cmp_identifier(p, q);
-                        if o != Ordering::Equal {
-                            return o;
-                        }
-                    }
-                }
-            }
-        }
-    }
+    cmp_prerelease(pa.as_deref(), pb.as_deref())
 }
 
 #[cfg(test)]

@@ -52,7 +52,13 @@ pub fn compare(a: &str, b: &str) -> Ordering {
             return o;
         }
     }
-    match (a.pre, b.pre) {
+    cmp_prerelease(a.pre, b.pre)
+}
+
+/// SemVer 2.0 pre-release precedence: no pre-release above any; dot-separated identifiers compared
+/// pairwise (numbers numerically and below words, words in ASCII order); a longer list wins a tie.
+pub(crate) fn cmp_prerelease(a: Option<&str>, b: Option<&str>) -> Ordering {
+    match (a, b) {
         (None, None) => Ordering::Equal,
         (None, Some(_)) => Ordering::Greater,
         (Some(_), None) => Ordering::Less,

@@ -149,27 +149,25 @@ impl Segment {
             buf.extend_from_slice(&o.to_le_bytes());
             buf.extend_from_slice(&p.to_le_bytes());
         }
-        let f = OpenOptions::new()
+        let f = self.open_index()?;
+        f.set_len((from * INDEX_ENTRY) as u64).map_err(|e| LogError::io(self.idx_path.display(), e))?;
+        f.write_all_at(&buf, (from * INDEX_ENTRY) as u64).map_err(|e| LogError::io(self.idx_path.display(), e))
+    }
+
+    fn open_index(&self) -> LogResult<File> {
+        OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(false)
             .open(&self.idx_path)
-            .map_err(|e| LogError::io(self.idx_path.display(), e))?;
-        f.set_len((from * INDEX_ENTRY) as u64).map_err(|e| LogError::io(self.idx_path.display(), e))?;
-        f.write_all_at(&buf, (from * INDEX_ENTRY) as u64).map_err(|e| LogError::io(self.idx_path.display(), e))
+            .map_err(|e| LogError::io(self.idx_path.display(), e))
     }
 
     /// Writes the last in-memory index entry to the index file (writer only).
     fn append_index_entry(&mut self) -> LogResult<()> {
         let Some(&(offset, pos)) = self.index.last() else { return Ok(()) };
         if self.idx_file.is_none() {
-            let f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&self.idx_path)
-                .map_err(|e| LogError::io(self.idx_path.display(), e))?;
-            self.idx_file = Some(f);
+            self.idx_file = Some(self.open_index()?);
         }
         let mut entry = [0u8; INDEX_ENTRY];
         entry[..8].copy_from_slice(&offset.to_le_bytes());
