@@ -3,7 +3,7 @@
 //! with older schemas (schema evolution through apache-avro's schema resolution).
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, RwLock};
 
 use apache_avro::Schema;
 use apache_avro::rabin::Rabin;
@@ -110,11 +110,27 @@ pub enum CodecError {
     },
 }
 
-/// Encodes events to Confluent-framed Avro and decodes them back. Cheap to clone.
+/// How the body of a writer schema id is read.
+#[derive(Debug)]
+enum Writer {
+    /// Same Parsing Canonical Form as the current schema: same binary layout, direct decoder.
+    Current(EventType),
+    /// An other version of an event type's schema: apache-avro's resolution into the current one.
+    Other(EventType, Schema),
+}
+
+/// Most writer schemas remembered per codec (ids beyond are looked up on every decode).
+const WRITER_CACHE_LIMIT: usize = 1024;
+
+/// Encodes events to Confluent-framed Avro and decodes them back. Cheap to clone (clones share
+/// their state), `Send` and `Sync`.
 #[derive(Debug, Clone)]
 pub struct EventCodec {
     ids: Arc<[u32; 13]>,
     by_id: Arc<HashMap<u32, EventType>>,
+    /// Writer schemas already looked up, by id. Schema ids are immutable (as in a Confluent
+    /// registry), so an id's schema never needs to be fetched twice.
+    writers: Arc<RwLock<HashMap<u32, Arc<Writer>>>>,
 }
 
 impl Default for EventCodec {
@@ -140,7 +156,7 @@ impl EventCodec {
             ids[t as usize] = id;
             by_id.insert(id, t);
         }
-        EventCodec { ids: Arc::new(ids), by_id: Arc::new(by_id) }
+        EventCodec { ids: Arc::new(ids), by_id: Arc::new(by_id), writers: Arc::default() }
     }
 
     /// The schema id written for `event_type`.
@@ -153,16 +169,27 @@ impl EventCodec {
         self.by_id.get(&id).copied()
     }
 
-    /// What to register in a schema registry: (event type, id, schema JSON text).
-    pub fn registrations(&self) -> Vec<(EventType, u32, String)> {
-        EventType::ALL.iter().map(|&t| (t, self.schema_id(t), t.avsc().to_string())).collect()
+    /// Every current schema with the id this codec writes it under: (event type, id, parsed schema,
+    /// schema JSON text). Register the JSON text (the `.avsc` file): unlike the Parsing Canonical Form
+    /// it keeps the field defaults that readers of later versions need.
+    pub fn schemas(&self) -> impl Iterator<Item = (EventType, u32, &'static Schema, &'static str)> + '_ {
+        EventType::ALL.into_iter().map(|t| (t, self.schema_id(t), &schema_info(t).schema, t.avsc()))
     }
 
-    /// Encodes `event` (framed), appending to `out`.
+    /// What to register in a schema registry: (event type, id, schema JSON text).
+    pub fn registrations(&self) -> Vec<(EventType, u32, String)> {
+        self.schemas().map(|(t, id, _, text)| (t, id, text.to_string())).collect()
+    }
+
+    /// Encodes `event` (framed), appending to `out`. On error `out` is left as it was.
     pub fn encode_into(&self, event: &Event, out: &mut Vec<u8>) -> Result<(), CodecError> {
         let ty = event.event_type();
+        let start = out.len();
         wire::write_header(self.schema_id(ty), out);
-        crate::with_event!(event, e => codec::encode_into(e, out)).map_err(|e| CodecError::Encode(ty, e))
+        crate::with_event!(event, e => codec::encode_into(e, out)).map_err(|e| {
+            out.truncate(start);
+            CodecError::Encode(ty, e)
+        })
     }
 
     /// Encodes `event` (framed) into a new buffer.
@@ -173,26 +200,64 @@ impl EventCodec {
     }
 
     /// Decodes a framed event. Current schemas take the direct path; other ids are looked up in
-    /// `writers` and resolved into the current schema (schema evolution).
+    /// `writers` (once per id) and resolved into the current schema (schema evolution).
     pub fn decode(&self, bytes: &[u8], writers: &dyn WriterSchemas) -> Result<Event, CodecError> {
         let (id, body) = wire::unframe(bytes)?;
         if let Some(ty) = self.event_type_of(id) {
             return decode_body(ty, body).map_err(|source| CodecError::Avro { schema_id: id, event_type: ty, source });
         }
-        let writer = writers.writer_schema(id).ok_or(CodecError::UnknownSchema(id))?;
-        let name = match &writer {
-            Schema::Record(r) => r.name.name.clone(),
-            other => format!("{other:?}").chars().take(40).collect(),
-        };
-        let ty = EventType::from_name(&name)
-            .filter(|t| t.name() == name)
-            .ok_or_else(|| CodecError::ForeignSchema { id, name: name.clone() })?;
-        let resolution = |reason: String| CodecError::Resolution { id, event_type: ty, reason };
-        let value = apache_avro::from_avro_datum(&writer, &mut &body[..], Some(&schema_info(ty).schema))
-            .map_err(|e| resolution(e.to_string()))?;
-        crate::with_event_type!(ty, T => apache_avro::from_value::<T>(&value).map(Event::from))
-            .map_err(|e| resolution(e.to_string()))
+        match &*self.writer(id, writers)? {
+            Writer::Current(ty) => {
+                decode_body(*ty, body).map_err(|source| CodecError::Avro { schema_id: id, event_type: *ty, source })
+            }
+            Writer::Other(ty, writer) => resolve(id, *ty, writer, body),
+        }
     }
+
+    fn writer(&self, id: u32, writers: &dyn WriterSchemas) -> Result<Arc<Writer>, CodecError> {
+        let cached = match self.writers.read() {
+            Ok(cache) => cache.get(&id).cloned(),
+            Err(poisoned) => poisoned.into_inner().get(&id).cloned(),
+        };
+        if let Some(w) = cached {
+            return Ok(w);
+        }
+        let schema = writers.writer_schema(id).ok_or(CodecError::UnknownSchema(id))?;
+        let ty = event_type_of_schema(&schema).map_err(|name| CodecError::ForeignSchema { id, name })?;
+        let same = schema.fingerprint::<Rabin>().bytes.get(..8) == Some(&schema_info(ty).fingerprint[..]);
+        let w = Arc::new(if same { Writer::Current(ty) } else { Writer::Other(ty, schema) });
+        let mut cache = match self.writers.write() {
+            Ok(cache) => cache,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if cache.len() < WRITER_CACHE_LIMIT {
+            cache.insert(id, Arc::clone(&w));
+        }
+        Ok(w)
+    }
+}
+
+/// The event type a (writer) schema is a version of, by its record's full name
+/// (`trustloop.Telemetry`, ...); else the name it has.
+pub fn event_type_of_schema(schema: &Schema) -> Result<EventType, String> {
+    let Schema::Record(r) = schema else {
+        return Err(schema.canonical_form().chars().take(80).collect());
+    };
+    let full = r.name.fullname(None);
+    EventType::ALL.into_iter().find(|t| full.strip_prefix("trustloop.") == Some(t.name())).ok_or(full)
+}
+
+/// Reads `body` written with `writer` and resolves it into the current schema of `ty`.
+pub(crate) fn resolve(id: u32, ty: EventType, writer: &Schema, body: &[u8]) -> Result<Event, CodecError> {
+    let resolution = |reason: String| CodecError::Resolution { id, event_type: ty, reason };
+    let mut rest = body;
+    let value = apache_avro::from_avro_datum(writer, &mut rest, Some(&schema_info(ty).schema))
+        .map_err(|e| resolution(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(CodecError::Avro { schema_id: id, event_type: ty, source: AvroError::TrailingBytes(rest.len()) });
+    }
+    crate::with_event_type!(ty, T => apache_avro::from_value::<T>(&value).map(Event::from))
+        .map_err(|e| resolution(e.to_string()))
 }
 
 /// Decodes an unframed Avro body of a current schema.

@@ -75,12 +75,18 @@ impl EventTime {
             .map_err(|e| format!("`{s}` is not an RFC 3339 timestamp ({e}), e.g. 2026-11-01T12:00:00Z"))?;
         Ok(EventTime(t.timestamp_micros()))
     }
-    /// RFC 3339 with microseconds and `Z`, e.g. `2026-11-01T12:00:00.000000Z`.
+    /// RFC 3339 with microseconds and `Z`, e.g. `2026-11-01T12:00:00.000000Z`. Times outside the
+    /// years 0000–9999, which RFC 3339 cannot express, come out as the bare microsecond count.
     pub fn to_rfc3339(self) -> String {
-        match chrono::DateTime::from_timestamp_micros(self.0) {
+        match self.rfc3339_representable() {
             Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             None => self.0.to_string(),
         }
+    }
+
+    fn rfc3339_representable(self) -> Option<chrono::DateTime<chrono::Utc>> {
+        use chrono::Datelike;
+        chrono::DateTime::from_timestamp_micros(self.0).filter(|t| (0..=9999).contains(&t.year()))
     }
 }
 
@@ -92,7 +98,14 @@ impl fmt::Display for EventTime {
 
 impl Serialize for EventTime {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if s.is_human_readable() { s.serialize_str(&self.to_rfc3339()) } else { s.serialize_i64(self.0) }
+        if !s.is_human_readable() {
+            return s.serialize_i64(self.0);
+        }
+        match self.rfc3339_representable() {
+            Some(t) => s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+            // Beyond RFC 3339's years: the microsecond count, which the reader accepts too.
+            None => s.serialize_i64(self.0),
+        }
     }
 }
 
@@ -129,5 +142,34 @@ mod tests {
         let offset = EventTime::parse_rfc3339("2026-11-01T14:00:00.5+02:00").expect("parse");
         assert_eq!(offset.to_rfc3339(), "2026-11-01T12:00:00.500000Z");
         assert!(EventTime::parse_rfc3339("yesterday").is_err());
+        assert_eq!(EventTime::from_micros(0).to_rfc3339(), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(EventTime::from_micros(-1).to_rfc3339(), "1969-12-31T23:59:59.999999Z");
+    }
+
+    #[test]
+    fn json_form_is_rfc3339_with_micros_and_z() {
+        let t = EventTime::from_micros(1_793_534_400_000_000);
+        assert_eq!(serde_json::to_string(&t).expect("json"), "\"2026-11-01T12:00:00.000000Z\"");
+        let back: EventTime = serde_json::from_str("\"2026-11-01T13:00:00+01:00\"").expect("json");
+        assert_eq!(back, t);
+        let micros: EventTime = serde_json::from_str("1793534400000000").expect("json");
+        assert_eq!(micros, t);
+        // Outside RFC 3339's years the JSON form is the microsecond count, and still round-trips.
+        for far in [i64::MAX, i64::MIN, 300_000_000_000_000_000, -62_167_219_200_000_001] {
+            let t = EventTime::from_micros(far);
+            let json = serde_json::to_string(&t).expect("json");
+            assert_eq!(json, far.to_string());
+            assert_eq!(serde_json::from_str::<EventTime>(&json).expect("json"), t);
+        }
+    }
+
+    #[test]
+    fn event_ids_are_hyphenated_strings() {
+        let id = EventId(uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef));
+        let json = serde_json::to_string(&id).expect("json");
+        assert_eq!(json, "\"01234567-89ab-cdef-0123-456789abcdef\"");
+        assert_eq!(serde_json::from_str::<EventId>(&json).expect("json"), id);
+        assert_eq!(id.to_string().parse::<EventId>().expect("parse"), id);
+        assert!(serde_json::from_str::<EventId>("\"nope\"").is_err());
     }
 }

@@ -110,6 +110,7 @@ fn validate(event: &Event) -> Result<(), JsonError> {
         Event::Telemetry(t) if t.entity.trim().is_empty() => bad("entity: must not be empty".into()),
         Event::Telemetry(t) if t.kind.trim().is_empty() => bad("kind: must not be empty".into()),
         Event::Telemetry(t) if !t.value.is_finite() => bad(format!("value: must be a finite number, got {}", t.value)),
+        Event::TrustScore(s) if s.entity.trim().is_empty() => bad("entity: must not be empty".into()),
         Event::TrustScore(s) if !(0.0..=100.0).contains(&s.score) => {
             bad(format!("score: must be between 0 and 100, got {}", s.score))
         }
@@ -202,7 +203,8 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
-/// The JSON form of an event: envelope fields first, then the payload fields.
+/// The JSON form of an event: one object with the envelope fields next to the payload fields, times
+/// as RFC 3339 strings — the shape [`parse_event_json`] reads, giving back the same event.
 pub fn event_to_json(event: &Event) -> Value {
     let value = crate::with_event!(event, e => serde_json::to_value(e)).unwrap_or(Value::Null);
     let Value::Object(mut obj) = value else { return value };

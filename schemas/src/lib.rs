@@ -21,9 +21,11 @@ pub mod wire;
 
 pub use canonical::{canonical_digest, derive_event_id};
 pub use catalog::{CodecError, EventCodec, NoWriterSchemas, SchemaInfo, WriterSchemas, schema_info};
+pub use codec::AvroError;
 pub use event::{Event, EventType};
 pub use events::*;
 pub use ids::{EventId, EventTime};
+pub use json::{IngestDefaults, JsonError};
 
 #[cfg(test)]
 mod tests;

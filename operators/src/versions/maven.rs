@@ -111,6 +111,10 @@ fn tokens(version: &str) -> Vec<Token> {
         }
         prefix = next_prefix;
     }
+    if out.is_empty() {
+        // An empty version is one empty token, which reads as `0`.
+        out.push(Token { prefix, value: "0".to_string(), null: false });
+    }
     // Trim trailing nulls, then again before each remaining hyphen, from the end.
     let mut i = out.len() as isize - 1;
     while i > 0 {
@@ -157,8 +161,18 @@ mod tests {
         assert_eq!(compare("1ga", "1"), Ordering::Equal);
         assert_eq!(compare("1a1", "1-alpha-1"), Ordering::Equal);
         assert_eq!(compare("1-1", "1-ga-1"), Ordering::Equal);
-        for g in ["", "-", ".", "--..", "a", "é1é", "1é"] {
-            let _ = compare(g, "1");
+        assert_eq!(compare("1.0.RC1", "1.0.cr1"), Ordering::Equal);
+        assert_eq!(compare("1-beta", "1-milestone"), Ordering::Less);
+        assert_eq!(compare("1-rc", "1-snapshot"), Ordering::Less);
+        assert_eq!(compare("1", "1-sp"), Ordering::Less);
+        assert_eq!(compare("1-release", "1.FINAL"), Ordering::Equal);
+        assert_eq!(compare("1-sp", "1-zzz"), Ordering::Less);
+        assert_eq!(compare("1.10", "1.9"), Ordering::Greater);
+        assert_eq!(compare("", "0"), Ordering::Equal);
+        assert_eq!(compare("", "1"), Ordering::Less);
+        for g in ["", "-", ".", "--..", "a", "é1é", "1é", " ", "1-", "a1-"] {
+            assert_eq!(compare(g, g), Ordering::Equal);
+            assert_eq!(compare(g, "1"), compare("1", g).reverse());
         }
     }
 }

@@ -1,7 +1,8 @@
-//! RubyGems version ordering (`Gem::Version`): the version is scanned into number and letter runs; a
-//! letter run makes it a pre-release; trailing zeros of the numeric part and of the pre-release part
-//! are dropped; then segments compare pairwise (missing ones are 0), a letter run sorting before a
-//! number and letter runs comparing as strings.
+//! RubyGems version ordering (`Gem::Version`): `-` reads as `.pre.`; the version is scanned into ASCII
+//! number and letter runs (anything else separates them); a letter run makes it a pre-release;
+//! trailing zeros of the numeric part and of the pre-release part are dropped; then segments compare
+//! pairwise (missing ones are 0), a letter run sorting before a number and letter runs comparing as
+//! strings.
 
 use std::cmp::Ordering;
 
@@ -23,7 +24,8 @@ fn segments(v: &str) -> Vec<Segment> {
             out.push(if digits { Segment::Num(s.trim_start_matches('0').to_string()) } else { Segment::Str(s) });
         }
     };
-    for c in v.trim().chars() {
+    // `Gem::Version` reads `-` as `.pre.`: `1.0-1` is a pre-release of `1.0`.
+    for c in v.trim().replace('-', ".pre.").chars() {
         if c.is_ascii_digit() {
             if !digits {
                 flush(&mut cur, digits, &mut out);
@@ -86,5 +88,15 @@ mod tests {
         assert_eq!(compare("1", "1beta"), Ordering::Greater);
         assert_eq!(compare("3.10", "3.2"), Ordering::Greater);
         assert_eq!(compare("1.0.0", "1"), Ordering::Equal);
+        assert_eq!(compare("1.0-beta", "1.0.pre.beta"), Ordering::Equal);
+        assert_eq!(compare("1.0-rc1", "1.0.beta"), Ordering::Greater);
+        assert_eq!(compare("1.0-beta", "1.0.rc"), Ordering::Less);
+        assert_eq!(compare("1.0-1", "1.0"), Ordering::Less);
+        assert_eq!(compare("1.0.0.a.0", "1.a"), Ordering::Equal);
+        assert_eq!(compare("01.2", "1.2"), Ordering::Equal);
+        for g in ["", ".", "-", "é", "..1..", "a", "1-"] {
+            assert_eq!(compare(g, g), Ordering::Equal);
+            assert_eq!(compare(g, "1"), compare("1", g).reverse());
+        }
     }
 }

@@ -162,13 +162,18 @@ impl<'de> de::SeqAccess<'de> for Fields<'_, 'de> {
     }
 }
 
-impl<'de> de::EnumAccess<'de> for &mut Decoder<'de> {
+/// An enum whose symbol index was read and checked already.
+struct Symbol<'a, 'de> {
+    d: &'a mut Decoder<'de>,
+    index: u32,
+}
+
+impl<'de, 'a> de::EnumAccess<'de> for Symbol<'a, 'de> {
     type Error = AvroError;
-    type Variant = Self;
-    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self), AvroError> {
-        let index: u32 = self.int("enum index")?;
-        let v = seed.deserialize(index.into_deserializer())?;
-        Ok((v, self))
+    type Variant = &'a mut Decoder<'de>;
+    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self::Variant), AvroError> {
+        let v = seed.deserialize(self.index.into_deserializer())?;
+        Ok((v, self.d))
     }
 }
 
@@ -300,10 +305,15 @@ impl<'de> de::Deserializer<'de> for &mut Decoder<'de> {
     fn deserialize_enum<V: Visitor<'de>>(
         self,
         _: &'static str,
-        _: &'static [&'static str],
+        symbols: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, AvroError> {
-        visitor.visit_enum(self)
+        let position = self.pos;
+        let index = self.long()?;
+        match u32::try_from(index) {
+            Ok(i) if (i as usize) < symbols.len() => visitor.visit_enum(Symbol { d: self, index: i }),
+            _ => Err(AvroError::BadEnum { index, symbols: symbols.len(), position }),
+        }
     }
     fn deserialize_identifier<V: Visitor<'de>>(self, _: V) -> Result<V::Value, AvroError> {
         Err(AvroError::Unsupported("identifiers"))

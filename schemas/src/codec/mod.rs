@@ -37,6 +37,16 @@ pub enum AvroError {
         /// Where.
         position: usize,
     },
+    /// An enum symbol index out of range.
+    #[error("invalid enum symbol {index} at position {position} (the enum has {symbols} symbols)")]
+    BadEnum {
+        /// The index read.
+        index: i64,
+        /// How many symbols the enum has.
+        symbols: usize,
+        /// Where.
+        position: usize,
+    },
     /// A negative or absurd length.
     #[error("invalid length {length} at position {position}")]
     BadLength {
