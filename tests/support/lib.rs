@@ -86,11 +86,18 @@ pub struct TansuBroker {
 }
 
 impl TansuBroker {
-    /// Starts Tansu and waits until it accepts connections.
+    /// Starts Tansu and waits until it accepts connections and answers a metadata request; on failure
+    /// the error carries the tail of the broker's output.
+    ///
+    /// The broker dies with the thread that started it (`PR_SET_PDEATHSIG` follows the spawning
+    /// *thread*): start it from the test's own thread, not from a short-lived blocking-pool thread.
     pub fn start() -> Result<TansuBroker, String> {
-        let bin = tansu_bin().ok_or(
-            "the Tansu broker is not installed: run `cargo xtask install` (or set TRUSTLOOP_TANSU_BIN)".to_string(),
-        )?;
+        let bin = tansu_bin().ok_or_else(|| match std::env::var("TRUSTLOOP_TANSU_BIN") {
+            Ok(p) => format!("TRUSTLOOP_TANSU_BIN={p} does not exist"),
+            Err(_) => "the Tansu broker is not installed: run `cargo xtask test` (or `cargo xtask install`), or set \
+                       TRUSTLOOP_TANSU_BIN"
+                .to_string(),
+        })?;
         let mut last = String::new();
         for _ in 0..3 {
             let port = free_port()?;
@@ -123,12 +130,20 @@ impl TansuBroker {
                     break;
                 }
                 if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Ok(broker);
+                    // Listening is not serving: wait until a metadata request is answered too.
+                    match broker.metadata_answers(deadline.saturating_duration_since(Instant::now())) {
+                        Ok(()) => return Ok(broker),
+                        Err(e) => {
+                            last = format!("tansu on {port} accepts connections but metadata fails: {e}");
+                            continue;
+                        }
+                    }
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            if last.is_empty() {
-                last = format!("tansu did not listen on {port} within 20 s: {}", broker.log_tail());
+            if !last.starts_with("tansu exited") {
+                let why = if last.is_empty() { "it never listened".to_string() } else { last.clone() };
+                last = format!("tansu did not serve on {port} within 20 s ({why}); its output:\n{}", broker.log_tail());
             }
         }
         Err(last)
@@ -137,6 +152,16 @@ impl TansuBroker {
     /// `127.0.0.1:PORT`.
     pub fn bootstrap_servers(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    fn metadata_answers(&self, within: Duration) -> Result<(), String> {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let c: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", self.bootstrap_servers())
+            .set("log_level", "3")
+            .create()
+            .map_err(|e| e.to_string())?;
+        c.fetch_metadata(None, within.max(Duration::from_millis(100))).map(|_| ()).map_err(|e| e.to_string())
     }
 
     /// The last lines the broker printed.

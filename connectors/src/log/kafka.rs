@@ -3,10 +3,14 @@
 //! Appends go through an idempotent producer (`enable.idempotence=true`, `acks=all`) to an explicit
 //! partition; reads use a group-less consumer assigned to one partition (`isolation.level=
 //! read_committed`); group offsets are committed and fetched through a consumer per group; topics are
-//! created with the admin API. Any librdkafka setting (SASL, TLS, timeouts) passes through
-//! [`KafkaConfig::options`].
+//! created with the admin API (or, on clusters that refuse it, a [`TopicCreator`]). Any librdkafka
+//! setting (SASL, TLS, timeouts) passes through [`KafkaConfig::options`].
+//!
+//! Every blocking librdkafka call runs on tokio's blocking pool (`spawn_blocking`); deliveries and
+//! admin requests are awaited through rdkafka's futures.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,12 +31,34 @@ use super::{
 };
 
 /// How to reach Kafka.
+///
+/// ```no_run
+/// # async fn f() -> trustloop_connectors::log::LogResult<()> {
+/// use trustloop_connectors::log::kafka::{KafkaConfig, KafkaLog};
+/// let mut config = KafkaConfig::new("kafka-1.example:9093,kafka-2.example:9093");
+/// config.replication_factor = 3;
+/// for (k, v) in [
+///     ("security.protocol", "SASL_SSL"),
+///     ("sasl.mechanism", "SCRAM-SHA-512"),
+///     ("sasl.username", "trustloop"),
+///     ("sasl.password", "..."),
+///     ("ssl.ca.location", "/etc/ssl/certs/kafka-ca.pem"),
+/// ] {
+///     config.options.push((k.into(), v.into()));
+/// }
+/// let log = KafkaLog::connect(config).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct KafkaConfig {
     /// Bootstrap servers, `HOST:PORT,...`.
     pub brokers: String,
     /// librdkafka settings passed to every client, e.g. `security.protocol=SASL_SSL`,
-    /// `sasl.mechanism=SCRAM-SHA-512`, `sasl.username`, `sasl.password`, `ssl.ca.location`.
+    /// `sasl.mechanism=SCRAM-SHA-512`, `sasl.username`, `sasl.password`, `ssl.ca.location`,
+    /// `batch.num.messages`. The settings the contract depends on are trustloop's and override these:
+    /// `enable.idempotence=true`, `acks=all`, `linger.ms`, `message.timeout.ms` (= `timeout`) on the
+    /// producer; `isolation.level=read_committed`, `enable.auto.commit=false`,
+    /// `enable.auto.offset.store=false`, `allow.auto.create.topics=false` on consumers.
     pub options: Vec<(String, String)>,
     /// Replication factor of topics trustloop creates (1 for a single-broker development cluster).
     pub replication_factor: i32,
@@ -40,6 +66,33 @@ pub struct KafkaConfig {
     pub client_id: String,
     /// How long one metadata, admin, offset or delivery operation may take.
     pub timeout: Duration,
+    /// How topics are created when they do not exist yet: `None` (the default) sends Kafka's
+    /// CreateTopics request through the admin API; `Some` hands creation to another mechanism, for
+    /// clusters whose brokers do not implement CreateTopics or where trustloop may not use it (topics
+    /// managed through a provider's control plane; librdkafka's mock cluster, see
+    /// `tests/broker_gaps.rs`). Either way `create_topic` then checks the partition count in the
+    /// cluster's metadata.
+    pub topic_creator: Option<TopicCreator>,
+}
+
+/// Creates a topic by some other means than Kafka's CreateTopics request: called with the topic name
+/// and partition count, from a blocking thread, only for topics the metadata does not list yet.
+#[derive(Clone)]
+pub struct TopicCreator(Arc<CreateTopicFn>);
+
+type CreateTopicFn = dyn Fn(&str, u32) -> Result<(), String> + Send + Sync;
+
+impl TopicCreator {
+    /// Wraps a function that creates `topic` with `partitions` partitions (or says why it could not).
+    pub fn new(create: impl Fn(&str, u32) -> Result<(), String> + Send + Sync + 'static) -> Self {
+        TopicCreator(Arc::new(create))
+    }
+}
+
+impl fmt::Debug for TopicCreator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TopicCreator(..)")
+    }
 }
 
 impl KafkaConfig {
@@ -51,6 +104,7 @@ impl KafkaConfig {
             replication_factor: 1,
             client_id: "trustloop".into(),
             timeout: Duration::from_secs(30),
+            topic_creator: None,
         }
     }
 
@@ -65,30 +119,68 @@ impl KafkaConfig {
     }
 }
 
-fn kafka_error(context: &str, e: &KafkaError) -> LogError {
-    let code = e.rdkafka_error_code();
-    let retriable = matches!(
+/// Whether Kafka (or librdkafka, for its local codes) considers an error code transient: the same
+/// request may succeed later. Follows the `RetriableException` subclasses of Kafka's protocol errors.
+fn retriable_code(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
         code,
-        Some(
-            RDKafkaErrorCode::RequestTimedOut
-                | RDKafkaErrorCode::NotLeaderForPartition
-                | RDKafkaErrorCode::LeaderNotAvailable
-                | RDKafkaErrorCode::NetworkException
-                | RDKafkaErrorCode::BrokerNotAvailable
-                | RDKafkaErrorCode::QueueFull
-                | RDKafkaErrorCode::MessageTimedOut
-                | RDKafkaErrorCode::AllBrokersDown
-                | RDKafkaErrorCode::BrokerTransportFailure
-                | RDKafkaErrorCode::OperationTimedOut
-                | RDKafkaErrorCode::CoordinatorLoadInProgress
-                | RDKafkaErrorCode::NotCoordinator
-                | RDKafkaErrorCode::CoordinatorNotAvailable
-                | RDKafkaErrorCode::NotEnoughReplicas
-                | RDKafkaErrorCode::NotEnoughReplicasAfterAppend
-        )
-    );
+        // Broker errors Kafka marks retriable.
+        C::UnknownTopicOrPartition
+            | C::LeaderNotAvailable
+            | C::NotLeaderForPartition
+            | C::RequestTimedOut
+            | C::NetworkException
+            | C::CoordinatorLoadInProgress
+            | C::CoordinatorNotAvailable
+            | C::NotCoordinator
+            | C::NotEnoughReplicas
+            | C::NotEnoughReplicasAfterAppend
+            | C::NotController
+            | C::ConcurrentTransactions
+            | C::KafkaStorageError
+            | C::FetchSessionIdNotFound
+            | C::InvalidFetchSessionEpoch
+            | C::FencedLeaderEpoch
+            | C::UnknownLeaderEpoch
+            | C::BrokerNotAvailable
+            | C::ReplicaNotAvailable
+            // librdkafka's local transient conditions.
+            | C::BrokerTransportFailure
+            | C::AllBrokersDown
+            | C::Resolve
+            | C::MessageTimedOut
+            | C::OperationTimedOut
+            | C::TimedOutQueue
+            | C::QueueFull
+            | C::WaitingForCoordinator
+            | C::Retry
+    )
+}
+
+/// The error code of an rdkafka error, including admin operation failures (which
+/// `KafkaError::rdkafka_error_code` does not report).
+fn error_code(e: &KafkaError) -> Option<RDKafkaErrorCode> {
+    match e {
+        KafkaError::AdminOp(code) => Some(*code),
+        _ => e.rdkafka_error_code(),
+    }
+}
+
+fn kafka_error(context: &str, e: &KafkaError) -> LogError {
+    let retriable = match e {
+        // Transaction errors carry librdkafka's own verdict.
+        KafkaError::Transaction(t) => t.is_retriable(),
+        KafkaError::MessageConsumptionFatal(_) | KafkaError::ClientConfig(..) | KafkaError::ClientCreation(_) => false,
+        _ => error_code(e).is_some_and(retriable_code),
+    };
     LogError::Kafka { message: format!("{context}: {e}"), retriable }
 }
+
+/// How long a read waits for the next record before returning what it has.
+const READ_IDLE: Duration = Duration::from_secs(2);
+/// How long a read that has seen the end of the partition (and no record yet) keeps waiting.
+const READ_IDLE_AFTER_EOF: Duration = Duration::from_millis(300);
 
 /// The assigned partition of the reading consumer and the offset it will deliver next.
 #[derive(Default)]
@@ -103,7 +195,6 @@ struct Reader {
 }
 
 struct Inner {
-    config: KafkaConfig,
     /// Metadata and watermark queries: a client that never fetches, so its requests never queue
     /// behind the reader's long-polling fetches on the same connection.
     meta: BaseConsumer,
@@ -112,6 +203,8 @@ struct Inner {
     reader: Mutex<Reader>,
     groups: Mutex<HashMap<String, Arc<BaseConsumer>>>,
     partitions: Mutex<HashMap<String, u32>>,
+    /// Last, so that a [`TopicCreator`] (which may own a test cluster) outlives the clients on drop.
+    config: KafkaConfig,
 }
 
 /// [`EventLog`] over Kafka (see the module docs).
@@ -137,8 +230,14 @@ impl KafkaLog {
             .map_err(|e| kafka_error("creating the producer", &e))?;
         let admin: AdminClient<DefaultClientContext> =
             config.client_config().create().map_err(|e| kafka_error("creating the admin client", &e))?;
-        let consumer: BaseConsumer =
-            Self::consumer_config(&config, None).create().map_err(|e| kafka_error("creating the consumer", &e))?;
+        let consumer: BaseConsumer = Self::consumer_config(&config, None)
+            // Reads stop at the end of the partition as soon as librdkafka reports it.
+            .set("enable.partition.eof", "true")
+            // librdkafka's assign() needs a group handle, hence a `group.id`; the reader only ever
+            // assigns partitions, so it never joins this group nor commits to it.
+            .set("group.id", "trustloop-reader")
+            .create()
+            .map_err(|e| kafka_error("creating the consumer", &e))?;
         let meta: BaseConsumer = Self::consumer_config(&config, None)
             .create()
             .map_err(|e| kafka_error("creating the metadata client", &e))?;
@@ -171,8 +270,12 @@ impl KafkaLog {
             .set("isolation.level", "read_committed")
             .set("enable.partition.eof", "false")
             .set("allow.auto.create.topics", "false")
-            .set("fetch.wait.max.ms", "100")
-            .set("group.id", group.unwrap_or("trustloop-reader"));
+            .set("fetch.wait.max.ms", "100");
+        // Only the per-group clients that commit and fetch group offsets carry their group's id (the
+        // reader sets a placeholder one, see `connect`).
+        if let Some(g) = group {
+            c.set("group.id", g);
+        }
         c
     }
 
@@ -218,6 +321,47 @@ impl KafkaLog {
             return Err(LogError::UnknownPartition { topic: topic.to_string(), partition, partitions: n });
         }
         Ok(n)
+    }
+
+    /// Sends CreateTopics; a topic that exists already is fine here (the caller compares partition
+    /// counts afterwards).
+    async fn create_with_admin_api(&self, topic: &str, partitions: i32) -> LogResult<()> {
+        let timeout = self.inner.config.timeout;
+        let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(self.inner.config.replication_factor));
+        let opts = AdminOptions::new().operation_timeout(Some(timeout)).request_timeout(Some(timeout));
+        let timed_out = || {
+            LogError::Timeout(format!(
+                "creating topic {topic}: no answer to CreateTopics within {timeout:?} (a broker that does not \
+                 implement it, such as librdkafka's mock cluster, never answers: configure a TopicCreator)"
+            ))
+        };
+        let results = match self.inner.admin.create_topics([&new], &opts).await {
+            Ok(results) => results,
+            Err(e) if matches!(error_code(&e), Some(RDKafkaErrorCode::OperationTimedOut)) => {
+                return Err(timed_out());
+            }
+            Err(e) if matches!(error_code(&e), Some(RDKafkaErrorCode::UnsupportedFeature)) => {
+                return Err(LogError::Unsupported(format!(
+                    "creating topic {topic}: the broker does not implement CreateTopics ({e}); configure a TopicCreator"
+                )));
+            }
+            Err(e) => return Err(kafka_error(&format!("creating topic {topic}"), &e)),
+        };
+        for r in results {
+            match r {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((_, RDKafkaErrorCode::OperationTimedOut | RDKafkaErrorCode::RequestTimedOut)) => {
+                    return Err(timed_out());
+                }
+                Err((name, code)) => {
+                    return Err(LogError::Kafka {
+                        message: format!("creating topic {name}: {code}"),
+                        retriable: retriable_code(code),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     fn group_consumer(inner: &Inner, group: &str) -> LogResult<Arc<BaseConsumer>> {
@@ -280,25 +424,16 @@ impl EventLog for KafkaLog {
             Err(LogError::UnknownTopic(_)) => {}
             Err(e) => return Err(e),
         }
-        let new = NewTopic::new(topic, p, TopicReplication::Fixed(self.inner.config.replication_factor));
-        let opts = AdminOptions::new().operation_timeout(Some(self.inner.config.timeout));
-        let results = self
-            .inner
-            .admin
-            .create_topics([&new], &opts)
-            .await
-            .map_err(|e| kafka_error(&format!("creating topic {topic}"), &e))?;
-        for r in results {
-            match r {
-                Ok(_) => {}
-                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((name, code)) => {
-                    return Err(LogError::Kafka {
-                        message: format!("creating topic {name}: {code}"),
-                        retriable: matches!(code, RDKafkaErrorCode::RequestTimedOut | RDKafkaErrorCode::NotController),
-                    });
-                }
-            }
+        if let Some(creator) = self.inner.config.topic_creator.clone() {
+            tracing::debug!(topic, partitions, "creating the topic through the configured TopicCreator");
+            let name = topic.to_string();
+            self.blocking(move |_| {
+                (creator.0)(&name, partitions)
+                    .map_err(|e| LogError::Kafka { message: format!("creating topic {name}: {e}"), retriable: false })
+            })
+            .await?;
+        } else {
+            self.create_with_admin_api(topic, p).await?;
         }
         // Wait until metadata shows the topic (creation is asynchronous in Kafka), then compare.
         let deadline = Instant::now() + self.inner.config.timeout;
@@ -376,18 +511,33 @@ impl EventLog for KafkaLog {
                 }
             }
         }
-        let mut offsets = Vec::with_capacity(pending.len());
+        // Await every delivery (not just up to the first failure) so the error says how much landed.
+        let total = pending.len();
+        let mut offsets = Vec::with_capacity(total);
+        let mut first_error: Option<LogError> = None;
+        let mut failed = 0usize;
         for f in pending {
-            match f.await {
-                Ok(Ok(delivery)) => offsets.push(delivery.offset),
-                Ok(Err((e, _))) => return Err(kafka_error(&format!("delivering to {topic}/{partition}"), &e)),
-                Err(_) => {
-                    return Err(LogError::Kafka {
-                        message: "producer dropped a delivery report".into(),
-                        retriable: true,
-                    });
+            let err = match f.await {
+                Ok(Ok(delivery)) => {
+                    offsets.push(delivery.offset);
+                    continue;
                 }
-            }
+                Ok(Err((e, _))) => kafka_error("delivery failed", &e),
+                Err(_) => LogError::Kafka { message: "the producer dropped a delivery report".into(), retriable: true },
+            };
+            failed += 1;
+            first_error.get_or_insert(err);
+        }
+        if let Some(e) = first_error {
+            let retriable = e.is_retriable();
+            tracing::warn!(topic, partition, failed, total, error = %e, "append failed");
+            return Err(LogError::Kafka {
+                message: format!(
+                    "appending to {topic}/{partition}: {failed} of {total} records were not delivered (the \
+                     others were appended; retrying the batch may duplicate them); first error: {e}"
+                ),
+                retriable,
+            });
         }
         Ok(Appended { partition, offsets })
     }
@@ -426,17 +576,25 @@ impl EventLog for KafkaLog {
                 reader.position = ReadPosition { assigned: Some((name.to_string(), partition)), next: offset };
             }
             let want = max_records.min((high - offset) as usize);
-            // Stop when enough arrived, or when nothing arrived for a while (e.g. records above the
-            // last stable offset of an open transaction are not readable yet).
-            let mut idle_until = Instant::now() + Duration::from_secs(2);
+            // Stop when enough arrived, when librdkafka reports the end of the partition after this
+            // call's records (control records or an open transaction's records above the last stable
+            // offset are not delivered), or when nothing arrived for a while. An end-of-partition
+            // event before any record may be left over from an earlier read: wait a little longer then.
+            let mut idle_until = Instant::now() + READ_IDLE;
             while out.len() < want && Instant::now() < idle_until {
-                match reader.consumer.poll(Duration::from_millis(100)) {
+                match reader.consumer.poll(Duration::from_millis(50)) {
                     Some(Ok(m)) => {
-                        if m.offset() < offset {
+                        if m.partition() != partition as i32 || m.offset() < offset || m.topic() != &*name {
                             continue;
                         }
                         out.push(to_stored(&name, partition, &m));
-                        idle_until = Instant::now() + Duration::from_secs(2);
+                        idle_until = Instant::now() + READ_IDLE;
+                    }
+                    Some(Err(KafkaError::PartitionEOF(p))) if p == partition as i32 => {
+                        if !out.is_empty() {
+                            break;
+                        }
+                        idle_until = idle_until.min(Instant::now() + READ_IDLE_AFTER_EOF);
                     }
                     Some(Err(e)) => {
                         reader.position = ReadPosition::default();
@@ -515,5 +673,25 @@ impl EventLog for KafkaLog {
                 .collect())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retriable_follows_the_error_codes() {
+        let admin_timeout = KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut);
+        assert!(kafka_error("x", &admin_timeout).is_retriable(), "admin codes are seen too");
+        assert!(kafka_error("x", &KafkaError::MessageProduction(RDKafkaErrorCode::NotEnoughReplicas)).is_retriable());
+        assert!(kafka_error("x", &KafkaError::MetadataFetch(RDKafkaErrorCode::AllBrokersDown)).is_retriable());
+        assert!(
+            !kafka_error("x", &KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge)).is_retriable()
+        );
+        assert!(
+            !kafka_error("x", &KafkaError::ConsumerCommit(RDKafkaErrorCode::GroupAuthorizationFailed)).is_retriable()
+        );
+        assert!(!kafka_error("x", &KafkaError::MessageConsumptionFatal(RDKafkaErrorCode::Fatal)).is_retriable());
     }
 }

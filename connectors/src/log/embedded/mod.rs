@@ -6,13 +6,27 @@
 //! topics/<topic>/meta.json                 partition count
 //! topics/<topic>/<partition>/<base>.log    segment: checksummed record batches
 //! topics/<topic>/<partition>/<base>.idx    offset index: (batch base offset, byte position) per batch
-//! topics/<topic>/<partition>/.lock        held only while appending
-//! groups/<group>.json                      committed consumer-group offsets
+//! topics/<topic>/<partition>/.lock        locked only while appending
+//! topics.lock                              locked only while creating a topic
+//! groups/<group>.json                      committed consumer-group offsets (replaced atomically)
+//! groups/.lock                             locked only while committing
 //! ```
 //!
-//! Several processes may open one directory: appends to a partition are serialised by a file lock held
-//! only for the append, and readers never lock. A writer that finds a torn or corrupt tail (a crash
-//! mid-write) truncates it to the last complete batch and logs a warning naming the file and bytes.
+//! A segment is a sequence of record batches, each `[u32 body length][u32 CRC32C of the body][body]`
+//! with the body `[u64 base offset][u32 record count][records]` (see `batch.rs` for the record
+//! layout). The index holds one `[i64 base offset][u64 position]` entry per batch; it is derived data,
+//! checked against the segment on open and rebuilt where it is missing or stale.
+//!
+//! Several processes may open one directory (say a long-running `trustloop run` and a CLI
+//! `trustloop produce`): appends to a partition are serialised by an exclusive lock on the partition's
+//! lock file, held only for the append; the appender first catches up with batches other processes
+//! appended. Readers never lock and never change what is written: they see complete, checksummed
+//! batches only, and notice other processes' appends when they ask for offsets at or past their known end.
+//!
+//! The first append of a process to a partition also repairs it: a torn or corrupt tail (a writer
+//! died mid-write) is truncated to the end of the last complete batch, with a warning naming the file,
+//! position and bytes dropped, and the index is made to match. Corruption elsewhere is reported by
+//! reads as [`LogError::Corrupt`] naming the file and byte position; it is never skipped silently.
 
 mod batch;
 mod groups;
@@ -43,13 +57,14 @@ pub enum FsyncPolicy {
     Never,
 }
 
-/// Settings of the embedded log.
+/// Settings of the embedded log. `EmbeddedOptions::default()` is durable and suits most uses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EmbeddedOptions {
     /// When appended data is forced to disk (default: after every batch).
     pub fsync: FsyncPolicy,
     /// A partition starts a new segment file once the current one reaches this size (default 128 MiB).
+    /// Smaller segments mean more files; the size does not affect append or read speed.
     pub segment_bytes: u64,
 }
 
@@ -113,6 +128,11 @@ fn lock_file(path: &Path) -> LogResult<std::fs::File> {
 
 impl EmbeddedLog {
     /// Opens (creating if needed) the log in `dir`.
+    ///
+    /// Cheap: topics and partitions are opened on first use. Several `EmbeddedLog`s, in one process
+    /// or in several, may open the same directory at once; share one per process as
+    /// `Arc<EmbeddedLog>` where you can. Opening never modifies existing data; a torn tail left by a
+    /// crash is repaired by the first append to that partition.
     pub fn open(dir: impl AsRef<Path>, options: EmbeddedOptions) -> LogResult<EmbeddedLog> {
         let dir = dir.as_ref().to_path_buf();
         for sub in ["topics", "groups"] {
@@ -183,7 +203,7 @@ impl EventLog for EmbeddedLog {
                 reason: "a topic needs at least one partition",
             });
         }
-        let _guard = lock_file(&self.dir.join("topics").join(".lock"))?;
+        let _guard = lock_file(&self.dir.join("topics.lock"))?;
         if let Some(meta) = self.read_meta(topic)? {
             if meta.partitions != partitions {
                 return Err(LogError::TopicExists {
@@ -201,6 +221,8 @@ impl EventLog for EmbeddedLog {
         }
         let meta = serde_json::to_vec(&TopicMeta { partitions }).unwrap_or_default();
         write_atomically(&dir.join("meta.json"), &meta)?;
+        let root = self.dir.join("topics");
+        std::fs::File::open(&root).and_then(|d| d.sync_all()).map_err(|e| LogError::io(root.display(), e))?;
         tracing::debug!(topic, partitions, "embedded log: created topic");
         Ok(())
     }
@@ -211,7 +233,8 @@ impl EventLog for EmbeddedLog {
         for entry in std::fs::read_dir(&root).map_err(|e| LogError::io(root.display(), e))? {
             let entry = entry.map_err(|e| LogError::io(root.display(), e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('_') || name.starts_with('.') || validate_name(&name).is_err() {
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if !is_dir || name.starts_with('_') || validate_name(&name).is_err() {
                 continue;
             }
             if let Some(meta) = self.read_meta(&name)? {

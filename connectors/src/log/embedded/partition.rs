@@ -1,71 +1,160 @@
 //! One topic-partition of the embedded log: a directory of segment files and their offset indexes.
 //!
 //! Appends are serialised in-process by a mutex and across processes by an exclusive file lock held
-//! for the append only; readers never lock and see only complete, checksummed batches.
+//! for the append only; readers never lock the file and see only complete, checksummed batches. The
+//! in-memory state (segments, index, known length) is behind a `RwLock` that is only ever held for
+//! bookkeeping, never across file I/O, so readers are not held up by a writer's write or fsync.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::{Bytes, BytesMut};
 
-use super::batch::{self, BatchHeader, HEADER_LEN};
+use super::batch::{self, BODY_PREFIX, BatchHeader, HEADER_LEN};
 use super::{EmbeddedOptions, FsyncPolicy, now_ms, open_file};
 use crate::log::{LogError, LogResult, Record, StoredRecord};
 
+/// One index entry on disk: `[i64 batch base offset][u64 byte position]`, little-endian.
 const INDEX_ENTRY: usize = 16;
+/// Batches bigger than this are not kept in the read cache.
+const MAX_CACHED_BODY: usize = 16 << 20;
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
+    move |e| LogError::io(path.display(), e)
+}
+
+fn segment_name(base: i64) -> String {
+    format!("{base:020}")
+}
 
 /// One segment: `<base offset>.log` and its index `<base offset>.idx`.
 #[derive(Debug)]
 struct Segment {
     base: i64,
-    log_path: PathBuf,
+    log_path: Arc<Path>,
     idx_path: PathBuf,
     file: Arc<File>,
     /// (batch base offset, byte position) per batch, ascending.
     index: Vec<(i64, u64)>,
-    /// Bytes of complete, verified batches.
+    /// Bytes of complete batches known to this process (for a sealed segment: the file length).
     len: u64,
-    /// The offset after the last batch.
+    /// The offset after the last known batch.
     next_offset: i64,
-    /// The index file, opened on the first append of this process.
-    idx_file: Option<File>,
+}
+
+/// Why a scan stopped.
+#[derive(Debug, PartialEq, Eq)]
+enum Stop {
+    /// At the limit, after a complete batch.
+    End,
+    /// At a batch that runs past the limit: not yet written by a live writer, or torn by a dead one.
+    Incomplete(String),
+    /// At bytes that are not a valid batch.
+    Invalid(String),
+}
+
+/// What a scan found: batches from a start position up to where it stopped.
+struct Scanned {
+    entries: Vec<(i64, u64)>,
+    len: u64,
+    next_offset: i64,
+    stop: Stop,
+}
+
+/// Scans batches in `file` from `pos` (where a batch with base offset `next` must start) up to
+/// `limit`. With `verify` each batch is read whole, checksummed and structurally validated;
+/// without, only its header and prefix are read (for building an index of a sealed segment).
+fn scan(
+    file: &File,
+    path: &Path,
+    mut pos: u64,
+    mut next: i64,
+    limit: u64,
+    verify: bool,
+    buf: &mut Vec<u8>,
+) -> LogResult<Scanned> {
+    let mut entries = Vec::new();
+    let stop = loop {
+        if pos >= limit {
+            break Stop::End;
+        }
+        let mut head = [0u8; HEADER_LEN + BODY_PREFIX];
+        let avail = (limit - pos).min(head.len() as u64) as usize;
+        if let Err(e) = file.read_exact_at(&mut head[..avail], pos) {
+            // The file shrank under us: a writer repairing a torn tail.
+            break match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => Stop::Incomplete("file shrank during the scan".into()),
+                _ => return Err(LogError::io(path.display(), e)),
+            };
+        }
+        if avail < HEADER_LEN {
+            break Stop::Incomplete(format!("batch header of {avail} bytes"));
+        }
+        let header = BatchHeader::parse(head[..HEADER_LEN].try_into().unwrap_or(&[0; HEADER_LEN]));
+        if (header.body_len as usize) < BODY_PREFIX {
+            break Stop::Invalid(format!("batch length {} is shorter than a batch", header.body_len));
+        }
+        if pos + header.total_len() > limit {
+            break Stop::Incomplete(format!(
+                "batch of {} bytes runs {} bytes past the end",
+                header.total_len(),
+                pos + header.total_len() - limit
+            ));
+        }
+        let (base, count) = if verify {
+            buf.clear();
+            buf.resize(header.body_len as usize, 0);
+            if let Err(e) = file.read_exact_at(buf, pos + HEADER_LEN as u64) {
+                break match e.kind() {
+                    std::io::ErrorKind::UnexpectedEof => Stop::Incomplete("file shrank during the scan".into()),
+                    _ => return Err(LogError::io(path.display(), e)),
+                };
+            }
+            let crc = crc32c::crc32c(buf);
+            if crc != header.crc {
+                break Stop::Invalid(format!("checksum mismatch (stored {:#010x}, computed {crc:#010x})", header.crc));
+            }
+            match batch::validate(buf) {
+                Ok(bc) => bc,
+                Err(reason) => break Stop::Invalid(reason),
+            }
+        } else {
+            match batch::body_prefix(&head[HEADER_LEN..]) {
+                Some(bc) => bc,
+                None => break Stop::Invalid("batch prefix unreadable".into()),
+            }
+        };
+        if base != next {
+            break Stop::Invalid(format!("batch base offset {base} where {next} was expected"));
+        }
+        entries.push((base, pos));
+        next = base + i64::from(count);
+        pos += header.total_len();
+    };
+    Ok(Scanned { entries, len: pos, next_offset: next, stop })
 }
 
 impl Segment {
-    fn name(base: i64) -> String {
-        format!("{base:020}")
-    }
-
     fn open(dir: &Path, base: i64) -> LogResult<Segment> {
-        let log_path = dir.join(format!("{}.log", Self::name(base)));
-        let idx_path = dir.join(format!("{}.idx", Self::name(base)));
+        let log_path: Arc<Path> = dir.join(format!("{}.log", segment_name(base))).into();
+        let idx_path = dir.join(format!("{}.idx", segment_name(base)));
         let file = open_file(&log_path)?;
-        Ok(Segment {
-            base,
-            log_path,
-            idx_path,
-            file: Arc::new(file),
-            index: Vec::new(),
-            len: 0,
-            next_offset: base,
-            idx_file: None,
-        })
+        Ok(Segment { base, log_path, idx_path, file: Arc::new(file), index: Vec::new(), len: 0, next_offset: base })
     }
 
     fn disk_len(&self) -> LogResult<u64> {
-        self.file.metadata().map(|m| m.len()).map_err(|e| LogError::io(self.log_path.display(), e))
+        self.file.metadata().map(|m| m.len()).map_err(io_err(&self.log_path))
     }
 
-    /// Loads the index file, keeping only entries that are plausible for the current file.
-    fn load_index(&mut self) -> LogResult<()> {
+    /// Loads the index file, keeping its entries only as long as they are plausible for the file.
+    fn load_index(&mut self, disk_len: u64) -> LogResult<()> {
         let bytes = match std::fs::read(&self.idx_path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(LogError::io(self.idx_path.display(), e)),
         };
-        let disk_len = self.disk_len()?;
         self.index.clear();
         for chunk in bytes.chunks_exact(INDEX_ENTRY) {
             let offset = i64::from_le_bytes(chunk[..8].try_into().unwrap_or_default());
@@ -82,120 +171,33 @@ impl Segment {
         Ok(())
     }
 
-    /// Reads and verifies the batch at `pos`. `Ok(None)`: the batch is incomplete or fails its check
-    /// (what that means is up to the caller).
-    fn read_batch(&self, pos: u64, limit: u64) -> LogResult<Option<(BatchHeader, Bytes)>> {
-        if pos + HEADER_LEN as u64 > limit {
-            return Ok(None);
-        }
-        let mut h = [0u8; HEADER_LEN];
-        self.file.read_exact_at(&mut h, pos).map_err(|e| LogError::io(self.log_path.display(), e))?;
-        let header = BatchHeader::parse(&h);
-        if (header.body_len as usize) < batch::BODY_PREFIX || pos + header.total_len() > limit {
-            return Ok(None);
-        }
-        let mut body = BytesMut::zeroed(header.body_len as usize);
-        self.file
-            .read_exact_at(&mut body, pos + HEADER_LEN as u64)
-            .map_err(|e| LogError::io(self.log_path.display(), e))?;
-        if crc32c::crc32c(&body) != header.crc {
-            return Ok(None);
-        }
-        Ok(Some((header, body.freeze())))
-    }
-
-    /// Scans batches after the known end up to `limit`, adding them. Returns the position where the
-    /// scan stopped and whether the bytes there (if any) are an invalid batch rather than just absent.
-    fn scan_forward(&mut self, limit: u64) -> LogResult<(u64, bool)> {
-        let mut pos = self.len;
-        while pos < limit {
-            let Some((header, body)) = self.read_batch(pos, limit)? else {
-                return Ok((pos, true));
-            };
-            match batch::body_prefix(&body) {
-                Some((base, count)) if base == self.next_offset => {
-                    self.index.push((base, pos));
-                    self.next_offset = base + i64::from(count);
-                    pos += header.total_len();
-                    self.len = pos;
-                }
-                _ => return Ok((pos, true)),
-            }
-        }
-        Ok((pos, false))
-    }
-
-    /// Recomputes `len` and `next_offset` from the index and the file, trusting the index only as far
-    /// as its last entry verifies: that batch and everything after it are re-read and checked.
-    fn load(&mut self) -> LogResult<()> {
-        self.load_index()?;
+    /// Sets the index, `len` and `next_offset` from the index file and the segment: the index is
+    /// trusted up to its last entry that still holds a batch with the right base offset, and the
+    /// batches after it are scanned (and, with `verify`, checksummed). Never modifies the files.
+    fn load(&mut self, verify: bool, buf: &mut Vec<u8>) -> LogResult<Stop> {
         let disk_len = self.disk_len()?;
+        self.load_index(disk_len)?;
         loop {
             let (base, pos) = self.index.pop().unwrap_or((self.base, 0));
-            self.len = pos;
-            self.next_offset = base;
-            let before = self.index.len();
-            self.scan_forward(disk_len)?;
-            if self.index.len() > before || pos == 0 {
-                return Ok(());
+            let scanned = scan(&self.file, &self.log_path, pos, base, disk_len, verify, buf)?;
+            if !scanned.entries.is_empty() || pos == 0 {
+                self.index.extend(scanned.entries);
+                self.len = scanned.len;
+                self.next_offset = scanned.next_offset;
+                return Ok(scanned.stop);
             }
-            // The last index entry did not verify (a stale entry past a torn tail): try the one before.
+            // The last entry did not hold its batch (stale, past a repaired tail): try the one before.
         }
-    }
-
-    fn write_index_entries(&self, from: usize) -> LogResult<()> {
-        let mut buf = Vec::with_capacity((self.index.len() - from) * INDEX_ENTRY);
-        for (o, p) in &self.index[from..] {
-            buf.extend_from_slice(&o.to_le_bytes());
-            buf.extend_from_slice(&p.to_le_bytes());
-        }
-        let f = self.open_index()?;
-        f.set_len((from * INDEX_ENTRY) as u64).map_err(|e| LogError::io(self.idx_path.display(), e))?;
-        f.write_all_at(&buf, (from * INDEX_ENTRY) as u64).map_err(|e| LogError::io(self.idx_path.display(), e))
-    }
-
-    fn open_index(&self) -> LogResult<File> {
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&self.idx_path)
-            .map_err(|e| LogError::io(self.idx_path.display(), e))
-    }
-
-    /// Writes the last in-memory index entry to the index file (writer only).
-    fn append_index_entry(&mut self) -> LogResult<()> {
-        let Some(&(offset, pos)) = self.index.last() else { return Ok(()) };
-        if self.idx_file.is_none() {
-            self.idx_file = Some(self.open_index()?);
-        }
-        let mut entry = [0u8; INDEX_ENTRY];
-        entry[..8].copy_from_slice(&offset.to_le_bytes());
-        entry[8..].copy_from_slice(&pos.to_le_bytes());
-        let at = ((self.index.len() - 1) * INDEX_ENTRY) as u64;
-        match &self.idx_file {
-            Some(f) => f.write_all_at(&entry, at).map_err(|e| LogError::io(self.idx_path.display(), e)),
-            None => Ok(()),
-        }
-    }
-
-    /// Makes the index file hold exactly the in-memory entries (writer only, under the file lock).
-    fn persist_index(&self) -> LogResult<()> {
-        let bytes = std::fs::metadata(&self.idx_path).map(|m| m.len() as usize).unwrap_or(0);
-        if bytes != self.index.len() * INDEX_ENTRY {
-            self.write_index_entries((bytes / INDEX_ENTRY).min(self.index.len()))?;
-        }
-        Ok(())
     }
 }
 
 struct State {
+    /// Never empty.
     segments: Vec<Segment>,
 }
 
 impl State {
     fn last(&self) -> &Segment {
-        // Invariant: a partition always has at least one segment.
         &self.segments[self.segments.len() - 1]
     }
     fn last_mut(&mut self) -> &mut Segment {
@@ -210,9 +212,34 @@ impl State {
     }
 }
 
+/// Writer-side state, behind the partition's writer mutex (also taken by refreshes).
 struct Writer {
+    /// The partition's lock file (`.lock`), locked exclusively for each append.
     lock_file: File,
+    /// Encoding and scanning buffer, reused.
     buf: Vec<u8>,
+    /// The active segment's index file, opened by the first append to it.
+    idx: Option<(i64, File)>,
+    /// Whether this process has made every index file match the segments (done on the first append).
+    indexes_checked: bool,
+}
+
+/// The batch a read stopped in the middle of, kept for the next read (sequential consumers reading
+/// fewer records than a batch holds would otherwise re-read and re-checksum it).
+struct CachedBatch {
+    segment: i64,
+    pos: u64,
+    total: u64,
+    body: Bytes,
+}
+
+/// What a read needs of one segment, taken under the state lock.
+struct ReadPlan {
+    segment: i64,
+    file: Arc<File>,
+    path: Arc<Path>,
+    from: u64,
+    limit: u64,
 }
 
 /// One partition of the embedded log.
@@ -223,6 +250,7 @@ pub(super) struct Partition {
     options: Arc<EmbeddedOptions>,
     state: RwLock<State>,
     writer: Mutex<Writer>,
+    cache: Mutex<Option<CachedBatch>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -230,46 +258,66 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Partition {
-    /// Opens (creating if needed) the partition directory `dir`.
+    /// Opens (creating if needed) the partition directory `dir`. Reads only: a torn tail is left for
+    /// the first append of this process to repair.
     pub(super) fn open(
         topic: Arc<str>,
         partition: u32,
         dir: PathBuf,
         options: Arc<EmbeddedOptions>,
     ) -> LogResult<Self> {
-        std::fs::create_dir_all(&dir).map_err(|e| LogError::io(dir.display(), e))?;
+        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         let mut bases = list_segments(&dir)?;
         if bases.is_empty() {
             bases.push(0);
         }
+        let mut buf = Vec::new();
         let mut segments = Vec::with_capacity(bases.len());
-        for (i, base) in bases.iter().enumerate() {
-            let mut seg = Segment::open(&dir, *base)?;
-            if i + 1 == bases.len() {
-                seg.load()?;
-            } else {
-                seg.load_index()?;
-                seg.len = seg.disk_len()?;
-                seg.next_offset = bases[i + 1];
+        for (i, &base) in bases.iter().enumerate() {
+            let mut seg = Segment::open(&dir, base)?;
+            match bases.get(i + 1) {
+                None => {
+                    if let Stop::Invalid(reason) | Stop::Incomplete(reason) = seg.load(true, &mut buf)? {
+                        tracing::debug!(
+                            file = %seg.log_path.display(), position = seg.len, reason,
+                            "embedded log: incomplete tail (repaired by the next append if its writer is gone)"
+                        );
+                    }
+                }
+                Some(&next_base) => {
+                    // Sealed: index its batches by their headers; reads checksum what they read.
+                    let stop = seg.load(false, &mut buf)?;
+                    if stop != Stop::End || seg.next_offset != next_base {
+                        tracing::warn!(
+                            file = %seg.log_path.display(), position = seg.len, ?stop,
+                            "embedded log: sealed segment does not end cleanly where the next begins; \
+                             reads past this point will report corruption"
+                        );
+                    }
+                    seg.len = seg.disk_len()?;
+                    seg.next_offset = next_base;
+                }
             }
             segments.push(seg);
         }
-        let lock_file = open_file(&dir.join(".lock"))?;
+        let lock_path = dir.join(".lock");
+        let lock_file = open_file(&lock_path)?;
         Ok(Partition {
             topic,
             partition,
             dir,
             options,
             state: RwLock::new(State { segments }),
-            writer: Mutex::new(Writer { lock_file, buf: Vec::new() }),
+            writer: Mutex::new(Writer { lock_file, buf, idx: None, indexes_checked: false }),
+            cache: Mutex::new(None),
         })
     }
 
-    fn read_state(&self) -> std::sync::RwLockReadGuard<'_, State> {
+    fn read_state(&self) -> RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+    fn write_state(&self) -> RwLockWriteGuard<'_, State> {
         self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
@@ -283,48 +331,64 @@ impl Partition {
     /// Picks up batches (and segments) appended by other processes. Readers never truncate; an
     /// incomplete batch at the end is simply not visible yet.
     fn refresh(&self) -> LogResult<()> {
-        // An in-process append in progress will publish its own batch: no need to look.
-        let Ok(_writer) = self.writer.try_lock() else { return Ok(()) };
-        self.catch_up(false)
+        // An in-process append or refresh in progress will publish what it finds: no need to look.
+        let Ok(mut writer) = self.writer.try_lock() else { return Ok(()) };
+        self.catch_up(false, &mut writer.buf)
     }
 
-    /// Brings the in-memory state up to what is on disk. With `repair` (only under the partition's
-    /// file lock) an invalid or incomplete tail is a torn write by a dead writer and is truncated.
-    fn catch_up(&self, repair: bool) -> LogResult<()> {
+    /// Brings the in-memory state up to what is on disk (the caller holds the writer mutex). With
+    /// `repair` (only under the partition's file lock, so no live writer is mid-append) an invalid or
+    /// incomplete tail is a torn write by a dead writer and is truncated, with a warning.
+    fn catch_up(&self, repair: bool, buf: &mut Vec<u8>) -> LogResult<()> {
         loop {
-            let (disk_len, len) = {
+            let (file, path, len, next) = {
                 let st = self.read_state();
-                (st.last().disk_len()?, st.last().len)
+                let last = st.last();
+                (last.file.clone(), last.log_path.clone(), last.len, last.next_offset)
             };
-            if disk_len > len {
-                let mut st = self.write_state();
-                let seg = st.last_mut();
-                let (stop, invalid) = seg.scan_forward(disk_len)?;
-                if invalid && repair {
-                    let dropped = disk_len - stop;
-                    tracing::warn!(
-                        file = %seg.log_path.display(),
-                        position = stop,
-                        bytes_dropped = dropped,
-                        "embedded log: torn or corrupt tail found; truncating to the last complete batch"
-                    );
-                    seg.file.set_len(stop).map_err(|e| LogError::io(seg.log_path.display(), e))?;
-                    seg.file.sync_all().map_err(|e| LogError::io(seg.log_path.display(), e))?;
-                }
-            } else if disk_len < len {
-                let st = self.read_state();
+            let disk_len = file.metadata().map(|m| m.len()).map_err(io_err(&path))?;
+            if disk_len < len {
                 return Err(LogError::Corrupt {
-                    location: st.last().log_path.display().to_string(),
+                    location: path.display().to_string(),
                     reason: format!("segment shrank from {len} to {disk_len} bytes under us"),
                 });
             }
-            // Another process may have rolled to a new segment.
-            let next = self.read_state().end();
-            let next_path = self.dir.join(format!("{}.log", Segment::name(next)));
-            let last_base = self.read_state().last().base;
-            if next != last_base && next_path.exists() {
-                let mut seg = Segment::open(&self.dir, next)?;
-                seg.load_index()?;
+            if disk_len > len {
+                let scanned = scan(&file, &path, len, next, disk_len, true, buf)?;
+                let found = !scanned.entries.is_empty();
+                if found {
+                    let mut st = self.write_state();
+                    let seg = st.last_mut();
+                    seg.index.extend(scanned.entries);
+                    seg.len = scanned.len;
+                    seg.next_offset = scanned.next_offset;
+                }
+                let torn = scanned.stop != Stop::End;
+                if repair && let Stop::Invalid(reason) | Stop::Incomplete(reason) = scanned.stop {
+                    tracing::warn!(
+                        file = %path.display(),
+                        position = scanned.len,
+                        bytes_dropped = disk_len - scanned.len,
+                        reason,
+                        "embedded log: torn or corrupt tail; truncating to the end of the last complete batch"
+                    );
+                    file.set_len(scanned.len).map_err(io_err(&path))?;
+                    file.sync_all().map_err(io_err(&path))?;
+                    *lock(&self.cache) = None;
+                }
+                if repair && (found || torn) {
+                    // Another process's batches (its index entries may be missing if it died), or a
+                    // repaired tail (entries past it must go).
+                    persist_index(self.read_state().last())?;
+                }
+            }
+            // Another process may have rolled to a new segment, named by our end offset.
+            let (end, last_base) = {
+                let st = self.read_state();
+                (st.end(), st.last().base)
+            };
+            if end != last_base && self.dir.join(format!("{}.log", segment_name(end))).exists() {
+                let seg = Segment::open(&self.dir, end)?;
                 self.write_state().segments.push(seg);
                 continue;
             }
@@ -332,30 +396,41 @@ impl Partition {
         }
     }
 
-    /// Appends `records`; returns their offsets.
+    /// Appends `records`; returns their offsets. Appends of more than [`batch::MAX_BODY`] bytes are
+    /// written as several batches; if one of them fails, the ones before it stay appended.
     pub(super) fn append(&self, records: Vec<Record>) -> LogResult<Vec<i64>> {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let mut writer = lock(&self.writer);
+        for r in &records {
+            batch::check_record(r).map_err(LogError::Unsupported)?;
+        }
+        let mut guard = lock(&self.writer);
+        let writer = &mut *guard;
         let lock_path = self.dir.join(".lock");
-        writer.lock_file.lock().map_err(|e| LogError::io(lock_path.display(), e))?;
-        let result = self.append_locked(&mut writer, &records);
-        let unlocked = writer.lock_file.unlock().map_err(|e| LogError::io(lock_path.display(), e));
+        writer.lock_file.lock().map_err(io_err(&lock_path))?;
+        let result = self.append_locked(writer, &records);
+        let unlocked = writer.lock_file.unlock().map_err(io_err(&lock_path));
         let offsets = result?;
         unlocked?;
         Ok(offsets)
     }
 
-    fn append_locked(&self, writer: &mut Writer, records: &[Record]) -> LogResult<Vec<i64>> {
-        self.catch_up(true)?;
-        self.read_state().last().persist_index()?;
+    fn append_locked(&self, w: &mut Writer, records: &[Record]) -> LogResult<Vec<i64>> {
+        self.catch_up(true, &mut w.buf)?;
+        if !w.indexes_checked {
+            let st = self.read_state();
+            for seg in &st.segments {
+                persist_index(seg)?;
+            }
+            w.indexes_checked = true;
+        }
         let first = self.read_state().end();
         let now = now_ms();
         let mut start = 0;
         while start < records.len() {
             // Split so that no batch body exceeds MAX_BODY (a single huge record still goes alone).
-            let mut size = batch::BODY_PREFIX;
+            let mut size = BODY_PREFIX;
             let mut end = start;
             while end < records.len() {
                 let s = batch::record_size(&records[end]);
@@ -366,20 +441,41 @@ impl Partition {
                 end += 1;
             }
             self.roll_if_full()?;
-            let base = self.read_state().end();
-            batch::encode(base, &records[start..end], now, &mut writer.buf);
-            let mut st = self.write_state();
-            let seg = st.last_mut();
-            let pos = seg.len;
-            seg.file.write_all_at(&writer.buf, pos).map_err(|e| LogError::io(seg.log_path.display(), e))?;
-            if self.options.fsync == FsyncPolicy::Always {
-                seg.file.sync_data().map_err(|e| LogError::io(seg.log_path.display(), e))?;
+            let (file, path, idx_path, seg_base, pos, base, entry) = {
+                let st = self.read_state();
+                let s = st.last();
+                (s.file.clone(), s.log_path.clone(), s.idx_path.clone(), s.base, s.len, s.next_offset, s.index.len())
+            };
+            batch::encode(base, &records[start..end], now, &mut w.buf);
+            // Readers only read up to the published length, so the write needs no state lock.
+            let written = file.write_all_at(&w.buf, pos).and_then(|()| match self.options.fsync {
+                FsyncPolicy::Always => file.sync_data(),
+                FsyncPolicy::Never => Ok(()),
+            });
+            if let Err(e) = written {
+                // Best effort: leave no partial batch behind (the next append would repair it anyway).
+                let _ = file.set_len(pos);
+                return Err(LogError::io(path.display(), e));
             }
-            seg.index.push((base, pos));
-            seg.len = pos + writer.buf.len() as u64;
-            seg.next_offset = base + (end - start) as i64;
-            seg.append_index_entry()?;
+            let mut idx_entry = [0u8; INDEX_ENTRY];
+            idx_entry[..8].copy_from_slice(&base.to_le_bytes());
+            idx_entry[8..].copy_from_slice(&pos.to_le_bytes());
+            let idx = match &mut w.idx {
+                Some((b, f)) if *b == seg_base => f,
+                slot => &mut slot.insert((seg_base, open_index(&idx_path)?)).1,
+            };
+            idx.write_all_at(&idx_entry, (entry * INDEX_ENTRY) as u64).map_err(io_err(&idx_path))?;
+            {
+                let mut st = self.write_state();
+                let seg = st.last_mut();
+                seg.index.push((base, pos));
+                seg.len = pos + w.buf.len() as u64;
+                seg.next_offset = base + (end - start) as i64;
+            }
             start = end;
+        }
+        if w.buf.capacity() > 2 * batch::MAX_BODY {
+            w.buf = Vec::new();
         }
         Ok((first..first + records.len() as i64).collect())
     }
@@ -392,7 +488,7 @@ impl Partition {
         if full {
             let seg = Segment::open(&self.dir, next)?;
             if self.options.fsync == FsyncPolicy::Always {
-                File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| LogError::io(self.dir.display(), e))?;
+                File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io_err(&self.dir))?;
             }
             tracing::debug!(topic = %self.topic, partition = self.partition, base = next, "embedded log: new segment");
             self.write_state().segments.push(seg);
@@ -422,32 +518,54 @@ impl Partition {
         if offset == end || max == 0 {
             return Ok(Vec::new());
         }
-        let mut out = Vec::with_capacity(max.min((end - offset) as usize).min(1 << 16));
-        // Snapshot what to read without holding the lock during I/O.
-        let plan: Vec<(Arc<File>, PathBuf, u64, u64)> = {
+        let want_end = offset.saturating_add(i64::try_from(max).unwrap_or(i64::MAX));
+        // Snapshot what to read; no lock is held during I/O.
+        let plan: Vec<ReadPlan> = {
             let st = self.read_state();
             let i = st.segments.partition_point(|s| s.base <= offset).saturating_sub(1);
             st.segments[i..]
                 .iter()
-                .enumerate()
-                .map(|(k, s)| {
-                    let from = if k == 0 {
+                .take_while(|s| s.base <= offset || s.base < want_end)
+                .map(|s| {
+                    let from = if s.base <= offset {
                         let j = s.index.partition_point(|&(o, _)| o <= offset).saturating_sub(1);
                         s.index.get(j).map_or(0, |&(_, p)| p)
                     } else {
                         0
                     };
-                    (s.file.clone(), s.log_path.clone(), from, s.len)
+                    ReadPlan { segment: s.base, file: s.file.clone(), path: s.log_path.clone(), from, limit: s.len }
                 })
                 .collect()
         };
-        for (file, path, mut pos, limit) in plan {
-            let seg_reader = SegmentReader { file: &file, path: &path };
-            while pos < limit && out.len() < max {
-                let (total, body) = seg_reader.batch_at(pos, limit)?;
-                batch::decode(&self.topic, self.partition, body, offset, max, &mut out).map_err(|reason| {
-                    LogError::Corrupt { location: format!("{} at byte {pos}", path.display()), reason }
-                })?;
+        let mut out = Vec::with_capacity(max.min((end - offset) as usize).min(1 << 16));
+        // The base offset the next batch must have (batches are contiguous, also across segments).
+        let mut expect: Option<i64> = None;
+        for p in &plan {
+            let mut pos = p.from;
+            while pos < p.limit && out.len() < max {
+                let (total, body) = self.batch_at(p, pos)?;
+                let corrupt = |reason: String| LogError::Corrupt {
+                    location: format!("{} at byte {pos}", p.path.display()),
+                    reason,
+                };
+                let (base, count) = batch::body_prefix(&body).ok_or_else(|| corrupt("batch too short".into()))?;
+                match expect {
+                    None if base > offset => {
+                        return Err(corrupt(format!("batch starts at offset {base}, after the {offset} asked for")));
+                    }
+                    Some(e) if base != e => {
+                        return Err(corrupt(format!("batch starts at offset {base} where {e} was expected")));
+                    }
+                    _ => {}
+                }
+                let batch_end = base + i64::from(count);
+                if batch_end > offset {
+                    batch::decode(&self.topic, self.partition, &body, offset, max, &mut out).map_err(corrupt)?;
+                }
+                if out.last().is_some_and(|r| r.offset + 1 < batch_end) && body.len() <= MAX_CACHED_BODY {
+                    *lock(&self.cache) = Some(CachedBatch { segment: p.segment, pos, total, body });
+                }
+                expect = Some(batch_end);
                 pos += total;
             }
             if out.len() >= max {
@@ -456,29 +574,26 @@ impl Partition {
         }
         Ok(out)
     }
-}
 
-struct SegmentReader<'a> {
-    file: &'a File,
-    path: &'a Path,
-}
-
-impl SegmentReader<'_> {
-    /// Reads the verified batch at `pos` (which lies below `limit`, the known complete length):
-    /// anything wrong there is corruption.
-    fn batch_at(&self, pos: u64, limit: u64) -> LogResult<(u64, Bytes)> {
+    /// The checksum-verified body and total length of the batch at `pos`, which lies below the
+    /// segment's known complete length: anything wrong there is corruption.
+    fn batch_at(&self, p: &ReadPlan, pos: u64) -> LogResult<(u64, Bytes)> {
+        if let Some(c) = lock(&self.cache).as_ref()
+            && c.segment == p.segment
+            && c.pos == pos
+        {
+            return Ok((c.total, c.body.clone()));
+        }
         let corrupt =
-            |reason: String| LogError::Corrupt { location: format!("{} at byte {pos}", self.path.display()), reason };
+            |reason: String| LogError::Corrupt { location: format!("{} at byte {pos}", p.path.display()), reason };
         let mut h = [0u8; HEADER_LEN];
-        self.file.read_exact_at(&mut h, pos).map_err(|e| LogError::io(self.path.display(), e))?;
+        p.file.read_exact_at(&mut h, pos).map_err(io_err(&p.path))?;
         let header = BatchHeader::parse(&h);
-        if pos + header.total_len() > limit || (header.body_len as usize) < batch::BODY_PREFIX {
-            return Err(corrupt(format!("batch length {} runs past the segment's end", header.body_len)));
+        if pos + header.total_len() > p.limit || (header.body_len as usize) < BODY_PREFIX {
+            return Err(corrupt(format!("batch length {} does not fit the segment", header.body_len)));
         }
         let mut body = BytesMut::zeroed(header.body_len as usize);
-        self.file
-            .read_exact_at(&mut body, pos + HEADER_LEN as u64)
-            .map_err(|e| LogError::io(self.path.display(), e))?;
+        p.file.read_exact_at(&mut body, pos + HEADER_LEN as u64).map_err(io_err(&p.path))?;
         let crc = crc32c::crc32c(&body);
         if crc != header.crc {
             return Err(corrupt(format!("checksum mismatch (stored {:#010x}, computed {crc:#010x})", header.crc)));
@@ -487,13 +602,60 @@ impl SegmentReader<'_> {
     }
 }
 
+fn open_index(path: &Path) -> LogResult<File> {
+    OpenOptions::new().write(true).create(true).truncate(false).open(path).map_err(io_err(path))
+}
+
+/// Makes a segment's index file hold exactly its in-memory entries: drops entries past a repaired
+/// tail, adds missing ones (a crash between segment and index write, or a deleted index). Writer
+/// only, under the partition's file lock.
+fn persist_index(seg: &Segment) -> LogResult<()> {
+    let on_disk = match std::fs::metadata(&seg.idx_path) {
+        Ok(m) => m.len() as usize / INDEX_ENTRY,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(LogError::io(seg.idx_path.display(), e)),
+    };
+    // Keep the file's entries up to the last one that matches memory (checking the last suffices:
+    // entries are only ever written in order, and a mismatch rewrites everything).
+    let mut keep = on_disk.min(seg.index.len());
+    if keep > 0 && !index_entry_matches(seg, keep - 1)? {
+        keep = 0;
+    }
+    if keep == on_disk && keep == seg.index.len() {
+        return Ok(());
+    }
+    let mut buf = Vec::with_capacity((seg.index.len() - keep) * INDEX_ENTRY);
+    for (o, p) in &seg.index[keep..] {
+        buf.extend_from_slice(&o.to_le_bytes());
+        buf.extend_from_slice(&p.to_le_bytes());
+    }
+    let f = open_index(&seg.idx_path)?;
+    f.set_len((keep * INDEX_ENTRY) as u64).map_err(io_err(&seg.idx_path))?;
+    f.write_all_at(&buf, (keep * INDEX_ENTRY) as u64).map_err(io_err(&seg.idx_path))?;
+    tracing::debug!(
+        file = %seg.idx_path.display(), kept = keep, dropped = on_disk - keep, added = seg.index.len() - keep,
+        "embedded log: fixed offset index"
+    );
+    Ok(())
+}
+
+/// Whether entry `n` of the index file equals the in-memory one.
+fn index_entry_matches(seg: &Segment, n: usize) -> LogResult<bool> {
+    let Some(&(o, p)) = seg.index.get(n) else { return Ok(false) };
+    let f = File::open(&seg.idx_path).map_err(io_err(&seg.idx_path))?;
+    let mut entry = [0u8; INDEX_ENTRY];
+    f.read_exact_at(&mut entry, (n * INDEX_ENTRY) as u64).map_err(io_err(&seg.idx_path))?;
+    Ok(entry[..8] == o.to_le_bytes() && entry[8..] == p.to_le_bytes())
+}
+
 fn list_segments(dir: &Path) -> LogResult<Vec<i64>> {
     let mut bases = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| LogError::io(dir.display(), e))? {
-        let entry = entry.map_err(|e| LogError::io(dir.display(), e))?;
+    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if let Some(stem) = name.strip_suffix(".log")
+            && stem.len() == 20
             && let Ok(base) = stem.parse::<i64>()
         {
             bases.push(base);
