@@ -39,8 +39,9 @@ pub enum Command {
     Produce(commands::produce::ProduceArgs),
     /// Print a topic's events as JSON lines (with `_topic`, `_partition`, `_offset`, `_log_time`).
     Consume(commands::consume::ConsumeArgs),
-    /// Import real documents: OSV advisories (files, directories, history streams), Cargo.lock
-    /// inventories. Bad items are reported (path and JSON pointer), written to `dlq`, and skipped.
+    /// Import real documents: OSV advisories (files, directories, history streams), Cargo.lock and
+    /// SBOM (CycloneDX, SPDX) inventories, VEX statements (OpenVEX, CSAF, CycloneDX). Bad items are
+    /// reported (path and JSON pointer), written to `dlq`, and skipped.
     Import(commands::import::ImportArgs),
     /// List the open findings — which releases which advisories affect — after everything in the log.
     Findings(commands::findings::FindingsArgs),

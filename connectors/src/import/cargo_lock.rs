@@ -4,11 +4,11 @@
 
 use std::path::Path;
 
-use trustloop_schemas::{
-    Component, Envelope, EventTime, EventType, InventoryFormat, ReleaseInventory, derive_event_id,
-};
+use trustloop_schemas::{Component, EventTime, InventoryFormat, ReleaseInventory};
 
 use super::ImportError;
+pub use super::release::ReleaseRef;
+use super::release::inventory;
 
 /// A parsed release inventory and what was left out of it.
 #[derive(Debug, Clone)]
@@ -17,67 +17,6 @@ pub struct LockfileInventory {
     pub inventory: ReleaseInventory,
     /// Packages not from crates.io (workspace members, path and git dependencies).
     pub skipped: Vec<String>,
-}
-
-/// What an inventory belongs to.
-#[derive(Debug, Clone)]
-pub struct ReleaseRef {
-    /// Release name.
-    pub name: String,
-    /// Release version.
-    pub version: String,
-    /// Environment, if any.
-    pub environment: Option<String>,
-}
-
-impl ReleaseRef {
-    /// Parses `NAME@VERSION`.
-    pub fn parse(s: &str, environment: Option<String>) -> Result<ReleaseRef, String> {
-        match s.rsplit_once('@') {
-            Some((n, v)) if !n.is_empty() && !v.is_empty() => {
-                Ok(ReleaseRef { name: n.to_string(), version: v.to_string(), environment })
-            }
-            _ => Err(format!("`{s}`: expected NAME@VERSION")),
-        }
-    }
-}
-
-/// Builds the inventory event shared by every importer of release documents.
-pub(crate) fn inventory(
-    release: &ReleaseRef,
-    format: InventoryFormat,
-    document: &[u8],
-    components: Vec<Component>,
-    tenant: &str,
-    source: String,
-    event_time: EventTime,
-) -> ReleaseInventory {
-    use sha2::Digest;
-    let digest = hex::encode(sha2::Sha256::digest(document));
-    ReleaseInventory {
-        envelope: Envelope {
-            event_id: derive_event_id(
-                "inventory",
-                &[
-                    release.name.as_bytes(),
-                    release.version.as_bytes(),
-                    release.environment.as_deref().unwrap_or("").as_bytes(),
-                    digest.as_bytes(),
-                ],
-            ),
-            tenant: tenant.to_string(),
-            key: format!("{}@{}", release.name, release.version),
-            event_time,
-            source,
-            schema_version: EventType::ReleaseInventory.schema_version(),
-        },
-        release_name: release.name.clone(),
-        release_version: release.version.clone(),
-        environment: release.environment.clone(),
-        format,
-        document_digest: Some(digest),
-        components,
-    }
 }
 
 /// Parses a `Cargo.lock` text into the inventory of `release`.

@@ -3,10 +3,22 @@
 //! * [`osv`] — OSV advisories (JSON or YAML) into `Advisory` events.
 //! * [`osv_history`] — an ordered advisory stream (JSON lines, gzip) into `Advisory` events.
 //! * [`cargo_lock`] — `Cargo.lock` files into `ReleaseInventory` events.
+//! * [`cyclonedx`], [`spdx`] — CycloneDX and SPDX JSON SBOMs into `ReleaseInventory` events; [`sbom`]
+//!   tells them apart; [`release`] is what the inventory importers share.
+//! * [`openvex`], [`csaf`], [`cyclonedx_vex`] — VEX documents into `VexStatement` events; [`vex`]
+//!   tells the formats apart and holds what they share.
 
 pub mod cargo_lock;
+pub mod csaf;
+pub mod cyclonedx;
+pub mod cyclonedx_vex;
+pub mod openvex;
 pub mod osv;
 pub mod osv_history;
+pub mod release;
+pub mod sbom;
+pub mod spdx;
+pub mod vex;
 
 /// Why a document (or a part of it) was not imported.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,7 +1,7 @@
 //! `trustloop import`: real documents into events — OSV advisories (files, directories, history
-//! streams) and `Cargo.lock` release inventories. Every bad item is reported with its path and JSON
-//! pointer, written to `dlq`, and the import goes on; the summary counts imported, rejected and
-//! unsupported items.
+//! streams), release inventories (`Cargo.lock`, CycloneDX and SPDX SBOMs) and VEX statements
+//! (OpenVEX, CSAF, CycloneDX VEX). Every bad item is reported with its path and JSON pointer, written
+//! to `dlq`, and the import goes on; the summary counts imported, rejected and unsupported items.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,7 +9,9 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use trustloop_connectors::import::cargo_lock::{self, ReleaseRef};
+use trustloop_connectors::import::vex;
 use trustloop_connectors::import::{ImportError, osv, osv_history};
+use trustloop_connectors::import::{release::ReleaseChoice, sbom};
 use trustloop_schemas::json::IngestDefaults;
 use trustloop_schemas::{Event, EventTime, EventType};
 
@@ -51,6 +53,28 @@ pub enum ImportCommand {
         #[arg(long)]
         env: Option<String>,
     },
+    /// An SBOM — CycloneDX JSON (1.2–1.6) or SPDX JSON (2.2, 2.3), told apart by content — as the
+    /// inventory of a release. Components whose purl does not parse are rejected (to `dlq`), the rest
+    /// is imported; components without a purl, a version or an OSV ecosystem are left out and counted.
+    Sbom {
+        /// The SBOM file.
+        path: PathBuf,
+        /// The release it describes, `NAME@VERSION`; by default the document's own (CycloneDX
+        /// `metadata.component`, the package an SPDX document describes).
+        #[arg(long)]
+        release: Option<String>,
+        /// The environment the release runs in.
+        #[arg(long)]
+        env: Option<String>,
+    },
+    /// VEX statements: OpenVEX, CSAF 2.0 (VEX profile, or advisories with product status) and
+    /// CycloneDX VEX files, or directories of them (recursively); the format is told per file by its
+    /// content, and files that are not VEX documents are counted as unsupported.
+    Vex {
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
 }
 
 /// What an import did.
@@ -62,7 +86,8 @@ pub struct ImportSummary {
     pub rejected: u64,
     /// Files skipped because they are not of a supported kind.
     pub unsupported: u64,
-    /// Packages left out of an inventory (not from the package registry).
+    /// Components left out of an inventory (no registry identity: a path or git dependency, no purl,
+    /// no version, or an ecosystem OSV does not cover).
     pub skipped_components: u64,
 }
 
@@ -110,6 +135,8 @@ pub async fn run(backend_args: &BackendArgs, args: ImportArgs) -> Result<ExitCod
     let topic = match &args.what {
         ImportCommand::Osv { .. } => EventType::Advisory.topic(),
         ImportCommand::CargoLock { .. } => EventType::ReleaseInventory.topic(),
+        ImportCommand::Sbom { .. } => EventType::ReleaseInventory.topic(),
+        ImportCommand::Vex { .. } => EventType::VexStatement.topic(),
     };
     let mut sink = Sink {
         events: EventWriter::new(&backend, topic).await?,
@@ -162,6 +189,10 @@ pub async fn run(backend_args: &BackendArgs, args: ImportArgs) -> Result<ExitCod
                 Err(e) => sink.reject(topic, &e).await?,
             }
         }
+        ImportCommand::Sbom { path, release, env } => {
+            import_sbom(&mut sink, topic, path, release.as_deref(), env.clone(), &args.tenant).await?
+        }
+        ImportCommand::Vex { paths } => import_vex(&mut sink, topic, paths, &args.tenant).await?,
     }
     sink.events.flush().await?;
     sink.dlq.flush().await?;
@@ -175,11 +206,85 @@ pub async fn run(backend_args: &BackendArgs, args: ImportArgs) -> Result<ExitCod
             s.rejected,
             s.unsupported,
             if s.skipped_components > 0 {
-                format!("; {} non-registry package(s) left out", s.skipped_components)
+                format!("; {} component(s) without a registry identity left out", s.skipped_components)
             } else {
                 String::new()
             }
         );
     }
     Ok(if s.rejected == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `import sbom`: one CycloneDX or SPDX document as the inventory of a release. Each component whose
+/// purl does not parse is rejected (to `dlq`) and the rest is imported; what was left out is counted
+/// and summed up by reason (each one is logged at `info`).
+async fn import_sbom(
+    sink: &mut Sink<'_>,
+    topic: &str,
+    path: &Path,
+    release: Option<&str>,
+    env: Option<String>,
+    tenant: &str,
+) -> Result<()> {
+    let choice = match release {
+        Some(r) => ReleaseChoice::Given(ReleaseRef::parse(r, env).map_err(anyhow::Error::msg)?),
+        None => ReleaseChoice::FromDocument { environment: env },
+    };
+    let now = EventTime::from_micros(super::now_micros());
+    let (format, inv) = match sbom::parse_file(path, &choice, tenant, now) {
+        Ok(parsed) => parsed,
+        Err(e) => return sink.reject(topic, &e).await,
+    };
+    for e in &inv.rejected {
+        sink.reject(topic, e).await?;
+    }
+    let mut reasons = std::collections::BTreeMap::<String, usize>::new();
+    for s in &inv.skipped {
+        tracing::info!(component = %s.component, pointer = %s.pointer, reason = %s.reason, "left out of the inventory");
+        *reasons.entry(s.reason.to_string()).or_default() += 1;
+    }
+    eprintln!(
+        "{format} {}: {} with {} component(s){}{}",
+        path.display(),
+        inv.inventory.envelope.key,
+        inv.inventory.components.len(),
+        if inv.duplicates > 0 { format!(" ({} duplicate entries merged)", inv.duplicates) } else { String::new() },
+        if reasons.is_empty() {
+            String::new()
+        } else {
+            let by_reason: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} × {r}")).collect();
+            format!("; left out {}: {}", inv.skipped.len(), by_reason.join(", "))
+        }
+    );
+    sink.summary.skipped_components += inv.skipped.len() as u64;
+    sink.accept(Event::ReleaseInventory(inv.inventory)).await
+}
+
+/// `import vex`: every file under `paths`; a VEX document's statements are imported, a malformed one
+/// is rejected (to `dlq`, with path and JSON pointer) and the import goes on, a file that is not a
+/// VEX document is counted as unsupported.
+async fn import_vex(sink: &mut Sink<'_>, topic: &str, paths: &[PathBuf], tenant: &str) -> Result<()> {
+    let mut files = Vec::new();
+    for p in paths {
+        if !p.exists() {
+            bail!("{}: no such file or directory", p.display());
+        }
+        walk(p, &mut files)?;
+    }
+    for f in files {
+        match vex::read_file(&f, tenant) {
+            Ok(Some(statements)) => {
+                tracing::debug!(file = %f.display(), statements = statements.len(), "VEX document");
+                for s in statements {
+                    sink.accept(Event::VexStatement(s)).await?;
+                }
+            }
+            Ok(None) => {
+                tracing::debug!(file = %f.display(), "not a VEX document; skipped");
+                sink.summary.unsupported += 1;
+            }
+            Err(e) => sink.reject(topic, &e).await?,
+        }
+    }
+    Ok(())
 }

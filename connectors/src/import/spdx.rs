@@ -1,0 +1,298 @@
+//! SPDX JSON SBOMs (<https://spdx.github.io/spdx-spec/v2.3/>, versions 2.2 and 2.3) into one
+//! `ReleaseInventory` event.
+//!
+//! A package's package URLs are its `externalRefs` of `referenceType` `purl` (category
+//! `PACKAGE-MANAGER`, or 2.2's `PACKAGE_MANAGER`); each becomes an inventory component. The packages
+//! the document describes (`documentDescribes`, `DESCRIBES` / `DESCRIBED_BY` relationships with the
+//! document) are the release itself, not components: the release is the caller's, else the one
+//! described package's `name@versionInfo`. The event time is `creationInfo.created`, else the caller's.
+
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+use trustloop_schemas::{EventTime, InventoryFormat};
+
+use super::release::{Components, ReleaseChoice, SbomInventory, document_time};
+use super::{ImportError, json_pointer};
+
+/// The SPDX versions read.
+pub const SPDX_VERSIONS: [&str; 2] = ["SPDX-2.2", "SPDX-2.3"];
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SpdxDoc {
+    spdx_version: String,
+    #[serde(rename = "SPDXID", default)]
+    spdx_id: Option<String>,
+    #[serde(default)]
+    creation_info: Option<CreationInfo>,
+    #[serde(default)]
+    document_describes: Option<Vec<String>>,
+    #[serde(default)]
+    packages: Option<Vec<Package>>,
+    #[serde(default)]
+    relationships: Option<Vec<Relationship>>,
+}
+
+#[derive(Deserialize)]
+struct CreationInfo {
+    #[serde(default)]
+    created: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Package {
+    #[serde(rename = "SPDXID")]
+    spdx_id: String,
+    name: String,
+    #[serde(default)]
+    version_info: Option<String>,
+    #[serde(default)]
+    external_refs: Option<Vec<ExternalRef>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExternalRef {
+    reference_category: String,
+    reference_type: String,
+    reference_locator: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Relationship {
+    spdx_element_id: String,
+    relationship_type: String,
+    related_spdx_element: String,
+}
+
+impl Package {
+    fn label(&self) -> String {
+        match &self.version_info {
+            Some(v) => format!("{}@{v}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+fn is_purl_ref(r: &ExternalRef) -> bool {
+    matches!(r.reference_category.as_str(), "PACKAGE-MANAGER" | "PACKAGE_MANAGER")
+        && matches!(r.reference_type.as_str(), "purl" | "http://spdx.org/rdf/references/purl")
+}
+
+/// The SPDX ids of what the document describes.
+fn described(doc: &SpdxDoc) -> BTreeSet<&str> {
+    let me = doc.spdx_id.as_deref().unwrap_or("SPDXRef-DOCUMENT");
+    let mut out: BTreeSet<&str> = doc.document_describes.iter().flatten().map(String::as_str).collect();
+    for r in doc.relationships.iter().flatten() {
+        match r.relationship_type.as_str() {
+            "DESCRIBES" if r.spdx_element_id == me => out.insert(r.related_spdx_element.as_str()),
+            "DESCRIBED_BY" if r.related_spdx_element == me => out.insert(r.spdx_element_id.as_str()),
+            _ => false,
+        };
+    }
+    out
+}
+
+/// Parses an SPDX 2.2/2.3 JSON document (`bytes`, named `path` in errors and in the event's source)
+/// into the inventory of `release` for `tenant`. `event_time` is used when the document has no
+/// `creationInfo.created`.
+///
+/// A document that is not SPDX 2.2/2.3 JSON, or does not have the specification's shape, is an error
+/// at the JSON pointer of the offending value; a package URL that does not parse is only that
+/// reference's rejection (in [`SbomInventory::rejected`]).
+pub fn parse(
+    bytes: &[u8],
+    path: &str,
+    release: &ReleaseChoice,
+    tenant: &str,
+    event_time: EventTime,
+) -> Result<SbomInventory, ImportError> {
+    let err =
+        |pointer: &str, reason: String| ImportError { path: path.to_string(), pointer: pointer.to_string(), reason };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let doc: SpdxDoc =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| err(&json_pointer(e.path()), e.inner().to_string()))?;
+    de.end().map_err(|e| err("", e.to_string()))?;
+    if !SPDX_VERSIONS.contains(&doc.spdx_version.as_str()) {
+        return Err(err(
+            "/spdxVersion",
+            format!("`{}` is not supported (versions {})", doc.spdx_version, SPDX_VERSIONS.join(", ")),
+        ));
+    }
+    let packages = doc.packages.as_deref().unwrap_or_default();
+    let described = described(&doc);
+    let described_packages: Vec<(usize, &Package)> =
+        packages.iter().enumerate().filter(|(_, p)| described.contains(p.spdx_id.as_str())).collect();
+    let identity = match described_packages.as_slice() {
+        [(_, p)] => p.version_info.as_ref().filter(|v| !v.trim().is_empty()).map(|v| (p.name.clone(), v.clone())),
+        _ => None,
+    };
+    let pointer = match described_packages.as_slice() {
+        [(i, _)] => format!("/packages/{i}/versionInfo"),
+        _ => "/documentDescribes".to_string(),
+    };
+    let release = release.resolve(identity, path, &pointer)?;
+    let time = document_time(
+        doc.creation_info.as_ref().and_then(|c| c.created.as_deref()),
+        event_time,
+        path,
+        "/creationInfo/created",
+    )?;
+    let mut components = Components::new(path);
+    for (i, p) in packages.iter().enumerate() {
+        if described.contains(p.spdx_id.as_str()) {
+            continue;
+        }
+        let pointer = format!("/packages/{i}");
+        let mut any = false;
+        for (j, r) in p.external_refs.iter().flatten().enumerate() {
+            if is_purl_ref(r) && !r.reference_locator.trim().is_empty() {
+                any = true;
+                let purl_pointer = format!("{pointer}/externalRefs/{j}/referenceLocator");
+                components.add(&r.reference_locator, pointer.clone(), purl_pointer, None);
+            }
+        }
+        if !any {
+            components.no_purl(pointer, p.label());
+        }
+    }
+    Ok(components.finish(&release, InventoryFormat::Spdx, bytes, tenant, format!("spdx:{path}"), time))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::release::{ReleaseRef, SkipReason};
+
+    /// SPDX 2.3 as syft writes it: the described image, packages with purl and CPE references, a
+    /// package without a purl, a generic purl, a bad purl, and relationships.
+    const SPDX_2_3: &str = r#"{
+  "spdxVersion": "SPDX-2.3",
+  "dataLicense": "CC0-1.0",
+  "SPDXID": "SPDXRef-DOCUMENT",
+  "name": "registry.example/api:v4.1.0",
+  "documentNamespace": "https://example.com/spdx/api-4.1.0",
+  "creationInfo": {"created": "2024-05-06T07:08:09Z", "creators": ["Tool: syft-1.4.1"]},
+  "packages": [
+    {"SPDXID": "SPDXRef-DocumentRoot-Image", "name": "api", "versionInfo": "v4.1.0",
+     "downloadLocation": "NOASSERTION",
+     "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
+                       "referenceLocator": "pkg:oci/api@sha256%3Aabc"}]},
+    {"SPDXID": "SPDXRef-Package-npm-lodash", "name": "lodash", "versionInfo": "4.17.20",
+     "downloadLocation": "NOASSERTION",
+     "externalRefs": [
+       {"referenceCategory": "SECURITY", "referenceType": "cpe23Type",
+        "referenceLocator": "cpe:2.3:a:lodash:lodash:4.17.20:*:*:*:*:*:*:*"},
+       {"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": "pkg:npm/lodash@4.17.20"}]},
+    {"SPDXID": "SPDXRef-Package-deb-openssl", "name": "openssl", "versionInfo": "3.0.11-1~deb12u2",
+     "downloadLocation": "NOASSERTION",
+     "externalRefs": [{"referenceCategory": "PACKAGE_MANAGER", "referenceType": "purl",
+                       "referenceLocator": "pkg:deb/debian/openssl@3.0.11-1~deb12u2?arch=amd64&distro=debian-12"}]},
+    {"SPDXID": "SPDXRef-Package-binary-busybox", "name": "busybox", "versionInfo": "1.36.1",
+     "downloadLocation": "NOASSERTION"},
+    {"SPDXID": "SPDXRef-Package-generic-tool", "name": "tool", "versionInfo": "2",
+     "downloadLocation": "NOASSERTION",
+     "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
+                       "referenceLocator": "pkg:generic/tool@2"}]},
+    {"SPDXID": "SPDXRef-Package-bad", "name": "bad", "versionInfo": "1",
+     "downloadLocation": "NOASSERTION",
+     "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
+                       "referenceLocator": "pkg:/bad@1"}]}
+  ],
+  "relationships": [
+    {"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES",
+     "relatedSpdxElement": "SPDXRef-DocumentRoot-Image"},
+    {"spdxElementId": "SPDXRef-DocumentRoot-Image", "relationshipType": "CONTAINS",
+     "relatedSpdxElement": "SPDXRef-Package-npm-lodash"}
+  ]
+}"#;
+
+    fn parse_doc(doc: &str, release: &ReleaseChoice) -> Result<SbomInventory, ImportError> {
+        parse(doc.as_bytes(), "sbom.spdx.json", release, "acme", EventTime::from_micros(42))
+    }
+
+    fn from_doc() -> ReleaseChoice {
+        ReleaseChoice::FromDocument { environment: None }
+    }
+
+    #[test]
+    fn spdx_2_3_packages_with_purls_become_components() {
+        let inv = parse_doc(SPDX_2_3, &from_doc()).expect("parse");
+        let r = &inv.inventory;
+        assert_eq!(r.envelope.key, "api@v4.1.0", "the described package is the release");
+        assert_eq!(r.format, InventoryFormat::Spdx);
+        assert_eq!(r.envelope.source, "spdx:sbom.spdx.json");
+        assert_eq!(r.envelope.event_time, EventTime::parse_rfc3339("2024-05-06T07:08:09Z").expect("time"));
+        let got: Vec<(&str, &str, &str)> =
+            r.components.iter().map(|c| (c.ecosystem.as_str(), c.name.as_str(), c.version.as_str())).collect();
+        assert_eq!(got, vec![("Debian", "openssl", "3.0.11-1~deb12u2"), ("npm", "lodash", "4.17.20")]);
+        let skipped: Vec<(&str, &str, &SkipReason)> =
+            inv.skipped.iter().map(|s| (s.pointer.as_str(), s.component.as_str(), &s.reason)).collect();
+        assert_eq!(
+            skipped,
+            vec![
+                ("/packages/3", "busybox@1.36.1", &SkipReason::NoPurl),
+                ("/packages/4", "pkg:generic/tool@2", &SkipReason::UnknownEcosystem("generic".into())),
+            ]
+        );
+        assert_eq!(inv.rejected.len(), 1);
+        assert_eq!(inv.rejected[0].pointer, "/packages/5/externalRefs/0/referenceLocator");
+    }
+
+    #[test]
+    fn document_describes_and_spdx_2_2() {
+        // 2.2 style: `documentDescribes`, `PACKAGE_MANAGER`, no relationships.
+        let doc = r#"{"spdxVersion":"SPDX-2.2","SPDXID":"SPDXRef-DOCUMENT","documentDescribes":["SPDXRef-app"],
+            "packages":[
+              {"SPDXID":"SPDXRef-app","name":"app","versionInfo":"1.2.3"},
+              {"SPDXID":"SPDXRef-dep","name":"requests","versionInfo":"2.31.0","externalRefs":[
+                {"referenceCategory":"PACKAGE_MANAGER","referenceType":"purl","referenceLocator":"pkg:pypi/requests@2.31.0"}]}]}"#;
+        let inv = parse_doc(doc, &from_doc()).expect("parse");
+        assert_eq!(inv.inventory.envelope.key, "app@1.2.3");
+        assert_eq!(inv.inventory.components.len(), 1);
+        assert_eq!(inv.inventory.components[0].ecosystem, "PyPI");
+        assert!(inv.skipped.is_empty(), "the described package is not a skipped component: {:?}", inv.skipped);
+        assert_eq!(inv.inventory.envelope.event_time, EventTime::from_micros(42));
+        // DESCRIBED_BY works the other way round.
+        let by = doc.replace(
+            r#""documentDescribes":["SPDXRef-app"],"#,
+            r#""relationships":[{"spdxElementId":"SPDXRef-app","relationshipType":"DESCRIBED_BY","relatedSpdxElement":"SPDXRef-DOCUMENT"}],"#,
+        );
+        assert_eq!(parse_doc(&by, &from_doc()).expect("parse").inventory.envelope.key, "app@1.2.3");
+    }
+
+    #[test]
+    fn release_identity_needs_one_described_package_with_a_version() {
+        let none = r#"{"spdxVersion":"SPDX-2.3","packages":[{"SPDXID":"SPDXRef-a","name":"a"}]}"#;
+        assert_eq!(parse_doc(none, &from_doc()).expect_err("nothing described").pointer, "/documentDescribes");
+        let unversioned = r#"{"spdxVersion":"SPDX-2.3","documentDescribes":["SPDXRef-a"],"packages":[{"SPDXID":"SPDXRef-a","name":"a"}]}"#;
+        assert_eq!(parse_doc(unversioned, &from_doc()).expect_err("no version").pointer, "/packages/0/versionInfo");
+        let given = ReleaseChoice::Given(ReleaseRef::parse("a@7", Some("prod".into())).expect("release"));
+        let inv = parse_doc(none, &given).expect("parse");
+        assert_eq!(inv.inventory.envelope.key, "a@7");
+        assert_eq!(inv.skipped.len(), 1, "undescribed package without purl");
+    }
+
+    #[test]
+    fn malformed_documents_are_errors_with_pointers() {
+        let cases = [
+            ("[]", ""),
+            (r#"{"bomFormat":"CycloneDX","specVersion":"1.4"}"#, ""),
+            (r#"{"spdxVersion":"SPDX-3.0"}"#, "/spdxVersion"),
+            (r#"{"spdxVersion":"SPDX-2.3","packages":[{"SPDXID":"SPDXRef-a"}]}"#, "/packages/0"),
+            (
+                r#"{"spdxVersion":"SPDX-2.3","packages":[{"SPDXID":"a","name":"a","externalRefs":[{"referenceCategory":"PACKAGE-MANAGER","referenceType":"purl"}]}]}"#,
+                "/packages/0/externalRefs/0",
+            ),
+            (r#"{"spdxVersion":"SPDX-2.3","creationInfo":{"created":"now"}}"#, "/creationInfo/created"),
+        ];
+        let given = ReleaseChoice::Given(ReleaseRef::parse("a@7", None).expect("release"));
+        for (doc, pointer) in cases {
+            let e = parse_doc(doc, &given).expect_err(doc);
+            assert_eq!(e.pointer, pointer, "{doc}: {e}");
+        }
+    }
+}
