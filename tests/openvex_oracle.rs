@@ -68,7 +68,11 @@ fn shared_data_openvex_filters_scan_results_as_vexctl() {
     let image = ("nginx", IMAGE_DIGEST);
     for (scanner, expected) in [("grype", [99, 98, 96]), ("trivy", [99, 98, 96]), ("snyk", [65, 64, 63])] {
         let results = sarif_vulnerabilities(&dir.join(format!("nginx-{scanner}.sarif.json")));
-        let got = [remaining(&results, None, image), remaining(&results, Some(&one), image), remaining(&results, Some(&two), image)];
+        let got = [
+            remaining(&results, None, image),
+            remaining(&results, Some(&one), image),
+            remaining(&results, Some(&two), image),
+        ];
         assert_eq!(got, expected, "{scanner}: results left with no VEX, sample-1statement, sample-2vulns");
         // The statements are about this image only: another image keeps every result.
         assert_eq!(remaining(&results, Some(&two), ("nginx", "sha256:0000")), expected[0], "{scanner}");

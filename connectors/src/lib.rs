@@ -3,10 +3,13 @@
 //! * [`log`] — the [`log::EventLog`] trait (topics, partitions, offsets, consumer-group offsets)
 //!   with two backends: [`log::embedded::EmbeddedLog`] (the default, file-backed) and
 //!   [`log::kafka::KafkaLog`] (real Kafka via rdkafka).
+//! * [`enforce`] — enforcement adapters (webhook, command, Kafka topic) that perform dispatched
+//!   actions and report their results, with rate limits and routing by action kind.
 //! * [`import`] — importers of real documents (OSV advisories, ...).
 //! * [`registry`] — the schema registry kept in the log itself, which makes older writer schemas
 //!   readable after the event schemas evolve.
 
+pub mod enforce;
 pub mod import;
 pub mod log;
 pub mod registry;

@@ -2,13 +2,23 @@
 //!
 //! * [`versions`] — version ordering per ecosystem (OSV ecosystem names), the basis of impact
 //!   selection.
+//! * [`decision`] — the decision operator: release gates and trust rules → verdicts and actions.
+//! * [`enforce`] — the enforcement operator: requested actions → an acknowledged lifecycle with budgets.
 //! * [`impact`] — the impact operator: advisories × release inventories → incremental finding deltas.
+//! * [`input`] — events with their log positions, and the input frontier derived events record.
+//! * [`operator`] — the [`operator::Operator`] trait every stateful operator implements.
 //! * [`osv`] — OSV range evaluation: is a version affected by an advisory, and why.
 //! * [`purl`] — package URLs and their OSV identity (ecosystem, package name).
 //! * [`vex`] — alias unification and VEX consensus over statements from several issuers.
 
+pub mod decision;
+pub mod enforce;
 pub mod impact;
+pub mod input;
+pub mod operator;
 pub mod osv;
+pub mod policy;
 pub mod purl;
-pub mod vex;
+pub mod trust;
 pub mod versions;
+pub mod vex;

@@ -37,8 +37,7 @@ impl FromStr for Purl {
     type Err = PurlError;
 
     fn from_str(s: &str) -> Result<Purl, PurlError> {
-        let p = PackageUrl::from_str(s.trim())
-            .map_err(|e| PurlError { purl: s.to_string(), reason: e.to_string() })?;
+        let p = PackageUrl::from_str(s.trim()).map_err(|e| PurlError { purl: s.to_string(), reason: e.to_string() })?;
         Ok(Purl {
             ty: p.ty().to_ascii_lowercase(),
             namespace: p.namespace().filter(|n| !n.is_empty()).map(str::to_string),

@@ -45,8 +45,17 @@ pub enum Command {
     Import(commands::import::ImportArgs),
     /// List the open findings — which releases which advisories affect — after everything in the log.
     Findings(commands::findings::FindingsArgs),
-    /// Run the demo on the embedded log: a fleet produces telemetry (with some bad lines that end in
-    /// `dlq`), and everything is read back and checked.
+    /// Policies: `check FILE` validates one and prints its digest, `apply FILE` publishes it on
+    /// `policies` as the next version of its name, `default` prints the built-in default policy (the
+    /// documented reference of the format).
+    Policy(commands::policy::PolicyArgs),
+    /// Run the pipeline: the operators (impact, trust, decision, enforcement) over the log, and the
+    /// enforcement adapters of `--config`. `--until-idle` processes everything and exits.
+    Run(commands::run::RunArgs),
+    /// Run the whole closed loop on the embedded log in `--data DIR`: a fleet's telemetry (some of it
+    /// malformed), real advisories, lockfiles, an SBOM and VEX, a policy, approvals and promotions go
+    /// in; findings, trust scores, verdicts and enforcement actions (applied by real programs) come
+    /// out. A previous demo's directory is replaced.
     Demo(commands::demo::DemoArgs),
 }
 

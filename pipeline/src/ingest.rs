@@ -51,13 +51,22 @@ impl<'a> EventWriter<'a> {
         Ok(EventWriter { backend, topic: topic.to_string(), partitions, pending: BTreeMap::new(), appended: 0 })
     }
 
-    /// Queues one event; appends a batch when a partition has [`BATCH`] waiting.
+    /// Queues one event; appends a batch when a partition has [`BATCH`] waiting. The log stamps it
+    /// with its append time.
     pub async fn push(&mut self, event: &Event) -> Result<()> {
+        self.push_at(event, None).await
+    }
+
+    /// Queues one event with a given log timestamp (milliseconds): derived events carry the log time
+    /// of the input that caused them, as Kafka Streams does, so they sort right after their cause.
+    pub async fn push_at(&mut self, event: &Event, timestamp_ms: Option<i64>) -> Result<()> {
         let value = self.backend.codec.encode(event).context("encoding an event")?;
         let key = event.envelope().key.as_bytes();
         let partition = partition_for_key(key, self.partitions);
         let batch = self.pending.entry(partition).or_default();
-        batch.push(Record::new(Some(Bytes::copy_from_slice(key)), value));
+        let mut record = Record::new(Some(Bytes::copy_from_slice(key)), value);
+        record.timestamp_ms = timestamp_ms;
+        batch.push(record);
         if batch.len() >= BATCH {
             let records = std::mem::take(batch);
             self.append(partition, records).await?;

@@ -1,5 +1,5 @@
-//! trustloop's imperative shell: the command line, backend selection, ingestion and (later) the
-//! runtime, checkpoints, HTTP and SQL.
+//! trustloop's imperative shell: the command line, backend selection, ingestion, the runtime that
+//! drives the operators and (later) checkpoints, HTTP and SQL.
 //!
 //! The functional core lives in `trustloop-operators`; the log backends in `trustloop-connectors`;
 //! the event types and codecs in `trustloop-schemas`.
@@ -8,3 +8,4 @@ pub mod backend;
 pub mod cli;
 pub mod commands;
 pub mod ingest;
+pub mod runtime;

@@ -501,6 +501,21 @@ pub struct Finding {
     pub vex_statement_ids: Vec<String>,
     /// The event that caused this delta.
     pub cause_event_id: String,
+    /// Justification of the VEX consensus, for `not_affected`.
+    #[serde(default)]
+    pub vex_justification: Option<VexJustification>,
+    /// Whether the counted VEX issuers disagree (see `vex_votes`).
+    #[serde(default)]
+    pub vex_conflict: bool,
+    /// Every counted VEX vote, `issuer=status`, in issuer order.
+    #[serde(default)]
+    pub vex_votes: Vec<String>,
+    /// The advisory is listed as known exploited.
+    #[serde(default)]
+    pub known_exploited: bool,
+    /// Versions of the package that fix it, from the matched ranges (empty: no fix known).
+    #[serde(default)]
+    pub fixed_versions: Vec<String>,
 }
 
 /// Kind of subject a verdict is about.
@@ -646,6 +661,10 @@ pub struct EnforcementAction {
     /// Event-time deadline.
     #[serde(default)]
     pub deadline: Option<EventTime>,
+    /// This step undoes the action of the same `action_id` (lift a quarantine, re-admit an isolated
+    /// host, unblock a promotion).
+    #[serde(default)]
+    pub revert: bool,
 }
 
 /// A result reported by an enforcement adapter.

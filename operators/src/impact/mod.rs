@@ -1,22 +1,42 @@
 //! The impact operator: which releases an advisory affects, kept incrementally in both directions.
 //!
-//! State: the current advisories, an index from package to the advisories naming it, the release
-//! inventories, an index from package to the releases containing it, and the open findings. An
-//! advisory upsert, withdrawal or delete re-evaluates only the packages it names (before and after
+//! State: the current advisories, the release inventories, and the open findings; releases,
+//! advisories, packages, components and purls are interned as dense integer ids, assigned in order
+//! of first appearance in the input (see [`tables`]). Each package knows the advisories naming it
+//! and its distinct component versions; each component knows where it occurs (release, position).
+//! Open findings are kept per advisory, keyed by (release, purl), so an advisory's findings are one
+//! map; each advisory also remembers what it says about every component evaluated so far, so one
+//! evaluation per distinct component version serves every release containing it.
+//!
+//! An advisory upsert, withdrawal or delete re-evaluates only the packages it names (before and after
 //! the change) in only the releases containing them; a new or re-imported release is matched against
 //! the advisories of its packages. Either way the operator emits `Finding` deltas — opened or closed —
-//! and nothing else. Pure and deterministic: outputs depend only on the inputs and their order
-//! (ordered maps everywhere; ids derive from the causing event).
+//! and nothing else. Pure and deterministic: outputs depend only on the inputs and their order (ids
+//! derive from the causing event; deltas are emitted in key order — release, then inventory position,
+//! for an advisory change; advisory id, then purl, for an inventory — never in hash-map order).
 
-use std::collections::{BTreeMap, BTreeSet};
+mod advisory;
+mod emit;
+mod fx;
+mod operator;
+mod release;
+mod tables;
 
-use trustloop_schemas::{
-    Advisory, AdvisoryChange, Envelope, Event, EventType, Finding, FindingChange, Match, ReleaseInventory, VexStatus,
-    derive_event_id,
-};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use trustloop_schemas::{Advisory, Event, Finding, Match};
+
+use self::tables::{AdvisoryEntry, AdvisoryId, Components, PackageEntry, PackageId, Ranks, ReleaseEntry, ReleaseId};
 use crate::osv::PreparedAdvisory;
-use crate::versions::{Ecosystem, Prepared};
+use crate::versions::Ecosystem;
+use fx::FxHashMap;
+// The names the unit tests (`tests.rs`, `use super::*`) were written against.
+#[cfg(test)]
+use {
+    std::collections::BTreeSet,
+    trustloop_schemas::{AdvisoryChange, Envelope, FindingChange, ReleaseInventory},
+};
 
 /// A package as the index knows it: ecosystem and normalised name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -62,48 +82,77 @@ pub struct FindingKey {
     pub purl: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-struct Component {
-    package: Option<PackageKey>,
-    /// The version parsed for its ecosystem (when supported).
-    prepared: Option<Prepared>,
-    ecosystem: String,
-    name: String,
-    version: String,
-    purl: String,
+/// What the operator keeps about one open finding (the value of the open-findings state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenFinding {
+    /// Why the component's version is affected (shared by the findings of one evaluation).
+    pub matched: Arc<Match>,
 }
 
 /// The impact operator's state (see the module docs).
 #[derive(Debug, Clone, Default)]
 pub struct ImpactState {
-    advisories: BTreeMap<String, Advisory>,
-    prepared: BTreeMap<String, PreparedAdvisory>,
-    advisories_by_package: BTreeMap<PackageKey, BTreeSet<String>>,
-    releases: BTreeMap<ReleaseKey, (String, Vec<Component>)>,
-    releases_by_package: BTreeMap<PackageKey, BTreeSet<ReleaseKey>>,
-    open: BTreeMap<FindingKey, Match>,
-}
-
-fn packages_of(a: &Advisory) -> BTreeSet<PackageKey> {
-    if a.change == AdvisoryChange::Delete {
-        return BTreeSet::new();
-    }
-    a.affected.iter().filter_map(|x| PackageKey::new(&x.package.ecosystem, &x.package.name)).collect()
-}
-
-fn severity(a: &Advisory) -> Option<String> {
-    a.severity.first().map(|s| s.score.clone())
+    /// Advisories by id (dense, in order of first appearance).
+    advisories: Vec<AdvisoryEntry>,
+    /// Advisory id → dense id, in id order.
+    advisory_ids: BTreeMap<Arc<str>, AdvisoryId>,
+    /// Each advisory's rank in id order, recomputed when new ids arrive.
+    advisory_ranks: Ranks,
+    /// Packages by dense id.
+    packages: Vec<PackageEntry>,
+    /// Package key → dense id.
+    package_ids: FxHashMap<PackageKey, PackageId>,
+    /// Distinct components and purls.
+    components: Components,
+    /// Releases by dense id.
+    releases: Vec<ReleaseEntry>,
+    /// Release key → dense id, in key order.
+    release_ids: BTreeMap<ReleaseKey, ReleaseId>,
+    /// Each release's rank in key order, recomputed when new keys arrive.
+    release_ranks: Ranks,
 }
 
 impl ImpactState {
-    /// The open findings, in key order.
-    pub fn open_findings(&self) -> impl Iterator<Item = (&FindingKey, &Match)> {
-        self.open.iter()
+    /// The open findings, in key order (release, advisory id, purl).
+    pub fn open_findings(&self) -> impl Iterator<Item = (FindingKey, &Match)> {
+        let release_rank = ranks_of(&self.release_ids);
+        let advisory_rank = ranks_of(&self.advisory_ids);
+        let mut purls: Vec<u32> = (0..tables::next_id(self.components.purls.len())).collect();
+        purls.sort_unstable_by(|a, b| self.components.purls.get(*a).cmp(self.components.purls.get(*b)));
+        let mut purl_rank = vec![0u32; purls.len()];
+        for (rank, p) in purls.into_iter().enumerate() {
+            purl_rank[p as usize] = tables::next_id(rank);
+        }
+        // (ranks of release, advisory, purl; ids of the same; proof), sorted by the ranks.
+        type Row<'a> = ([u32; 3], [u32; 3], &'a Match);
+        let mut all: Vec<Row<'_>> = Vec::new();
+        for (aid, a) in self.advisories.iter().enumerate() {
+            let aid = tables::next_id(aid);
+            for (&(rid, purl), f) in &a.open {
+                let order = [release_rank[rid as usize], advisory_rank[aid as usize], purl_rank[purl as usize]];
+                all.push((order, [rid, aid, purl], &*f.matched));
+            }
+        }
+        all.sort_unstable_by_key(|x| x.0);
+        all.into_iter().map(|(_, [rid, aid, purl], m)| (self.finding_key(rid, aid, purl), m))
+    }
+
+    /// The open findings of the advisory `id`, in key order (release, purl).
+    pub fn open_findings_of(&self, id: &str) -> Vec<(FindingKey, &OpenFinding)> {
+        let Some(&aid) = self.advisory_ids.get(id) else { return Vec::new() };
+        let mut out: Vec<(FindingKey, &OpenFinding)> = self.advisories[aid as usize]
+            .open
+            .iter()
+            .map(|(&(rid, purl), f)| (self.finding_key(rid, aid, purl), f))
+            .collect();
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 
     /// The advisory currently known under `id`.
     pub fn advisory(&self, id: &str) -> Option<&Advisory> {
-        self.advisories.get(id)
+        let aid = *self.advisory_ids.get(id)?;
+        self.advisories[aid as usize].advisory.as_ref()
     }
 
     /// Processes one event; returns the finding deltas it causes (empty for other event types).
@@ -115,209 +164,40 @@ impl ImpactState {
         }
     }
 
-    /// What `advisory` (if any) says about `component` of a release.
-    fn evaluate(advisory: Option<&PreparedAdvisory>, c: &Component) -> Option<Match> {
-        let a = advisory?;
-        let eco = c.package.as_ref()?.ecosystem;
-        let m = a.affects_prepared(eco, &c.name, c.prepared.as_ref()?)?;
-        Some(Match { range_type: m.range_type.to_string(), event: m.event, comparator: m.comparator.to_string() })
-    }
-
-    /// Re-evaluates `advisory_id` against the releases containing `packages`; emits deltas.
-    fn reconcile(&mut self, advisory_id: &str, packages: &BTreeSet<PackageKey>, cause: &Envelope) -> Vec<Finding> {
-        let mut out = Vec::new();
-        let mut memo: BTreeMap<(String, String), Option<Match>> = BTreeMap::new();
-        let mut releases = BTreeSet::new();
-        for p in packages {
-            if let Some(rs) = self.releases_by_package.get(p) {
-                releases.extend(rs.iter().cloned());
-            }
-        }
-        for release in releases {
-            let Some((_, components)) = self.releases.get(&release) else { continue };
-            let components: Vec<Component> = components
-                .iter()
-                .filter(|c| c.package.as_ref().is_some_and(|p| packages.contains(p)))
-                .cloned()
-                .collect();
-            for c in components {
-                let key =
-                    FindingKey { release: release.clone(), advisory: advisory_id.to_string(), purl: c.purl.clone() };
-                // Many releases share a package version: evaluate each distinct one once.
-                let now = memo
-                    .entry((c.name.clone(), c.version.clone()))
-                    .or_insert_with(|| Self::evaluate(self.prepared.get(advisory_id), &c))
-                    .clone();
-                out.extend(self.transition(key, now, &c, cause));
-            }
-        }
-        out
-    }
-
-    fn transition(&mut self, key: FindingKey, now: Option<Match>, c: &Component, cause: &Envelope) -> Option<Finding> {
-        let before = self.open.get(&key).cloned();
-        match (before, now) {
-            (None, Some(m)) => {
-                self.open.insert(key.clone(), m.clone());
-                Some(self.finding(&key, FindingChange::Opened, m, c, cause))
-            }
-            (Some(m), None) => {
-                self.open.remove(&key);
-                Some(self.finding(&key, FindingChange::Closed, m, c, cause))
-            }
-            (Some(old), Some(new)) if old != new => {
-                // Still affected, for another reason: record the new proof as a re-opening.
-                self.open.insert(key.clone(), new.clone());
-                Some(self.finding(&key, FindingChange::Opened, new, c, cause))
-            }
-            _ => None,
+    fn finding_key(&self, rid: ReleaseId, aid: AdvisoryId, purl: u32) -> FindingKey {
+        FindingKey {
+            release: self.releases[rid as usize].key(),
+            advisory: self.advisories[aid as usize].id.to_string(),
+            purl: self.components.purls.get(purl).to_string(),
         }
     }
 
-    fn finding(&self, key: &FindingKey, change: FindingChange, m: Match, c: &Component, cause: &Envelope) -> Finding {
-        let advisory = self.advisories.get(&key.advisory);
-        let change_tag: &[u8] = if change == FindingChange::Opened { b"opened" } else { b"closed" };
-        let cause_id = cause.event_id.to_string();
-        Finding {
-            envelope: Envelope {
-                event_id: derive_event_id(
-                    "finding",
-                    &[
-                        cause_id.as_bytes(),
-                        key.release.name.as_bytes(),
-                        key.release.version.as_bytes(),
-                        key.release.environment.as_deref().unwrap_or("").as_bytes(),
-                        key.advisory.as_bytes(),
-                        key.purl.as_bytes(),
-                        change_tag,
-                    ],
-                ),
-                tenant: cause.tenant.clone(),
-                key: format!("{}@{}", key.release.name, key.release.version),
-                event_time: cause.event_time,
-                source: "trustloop.impact".into(),
-                schema_version: EventType::Finding.schema_version(),
-            },
-            change,
-            release_name: key.release.name.clone(),
-            release_version: key.release.version.clone(),
-            environment: key.release.environment.clone(),
-            advisory_id: key.advisory.clone(),
-            aliases: advisory.map(|a| a.aliases.clone()).unwrap_or_default(),
-            purl: key.purl.clone(),
-            ecosystem: c.ecosystem.clone(),
-            package_name: c.name.clone(),
-            package_version: c.version.clone(),
-            vex_status: VexStatus::Affected,
-            severity: advisory.and_then(severity),
-            matched: m,
-            vex_statement_ids: Vec::new(),
-            cause_event_id: cause_id,
-        }
-    }
-
-    fn apply_advisory(&mut self, a: &Advisory) -> Vec<Finding> {
-        let before = self.advisories.get(&a.id).map(packages_of).unwrap_or_default();
-        let after = packages_of(a);
-        for p in before.difference(&after) {
-            if let Some(ids) = self.advisories_by_package.get_mut(p) {
-                ids.remove(&a.id);
-                if ids.is_empty() {
-                    self.advisories_by_package.remove(p);
-                }
-            }
-        }
-        for p in &after {
-            self.advisories_by_package.entry(p.clone()).or_default().insert(a.id.clone());
-        }
-        if a.change == AdvisoryChange::Delete {
-            self.advisories.remove(&a.id);
-            self.prepared.remove(&a.id);
-        } else {
-            self.advisories.insert(a.id.clone(), a.clone());
-            self.prepared.insert(a.id.clone(), PreparedAdvisory::new(a));
-        }
-        let touched: BTreeSet<PackageKey> = before.union(&after).cloned().collect();
-        self.reconcile(&a.id, &touched, &a.envelope)
-    }
-
-    fn apply_release(&mut self, r: &ReleaseInventory) -> Vec<Finding> {
-        let key = ReleaseKey {
-            name: r.release_name.clone(),
-            version: r.release_version.clone(),
-            environment: r.environment.clone(),
-        };
-        let components: Vec<Component> = r
-            .components
-            .iter()
-            .map(|c| Component {
-                package: PackageKey::new(&c.ecosystem, &c.name),
-                prepared: Ecosystem::from_osv(&c.ecosystem).map(|e| e.prepare(&c.version)),
-                ecosystem: c.ecosystem.clone(),
-                name: c.name.clone(),
-                version: c.version.clone(),
-                purl: c.purl.clone(),
-            })
-            .collect();
-        // Forget the release's previous inventory (a re-import replaces it).
-        let old = self.releases.remove(&key).map(|(_, cs)| cs).unwrap_or_default();
-        for c in &old {
-            if let Some(p) = &c.package
-                && let Some(rs) = self.releases_by_package.get_mut(p)
-            {
-                rs.remove(&key);
-                if rs.is_empty() {
-                    self.releases_by_package.remove(p);
-                }
-            }
-        }
-        for c in &components {
-            if let Some(p) = &c.package {
-                self.releases_by_package.entry(p.clone()).or_default().insert(key.clone());
-            }
-        }
-        // Desired findings of the new inventory.
-        let mut desired: BTreeMap<FindingKey, (Match, Component)> = BTreeMap::new();
-        for c in &components {
-            let Some(p) = &c.package else { continue };
-            for id in self.advisories_by_package.get(p).into_iter().flatten() {
-                if let Some(m) = Self::evaluate(self.prepared.get(id), c) {
-                    desired.insert(
-                        FindingKey { release: key.clone(), advisory: id.clone(), purl: c.purl.clone() },
-                        (m, c.clone()),
-                    );
-                }
-            }
-        }
-        self.releases.insert(key.clone(), (r.envelope.event_id.to_string(), components));
-        let mut out = Vec::new();
-        // Close what no longer holds.
-        // Findings are keyed release-first: this release's findings are one contiguous range.
-        let first = FindingKey { release: key.clone(), advisory: String::new(), purl: String::new() };
-        let stale: Vec<FindingKey> = self
-            .open
-            .range(first..)
-            .take_while(|(k, _)| k.release == key)
-            .filter(|(k, _)| !desired.contains_key(*k))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in stale {
-            let c = old.iter().find(|c| c.purl == k.purl).cloned().unwrap_or(Component {
-                package: None,
-                prepared: None,
-                ecosystem: String::new(),
-                name: String::new(),
-                version: String::new(),
-                purl: k.purl.clone(),
-            });
-            out.extend(self.transition(k, None, &c, &r.envelope));
-        }
-        for (k, (m, c)) in desired {
-            out.extend(self.transition(k, Some(m), &c, &r.envelope));
-        }
-        out
+    /// The dense id of package `key`, interning it if new.
+    fn package_id(
+        packages: &mut Vec<PackageEntry>,
+        ids: &mut FxHashMap<PackageKey, PackageId>,
+        key: PackageKey,
+    ) -> u32 {
+        *ids.entry(key).or_insert_with(|| {
+            packages.push(PackageEntry { advisories: Vec::new(), components: Vec::new() });
+            tables::next_id(packages.len() - 1)
+        })
     }
 }
 
+/// Each id's rank in the key order of `ids`.
+fn ranks_of<K>(ids: &BTreeMap<K, u32>) -> Vec<u32> {
+    let mut ranks = Ranks::default();
+    ranks.refresh(ids).to_vec()
+}
+
+/// What `advisory` (if any) says about component `c`.
+fn evaluate(advisory: Option<&PreparedAdvisory>, c: &tables::ComponentEntry) -> Option<Arc<Match>> {
+    let m = advisory?.affects_prepared(c.eco?, &c.name, c.prepared.as_ref()?)?;
+    Some(Arc::new(Match { range_type: m.range_type.to_string(), event: m.event, comparator: m.comparator.to_string() }))
+}
+
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod tests;

@@ -193,3 +193,188 @@ proptest! {
         prop_assert_eq!(incremental, from_deltas.into_iter().collect::<Vec<_>>());
     }
 }
+
+/// The open findings of the advisory `id`, as `open_findings` filters them.
+#[test]
+fn open_findings_of_one_advisory() {
+    let mut s = ImpactState::default();
+    s.apply(&release("a", 1, &[("tokio", "1.2.0"), ("serde", "1.0.0")]));
+    s.apply(&release("b", 2, &[("tokio", "1.3.0")]));
+    s.apply(&advisory("R-1", 3, "tokio", "0", None));
+    s.apply(&advisory("R-2", 4, "serde", "0", Some("2.0.0")));
+    let of: Vec<FindingKey> = s.open_findings_of("R-1").into_iter().map(|(k, _)| k).collect();
+    let all: Vec<FindingKey> = s.open_findings().map(|(k, _)| k).filter(|k| k.advisory == "R-1").collect();
+    assert_eq!(of.len(), 2);
+    assert_eq!(of, all);
+    assert!(s.open_findings_of("R-9").is_empty());
+}
+
+/// A richer input space than `incremental_equals_batch`: several ecosystems and spellings of one
+/// package, environments, a purl listed twice in one inventory, components of unsupported
+/// ecosystems, withdrawn advisories, explicit version lists, advisories naming several packages.
+mod differential {
+    use proptest::prelude::*;
+    use trustloop_schemas::{
+        Affected, AffectedPackage, Component as InvComponent, EventCodec, EventTime, InventoryFormat, Range,
+        RangeEvent, RangeType, Severity,
+    };
+
+    use super::super::reference::ReferenceState;
+    use super::*;
+
+    /// (ecosystem, name as written, version, purl): two spellings of one PyPI and one crates.io
+    /// package, purls shared by two versions, an unsupported ecosystem.
+    const COMPONENTS: [(&str, &str, &str, &str); 12] = [
+        ("crates.io", "tokio", "1.0.0", "pkg:cargo/tokio@1.0.0"),
+        ("crates.io", "tokio", "1.2.0", "pkg:cargo/tokio@1.2.0"),
+        ("crates.io", "foo_bar", "0.9.0", "pkg:cargo/foo_bar@0.9.0"),
+        ("crates.io", "foo-bar", "2.0.0", "pkg:cargo/foo-bar@2.0.0"),
+        ("PyPI", "Django", "3.2", "pkg:pypi/django@3.2"),
+        ("PyPI", "django", "4.0.0", "pkg:pypi/django@4.0.0"),
+        ("PyPI", "zope.interface", "1.0", "pkg:pypi/zope-interface"),
+        ("PyPI", "zope_interface", "2.0", "pkg:pypi/zope-interface"),
+        ("Go", "golang.org/x/net", "v0.1.0", "pkg:golang/golang.org/x/net@v0.1.0"),
+        ("Go", "golang.org/x/net", "v0.9.0", "pkg:golang/golang.org/x/net@v0.9.0"),
+        ("Hex", "plug", "1.0.0", "pkg:hex/plug@1.0.0"),
+        ("crates.io", "tokio", "2.0.0", "pkg:cargo/tokio@1.2.0"),
+    ];
+    /// (ecosystem, name as an advisory writes it, versions to draw range events from).
+    const PACKAGES: [(&str, &str, [&str; 4]); 6] = [
+        ("crates.io", "tokio", ["0.9.0", "1.0.0", "1.2.0", "2.0.0"]),
+        ("crates.io", "foo-bar", ["0.1.0", "1.0.0", "2.0.0", "3.0.0"]),
+        ("PyPI", "DJANGO", ["1.0", "3.2.0", "4.0", "5.0"]),
+        ("PyPI", "zope-interface", ["0.5", "1.0", "2.0", "3.0"]),
+        ("Go", "golang.org/x/net", ["0", "v0.1.0", "v0.5.0", "v0.9.0"]),
+        ("Hex", "plug", ["0.1.0", "1.0.0", "1.1.0", "2.0.0"]),
+    ];
+
+    fn envelope(key: &str, n: u64) -> Envelope {
+        Envelope {
+            event_id: trustloop_schemas::EventId(uuid::Uuid::from_u128(u128::from(n) * 7 + 3)),
+            tenant: "acme".into(),
+            key: key.into(),
+            event_time: EventTime::from_micros(n as i64),
+            source: "test".into(),
+            schema_version: 1,
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// id, (package, introduced, fixed-or-last, kind, listed version) per entry, withdrawn.
+        Advisory(u8, Vec<(u8, u8, u8, u8, Option<u8>)>, bool),
+        Delete(u8),
+        /// name, environment?, components.
+        Release(u8, bool, Vec<u8>),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => (0u8..4, proptest::collection::vec((0u8..6, 0u8..4, 0u8..4, 0u8..3, proptest::option::of(0u8..4)), 1..3), any::<bool>())
+                .prop_map(|(id, entries, w)| Step::Advisory(id, entries, w && id == 0)),
+            1 => (0u8..4).prop_map(Step::Delete),
+            4 => (0u8..3, any::<bool>(), proptest::collection::vec(0u8..12, 0..7))
+                .prop_map(|(n, env, cs)| Step::Release(n, env, cs)),
+        ]
+    }
+
+    fn event(n: u64, s: &Step) -> Event {
+        match s {
+            Step::Advisory(id, entries, withdrawn) => {
+                let id = format!("ADV-{id}");
+                let affected = entries
+                    .iter()
+                    .map(|&(p, i, f, kind, listed)| {
+                        let (eco, name, vs) = PACKAGES[p as usize];
+                        let mut events =
+                            vec![RangeEvent { introduced: Some(vs[i as usize].into()), ..Default::default() }];
+                        let end = vs[f as usize].to_string();
+                        match kind {
+                            0 if f > i => events.push(RangeEvent { fixed: Some(end), ..Default::default() }),
+                            1 if f >= i => events.push(RangeEvent { last_affected: Some(end), ..Default::default() }),
+                            _ => {}
+                        }
+                        Affected {
+                            package: AffectedPackage { ecosystem: eco.into(), name: name.into(), purl: None },
+                            ranges: vec![Range { kind: RangeType::Ecosystem, repo: None, events }],
+                            versions: listed.map(|l| vec![vs[l as usize].to_string()]).unwrap_or_default(),
+                            ecosystem_specific: None,
+                            database_specific: None,
+                        }
+                    })
+                    .collect();
+                Event::Advisory(Advisory {
+                    envelope: envelope(&id, n),
+                    change: AdvisoryChange::Upsert,
+                    id: id.clone(),
+                    modified: EventTime::from_micros(n as i64),
+                    published: None,
+                    withdrawn: withdrawn.then(|| EventTime::from_micros(n as i64)),
+                    aliases: vec![format!("CVE-{n}"), format!("GHSA-{id}")],
+                    related: vec![],
+                    summary: None,
+                    details: None,
+                    severity: if n.is_multiple_of(2) {
+                        vec![Severity { kind: "CVSS_V3".into(), score: format!("score-{n}") }]
+                    } else {
+                        vec![]
+                    },
+                    affected,
+                    references: vec![],
+                    known_exploited: false,
+                    database_specific: None,
+                })
+            }
+            Step::Delete(id) => super::delete(&format!("ADV-{id}"), n),
+            Step::Release(name, env, cs) => Event::ReleaseInventory(ReleaseInventory {
+                envelope: envelope("rel", n),
+                release_name: format!("rel-{name}"),
+                release_version: "1.0".into(),
+                environment: env.then(|| "prod".to_string()),
+                format: InventoryFormat::Other,
+                document_digest: None,
+                components: cs
+                    .iter()
+                    .map(|&c| {
+                        let (eco, name, version, purl) = COMPONENTS[c as usize];
+                        InvComponent {
+                            purl: purl.into(),
+                            ecosystem: eco.into(),
+                            name: name.into(),
+                            version: version.into(),
+                            scope: None,
+                        }
+                    })
+                    .collect(),
+            }),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// The interned operator emits byte-identical deltas, in the same order, as the string-keyed
+        /// one it replaced, and ends with the same open findings.
+        #[test]
+        fn same_deltas_as_the_string_keyed_operator(steps in proptest::collection::vec(step(), 1..40), ranks in proptest::option::of(any::<bool>())) {
+            // Either way of ordering deltas (cached ranks, key comparisons) or the production choice.
+            super::super::tables::FORCE_RANKS.with(|f| f.set(ranks));
+            let codec = EventCodec::new();
+            let mut new = ImpactState::default();
+            let mut old = ReferenceState::default();
+            for (n, s) in steps.iter().enumerate() {
+                let e = event(n as u64, s);
+                let a: Vec<Vec<u8>> = new.apply(&e).into_iter().map(|f| codec.encode(&Event::Finding(f)).expect("encode")).collect();
+                let b: Vec<Vec<u8>> = old.apply(&e).into_iter().map(|f| codec.encode(&Event::Finding(f)).expect("encode")).collect();
+                prop_assert_eq!(a, b, "step {}: {:?}", n, s);
+            }
+            let a: Vec<(FindingKey, Match)> = new.open_findings().map(|(k, m)| (k, m.clone())).collect();
+            let b: Vec<(FindingKey, Match)> = old.open_findings().map(|(k, m)| (k.clone(), m.clone())).collect();
+            prop_assert_eq!(a, b);
+            for id in 0..4 {
+                let id = format!("ADV-{id}");
+                prop_assert_eq!(new.advisory(&id), old.advisory(&id));
+            }
+        }
+    }
+}

@@ -81,9 +81,9 @@ impl ProductRef {
             }
             ProductRef::Id(id) => {
                 id == name
-                    || id.strip_prefix(name).is_some_and(|rest| {
-                        rest.strip_prefix('@').or_else(|| rest.strip_prefix(':')) == Some(version)
-                    })
+                    || id
+                        .strip_prefix(name)
+                        .is_some_and(|rest| rest.strip_prefix('@').or_else(|| rest.strip_prefix(':')) == Some(version))
             }
         }
     }
@@ -330,10 +330,7 @@ impl VexIndex {
             .values()
             .filter(|(st, _, _)| st.status == status && st.justification.is_some() && trust.weight(&st.issuer) > 0.0)
             .max_by(|a, b| {
-                trust
-                    .weight(&a.0.issuer)
-                    .total_cmp(&trust.weight(&b.0.issuer))
-                    .then((a.1, a.2).cmp(&(b.1, b.2)))
+                trust.weight(&a.0.issuer).total_cmp(&trust.weight(&b.0.issuer)).then((a.1, a.2).cmp(&(b.1, b.2)))
             })
             .and_then(|(st, _, _)| st.justification);
         let conflict = tally.len() > 1;

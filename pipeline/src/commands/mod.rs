@@ -10,7 +10,9 @@ pub mod consume;
 pub mod demo;
 pub mod findings;
 pub mod import;
+pub mod policy;
 pub mod produce;
+pub mod run;
 pub mod topics;
 
 /// Runs the parsed command.
@@ -22,6 +24,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => demo::run(&cli.backend, args).await,
         Command::Import(args) => import::run(&cli.backend, args).await,
         Command::Findings(args) => findings::run(&cli.backend, args).await,
+        Command::Policy(args) => policy::run(&cli.backend, args).await,
+        Command::Run(args) => run::run(&cli.backend, args).await,
     }
 }
 

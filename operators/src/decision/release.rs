@@ -1,0 +1,510 @@
+//! Release gates: the state kept per release and subject, and the evaluation of a promotion subject
+//! (`NAME@VERSION@ENVIRONMENT`) against the policy's rules, approvals, freeze windows and waivers.
+//!
+//! Evaluation is two-phase: [`Gate::assess`] computes the outcome and remembers *which* findings,
+//! approvals, windows and waivers made it so (cheap: no strings are built); [`Assessment::explain`]
+//! turns that into reasons and the evidence digest, only when a verdict is emitted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+use trustloop_schemas::{ApprovalDecision, EventTime, Outcome, Reason, SubjectKind, VexStatus};
+
+use super::Decision;
+use super::evidence::Evidence;
+use crate::policy::{FindingMatch, GateOutcome, PolicyDoc, SeverityPolicy, Waiver};
+use crate::trust::findings::Severity;
+
+/// Most facts listed in one reason; the rest are counted in a last fact (the evidence digest covers
+/// every finding either way). Keeps a verdict of a release with thousands of findings a sane size.
+pub const MAX_FACTS: usize = 100;
+
+/// An open finding's identity within a release. The environment is part of it: the same
+/// (advisory, component) reported for two inventories of a release (say staging and prod) are two
+/// findings, and closing one leaves the other open.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct FindingKey {
+    /// Advisory id.
+    pub advisory: String,
+    /// Component purl.
+    pub purl: String,
+    /// Environment of the inventory it was found in, if any.
+    pub environment: Option<String>,
+}
+
+/// What the gates need of an open finding: the latest `opened` delta of its key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenFinding {
+    /// Canonical digest of the `Finding` event.
+    pub digest: [u8; 32],
+    /// Aliases of the advisory (for waivers).
+    pub aliases: Vec<String>,
+    /// The severity text as received.
+    pub severity_text: Option<String>,
+    /// The severity as read once (the band depends on the policy in force).
+    pub severity: Severity,
+    /// Status after VEX.
+    pub vex_status: VexStatus,
+    /// Known to be exploited.
+    pub known_exploited: bool,
+    /// Fixed versions (non-empty: a fix is available).
+    pub fixed_versions: Vec<String>,
+}
+
+/// A release `NAME@VERSION`: its open findings and the environments promotions were requested to.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Release {
+    /// Open findings.
+    #[serde(with = "super::pairs")]
+    pub findings: BTreeMap<FindingKey, OpenFinding>,
+    /// Environments with a promotion subject.
+    pub environments: BTreeSet<String>,
+}
+
+/// The latest approval event of one approver about one subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRecord {
+    /// Approve or revoke.
+    pub decision: ApprovalDecision,
+    /// When an approval lapses.
+    pub expires: Option<EventTime>,
+    /// Event time of the approval event.
+    pub at: EventTime,
+    /// Its event id.
+    pub event_id: String,
+    /// Its canonical digest.
+    pub digest: [u8; 32],
+}
+
+impl ApprovalRecord {
+    /// Whether it is an approval that stands at `now`: not revoked, not expired (`now < expires`).
+    pub fn standing(&self, now: EventTime) -> bool {
+        self.decision == ApprovalDecision::Approve && self.expires.is_none_or(|e| now < e)
+    }
+}
+
+/// The latest promotion request of a subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromotionRecord {
+    /// Its event id.
+    pub event_id: String,
+    /// Its canonical digest.
+    pub digest: [u8; 32],
+    /// Environment the release is in.
+    pub from_environment: String,
+    /// Who asked.
+    pub requested_by: String,
+}
+
+/// A promotion subject `NAME@VERSION@ENVIRONMENT`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubjectState {
+    /// Release name.
+    pub name: String,
+    /// Release version.
+    pub version: String,
+    /// Target environment.
+    pub environment: String,
+    /// The outcome of the last verdict emitted.
+    pub last: Option<Outcome>,
+    /// The latest promotion request.
+    pub promotion: Option<PromotionRecord>,
+}
+
+impl SubjectState {
+    /// `NAME@VERSION`.
+    pub fn release(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+}
+
+/// Whether a list of environments (empty = all) includes `env`.
+pub fn applies(environments: &[String], env: &str) -> bool {
+    environments.is_empty() || environments.iter().any(|e| e == env)
+}
+
+/// Whether `w` lists the release (`NAME` or `NAME@VERSION`).
+pub fn covers(w: &Waiver, name: &str, release: &str) -> bool {
+    w.releases.iter().any(|r| r == release || r == name)
+}
+
+/// Whether a waiver's advisory is the finding's advisory or one of its aliases (ASCII
+/// case-insensitive: `ghsa-…` and `GHSA-…` are the same id).
+fn waives(w: &Waiver, key: &FindingKey, f: &OpenFinding) -> bool {
+    w.advisory.eq_ignore_ascii_case(&key.advisory) || f.aliases.iter().any(|a| w.advisory.eq_ignore_ascii_case(a))
+}
+
+/// Whether a finding meets every condition of `m`.
+pub fn matches(m: &FindingMatch, f: &OpenFinding, severity: &SeverityPolicy) -> bool {
+    if !m.vex_status.contains(&f.vex_status) {
+        return false;
+    }
+    if let Some(min) = m.min_severity
+        && f.severity.band(severity) < min
+    {
+        return false;
+    }
+    if let Some(min) = m.min_cvss
+        && !matches!(f.severity, Severity::Score(s) if s >= min)
+    {
+        return false;
+    }
+    if let Some(k) = m.known_exploited
+        && f.known_exploited != k
+    {
+        return false;
+    }
+    if let Some(fix) = m.fix_available
+        && f.fixed_versions.is_empty() == fix
+    {
+        return false;
+    }
+    true
+}
+
+/// Everything one release subject is evaluated from.
+#[derive(Debug, Clone, Copy)]
+pub struct Gate<'a> {
+    /// The policy in force.
+    pub policy: &'a PolicyDoc,
+    /// Its digest.
+    pub policy_digest: &'a str,
+    /// `NAME@VERSION@ENVIRONMENT`.
+    pub subject: &'a str,
+    /// The subject's state.
+    pub state: &'a SubjectState,
+    /// The release's open findings, if any were ever reported.
+    pub release: Option<&'a Release>,
+    /// The subject's approvals by approver.
+    pub approvals: Option<&'a BTreeMap<String, ApprovalRecord>>,
+    /// The operator's watermark.
+    pub now: EventTime,
+}
+
+type Found<'a> = (&'a FindingKey, &'a OpenFinding);
+
+/// The outcome of a subject and what made it so (see [`Gate::assess`]).
+#[derive(Debug)]
+pub struct Assessment<'a> {
+    gate: Gate<'a>,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// Gate rules (policy index) that matched, with the findings they matched.
+    rules: Vec<(usize, Vec<Found<'a>>)>,
+    /// Waivers listing the release (policy index, still in force), with the open findings of their
+    /// advisory (hidden while in force).
+    waivers: Vec<(usize, bool, Vec<Found<'a>>)>,
+    /// Approval rules applying to the environment (policy index), with the standing approvals.
+    approvals: Vec<(usize, u32)>,
+    /// Freeze windows open now (policy index).
+    freezes: Vec<usize>,
+    /// Whether an approval rule applies (approvals are then evidence).
+    approvals_considered: bool,
+    /// Whether a time-based rule was evaluated ("now" is then evidence).
+    time_based: bool,
+}
+
+impl<'a> Gate<'a> {
+    /// Evaluates the gates: FAIL if a `fail` rule matches a (not waived) open finding, a freeze
+    /// window is open or approvals are missing; else WARN if a `warn` rule matches; else PASS.
+    pub fn assess(self) -> Assessment<'a> {
+        let gates = &self.policy.release_gates;
+        let env = self.state.environment.as_str();
+        let release = self.state.release();
+        let now = self.now;
+
+        let rule_ids: Vec<usize> =
+            (0..gates.rules.len()).filter(|&i| applies(&gates.rules[i].environments, env)).collect();
+        let mut matched: Vec<Vec<Found<'a>>> = vec![Vec::new(); rule_ids.len()];
+        let mut waivers: Vec<(usize, bool, Vec<Found<'a>>)> = (0..gates.waivers.len())
+            .filter(|&i| covers(&gates.waivers[i], &self.state.name, &release))
+            .map(|i| (i, now < gates.waivers[i].expires, Vec::new()))
+            .collect();
+        let mut time_based = !waivers.is_empty();
+        let severity = &self.policy.severity;
+        for (k, f) in self.release.into_iter().flat_map(|r| r.findings.iter()) {
+            let mut hidden = false;
+            for (wi, in_force, hits) in &mut waivers {
+                if waives(&gates.waivers[*wi], k, f) {
+                    hits.push((k, f));
+                    hidden |= *in_force;
+                }
+            }
+            if hidden {
+                continue;
+            }
+            for (j, &ri) in rule_ids.iter().enumerate() {
+                if matches(&gates.rules[ri].when, f, severity) {
+                    matched[j].push((k, f));
+                }
+            }
+        }
+        waivers.retain(|w| !w.2.is_empty());
+        let rules: Vec<(usize, Vec<Found<'a>>)> =
+            rule_ids.into_iter().zip(matched).filter(|(_, hits)| !hits.is_empty()).collect();
+
+        let mut approvals = Vec::new();
+        for (i, rule) in gates.approvals.iter().enumerate() {
+            if applies(&rule.environments, env) {
+                let standing = self.approvals.map_or(0, |a| a.values().filter(|r| r.standing(now)).count());
+                approvals.push((i, u32::try_from(standing).unwrap_or(u32::MAX)));
+            }
+        }
+        let approvals_considered = !approvals.is_empty();
+        if approvals_considered && self.approvals.is_some_and(|a| a.values().any(|r| r.expires.is_some())) {
+            time_based = true;
+        }
+
+        let mut freezes = Vec::new();
+        for (i, w) in gates.freeze_windows.iter().enumerate() {
+            if applies(&w.environments, env) {
+                time_based = true;
+                if w.from <= now && now < w.until {
+                    freezes.push(i);
+                }
+            }
+        }
+
+        let fails = rules.iter().any(|(i, _)| gates.rules[*i].outcome == GateOutcome::Fail)
+            || !freezes.is_empty()
+            || approvals.iter().any(|&(i, standing)| standing < gates.approvals[i].required);
+        let warns = rules.iter().any(|(i, _)| gates.rules[*i].outcome == GateOutcome::Warn);
+        let outcome = if fails {
+            Outcome::Fail
+        } else if warns {
+            Outcome::Warn
+        } else {
+            Outcome::Pass
+        };
+        Assessment { gate: self, outcome, rules, waivers, approvals, freezes, approvals_considered, time_based }
+    }
+}
+
+impl Assessment<'_> {
+    /// The reasons and evidence digest of the assessment. Reasons, in this order: each gate rule that
+    /// matched (policy order; facts: the findings), each approval rule that applies (satisfied or
+    /// not; facts: every approver's latest approval event), each open freeze window, each waiver
+    /// listing the release whose advisory is open in it (in force: the findings it hides; expired:
+    /// the findings it no longer hides).
+    pub fn explain(&self) -> Decision {
+        let g = &self.gate;
+        let gates = &g.policy.release_gates;
+        let severity = &g.policy.severity;
+        let release = g.state.release();
+        let env = &g.state.environment;
+        let mut reasons = Vec::new();
+
+        for (i, hits) in &self.rules {
+            let rule = &gates.rules[*i];
+            let level = if rule.outcome == GateOutcome::Fail { "FAIL" } else { "WARN" };
+            let mut message = format!(
+                "{level}: {} open finding{} of {release} match{} rule `{}` ({})",
+                hits.len(),
+                plural(hits.len()),
+                if hits.len() == 1 { "es" } else { "" },
+                rule.id,
+                conditions(&rule.when)
+            );
+            if let Some(d) = rule.description.as_deref().filter(|d| !d.is_empty()) {
+                let _ = write!(message, ": {d}");
+            }
+            reasons.push(Reason { rule: rule.id.clone(), message, facts: capped(hits, |h| finding_fact(h, severity)) });
+        }
+
+        for &(i, standing) in &self.approvals {
+            let rule = &gates.approvals[i];
+            let message = if standing >= rule.required {
+                format!(
+                    "ok: {standing} standing approval{} of {} ({} required for {env})",
+                    plural(standing as usize),
+                    g.subject,
+                    rule.required
+                )
+            } else {
+                format!(
+                    "FAIL: promotion to {env} needs {} distinct approver{} of {}; {standing} stand{}",
+                    rule.required,
+                    plural(rule.required as usize),
+                    g.subject,
+                    if standing == 1 { "s" } else { "" }
+                )
+            };
+            let facts = g
+                .approvals
+                .into_iter()
+                .flat_map(|a| a.iter())
+                .map(|(approver, r)| approval_fact(approver, r, g.now))
+                .collect();
+            reasons.push(Reason { rule: format!("approvals[{i}]"), message, facts });
+        }
+
+        for &i in &self.freezes {
+            let w = &gates.freeze_windows[i];
+            let mut message =
+                format!("FAIL: freeze window `{}` for {env} is open from {} until {}", w.id, w.from, w.until);
+            if let Some(r) = w.reason.as_deref().filter(|r| !r.is_empty()) {
+                let _ = write!(message, ": {r}");
+            }
+            reasons.push(Reason {
+                rule: format!("freeze_window:{}", w.id),
+                message,
+                facts: vec![format!("now (event time) is {}, within [{}, {})", g.now, w.from, w.until)],
+            });
+        }
+
+        for (i, in_force, hits) in &self.waivers {
+            let w = &gates.waivers[*i];
+            let n = hits.len();
+            let message = if *in_force {
+                format!(
+                    "waiver `{}` accepts {} in {release} until {}: it hides {n} open finding{} from the rules. \
+                     Justification: {}",
+                    w.id,
+                    w.advisory,
+                    w.expires,
+                    plural(n),
+                    w.justification
+                )
+            } else {
+                format!(
+                    "waiver `{}` for {} expired at {}: it no longer hides {n} open finding{} of {release}",
+                    w.id,
+                    w.advisory,
+                    w.expires,
+                    plural(n)
+                )
+            };
+            let mut facts = capped(hits, |h| finding_fact(h, severity));
+            if !w.approved_by.is_empty() {
+                facts.push(format!("waiver approved by {}", w.approved_by.join(", ")));
+            }
+            reasons.push(Reason { rule: format!("waiver:{}", w.id), message, facts });
+        }
+
+        let evidence = Evidence {
+            kind: SubjectKind::Release,
+            policy_digest: g.policy_digest,
+            subject: g.subject,
+            now: self.time_based.then_some(g.now),
+            findings: g.release.map(|r| r.findings.values().map(|f| f.digest).collect()).unwrap_or_default(),
+            approvals: if self.approvals_considered {
+                g.approvals.map(|a| a.values().map(|r| r.digest).collect()).unwrap_or_default()
+            } else {
+                Vec::new()
+            },
+            promotion: g.state.promotion.as_ref().map(|p| p.digest),
+            trust_score: None,
+        };
+        Decision {
+            outcome: self.outcome,
+            reasons,
+            policy_digest: g.policy_digest.to_string(),
+            evidence_digest: evidence.digest(),
+            now: evidence.now,
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Facts for `items`, at most [`MAX_FACTS`] of them plus a count of the rest.
+fn capped<T>(items: &[T], fact: impl Fn(&T) -> String) -> Vec<String> {
+    let mut facts: Vec<String> = items.iter().take(MAX_FACTS).map(fact).collect();
+    if items.len() > MAX_FACTS {
+        facts.push(format!(
+            "… and {} more (listed in key order above; every open finding is covered by the evidence digest)",
+            items.len() - MAX_FACTS
+        ));
+    }
+    facts
+}
+
+/// The conditions of a rule, in words.
+pub fn conditions(m: &FindingMatch) -> String {
+    let mut parts = Vec::new();
+    if let Some(b) = m.min_severity {
+        parts.push(format!("severity {b} or higher"));
+    }
+    if let Some(c) = m.min_cvss {
+        parts.push(format!("CVSS {c} or higher"));
+    }
+    if let Some(k) = m.known_exploited {
+        parts.push(if k { "known exploited" } else { "not known exploited" }.to_string());
+    }
+    if let Some(f) = m.fix_available {
+        parts.push(if f { "a fix is available" } else { "no fix is available" }.to_string());
+    }
+    let statuses: Vec<&str> = m.vex_status.iter().map(|s| vex_name(*s)).collect();
+    parts.push(format!("VEX status {}", statuses.join(" or ")));
+    parts.join(", ")
+}
+
+/// The OpenVEX name of a status.
+pub fn vex_name(s: VexStatus) -> &'static str {
+    match s {
+        VexStatus::NotAffected => "not_affected",
+        VexStatus::Affected => "affected",
+        VexStatus::Fixed => "fixed",
+        VexStatus::UnderInvestigation => "under_investigation",
+    }
+}
+
+/// One finding, for an auditor: advisory (aliases) in purl [environment]: severity band (source
+/// text, score), VEX status, known exploited, fixed versions.
+fn finding_fact((k, f): &Found<'_>, severity: &SeverityPolicy) -> String {
+    let mut s = k.advisory.clone();
+    if !f.aliases.is_empty() {
+        let _ = write!(s, " ({})", f.aliases.join(", "));
+    }
+    let _ = write!(s, " in {}", k.purl);
+    if let Some(env) = &k.environment {
+        let _ = write!(s, " [{env}]");
+    }
+    let _ = write!(s, ": severity {}", f.severity.band(severity));
+    match (&f.severity_text, f.severity) {
+        (Some(t), Severity::Score(score)) if t.trim().parse::<f64>().is_err() => {
+            let _ = write!(s, " ({}, score {score})", t.trim());
+        }
+        (Some(_), Severity::Score(score)) => {
+            let _ = write!(s, " (score {score})");
+        }
+        (Some(t), Severity::Label(_)) => {
+            let _ = write!(s, " (rated {})", t.trim());
+        }
+        (Some(t), Severity::Unknown) if !t.trim().is_empty() => {
+            let _ = write!(s, " (unreadable severity `{}`: policy unknown_as)", t.trim());
+        }
+        _ => s.push_str(" (no severity given: policy unknown_as)"),
+    }
+    let _ = write!(
+        s,
+        ", VEX {}, known exploited: {}, fix: {}",
+        vex_name(f.vex_status),
+        if f.known_exploited { "yes" } else { "no" },
+        if f.fixed_versions.is_empty() { "none known".to_string() } else { f.fixed_versions.join(", ") }
+    );
+    s
+}
+
+/// One approver's latest approval event, and whether it stands at `now`.
+fn approval_fact(approver: &str, r: &ApprovalRecord, now: EventTime) -> String {
+    let mut s = match r.decision {
+        ApprovalDecision::Approve => format!("{approver} approved at {}", r.at),
+        ApprovalDecision::Revoke => format!("{approver} revoked at {}", r.at),
+    };
+    if let Some(e) = r.expires {
+        let _ = write!(s, ", expires {e}");
+    }
+    let state = if r.standing(now) {
+        "stands"
+    } else if r.decision == ApprovalDecision::Revoke {
+        "does not count"
+    } else {
+        "expired: does not count"
+    };
+    let _ = write!(s, " ({state}; event {})", r.event_id);
+    s
+}

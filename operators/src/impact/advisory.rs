@@ -1,0 +1,157 @@
+//! An advisory upsert, withdrawal or delete: re-evaluate the packages it names (before and after) in
+//! the releases containing them, once per distinct component version.
+
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+
+use trustloop_schemas::{Advisory, AdvisoryChange, Envelope, Finding, FindingChange, Match};
+
+use super::emit::{Cause, Subject, finding};
+use super::tables::{AdvisoryEntry, AdvisoryId, ComponentId, PackageId, ReleaseId, next_id, use_ranks};
+use super::{ImpactState, OpenFinding, PackageKey, evaluate};
+use crate::osv::PreparedAdvisory;
+
+/// One occurrence to reconcile: (order key, release, evaluation index).
+type Work = (u64, ReleaseId, u32);
+/// A delta: (release, component, change, proof).
+type Delta = (ReleaseId, ComponentId, FindingChange, Arc<Match>);
+
+impl ImpactState {
+    /// The dense id of advisory `id`, interning it if new.
+    fn advisory_id(&mut self, id: &str) -> AdvisoryId {
+        if let Some(&aid) = self.advisory_ids.get(id) {
+            return aid;
+        }
+        let aid = next_id(self.advisories.len());
+        let id: Arc<str> = Arc::from(id);
+        self.advisories.push(AdvisoryEntry {
+            id: id.clone(),
+            advisory: None,
+            prepared: None,
+            packages: Vec::new(),
+            evals: Default::default(),
+            open: Default::default(),
+        });
+        self.advisory_ids.insert(id, aid);
+        self.advisory_ranks.invalidate();
+        aid
+    }
+
+    pub(super) fn apply_advisory(&mut self, a: &Advisory) -> Vec<Finding> {
+        let aid = self.advisory_id(&a.id);
+        let mut after: Vec<PackageId> = Vec::new();
+        if a.change != AdvisoryChange::Delete {
+            for x in &a.affected {
+                if let Some(key) = PackageKey::new(&x.package.ecosystem, &x.package.name) {
+                    after.push(Self::package_id(&mut self.packages, &mut self.package_ids, key));
+                }
+            }
+        }
+        after.sort_unstable();
+        after.dedup();
+        let entry = &mut self.advisories[aid as usize];
+        let before = std::mem::replace(&mut entry.packages, after.clone());
+        for p in &before {
+            if after.binary_search(p).is_err() {
+                self.packages[*p as usize].advisories.retain(|x| *x != aid);
+            }
+        }
+        for p in &after {
+            if before.binary_search(p).is_err() {
+                self.packages[*p as usize].advisories.push(aid);
+            }
+        }
+        if a.change == AdvisoryChange::Delete {
+            entry.advisory = None;
+            entry.prepared = None;
+        } else {
+            entry.advisory = Some(a.clone());
+            entry.prepared = Some(PreparedAdvisory::new(a));
+        }
+        entry.evals.clear();
+        let mut touched = before;
+        touched.extend(after);
+        touched.sort_unstable();
+        touched.dedup();
+        self.reconcile(aid, &touched, &a.envelope)
+    }
+
+    /// Re-evaluates advisory `aid` against every occurrence of the packages `touched`; emits deltas
+    /// in release key order, then inventory order.
+    fn reconcile(&mut self, aid: AdvisoryId, touched: &[PackageId], cause: &Envelope) -> Vec<Finding> {
+        let entry = &mut self.advisories[aid as usize];
+        // One evaluation per distinct component; its occurrences point at it.
+        let mut evals: Vec<(ComponentId, Option<Arc<Match>>)> = Vec::new();
+        let occurrences: usize = touched
+            .iter()
+            .flat_map(|&p| &self.packages[p as usize].components)
+            .map(|&cid| self.components.get(cid).occurrences.len())
+            .sum();
+        let mut work: Vec<Work> = Vec::with_capacity(occurrences);
+        for &p in touched {
+            for &cid in &self.packages[p as usize].components {
+                let c = self.components.get(cid);
+                if c.occurrences.is_empty() {
+                    continue;
+                }
+                let now = evaluate(entry.prepared.as_ref(), c);
+                entry.evals.insert(cid, now.clone());
+                let e = next_id(evals.len());
+                evals.push((cid, now));
+                work.extend(c.occurrences.iter().map(|&(rid, pos)| (u64::from(pos), rid, e)));
+            }
+        }
+        if work.is_empty() {
+            return Vec::new();
+        }
+        // Release key order, then inventory order (which also keeps a release's transitions in
+        // inventory order, as the state of a purl listed twice depends on it).
+        let releases = &self.releases;
+        if use_ranks(&self.release_ranks, work.len(), releases.len()) {
+            let ranks = self.release_ranks.refresh(&self.release_ids);
+            for w in &mut work {
+                w.0 |= u64::from(ranks[w.1 as usize]) << 32;
+            }
+            work.sort_unstable_by_key(|w| w.0);
+        } else {
+            work.sort_unstable_by(|a, b| {
+                releases[a.1 as usize].cmp_key(&releases[b.1 as usize]).then(a.0.cmp(&b.0))
+            });
+        }
+
+        // Transitions first (cheap), then the findings, into a vector of the right size.
+        let open = &mut self.advisories[aid as usize].open;
+        let mut deltas: Vec<Delta> = Vec::with_capacity(work.len());
+        for (_, rid, e) in work {
+            let (cid, now) = &evals[e as usize];
+            let key = (rid, self.components.get(*cid).purl);
+            match (open.entry(key), now) {
+                (Entry::Vacant(v), Some(m)) => {
+                    v.insert(OpenFinding { matched: m.clone() });
+                    deltas.push((rid, *cid, FindingChange::Opened, m.clone()));
+                }
+                (Entry::Occupied(o), None) => {
+                    deltas.push((rid, *cid, FindingChange::Closed, o.remove().matched));
+                }
+                (Entry::Occupied(mut o), Some(m)) if *o.get().matched != **m => {
+                    // Still affected, for another reason: record the new proof as a re-opening.
+                    o.get_mut().matched = m.clone();
+                    deltas.push((rid, *cid, FindingChange::Opened, m.clone()));
+                }
+                _ => {}
+            }
+        }
+        let cause = Cause::new(cause);
+        let entry = &self.advisories[aid as usize];
+        let subject = Subject::new(&entry.id, entry.advisory.as_ref());
+        let (components, releases) = (&self.components, &self.releases);
+        deltas
+            .iter()
+            .map(|(rid, cid, change, matched)| {
+                let c = components.get(*cid);
+                let release = &releases[*rid as usize];
+                finding(&cause, release, &subject, c, components.purls.get(c.purl), *change, matched)
+            })
+            .collect()
+    }
+}

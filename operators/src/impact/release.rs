@@ -1,0 +1,180 @@
+//! A new or re-imported release inventory: match its components against their packages' advisories
+//! (each advisory remembers what it said about a component version), close what no longer holds.
+
+use std::cmp::Ordering;
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+
+use trustloop_schemas::{Finding, FindingChange, Match, ReleaseInventory};
+
+use super::emit::{Cause, Subject, finding};
+use super::fx::FxHashMap;
+use super::tables::{AdvisoryId, ComponentEntry, ComponentId, PurlId, ReleaseEntry, next_id, use_ranks};
+use super::{ImpactState, OpenFinding, ReleaseKey, evaluate};
+
+/// A finding the new inventory wants: (advisory, purl, inventory position, proof).
+type Want = (AdvisoryId, PurlId, u32, Arc<Match>);
+/// A delta: (advisory, purl, the component it is reported with, change, proof).
+type Delta = (AdvisoryId, PurlId, Option<ComponentId>, FindingChange, Arc<Match>);
+
+impl ImpactState {
+    pub(super) fn apply_release(&mut self, r: &ReleaseInventory) -> Vec<Finding> {
+        let key = ReleaseKey {
+            name: r.release_name.clone(),
+            version: r.release_version.clone(),
+            environment: r.environment.clone(),
+        };
+        let rid = match self.release_ids.get(&key) {
+            Some(&rid) => rid,
+            None => {
+                let rid = next_id(self.releases.len());
+                self.releases.push(ReleaseEntry::new(&key));
+                self.release_ids.insert(key, rid);
+                self.release_ranks.invalidate();
+                rid
+            }
+        };
+        let mut components: Vec<ComponentId> = Vec::with_capacity(r.components.len());
+        for c in &r.components {
+            let (packages, package_ids) = (&mut self.packages, &mut self.package_ids);
+            let (cid, new) = self.components.intern(c, |key| Self::package_id(packages, package_ids, key));
+            if new && let Some(p) = self.components.get(cid).package {
+                self.packages[p as usize].components.push(cid);
+            }
+            components.push(cid);
+        }
+
+        // Forget the release's previous inventory (a re-import replaces it).
+        let old = std::mem::take(&mut self.releases[rid as usize].components);
+        for &cid in &old {
+            let occ = &mut self.components.entries[cid as usize].occurrences;
+            let start = occ.partition_point(|o| o.0 < rid);
+            let end = occ.partition_point(|o| o.0 <= rid);
+            occ.drain(start..end);
+        }
+        for (pos, &cid) in components.iter().enumerate() {
+            let occ = &mut self.components.entries[cid as usize].occurrences;
+            let o = (rid, next_id(pos));
+            if occ.last().is_none_or(|last| *last < o) {
+                occ.push(o);
+            } else {
+                let at = occ.partition_point(|x| *x < o);
+                occ.insert(at, o);
+            }
+        }
+
+        // Desired findings of the new inventory; a purl listed twice keeps its last match.
+        let mut desired: Vec<Want> = Vec::new();
+        for (pos, &cid) in components.iter().enumerate() {
+            let c = self.components.get(cid);
+            let Some(p) = c.package else { continue };
+            for &aid in &self.packages[p as usize].advisories {
+                let a = &mut self.advisories[aid as usize];
+                let m = match a.evals.get(&cid) {
+                    Some(m) => m.clone(),
+                    None => {
+                        let m = evaluate(a.prepared.as_ref(), c);
+                        a.evals.insert(cid, m.clone());
+                        m
+                    }
+                };
+                if let Some(m) = m {
+                    desired.push((aid, c.purl, next_id(pos), m));
+                }
+            }
+        }
+        self.sort_by_advisory_then_purl(&mut desired, |w| (w.0, w.1, w.2));
+        // Sorted by position within a key: the last one wins.
+        let mut last: Vec<Want> = Vec::with_capacity(desired.len());
+        for w in desired {
+            match last.last_mut() {
+                Some(l) if (l.0, l.1) == (w.0, w.1) => *l = w,
+                _ => last.push(w),
+            }
+        }
+        let desired = last;
+
+        // Close what no longer holds: this release's open findings are those of the advisories
+        // naming its previous components' packages (findings are only ever opened that way, and an
+        // advisory that stops naming a package closes its findings there).
+        let mut stale: Vec<(AdvisoryId, PurlId)> = Vec::new();
+        for &cid in &old {
+            let c = self.components.get(cid);
+            let Some(p) = c.package else { continue };
+            for &aid in &self.packages[p as usize].advisories {
+                if self.advisories[aid as usize].open.contains_key(&(rid, c.purl)) {
+                    stale.push((aid, c.purl));
+                }
+            }
+        }
+        stale.sort_unstable();
+        stale.dedup();
+        let wanted: FxHashMap<(AdvisoryId, PurlId), ()> = desired.iter().map(|w| ((w.0, w.1), ())).collect();
+        stale.retain(|s| !wanted.contains_key(s));
+        self.sort_by_advisory_then_purl(&mut stale, |s| (s.0, s.1, 0));
+
+        // Transitions first (cheap), then the findings, into a vector of the right size.
+        let mut first: FxHashMap<PurlId, ComponentId> = FxHashMap::default();
+        if !stale.is_empty() {
+            // The component a closed finding is reported with: the first with its purl.
+            for &cid in &old {
+                first.entry(self.components.get(cid).purl).or_insert(cid);
+            }
+        }
+        let mut deltas: Vec<Delta> = Vec::with_capacity(stale.len() + desired.len());
+        for (aid, purl) in stale {
+            if let Some(f) = self.advisories[aid as usize].open.remove(&(rid, purl)) {
+                deltas.push((aid, purl, first.get(&purl).copied(), FindingChange::Closed, f.matched));
+            }
+        }
+        for (aid, purl, pos, m) in desired {
+            match self.advisories[aid as usize].open.entry((rid, purl)) {
+                Entry::Vacant(v) => {
+                    v.insert(OpenFinding { matched: m.clone() });
+                }
+                Entry::Occupied(mut o) if *o.get().matched != *m => o.get_mut().matched = m.clone(),
+                Entry::Occupied(_) => continue,
+            }
+            deltas.push((aid, purl, Some(components[pos as usize]), FindingChange::Opened, m));
+        }
+
+        let cause = Cause::new(&r.envelope);
+        let release = &self.releases[rid as usize];
+        let missing = ComponentEntry::missing();
+        let (advisories, all) = (&self.advisories, &self.components);
+        let out = deltas
+            .iter()
+            .map(|(aid, purl, cid, change, m)| {
+                let c = cid.map_or(&missing, |cid| all.get(cid));
+                let a = &advisories[*aid as usize];
+                let subject = Subject::new(&a.id, a.advisory.as_ref());
+                finding(&cause, release, &subject, c, all.purls.get(*purl), *change, m)
+            })
+            .collect();
+        self.releases[rid as usize].components = components;
+        out
+    }
+
+    /// Sorts `items` by advisory id, then purl (as strings), then inventory position, their `key`.
+    fn sort_by_advisory_then_purl<T>(&mut self, items: &mut [T], key: impl Fn(&T) -> (AdvisoryId, PurlId, u32)) {
+        let purls = &self.components.purls;
+        let by_purl = |a: PurlId, b: PurlId| if a == b { Ordering::Equal } else { purls.get(a).cmp(purls.get(b)) };
+        if use_ranks(&self.advisory_ranks, items.len(), self.advisories.len()) {
+            let ranks = self.advisory_ranks.refresh(&self.advisory_ids);
+            items.sort_unstable_by(|x, y| {
+                let (a, p, i) = key(x);
+                let (b, q, j) = key(y);
+                ranks[a as usize].cmp(&ranks[b as usize]).then_with(|| by_purl(p, q)).then(i.cmp(&j))
+            });
+        } else {
+            let advisories = &self.advisories;
+            items.sort_unstable_by(|x, y| {
+                let (a, p, i) = key(x);
+                let (b, q, j) = key(y);
+                let by_id =
+                    if a == b { Ordering::Equal } else { advisories[a as usize].id.cmp(&advisories[b as usize].id) };
+                by_id.then_with(|| by_purl(p, q)).then(i.cmp(&j))
+            });
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! The operator's interned tables: advisories, packages, components, purls and releases as dense
+//! integer ids, assigned in order of first appearance in the input stream (so a replay assigns the
+//! same ids). Ids never reach outputs; they only make the state small and its lookups cheap.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use trustloop_schemas::{Advisory, Component, Match};
+
+use super::fx::FxHashMap;
+use super::{OpenFinding, PackageKey, ReleaseKey};
+use crate::osv::PreparedAdvisory;
+use crate::versions::{Ecosystem, Prepared};
+
+/// Dense id of a release (its `ReleaseKey`).
+pub(super) type ReleaseId = u32;
+/// Dense id of an advisory id.
+pub(super) type AdvisoryId = u32;
+/// Dense id of a `PackageKey`.
+pub(super) type PackageId = u32;
+/// Dense id of a distinct component (ecosystem, name, version, purl as written).
+pub(super) type ComponentId = u32;
+/// Dense id of a purl.
+pub(super) type PurlId = u32;
+
+/// The next dense id of a table holding `len` entries.
+pub(super) fn next_id(len: usize) -> u32 {
+    // Four billion distinct releases, advisories or components do not fit in memory anyway.
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// What the operator knows under one advisory id.
+#[derive(Debug, Clone)]
+pub(super) struct AdvisoryEntry {
+    /// The advisory id.
+    pub id: Arc<str>,
+    /// The current advisory (`None` once deleted).
+    pub advisory: Option<Advisory>,
+    /// The current advisory, ready for evaluation (`None` once deleted).
+    pub prepared: Option<PreparedAdvisory>,
+    /// The packages it currently names, ascending.
+    pub packages: Vec<PackageId>,
+    /// What the current advisory says about each component evaluated so far (cleared on change).
+    pub evals: FxHashMap<ComponentId, Option<Arc<Match>>>,
+    /// Its open findings, by release and purl.
+    pub open: FxHashMap<(ReleaseId, PurlId), OpenFinding>,
+}
+
+/// One package: the advisories naming it and the distinct components that are versions of it.
+#[derive(Debug, Clone)]
+pub(super) struct PackageEntry {
+    /// The advisories currently naming it (unordered).
+    pub advisories: Vec<AdvisoryId>,
+    /// Every distinct component of this package seen so far.
+    pub components: Vec<ComponentId>,
+}
+
+/// One distinct component, as inventories write it.
+#[derive(Debug, Clone)]
+pub(super) struct ComponentEntry {
+    /// Its package, if trustloop orders its ecosystem.
+    pub package: Option<PackageId>,
+    /// Its ecosystem, if supported.
+    pub eco: Option<Ecosystem>,
+    /// The version parsed for the ecosystem (when supported).
+    pub prepared: Option<Prepared>,
+    /// OSV ecosystem as written.
+    pub ecosystem: String,
+    /// Package name as written.
+    pub name: String,
+    /// Version as written.
+    pub version: String,
+    /// Its purl.
+    pub purl: PurlId,
+    /// Where it occurs: (release, index in the release's inventory), ascending.
+    pub occurrences: Vec<(ReleaseId, u32)>,
+}
+
+impl ComponentEntry {
+    /// A component with empty fields (what a finding closed without a known component reports).
+    pub fn missing() -> ComponentEntry {
+        ComponentEntry {
+            package: None,
+            eco: None,
+            prepared: None,
+            ecosystem: String::new(),
+            name: String::new(),
+            version: String::new(),
+            purl: 0,
+            occurrences: Vec::new(),
+        }
+    }
+}
+
+/// One release: its key, kept compact (`name@version` in one buffer, as findings carry it), and its
+/// current inventory.
+#[derive(Debug, Clone)]
+pub(super) struct ReleaseEntry {
+    /// `name@version`.
+    label: Box<str>,
+    /// Where the name ends in `label`.
+    name_len: usize,
+    /// Environment, if the inventory names one.
+    environment: Option<Box<str>>,
+    /// The components of its current inventory, in inventory order.
+    pub components: Vec<ComponentId>,
+}
+
+impl ReleaseEntry {
+    /// A release `key` with no inventory yet.
+    pub fn new(key: &ReleaseKey) -> ReleaseEntry {
+        ReleaseEntry {
+            label: format!("{}@{}", key.name, key.version).into(),
+            name_len: key.name.len(),
+            environment: key.environment.as_deref().map(Box::from),
+            components: Vec::new(),
+        }
+    }
+
+    /// `name@version`.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Release name.
+    pub fn name(&self) -> &str {
+        self.label.get(..self.name_len).unwrap_or_default()
+    }
+
+    /// Release version.
+    pub fn version(&self) -> &str {
+        self.label.get(self.name_len + 1..).unwrap_or_default()
+    }
+
+    /// Environment, if any.
+    pub fn environment(&self) -> Option<&str> {
+        self.environment.as_deref()
+    }
+
+    /// Orders as `ReleaseKey` does: name, version, environment.
+    pub fn cmp_key(&self, other: &ReleaseEntry) -> std::cmp::Ordering {
+        (self.name(), self.version(), self.environment()).cmp(&(other.name(), other.version(), other.environment()))
+    }
+
+    /// The key.
+    pub fn key(&self) -> ReleaseKey {
+        ReleaseKey {
+            name: self.name().to_string(),
+            version: self.version().to_string(),
+            environment: self.environment.as_deref().map(str::to_string),
+        }
+    }
+}
+
+/// Interned strings: dense ids in order of first appearance.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Strings {
+    ids: FxHashMap<Arc<str>, u32>,
+    items: Vec<Arc<str>>,
+}
+
+impl Strings {
+    /// The id of `s`, assigning the next one if `s` is new.
+    pub fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = next_id(self.items.len());
+        let s: Arc<str> = Arc::from(s);
+        self.items.push(s.clone());
+        self.ids.insert(s, id);
+        id
+    }
+
+    /// The string of `id`.
+    pub fn get(&self, id: u32) -> &str {
+        self.items.get(id as usize).map_or("", |s| s)
+    }
+
+    /// How many strings are interned.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+}
+
+/// Whether to sort `items` things by cached ranks (refreshing them if stale, O(`total`)) rather than
+/// by comparing their keys (O(`items` log `items`) string comparisons).
+pub(super) fn use_ranks(ranks: &Ranks, items: usize, total: usize) -> bool {
+    #[cfg(test)]
+    if let Some(forced) = FORCE_RANKS.with(|f| f.get()) {
+        return forced;
+    }
+    ranks.is_fresh() || items.saturating_mul(16) >= total
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests force either sort path with this.
+    pub(super) static FORCE_RANKS: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// Cached ranks of ids in key order (release key, advisory id), recomputed when new keys arrive.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Ranks {
+    ranks: Vec<u32>,
+    fresh: bool,
+}
+
+impl Ranks {
+    /// Marks the ranks stale (a new key arrived).
+    pub fn invalidate(&mut self) {
+        self.fresh = false;
+    }
+
+    /// Whether the ranks are usable as they are.
+    fn is_fresh(&self) -> bool {
+        self.fresh
+    }
+
+    /// Recomputes the ranks from the ordered index `ids` (key → id), if stale.
+    pub fn refresh<K>(&mut self, ids: &BTreeMap<K, u32>) -> &[u32] {
+        if !self.fresh {
+            self.ranks.clear();
+            self.ranks.resize(ids.len(), 0);
+            for (rank, &id) in ids.values().enumerate() {
+                if let Some(r) = self.ranks.get_mut(id as usize) {
+                    *r = next_id(rank);
+                }
+            }
+            self.fresh = true;
+        }
+        &self.ranks
+    }
+}
+
+/// The component tables: every distinct component, keyed by its four strings.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Components {
+    /// By component id.
+    pub entries: Vec<ComponentEntry>,
+    /// Length-prefixed (ecosystem, name, version, purl) → id.
+    ids: FxHashMap<Box<[u8]>, ComponentId>,
+    /// Purls by id.
+    pub purls: Strings,
+    /// Scratch buffer for lookups.
+    scratch: Vec<u8>,
+}
+
+impl Components {
+    /// The id of component `c`, interning it (and its package, via `package_of`) if new.
+    pub fn intern(&mut self, c: &Component, package_of: impl FnOnce(PackageKey) -> PackageId) -> (ComponentId, bool) {
+        self.scratch.clear();
+        for s in [&c.ecosystem, &c.name, &c.version, &c.purl] {
+            self.scratch.extend_from_slice(&(s.len() as u64).to_le_bytes());
+            self.scratch.extend_from_slice(s.as_bytes());
+        }
+        if let Some(&id) = self.ids.get(self.scratch.as_slice()) {
+            return (id, false);
+        }
+        let id = next_id(self.entries.len());
+        let eco = Ecosystem::from_osv(&c.ecosystem);
+        self.entries.push(ComponentEntry {
+            package: PackageKey::new(&c.ecosystem, &c.name).map(package_of),
+            eco,
+            prepared: eco.map(|e| e.prepare(&c.version)),
+            ecosystem: c.ecosystem.clone(),
+            name: c.name.clone(),
+            version: c.version.clone(),
+            purl: self.purls.intern(&c.purl),
+            occurrences: Vec::new(),
+        });
+        self.ids.insert(self.scratch.as_slice().into(), id);
+        (id, true)
+    }
+
+    /// The entry of `id`.
+    pub fn get(&self, id: ComponentId) -> &ComponentEntry {
+        &self.entries[id as usize]
+    }
+}

@@ -1,0 +1,658 @@
+//! The policy document model. `default.yaml` (beside this file) documents every field; the `Default`
+//! impls here are the values an omitted field takes, and a test checks that they equal the shipped
+//! default policy's.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use trustloop_schemas::{ActionKind, EventTime, Outcome, VexStatus};
+
+use super::duration::Duration;
+use super::severity::Band;
+
+/// The only `api_version` this build reads.
+pub const API_VERSION: &str = "trustloop/v1";
+
+/// A policy document: release gates, VEX consensus, trust scoring and trust rules, enforcement
+/// budgets. Every section, and every field inside one, may be omitted: it then takes the default
+/// policy's value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyDoc {
+    /// Format version of the document: `trustloop/v1`.
+    pub api_version: String,
+    /// Policy name; `trustloop policy apply` numbers the versions of each name.
+    pub name: String,
+    /// Free text for people.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// CVSS thresholds of the severity bands.
+    #[serde(default)]
+    pub severity: SeverityPolicy,
+    /// Rules a release must pass to be promoted.
+    #[serde(default)]
+    pub release_gates: ReleaseGates,
+    /// How VEX statements of several issuers are weighed.
+    #[serde(default)]
+    pub vex: VexPolicy,
+    /// Trust scoring of entities and the actions scores trigger.
+    #[serde(default)]
+    pub trust: TrustPolicy,
+    /// Limits on enforcement actions.
+    #[serde(default)]
+    pub enforcement: EnforcementPolicy,
+}
+
+/// CVSS score thresholds of the severity bands (each band starts at its threshold).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SeverityPolicy {
+    /// Lowest score of `low`.
+    pub low: f64,
+    /// Lowest score of `medium`.
+    pub medium: f64,
+    /// Lowest score of `high`.
+    pub high: f64,
+    /// Lowest score of `critical`.
+    pub critical: f64,
+    /// The band of a finding whose severity is missing or unreadable.
+    pub unknown_as: Band,
+}
+
+impl Default for SeverityPolicy {
+    fn default() -> Self {
+        SeverityPolicy { low: 0.1, medium: 4.0, high: 7.0, critical: 9.0, unknown_as: Band::Medium }
+    }
+}
+
+/// Release gates: finding rules, approvals, freeze windows, waivers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReleaseGates {
+    /// Rules over a release's open findings, evaluated in order; every matching rule is a reason.
+    pub rules: Vec<GateRule>,
+    /// Approvals required before a promotion.
+    pub approvals: Vec<ApprovalRule>,
+    /// Periods in which promotions are refused.
+    pub freeze_windows: Vec<FreezeWindow>,
+    /// Accepted risks: findings a rule ignores until the waiver expires.
+    pub waivers: Vec<Waiver>,
+}
+
+impl Default for ReleaseGates {
+    fn default() -> Self {
+        let rule = |id: &str, description: &str, environments: &[&str], when: FindingMatch, outcome| GateRule {
+            id: id.into(),
+            description: Some(description.into()),
+            environments: environments.iter().map(|e| e.to_string()).collect(),
+            when,
+            outcome,
+        };
+        ReleaseGates {
+            rules: vec![
+                rule(
+                    "known-exploited",
+                    "A vulnerability known to be exploited in the wild blocks every promotion.",
+                    &[],
+                    FindingMatch { known_exploited: Some(true), ..FindingMatch::default() },
+                    GateOutcome::Fail,
+                ),
+                rule(
+                    "critical",
+                    "Critical vulnerabilities block every promotion.",
+                    &[],
+                    FindingMatch { min_severity: Some(Band::Critical), ..FindingMatch::default() },
+                    GateOutcome::Fail,
+                ),
+                rule(
+                    "high-with-fix-in-prod",
+                    "A high vulnerability that has a fix blocks promotion to production: upgrade first.",
+                    &["prod"],
+                    FindingMatch {
+                        min_severity: Some(Band::High),
+                        fix_available: Some(true),
+                        ..FindingMatch::default()
+                    },
+                    GateOutcome::Fail,
+                ),
+                rule(
+                    "high",
+                    "Any other high vulnerability is a warning.",
+                    &[],
+                    FindingMatch { min_severity: Some(Band::High), ..FindingMatch::default() },
+                    GateOutcome::Warn,
+                ),
+            ],
+            approvals: vec![ApprovalRule { environments: vec!["prod".into()], required: 1 }],
+            freeze_windows: Vec::new(),
+            waivers: Vec::new(),
+        }
+    }
+}
+
+/// A gate rule: if any open finding of the release matches `when`, the verdict gets `outcome`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateRule {
+    /// Identifier, unique among the rules (it names the rule in verdict reasons).
+    pub id: String,
+    /// Free text for people.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Target environments the rule applies to; empty means every environment.
+    #[serde(default)]
+    pub environments: Vec<String>,
+    /// Conditions on one finding, all of which must hold.
+    #[serde(default)]
+    pub when: FindingMatch,
+    /// `warn` or `fail`.
+    pub outcome: GateOutcome,
+}
+
+/// Conditions on a finding (all given ones must hold; an omitted one always holds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FindingMatch {
+    /// The finding's severity band is at least this.
+    pub min_severity: Option<Band>,
+    /// The finding's CVSS score is at least this (findings without a score do not match).
+    pub min_cvss: Option<f64>,
+    /// The advisory is (or is not) known to be exploited.
+    pub known_exploited: Option<bool>,
+    /// A fixed version exists (or does not).
+    pub fix_available: Option<bool>,
+    /// The finding's status after VEX is one of these.
+    pub vex_status: Vec<VexStatus>,
+}
+
+impl Default for FindingMatch {
+    fn default() -> Self {
+        FindingMatch {
+            min_severity: None,
+            min_cvss: None,
+            known_exploited: None,
+            fix_available: None,
+            vex_status: vec![VexStatus::Affected, VexStatus::UnderInvestigation],
+        }
+    }
+}
+
+/// What a matching gate rule does to a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateOutcome {
+    /// The verdict is at least `WARN`.
+    Warn,
+    /// The verdict is `FAIL`.
+    Fail,
+}
+
+impl From<GateOutcome> for Outcome {
+    fn from(o: GateOutcome) -> Outcome {
+        match o {
+            GateOutcome::Warn => Outcome::Warn,
+            GateOutcome::Fail => Outcome::Fail,
+        }
+    }
+}
+
+/// Approvals required for promotions into some environments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalRule {
+    /// Target environments; empty means every environment.
+    #[serde(default)]
+    pub environments: Vec<String>,
+    /// How many distinct approvers must have approved (and not revoked, and not expired).
+    pub required: u32,
+}
+
+/// A period of event time in which promotions into some environments are refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeWindow {
+    /// Identifier, unique among the windows.
+    pub id: String,
+    /// Target environments; empty means every environment.
+    #[serde(default)]
+    pub environments: Vec<String>,
+    /// Start (inclusive), RFC 3339.
+    pub from: EventTime,
+    /// End (exclusive), RFC 3339.
+    pub until: EventTime,
+    /// Why, for people.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// An accepted risk: one advisory in some releases, justified, until it expires.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Waiver {
+    /// Identifier, unique among the waivers.
+    pub id: String,
+    /// The advisory id or one of its aliases (e.g. a CVE id).
+    pub advisory: String,
+    /// Releases it covers: `NAME` (every version) or `NAME@VERSION`.
+    pub releases: Vec<String>,
+    /// Why the risk is accepted.
+    pub justification: String,
+    /// When it stops applying (event time), RFC 3339.
+    pub expires: EventTime,
+    /// Who approved it.
+    #[serde(default)]
+    pub approved_by: Vec<String>,
+}
+
+/// Weights of VEX issuers, for the consensus over conflicting statements.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VexPolicy {
+    /// Weight (0.0–1.0) of each issuer, by the issuer string of its statements.
+    #[serde(deserialize_with = "unique_keys")]
+    pub issuers: BTreeMap<String, f64>,
+    /// Weight of an issuer not listed.
+    pub default_issuer_weight: f64,
+    /// Total weight a status needs to be accepted.
+    pub min_weight: f64,
+}
+
+impl Default for VexPolicy {
+    fn default() -> Self {
+        VexPolicy { issuers: BTreeMap::new(), default_issuer_weight: 0.5, min_weight: 1.0 }
+    }
+}
+
+/// Trust scoring and trust rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrustPolicy {
+    /// A new `TrustScore` is emitted only when the score moved at least this much (points) since the
+    /// last one emitted for the entity.
+    pub step: f64,
+    /// Features computed from telemetry, by feature name.
+    #[serde(deserialize_with = "unique_keys")]
+    pub features: BTreeMap<String, TelemetryFeature>,
+    /// The missed-heartbeat feature.
+    pub heartbeat: HeartbeatFeature,
+    /// The open-findings features of the release the entity runs.
+    pub findings: FindingsFeature,
+    /// Score thresholds and the actions they trigger.
+    pub rules: Vec<TrustRule>,
+}
+
+impl Default for TrustPolicy {
+    fn default() -> Self {
+        let feature = |kinds: &[&str], weight, half_life: &str, max, mode| TelemetryFeature {
+            kinds: kinds.iter().map(|k| k.to_string()).collect(),
+            weight,
+            half_life: Duration::parse(half_life).unwrap_or_default(),
+            max: Some(max),
+            mode,
+        };
+        let features = BTreeMap::from([
+            ("auth_failures".to_string(), feature(&["auth_failure"], 2.0, "1h", 30.0, FeatureMode::Sum)),
+            ("ids_alerts".to_string(), feature(&["ids_alert"], 10.0, "6h", 50.0, FeatureMode::Sum)),
+            (
+                "integrity".to_string(),
+                feature(&["attestation_failure", "integrity_failure"], 40.0, "3d", 80.0, FeatureMode::Sum),
+            ),
+            ("config_drift".to_string(), feature(&["config_drift"], 5.0, "1d", 25.0, FeatureMode::Last)),
+        ]);
+        let rule = |id: &str, action, below, recover_above| TrustRule {
+            id: id.into(),
+            description: None,
+            action,
+            below,
+            recover_above,
+        };
+        TrustPolicy {
+            step: 5.0,
+            features,
+            heartbeat: HeartbeatFeature::default(),
+            findings: FindingsFeature::default(),
+            rules: vec![
+                rule("isolate", Action::Isolate, 20.0, 35.0),
+                rule("quarantine", Action::Quarantine, 40.0, 55.0),
+                rule("block-promotion", Action::BlockPromotion, 60.0, 70.0),
+                rule("notify", Action::Notify, 80.0, 90.0),
+            ],
+        }
+    }
+}
+
+/// A feature computed from telemetry samples of some kinds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryFeature {
+    /// Telemetry kinds that feed it; empty means the feature's own name.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// Points taken off the score per unit of (decayed) value.
+    pub weight: f64,
+    /// Time for the value to decay to half.
+    pub half_life: Duration,
+    /// Most points the feature can take off.
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// `sum`: samples add up; `last`: the newest sample's value replaces the feature's value.
+    #[serde(default)]
+    pub mode: FeatureMode,
+}
+
+/// How samples update a feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureMode {
+    /// Each sample's value is added (counts: failures, alerts).
+    #[default]
+    Sum,
+    /// The newest sample's value is the feature's value (levels: drifted settings).
+    Last,
+}
+
+/// The missed-heartbeat feature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeartbeatFeature {
+    /// The telemetry kind of heartbeats.
+    pub kind: String,
+    /// How often an entity sends one; each interval without one is a missed heartbeat.
+    pub interval: Duration,
+    /// Points per missed heartbeat.
+    pub weight: f64,
+    /// Half-life of misses once heartbeats are back.
+    pub half_life: Duration,
+    /// Most points the feature can take off.
+    pub max: Option<f64>,
+}
+
+impl Default for HeartbeatFeature {
+    fn default() -> Self {
+        HeartbeatFeature {
+            kind: "heartbeat".into(),
+            interval: Duration::from_secs(300),
+            weight: 5.0,
+            half_life: Duration::from_secs(7_200),
+            max: Some(40.0),
+        }
+    }
+}
+
+/// The open findings of the release an entity runs, counted per severity band.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FindingsFeature {
+    /// Points per open finding, by band.
+    pub weights: BandWeights,
+    /// Most points all findings together can take off.
+    pub max: Option<f64>,
+}
+
+impl Default for FindingsFeature {
+    fn default() -> Self {
+        FindingsFeature { weights: BandWeights::default(), max: Some(50.0) }
+    }
+}
+
+/// A number per severity band.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BandWeights {
+    /// Critical.
+    pub critical: f64,
+    /// High.
+    pub high: f64,
+    /// Medium.
+    pub medium: f64,
+    /// Low.
+    pub low: f64,
+    /// None.
+    pub none: f64,
+}
+
+impl BandWeights {
+    /// The weight of `band`.
+    pub fn of(&self, band: Band) -> f64 {
+        match band {
+            Band::Critical => self.critical,
+            Band::High => self.high,
+            Band::Medium => self.medium,
+            Band::Low => self.low,
+            Band::None => self.none,
+        }
+    }
+}
+
+impl Default for BandWeights {
+    fn default() -> Self {
+        BandWeights { critical: 15.0, high: 5.0, medium: 1.0, low: 0.2, none: 0.0 }
+    }
+}
+
+/// A trust rule: below a score, an action; lifted only once the score is back above a higher one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustRule {
+    /// Identifier, unique among the trust rules.
+    pub id: String,
+    /// Free text for people.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// What to do.
+    pub action: Action,
+    /// The rule triggers when the score drops below this.
+    pub below: f64,
+    /// Once triggered, it is lifted only when the score rises to this or above (hysteresis).
+    pub recover_above: f64,
+}
+
+/// An enforcement action a policy can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Quarantine the entity.
+    Quarantine,
+    /// Isolate the entity from the network.
+    Isolate,
+    /// Block promotions of the release the entity runs.
+    BlockPromotion,
+    /// Notify people.
+    Notify,
+}
+
+impl From<Action> for ActionKind {
+    fn from(a: Action) -> ActionKind {
+        match a {
+            Action::Quarantine => ActionKind::Quarantine,
+            Action::Isolate => ActionKind::Isolate,
+            Action::BlockPromotion => ActionKind::BlockPromotion,
+            Action::Notify => ActionKind::Notify,
+        }
+    }
+}
+
+/// Limits on enforcement, and how actions are carried out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnforcementPolicy {
+    /// Apply each action to a sandbox target first, and to the real one only once that is verified.
+    pub sandbox_first: bool,
+    /// Retries of a step that failed or timed out.
+    pub retry: RetryPolicy,
+    /// How long an adapter may take to reach each state of a step.
+    pub timeouts: StepTimeouts,
+    /// Automatic revert of an action this long after it was verified, by action.
+    pub ttl: BTreeMap<Action, Duration>,
+    /// Budgets; an action over any budget is held, not dispatched.
+    pub budgets: Vec<Budget>,
+}
+
+impl Default for EnforcementPolicy {
+    fn default() -> Self {
+        EnforcementPolicy {
+            sandbox_first: true,
+            retry: RetryPolicy::default(),
+            timeouts: StepTimeouts::default(),
+            ttl: BTreeMap::from([(Action::Quarantine, Duration::from_secs(86_400))]),
+            budgets: vec![Budget {
+                id: "fleet-hourly".into(),
+                window: Duration::from_secs(3_600),
+                max_actions: Some(20),
+                max_fleet_percent: Some(5.0),
+                actions: vec![Action::Quarantine, Action::Isolate],
+            }],
+        }
+    }
+}
+
+/// Retries of a failed or timed-out step, with exponential back-off in event time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryPolicy {
+    /// Tries of a step, the first included (1 = no retry).
+    pub max_attempts: u32,
+    /// The wait before the first retry; each further retry waits twice as long as the one before.
+    pub backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { max_attempts: 5, backoff: Duration::from_secs(30) }
+    }
+}
+
+/// How long an adapter may take to reach each state of a step; past it, the try has failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StepTimeouts {
+    /// From `dispatched` to `acknowledged`.
+    pub acknowledge: Duration,
+    /// From `acknowledged` to `applied` (`reverted`, for a revert).
+    pub apply: Duration,
+    /// From `applied` to `verified` (`reverted`, for a revert).
+    pub verify: Duration,
+}
+
+impl Default for StepTimeouts {
+    fn default() -> Self {
+        StepTimeouts {
+            acknowledge: Duration::from_secs(120),
+            apply: Duration::from_secs(600),
+            verify: Duration::from_secs(600),
+        }
+    }
+}
+
+/// At most so many actions (or so much of a tenant's fleet) per window of event time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    /// Identifier, unique among the budgets.
+    pub id: String,
+    /// The sliding window of event time.
+    pub window: Duration,
+    /// Most actions per window.
+    #[serde(default)]
+    pub max_actions: Option<u32>,
+    /// Most entities of the tenant's fleet acted on per window, in percent.
+    #[serde(default)]
+    pub max_fleet_percent: Option<f64>,
+    /// Actions the budget counts; empty means all.
+    #[serde(default)]
+    pub actions: Vec<Action>,
+}
+
+impl PolicyDoc {
+    /// Puts order-free lists in a canonical order (sorted, without duplicates) and fills implicit
+    /// values (a feature without `kinds` is fed by the kind of its own name), so that documents that
+    /// mean the same have the same canonical form.
+    pub(crate) fn normalize(&mut self) {
+        fn set<T: Ord>(v: &mut Vec<T>) {
+            v.sort();
+            v.dedup();
+        }
+        for r in &mut self.release_gates.rules {
+            set(&mut r.environments);
+            r.when.vex_status.sort_by_key(|s| vex_rank(*s));
+            r.when.vex_status.dedup();
+        }
+        for a in &mut self.release_gates.approvals {
+            set(&mut a.environments);
+        }
+        for w in &mut self.release_gates.freeze_windows {
+            set(&mut w.environments);
+        }
+        for w in &mut self.release_gates.waivers {
+            set(&mut w.releases);
+            set(&mut w.approved_by);
+        }
+        for (name, f) in &mut self.trust.features {
+            if f.kinds.is_empty() {
+                f.kinds.push(name.clone());
+            }
+            set(&mut f.kinds);
+        }
+        for b in &mut self.enforcement.budgets {
+            set(&mut b.actions);
+        }
+    }
+}
+
+/// A fixed order of VEX statuses (the schema's enum has no `Ord`).
+fn vex_rank(s: VexStatus) -> u8 {
+    match s {
+        VexStatus::Affected => 0,
+        VexStatus::UnderInvestigation => 1,
+        VexStatus::Fixed => 2,
+        VexStatus::NotAffected => 3,
+    }
+}
+
+/// A mapping whose keys must be unique (YAML parsers otherwise keep the last of duplicate keys,
+/// silently dropping the first). The error is raised on the repeated key, so it is located there.
+fn unique_keys<'de, D: Deserializer<'de>, V: Deserialize<'de>>(d: D) -> Result<BTreeMap<String, V>, D::Error> {
+    struct Map<V>(PhantomData<V>);
+    impl<'de, V: Deserialize<'de>> Visitor<'de> for Map<V> {
+        type Value = BTreeMap<String, V>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a mapping")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(k) = map.next_key_seed(NewKey(&out))? {
+                let v = map.next_value()?;
+                out.insert(k, v);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Map(PhantomData))
+}
+
+/// A key not yet in the map.
+struct NewKey<'a, V>(&'a BTreeMap<String, V>);
+
+impl<'de, V> DeserializeSeed<'de> for NewKey<'_, V> {
+    type Value = String;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<V> Visitor<'_> for NewKey<'_, V> {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_str<E: de::Error>(self, k: &str) -> Result<String, E> {
+        if self.0.contains_key(k) {
+            Err(E::custom(format!("duplicate key `{k}`: each key may appear once")))
+        } else {
+            Ok(k.to_string())
+        }
+    }
+}

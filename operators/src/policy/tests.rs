@@ -1,0 +1,317 @@
+use super::*;
+
+const MINIMAL: &str = "api_version: trustloop/v1\nname: edge\n";
+
+fn err(yaml: &str) -> PolicyError {
+    parse(yaml).expect_err("the document must be rejected")
+}
+
+/// (line, column) of an error, with its text for the failure message.
+fn at(e: &PolicyError) -> (Option<usize>, Option<usize>) {
+    (e.line, e.column)
+}
+
+#[test]
+fn the_shipped_default_parses_and_matches_the_rust_defaults() {
+    let d = default_policy();
+    assert_eq!(d.name, "default");
+    assert_eq!(d.api_version, API_VERSION);
+    // What an omitted field takes (the Rust `Default`s) is what default.yaml documents.
+    assert_eq!(d.severity, SeverityPolicy::default());
+    assert_eq!(d.release_gates, ReleaseGates::default());
+    assert_eq!(d.vex, VexPolicy::default());
+    assert_eq!(d.trust, TrustPolicy::default());
+    assert_eq!(d.enforcement, EnforcementPolicy::default());
+    // So a minimal document is the default policy under another name.
+    let m = parse(MINIMAL).expect("minimal");
+    let renamed = PolicyDoc { name: "edge".into(), description: None, ..d };
+    assert_eq!(m, renamed);
+    assert_eq!(m.digest(), renamed.digest());
+}
+
+#[test]
+fn digest_is_stable_across_formatting_key_order_sets_and_spelled_out_defaults() {
+    let a = r#"
+api_version: trustloop/v1
+name: prod
+trust:
+  step: 5
+  features:
+    auth:
+      kinds: [auth_failure, sshd_failure]
+      weight: 2
+      half_life: 24h
+  rules:
+    - {id: q, action: quarantine, below: 30, recover_above: 40}
+    - {id: n, action: notify, below: 70, recover_above: 80}
+release_gates:
+  rules:
+    - id: crit
+      environments: [prod, staging]
+      when: {min_severity: critical}
+      outcome: fail
+"#;
+    let b = r#"# the same policy, written differently
+release_gates:
+  rules:
+  - outcome: fail
+    when:
+      vex_status: [under_investigation, affected, affected]   # the default, spelled out
+      min_severity: critical
+    environments:
+    - staging
+    - prod
+    - prod
+    id: crit
+name: "prod"
+trust:
+  rules:
+  - id: q
+    action: quarantine
+    below: 30.0
+    recover_above: 40.0
+  - id: n
+    recover_above: 80.0
+    below: 70.0
+    action: notify
+  features:
+    auth: {half_life: 1d, weight: 2.0, kinds: [sshd_failure, auth_failure], mode: sum}
+  step: 5.0
+api_version: 'trustloop/v1'
+"#;
+    let da = parse(a).expect("a");
+    let db = parse(b).expect("b");
+    assert_eq!(da, db);
+    assert_eq!(da.canonical_json(), db.canonical_json());
+    assert_eq!(da.digest(), db.digest());
+    assert_eq!(da.digest().len(), 64);
+    // The canonical form is itself a policy document with the same digest.
+    let back = parse(&da.canonical_json()).expect("canonical JSON is a policy");
+    assert_eq!(back.digest(), da.digest());
+    assert!(da.canonical_json().contains(r#""half_life":"1d""#), "{}", da.canonical_json());
+
+    // Changing a value, or the order of rules, changes it.
+    let changed = parse(&a.replace("weight: 2", "weight: 2.5")).expect("changed");
+    assert_ne!(changed.digest(), da.digest());
+    let reordered = parse(&a.replace(
+        "    - {id: q, action: quarantine, below: 30, recover_above: 40}\n    - {id: n, action: notify, below: 70, recover_above: 80}",
+        "    - {id: n, action: notify, below: 70, recover_above: 80}\n    - {id: q, action: quarantine, below: 30, recover_above: 40}",
+    ))
+    .expect("reordered");
+    assert_ne!(reordered.digest(), da.digest());
+}
+
+#[test]
+fn a_feature_without_kinds_is_fed_by_its_own_name() {
+    let d =
+        parse("api_version: trustloop/v1\nname: x\ntrust:\n  features:\n    ids_alert: {weight: 1, half_life: 1h}\n")
+            .expect("parse");
+    assert_eq!(d.trust.features["ids_alert"].kinds, vec!["ids_alert".to_string()]);
+    let explicit = parse(
+        "api_version: trustloop/v1\nname: x\ntrust:\n  features:\n    ids_alert: {kinds: [ids_alert], weight: 1, half_life: 1h}\n",
+    )
+    .expect("parse");
+    assert_eq!(d.digest(), explicit.digest());
+}
+
+#[test]
+fn unknown_key_is_located_and_names_the_expected_keys() {
+    let e = err("api_version: trustloop/v1\nname: x\ntrust:\n  stepp: 5\n");
+    assert_eq!(at(&e), (Some(4), Some(3)), "{e}");
+    assert_eq!(e.path, "trust.stepp");
+    assert!(e.message.starts_with("unknown field `stepp`") && e.message.contains("`step`"), "{e}");
+    assert_eq!(e.to_string(), format!("4:3: trust.stepp: {}", e.message));
+}
+
+#[test]
+fn bad_duration_is_located_at_its_value() {
+    let yaml =
+        "api_version: trustloop/v1\nname: x\ntrust:\n  features:\n    auth:\n      weight: 1\n      half_life: 5x\n";
+    let e = err(yaml);
+    assert_eq!(at(&e), (Some(7), Some(18)), "{e}");
+    assert_eq!(e.path, "trust.features.auth.half_life");
+    assert!(e.message.contains("unknown unit `x`") && e.message.contains("e.g."), "{e}");
+    let e = err(&yaml.replace("5x", "5"));
+    assert!(e.message.contains("no unit"), "{e}");
+}
+
+#[test]
+fn wrong_type_is_located() {
+    let e = err("api_version: trustloop/v1\nname: x\ntrust:\n  step: lots\n");
+    assert_eq!(at(&e), (Some(4), Some(9)), "{e}");
+    assert!(e.message.starts_with("invalid type") && e.message.contains("lots"), "{e}");
+    let e = err(
+        "api_version: trustloop/v1\nname: x\ntrust:\n  rules:\n    - id: q\n      action: reboot\n      below: 1\n      recover_above: 9\n",
+    );
+    assert_eq!(at(&e), (Some(6), Some(15)), "{e}");
+    assert!(e.message.starts_with("unknown variant `reboot`") && e.message.contains("quarantine"), "{e}");
+}
+
+#[test]
+fn missing_required_field_is_located_at_its_mapping() {
+    let e = err("api_version: trustloop/v1\n");
+    assert!(e.message.contains("missing field `name`"), "{e}");
+    assert_eq!(e.line, Some(1));
+    let e = err(
+        "api_version: trustloop/v1\nname: x\nrelease_gates:\n  waivers:\n    - id: w1\n      advisory: CVE-2026-1\n      releases: [shop]\n      justification: endpoint disabled\n",
+    );
+    assert!(e.message.contains("missing field `expires`"), "{e}");
+    assert_eq!(at(&e), (Some(5), Some(7)), "{e}");
+    assert_eq!(e.path, "release_gates.waivers[0]");
+}
+
+#[test]
+fn syntax_errors_carry_libyaml_positions() {
+    let e = err("api_version: trustloop/v1\nname: x\ntrust:\n  step: 5\n bad: [\n");
+    assert!(e.line.is_some() && e.column.is_some(), "{e}");
+    let e = err("");
+    assert!(e.message.contains("empty"), "{e}");
+    let e = err("api_version: trustloop/v1\nname: x\n---\napi_version: trustloop/v1\nname: y\n");
+    assert!(e.message.contains("more than one document"), "{e}");
+}
+
+#[test]
+fn hysteresis_band_must_be_sane() {
+    let base = "api_version: trustloop/v1\nname: x\ntrust:\n  step: 5\n  rules:\n    - id: q\n      action: quarantine\n      below: 30\n      recover_above: RA\n";
+    let e = err(&base.replace("RA", "25"));
+    assert_eq!(at(&e), (Some(9), Some(7)), "{e}");
+    assert_eq!(e.path, "trust.rules[0].recover_above");
+    assert!(e.message.contains("must be above below (30)"), "{e}");
+    let e = err(&base.replace("RA", "32"));
+    assert!(e.message.contains("narrower than trust.step") && e.message.contains("at least 35"), "{e}");
+    assert!(parse(&base.replace("RA", "35")).is_ok());
+    let e = err(&base.replace("below: 30", "below: 0").replace("RA", "35"));
+    assert_eq!(at(&e), (Some(8), Some(7)), "{e}");
+}
+
+#[test]
+fn a_problem_in_a_defaulted_value_is_located_at_the_nearest_written_ancestor() {
+    // step 12 makes the default rules' 10-point band (block-promotion 60–70) too narrow; the rules are
+    // not written, so the error points at `trust:`.
+    let e = err("api_version: trustloop/v1\nname: x\ntrust:\n  step: 12\n");
+    assert_eq!(e.path, "trust.rules[2].recover_above");
+    assert_eq!(at(&e), (Some(3), Some(1)), "{e}");
+}
+
+#[test]
+fn semantic_range_checks() {
+    let doc = |body: &str| format!("api_version: trustloop/v1\nname: x\n{body}");
+    let e = err(&doc("severity:\n  high: 3.0\n"));
+    assert_eq!(at(&e), (Some(4), Some(3)), "{e}");
+    assert!(e.message.contains("must be above medium"), "{e}");
+    let e = err(&doc("trust:\n  features:\n    a: {weight: .inf, half_life: 1h}\n"));
+    assert_eq!(e.path, "trust.features.a.weight");
+    assert_eq!(at(&e), (Some(5), Some(9)), "{e}");
+    let e = err(&doc("trust:\n  features:\n    a: {weight: 1, half_life: 0s}\n"));
+    assert!(e.message.contains("half_life must be longer than 0"), "{e}");
+    let e = err(&doc("trust:\n  step: 0\n"));
+    assert!(e.message.contains("step 0"), "{e}");
+    let e = err(&doc("vex:\n  issuers:\n    acme: 1.5\n"));
+    assert_eq!(at(&e), (Some(5), Some(5)), "{e}");
+    let e = err(&doc("api: 1\n"));
+    assert!(e.message.contains("unknown field `api`"), "{e}");
+    let e = err("api_version: trustloop/v2\nname: x\n");
+    assert_eq!(at(&e), (Some(1), Some(1)), "{e}");
+    assert!(e.message.contains("trustloop/v1"), "{e}");
+    let e = err("api_version: trustloop/v1\nname: 'my policy'\n");
+    assert_eq!(at(&e), (Some(2), Some(1)), "{e}");
+    let e = err(&doc("enforcement:\n  budgets:\n    - id: b\n      window: 1h\n"));
+    assert!(e.message.contains("max_actions or max_fleet_percent"), "{e}");
+    assert_eq!(at(&e), (Some(5), Some(7)), "{e}");
+    let e = err(&doc(
+        "release_gates:\n  freeze_windows:\n    - id: f\n      from: 2026-12-20T00:00:00Z\n      until: 2026-12-01T00:00:00Z\n",
+    ));
+    assert_eq!(at(&e), (Some(7), Some(7)), "{e}");
+    let e = err(&doc(
+        "release_gates:\n  waivers:\n    - id: w\n      advisory: CVE-1\n      releases: ['@1']\n      justification: ' '\n      expires: 2027-01-01T00:00:00Z\n",
+    ));
+    assert_eq!(e.path, "release_gates.waivers[0].releases[0]");
+    assert_eq!(at(&e), (Some(7), Some(18)), "{e}");
+    let all = check(&doc(
+        "release_gates:\n  waivers:\n    - id: w\n      advisory: CVE-1\n      releases: ['@1']\n      justification: ' '\n      expires: 2027-01-01T00:00:00Z\n",
+    ))
+    .expect_err("two problems");
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(all[1].message.contains("justification"), "{all:?}");
+}
+
+#[test]
+fn duplicates_are_rejected_at_the_second() {
+    let e = err(
+        "api_version: trustloop/v1\nname: x\nrelease_gates:\n  rules:\n    - id: a\n      outcome: warn\n    - id: a\n      outcome: fail\n",
+    );
+    assert_eq!(at(&e), (Some(7), Some(7)), "{e}");
+    assert!(e.message.contains("duplicate rule id `a`"), "{e}");
+    let e = err(
+        "api_version: trustloop/v1\nname: x\ntrust:\n  features:\n    a: {kinds: [k], weight: 1, half_life: 1h}\n    b: {kinds: [k], weight: 1, half_life: 1h}\n",
+    );
+    assert!(e.message.contains("already feeds feature `a`"), "{e}");
+    assert_eq!(at(&e), (Some(6), Some(9)), "{e}");
+}
+
+#[test]
+fn duplicate_keys_are_rejected_where_they_repeat() {
+    let e = err(
+        "api_version: trustloop/v1\nname: x\ntrust:\n  features:\n    a: {weight: 1, half_life: 1h}\n    a: {weight: 2, half_life: 1h}\n",
+    );
+    assert!(e.message.contains("duplicate key `a`"), "{e}");
+    assert_eq!(at(&e), (Some(6), Some(5)), "{e}");
+    let e = err("api_version: trustloop/v1\nname: x\nvex:\n  issuers: {acme: 1, acme: 0.5}\n");
+    assert!(e.message.contains("duplicate key `acme`"), "{e}");
+    let e = err("api_version: trustloop/v1\nname: x\nname: y\n");
+    assert!(e.message.contains("duplicate field `name`"), "{e}");
+}
+
+#[test]
+fn unknown_telemetry_kinds_are_allowed() {
+    let d = parse(
+        "api_version: trustloop/v1\nname: x\ntrust:\n  features:\n    usb: {kinds: [usb_device_inserted], weight: 3, half_life: 12h, max: 9}\n",
+    )
+    .expect("custom kinds are fine");
+    assert_eq!(d.trust.features["usb"].max, Some(9.0));
+}
+
+#[test]
+fn enforcement_retry_timeouts_and_ttl() {
+    let d = default_policy().enforcement;
+    assert_eq!(d.retry, RetryPolicy { max_attempts: 5, backoff: Duration::from_secs(30) });
+    assert_eq!(
+        d.timeouts,
+        StepTimeouts {
+            acknowledge: Duration::from_secs(120),
+            apply: Duration::from_secs(600),
+            verify: Duration::from_secs(600)
+        }
+    );
+    assert_eq!(d.ttl, std::collections::BTreeMap::from([(Action::Quarantine, Duration::from_secs(86_400))]));
+    let doc = |body: &str| format!("api_version: trustloop/v1\nname: x\n{body}");
+    // Omitted fields keep their defaults; `ttl: {}` means no automatic revert.
+    let p = parse(&doc("enforcement:\n  retry: {max_attempts: 1}\n  ttl: {}\n")).expect("parse");
+    assert_eq!(p.enforcement.retry, RetryPolicy { max_attempts: 1, backoff: Duration::from_secs(30) });
+    assert!(p.enforcement.ttl.is_empty());
+    assert!(p.canonical_json().contains(r#""ttl":{}"#), "{}", p.canonical_json());
+    // The order and spelling of TTLs do not change the digest.
+    let a = parse(&doc("enforcement:\n  ttl: {quarantine: 1d, isolate: 4h}\n")).expect("a");
+    let b = parse(&doc("enforcement:\n  ttl:\n    isolate: 240m\n    quarantine: 24h\n")).expect("b");
+    assert_eq!(a.digest(), b.digest());
+    assert!(a.canonical_json().contains(r#""ttl":{"isolate":"4h","quarantine":"1d"}"#), "{}", a.canonical_json());
+
+    let e = err(&doc("enforcement:\n  retry:\n    max_attempts: 0\n"));
+    assert_eq!(e.path, "enforcement.retry.max_attempts");
+    assert_eq!(at(&e), (Some(5), Some(5)), "{e}");
+    assert!(e.message.contains("between 1 (no retry) and 20"), "{e}");
+    assert!(err(&doc("enforcement:\n  retry: {max_attempts: 21}\n")).message.contains("max_attempts 21"));
+    let e = err(&doc("enforcement:\n  retry: {backoff: 0s}\n"));
+    assert_eq!(e.path, "enforcement.retry.backoff");
+    let e = err(&doc("enforcement:\n  timeouts:\n    apply: 0s\n"));
+    assert_eq!(e.path, "enforcement.timeouts.apply");
+    assert_eq!(at(&e), (Some(5), Some(5)), "{e}");
+    assert!(e.message.contains("the apply timeout must be longer than 0"), "{e}");
+    let e = err(&doc("enforcement:\n  ttl:\n    isolate: 0s\n"));
+    assert_eq!(e.path, "enforcement.ttl.isolate");
+    assert_eq!(at(&e), (Some(5), Some(5)), "{e}");
+    let e = err(&doc("enforcement:\n  ttl:\n    reboot: 1h\n"));
+    assert!(e.message.contains("unknown variant `reboot`") && e.message.contains("quarantine"), "{e}");
+    let e = err(&doc("enforcement:\n  timeouts: {ack: 1m}\n"));
+    assert!(e.message.contains("unknown field `ack`") && e.message.contains("acknowledge"), "{e}");
+}

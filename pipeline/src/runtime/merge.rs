@@ -1,0 +1,91 @@
+//! A deterministic merge of an operator's input partitions.
+//!
+//! Records are taken in order of (log time, topic's place in the operator's input list, partition,
+//! offset): an order that is a property of the log itself, not of when or how fast the runtime read
+//! it, so replaying the same log feeds an operator the same sequence. Each partition is read in
+//! chunks; only one chunk per partition is held in memory.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use trustloop_connectors::log::{EventLog, StoredRecord};
+
+/// How many records one read of one partition fetches.
+const CHUNK: usize = 5_000;
+
+struct Cursor {
+    topic: String,
+    topic_index: usize,
+    partition: u32,
+    /// Next offset to fetch.
+    next: i64,
+    /// Stop before this offset.
+    end: i64,
+    buffer: VecDeque<StoredRecord>,
+}
+
+impl Cursor {
+    fn head_key(&self) -> Option<(i64, usize, u32, i64)> {
+        self.buffer.front().map(|r| (r.timestamp_ms, self.topic_index, self.partition, r.offset))
+    }
+}
+
+/// The merged input of one operator, from given positions up to the end offsets seen at creation.
+pub struct MergedInput {
+    log: Arc<dyn EventLog>,
+    cursors: Vec<Cursor>,
+}
+
+impl MergedInput {
+    /// A merge over `(topic, partition, from, until)` ranges, `topic_index` ordering the topics.
+    pub fn new(log: Arc<dyn EventLog>, ranges: Vec<(String, usize, u32, i64, i64)>) -> MergedInput {
+        let cursors = ranges
+            .into_iter()
+            .filter(|(_, _, _, from, until)| from < until)
+            .map(|(topic, topic_index, partition, from, until)| Cursor {
+                topic,
+                topic_index,
+                partition,
+                next: from,
+                end: until,
+                buffer: VecDeque::new(),
+            })
+            .collect();
+        MergedInput { log, cursors }
+    }
+
+    async fn fill(&mut self) -> Result<()> {
+        for c in &mut self.cursors {
+            if c.buffer.is_empty() && c.next < c.end {
+                let want = usize::try_from(c.end - c.next).unwrap_or(CHUNK).min(CHUNK);
+                let records = self
+                    .log
+                    .read(&c.topic, c.partition, c.next, want)
+                    .await
+                    .with_context(|| format!("reading {}/{} at {}", c.topic, c.partition, c.next))?;
+                if records.is_empty() {
+                    // Retention or a compacted gap: nothing more below `end` can be read.
+                    c.next = c.end;
+                }
+                for r in records {
+                    if r.offset >= c.end {
+                        c.next = c.end;
+                        break;
+                    }
+                    c.next = r.offset + 1;
+                    c.buffer.push_back(r);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The next record in merge order, or `None` when every range is consumed.
+    pub async fn next(&mut self) -> Result<Option<StoredRecord>> {
+        self.fill().await?;
+        let best =
+            self.cursors.iter().enumerate().filter_map(|(i, c)| c.head_key().map(|k| (k, i))).min().map(|(_, i)| i);
+        Ok(best.and_then(|i| self.cursors[i].buffer.pop_front()))
+    }
+}

@@ -1,0 +1,302 @@
+//! The runtime: drives the pure operators over the log and writes what they derive.
+//!
+//! Each operator is a [`Stage`] with its own consumer group (`trustloop.<operator>`). A pass feeds a
+//! stage every input record from its position to the end offsets seen when the pass starts, in the
+//! log's own deterministic order ([`merge`]), and appends the derived events to their topics
+//! (partitioned by key). Passes over all stages repeat until none consumes anything: the loop is
+//! closed (verdicts become actions, actions results, results new action states) and idle.
+//!
+//! **Restore by replay.** Until snapshots exist, a stage starts from offset 0 with empty state and
+//! re-applies what it already processed; outputs and dead letters caused by inputs below the
+//! group's committed offsets are *not* written again (they were written by the run that committed
+//! them). Operators are deterministic, so the state rebuilt this way is the state they had.
+//!
+//! **Bad input.** A record that does not decode, or whose event type does not belong on its topic,
+//! becomes a `DeadLetter` on `dlq` naming its topic, partition and offset; the stage goes on.
+
+pub mod dispatch;
+pub mod graph;
+pub mod merge;
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use trustloop_connectors::log::TopicPartitionOffset;
+use trustloop_operators::input::Input;
+use trustloop_operators::operator::Operator;
+use trustloop_schemas::{DeadLetter, Envelope, Event, EventTime, EventType, derive_event_id};
+
+use crate::backend::Backend;
+use crate::ingest::EventWriter;
+use merge::MergedInput;
+
+/// One operator with its consumer group and read positions.
+pub struct Stage {
+    op: Box<dyn Operator>,
+    group: String,
+    /// Next offset to feed, per (topic, partition).
+    positions: BTreeMap<(String, u32), i64>,
+    /// The group's committed offsets when the stage started: outputs of inputs below them exist.
+    committed: BTreeMap<(String, u32), i64>,
+    /// Inputs fed, outputs derived and dead letters, over the stage's life.
+    pub stats: StageStats,
+}
+
+/// What a stage did.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct StageStats {
+    /// Input records applied (replayed ones included).
+    pub applied: u64,
+    /// Input records applied again to rebuild state (outputs not re-written).
+    pub replayed: u64,
+    /// Derived events written.
+    pub written: u64,
+    /// Input records sent to `dlq`.
+    pub dead_letters: u64,
+}
+
+impl Stage {
+    /// A stage for `op`, reading with consumer group `trustloop.<name>`; restores its positions.
+    pub async fn new(backend: &Backend, op: Box<dyn Operator>) -> Result<Stage> {
+        let group = format!("trustloop.{}", op.name());
+        let mut committed = BTreeMap::new();
+        for t in op.inputs() {
+            let topic = t.topic();
+            let offsets = backend
+                .log
+                .committed_offsets(&group, topic)
+                .await
+                .with_context(|| format!("committed offsets of {group} on {topic}"))?;
+            for (p, o) in offsets.into_iter().enumerate() {
+                if let Some(o) = o {
+                    committed.insert((topic.to_string(), p as u32), o);
+                }
+            }
+        }
+        Ok(Stage { op, group, positions: BTreeMap::new(), committed, stats: StageStats::default() })
+    }
+
+    /// The operator's name.
+    pub fn name(&self) -> &'static str {
+        self.op.name()
+    }
+
+    /// Feeds every input available now — on topics in `cutoff`, only below the offsets it gives —
+    /// and returns how many input records were applied.
+    pub async fn pass(&mut self, backend: &Backend, cutoff: &Cutoff) -> Result<u64> {
+        let mut ranges = Vec::new();
+        for (i, t) in self.op.inputs().iter().enumerate() {
+            let topic = t.topic();
+            let offsets = backend.log.offsets(topic).await.with_context(|| format!("offsets of {topic}"))?;
+            for (p, o) in offsets.iter().enumerate() {
+                let from = self.positions.get(&(topic.to_string(), p as u32)).copied().unwrap_or(0).max(o.start);
+                let until = cutoff.get(&(topic.to_string(), p as u32)).map_or(o.end, |c| (*c).min(o.end));
+                ranges.push((topic.to_string(), i, p as u32, from, until));
+            }
+        }
+        let mut input = MergedInput::new(backend.log.clone(), ranges);
+        let mut writers: BTreeMap<&'static str, EventWriter<'_>> = BTreeMap::new();
+        let mut applied = 0u64;
+        let mut last_time = 0i64;
+        while let Some(record) = input.next().await? {
+            let key = (record.topic.to_string(), record.partition);
+            let replay = self.committed.get(&key).is_some_and(|c| record.offset < *c);
+            self.positions.insert(key, record.offset + 1);
+            applied += 1;
+            self.stats.applied += 1;
+            if replay {
+                self.stats.replayed += 1;
+            }
+            let expected = EventType::from_topic(&record.topic);
+            let event = match backend.codec.decode(&record.value, &*backend.registry) {
+                Ok(e) if Some(e.event_type()) == expected => e,
+                Ok(e) => {
+                    let reason = format!("a {} event does not belong on topic {}", e.event_type(), record.topic);
+                    if !replay {
+                        self.dead_letter(backend, &mut writers, &record, "wrong_topic", &reason).await?;
+                    }
+                    continue;
+                }
+                Err(err) => {
+                    if !replay {
+                        self.dead_letter(backend, &mut writers, &record, "undecodable", &err.to_string()).await?;
+                    }
+                    continue;
+                }
+            };
+            let outputs = self.op.apply(&Input::new(&record.topic, record.partition as i32, record.offset, &event));
+            last_time = last_time.max(record.timestamp_ms);
+            if !replay {
+                self.write(backend, &mut writers, &outputs, record.timestamp_ms).await?;
+            }
+        }
+        let idle = self.op.on_idle();
+        self.write(backend, &mut writers, &idle, last_time).await?;
+        for w in writers.values_mut() {
+            w.flush().await?;
+        }
+        if applied > 0 {
+            self.commit(backend).await?;
+        }
+        Ok(applied)
+    }
+
+    /// Writes derived events with the log time of their cause (`cause_ms`).
+    async fn write<'b>(
+        &mut self,
+        backend: &'b Backend,
+        writers: &mut BTreeMap<&'static str, EventWriter<'b>>,
+        events: &[Event],
+        cause_ms: i64,
+    ) -> Result<()> {
+        for e in events {
+            let topic = e.event_type().topic();
+            if !writers.contains_key(topic) {
+                writers.insert(topic, EventWriter::new(backend, topic).await?);
+            }
+            if let Some(w) = writers.get_mut(topic) {
+                w.push_at(e, Some(cause_ms)).await?;
+                self.stats.written += 1;
+            }
+        }
+        Ok(())
+    }
+
+    async fn dead_letter<'b>(
+        &mut self,
+        backend: &'b Backend,
+        writers: &mut BTreeMap<&'static str, EventWriter<'b>>,
+        record: &trustloop_connectors::log::StoredRecord,
+        kind: &str,
+        reason: &str,
+    ) -> Result<()> {
+        tracing::warn!(stage = self.op.name(), topic = %record.topic, partition = record.partition, offset = record.offset, %reason, "input sent to dlq");
+        self.stats.dead_letters += 1;
+        let dl = Event::DeadLetter(DeadLetter {
+            envelope: Envelope {
+                event_id: derive_event_id(
+                    "dead-letter",
+                    &[record.topic.as_bytes(), &record.partition.to_be_bytes(), &record.offset.to_be_bytes()],
+                ),
+                tenant: "unknown".into(),
+                key: record.topic.to_string(),
+                event_time: EventTime::from_micros(record.timestamp_ms.saturating_mul(1000)),
+                source: format!("trustloop.{}", self.op.name()),
+                schema_version: EventType::DeadLetter.schema_version(),
+            },
+            source_topic: record.topic.to_string(),
+            source_partition: Some(record.partition as i32),
+            source_offset: Some(record.offset),
+            line: None,
+            error_kind: kind.to_string(),
+            reason: reason.to_string(),
+            payload: record.value.to_vec(),
+        });
+        // Dead letters are not stage outputs: counted apart.
+        let topic = EventType::DeadLetter.topic();
+        if !writers.contains_key(topic) {
+            writers.insert(topic, EventWriter::new(backend, topic).await?);
+        }
+        if let Some(w) = writers.get_mut(topic) {
+            w.push_at(&dl, Some(record.timestamp_ms)).await?;
+        }
+        Ok(())
+    }
+
+    async fn commit(&self, backend: &Backend) -> Result<()> {
+        let offsets: Vec<TopicPartitionOffset> = self
+            .positions
+            .iter()
+            .filter(|(k, o)| self.committed.get(*k).is_none_or(|c| **o > *c))
+            .map(|((topic, partition), offset)| TopicPartitionOffset {
+                topic: topic.clone(),
+                partition: *partition,
+                offset: *offset,
+            })
+            .collect();
+        if !offsets.is_empty() {
+            backend
+                .log
+                .commit_offsets(&self.group, &offsets)
+                .await
+                .with_context(|| format!("committing {}", self.group))?;
+        }
+        Ok(())
+    }
+}
+
+/// Something else a run drives besides operators — e.g. the enforcement adapters, which read
+/// dispatched actions and write their results.
+#[async_trait::async_trait]
+pub trait Effect: Send {
+    /// A name for logs and reports.
+    fn name(&self) -> &'static str;
+    /// Does whatever is pending; returns how many inputs it handled.
+    async fn pass(&mut self, backend: &Backend) -> Result<u64>;
+}
+
+/// What [`run_until_idle`] did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct RunReport {
+    /// Passes over all stages until nothing was left.
+    pub passes: u32,
+    /// Per stage.
+    pub stages: BTreeMap<&'static str, StageStats>,
+    /// Inputs handled per effect.
+    pub effects: BTreeMap<&'static str, u64>,
+}
+
+/// End offsets of the topics no stage writes, fixed at the start of a pass: every stage of the pass
+/// reads those topics only up to here, so a downstream stage never sees an input its upstream stages
+/// have not processed yet (and live order equals the log's merge order, which replay follows).
+pub type Cutoff = BTreeMap<(String, u32), i64>;
+
+async fn cutoff(backend: &Backend, stages: &[Stage]) -> Result<Cutoff> {
+    let derived: std::collections::BTreeSet<&'static str> =
+        stages.iter().flat_map(|s| s.op.outputs().iter().map(|t| t.topic())).collect();
+    let mut out = Cutoff::new();
+    let inputs: std::collections::BTreeSet<&'static str> =
+        stages.iter().flat_map(|s| s.op.inputs().iter().map(|t| t.topic())).collect();
+    for topic in inputs.difference(&derived) {
+        for (p, o) in backend.log.offsets(topic).await?.iter().enumerate() {
+            out.insert((topic.to_string(), p as u32), o.end);
+        }
+    }
+    Ok(out)
+}
+
+/// Runs `stages` (in order) and then `effects`, pass after pass, until a whole pass consumes nothing.
+/// `max_passes` bounds a loop that would never settle.
+pub async fn run_until_idle(
+    backend: &Backend,
+    stages: &mut [Stage],
+    effects: &mut [Box<dyn Effect>],
+    max_passes: u32,
+) -> Result<RunReport> {
+    let mut report = RunReport::default();
+    loop {
+        report.passes += 1;
+        let mut consumed = 0;
+        let cutoff = cutoff(backend, stages).await?;
+        for s in stages.iter_mut() {
+            let n = s.pass(backend, &cutoff).await?;
+            tracing::debug!(stage = s.name(), applied = n, "pass");
+            consumed += n;
+        }
+        for e in effects.iter_mut() {
+            let n = e.pass(backend).await?;
+            *report.effects.entry(e.name()).or_default() += n;
+            consumed += n;
+        }
+        if consumed == 0 {
+            break;
+        }
+        if report.passes >= max_passes {
+            anyhow::bail!("the pipeline did not settle after {max_passes} passes");
+        }
+    }
+    for s in stages.iter() {
+        report.stages.insert(s.name(), s.stats);
+    }
+    Ok(report)
+}

@@ -1,0 +1,130 @@
+//! `trustloop run --until-idle` on the embedded log: poison pills end in `dlq` with their position
+//! and the rest flows; a second run restores the operators by replay and writes nothing twice.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use bytes::Bytes;
+use serde_json::Value;
+use trustloop_connectors::log::embedded::{EmbeddedLog, EmbeddedOptions};
+use trustloop_connectors::log::{EventLog, Record};
+use trustloop_schemas::{DeadLetter, Envelope, Event, EventCodec, EventId, EventTime};
+
+fn trustloop(dir: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trustloop"))
+        .arg("--data")
+        .arg(dir)
+        .args(["--partitions", "2"])
+        .args(args)
+        .env_remove("TRUSTLOOP_DATA")
+        .env_remove("TRUSTLOOP_BROKERS")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn trustloop");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+fn consume(dir: &Path, topic: &str) -> Vec<Value> {
+    let out = trustloop(dir, &["consume", "--topic", topic, "--from-beginning"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect()
+}
+
+fn telemetry(entity: &str, minute: u32, kind: &str, value: f64) -> String {
+    format!(
+        r#"{{"tenant":"acme","entity":"{entity}","kind":"{kind}","value":{value},"event_time":"2026-11-01T00:{minute:02}:00Z"}}"#
+    )
+}
+
+#[test]
+fn poison_pills_go_to_dlq_and_the_rest_flows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first: String = (0..10).map(|m| telemetry("host-1", m, "heartbeat", 1.0) + "\n").collect();
+    let out = trustloop(dir.path(), &["produce", "--topic", "telemetry"], &first);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // A corrupt record and a well-formed event of the wrong type, in the middle of the stream.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let log = EmbeddedLog::open(dir.path(), EmbeddedOptions::default()).expect("open log");
+        let p = trustloop_connectors::log::partition_for_key(b"host-1", 2);
+        log.append("telemetry", p, vec![Record::new(Some(Bytes::from_static(b"host-1")), &b"\x00garbage"[..])])
+            .await
+            .expect("append garbage");
+        let wrong = Event::DeadLetter(DeadLetter {
+            envelope: Envelope {
+                event_id: EventId(uuid::Uuid::from_u128(7)),
+                tenant: "acme".into(),
+                key: "host-1".into(),
+                event_time: EventTime::from_micros(0),
+                source: "test".into(),
+                schema_version: 1,
+            },
+            source_topic: "x".into(),
+            source_partition: None,
+            source_offset: None,
+            line: None,
+            error_kind: "e".into(),
+            reason: "a dead letter is no telemetry".into(),
+            payload: vec![],
+        });
+        let framed = EventCodec::new().encode(&wrong).expect("encode");
+        log.append("telemetry", p, vec![Record::new(Some(Bytes::from_static(b"host-1")), framed)])
+            .await
+            .expect("append a wrong-topic event");
+    });
+    let rest: String = (21..30).map(|m| telemetry("host-1", m, "auth_failure", 5.0) + "\n").collect();
+    assert!(trustloop(dir.path(), &["produce", "--topic", "telemetry"], &rest).status.success());
+
+    let out = trustloop(dir.path(), &["run", "--until-idle", "--json"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["stages"]["trust"]["dead_letters"], 2, "{report}");
+
+    let dlq = consume(dir.path(), "dlq");
+    assert_eq!(dlq.len(), 2, "{dlq:?}");
+    let kinds: Vec<&str> = dlq.iter().filter_map(|d| d["error_kind"].as_str()).collect();
+    assert_eq!(kinds, vec!["undecodable", "wrong_topic"], "{dlq:?}");
+    for d in &dlq {
+        assert_eq!(d["source_topic"], "telemetry");
+        assert!(d["source_offset"].as_i64().is_some() && d["source_partition"].as_i64().is_some(), "{d}");
+    }
+    assert!(dlq[1]["reason"].as_str().unwrap_or("").contains("does not belong on topic telemetry"));
+
+    let scores = consume(dir.path(), "trust-scores");
+    assert!(!scores.is_empty(), "the good events after the poison pill were scored");
+    let last = scores.last().expect("a score");
+    assert!(
+        last["score"].as_f64().expect("score") < 100.0,
+        "auth failures after the poison pill lowered trust: {last}"
+    );
+
+    // Restored by replay: the same log gives nothing new.
+    let before: Vec<usize> =
+        ["trust-scores", "verdicts", "actions", "dlq"].iter().map(|t| consume(dir.path(), t).len()).collect();
+    let out = trustloop(dir.path(), &["run", "--until-idle", "--json"], "");
+    assert!(out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["stages"]["trust"]["written"], 0, "{report}");
+    assert_eq!(report["stages"]["trust"]["applied"], report["stages"]["trust"]["replayed"]);
+    let after: Vec<usize> =
+        ["trust-scores", "verdicts", "actions", "dlq"].iter().map(|t| consume(dir.path(), t).len()).collect();
+    assert_eq!(before, after, "nothing was written twice");
+
+    // New input after a restart: only its consequences are written.
+    let more: String = (30..40).map(|m| telemetry("host-1", m, "auth_failure", 8.0) + "\n").collect();
+    assert!(trustloop(dir.path(), &["produce", "--topic", "telemetry"], &more).status.success());
+    let out = trustloop(dir.path(), &["run", "--until-idle", "--json"], "");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(
+        report["stages"]["trust"]["applied"].as_u64().expect("n") - 10,
+        report["stages"]["trust"]["replayed"].as_u64().expect("n")
+    );
+    let scores_after = consume(dir.path(), "trust-scores");
+    let ids: std::collections::BTreeSet<&str> = scores_after.iter().filter_map(|s| s["event_id"].as_str()).collect();
+    assert_eq!(ids.len(), scores_after.len(), "no trust score was written twice");
+}
