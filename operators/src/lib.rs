@@ -4,15 +4,19 @@
 //!   selection.
 //! * [`decision`] — the decision operator: release gates and trust rules → verdicts and actions.
 //! * [`enforce`] — the enforcement operator: requested actions → an acknowledged lifecycle with budgets.
+//! * [`findings`] — the findings operator: impact selection with VEX consensus and alias unification.
 //! * [`impact`] — the impact operator: advisories × release inventories → incremental finding deltas.
 //! * [`input`] — events with their log positions, and the input frontier derived events record.
 //! * [`operator`] — the [`operator::Operator`] trait every stateful operator implements.
 //! * [`osv`] — OSV range evaluation: is a version affected by an advisory, and why.
+//! * [`policy`] — policy documents (YAML): the model, validation with locations, digests, the default.
 //! * [`purl`] — package URLs and their OSV identity (ecosystem, package name).
+//! * [`trust`] — the trust scoring operator: telemetry × findings → trust scores.
 //! * [`vex`] — alias unification and VEX consensus over statements from several issuers.
 
 pub mod decision;
 pub mod enforce;
+pub mod findings;
 pub mod impact;
 pub mod input;
 pub mod operator;

@@ -18,7 +18,6 @@
 mod advisory;
 mod emit;
 mod fx;
-mod operator;
 mod release;
 mod tables;
 

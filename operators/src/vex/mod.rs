@@ -11,8 +11,9 @@
 //! 2. **Latest per issuer**: an issuer's later statement (statement time, then arrival order)
 //!    supersedes its earlier ones.
 //! 3. **Weighted vote**: each issuer's status counts with the issuer's trust weight
-//!    ([`IssuerTrust`]; weight 0 ignores an issuer). The heaviest status wins; a tie goes to the more
-//!    cautious status (affected > under_investigation > fixed > not_affected), so a tie never hides a
+//!    ([`IssuerTrust`]; weight 0 ignores an issuer). The heaviest status wins if it carries the
+//!    policy's minimum weight (else the finding stays `affected`); a tie goes to the more cautious
+//!    status (affected > under_investigation > fixed > not_affected), so a tie never hides a
 //!    vulnerability.
 //! 4. **Conflicts are surfaced**: when counted issuers disagree, the consensus says so and lists
 //!    every vote; the finding delta carries that.
@@ -37,11 +38,14 @@ pub struct IssuerTrust {
     pub weights: BTreeMap<String, f64>,
     /// Weight of an issuer not listed.
     pub default_weight: f64,
+    /// Total weight a status needs to be accepted; below it the finding stays `affected` (the
+    /// votes are still reported).
+    pub min_weight: f64,
 }
 
 impl Default for IssuerTrust {
     fn default() -> Self {
-        IssuerTrust { weights: BTreeMap::new(), default_weight: 1.0 }
+        IssuerTrust { weights: BTreeMap::new(), default_weight: 1.0, min_weight: 0.0 }
     }
 }
 
@@ -121,8 +125,10 @@ pub struct Vote {
 /// The merged VEX view of one finding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Consensus {
-    /// The winning status.
+    /// The winning status if it carries at least the policy's minimum weight, else `affected`.
     pub status: VexStatus,
+    /// Whether the heaviest status carried the minimum weight (else `status` is `affected`).
+    pub accepted: bool,
     /// The justification of the heaviest (then latest) winning vote that gives one.
     pub justification: Option<VexJustification>,
     /// Every counted vote, ordered by issuer.
@@ -321,20 +327,23 @@ impl VexIndex {
             });
         }
         // Heaviest status; ties to the more cautious (higher rank, iterated last).
-        let (_, (_, status)) =
+        let (_, (weight, winner)) =
             tally.iter().fold(None::<(u8, (f64, VexStatus))>, |best, (rank, (w, s))| match best {
                 Some((_, (bw, _))) if bw > *w => best,
                 _ => Some((*rank, (*w, *s))),
             })?;
+        let accepted = weight >= trust.min_weight;
+        let status = if accepted { winner } else { VexStatus::Affected };
         let justification = latest
             .values()
             .filter(|(st, _, _)| st.status == status && st.justification.is_some() && trust.weight(&st.issuer) > 0.0)
             .max_by(|a, b| {
                 trust.weight(&a.0.issuer).total_cmp(&trust.weight(&b.0.issuer)).then((a.1, a.2).cmp(&(b.1, b.2)))
             })
-            .and_then(|(st, _, _)| st.justification);
+            .and_then(|(st, _, _)| st.justification)
+            .filter(|_| accepted);
         let conflict = tally.len() > 1;
-        Some(Consensus { status, justification, votes, conflict })
+        Some(Consensus { status, accepted, justification, votes, conflict })
     }
 }
 

@@ -11,7 +11,7 @@
 use anyhow::Result;
 use trustloop_operators::decision::DecisionState;
 use trustloop_operators::enforce::EnforcementState;
-use trustloop_operators::impact::ImpactState;
+use trustloop_operators::findings::FindingsState;
 use trustloop_operators::operator::Operator;
 use trustloop_operators::trust::TrustState;
 
@@ -21,7 +21,7 @@ use crate::backend::Backend;
 /// Fresh instances of every operator, upstream first.
 pub fn operators() -> Vec<Box<dyn Operator>> {
     vec![
-        Box::new(ImpactState::default()),
+        Box::new(FindingsState::default()),
         Box::new(TrustState::new()),
         Box::new(DecisionState::new()),
         Box::new(EnforcementState::new()),

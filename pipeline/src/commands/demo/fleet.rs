@@ -81,10 +81,9 @@ pub fn telemetry(entities: u32, seed: u64, start: i64, releases: &[String]) -> F
             let misbehaving = bad.binary_search(&e).is_ok() && tick < BAD_TICKS;
             let r = rng.below(1000);
             if misbehaving {
-                if r < 600 {
-                    push(sample("auth_failure", 1.0 + rng.below(8) as f64), &mut lines);
-                }
-                if r % 7 == 0 {
+                // A credential-stuffing burst: failed logins every five minutes, IDS alerts often.
+                push(sample("auth_failure", 3.0 + rng.below(6) as f64), &mut lines);
+                if r < 100 {
                     push(sample("ids_alert", 1.0), &mut lines);
                 }
             } else if r < 4 {

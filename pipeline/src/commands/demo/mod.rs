@@ -127,22 +127,16 @@ pub async fn run(backend_args: &BackendArgs, args: DemoArgs) -> Result<ExitCode>
 
     // Collect: documents and decisions, then the fleet's telemetry.
     let scenario = scenario::build(t0)?;
+    // Appended in the scenario's order (a run of same-topic events at a time), as they would
+    // arrive: the policy, the advisory stream, the inventories, VEX, approvals, promotions.
     let mut events_in = 0u64;
-    let mut writers: std::collections::BTreeMap<&'static str, EventWriter<'_>> = Default::default();
-    for e in &scenario.events {
-        let topic = e.event_type().topic();
-        if !writers.contains_key(topic) {
-            writers.insert(topic, EventWriter::new(&backend, topic).await?);
+    for run in scenario.events.chunk_by(|a, b| a.event_type() == b.event_type()) {
+        let mut writer = EventWriter::new(&backend, run[0].event_type().topic()).await?;
+        for e in run {
+            writer.push(e).await?;
         }
-        if let Some(w) = writers.get_mut(topic) {
-            w.push(e).await?;
-            events_in += 1;
-        }
+        events_in += writer.flush().await?;
     }
-    for w in writers.values_mut() {
-        w.flush().await?;
-    }
-    drop(writers);
     let fleet = fleet::telemetry(args.entities, args.seed, t0.as_micros() / 1_000_000, &scenario.releases);
     let defaults = IngestDefaults { tenant: None, source: "demo".into(), now_micros: t0.as_micros() };
     let report =

@@ -54,8 +54,13 @@ pub fn build(t0: EventTime) -> Result<Scenario> {
     let hour = 3_600_000_000i64;
     let at = |offset_micros: i64| EventTime::from_micros(t0.as_micros() + offset_micros);
 
-    // The policy in force: the documented default, with heartbeats expected every 15 minutes.
-    let yaml = policy::DEFAULT_YAML.replace("interval: 5m", "interval: 15m");
+    // The policy in force: the documented default, with heartbeats expected every 15 minutes,
+    // findings without a severity (RustSec's unmaintained-crate notices) counted as low, and the
+    // two VEX issuers trusted fully.
+    let yaml = policy::DEFAULT_YAML
+        .replace("interval: 5m", "interval: 15m")
+        .replace("unknown_as: medium", "unknown_as: low")
+        .replace("  issuers: {}", r#"  issuers: {"trustloop demo vendor": 1.0, "acme security triage": 1.0}"#);
     let doc = policy::parse(&yaml).map_err(|e| anyhow!("the demo policy does not parse: {e}"))?;
     events.push(Event::Policy(Policy {
         envelope: envelope("policy", &doc.name, at(-2 * hour), 1),

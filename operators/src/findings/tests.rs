@@ -1,0 +1,197 @@
+use trustloop_schemas::{
+    AffectedPackage, Component, Envelope, EventId, EventTime, InventoryFormat, Policy, Range, RangeEvent, RangeType,
+    ReleaseInventory, VexFormat, VexJustification, VexStatement, VexStatus,
+};
+
+use super::*;
+
+fn envelope(key: &str, n: u128) -> Envelope {
+    Envelope {
+        event_id: EventId(uuid::Uuid::from_u128(n)),
+        tenant: "acme".into(),
+        key: key.into(),
+        event_time: EventTime::from_micros(n as i64),
+        source: "test".into(),
+        schema_version: 1,
+    }
+}
+
+fn advisory(n: u128, id: &str, aliases: &[&str], kev: bool) -> Event {
+    Event::Advisory(Advisory {
+        envelope: envelope(id, n),
+        change: AdvisoryChange::Upsert,
+        id: id.into(),
+        modified: EventTime::from_micros(n as i64),
+        published: None,
+        withdrawn: None,
+        aliases: aliases.iter().map(|a| a.to_string()).collect(),
+        related: vec![],
+        summary: None,
+        details: None,
+        severity: vec![],
+        affected: vec![trustloop_schemas::Affected {
+            package: AffectedPackage { ecosystem: "crates.io".into(), name: "rustls".into(), purl: None },
+            ranges: vec![Range {
+                kind: RangeType::Semver,
+                repo: None,
+                events: vec![
+                    RangeEvent { introduced: Some("0.19.0".into()), ..Default::default() },
+                    RangeEvent { fixed: Some("0.21.11".into()), ..Default::default() },
+                ],
+            }],
+            versions: vec![],
+            ecosystem_specific: None,
+            database_specific: None,
+        }],
+        references: vec![],
+        known_exploited: kev,
+        database_specific: None,
+    })
+}
+
+fn release(n: u128, version: &str) -> Event {
+    Event::ReleaseInventory(ReleaseInventory {
+        envelope: envelope("shop@1.0", n),
+        release_name: "shop".into(),
+        release_version: "1.0".into(),
+        environment: Some("staging".into()),
+        format: InventoryFormat::CargoLock,
+        document_digest: None,
+        components: vec![Component {
+            purl: format!("pkg:cargo/rustls@{version}"),
+            ecosystem: "crates.io".into(),
+            name: "rustls".into(),
+            version: version.into(),
+            scope: None,
+        }],
+    })
+}
+
+fn vex(n: u128, issuer: &str, vuln: &str, status: VexStatus) -> Event {
+    Event::VexStatement(VexStatement {
+        envelope: envelope(vuln, n),
+        format: VexFormat::Openvex,
+        document_id: format!("doc-{n}"),
+        issuer: issuer.into(),
+        statement_time: EventTime::from_micros(n as i64),
+        vulnerability: vuln.into(),
+        aliases: vec![],
+        products: vec!["pkg:generic/shop@1.0".into()],
+        subcomponents: vec!["pkg:cargo/rustls@0.21.10".into()],
+        status,
+        justification: (status == VexStatus::NotAffected).then_some(VexJustification::VulnerableCodeNotInExecutePath),
+        impact_statement: None,
+        action_statement: None,
+    })
+}
+
+fn policy(n: u128, version: i64, issuers: &str) -> Event {
+    let yaml = crate::policy::DEFAULT_YAML.replace("  issuers: {}", &format!("  issuers: {issuers}"));
+    let doc = crate::policy::parse(&yaml).expect("policy");
+    Event::Policy(Policy {
+        envelope: envelope("default", n),
+        name: doc.name.clone(),
+        version,
+        digest: doc.digest(),
+        format: "yaml".into(),
+        document: yaml,
+    })
+}
+
+fn feed(state: &mut FindingsState, events: &[&Event]) -> Vec<Finding> {
+    events.iter().flat_map(|e| state.apply_event(e)).collect()
+}
+
+const TRUSTED: &str = r#"{"vendor": 1.0, "triage": 1.0}"#;
+
+#[test]
+fn a_statement_about_a_cve_applies_to_the_aliasing_advisory() {
+    let mut s = FindingsState::default();
+    let out = feed(&mut s, &[&policy(1, 1, TRUSTED), &advisory(2, "RUSTSEC-2024-0336", &["CVE-2024-32650"], true), &release(3, "0.21.10")]);
+    assert_eq!(out.len(), 1);
+    let f = &out[0];
+    assert_eq!((f.change, f.vex_status, f.known_exploited), (FindingChange::Opened, VexStatus::Affected, true));
+    assert_eq!(f.fixed_versions, vec!["0.21.11"]);
+
+    let statement = vex(4, "vendor", "CVE-2024-32650", VexStatus::NotAffected);
+    let out = s.apply_event(&statement);
+    assert_eq!(out.len(), 1, "the open finding is updated");
+    let u = &out[0];
+    assert_eq!((u.change, u.vex_status), (FindingChange::Opened, VexStatus::NotAffected));
+    assert_eq!(u.vex_justification, Some(VexJustification::VulnerableCodeNotInExecutePath));
+    assert_eq!(u.vex_statement_ids, vec![statement.envelope().event_id.to_string()]);
+    assert_eq!(u.cause_event_id, statement.envelope().event_id.to_string());
+    assert_eq!(u.vex_votes, vec!["vendor=not_affected"]);
+    assert!(!u.vex_conflict);
+    assert_ne!(u.envelope.event_id, f.envelope.event_id);
+    assert!(s.apply_event(&statement).is_empty(), "the same statement again changes nothing");
+
+    // A second issuer disagrees: a tie goes to affected, and the conflict is visible.
+    let out = s.apply_event(&vex(5, "triage", "RUSTSEC-2024-0336", VexStatus::Affected));
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].vex_status, out[0].vex_conflict), (VexStatus::Affected, true));
+    assert_eq!(out[0].vex_votes, vec!["triage=affected", "vendor=not_affected"]);
+
+    // Closing keeps the view the finding had.
+    let closed = s.apply_event(&release(6, "0.21.11"));
+    assert_eq!(closed.len(), 1);
+    assert_eq!((closed[0].change, closed[0].vex_conflict), (FindingChange::Closed, true));
+    assert_eq!(s.open_findings().count(), 0);
+}
+
+#[test]
+fn unlisted_issuers_need_the_policys_minimum_weight() {
+    let mut s = FindingsState::default();
+    feed(&mut s, &[&advisory(1, "RUSTSEC-2024-0336", &["CVE-2024-32650"], false), &release(2, "0.21.10")]);
+    // The default policy: an unlisted issuer weighs 0.5 of the 1.0 needed.
+    let out = s.apply_event(&vex(3, "vendor", "CVE-2024-32650", VexStatus::NotAffected));
+    assert_eq!(out.len(), 1, "the vote is recorded");
+    assert_eq!((out[0].vex_status, out[0].vex_votes.len()), (VexStatus::Affected, 1));
+    // A policy that trusts the vendor re-evaluates the open findings.
+    let out = s.apply_event(&policy(4, 1, TRUSTED));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].vex_status, VexStatus::NotAffected);
+    assert_eq!(out[0].cause_event_id, uuid::Uuid::from_u128(4).to_string());
+}
+
+#[test]
+fn an_advisory_gaining_an_alias_picks_up_the_statements_about_it() {
+    let mut s = FindingsState::default();
+    feed(&mut s, &[&policy(1, 1, TRUSTED), &vex(2, "vendor", "GHSA-6g7w-8wpp-frhj", VexStatus::Fixed)]);
+    let out = feed(&mut s, &[&advisory(3, "RUSTSEC-2024-0336", &[], false), &release(4, "0.21.10")]);
+    assert_eq!(out[0].vex_status, VexStatus::Affected, "no alias yet");
+    let out = s.apply_event(&advisory(5, "RUSTSEC-2024-0336", &["GHSA-6g7w-8wpp-frhj"], false));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].vex_status, VexStatus::Fixed);
+    let out = s.apply_event(&advisory(6, "RUSTSEC-2024-0336", &[], false));
+    assert_eq!(out.len(), 1, "dropping the alias drops the statement");
+    assert_eq!(out[0].vex_status, VexStatus::Affected);
+}
+
+#[test]
+fn the_final_view_does_not_depend_on_the_order_of_inputs() {
+    let events = [
+        policy(1, 1, TRUSTED),
+        advisory(2, "RUSTSEC-2024-0336", &["CVE-2024-32650"], false),
+        release(3, "0.21.10"),
+        vex(4, "vendor", "CVE-2024-32650", VexStatus::NotAffected),
+        vex(5, "triage", "RUSTSEC-2024-0336", VexStatus::UnderInvestigation),
+    ];
+    let view = |order: &[usize]| {
+        let mut s = FindingsState::default();
+        // The policy comes first in every order (it is what the others are judged by).
+        s.apply_event(&events[0]);
+        for &i in order {
+            s.apply_event(&events[i]);
+        }
+        s.open_findings()
+            .map(|f| (f.advisory_id.clone(), f.purl.clone(), f.vex_status, f.vex_votes.clone(), f.vex_conflict))
+            .collect::<Vec<_>>()
+    };
+    let expected = view(&[1, 2, 3, 4]);
+    assert_eq!(expected.len(), 1);
+    assert_eq!(expected[0].2, VexStatus::UnderInvestigation, "a 1–1 tie goes to the cautious status");
+    for order in [[4, 3, 2, 1], [3, 1, 4, 2], [2, 4, 1, 3], [4, 2, 3, 1]] {
+        assert_eq!(view(&order), expected, "order {order:?}");
+    }
+}
