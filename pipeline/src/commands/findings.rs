@@ -1,11 +1,13 @@
-//! `trustloop findings`: the open findings as they stand after everything in the log — every advisory
-//! and release inventory, run through the impact operator.
+//! `trustloop findings`: the open findings as they stand after everything in the log — every policy,
+//! advisory, VEX statement and release inventory, run through the findings operator (impact selection
+//! with VEX consensus).
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
-use trustloop_operators::impact::ImpactState;
+use trustloop_operators::findings::FindingsState;
+use trustloop_operators::vex::status_name;
 use trustloop_schemas::EventType;
 
 use crate::backend::{Backend, BackendArgs};
@@ -22,7 +24,7 @@ pub struct FindingsArgs {
 }
 
 /// Applies every event of `topic` to the impact state; returns how many were undecodable.
-async fn feed(backend: &Backend, topic: &str, state: &mut ImpactState) -> Result<u64> {
+async fn feed(backend: &Backend, topic: &str, state: &mut FindingsState) -> Result<u64> {
     let mut bad = 0;
     let offsets = backend.log.offsets(topic).await?;
     for (p, o) in offsets.iter().enumerate() {
@@ -36,7 +38,7 @@ async fn feed(backend: &Backend, topic: &str, state: &mut ImpactState) -> Result
                 pos = r.offset + 1;
                 match backend.codec.decode(&r.value, &*backend.registry) {
                     Ok(event) => {
-                        state.apply(&event);
+                        state.apply_event(&event);
                     }
                     Err(e) => {
                         bad += 1;
@@ -52,40 +54,49 @@ async fn feed(backend: &Backend, topic: &str, state: &mut ImpactState) -> Result
 /// Prints the open findings.
 pub async fn run(backend_args: &BackendArgs, args: FindingsArgs) -> Result<ExitCode> {
     let backend = Backend::open(backend_args).await?;
-    let mut state = ImpactState::default();
-    // Incremental = batch: the order advisories and inventories are applied in does not change the
-    // result, so advisories first keeps each inventory's evaluation to one pass.
-    let mut bad = feed(&backend, EventType::Advisory.topic(), &mut state).await?;
-    bad += feed(&backend, EventType::ReleaseInventory.topic(), &mut state).await?;
+    let mut state = FindingsState::default();
+    // The final view does not depend on the order the topics are applied in (tested), so each topic
+    // is applied whole: policies, advisories, VEX, then inventories (one pass per inventory).
+    let mut bad = 0;
+    for t in [EventType::Policy, EventType::Advisory, EventType::VexStatement, EventType::ReleaseInventory] {
+        bad += feed(&backend, t.topic(), &mut state).await?;
+    }
     let mut rows = Vec::new();
-    for (k, m) in state.open_findings() {
-        let release = format!("{}@{}", k.release.name, k.release.version);
+    for f in state.open_findings() {
+        let release = format!("{}@{}", f.release_name, f.release_version);
         if args.release.as_ref().is_some_and(|r| *r != release) {
             continue;
         }
-        let advisory = state.advisory(&k.advisory);
-        let (name, version) = k.purl.rsplit_once('@').unwrap_or((k.purl.as_str(), ""));
         rows.push(serde_json::json!({
             "release": release,
-            "environment": k.release.environment,
-            "advisory": k.advisory,
-            "aliases": advisory.map(|a| a.aliases.clone()).unwrap_or_default(),
-            "package": name,
-            "version": version,
-            "status": "affected",
-            "severity": advisory.and_then(|a| a.severity.first().map(|s| s.score.clone())),
-            "match": {"range_type": m.range_type, "event": m.event, "comparator": m.comparator},
+            "environment": f.environment,
+            "advisory": f.advisory_id,
+            "aliases": f.aliases,
+            "package": f.purl.rsplit_once('@').map_or(f.purl.as_str(), |(p, _)| p),
+            "version": f.package_version,
+            "status": status_name(f.vex_status),
+            "justification": f.vex_justification,
+            "vex_votes": f.vex_votes,
+            "vex_conflict": f.vex_conflict,
+            "severity": f.severity,
+            "known_exploited": f.known_exploited,
+            "fixed_versions": f.fixed_versions,
+            "match": {"range_type": f.matched.range_type, "event": f.matched.event, "comparator": f.matched.comparator},
         }));
     }
+    rows.sort_by(|a, b| {
+        (a["release"].as_str(), a["advisory"].as_str(), a["package"].as_str())
+            .cmp(&(b["release"].as_str(), b["advisory"].as_str(), b["package"].as_str()))
+    });
     if args.output.json {
         for r in &rows {
             println!("{r}");
         }
     } else {
-        println!("{:<28} {:<20} {:<32} {:<10} SEVERITY", "RELEASE", "ADVISORY", "PACKAGE", "STATUS");
+        println!("{:<28} {:<20} {:<32} {:<13} SEVERITY", "RELEASE", "ADVISORY", "PACKAGE", "STATUS");
         for r in &rows {
             println!(
-                "{:<28} {:<20} {:<32} {:<10} {}",
+                "{:<28} {:<20} {:<32} {:<13} {}",
                 r["release"].as_str().unwrap_or_default(),
                 r["advisory"].as_str().unwrap_or_default(),
                 format!(
@@ -93,11 +104,11 @@ pub async fn run(backend_args: &BackendArgs, args: FindingsArgs) -> Result<ExitC
                     r["package"].as_str().unwrap_or_default().trim_start_matches("pkg:"),
                     r["version"].as_str().unwrap_or_default()
                 ),
-                r["status"].as_str().unwrap_or_default(),
+                format!("{}{}", r["status"].as_str().unwrap_or_default(), if r["vex_conflict"] == true { "*" } else { "" }),
                 r["severity"].as_str().unwrap_or("-"),
             );
         }
-        eprintln!("{} open finding(s)", rows.len());
+        eprintln!("{} open finding(s) (* = VEX issuers disagree; --json shows their votes)", rows.len());
     }
     Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
