@@ -80,7 +80,7 @@ impl Effect for Dispatch {
             }
             self.positions.insert(p, pos);
         }
-        due.sort_by(|a, b| (a.0, a.1, a.2, a.3).cmp(&(b.0, b.1, b.2, b.3)));
+        due.sort_by_key(|d| (d.0, d.1, d.2, d.3));
         let mut results = EventWriter::new(backend, EventType::EnforcementResult.topic()).await?;
         for (_, _, _, _, action) in &due {
             let span = tracing::info_span!("dispatch", action_id = %action.action_id, attempt = action.attempt);

@@ -36,6 +36,9 @@ fn state_name(s: ActionState) -> &'static str {
     trustloop_connectors::enforce::state_name(s)
 }
 
+/// A finding: release name, version, environment, advisory, purl.
+type FindingKey = (String, String, Option<String>, String, String);
+
 /// The demo's outcome.
 pub struct Summary {
     events_in: u64,
@@ -80,7 +83,7 @@ pub async fn collect(
     collect: Duration,
     total: Duration,
 ) -> Result<Summary> {
-    let mut open: BTreeMap<(String, String, Option<String>, String, String), (VexStatus, bool)> = BTreeMap::new();
+    let mut open: BTreeMap<FindingKey, (VexStatus, bool)> = BTreeMap::new();
     for e in read_topic(backend, EventType::Finding.topic()).await? {
         if let Event::Finding(f) = e {
             let key = (f.release_name, f.release_version, f.environment, f.advisory_id, f.purl);
