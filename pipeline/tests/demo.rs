@@ -52,7 +52,10 @@ fn demo_closes_the_loop_and_is_deterministic() {
         .iter()
         .map(|r| {
             let rules = r["reasons"].as_array().expect("reasons").iter().filter_map(|x| x.as_str()).map(String::from);
-            (r["subject"].as_str().expect("subject").to_string(), (r["outcome"].as_str().expect("o").to_string(), rules.collect()))
+            (
+                r["subject"].as_str().expect("subject").to_string(),
+                (r["outcome"].as_str().expect("o").to_string(), rules.collect()),
+            )
         })
         .collect();
     assert_eq!(releases["dropwizard-parent@1.3.15@prod"].0, "fail", "no approval for prod: {releases:?}");
@@ -71,8 +74,13 @@ fn demo_closes_the_loop_and_is_deterministic() {
 
     // Enforcement: every misbehaving host was acted on, no well-behaved host was isolated or
     // quarantined, nothing is stuck or failed, and the firewall file holds exactly the actions in force.
-    let misbehaving: BTreeSet<String> =
-        summary["misbehaving"].as_array().expect("misbehaving").iter().filter_map(|h| h.as_str()).map(String::from).collect();
+    let misbehaving: BTreeSet<String> = summary["misbehaving"]
+        .as_array()
+        .expect("misbehaving")
+        .iter()
+        .filter_map(|h| h.as_str())
+        .map(String::from)
+        .collect();
     assert!(!misbehaving.is_empty());
     let mut latest: BTreeMap<String, Value> = BTreeMap::new();
     for a in consume(&a, "actions") {
@@ -103,7 +111,13 @@ fn demo_closes_the_loop_and_is_deterministic() {
     assert_eq!(rules.lines().filter(|l| !l.trim().is_empty()).count(), in_force.len(), "{rules}");
     let promotions: Vec<&Value> = latest.values().filter(|a| a["kind"] == "promote").collect();
     assert_eq!(promotions.len(), 1, "tansu is promoted; arroyo and dropwizard are blocked");
-    assert_eq!(latest.values().filter(|a| a["kind"] == "block_promotion" && a["subject"].as_str().is_some_and(|s| s.contains('@'))).count(), 2);
+    assert_eq!(
+        latest
+            .values()
+            .filter(|a| a["kind"] == "block_promotion" && a["subject"].as_str().is_some_and(|s| s.contains('@')))
+            .count(),
+        2
+    );
 
     // The same inputs derive the same events, id for id (a second run, another directory).
     let b = root.path().join("b");

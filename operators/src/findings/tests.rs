@@ -107,7 +107,10 @@ const TRUSTED: &str = r#"{"vendor": 1.0, "triage": 1.0}"#;
 #[test]
 fn a_statement_about_a_cve_applies_to_the_aliasing_advisory() {
     let mut s = FindingsState::default();
-    let out = feed(&mut s, &[&policy(1, 1, TRUSTED), &advisory(2, "RUSTSEC-2024-0336", &["CVE-2024-32650"], true), &release(3, "0.21.10")]);
+    let out = feed(
+        &mut s,
+        &[&policy(1, 1, TRUSTED), &advisory(2, "RUSTSEC-2024-0336", &["CVE-2024-32650"], true), &release(3, "0.21.10")],
+    );
     assert_eq!(out.len(), 1);
     let f = &out[0];
     assert_eq!((f.change, f.vex_status, f.known_exploited), (FindingChange::Opened, VexStatus::Affected, true));

@@ -137,13 +137,15 @@ fn weighted_vote_conflicts_and_ties() {
     assert_eq!(c.vote_strings(), vec!["scanner-team=affected", "vendor=not_affected"]);
     assert_eq!(c.justification, None, "the winning status has no justification");
 
-    let vendor_first = IssuerTrust { weights: BTreeMap::from([("vendor".to_string(), 3.0)]), default_weight: 1.0, min_weight: 0.0 };
+    let vendor_first =
+        IssuerTrust { weights: BTreeMap::from([("vendor".to_string(), 3.0)]), default_weight: 1.0, min_weight: 0.0 };
     let c = ask(&idx, "CVE-2024-0001", "pkg:npm/a@1", &vendor_first).expect("applies");
     assert_eq!(c.status, VexStatus::NotAffected);
     assert!(c.conflict, "still a conflict, still visible");
     assert_eq!(c.justification, Some(VexJustification::VulnerableCodeNotPresent));
 
-    let ignore_vendor = IssuerTrust { weights: BTreeMap::from([("vendor".to_string(), 0.0)]), default_weight: 1.0, min_weight: 0.0 };
+    let ignore_vendor =
+        IssuerTrust { weights: BTreeMap::from([("vendor".to_string(), 0.0)]), default_weight: 1.0, min_weight: 0.0 };
     let c = ask(&idx, "CVE-2024-0001", "pkg:npm/a@1", &ignore_vendor).expect("applies");
     assert_eq!((c.status, c.conflict, c.votes.len()), (VexStatus::Affected, false, 1));
 
@@ -156,7 +158,8 @@ fn insertion_order_of_independent_statements_does_not_matter() {
     let a = statement(base(1, "vendor", 5, VexStatus::NotAffected));
     let b = statement(base(2, "upstream", 7, VexStatus::Fixed));
     let c = statement(S { aliases: &["GHSA-x"], ..base(3, "team", 9, VexStatus::Affected) });
-    let trust = IssuerTrust { weights: BTreeMap::from([("team".to_string(), 0.5)]), default_weight: 1.0, min_weight: 0.0 };
+    let trust =
+        IssuerTrust { weights: BTreeMap::from([("team".to_string(), 0.5)]), default_weight: 1.0, min_weight: 0.0 };
     let mut results = Vec::new();
     for order in [[&a, &b, &c], [&c, &b, &a], [&b, &a, &c]] {
         let mut idx = VexIndex::default();
@@ -177,7 +180,11 @@ fn a_status_needs_the_minimum_weight() {
     idx.insert(&statement(base(1, "unlisted", 1, VexStatus::NotAffected)));
     let policy_default = IssuerTrust { weights: BTreeMap::new(), default_weight: 0.5, min_weight: 1.0 };
     let c = ask(&idx, "CVE-2024-0001", "pkg:npm/a@1", &policy_default).expect("a vote");
-    assert_eq!((c.status, c.accepted, c.justification), (VexStatus::Affected, false, None), "one unlisted issuer is not enough");
+    assert_eq!(
+        (c.status, c.accepted, c.justification),
+        (VexStatus::Affected, false, None),
+        "one unlisted issuer is not enough"
+    );
     assert_eq!(c.vote_strings(), vec!["unlisted=not_affected"], "the vote is still reported");
     idx.insert(&statement(base(2, "another", 1, VexStatus::NotAffected)));
     let c = ask(&idx, "CVE-2024-0001", "pkg:npm/a@1", &policy_default).expect("votes");

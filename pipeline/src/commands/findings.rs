@@ -85,8 +85,11 @@ pub async fn run(backend_args: &BackendArgs, args: FindingsArgs) -> Result<ExitC
         }));
     }
     rows.sort_by(|a, b| {
-        (a["release"].as_str(), a["advisory"].as_str(), a["package"].as_str())
-            .cmp(&(b["release"].as_str(), b["advisory"].as_str(), b["package"].as_str()))
+        (a["release"].as_str(), a["advisory"].as_str(), a["package"].as_str()).cmp(&(
+            b["release"].as_str(),
+            b["advisory"].as_str(),
+            b["package"].as_str(),
+        ))
     });
     if args.output.json {
         for r in &rows {
@@ -104,7 +107,11 @@ pub async fn run(backend_args: &BackendArgs, args: FindingsArgs) -> Result<ExitC
                     r["package"].as_str().unwrap_or_default().trim_start_matches("pkg:"),
                     r["version"].as_str().unwrap_or_default()
                 ),
-                format!("{}{}", r["status"].as_str().unwrap_or_default(), if r["vex_conflict"] == true { "*" } else { "" }),
+                format!(
+                    "{}{}",
+                    r["status"].as_str().unwrap_or_default(),
+                    if r["vex_conflict"] == true { "*" } else { "" }
+                ),
                 r["severity"].as_str().unwrap_or("-"),
             );
         }
