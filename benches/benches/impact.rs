@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use trustloop_benches::benchmarking;
 use trustloop_connectors::import::{cargo_lock, osv};
-use trustloop_operators::impact::ImpactState;
+use trustloop_operators::findings::FindingsState;
 use trustloop_schemas::{
     Advisory, Component, Envelope, Event, EventId, EventTime, InventoryFormat, RangeEvent, ReleaseInventory,
 };
@@ -78,11 +78,11 @@ fn main() {
         files(&data.join(sub), &mut paths);
     }
     let started = Instant::now();
-    let mut state = ImpactState::default();
+    let mut state = FindingsState::default();
     let mut advisories: Vec<Advisory> = Vec::with_capacity(paths.len());
     for p in &paths {
         if let Ok(a) = osv::parse_file(p, "bench") {
-            state.apply(&Event::Advisory(a.clone()));
+            state.apply_event(&Event::Advisory(a.clone()));
             advisories.push(a);
         }
     }
@@ -160,16 +160,19 @@ fn main() {
     let started = Instant::now();
     let mut findings = 0usize;
     for n in 0..releases {
-        findings += state.apply(&release(n, pick(per_release))).len();
+        findings += state.apply_event(&release(n, pick(per_release))).len();
     }
     println!(
         "impact: {releases} releases × {per_release} components loaded in {:.2} s ({findings} findings opened)",
         started.elapsed().as_secs_f64()
     );
 
-    // Advisory upserts: re-publish advisories with a changed range (toggling their first fixed
-    // version away and back), each producing real deltas.
+    // Advisory upserts: re-publish real advisories, every other one with its fixed versions removed
+    // (every version from `introduced` on becomes affected: real deltas), the others unchanged.
+    // Timed until the returned deltas are freed again (as a consumer would); the time until `apply`
+    // returns is reported too.
     let mut latencies = Vec::new();
+    let mut returned = Vec::new();
     let mut slowest: Vec<(f64, usize, String)> = Vec::new();
     let mut deltas = 0usize;
     let candidates: Vec<&Advisory> =
@@ -186,7 +189,10 @@ fn main() {
         a.envelope.event_id = EventId(uuid_from(1_000_000 + i as u128));
         let id = a.id.clone();
         let t = Instant::now();
-        let n = state.apply(&Event::Advisory(a)).len();
+        let out = state.apply_event(&Event::Advisory(a));
+        returned.push(t.elapsed().as_secs_f64() * 1e3);
+        let n = out.len();
+        drop(out);
         let ms = t.elapsed().as_secs_f64() * 1e3;
         deltas += n;
         latencies.push(ms);
@@ -194,33 +200,46 @@ fn main() {
     }
     slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
     latencies.sort_by(f64::total_cmp);
+    returned.sort_by(f64::total_cmp);
     println!(
-        "impact: advisory upsert → finding deltas: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({upserts} upserts, {deltas} deltas)",
+        "impact: advisory upsert → finding deltas: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({upserts} upserts, \
+         {deltas} deltas); until apply returns: p50 {:.3} ms, p99 {:.3} ms",
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99),
-        latencies[latencies.len() - 1]
+        latencies[latencies.len() - 1],
+        percentile(&returned, 0.5),
+        percentile(&returned, 0.99),
     );
     let top: Vec<String> = slowest.iter().take(5).map(|(ms, n, id)| format!("{id} {n} deltas {ms:.1} ms")).collect();
     println!("impact: slowest upserts: {}", top.join("; "));
 
     // New releases of 5,000 components.
+    // (5,000 picks; one version per package, like a lockfile, leaves about 1,100 components.)
     let mut new_release = Vec::new();
+    let mut returned = Vec::new();
     let (mut components, mut opened) = (0usize, 0usize);
     let rounds = if full { 50 } else { 3 };
     for n in 0..rounds {
         let comps = pick(5_000);
         components += comps.len();
         let t = Instant::now();
-        opened += state.apply(&release(releases + 1 + n, comps)).len();
+        let out = state.apply_event(&release(releases + 1 + n, comps));
+        returned.push(t.elapsed().as_secs_f64() * 1e3);
+        opened += out.len();
+        drop(out);
         new_release.push(t.elapsed().as_secs_f64() * 1e3);
     }
     new_release.sort_by(f64::total_cmp);
+    returned.sort_by(f64::total_cmp);
     println!(
         "impact: new release of 5,000 components matched against all advisories: p50 {:.3} ms, p99 {:.3} ms \
-         ({rounds} releases, {} distinct packages and {} findings each on average)",
+         ({rounds} releases, {} distinct packages and {} findings each on average); until apply returns: \
+         p50 {:.3} ms, p99 {:.3} ms",
         percentile(&new_release, 0.5),
         percentile(&new_release, 0.99),
         components / rounds,
         opened / rounds,
+        percentile(&returned, 0.5),
+        percentile(&returned, 0.99),
     );
 }

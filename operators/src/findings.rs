@@ -16,6 +16,9 @@
 //! Whenever a finding's VEX view changes, an `opened` delta with the new view is emitted for the
 //! still-open finding (an update: the finding key — release, environment, advisory, purl — is the
 //! same), caused by the statement, advisory or policy that changed it.
+//!
+//! Memory: the layer stores a view only for the open findings some statement touched; everything
+//! else it needs to re-emit a finding is rebuilt from the impact operator's interned state.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -60,14 +63,51 @@ impl AdvisoryFacts {
 /// An open finding within its advisory: release name, version, environment, purl.
 type OpenKey = (String, String, Option<String>, String);
 
+/// The VEX view last emitted for an open finding. Only findings some statement touched have one
+/// stored: every other open finding has the default view (affected, no votes), and the finding
+/// itself is rebuilt from the impact operator's interned state when it must be re-emitted — so the
+/// layer costs nothing per finding until VEX speaks about it.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct View {
+    status: Option<trustloop_schemas::VexStatus>,
+    justification: Option<trustloop_schemas::VexJustification>,
+    statement_ids: Vec<String>,
+    votes: Vec<String>,
+    conflict: bool,
+}
+
+impl View {
+    fn of(f: &Finding) -> View {
+        View {
+            status: (f.vex_status != trustloop_schemas::VexStatus::Affected).then_some(f.vex_status),
+            justification: f.vex_justification,
+            statement_ids: f.vex_statement_ids.clone(),
+            votes: f.vex_votes.clone(),
+            conflict: f.vex_conflict,
+        }
+    }
+
+    fn is_default(&self) -> bool {
+        *self == View::default()
+    }
+
+    fn apply_to(&self, f: &mut Finding) {
+        f.vex_status = self.status.unwrap_or(trustloop_schemas::VexStatus::Affected);
+        f.vex_justification = self.justification;
+        f.vex_statement_ids = self.statement_ids.clone();
+        f.vex_votes = self.votes.clone();
+        f.vex_conflict = self.conflict;
+    }
+}
+
 /// The findings operator's state (see the module docs).
 #[derive(Debug, Clone, Default)]
 pub struct FindingsState {
     impact: ImpactState,
     vex: VexIndex,
     advisories: BTreeMap<String, AdvisoryFacts>,
-    /// The last delta emitted for each open finding, by advisory id.
-    open: BTreeMap<String, BTreeMap<OpenKey, Finding>>,
+    /// The non-default VEX views of open findings, by advisory id.
+    views: BTreeMap<String, BTreeMap<OpenKey, View>>,
     /// The policy in force per tenant (its `vex` section weighs issuers).
     policies: BTreeMap<String, ActivePolicy>,
 }
@@ -91,9 +131,27 @@ impl FindingsState {
         &self.vex
     }
 
-    /// Every open finding, as its latest delta, in advisory then key order.
-    pub fn open_findings(&self) -> impl Iterator<Item = &Finding> {
-        self.open.values().flat_map(BTreeMap::values)
+    /// Every open finding with its VEX view, in advisory then key order (rebuilt: for listing).
+    pub fn open_findings(&self) -> Vec<Finding> {
+        let listing = trustloop_schemas::Envelope {
+            event_id: derive_event_id("findings-listing", &[]),
+            tenant: String::new(),
+            key: String::new(),
+            event_time: trustloop_schemas::EventTime::from_micros(0),
+            source: "trustloop.findings".into(),
+            schema_version: EventType::Finding.schema_version(),
+        };
+        let mut out = Vec::new();
+        for id in self.advisories.keys() {
+            for mut f in self.impact.open_finding_events_of(id, &listing) {
+                self.facts_into(&mut f);
+                if let Some(v) = self.views.get(id).and_then(|m| m.get(&open_key(&f))) {
+                    v.apply_to(&mut f);
+                }
+                out.push(f);
+            }
+        }
+        out
     }
 
     /// Applies one event; returns the finding deltas it causes.
@@ -106,7 +164,7 @@ impl FindingsState {
             }
             Event::VexStatement(s) => {
                 let touched = self.vex.insert(s);
-                self.reevaluate(&touched, &s.envelope.event_id.to_string(), event)
+                self.reevaluate(&touched, None, event)
             }
             Event::Policy(p) => {
                 let tenant = p.envelope.tenant.clone();
@@ -114,8 +172,8 @@ impl FindingsState {
                 match current.accept(p) {
                     Ok(next) => {
                         self.policies.insert(tenant.clone(), next);
-                        let all: BTreeSet<String> = self.open.keys().map(|a| id_key(a)).collect();
-                        let mut out = self.reevaluate(&all, &p.envelope.event_id.to_string(), event);
+                        let all: BTreeSet<String> = self.advisories.keys().map(|a| id_key(a)).collect();
+                        let mut out = self.reevaluate(&all, None, event);
                         out.retain(|f| f.envelope.tenant == tenant);
                         out
                     }
@@ -136,42 +194,98 @@ impl FindingsState {
             self.vex.aliases_mut().add(&a.id, &new_aliases);
             touched.extend(self.vex.aliases().group(&a.id));
         }
-        if a.change == AdvisoryChange::Delete {
-            self.advisories.remove(&a.id);
-        } else {
-            self.advisories.insert(a.id.clone(), AdvisoryFacts::of(a));
+        let facts = (a.change != AdvisoryChange::Delete).then(|| AdvisoryFacts::of(a));
+        let facts_changed = self.advisories.get(&a.id).map(|f| (f.known_exploited, &f.fixed))
+            != facts.as_ref().map(|f| (f.known_exploited, &f.fixed));
+        match facts {
+            Some(f) => {
+                self.advisories.insert(a.id.clone(), f);
+            }
+            None => {
+                self.advisories.remove(&a.id);
+            }
         }
-        let deltas = self.impact.apply(&Event::Advisory(a.clone()));
+        let force = (facts_changed && a.change != AdvisoryChange::Delete).then_some(a.id.as_str());
+        if force.is_some() {
+            touched.insert(id_key(&a.id));
+        }
+        let event = Event::Advisory(a.clone());
+        let deltas = self.impact.apply(&event);
         let mut out = self.complete(deltas);
         if !touched.is_empty() {
+            // Findings impact just emitted already carry the new view and facts.
             let done: BTreeSet<(String, OpenKey)> = out.iter().map(|f| (f.advisory_id.clone(), open_key(f))).collect();
-            let cause = a.envelope.event_id.to_string();
-            let more = self.reevaluate(&touched, &cause, &Event::Advisory(a.clone()));
+            let more = self.reevaluate(&touched, force, &event);
             out.extend(more.into_iter().filter(|f| !done.contains(&(f.advisory_id.clone(), open_key(f)))));
         }
         out
     }
 
-    /// Completes impact's deltas with the VEX view and the advisory facts; tracks the open ones.
+    /// Completes impact's deltas with the VEX view and the advisory facts; tracks the views.
+    ///
+    /// Hot path (an upsert can close or open thousands of findings): deltas come grouped by
+    /// advisory, so its alias group, the tenant's issuer trust and whether any statement speaks
+    /// about it at all are looked up once per run of deltas; a finding no statement can touch costs
+    /// only its advisory facts.
     fn complete(&mut self, deltas: Vec<Finding>) -> Vec<Finding> {
+        struct Run {
+            advisory: String,
+            tenant: String,
+            group: BTreeSet<String>,
+            trust: IssuerTrust,
+            vex: bool,
+            stored: bool,
+            package: Option<(String, String, Vec<String>)>,
+        }
         let mut out = Vec::with_capacity(deltas.len());
+        let mut run: Option<Run> = None;
         for mut f in deltas {
-            let key = open_key(&f);
+            if run.as_ref().is_none_or(|r| r.advisory != f.advisory_id || r.tenant != f.envelope.tenant) {
+                let group = self.vex.aliases().group(&f.advisory_id);
+                run = Some(Run {
+                    advisory: f.advisory_id.clone(),
+                    tenant: f.envelope.tenant.clone(),
+                    vex: self.vex.mentions_any(&group),
+                    stored: self.views.contains_key(&f.advisory_id),
+                    group,
+                    trust: trust_of(self.policies.get(&f.envelope.tenant)),
+                    package: None,
+                });
+            }
+            let Some(r) = run.as_mut() else { continue };
+            let facts = self.advisories.get(&f.advisory_id);
+            f.known_exploited = facts.is_some_and(|x| x.known_exploited);
+            let same_package = r.package.as_ref().is_some_and(|(e, n, _)| *e == f.ecosystem && *n == f.package_name);
+            if !same_package {
+                let fixed = facts
+                    .and_then(|x| PackageKey::new(&f.ecosystem, &f.package_name).and_then(|k| x.fixed.get(&k).cloned()))
+                    .unwrap_or_default();
+                r.package = Some((f.ecosystem.clone(), f.package_name.clone(), fixed));
+            }
+            f.fixed_versions = r.package.as_ref().map(|p| p.2.clone()).unwrap_or_default();
             match f.change {
                 FindingChange::Opened => {
-                    self.fill(&mut f);
-                    self.open.entry(f.advisory_id.clone()).or_default().insert(key, f.clone());
+                    if r.vex {
+                        self.view_into(&mut f, &r.group, &r.trust);
+                        self.remember(&f);
+                        r.stored = self.views.contains_key(&f.advisory_id);
+                    } else if r.stored {
+                        // No statement speaks about it (any more): forget a view it had.
+                        set_view(&mut f, None);
+                        self.remember(&f);
+                        r.stored = self.views.contains_key(&f.advisory_id);
+                    }
                 }
                 FindingChange::Closed => {
-                    let last = self.open.get_mut(&f.advisory_id).and_then(|m| m.remove(&key));
-                    if self.open.get(&f.advisory_id).is_some_and(BTreeMap::is_empty) {
-                        self.open.remove(&f.advisory_id);
-                    }
                     // A closed finding keeps the view it had while open.
-                    if let Some(last) = last {
-                        copy_view(&last, &mut f);
-                        f.known_exploited = last.known_exploited;
-                        f.fixed_versions = last.fixed_versions;
+                    if r.stored {
+                        let key = open_key(&f);
+                        let last = self.views.get_mut(&f.advisory_id).and_then(|m| m.remove(&key));
+                        if self.views.get(&f.advisory_id).is_some_and(BTreeMap::is_empty) {
+                            self.views.remove(&f.advisory_id);
+                            r.stored = false;
+                        }
+                        last.unwrap_or_default().apply_to(&mut f);
                     }
                 }
             }
@@ -180,47 +294,68 @@ impl FindingsState {
         out
     }
 
-    /// Fills the VEX view and advisory facts of an open finding.
-    fn fill(&self, f: &mut Finding) {
+    /// Stores the view of an open finding (or forgets it when it is the default).
+    fn remember(&mut self, f: &Finding) {
+        let view = View::of(f);
+        let key = open_key(f);
+        if view.is_default() {
+            if let Some(m) = self.views.get_mut(&f.advisory_id) {
+                m.remove(&key);
+                if m.is_empty() {
+                    self.views.remove(&f.advisory_id);
+                }
+            }
+        } else {
+            self.views.entry(f.advisory_id.clone()).or_default().insert(key, view);
+        }
+    }
+
+    /// Fills what the advisory says: known exploited, fixed versions of the package.
+    fn facts_into(&self, f: &mut Finding) {
         let facts = self.advisories.get(&f.advisory_id);
         f.known_exploited = facts.is_some_and(|x| x.known_exploited);
         f.fixed_versions = facts
             .and_then(|x| PackageKey::new(&f.ecosystem, &f.package_name).and_then(|k| x.fixed.get(&k).cloned()))
             .unwrap_or_default();
-        let consensus = self.consensus(f);
+    }
+
+    /// Fills the VEX view of an open finding.
+    fn view_into(&self, f: &mut Finding, group: &BTreeSet<String>, trust: &IssuerTrust) {
+        let consensus = if self.vex.mentions_any(group) { self.consensus(f, group, trust) } else { None };
         set_view(f, consensus.as_ref());
     }
 
-    fn consensus(&self, f: &Finding) -> Option<Consensus> {
+    fn consensus(&self, f: &Finding, group: &BTreeSet<String>, trust: &IssuerTrust) -> Option<Consensus> {
         let component: Option<Purl> = f.purl.parse().ok();
         let subject = Subject {
             release_name: &f.release_name,
             release_version: &f.release_version,
             component: component.as_ref(),
         };
-        let trust = trust_of(self.policies.get(&f.envelope.tenant));
-        let group = self.vex.aliases().group(&f.advisory_id);
-        self.vex.consensus(&group, &subject, &trust)
+        self.vex.consensus(group, &subject, trust)
     }
 
     /// Re-evaluates the open findings of every advisory whose id is in `ids` (id keys); emits an
-    /// update for each whose VEX view changed.
-    fn reevaluate(&mut self, ids: &BTreeSet<String>, cause_id: &str, cause: &Event) -> Vec<Finding> {
-        let advisories: Vec<String> = self.open.keys().filter(|a| ids.contains(&id_key(a))).cloned().collect();
+    /// update for each whose VEX view changed — and for every open finding of the advisory `force`
+    /// (whose known-exploited flag or fixed versions changed).
+    fn reevaluate(&mut self, ids: &BTreeSet<String>, force: Option<&str>, cause: &Event) -> Vec<Finding> {
+        let cause_id = cause.envelope().event_id.to_string();
+        let advisories: Vec<String> = self.advisories.keys().filter(|a| ids.contains(&id_key(a))).cloned().collect();
         let mut out = Vec::new();
         for advisory in advisories {
-            let keys: Vec<OpenKey> = self.open.get(&advisory).map(|m| m.keys().cloned().collect()).unwrap_or_default();
-            for key in keys {
-                let Some(last) = self.open.get(&advisory).and_then(|m| m.get(&key)).cloned() else { continue };
-                let mut next = last.clone();
-                self.fill(&mut next);
-                if same_view(&last, &next) {
+            let group = self.vex.aliases().group(&advisory);
+            let forced = force == Some(advisory.as_str());
+            for mut f in self.impact.open_finding_events_of(&advisory, cause.envelope()) {
+                let key = open_key(&f);
+                let last = self.views.get(&advisory).and_then(|m| m.get(&key)).cloned().unwrap_or_default();
+                let trust = trust_of(self.policies.get(&f.envelope.tenant));
+                self.facts_into(&mut f);
+                self.view_into(&mut f, &group, &trust);
+                if View::of(&f) == last && !forced {
                     continue;
                 }
-                next.change = FindingChange::Opened;
-                next.cause_event_id = cause_id.to_string();
-                next.envelope.event_time = cause.envelope().event_time;
-                next.envelope.event_id = derive_event_id(
+                f.cause_event_id = cause_id.clone();
+                f.envelope.event_id = derive_event_id(
                     "finding-update",
                     &[
                         cause_id.as_bytes(),
@@ -231,10 +366,8 @@ impl FindingsState {
                         key.3.as_bytes(),
                     ],
                 );
-                if let Some(m) = self.open.get_mut(&advisory) {
-                    m.insert(key, next.clone());
-                }
-                out.push(next);
+                self.remember(&f);
+                out.push(f);
             }
         }
         out
@@ -262,24 +395,6 @@ fn set_view(f: &mut Finding, c: Option<&Consensus>) {
             f.vex_conflict = false;
         }
     }
-}
-
-fn copy_view(from: &Finding, to: &mut Finding) {
-    to.vex_status = from.vex_status;
-    to.vex_justification = from.vex_justification;
-    to.vex_statement_ids = from.vex_statement_ids.clone();
-    to.vex_votes = from.vex_votes.clone();
-    to.vex_conflict = from.vex_conflict;
-}
-
-fn same_view(a: &Finding, b: &Finding) -> bool {
-    a.vex_status == b.vex_status
-        && a.vex_justification == b.vex_justification
-        && a.vex_statement_ids == b.vex_statement_ids
-        && a.vex_votes == b.vex_votes
-        && a.vex_conflict == b.vex_conflict
-        && a.known_exploited == b.known_exploited
-        && a.fixed_versions == b.fixed_versions
 }
 
 impl Operator for FindingsState {

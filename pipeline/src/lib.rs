@@ -8,4 +8,5 @@ pub mod backend;
 pub mod cli;
 pub mod commands;
 pub mod ingest;
+pub mod ops;
 pub mod runtime;

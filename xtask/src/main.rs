@@ -195,6 +195,10 @@ fn test(args: &[String]) -> Result<()> {
     step("the suites that need the Tansu broker, kcat or the shared data (the ignored tests above)");
     let mut cmd = cargo();
     cmd.args(["test", "--workspace", "--", "--ignored"]);
+    // Tests named `not_yet_*` state a promise the code does not keep yet (each says why in its
+    // `#[ignore]` reason and which issue tracks it): listed as ignored, counted as skipped, not run.
+    cmd.args(["--skip", "not_yet_"]);
+    eprintln!("    note: tests named not_yet_* (known gaps, each with its reason) are skipped");
     match &prereq.tansu {
         Some(bin) => {
             cmd.env("TRUSTLOOP_TANSU_BIN", bin);

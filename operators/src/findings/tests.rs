@@ -139,7 +139,7 @@ fn a_statement_about_a_cve_applies_to_the_aliasing_advisory() {
     let closed = s.apply_event(&release(6, "0.21.11"));
     assert_eq!(closed.len(), 1);
     assert_eq!((closed[0].change, closed[0].vex_conflict), (FindingChange::Closed, true));
-    assert_eq!(s.open_findings().count(), 0);
+    assert!(s.open_findings().is_empty());
 }
 
 #[test]
@@ -188,6 +188,7 @@ fn the_final_view_does_not_depend_on_the_order_of_inputs() {
             s.apply_event(&events[i]);
         }
         s.open_findings()
+            .into_iter()
             .map(|f| (f.advisory_id.clone(), f.purl.clone(), f.vex_status, f.vex_votes.clone(), f.vex_conflict))
             .collect::<Vec<_>>()
     };
@@ -197,4 +198,17 @@ fn the_final_view_does_not_depend_on_the_order_of_inputs() {
     for order in [[4, 3, 2, 1], [3, 1, 4, 2], [2, 4, 1, 3], [4, 2, 3, 1]] {
         assert_eq!(view(&order), expected, "order {order:?}");
     }
+}
+
+#[test]
+fn advisory_facts_reach_open_findings_without_a_match_change() {
+    let mut s = FindingsState::default();
+    let out = feed(&mut s, &[&advisory(1, "RUSTSEC-2024-0336", &[], false), &release(2, "0.21.10")]);
+    assert!(!out[0].known_exploited);
+    // The same ranges, now listed as known exploited: the match is unchanged, the finding is not.
+    let out = s.apply_event(&advisory(3, "RUSTSEC-2024-0336", &[], true));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!((out[0].change, out[0].known_exploited), (FindingChange::Opened, true));
+    assert!(s.apply_event(&advisory(4, "RUSTSEC-2024-0336", &[], true)).is_empty(), "nothing new, nothing emitted");
+    assert!(s.open_findings().iter().all(|f| f.known_exploited));
 }

@@ -28,8 +28,8 @@ impl ImpactState {
             id: id.clone(),
             advisory: None,
             prepared: None,
+            subject: Subject::new(&id, None),
             packages: Vec::new(),
-            evals: Default::default(),
             open: Default::default(),
         });
         self.advisory_ids.insert(id, aid);
@@ -53,22 +53,29 @@ impl ImpactState {
         let before = std::mem::replace(&mut entry.packages, after.clone());
         for p in &before {
             if after.binary_search(p).is_err() {
-                self.packages[*p as usize].advisories.retain(|x| *x != aid);
+                let advisories = &mut self.packages[*p as usize].advisories;
+                if let Ok(at) = advisories.binary_search(&aid) {
+                    advisories.remove(at);
+                }
             }
         }
         for p in &after {
             if before.binary_search(p).is_err() {
-                self.packages[*p as usize].advisories.push(aid);
+                let advisories = &mut self.packages[*p as usize].advisories;
+                if let Err(at) = advisories.binary_search(&aid) {
+                    advisories.insert(at, aid);
+                }
             }
         }
         if a.change == AdvisoryChange::Delete {
             entry.advisory = None;
             entry.prepared = None;
+            entry.subject = Subject::new(&a.id, None);
         } else {
             entry.advisory = Some(a.clone());
             entry.prepared = Some(PreparedAdvisory::new(a));
+            entry.subject = Subject::new(&a.id, Some(a));
         }
-        entry.evals.clear();
         let mut touched = before;
         touched.extend(after);
         touched.sort_unstable();
@@ -76,10 +83,23 @@ impl ImpactState {
         self.reconcile(aid, &touched, &a.envelope)
     }
 
+    /// Records what advisory `aid` now says about component `cid` (`None`: forget, re-evaluate on
+    /// demand).
+    fn remember(&mut self, cid: ComponentId, aid: AdvisoryId, now: Option<Option<Arc<Match>>>) {
+        let evals = &mut self.components.entries[cid as usize].evals;
+        match (evals.binary_search_by_key(&aid, |e| e.0), now) {
+            (Ok(at), Some(m)) => evals[at].1 = m,
+            (Ok(at), None) => {
+                evals.remove(at);
+            }
+            (Err(at), Some(m)) => evals.insert(at, (aid, m)),
+            (Err(_), None) => {}
+        }
+    }
+
     /// Re-evaluates advisory `aid` against every occurrence of the packages `touched`; emits deltas
     /// in release key order, then inventory order.
     fn reconcile(&mut self, aid: AdvisoryId, touched: &[PackageId], cause: &Envelope) -> Vec<Finding> {
-        let entry = &mut self.advisories[aid as usize];
         // One evaluation per distinct component; its occurrences point at it.
         let mut evals: Vec<(ComponentId, Option<Arc<Match>>)> = Vec::new();
         let occurrences: usize = touched
@@ -88,18 +108,25 @@ impl ImpactState {
             .map(|&cid| self.components.get(cid).occurrences.len())
             .sum();
         let mut work: Vec<Work> = Vec::with_capacity(occurrences);
+        let prepared = self.advisories[aid as usize].prepared.as_ref();
+        let mut remember: Vec<(ComponentId, Option<Option<Arc<Match>>>)> = Vec::new();
         for &p in touched {
+            let named = self.packages[p as usize].advisories.binary_search(&aid).is_ok();
             for &cid in &self.packages[p as usize].components {
                 let c = self.components.get(cid);
                 if c.occurrences.is_empty() {
+                    remember.push((cid, None));
                     continue;
                 }
-                let now = evaluate(entry.prepared.as_ref(), c);
-                entry.evals.insert(cid, now.clone());
+                let now = evaluate(prepared, c);
+                remember.push((cid, named.then(|| now.clone())));
                 let e = next_id(evals.len());
                 evals.push((cid, now));
                 work.extend(c.occurrences.iter().map(|&(rid, pos)| (u64::from(pos), rid, e)));
             }
+        }
+        for (cid, now) in remember {
+            self.remember(cid, aid, now);
         }
         if work.is_empty() {
             return Vec::new();
@@ -114,13 +141,14 @@ impl ImpactState {
             }
             work.sort_unstable_by_key(|w| w.0);
         } else {
-            work.sort_unstable_by(|a, b| {
-                releases[a.1 as usize].cmp_key(&releases[b.1 as usize]).then(a.0.cmp(&b.0))
-            });
+            work.sort_unstable_by(|a, b| releases[a.1 as usize].cmp_key(&releases[b.1 as usize]).then(a.0.cmp(&b.0)));
         }
 
         // Transitions first (cheap), then the findings, into a vector of the right size.
         let open = &mut self.advisories[aid as usize].open;
+        // Room for every finding this change may open, so one big change does not rehash repeatedly.
+        let affected = work.iter().filter(|w| evals[w.2 as usize].1.is_some()).count();
+        open.reserve(affected.saturating_sub(open.len()));
         let mut deltas: Vec<Delta> = Vec::with_capacity(work.len());
         for (_, rid, e) in work {
             let (cid, now) = &evals[e as usize];
@@ -142,15 +170,14 @@ impl ImpactState {
             }
         }
         let cause = Cause::new(cause);
-        let entry = &self.advisories[aid as usize];
-        let subject = Subject::new(&entry.id, entry.advisory.as_ref());
+        let subject = &self.advisories[aid as usize].subject;
         let (components, releases) = (&self.components, &self.releases);
         deltas
             .iter()
             .map(|(rid, cid, change, matched)| {
                 let c = components.get(*cid);
                 let release = &releases[*rid as usize];
-                finding(&cause, release, &subject, c, components.purls.get(c.purl), *change, matched)
+                finding(&cause, release, subject, c, c.purl_text(), *change, matched)
             })
             .collect()
     }

@@ -17,21 +17,51 @@ impl<'a> Cause<'a> {
     }
 }
 
-/// The advisory side of a finding: its id, aliases and severity (none once deleted).
-pub(super) struct Subject<'a> {
-    id: &'a str,
-    aliases: &'a [String],
-    severity: Option<&'a str>,
+/// The advisory side of a finding — its id, aliases and severity (none once deleted) — in one
+/// buffer, as every finding of the advisory copies them.
+#[derive(Debug, Clone)]
+pub(super) struct Subject {
+    /// The id, each alias, then the severity if any, one after the other.
+    text: Box<str>,
+    /// Where each part ends in `text`.
+    ends: Box<[usize]>,
+    /// Whether the last part is the severity.
+    severity: bool,
 }
 
-impl<'a> Subject<'a> {
+impl Subject {
     /// The subject `id`, currently `advisory` (`None` once deleted).
-    pub fn new(id: &'a str, advisory: Option<&'a Advisory>) -> Subject<'a> {
-        Subject {
-            id,
-            aliases: advisory.map_or(&[], |a| &a.aliases),
-            severity: advisory.and_then(|a| a.severity.first()).map(|s| s.score.as_str()),
+    pub fn new(id: &str, advisory: Option<&Advisory>) -> Subject {
+        let aliases = advisory.map_or(&[][..], |a| &a.aliases);
+        let severity = advisory.and_then(|a| a.severity.first()).map(|s| s.score.as_str());
+        let parts = std::iter::once(id).chain(aliases.iter().map(String::as_str)).chain(severity);
+        let mut text = String::new();
+        let mut ends = Vec::with_capacity(aliases.len() + 2);
+        for part in parts {
+            text.push_str(part);
+            ends.push(text.len());
         }
+        Subject { text: text.into(), ends: ends.into(), severity: severity.is_some() }
+    }
+
+    fn part(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends.get(i - 1).copied().unwrap_or(0) };
+        let end = self.ends.get(i).copied().unwrap_or(start);
+        self.text.get(start..end).unwrap_or_default()
+    }
+
+    /// The advisory id.
+    pub fn id(&self) -> &str {
+        self.part(0)
+    }
+
+    fn aliases(&self) -> impl ExactSizeIterator<Item = &str> {
+        let n = self.ends.len() - 1 - usize::from(self.severity);
+        (1..n + 1).map(|i| self.part(i))
+    }
+
+    fn severity(&self) -> Option<&str> {
+        self.severity.then(|| self.part(self.ends.len() - 1))
     }
 }
 
@@ -40,7 +70,7 @@ impl<'a> Subject<'a> {
 pub(super) fn finding(
     cause: &Cause<'_>,
     release: &ReleaseEntry,
-    subject: &Subject<'_>,
+    subject: &Subject,
     component: &ComponentEntry,
     purl: &str,
     change: FindingChange,
@@ -56,7 +86,7 @@ pub(super) fn finding(
                     release.name().as_bytes(),
                     release.version().as_bytes(),
                     release.environment().unwrap_or("").as_bytes(),
-                    subject.id.as_bytes(),
+                    subject.id().as_bytes(),
                     purl.as_bytes(),
                     change_tag,
                 ],
@@ -71,14 +101,14 @@ pub(super) fn finding(
         release_name: release.name().to_string(),
         release_version: release.version().to_string(),
         environment: release.environment().map(str::to_string),
-        advisory_id: subject.id.to_string(),
-        aliases: subject.aliases.to_vec(),
+        advisory_id: subject.id().to_string(),
+        aliases: subject.aliases().map(str::to_string).collect(),
         purl: purl.to_string(),
-        ecosystem: component.ecosystem.clone(),
-        package_name: component.name.clone(),
-        package_version: component.version.clone(),
+        ecosystem: component.ecosystem().to_string(),
+        package_name: component.name().to_string(),
+        package_version: component.version().to_string(),
         vex_status: VexStatus::Affected,
-        severity: subject.severity.map(str::to_string),
+        severity: subject.severity().map(str::to_string),
         matched: matched.clone(),
         vex_statement_ids: Vec::new(),
         cause_event_id: cause.id.clone(),

@@ -1,19 +1,22 @@
 //! The impact operator: which releases an advisory affects, kept incrementally in both directions.
 //!
-//! State: the current advisories, the release inventories, and the open findings; releases,
-//! advisories, packages, components and purls are interned as dense integer ids, assigned in order
-//! of first appearance in the input (see [`tables`]). Each package knows the advisories naming it
-//! and its distinct component versions; each component knows where it occurs (release, position).
-//! Open findings are kept per advisory, keyed by (release, purl), so an advisory's findings are one
-//! map; each advisory also remembers what it says about every component evaluated so far, so one
-//! evaluation per distinct component version serves every release containing it.
+//! State (see `tables.rs`): releases, advisories, packages, components and purls interned as dense
+//! integer ids, assigned in order of first appearance in the input (a replay assigns the same ids;
+//! ids never reach outputs). Each package knows the advisories naming it and its distinct component
+//! versions; each component knows where it occurs (release, inventory position) and what each
+//! advisory naming its package says about it, so one evaluation per distinct component version
+//! serves every release containing it. Open findings are kept per advisory, keyed by (release,
+//! purl), with an [`OpenFinding`] as the value: enumerating or re-evaluating one advisory's findings
+//! touches only that advisory's map.
 //!
 //! An advisory upsert, withdrawal or delete re-evaluates only the packages it names (before and after
 //! the change) in only the releases containing them; a new or re-imported release is matched against
 //! the advisories of its packages. Either way the operator emits `Finding` deltas — opened or closed —
 //! and nothing else. Pure and deterministic: outputs depend only on the inputs and their order (ids
 //! derive from the causing event; deltas are emitted in key order — release, then inventory position,
-//! for an advisory change; advisory id, then purl, for an inventory — never in hash-map order).
+//! for an advisory change; advisory id, then purl, for an inventory — never in hash-map order). The
+//! string-keyed operator this replaced is kept in the tests (`reference.rs`): both emit
+//! byte-identical deltas.
 
 mod advisory;
 mod emit;
@@ -112,7 +115,8 @@ pub struct ImpactState {
 }
 
 impl ImpactState {
-    /// The open findings, in key order (release, advisory id, purl).
+    /// The open findings, in key order (release, advisory id, purl). Sorts all of them: for listing,
+    /// not for a hot path.
     pub fn open_findings(&self) -> impl Iterator<Item = (FindingKey, &Match)> {
         let release_rank = ranks_of(&self.release_ids);
         let advisory_rank = ranks_of(&self.advisory_ids);
@@ -146,6 +150,36 @@ impl ImpactState {
             .collect();
         out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         out
+    }
+
+    /// The open findings of the advisory `id` as `opened` events caused by `cause` (what a layer
+    /// above re-emits when it changes what it adds to them, e.g. their VEX status), in key order
+    /// (release, purl).
+    pub fn open_finding_events_of(&self, id: &str, cause: &trustloop_schemas::Envelope) -> Vec<Finding> {
+        let Some(&aid) = self.advisory_ids.get(id) else { return Vec::new() };
+        let a = &self.advisories[aid as usize];
+        let mut open: Vec<(&(ReleaseId, u32), &OpenFinding)> = a.open.iter().collect();
+        open.sort_unstable_by(|x, y| {
+            self.releases[x.0.0 as usize]
+                .cmp_key(&self.releases[y.0.0 as usize])
+                .then_with(|| self.components.purls.get(x.0.1).cmp(self.components.purls.get(y.0.1)))
+        });
+        let cause = emit::Cause::new(cause);
+        open.into_iter()
+            .filter_map(|(&(rid, purl), f)| {
+                let release = &self.releases[rid as usize];
+                let c = release.components.iter().map(|&cid| self.components.get(cid)).find(|c| c.purl == purl)?;
+                Some(emit::finding(
+                    &cause,
+                    release,
+                    &a.subject,
+                    c,
+                    c.purl_text(),
+                    trustloop_schemas::FindingChange::Opened,
+                    &f.matched,
+                ))
+            })
+            .collect()
     }
 
     /// The advisory currently known under `id`.
@@ -192,7 +226,7 @@ fn ranks_of<K>(ids: &BTreeMap<K, u32>) -> Vec<u32> {
 
 /// What `advisory` (if any) says about component `c`.
 fn evaluate(advisory: Option<&PreparedAdvisory>, c: &tables::ComponentEntry) -> Option<Arc<Match>> {
-    let m = advisory?.affects_prepared(c.eco?, &c.name, c.prepared.as_ref()?)?;
+    let m = advisory?.affects_prepared(c.eco?, c.name(), c.prepared.as_ref()?)?;
     Some(Arc::new(Match { range_type: m.range_type.to_string(), event: m.event, comparator: m.comparator.to_string() }))
 }
 

@@ -1,5 +1,5 @@
 //! A new or re-imported release inventory: match its components against their packages' advisories
-//! (each advisory remembers what it said about a component version), close what no longer holds.
+//! (each component remembers what its package's advisories said about it), close what no longer holds.
 
 use std::cmp::Ordering;
 use std::collections::hash_map::Entry;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use trustloop_schemas::{Finding, FindingChange, Match, ReleaseInventory};
 
-use super::emit::{Cause, Subject, finding};
+use super::emit::{Cause, finding};
 use super::fx::FxHashMap;
 use super::tables::{AdvisoryId, ComponentEntry, ComponentId, PurlId, ReleaseEntry, next_id, use_ranks};
 use super::{ImpactState, OpenFinding, ReleaseKey, evaluate};
@@ -66,21 +66,22 @@ impl ImpactState {
         // Desired findings of the new inventory; a purl listed twice keeps its last match.
         let mut desired: Vec<Want> = Vec::new();
         for (pos, &cid) in components.iter().enumerate() {
-            let c = self.components.get(cid);
-            let Some(p) = c.package else { continue };
+            let Some(p) = self.components.get(cid).package else { continue };
+            // Both ascending by advisory: walk them together, evaluating what is not cached.
+            let mut at = 0;
             for &aid in &self.packages[p as usize].advisories {
-                let a = &mut self.advisories[aid as usize];
-                let m = match a.evals.get(&cid) {
-                    Some(m) => m.clone(),
-                    None => {
-                        let m = evaluate(a.prepared.as_ref(), c);
-                        a.evals.insert(cid, m.clone());
-                        m
-                    }
-                };
-                if let Some(m) = m {
-                    desired.push((aid, c.purl, next_id(pos), m));
+                let c = &mut self.components.entries[cid as usize];
+                while c.evals.get(at).is_some_and(|e| e.0 < aid) {
+                    at += 1;
                 }
+                if c.evals.get(at).is_none_or(|e| e.0 != aid) {
+                    let m = evaluate(self.advisories[aid as usize].prepared.as_ref(), c);
+                    c.evals.insert(at, (aid, m));
+                }
+                if let Some((_, Some(m))) = c.evals.get(at) {
+                    desired.push((aid, c.purl, next_id(pos), m.clone()));
+                }
+                at += 1;
             }
         }
         self.sort_by_advisory_then_purl(&mut desired, |w| (w.0, w.1, w.2));
@@ -109,9 +110,11 @@ impl ImpactState {
         }
         stale.sort_unstable();
         stale.dedup();
-        let wanted: FxHashMap<(AdvisoryId, PurlId), ()> = desired.iter().map(|w| ((w.0, w.1), ())).collect();
-        stale.retain(|s| !wanted.contains_key(s));
-        self.sort_by_advisory_then_purl(&mut stale, |s| (s.0, s.1, 0));
+        if !stale.is_empty() {
+            let wanted: FxHashMap<(AdvisoryId, PurlId), ()> = desired.iter().map(|w| ((w.0, w.1), ())).collect();
+            stale.retain(|s| !wanted.contains_key(s));
+            self.sort_by_advisory_then_purl(&mut stale, |s| (s.0, s.1, 0));
+        }
 
         // Transitions first (cheap), then the findings, into a vector of the right size.
         let mut first: FxHashMap<PurlId, ComponentId> = FxHashMap::default();
@@ -146,9 +149,9 @@ impl ImpactState {
             .iter()
             .map(|(aid, purl, cid, change, m)| {
                 let c = cid.map_or(&missing, |cid| all.get(cid));
-                let a = &advisories[*aid as usize];
-                let subject = Subject::new(&a.id, a.advisory.as_ref());
-                finding(&cause, release, &subject, c, all.purls.get(*purl), *change, m)
+                let subject = &advisories[*aid as usize].subject;
+                let purl = if cid.is_some() { c.purl_text() } else { all.purls.get(*purl) };
+                finding(&cause, release, subject, c, purl, *change, m)
             })
             .collect();
         self.releases[rid as usize].components = components;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use trustloop_schemas::{Advisory, Component, Match};
 
+use super::emit::Subject;
 use super::fx::FxHashMap;
 use super::{OpenFinding, PackageKey, ReleaseKey};
 use crate::osv::PreparedAdvisory;
@@ -38,10 +39,10 @@ pub(super) struct AdvisoryEntry {
     pub advisory: Option<Advisory>,
     /// The current advisory, ready for evaluation (`None` once deleted).
     pub prepared: Option<PreparedAdvisory>,
+    /// What its findings say about it (id, aliases, severity).
+    pub subject: Subject,
     /// The packages it currently names, ascending.
     pub packages: Vec<PackageId>,
-    /// What the current advisory says about each component evaluated so far (cleared on change).
-    pub evals: FxHashMap<ComponentId, Option<Arc<Match>>>,
     /// Its open findings, by release and purl.
     pub open: FxHashMap<(ReleaseId, PurlId), OpenFinding>,
 }
@@ -49,13 +50,13 @@ pub(super) struct AdvisoryEntry {
 /// One package: the advisories naming it and the distinct components that are versions of it.
 #[derive(Debug, Clone)]
 pub(super) struct PackageEntry {
-    /// The advisories currently naming it (unordered).
+    /// The advisories currently naming it, ascending.
     pub advisories: Vec<AdvisoryId>,
     /// Every distinct component of this package seen so far.
     pub components: Vec<ComponentId>,
 }
 
-/// One distinct component, as inventories write it.
+/// One distinct component, as inventories write it (its strings in one buffer).
 #[derive(Debug, Clone)]
 pub(super) struct ComponentEntry {
     /// Its package, if trustloop orders its ecosystem.
@@ -64,31 +65,77 @@ pub(super) struct ComponentEntry {
     pub eco: Option<Ecosystem>,
     /// The version parsed for the ecosystem (when supported).
     pub prepared: Option<Prepared>,
-    /// OSV ecosystem as written.
-    pub ecosystem: String,
-    /// Package name as written.
-    pub name: String,
-    /// Version as written.
-    pub version: String,
+    /// Ecosystem, name, version and purl as written, one after the other.
+    text: Box<str>,
+    /// Where the ecosystem, name and version end in `text`.
+    ends: [usize; 3],
     /// Its purl.
     pub purl: PurlId,
     /// Where it occurs: (release, index in the release's inventory), ascending.
     pub occurrences: Vec<(ReleaseId, u32)>,
+    /// What the current version of advisories naming its package said about it, by advisory
+    /// (ascending); an advisory's entries are dropped when it changes, and refilled on demand.
+    pub evals: Vec<(AdvisoryId, Option<Arc<Match>>)>,
 }
 
 impl ComponentEntry {
+    fn new(c: &Component, package: Option<PackageId>, purl: PurlId) -> ComponentEntry {
+        let eco = Ecosystem::from_osv(&c.ecosystem);
+        let mut text = String::with_capacity(c.ecosystem.len() + c.name.len() + c.version.len() + c.purl.len());
+        let mut ends = [0; 3];
+        for (end, s) in ends.iter_mut().zip([&c.ecosystem, &c.name, &c.version]) {
+            text.push_str(s);
+            *end = text.len();
+        }
+        text.push_str(&c.purl);
+        ComponentEntry {
+            package,
+            eco,
+            prepared: eco.map(|e| e.prepare(&c.version)),
+            text: text.into(),
+            ends,
+            purl,
+            occurrences: Vec::new(),
+            evals: Vec::new(),
+        }
+    }
+
     /// A component with empty fields (what a finding closed without a known component reports).
     pub fn missing() -> ComponentEntry {
         ComponentEntry {
             package: None,
             eco: None,
             prepared: None,
-            ecosystem: String::new(),
-            name: String::new(),
-            version: String::new(),
+            text: Box::from(""),
+            ends: [0; 3],
             purl: 0,
             occurrences: Vec::new(),
+            evals: Vec::new(),
         }
+    }
+
+    fn part(&self, from: usize, to: usize) -> &str {
+        self.text.get(from..to).unwrap_or_default()
+    }
+
+    /// OSV ecosystem as written.
+    pub fn ecosystem(&self) -> &str {
+        self.part(0, self.ends[0])
+    }
+
+    /// Package name as written.
+    pub fn name(&self) -> &str {
+        self.part(self.ends[0], self.ends[1])
+    }
+
+    /// Version as written.
+    pub fn version(&self) -> &str {
+        self.part(self.ends[1], self.ends[2])
+    }
+
+    /// Purl as written (empty for [`ComponentEntry::missing`]).
+    pub fn purl_text(&self) -> &str {
+        self.part(self.ends[2], self.text.len())
     }
 }
 
@@ -258,17 +305,9 @@ impl Components {
             return (id, false);
         }
         let id = next_id(self.entries.len());
-        let eco = Ecosystem::from_osv(&c.ecosystem);
-        self.entries.push(ComponentEntry {
-            package: PackageKey::new(&c.ecosystem, &c.name).map(package_of),
-            eco,
-            prepared: eco.map(|e| e.prepare(&c.version)),
-            ecosystem: c.ecosystem.clone(),
-            name: c.name.clone(),
-            version: c.version.clone(),
-            purl: self.purls.intern(&c.purl),
-            occurrences: Vec::new(),
-        });
+        let package = PackageKey::new(&c.ecosystem, &c.name).map(package_of);
+        let purl = self.purls.intern(&c.purl);
+        self.entries.push(ComponentEntry::new(c, package, purl));
         self.ids.insert(self.scratch.as_slice().into(), id);
         (id, true)
     }

@@ -223,6 +223,11 @@ impl VexIndex {
         &mut self.aliases
     }
 
+    /// Whether any statement names one of `group`'s ids (a cheap test before a consensus).
+    pub fn mentions_any(&self, group: &BTreeSet<String>) -> bool {
+        group.iter().any(|k| self.by_id.contains_key(k))
+    }
+
     /// How many statements are held.
     pub fn len(&self) -> usize {
         self.statements.len()

@@ -1,7 +1,9 @@
 //! `trustloop run`: the long-running service — reads the input topics, runs the operator graph
 //! (impact, trust, decision, enforcement), writes the derived topics and drives the enforcement
-//! adapters. `--until-idle` processes everything in the log and exits.
+//! adapters. `--until-idle` processes everything in the log and exits. `--listen ADDR` serves the
+//! operations endpoints (`/healthz`, `/readyz`, `/metrics`) while it runs.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -9,13 +11,19 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use serde::Deserialize;
+use tokio::sync::{oneshot, watch};
 use trustloop_connectors::enforce::Dispatcher;
 use trustloop_connectors::enforce::config::{AdapterContext, EnforcementConfig};
 
 use crate::backend::{Backend, BackendArgs};
 use crate::cli::OutputArgs;
+use crate::ops::Ops;
+use crate::ops::server::Server;
 use crate::runtime::dispatch::Dispatch;
-use crate::runtime::{Effect, graph, run_until_idle};
+use crate::runtime::{Effect, PassDone, graph, run_until_idle_observed};
+
+/// How long the operations endpoints get to finish open requests when the service stops.
+const HTTP_GRACE: Duration = Duration::from_secs(5);
 
 /// Arguments of `trustloop run`.
 #[derive(Debug, Args)]
@@ -32,6 +40,10 @@ pub struct RunArgs {
     /// Most passes over the operators before a run that never settles is stopped.
     #[arg(long, default_value_t = 1_000)]
     pub max_passes: u32,
+    /// Serve `GET /healthz`, `/readyz` and `/metrics` (Prometheus text format) over HTTP on this
+    /// address (`HOST:PORT`; port 0 picks a free port). The bound address is printed on stderr.
+    #[arg(long, env = "TRUSTLOOP_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -70,6 +82,49 @@ pub async fn run(backend_args: &BackendArgs, args: RunArgs) -> Result<ExitCode> 
         Some(p) => RunConfig::load(p)?,
         None => RunConfig::default(),
     };
+    // One signal listener for the whole run: a signal that arrives during a pass is not lost, and the
+    // run stops at the end of that pass. A second signal does not wait for it (every stage commits its
+    // offsets after its own pass; what is redone on restart is recognisable by its event ids).
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let signals = tokio::spawn(async move {
+        shutdown().await;
+        stop_tx.send_replace(true);
+        shutdown().await;
+        eprintln!("trustloop run: second signal, exiting without finishing the pass");
+        std::process::exit(130);
+    });
+    let ops = Ops::new();
+    let mut server = None;
+    if let Some(addr) = &args.listen {
+        let (tx, rx) = oneshot::channel::<()>();
+        let s = Server::start(addr, ops.clone(), async {
+            let _ = rx.await;
+        })
+        .await?;
+        eprintln!("trustloop run: serving /healthz, /readyz and /metrics on http://{}", s.local_addr());
+        server = Some((s, tx));
+    }
+    let outcome = drive(backend_args, &args, &config, &ops, stop_rx).await;
+    // The endpoints stop with the service, however it ends.
+    if let Some((s, tx)) = server {
+        let _ = tx.send(());
+        if let Err(e) = s.stopped(HTTP_GRACE).await {
+            tracing::warn!("{e:#}");
+        }
+    }
+    signals.abort();
+    outcome
+}
+
+/// Opens the backend and runs the operators until idle — once (`--until-idle`) or, polling, until
+/// `stop` turns true — recording every pass in `ops`.
+async fn drive(
+    backend_args: &BackendArgs,
+    args: &RunArgs,
+    config: &RunConfig,
+    ops: &Ops,
+    mut stop: watch::Receiver<bool>,
+) -> Result<ExitCode> {
     let backend = Backend::open(backend_args).await?;
     let mut stages = graph::stages(&backend).await?;
     let mut effects: Vec<Box<dyn Effect>> = Vec::new();
@@ -80,7 +135,23 @@ pub async fn run(backend_args: &BackendArgs, args: RunArgs) -> Result<ExitCode> 
         effects.push(Box::new(Dispatch::new(dispatcher)));
     }
     loop {
-        let report = run_until_idle(&backend, &mut stages, &mut effects, args.max_passes).await?;
+        let report = {
+            let stop = &stop;
+            let mut observe = |done: &PassDone<'_>| {
+                ops.record_pass(done);
+                if *stop.borrow() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            };
+            run_until_idle_observed(&backend, &mut stages, &mut effects, args.max_passes, &mut observe).await?
+        };
+        if *stop.borrow() {
+            if args.until_idle {
+                eprintln!("trustloop run: stopped by a signal before the loop settled");
+                return Ok(ExitCode::FAILURE);
+            }
+            tracing::info!("shutting down: every pass commits its offsets, nothing is pending");
+            return Ok(ExitCode::SUCCESS);
+        }
+        ops.set_ready();
         if args.until_idle {
             if args.output.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -97,9 +168,13 @@ pub async fn run(backend_args: &BackendArgs, args: RunArgs) -> Result<ExitCode> 
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(args.poll_ms)) => {}
-            _ = shutdown() => {
-                tracing::info!("shutting down: every pass commits its offsets, nothing is pending");
-                return Ok(ExitCode::SUCCESS);
+            stopped = stop.wait_for(|s| *s) => {
+                if stopped.is_ok() {
+                    tracing::info!("shutting down: every pass commits its offsets, nothing is pending");
+                    return Ok(ExitCode::SUCCESS);
+                }
+                // No signal can arrive any more (the listener is gone): poll on.
+                tokio::time::sleep(Duration::from_millis(args.poll_ms)).await;
             }
         }
     }

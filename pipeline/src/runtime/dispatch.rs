@@ -15,7 +15,7 @@ use trustloop_connectors::enforce::Dispatcher;
 use trustloop_connectors::log::TopicPartitionOffset;
 use trustloop_schemas::{ActionState, Event, EventType};
 
-use super::Effect;
+use super::{AdapterStats, Effect};
 use crate::backend::Backend;
 use crate::ingest::EventWriter;
 
@@ -27,12 +27,13 @@ pub struct Dispatch {
     dispatcher: Dispatcher,
     positions: BTreeMap<u32, i64>,
     loaded: bool,
+    stats: BTreeMap<String, AdapterStats>,
 }
 
 impl Dispatch {
     /// Dispatches through `dispatcher`.
     pub fn new(dispatcher: Dispatcher) -> Dispatch {
-        Dispatch { dispatcher, positions: BTreeMap::new(), loaded: false }
+        Dispatch { dispatcher, positions: BTreeMap::new(), loaded: false, stats: BTreeMap::new() }
     }
 }
 
@@ -40,6 +41,10 @@ impl Dispatch {
 impl Effect for Dispatch {
     fn name(&self) -> &'static str {
         "dispatch"
+    }
+
+    fn adapter_stats(&self) -> BTreeMap<String, AdapterStats> {
+        self.stats.clone()
     }
 
     async fn pass(&mut self, backend: &Backend) -> Result<u64> {
@@ -84,7 +89,14 @@ impl Effect for Dispatch {
         let mut results = EventWriter::new(backend, EventType::EnforcementResult.topic()).await?;
         for (_, _, _, _, action) in &due {
             let span = tracing::info_span!("dispatch", action_id = %action.action_id, attempt = action.attempt);
-            for result in self.dispatcher.execute(action).instrument(span).await {
+            let step = self.dispatcher.execute(action).instrument(span).await;
+            if let Some(first) = step.first() {
+                self.stats.entry(first.adapter.clone()).or_default().dispatched += 1;
+            }
+            for result in step {
+                if !result.success {
+                    self.stats.entry(result.adapter.clone()).or_default().failures += 1;
+                }
                 results.push(&Event::EnforcementResult(result)).await?;
             }
         }

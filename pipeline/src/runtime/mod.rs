@@ -19,8 +19,11 @@ pub mod graph;
 pub mod merge;
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use tracing::Instrument;
 use trustloop_connectors::log::TopicPartitionOffset;
 use trustloop_operators::input::Input;
 use trustloop_operators::operator::Operator;
@@ -38,6 +41,8 @@ pub struct Stage {
     positions: BTreeMap<(String, u32), i64>,
     /// The group's committed offsets when the stage started: outputs of inputs below them exist.
     committed: BTreeMap<(String, u32), i64>,
+    /// Start and end offsets of every input partition when the stage last read it (for its lag).
+    bounds: BTreeMap<(String, u32), (i64, i64)>,
     /// Inputs fed, outputs derived and dead letters, over the stage's life.
     pub stats: StageStats,
 }
@@ -73,12 +78,31 @@ impl Stage {
                 }
             }
         }
-        Ok(Stage { op, group, positions: BTreeMap::new(), committed, stats: StageStats::default() })
+        Ok(Stage {
+            op,
+            group,
+            positions: BTreeMap::new(),
+            committed,
+            bounds: BTreeMap::new(),
+            stats: StageStats::default(),
+        })
     }
 
     /// The operator's name.
     pub fn name(&self) -> &'static str {
         self.op.name()
+    }
+
+    /// Consumer lag per input (topic, partition): the partition's end offset when the stage last read
+    /// it minus the stage's position (0 when it has read everything there was).
+    pub fn lag(&self) -> Vec<(&str, u32, i64)> {
+        self.bounds
+            .iter()
+            .map(|((topic, p), (start, end))| {
+                let pos = self.positions.get(&(topic.clone(), *p)).copied().unwrap_or(0).max(*start);
+                (topic.as_str(), *p, (end - pos).max(0))
+            })
+            .collect()
     }
 
     /// Feeds every input available now — on topics in `cutoff`, only below the offsets it gives —
@@ -89,6 +113,7 @@ impl Stage {
             let topic = t.topic();
             let offsets = backend.log.offsets(topic).await.with_context(|| format!("offsets of {topic}"))?;
             for (p, o) in offsets.iter().enumerate() {
+                self.bounds.insert((topic.to_string(), p as u32), (o.start, o.end));
                 let from = self.positions.get(&(topic.to_string(), p as u32)).copied().unwrap_or(0).max(o.start);
                 let until = cutoff.get(&(topic.to_string(), p as u32)).map_or(o.end, |c| (*c).min(o.end));
                 ranges.push((topic.to_string(), i, p as u32, from, until));
@@ -233,6 +258,19 @@ pub trait Effect: Send {
     fn name(&self) -> &'static str;
     /// Does whatever is pending; returns how many inputs it handled.
     async fn pass(&mut self, backend: &Backend) -> Result<u64>;
+    /// What it handed to each adapter so far, by adapter name (none for effects without adapters).
+    fn adapter_stats(&self) -> BTreeMap<String, AdapterStats> {
+        BTreeMap::new()
+    }
+}
+
+/// What an effect handed to one adapter over its life.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct AdapterStats {
+    /// Dispatched action steps the adapter was given.
+    pub dispatched: u64,
+    /// Step results it reported as failed.
+    pub failures: u64,
 }
 
 /// What [`run_until_idle`] did.
@@ -273,20 +311,67 @@ pub async fn run_until_idle(
     effects: &mut [Box<dyn Effect>],
     max_passes: u32,
 ) -> Result<RunReport> {
+    run_until_idle_observed(backend, stages, effects, max_passes, &mut |_| ControlFlow::Continue(())).await
+}
+
+/// One finished pass of [`run_until_idle_observed`], as its observer sees it.
+pub struct PassDone<'a> {
+    /// Number of the pass within this run (from 1).
+    pub pass: u32,
+    /// Input records the stages and effects consumed in it (0: the loop has settled).
+    pub consumed: u64,
+    /// How long it took (wall clock).
+    pub duration: Duration,
+    /// The stages, after the pass.
+    pub stages: &'a [Stage],
+    /// The effects, after the pass.
+    pub effects: &'a [Box<dyn Effect>],
+}
+
+/// [`run_until_idle`], calling `observe` after every pass (within a `pass` tracing span); when it
+/// breaks, the run stops there, settled or not, and reports what was done.
+pub async fn run_until_idle_observed(
+    backend: &Backend,
+    stages: &mut [Stage],
+    effects: &mut [Box<dyn Effect>],
+    max_passes: u32,
+    observe: &mut (dyn FnMut(&PassDone<'_>) -> ControlFlow<()> + Send),
+) -> Result<RunReport> {
     let mut report = RunReport::default();
     loop {
         report.passes += 1;
-        let mut consumed = 0;
-        let cutoff = cutoff(backend, stages).await?;
-        for s in stages.iter_mut() {
-            let n = s.pass(backend, &cutoff).await?;
-            tracing::debug!(stage = s.name(), applied = n, "pass");
-            consumed += n;
+        let started = Instant::now();
+        // A debug span (the subscriber logs span closes): idle polls stay quiet at `info`.
+        let span = tracing::debug_span!("pass", pass = report.passes, consumed = tracing::field::Empty);
+        let consumed = async {
+            let mut consumed = 0;
+            let cutoff = cutoff(backend, stages).await?;
+            for s in stages.iter_mut() {
+                let n = s.pass(backend, &cutoff).await?;
+                tracing::debug!(stage = s.name(), applied = n, "stage pass");
+                consumed += n;
+            }
+            for e in effects.iter_mut() {
+                let n = e.pass(backend).await?;
+                tracing::debug!(effect = e.name(), handled = n, "effect pass");
+                *report.effects.entry(e.name()).or_default() += n;
+                consumed += n;
+            }
+            anyhow::Ok(consumed)
         }
-        for e in effects.iter_mut() {
-            let n = e.pass(backend).await?;
-            *report.effects.entry(e.name()).or_default() += n;
-            consumed += n;
+        .instrument(span.clone())
+        .await?;
+        let duration = started.elapsed();
+        span.record("consumed", consumed);
+        let ms = duration.as_micros() as f64 / 1e3;
+        if consumed > 0 {
+            tracing::info!(pass = report.passes, consumed, duration_ms = ms, "pass done");
+        } else {
+            tracing::debug!(pass = report.passes, duration_ms = ms, "pass done: idle");
+        }
+        let done = PassDone { pass: report.passes, consumed, duration, stages: &*stages, effects: &*effects };
+        if observe(&done).is_break() {
+            break;
         }
         if consumed == 0 {
             break;

@@ -26,11 +26,11 @@ use clap::Args;
 use trustloop_connectors::enforce::config::{AdapterConfig, AdapterContext, EnforcementConfig};
 use trustloop_connectors::enforce::{Dispatcher, command::CommandConfig};
 use trustloop_schemas::json::IngestDefaults;
-use trustloop_schemas::{ActionKind, EventTime, EventType};
+use trustloop_schemas::{ActionKind, Event, EventTime, EventType};
 
 use crate::backend::{Backend, BackendArgs};
 use crate::cli::OutputArgs;
-use crate::ingest::{EventWriter, ingest_lines};
+use crate::ingest::{EventWriter, IngestReport, ingest_lines};
 use crate::runtime::dispatch::Dispatch;
 use crate::runtime::{Effect, graph, run_until_idle};
 
@@ -73,9 +73,10 @@ fn prepare_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The adapters: isolate/quarantine through the firewall program (a rules file in
-/// `DIR/enforcement/`), promotions and notifications to a release-controller log there.
-fn adapters(dir: &Path, backend: &Backend) -> Result<Dispatcher> {
+/// The demo's enforcement configuration: isolate/quarantine through the firewall program (written
+/// to `DIR/enforcement/firewall.sh`, keeping a rules file there), promotions and notifications to a
+/// release-controller log there. The same table a `trustloop run --config` file would hold.
+pub fn enforcement_config(dir: &Path) -> Result<EnforcementConfig> {
     let enforcement = dir.join("enforcement");
     std::fs::create_dir_all(&enforcement)?;
     let program = enforcement.join("firewall.sh");
@@ -95,7 +96,7 @@ fn adapters(dir: &Path, backend: &Backend) -> Result<Dispatcher> {
         ],
     );
     controller.env.insert("CONTROLLER_LOG".into(), enforcement.join("release-controller.jsonl").display().to_string());
-    let config = EnforcementConfig {
+    Ok(EnforcementConfig {
         adapters: [
             ("firewall".to_string(), AdapterConfig::Command(firewall)),
             ("release-controller".to_string(), AdapterConfig::Command(controller)),
@@ -110,9 +111,80 @@ fn adapters(dir: &Path, backend: &Backend) -> Result<Dispatcher> {
         ]
         .into(),
         default_adapter: None,
-    };
+    })
+}
+
+/// The adapters of [`enforcement_config`].
+fn adapters(dir: &Path, backend: &Backend) -> Result<Dispatcher> {
+    let config = enforcement_config(dir)?;
     let context = AdapterContext { log: Some(backend.log.clone()), codec: backend.codec.clone() };
     Dispatcher::from_config(&config, &context).map_err(|e| anyhow::anyhow!("demo adapters: {e}"))
+}
+
+/// What the demo appends before any operator runs — public so that a test can append the same
+/// inputs in parts, with `trustloop run` in between.
+pub struct DemoInputs {
+    /// The policy, the advisory stream, the inventories, the VEX documents, approvals and promotion
+    /// requests: the events of each document or decision (one topic each), in arrival order.
+    pub documents: Vec<Vec<Event>>,
+    fleet: fleet::Fleet,
+    defaults: IngestDefaults,
+}
+
+impl DemoInputs {
+    /// The inputs of a fleet of `entities` hosts simulated with `seed`.
+    pub fn build(entities: u32, seed: u64) -> Result<DemoInputs> {
+        let t0 = EventTime::parse_rfc3339("2026-11-01T00:00:00Z").map_err(anyhow::Error::msg)?;
+        let scenario = scenario::build(t0)?;
+        let fleet = fleet::telemetry(entities, seed, t0.as_micros() / 1_000_000, &scenario.releases);
+        let defaults = IngestDefaults { tenant: None, source: "demo".into(), now_micros: t0.as_micros() };
+        Ok(DemoInputs { documents: scenario.documents, fleet, defaults })
+    }
+
+    /// The fleet's telemetry: JSON lines in event-time order, the malformed ones last.
+    pub fn telemetry(&self) -> &str {
+        &self.fleet.lines
+    }
+
+    /// Appends `documents` (some of [`DemoInputs::documents`]), one after the other, each with one
+    /// writer per run of same-topic events; returns how many events were appended.
+    ///
+    /// A writer partitions its events by key, and nothing orders records of different partitions
+    /// but their log times — milliseconds, ties broken by topic and partition, not by when they were
+    /// appended. So each document is appended in a later millisecond than the one before (and
+    /// anything appended after this returns in a later one still): the operators see the documents
+    /// in arrival order however fast the log is and however many partitions it has (two VEX
+    /// documents naming one vulnerability by different aliases are keyed, and partitioned, apart).
+    pub async fn append_documents(backend: &Backend, documents: &[Vec<Event>]) -> Result<u64> {
+        let mut appended = 0u64;
+        for document in documents {
+            for run in document.chunk_by(|a, b| a.event_type() == b.event_type()) {
+                let mut writer = EventWriter::new(backend, run[0].event_type().topic()).await?;
+                for e in run {
+                    writer.push(e).await?;
+                }
+                appended += writer.flush().await?;
+            }
+            next_millisecond().await;
+        }
+        Ok(appended)
+    }
+
+    /// Ingests telemetry `lines` (a part of [`DemoInputs::telemetry`]) as `trustloop produce` would,
+    /// with the demo's defaults: bad lines go to `dlq`, numbered from 1 within `lines`.
+    pub async fn append_telemetry(&self, backend: &Backend, lines: &str) -> Result<IngestReport> {
+        let topic = EventType::Telemetry.topic();
+        ingest_lines(backend, topic, EventType::Telemetry, lines.as_bytes(), &self.defaults).await
+    }
+}
+
+/// Returns once the wall clock is in a later millisecond than when called.
+async fn next_millisecond() {
+    let ms = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let start = ms();
+    while ms() <= start {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
 }
 
 /// Runs the demo and prints its summary.
@@ -123,25 +195,13 @@ pub async fn run(backend_args: &BackendArgs, args: DemoArgs) -> Result<ExitCode>
     let started = Instant::now();
     prepare_dir(&backend_args.data)?;
     let backend = Backend::open(backend_args).await?;
-    let t0 = EventTime::parse_rfc3339("2026-11-01T00:00:00Z").map_err(anyhow::Error::msg)?;
 
-    // Collect: documents and decisions, then the fleet's telemetry.
-    let scenario = scenario::build(t0)?;
-    // Appended in the scenario's order (a run of same-topic events at a time), as they would
-    // arrive: the policy, the advisory stream, the inventories, VEX, approvals, promotions.
-    let mut events_in = 0u64;
-    for run in scenario.events.chunk_by(|a, b| a.event_type() == b.event_type()) {
-        let mut writer = EventWriter::new(&backend, run[0].event_type().topic()).await?;
-        for e in run {
-            writer.push(e).await?;
-        }
-        events_in += writer.flush().await?;
-    }
-    let fleet = fleet::telemetry(args.entities, args.seed, t0.as_micros() / 1_000_000, &scenario.releases);
-    let defaults = IngestDefaults { tenant: None, source: "demo".into(), now_micros: t0.as_micros() };
-    let report =
-        ingest_lines(&backend, EventType::Telemetry.topic(), EventType::Telemetry, fleet.lines.as_bytes(), &defaults)
-            .await?;
+    // Collect: documents and decisions, then the fleet's telemetry. Appended one document at a time,
+    // as they would arrive: the policy, the advisory stream, the inventories, VEX, approvals,
+    // promotions.
+    let inputs = DemoInputs::build(args.entities, args.seed)?;
+    let mut events_in = DemoInputs::append_documents(&backend, &inputs.documents).await?;
+    let report = inputs.append_telemetry(&backend, inputs.telemetry()).await?;
     events_in += report.lines;
     let collected = started.elapsed();
 
@@ -151,8 +211,8 @@ pub async fn run(backend_args: &BackendArgs, args: DemoArgs) -> Result<ExitCode>
     let run = run_until_idle(&backend, &mut stages, &mut effects, 100).await?;
     let elapsed = started.elapsed();
 
-    let s =
-        summary::collect(&backend, &backend_args.data, events_in, &report, &fleet, &run, collected, elapsed).await?;
+    let s = summary::collect(&backend, &backend_args.data, events_in, &report, &inputs.fleet, &run, collected, elapsed)
+        .await?;
     let consistent = s.consistent();
     if args.output.json {
         println!("{}", serde_json::to_string_pretty(&s.to_json())?);

@@ -40,17 +40,18 @@ fn envelope(kind: &str, key: &str, at: EventTime, n: u32) -> Envelope {
     }
 }
 
-/// The demo's documents and decisions, as events per topic, in the order they are appended.
+/// The demo's documents and decisions, in the order they arrive.
 pub struct Scenario {
-    /// Events by topic, in append order.
-    pub events: Vec<Event>,
+    /// The events of each document (the advisory stream, a lockfile, a VEX document, ...) or
+    /// decision (an approval, a promotion request), one topic each, in arrival order.
+    pub documents: Vec<Vec<Event>>,
     /// The releases hosts run, `NAME@VERSION`.
     pub releases: Vec<String>,
 }
 
 /// Builds the scenario; `t0` is the start of the fleet's telemetry.
 pub fn build(t0: EventTime) -> Result<Scenario> {
-    let mut events = Vec::new();
+    let mut documents: Vec<Vec<Event>> = Vec::new();
     let hour = 3_600_000_000i64;
     let at = |offset_micros: i64| EventTime::from_micros(t0.as_micros() + offset_micros);
 
@@ -62,22 +63,24 @@ pub fn build(t0: EventTime) -> Result<Scenario> {
         .replace("unknown_as: medium", "unknown_as: low")
         .replace("  issuers: {}", r#"  issuers: {"trustloop demo vendor": 1.0, "acme security triage": 1.0}"#);
     let doc = policy::parse(&yaml).map_err(|e| anyhow!("the demo policy does not parse: {e}"))?;
-    events.push(Event::Policy(Policy {
+    documents.push(vec![Event::Policy(Policy {
         envelope: envelope("policy", &doc.name, at(-2 * hour), 1),
         name: doc.name.clone(),
         version: 1,
         digest: doc.digest(),
         format: "yaml".into(),
         document: yaml,
-    }));
+    })]);
 
     // A real advisory stream: upserts and deletes at their commit times.
     let text = String::from_utf8(gunzip(ADVISORIES, "the advisory stream")?).context("advisory stream")?;
+    let mut events = Vec::new();
     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let a = osv_history::parse_line(line, &format!("demo-data/advisories.jsonl.gz:{}", n + 1), TENANT)
             .map_err(|e| anyhow!("{e}"))?;
         events.push(Event::Advisory(a));
     }
+    documents.push(events);
 
     // Releases from real lockfiles and a real SBOM, built into staging.
     let mut releases = Vec::new();
@@ -88,7 +91,7 @@ pub fn build(t0: EventTime) -> Result<Scenario> {
         let inv = cargo_lock::parse(&text, &format!("{release}.Cargo.lock"), &r, TENANT, inventory_time)
             .map_err(|e| anyhow!("{e}"))?;
         releases.push(release.to_string());
-        events.push(Event::ReleaseInventory(inv.inventory));
+        documents.push(vec![Event::ReleaseInventory(inv.inventory)]);
     }
     let bom = gunzip(DROPWIZARD_SBOM, "the SBOM")?;
     let choice = ReleaseChoice::FromDocument { environment: Some("staging".into()) };
@@ -97,14 +100,13 @@ pub fn build(t0: EventTime) -> Result<Scenario> {
     let mut inventory = inv.inventory;
     inventory.envelope.event_time = inventory_time;
     releases.push(format!("{}@{}", inventory.release_name, inventory.release_version));
-    events.push(Event::ReleaseInventory(inventory));
+    documents.push(vec![Event::ReleaseInventory(inventory)]);
 
     // VEX from two issuers that disagree about one finding.
     for (doc, name) in [(VENDOR_VEX, "vendor.openvex.json"), (TRIAGE_VEX, "triage.openvex.json")] {
         let format = vex::detect(doc).ok_or_else(|| anyhow!("{name} is not VEX"))?;
-        for s in vex::parse(doc, format, name, TENANT).map_err(|e| anyhow!("{e}"))? {
-            events.push(Event::VexStatement(s));
-        }
+        let statements = vex::parse(doc, format, name, TENANT).map_err(|e| anyhow!("{e}"))?;
+        documents.push(statements.into_iter().map(Event::VexStatement).collect());
     }
 
     // Approvals for production, then promotion requests staging → prod.
@@ -119,19 +121,19 @@ pub fn build(t0: EventTime) -> Result<Scenario> {
             expires: None,
         })
     };
-    events.push(approve("arroyo@2023-12", "alice", 1));
-    events.push(approve("tansu@0.3.0", "bob", 2));
+    documents.push(vec![approve("arroyo@2023-12", "alice", 1)]);
+    documents.push(vec![approve("tansu@0.3.0", "bob", 2)]);
     for (n, release) in releases.iter().enumerate() {
         let (name, version) = release.rsplit_once('@').unwrap_or((release.as_str(), ""));
-        events.push(Event::PromotionRequest(PromotionRequest {
+        documents.push(vec![Event::PromotionRequest(PromotionRequest {
             envelope: envelope("promotion", release, at(-hour / 4), n as u32),
             release_name: name.into(),
             release_version: version.into(),
             from_environment: "staging".into(),
             to_environment: "prod".into(),
             requested_by: "release-bot".into(),
-        }));
+        })]);
     }
-    debug_assert!(events.iter().all(|e| e.event_type() != EventType::Telemetry));
-    Ok(Scenario { events, releases })
+    debug_assert!(documents.iter().flatten().all(|e| e.event_type() != EventType::Telemetry));
+    Ok(Scenario { documents, releases })
 }

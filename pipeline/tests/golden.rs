@@ -1,0 +1,487 @@
+//! Golden outputs of the runtime: the demo's inputs (a smaller fleet) processed by
+//! `trustloop run --until-idle` with the demo's command adapters should derive the same events
+//! however the log was processed — in one run, or appended in four parts with a run (a new process,
+//! state restored by replay) after each — and whatever the partition count of the embedded log.
+//!
+//! Derived topics are compared as multisets keyed by event id, and event by event in their JSON form,
+//! ignoring only what adapters take from the wall clock or the machine: `EnforcementResult`'s
+//! `started_at` and `duration_micros`, process ids in messages (`(pid 1234)`, also quoted in action
+//! reasons) and the scenario's own directory (in the firewall program's messages). Every scenario
+//! also checks that one more run, with nothing new, derives nothing (replay rebuilt the same state).
+//!
+//! What holds, always tested: findings, trust scores and dead letters are identical; verdicts and
+//! requested actions are identical but for their event time (the decision operator's watermark) and
+//! the verdicts' `input_frontier`; every action ends in the same state; derived events carry their
+//! cause's log time. The whole promise — the enforcement lifecycle (whether a host was isolated on
+//! the real target or only in the sandbox before the revert, which retries, which deadlines) and
+//! those fields too — does not hold yet: the two tests of it are ignored, with the reason; run them
+//! with `cargo test -p trustloop --test golden -- --ignored` for a report of every difference.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use trustloop::backend::{Backend, BackendArgs};
+use trustloop::commands::demo::{DemoInputs, enforcement_config};
+use trustloop_schemas::json::event_to_json;
+use trustloop_schemas::{Event, EventType};
+
+/// Hosts in the fleet (the demo's default is 300): twelve hours of telemetry, ~9 000 lines.
+const ENTITIES: u32 = 60;
+/// The demo's default seed.
+const SEED: u64 = 7;
+/// Every topic the runtime writes.
+const DERIVED: [&str; 6] = ["findings", "trust-scores", "verdicts", "actions", "action-results", "dlq"];
+
+/// One scenario: a data directory (the embedded log in `log/`, the adapters' files in
+/// `enforcement/`) and the partition count its topics are created with.
+struct Scenario {
+    root: PathBuf,
+    partitions: u32,
+}
+
+/// Derived events of one topic: event id → the normalised JSON of each event with that id.
+type Events = BTreeMap<String, Vec<String>>;
+
+/// Every derived topic's events.
+type Derived = BTreeMap<&'static str, Events>;
+
+/// What a scenario derived.
+struct Outcome {
+    /// Every derived event.
+    derived: Derived,
+    /// How each action ended ([`Scenario::final_states`]).
+    final_states: BTreeMap<String, String>,
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
+}
+
+impl Scenario {
+    fn new(parent: &Path, name: &str, partitions: u32) -> Scenario {
+        let root = parent.join(name);
+        std::fs::create_dir_all(&root).expect("scenario directory");
+        // The demo's adapters, as a `trustloop run` configuration file: actions really dispatch.
+        let config = enforcement_config(&root).expect("enforcement configuration");
+        let mut table = toml::Table::new();
+        table.insert("enforcement".into(), toml::Value::try_from(&config).expect("configuration as TOML"));
+        std::fs::write(root.join("trustloop.toml"), toml::to_string(&table).expect("TOML")).expect("write config");
+        Scenario { root, partitions }
+    }
+
+    fn args(&self) -> BackendArgs {
+        BackendArgs {
+            data: self.root.join("log"),
+            brokers: None,
+            kafka_options: Vec::new(),
+            partitions: self.partitions,
+            schema_registry: None,
+            schema_registry_auth: None,
+            fsync: "never".into(),
+        }
+    }
+
+    /// Appends documents and telemetry lines as the demo does. `line_offset` lines of the telemetry
+    /// came before `telemetry` (in earlier parts): they are passed as blank lines, which ingestion
+    /// numbers but skips, so that a malformed line's dead letter (its id derives from its line number)
+    /// is the one a single whole append gives.
+    fn append(
+        &self,
+        inputs: &DemoInputs,
+        documents: &[Vec<trustloop_schemas::Event>],
+        telemetry: &str,
+        line_offset: usize,
+    ) {
+        runtime().block_on(async {
+            let backend = Backend::open(&self.args()).await.expect("open the log");
+            DemoInputs::append_documents(&backend, documents).await.expect("append documents");
+            if !telemetry.is_empty() {
+                let padded = "\n".repeat(line_offset) + telemetry;
+                inputs.append_telemetry(&backend, &padded).await.expect("append telemetry");
+            }
+        });
+    }
+
+    /// `trustloop run --until-idle` with the demo's adapters; returns its JSON report.
+    fn run(&self) -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_trustloop"))
+            .arg("--data")
+            .arg(self.root.join("log"))
+            .args(["--partitions", &self.partitions.to_string(), "--fsync", "never"])
+            .args(["run", "--until-idle", "--json", "--config"])
+            .arg(self.root.join("trustloop.toml"))
+            .env_remove("TRUSTLOOP_DATA")
+            .env_remove("TRUSTLOOP_BROKERS")
+            .env_remove("TRUSTLOOP_PARTITIONS")
+            .env_remove("TRUSTLOOP_CONFIG")
+            .output()
+            .expect("run trustloop");
+        assert!(out.status.success(), "trustloop run failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("JSON report")
+    }
+
+    /// Runs once more with no new input: restored by replay, the operators must derive nothing new
+    /// (a state rebuilt differently would show here as new transitions or timeouts).
+    fn assert_settled(&self, name: &str) {
+        let report = self.run();
+        for stage in ["impact", "trust", "decision", "enforce"] {
+            let s = &report["stages"][stage];
+            assert_eq!(s["written"], 0, "{name}: {stage} wrote again after a restart: {report}");
+            assert_eq!(s["applied"], s["replayed"], "{name}: {stage} had new input: {report}");
+        }
+        assert_eq!(report["effects"]["dispatch"], 0, "{name}: dispatched again after a restart: {report}");
+    }
+
+    /// Every event of `topic` with its log time (milliseconds).
+    async fn read(&self, backend: &Backend, topic: &str) -> Vec<(i64, Event)> {
+        let mut out = Vec::new();
+        let offsets = backend.log.offsets(topic).await.expect("offsets");
+        assert_eq!(offsets.len(), self.partitions as usize, "{topic} has the scenario's partition count");
+        for (p, o) in offsets.iter().enumerate() {
+            let mut pos = o.start;
+            while pos < o.end {
+                let records = backend.log.read(topic, p as u32, pos, 10_000).await.expect("read");
+                assert!(!records.is_empty(), "{topic}/{p} ends early at {pos}");
+                for r in records {
+                    pos = r.offset + 1;
+                    let event = backend.codec.decode(&r.value, &*backend.registry).expect("decode");
+                    out.push((r.timestamp_ms, event));
+                }
+            }
+        }
+        out
+    }
+
+    /// How every action ended: action id → its kind, subject and last state (a reverted action's
+    /// revert step included).
+    fn final_states(&self) -> BTreeMap<String, String> {
+        runtime().block_on(async {
+            let backend = Backend::open(&self.args()).await.expect("open the log");
+            let mut out = BTreeMap::new();
+            // An action's transitions share its key, hence a partition: read in order.
+            for (_, e) in self.read(&backend, "actions").await {
+                if let Event::EnforcementAction(a) = e {
+                    let kind = trustloop_connectors::enforce::kind_name(a.kind);
+                    let state = trustloop_connectors::enforce::state_name(a.state);
+                    let revert = if a.revert { " (revert step)" } else { "" };
+                    out.insert(a.action_id, format!("{kind} {}: {state}{revert}", a.subject));
+                }
+            }
+            out
+        })
+    }
+
+    /// Every derived topic's events, normalised.
+    fn derived(&self) -> Derived {
+        runtime().block_on(async {
+            let backend = Backend::open(&self.args()).await.expect("open the log");
+            let mut out = BTreeMap::new();
+            for topic in DERIVED {
+                let mut events = Events::new();
+                for (_, event) in self.read(&backend, topic).await {
+                    let id = event.envelope().event_id.to_string();
+                    let json = normalise(event_to_json(&event), &self.root);
+                    events.entry(id).or_default().push(json.to_string());
+                }
+                for v in events.values_mut() {
+                    v.sort();
+                }
+                out.insert(topic, events);
+            }
+            out
+        })
+    }
+
+    /// Derived events carry the log time of the input that caused them: every finding and every
+    /// action (requested by the decision operator or moved on by the enforcement operator) has the
+    /// log time of the event its `cause_event_id` names. Returns how many were checked.
+    fn assert_causes_log_times(&self, name: &str) -> usize {
+        runtime().block_on(async {
+            let backend = Backend::open(&self.args()).await.expect("open the log");
+            let mut log_time = BTreeMap::new();
+            let mut derived = Vec::new();
+            for t in EventType::ALL {
+                for (ms, event) in self.read(&backend, t.topic()).await {
+                    log_time.insert(event.envelope().event_id.to_string(), ms);
+                    let cause = match &event {
+                        Event::Finding(f) => Some(f.cause_event_id.clone()),
+                        Event::EnforcementAction(a) => Some(a.cause_event_id.clone()),
+                        _ => None,
+                    };
+                    if let Some(cause) = cause {
+                        derived.push((ms, event.envelope().event_id.to_string(), cause));
+                    }
+                }
+            }
+            let wrong: Vec<String> = derived
+                .iter()
+                .filter(|(ms, _, cause)| log_time.get(cause) != Some(ms))
+                .map(|(ms, id, cause)| format!("{id} at {ms}, cause {cause} at {:?}", log_time.get(cause)))
+                .collect();
+            assert!(wrong.is_empty(), "{name}: derived events without their cause's log time: {wrong:#?}");
+            derived.len()
+        })
+    }
+}
+
+/// Drops the wall-clock fields of adapter results and masks pids and the scenario's directory.
+fn normalise(mut v: Value, root: &Path) -> Value {
+    if let Value::Object(obj) = &mut v
+        && obj.contains_key("started_at")
+    {
+        obj.remove("started_at");
+        obj.remove("duration_micros");
+    }
+    mask(&mut v, &root.display().to_string());
+    v
+}
+
+fn mask(v: &mut Value, root: &str) {
+    match v {
+        Value::String(s) => *s = mask_pids(&s.replace(root, "<DIR>")),
+        Value::Array(a) => a.iter_mut().for_each(|x| mask(x, root)),
+        Value::Object(o) => o.values_mut().for_each(|x| mask(x, root)),
+        _ => {}
+    }
+}
+
+/// `started (pid 1234)` → `started (pid _)`.
+fn mask_pids(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("pid ") {
+        let word = i == 0 || !rest.as_bytes()[i - 1].is_ascii_alphanumeric();
+        out.push_str(&rest[..i + 4]);
+        rest = &rest[i + 4..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if word && digits > 0 {
+            out.push('_');
+            rest = &rest[digits..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What differs between two scenarios' derived topics, topic by topic (empty when nothing does).
+fn differences(a_name: &str, a: &Derived, b_name: &str, b: &Derived) -> String {
+    const SHOWN: usize = 5;
+    let mut report = String::new();
+    for topic in DERIVED {
+        let (ea, eb) = (&a[topic], &b[topic]);
+        let only_a: Vec<&String> = ea.keys().filter(|k| !eb.contains_key(*k)).collect();
+        let only_b: Vec<&String> = eb.keys().filter(|k| !ea.contains_key(*k)).collect();
+        let differ: Vec<&String> = ea.keys().filter(|k| eb.get(*k).is_some_and(|v| v != &ea[*k])).collect();
+        if only_a.is_empty() && only_b.is_empty() && differ.is_empty() {
+            continue;
+        }
+        let count = |e: &Events| e.values().map(Vec::len).sum::<usize>();
+        let _ = writeln!(
+            report,
+            "topic {topic}: {} events in {a_name}, {} in {b_name}; {} ids only in {a_name}, {} only in {b_name}, {} with other contents",
+            count(ea),
+            count(eb),
+            only_a.len(),
+            only_b.len(),
+            differ.len()
+        );
+        for (ids, side, events) in [(&only_a, a_name, ea), (&only_b, b_name, eb)] {
+            for id in ids.iter().take(SHOWN) {
+                let _ = writeln!(report, "  only in {side}: {id} {}", events[*id].join(" | "));
+            }
+        }
+        // Which fields the events with the same id disagree on, and how often.
+        let mut fields: BTreeMap<String, usize> = BTreeMap::new();
+        for id in &differ {
+            for (x, y) in ea[*id].iter().zip(&eb[*id]) {
+                let (Ok(Value::Object(x)), Ok(Value::Object(y))) =
+                    (serde_json::from_str::<Value>(x), serde_json::from_str::<Value>(y))
+                else {
+                    continue;
+                };
+                for (k, v) in &x {
+                    if y.get(k) != Some(v) {
+                        *fields.entry(k.clone()).or_default() += 1;
+                    }
+                }
+            }
+        }
+        if !fields.is_empty() {
+            let _ = writeln!(report, "  fields that differ (events): {fields:?}");
+        }
+        for id in differ.iter().take(SHOWN) {
+            let _ = writeln!(
+                report,
+                "  {id} differs:\n    {a_name}: {}\n    {b_name}: {}",
+                ea[*id].join(" | "),
+                eb[*id].join(" | ")
+            );
+        }
+    }
+    report
+}
+
+/// Sanity: the scenario derived something on every topic (the comparison is not of empty logs).
+fn assert_substantial(name: &str, derived: &Derived) {
+    let count = |t: &str| derived[t].values().map(Vec::len).sum::<usize>();
+    for topic in ["findings", "trust-scores", "verdicts", "actions", "action-results"] {
+        assert!(count(topic) > 10, "{name}: only {} events on {topic}", count(topic));
+    }
+    assert_eq!(count("dlq"), 3, "{name}: the three malformed telemetry lines");
+    let duplicates: Vec<(&str, &String)> =
+        derived.iter().flat_map(|(t, e)| e.iter().filter(|(_, v)| v.len() > 1).map(move |(id, _)| (*t, id))).collect();
+    assert!(duplicates.is_empty(), "{name}: events written twice: {duplicates:?}");
+}
+
+/// All inputs appended, then one run.
+fn straight(parent: &Path, name: &str, partitions: u32, inputs: &DemoInputs) -> Outcome {
+    let s = Scenario::new(parent, name, partitions);
+    s.append(inputs, &inputs.documents, inputs.telemetry(), 0);
+    s.run();
+    s.assert_settled(name);
+    assert!(s.assert_causes_log_times(name) > 100);
+    let derived = s.derived();
+    assert_substantial(name, &derived);
+    Outcome { derived, final_states: s.final_states() }
+}
+
+/// The same inputs in four parts, in the same order — the documents, then the telemetry in three
+/// parts — with a run after each (a new process: operators restored by replaying the log).
+fn restarted(parent: &Path, name: &str, partitions: u32, inputs: &DemoInputs) -> Outcome {
+    let s = Scenario::new(parent, name, partitions);
+    s.append(inputs, &inputs.documents, "", 0);
+    let first = s.run();
+    assert!(first["stages"]["impact"]["written"].as_u64().unwrap_or(0) > 0, "findings from the documents: {first}");
+    let lines: Vec<&str> = inputs.telemetry().lines().collect();
+    let cuts = [0, lines.len() / 3, 2 * lines.len() / 3, lines.len()];
+    for part in cuts.windows(2) {
+        let text: String = lines[part[0]..part[1]].iter().map(|l| format!("{l}\n")).collect();
+        s.append(inputs, &[], &text, part[0]);
+        let report = s.run();
+        for stage in ["impact", "trust", "decision", "enforce"] {
+            let replayed = report["stages"][stage]["replayed"].as_u64().unwrap_or(0);
+            assert!(replayed > 0, "{name}: a restarted {stage} rebuilds its state by replay: {report}");
+        }
+    }
+    s.assert_settled(name);
+    assert!(s.assert_causes_log_times(name) > 100);
+    let derived = s.derived();
+    assert_substantial(name, &derived);
+    Outcome { derived, final_states: s.final_states() }
+}
+
+/// The part of the derived events that holds today however the log is processed: the impact and trust operators' outputs and the dead letters, whole; the decision operator's
+/// verdicts and requested actions but for their event time (the operator's watermark when it
+/// emitted them) and the verdicts' `input_frontier` (log positions); nothing of the enforcement
+/// lifecycle.
+fn decisions(derived: &Derived) -> Derived {
+    let mut out = Derived::new();
+    for (topic, events) in derived {
+        let mut kept = Events::new();
+        for (id, versions) in events {
+            let mut vs = Vec::new();
+            for v in versions {
+                let Ok(Value::Object(mut obj)) = serde_json::from_str::<Value>(v) else { continue };
+                match *topic {
+                    "verdicts" => {
+                        obj.remove("event_time");
+                        obj.remove("input_frontier");
+                    }
+                    "actions" if obj.get("source").and_then(Value::as_str) == Some("trustloop.decision") => {
+                        obj.remove("event_time");
+                    }
+                    "actions" | "action-results" => continue,
+                    _ => {}
+                }
+                vs.push(Value::Object(obj).to_string());
+            }
+            if !vs.is_empty() {
+                kept.insert(id.clone(), vs);
+            }
+        }
+        out.insert(*topic, kept);
+    }
+    out
+}
+
+/// The stages upstream of the enforcement loop derive the same events in one run as in four runs
+/// with restarts, and with 1, 2, 3 or 4 partitions; every action ends in the same state.
+#[test]
+fn findings_scores_and_decisions_do_not_depend_on_restarts_or_partitions() {
+    let inputs = DemoInputs::build(ENTITIES, SEED).expect("demo inputs");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let reference = straight(tmp.path(), "straight-p3", 3, &inputs);
+    let golden = decisions(&reference.derived);
+    let requested = golden["actions"].len();
+    assert!(requested > 10 && golden["verdicts"].len() > 10, "decisions to compare: {requested} actions");
+    let mut others = vec![("restarted-p3".to_string(), restarted(tmp.path(), "restarted-p3", 3, &inputs))];
+    for partitions in [1, 2, 4] {
+        let name = format!("straight-p{partitions}");
+        let other = straight(tmp.path(), &name, partitions, &inputs);
+        others.push((name, other));
+    }
+    let mut diff = String::new();
+    for (name, other) in &others {
+        diff.push_str(&differences("straight-p3", &golden, name, &decisions(&other.derived)));
+        if other.final_states != reference.final_states {
+            let _ = writeln!(diff, "actions end in other states in {name}:");
+            for (id, state) in &reference.final_states {
+                let theirs = other.final_states.get(id).map_or("-", String::as_str);
+                if theirs != state {
+                    let _ = writeln!(diff, "  {id}: straight-p3 {state}, {name} {theirs}");
+                }
+            }
+            for (id, state) in other.final_states.iter().filter(|(id, _)| !reference.final_states.contains_key(*id)) {
+                let _ = writeln!(diff, "  {id}: only in {name}: {state}");
+            }
+        }
+    }
+    assert!(diff.is_empty(), "findings, trust scores, dead letters, decisions or final action states differ:\n{diff}");
+}
+
+/// Every derived event, the enforcement lifecycle included: one run versus four with restarts.
+#[test]
+#[ignore = "does not hold yet (trustloop issue 5): in one run the operators consume the whole \
+            12-hour backlog before any adapter answers, in four runs the adapters answer after each \
+            part, so the enforcement lifecycle differs (a revert reaching an action while its sandbox \
+            step is still unanswered, holds, TTLs from a later watermark); and a backlog is merged \
+            partition by partition (one log time per ingested batch), so the decision and \
+            enforcement operators stamp their outputs with other watermarks. See the report of \
+            `cargo test -p trustloop --test golden -- --ignored`"]
+fn not_yet_straight_and_restarted_runs_derive_the_same_events() {
+    let inputs = DemoInputs::build(ENTITIES, SEED).expect("demo inputs");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let one = straight(tmp.path(), "straight", 3, &inputs);
+    let many = restarted(tmp.path(), "restarted", 3, &inputs);
+    let diff = differences("straight", &one.derived, "restarted", &many.derived);
+    assert!(diff.is_empty(), "one run and four runs with restarts derived different events:\n{diff}");
+}
+
+/// Every derived event: 1, 2 and 4 partitions.
+#[test]
+#[ignore = "does not hold yet (trustloop issue 5): a verdict's input_frontier names log positions, \
+            which depend on the partitioning by definition; and a backlog is merged partition by \
+            partition (one log time per ingested batch), so with more partitions the decision and \
+            enforcement operators see their inputs in another order, stamp outputs with other \
+            watermarks and meet adapter results at other points of the lifecycle"]
+fn not_yet_partition_counts_derive_the_same_events() {
+    let inputs = DemoInputs::build(ENTITIES, SEED).expect("demo inputs");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let one = straight(tmp.path(), "p1", 1, &inputs).derived;
+    let mut diff = String::new();
+    for partitions in [2, 4] {
+        let name = format!("p{partitions}");
+        let other = straight(tmp.path(), &name, partitions, &inputs).derived;
+        diff.push_str(&differences("p1", &one, &name, &other));
+    }
+    assert!(diff.is_empty(), "partition counts 1, 2 and 4 derived different events:\n{diff}");
+}
+
+#[test]
+fn masks_pids_only() {
+    assert_eq!(mask_pids("`sh` started (pid 1234); rapid 5"), "`sh` started (pid _); rapid 5");
+    assert_eq!(mask_pids("pid x and pid 7"), "pid x and pid _");
+}
