@@ -6,6 +6,8 @@
 //! * a new release of 5,000 components matched against all advisories.
 //!
 //! `cargo bench -p trustloop-benches --bench impact` (under `cargo test` it runs a small smoke version).
+//! It measures the findings operator — impact selection with the VEX layer and advisory facts, what
+//! the pipeline runs; `TRUSTLOOP_IMPACT_OPERATOR=impact` measures the impact operator alone.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -13,6 +15,7 @@ use std::time::Instant;
 use trustloop_benches::benchmarking;
 use trustloop_connectors::import::{cargo_lock, osv};
 use trustloop_operators::findings::FindingsState;
+use trustloop_operators::impact::ImpactState;
 use trustloop_schemas::{
     Advisory, Component, Envelope, Event, EventId, EventTime, InventoryFormat, RangeEvent, ReleaseInventory,
 };
@@ -64,6 +67,35 @@ fn uuid_from(n: u128) -> uuid::Uuid {
     uuid::Uuid::from_u128(n)
 }
 
+/// The operator measured: the findings operator (default) or the impact operator alone.
+enum Operator {
+    Findings(Box<FindingsState>),
+    Impact(Box<ImpactState>),
+}
+
+impl Operator {
+    fn from_env() -> Operator {
+        match std::env::var("TRUSTLOOP_IMPACT_OPERATOR").as_deref() {
+            Ok("impact") => Operator::Impact(Box::default()),
+            _ => Operator::Findings(Box::default()),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Operator::Findings(_) => "findings (impact selection + VEX layer + advisory facts)",
+            Operator::Impact(_) => "impact (impact selection alone)",
+        }
+    }
+
+    fn apply_event(&mut self, e: &Event) -> Vec<trustloop_schemas::Finding> {
+        match self {
+            Operator::Findings(s) => s.apply_event(e),
+            Operator::Impact(s) => s.apply(e),
+        }
+    }
+}
+
 fn main() {
     let Some(data) = shared_data() else {
         println!("impact: ../shared/data is absent (it is not shipped); nothing to measure");
@@ -78,7 +110,8 @@ fn main() {
         files(&data.join(sub), &mut paths);
     }
     let started = Instant::now();
-    let mut state = FindingsState::default();
+    let mut state = Operator::from_env();
+    println!("impact: operator {}", state.name());
     let mut advisories: Vec<Advisory> = Vec::with_capacity(paths.len());
     for p in &paths {
         if let Ok(a) = osv::parse_file(p, "bench") {

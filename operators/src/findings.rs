@@ -110,14 +110,19 @@ pub struct FindingsState {
     views: BTreeMap<String, BTreeMap<OpenKey, View>>,
     /// The policy in force per tenant (its `vex` section weighs issuers).
     policies: BTreeMap<String, ActivePolicy>,
+    /// The issuer trust of each tenant's policy.
+    trusts: BTreeMap<String, IssuerTrust>,
 }
 
-fn trust_of(policy: Option<&ActivePolicy>) -> IssuerTrust {
-    let vex = match policy {
-        Some(p) => p.doc.vex.clone(),
-        None => crate::policy::default_policy().vex,
-    };
-    IssuerTrust { weights: vex.issuers, default_weight: vex.default_issuer_weight, min_weight: vex.min_weight }
+/// The issuer trust of a policy's `vex` section.
+fn trust_from(vex: &crate::policy::model::VexPolicy) -> IssuerTrust {
+    IssuerTrust { weights: vex.issuers.clone(), default_weight: vex.default_issuer_weight, min_weight: vex.min_weight }
+}
+
+/// The issuer trust of the default policy (computed once).
+fn default_trust() -> &'static IssuerTrust {
+    static DEFAULT: std::sync::OnceLock<IssuerTrust> = std::sync::OnceLock::new();
+    DEFAULT.get_or_init(|| trust_from(&crate::policy::default_policy().vex))
 }
 
 impl FindingsState {
@@ -129,6 +134,11 @@ impl FindingsState {
     /// The VEX statements and alias groups known so far.
     pub fn vex(&self) -> &VexIndex {
         &self.vex
+    }
+
+    /// The issuer trust in force for `tenant`.
+    fn trust_for(&self, tenant: &str) -> &IssuerTrust {
+        self.trusts.get(tenant).unwrap_or_else(|| default_trust())
     }
 
     /// Every open finding with its VEX view, in advisory then key order (rebuilt: for listing).
@@ -171,6 +181,7 @@ impl FindingsState {
                 let current = self.policies.get(&tenant).cloned().unwrap_or_else(ActivePolicy::builtin);
                 match current.accept(p) {
                     Ok(next) => {
+                        self.trusts.insert(tenant.clone(), trust_from(&next.doc.vex));
                         self.policies.insert(tenant.clone(), next);
                         let all: BTreeSet<String> = self.advisories.keys().map(|a| id_key(a)).collect();
                         let mut out = self.reevaluate(&all, None, event);
@@ -212,6 +223,12 @@ impl FindingsState {
         let event = Event::Advisory(a.clone());
         let deltas = self.impact.apply(&event);
         let mut out = self.complete(deltas);
+        let reopened = out.iter().filter(|f| f.change == FindingChange::Opened).count();
+        if force.is_some() && touched.len() == 1 && reopened >= self.impact.open_count_of(&a.id) {
+            // Impact re-emitted every open finding of the advisory (its ranges changed): they
+            // already carry the new facts, and its alias group did not change.
+            return out;
+        }
         if !touched.is_empty() {
             // Findings impact just emitted already carry the new view and facts.
             let done: BTreeSet<(String, OpenKey)> = out.iter().map(|f| (f.advisory_id.clone(), open_key(f))).collect();
@@ -232,7 +249,6 @@ impl FindingsState {
             advisory: String,
             tenant: String,
             group: BTreeSet<String>,
-            trust: IssuerTrust,
             vex: bool,
             stored: bool,
             package: Option<(String, String, Vec<String>)>,
@@ -241,14 +257,15 @@ impl FindingsState {
         let mut run: Option<Run> = None;
         for mut f in deltas {
             if run.as_ref().is_none_or(|r| r.advisory != f.advisory_id || r.tenant != f.envelope.tenant) {
-                let group = self.vex.aliases().group(&f.advisory_id);
+                // Without any statement there is no group to look up.
+                let group =
+                    if self.vex.is_empty() { BTreeSet::new() } else { self.vex.aliases().group(&f.advisory_id) };
                 run = Some(Run {
                     advisory: f.advisory_id.clone(),
                     tenant: f.envelope.tenant.clone(),
                     vex: self.vex.mentions_any(&group),
                     stored: self.views.contains_key(&f.advisory_id),
                     group,
-                    trust: trust_of(self.policies.get(&f.envelope.tenant)),
                     package: None,
                 });
             }
@@ -266,7 +283,7 @@ impl FindingsState {
             match f.change {
                 FindingChange::Opened => {
                     if r.vex {
-                        self.view_into(&mut f, &r.group, &r.trust);
+                        self.view_into(&mut f, &r.group, self.trust_for(&r.tenant));
                         self.remember(&f);
                         r.stored = self.views.contains_key(&f.advisory_id);
                     } else if r.stored {
@@ -348,9 +365,9 @@ impl FindingsState {
             for mut f in self.impact.open_finding_events_of(&advisory, cause.envelope()) {
                 let key = open_key(&f);
                 let last = self.views.get(&advisory).and_then(|m| m.get(&key)).cloned().unwrap_or_default();
-                let trust = trust_of(self.policies.get(&f.envelope.tenant));
                 self.facts_into(&mut f);
-                self.view_into(&mut f, &group, &trust);
+                let tenant = f.envelope.tenant.clone();
+                self.view_into(&mut f, &group, self.trust_for(&tenant));
                 if View::of(&f) == last && !forced {
                     continue;
                 }

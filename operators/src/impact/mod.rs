@@ -182,6 +182,11 @@ impl ImpactState {
             .collect()
     }
 
+    /// How many findings of the advisory `id` are open.
+    pub fn open_count_of(&self, id: &str) -> usize {
+        self.advisory_ids.get(id).map_or(0, |&aid| self.advisories[aid as usize].open.len())
+    }
+
     /// The advisory currently known under `id`.
     pub fn advisory(&self, id: &str) -> Option<&Advisory> {
         let aid = *self.advisory_ids.get(id)?;
