@@ -28,36 +28,11 @@ impl ActivePolicy {
 
     /// The policy of `p` if it is to replace this one, else why not.
     pub fn accept(&self, p: &Policy) -> Result<ActivePolicy, String> {
-        if !matches!(p.format.to_ascii_lowercase().as_str(), "yaml" | "yml" | "json") {
-            return Err(format!("format `{}` is not yaml", p.format));
-        }
-        let doc = policy::parse(&p.document).map_err(|e| format!("invalid document: {e}"))?;
+        let in_force = (self.version > 0).then_some((self.doc.name.as_str(), self.version));
+        let doc = policy::accept::accept(p, in_force)?;
         let digest = doc.digest();
-        if digest != p.digest {
-            return Err(format!("declared digest {} does not match the document's {digest}", p.digest));
-        }
-        if doc.name != p.name {
-            return Err(format!("the event names policy `{}`, the document `{}`", p.name, doc.name));
-        }
-        if self.version > 0 && self.doc.name == p.name && p.version <= self.version {
-            return Err(format!("version {} is not newer than version {} in force", p.version, self.version));
-        }
         Ok(ActivePolicy { doc, digest, version: p.version })
     }
 }
 
-/// How many rejected policies a tenant remembers (the newest ones).
-pub const REJECTIONS_KEPT: usize = 32;
-
-/// A `Policy` event that was not applied, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RejectedPolicy {
-    /// The event's id.
-    pub event_id: String,
-    /// Policy name.
-    pub name: String,
-    /// Version.
-    pub version: i64,
-    /// Why it was not applied.
-    pub reason: String,
-}
+pub use crate::policy::accept::{REJECTIONS_KEPT, RejectedPolicy};

@@ -54,7 +54,7 @@ use trustloop_schemas::{
     PromotionRequest, Reason, SubjectKind, TrustScore, canonical_digest,
 };
 
-use self::accept::{ActivePolicy, REJECTIONS_KEPT, RejectedPolicy};
+use self::accept::{ActivePolicy, RejectedPolicy};
 use self::emit::ActionSpec;
 use self::entity::{EntityState, kind_name};
 use self::release::{
@@ -367,15 +367,7 @@ impl DecisionState {
         match t.policy.accept(p) {
             Err(reason) => {
                 t.rejected_policies += 1;
-                if t.rejections.len() >= REJECTIONS_KEPT {
-                    t.rejections.remove(0);
-                }
-                t.rejections.push(RejectedPolicy {
-                    event_id: p.envelope.event_id.to_string(),
-                    name: p.name.clone(),
-                    version: p.version,
-                    reason,
-                });
+                RejectedPolicy::of(p, reason).keep(&mut t.rejections);
             }
             Ok(policy) => {
                 t.policy = policy;

@@ -138,21 +138,7 @@ pub struct ActivePolicy {
     pub enforcement: EnforcementPolicy,
 }
 
-/// A `Policy` event that was not applied, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RejectedPolicy {
-    /// The event's id.
-    pub event_id: String,
-    /// Policy name.
-    pub name: String,
-    /// Version.
-    pub version: i64,
-    /// Why it was not applied.
-    pub reason: String,
-}
-
-/// How many rejected policies a tenant remembers (the newest ones; the count covers all).
-pub const REJECTIONS_KEPT: usize = 32;
+pub use crate::policy::accept::{REJECTIONS_KEPT, RejectedPolicy};
 
 /// One tenant's enforcement state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -363,15 +349,7 @@ impl EnforcementState {
             }
             Err(reason) => {
                 ts.rejected_count += 1;
-                if ts.rejected_policies.len() >= REJECTIONS_KEPT {
-                    ts.rejected_policies.remove(0);
-                }
-                ts.rejected_policies.push(RejectedPolicy {
-                    event_id: p.envelope.event_id.to_string(),
-                    name: p.name.clone(),
-                    version: p.version,
-                    reason,
-                });
+                RejectedPolicy::of(p, reason).keep(&mut ts.rejected_policies);
             }
         }
     }
@@ -400,28 +378,10 @@ pub fn tick_id(now: EventTime) -> String {
     derive_event_id("tick", &[&now.as_micros().to_be_bytes()]).to_string()
 }
 
-/// The parsed document of a `Policy` event, if it is to be applied: YAML (or JSON), valid, its
-/// digest as declared, its name as the event's, and newer than the version in force when it has the
-/// same name. Otherwise why not.
+/// The parsed document of a `Policy` event, if it is to be applied over `current` (the shared rules
+/// of [`crate::policy::accept`]), else why not.
 fn accept_policy(p: &Policy, current: Option<&ActivePolicy>) -> Result<PolicyDoc, String> {
-    if !matches!(p.format.to_ascii_lowercase().as_str(), "yaml" | "yml" | "json") {
-        return Err(format!("format `{}` is not yaml", p.format));
-    }
-    let doc = policy::parse(&p.document).map_err(|e| format!("invalid document: {e}"))?;
-    let digest = doc.digest();
-    if digest != p.digest {
-        return Err(format!("declared digest {} does not match the document's {digest}", p.digest));
-    }
-    if doc.name != p.name {
-        return Err(format!("the event names policy `{}`, the document `{}`", p.name, doc.name));
-    }
-    if let Some(c) = current
-        && c.name == p.name
-        && p.version <= c.version
-    {
-        return Err(format!("version {} is not newer than version {} in force", p.version, c.version));
-    }
-    Ok(doc)
+    crate::policy::accept::accept(p, current.map(|c| (c.name.as_str(), c.version)))
 }
 
 /// The context of the transitions one input (or deadline) causes in one tenant.

@@ -9,6 +9,7 @@
 //!   documentation of the format, field by field.
 //! * [`severity`] — CVSS scores from vectors and the bands a policy sorts them into.
 
+pub mod accept;
 pub mod duration;
 pub mod error;
 pub mod model;

@@ -198,15 +198,7 @@ impl TrustState {
         let doc = match accepted {
             Ok(doc) => doc,
             Err(reason) => {
-                if ts.rejected_policies.len() == REJECTIONS_KEPT {
-                    ts.rejected_policies.remove(0);
-                }
-                ts.rejected_policies.push(RejectedPolicy {
-                    event_id: p.envelope.event_id.to_string(),
-                    name: p.name.clone(),
-                    version: p.version,
-                    reason,
-                });
+                RejectedPolicy::of(p, reason).keep(&mut ts.rejected_policies);
                 return;
             }
         };
@@ -260,41 +252,12 @@ fn note_release(
     e.release_as_of = at;
 }
 
-/// How many rejected policies a tenant remembers (the newest ones).
-pub const REJECTIONS_KEPT: usize = 32;
+pub use crate::policy::accept::{REJECTIONS_KEPT, RejectedPolicy};
 
-/// A `Policy` event that was not applied, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RejectedPolicy {
-    /// The event's id.
-    pub event_id: String,
-    /// Policy name.
-    pub name: String,
-    /// Version.
-    pub version: i64,
-    /// Why it was not applied.
-    pub reason: String,
-}
-
-/// The parsed document of a `Policy` event, if it is to be applied: YAML (or JSON), valid, its
-/// digest as declared, its name as the event's, and newer than the version in force when it has the
-/// same name. Otherwise why not.
+/// The parsed document of a `Policy` event, if it is to be applied over `current` (the shared rules
+/// of [`crate::policy::accept`]), else why not.
 fn accept_policy(p: &Policy, current: &TrustModel) -> Result<PolicyDoc, String> {
-    if !matches!(p.format.to_ascii_lowercase().as_str(), "yaml" | "yml" | "json") {
-        return Err(format!("format `{}` is not yaml", p.format));
-    }
-    let doc = policy::parse(&p.document).map_err(|e| format!("invalid document: {e}"))?;
-    let digest = doc.digest();
-    if digest != p.digest {
-        return Err(format!("declared digest {} does not match the document's {digest}", p.digest));
-    }
-    if doc.name != p.name {
-        return Err(format!("the event names policy `{}`, the document `{}`", p.name, doc.name));
-    }
-    if current.version > 0 && current.name == p.name && p.version <= current.version {
-        return Err(format!("version {} is not newer than version {} in force", p.version, current.version));
-    }
-    Ok(doc)
+    crate::policy::accept::accept(p, (current.version > 0).then_some((current.name.as_str(), current.version)))
 }
 
 /// Scores `e` and returns a `TrustScore` when the step is reached (or on its first evaluation).
