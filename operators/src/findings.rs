@@ -38,6 +38,9 @@ struct AdvisoryFacts {
     known_exploited: bool,
     /// `fixed` versions per package.
     fixed: BTreeMap<PackageKey, Vec<String>>,
+    /// The same, by ecosystem and name as the advisory writes them: found without allocating for
+    /// the usual finding, whose component is spelled as its advisory spells it.
+    fixed_as_written: BTreeMap<String, BTreeMap<String, Vec<String>>>,
 }
 
 impl AdvisoryFacts {
@@ -56,7 +59,24 @@ impl AdvisoryFacts {
                 }
             }
         }
-        AdvisoryFacts { aliases: a.aliases.clone(), known_exploited: a.known_exploited, fixed }
+        let mut fixed_as_written: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+        for x in &a.affected {
+            if let Some(list) = PackageKey::new(&x.package.ecosystem, &x.package.name).and_then(|k| fixed.get(&k)) {
+                fixed_as_written
+                    .entry(x.package.ecosystem.clone())
+                    .or_default()
+                    .insert(x.package.name.clone(), list.clone());
+            }
+        }
+        AdvisoryFacts { aliases: a.aliases.clone(), known_exploited: a.known_exploited, fixed, fixed_as_written }
+    }
+
+    /// The fixed versions of `name` in `ecosystem` (as a finding's component spells them).
+    fn fixed_of(&self, ecosystem: &str, name: &str) -> Vec<String> {
+        if let Some(list) = self.fixed_as_written.get(ecosystem).and_then(|m| m.get(name)) {
+            return list.clone();
+        }
+        PackageKey::new(ecosystem, name).and_then(|k| self.fixed.get(&k).cloned()).unwrap_or_default()
     }
 }
 
@@ -112,6 +132,8 @@ pub struct FindingsState {
     policies: BTreeMap<String, ActivePolicy>,
     /// The issuer trust of each tenant's policy.
     trusts: BTreeMap<String, IssuerTrust>,
+    /// Advisory ids by their id key (as alias groups name them).
+    by_key: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// The issuer trust of a policy's `vex` section.
@@ -210,10 +232,20 @@ impl FindingsState {
             != facts.as_ref().map(|f| (f.known_exploited, &f.fixed));
         match facts {
             Some(f) => {
-                self.advisories.insert(a.id.clone(), f);
+                if self.advisories.insert(a.id.clone(), f).is_none() {
+                    self.by_key.entry(id_key(&a.id)).or_default().insert(a.id.clone());
+                }
             }
             None => {
-                self.advisories.remove(&a.id);
+                if self.advisories.remove(&a.id).is_some() {
+                    let key = id_key(&a.id);
+                    if let Some(ids) = self.by_key.get_mut(&key) {
+                        ids.remove(&a.id);
+                        if ids.is_empty() {
+                            self.by_key.remove(&key);
+                        }
+                    }
+                }
             }
         }
         let force = (facts_changed && a.change != AdvisoryChange::Delete).then_some(a.id.as_str());
@@ -245,62 +277,50 @@ impl FindingsState {
     /// about it at all are looked up once per run of deltas; a finding no statement can touch costs
     /// only its advisory facts.
     fn complete(&mut self, deltas: Vec<Finding>) -> Vec<Finding> {
-        struct Run {
-            advisory: String,
-            tenant: String,
-            group: BTreeSet<String>,
-            vex: bool,
-            stored: bool,
-            package: Option<(String, String, Vec<String>)>,
-        }
-        let mut out = Vec::with_capacity(deltas.len());
-        let mut run: Option<Run> = None;
+        let mut out: Vec<Finding> = Vec::with_capacity(deltas.len());
+        // Per run of one advisory (and tenant): its alias group, whether any statement speaks about
+        // it, whether views are stored for it.
+        let mut group = BTreeSet::new();
+        let (mut vex, mut stored) = (false, false);
         for mut f in deltas {
-            if run.as_ref().is_none_or(|r| r.advisory != f.advisory_id || r.tenant != f.envelope.tenant) {
+            let prev = out.last();
+            let same_run =
+                prev.is_some_and(|p| p.advisory_id == f.advisory_id && p.envelope.tenant == f.envelope.tenant);
+            if !same_run {
                 // Without any statement there is no group to look up.
-                let group =
-                    if self.vex.is_empty() { BTreeSet::new() } else { self.vex.aliases().group(&f.advisory_id) };
-                run = Some(Run {
-                    advisory: f.advisory_id.clone(),
-                    tenant: f.envelope.tenant.clone(),
-                    vex: self.vex.mentions_any(&group),
-                    stored: self.views.contains_key(&f.advisory_id),
-                    group,
-                    package: None,
-                });
+                group = if self.vex.is_empty() { BTreeSet::new() } else { self.vex.aliases().group(&f.advisory_id) };
+                vex = self.vex.mentions_any(&group);
+                stored = !self.views.is_empty() && self.views.contains_key(&f.advisory_id);
             }
-            let Some(r) = run.as_mut() else { continue };
-            let facts = self.advisories.get(&f.advisory_id);
-            f.known_exploited = facts.is_some_and(|x| x.known_exploited);
-            let same_package = r.package.as_ref().is_some_and(|(e, n, _)| *e == f.ecosystem && *n == f.package_name);
-            if !same_package {
-                let fixed = facts
-                    .and_then(|x| PackageKey::new(&f.ecosystem, &f.package_name).and_then(|k| x.fixed.get(&k).cloned()))
-                    .unwrap_or_default();
-                r.package = Some((f.ecosystem.clone(), f.package_name.clone(), fixed));
+            match prev.filter(|p| same_run && p.ecosystem == f.ecosystem && p.package_name == f.package_name) {
+                Some(p) => {
+                    f.known_exploited = p.known_exploited;
+                    f.fixed_versions = p.fixed_versions.clone();
+                }
+                None => self.facts_into(&mut f),
             }
-            f.fixed_versions = r.package.as_ref().map(|p| p.2.clone()).unwrap_or_default();
             match f.change {
                 FindingChange::Opened => {
-                    if r.vex {
-                        self.view_into(&mut f, &r.group, self.trust_for(&r.tenant));
+                    if vex {
+                        let tenant = f.envelope.tenant.clone();
+                        self.view_into(&mut f, &group, self.trust_for(&tenant));
                         self.remember(&f);
-                        r.stored = self.views.contains_key(&f.advisory_id);
-                    } else if r.stored {
+                        stored = self.views.contains_key(&f.advisory_id);
+                    } else if stored {
                         // No statement speaks about it (any more): forget a view it had.
                         set_view(&mut f, None);
                         self.remember(&f);
-                        r.stored = self.views.contains_key(&f.advisory_id);
+                        stored = self.views.contains_key(&f.advisory_id);
                     }
                 }
                 FindingChange::Closed => {
                     // A closed finding keeps the view it had while open.
-                    if r.stored {
+                    if stored {
                         let key = open_key(&f);
                         let last = self.views.get_mut(&f.advisory_id).and_then(|m| m.remove(&key));
                         if self.views.get(&f.advisory_id).is_some_and(BTreeMap::is_empty) {
                             self.views.remove(&f.advisory_id);
-                            r.stored = false;
+                            stored = false;
                         }
                         last.unwrap_or_default().apply_to(&mut f);
                     }
@@ -331,9 +351,7 @@ impl FindingsState {
     fn facts_into(&self, f: &mut Finding) {
         let facts = self.advisories.get(&f.advisory_id);
         f.known_exploited = facts.is_some_and(|x| x.known_exploited);
-        f.fixed_versions = facts
-            .and_then(|x| PackageKey::new(&f.ecosystem, &f.package_name).and_then(|k| x.fixed.get(&k).cloned()))
-            .unwrap_or_default();
+        f.fixed_versions = facts.map(|x| x.fixed_of(&f.ecosystem, &f.package_name)).unwrap_or_default();
     }
 
     /// Fills the VEX view of an open finding.
@@ -357,7 +375,9 @@ impl FindingsState {
     /// (whose known-exploited flag or fixed versions changed).
     fn reevaluate(&mut self, ids: &BTreeSet<String>, force: Option<&str>, cause: &Event) -> Vec<Finding> {
         let cause_id = cause.envelope().event_id.to_string();
-        let advisories: Vec<String> = self.advisories.keys().filter(|a| ids.contains(&id_key(a))).cloned().collect();
+        // The advisories the ids name (an id key may stand for differently spelled ids).
+        let advisories: Vec<String> =
+            ids.iter().filter_map(|k| self.by_key.get(k)).flat_map(|set| set.iter().cloned()).collect();
         let mut out = Vec::new();
         for advisory in advisories {
             let group = self.vex.aliases().group(&advisory);
