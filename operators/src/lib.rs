@@ -23,6 +23,7 @@ pub mod operator;
 pub mod osv;
 pub mod policy;
 pub mod purl;
+pub(crate) mod serde_pairs;
 pub mod trust;
 pub mod versions;
 pub mod vex;

@@ -10,8 +10,8 @@
 use serde::Deserialize;
 use trustloop_schemas::{EventTime, InventoryFormat};
 
+use super::ImportError;
 use super::release::{Components, ReleaseChoice, SbomInventory, document_time};
-use super::{ImportError, json_pointer};
 
 /// The specification versions read (JSON exists from 1.2 on).
 pub const SPEC_VERSIONS: [&str; 5] = ["1.2", "1.3", "1.4", "1.5", "1.6"];
@@ -124,10 +124,7 @@ pub fn parse(
 ) -> Result<SbomInventory, ImportError> {
     let err =
         |pointer: &str, reason: String| ImportError { path: path.to_string(), pointer: pointer.to_string(), reason };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let bom: Bom =
-        serde_path_to_error::deserialize(&mut de).map_err(|e| err(&json_pointer(e.path()), e.inner().to_string()))?;
-    de.end().map_err(|e| err("", e.to_string()))?;
+    let bom: Bom = super::from_json(bytes, path)?;
     if bom.bom_format != "CycloneDX" {
         return Err(err("/bomFormat", format!("`{}` is not `CycloneDX`", bom.bom_format)));
     }

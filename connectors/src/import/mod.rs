@@ -48,3 +48,14 @@ pub(crate) fn json_pointer(path: &serde_path_to_error::Path) -> String {
     }
     out
 }
+
+/// Deserializes the JSON document `bytes` (named `path` in errors): an error carries the JSON pointer
+/// of the offending value; data after the document is an error too.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8], path: &str) -> Result<T, ImportError> {
+    let err = |pointer: String, reason: String| ImportError { path: path.to_string(), pointer, reason };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| err(json_pointer(e.path()), e.inner().to_string()))?;
+    de.end().map_err(|e| err(String::new(), e.to_string()))?;
+    Ok(value)
+}

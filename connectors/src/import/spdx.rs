@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 use serde::Deserialize;
 use trustloop_schemas::{EventTime, InventoryFormat};
 
+use super::ImportError;
 use super::release::{Components, ReleaseChoice, SbomInventory, document_time};
-use super::{ImportError, json_pointer};
 
 /// The SPDX versions read.
 pub const SPDX_VERSIONS: [&str; 2] = ["SPDX-2.2", "SPDX-2.3"];
@@ -112,10 +112,7 @@ pub fn parse(
 ) -> Result<SbomInventory, ImportError> {
     let err =
         |pointer: &str, reason: String| ImportError { path: path.to_string(), pointer: pointer.to_string(), reason };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let doc: SpdxDoc =
-        serde_path_to_error::deserialize(&mut de).map_err(|e| err(&json_pointer(e.path()), e.inner().to_string()))?;
-    de.end().map_err(|e| err("", e.to_string()))?;
+    let doc: SpdxDoc = super::from_json(bytes, path)?;
     if !SPDX_VERSIONS.contains(&doc.spdx_version.as_str()) {
         return Err(err(
             "/spdxVersion",

@@ -7,14 +7,13 @@
 
 use std::path::Path;
 
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 use trustloop_schemas::{
     Envelope, Event, EventTime, EventType, VexFormat, VexJustification, VexStatement, VexStatus, canonical_digest,
     derive_event_id,
 };
 
-use super::{ImportError, csaf, cyclonedx_vex, json_pointer, openvex};
+use super::{ImportError, csaf, cyclonedx_vex, openvex};
 
 /// The UTF-8 byte order mark some tools write before JSON.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -119,11 +118,7 @@ pub(crate) fn error(path: &str, pointer: impl Into<String>, reason: impl Into<St
     ImportError { path: path.to_string(), pointer: pointer.into(), reason: reason.into() }
 }
 
-/// Deserializes a JSON document, errors carrying the JSON pointer of the offending value.
-pub(crate) fn from_json<T: DeserializeOwned>(bytes: &[u8], path: &str) -> Result<T, ImportError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| error(path, json_pointer(e.path()), e.inner().to_string()))
-}
+pub(crate) use super::from_json;
 
 /// Parses an RFC 3339 time found at `pointer`.
 pub(crate) fn time_at(value: &str, path: &str, pointer: &str) -> Result<EventTime, ImportError> {

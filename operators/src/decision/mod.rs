@@ -151,7 +151,7 @@ pub struct DecisionState {
     /// The largest event time applied.
     watermark: Option<EventTime>,
     /// Upcoming time boundaries → (tenant, subject) to re-check when the watermark reaches them.
-    #[serde(with = "pairs")]
+    #[serde(with = "crate::serde_pairs")]
     boundaries: BTreeMap<EventTime, BTreeSet<(String, String)>>,
 }
 
@@ -523,26 +523,6 @@ impl Operator for DecisionState {
 
     fn apply(&mut self, input: &Input<'_>) -> Vec<Event> {
         DecisionState::apply(self, input)
-    }
-}
-
-/// Serde for maps with composite keys: a list of `[key, value]` pairs (JSON objects need string keys).
-mod pairs {
-    use std::collections::BTreeMap;
-
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(map: &BTreeMap<K, V>, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(map.iter())
-    }
-
-    pub fn deserialize<'de, K, V, D>(d: D) -> Result<BTreeMap<K, V>, D::Error>
-    where
-        K: Deserialize<'de> + Ord,
-        V: Deserialize<'de>,
-        D: Deserializer<'de>,
-    {
-        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
     }
 }
 

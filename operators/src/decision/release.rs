@@ -56,7 +56,7 @@ pub struct OpenFinding {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Release {
     /// Open findings.
-    #[serde(with = "super::pairs")]
+    #[serde(with = "crate::serde_pairs")]
     pub findings: BTreeMap<FindingKey, OpenFinding>,
     /// Environments with a promotion subject.
     pub environments: BTreeSet<String>,

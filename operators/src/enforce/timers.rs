@@ -51,10 +51,10 @@ pub enum Timer {
 pub struct Timers {
     /// On the watermark. Serialised as a list of entries: the key is not a string, which JSON maps
     /// need.
-    #[serde(with = "entries")]
+    #[serde(with = "crate::serde_pairs")]
     watermark: BTreeMap<TimerKey, Timer>,
     /// On the adapter clock.
-    #[serde(with = "entries")]
+    #[serde(with = "crate::serde_pairs")]
     adapter: BTreeMap<TimerKey, Timer>,
     next_seq: u64,
 }
@@ -116,26 +116,6 @@ impl Timers {
     /// Whether none is pending.
     pub fn is_empty(&self) -> bool {
         self.watermark.is_empty() && self.adapter.is_empty()
-    }
-}
-
-/// Serde for an ordered map as a list of `[key, value]` pairs (keys of any type).
-mod entries {
-    use std::collections::BTreeMap;
-
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(map: &BTreeMap<K, V>, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(map.iter())
-    }
-
-    pub fn deserialize<'de, K, V, D>(d: D) -> Result<BTreeMap<K, V>, D::Error>
-    where
-        K: Deserialize<'de> + Ord,
-        V: Deserialize<'de>,
-        D: Deserializer<'de>,
-    {
-        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
     }
 }
 
