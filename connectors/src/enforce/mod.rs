@@ -40,6 +40,8 @@ pub mod webhook;
 
 pub use config::{AdapterConfig, EnforcementConfig};
 pub use dispatch::Dispatcher;
+/// The snake_case names of action kinds and states, as in events (one definition, the operators').
+pub use trustloop_operators::enforce::action::{kind_name, state_name};
 
 /// An enforcement adapter: performs one step of a dispatched action on a real system.
 #[async_trait]
@@ -157,32 +159,6 @@ impl EnforceError {
     /// The message of a `failed` result: the error and whether retrying can help.
     pub fn result_message(&self) -> String {
         format!("{self} ({})", if self.is_retriable() { "retriable" } else { "not retriable" })
-    }
-}
-
-/// The snake_case name of an action kind, as in events and `TRUSTLOOP_ACTION_KIND`.
-pub fn kind_name(kind: ActionKind) -> &'static str {
-    match kind {
-        ActionKind::Quarantine => "quarantine",
-        ActionKind::Isolate => "isolate",
-        ActionKind::BlockPromotion => "block_promotion",
-        ActionKind::Promote => "promote",
-        ActionKind::Notify => "notify",
-        ActionKind::LiftQuarantine => "lift_quarantine",
-    }
-}
-
-/// The snake_case name of an action state, as in events.
-pub fn state_name(state: ActionState) -> &'static str {
-    match state {
-        ActionState::Requested => "requested",
-        ActionState::Dispatched => "dispatched",
-        ActionState::Acknowledged => "acknowledged",
-        ActionState::Applied => "applied",
-        ActionState::Failed => "failed",
-        ActionState::Verified => "verified",
-        ActionState::Reverted => "reverted",
-        ActionState::Held => "held",
     }
 }
 

@@ -198,21 +198,11 @@ impl EntityState {
     }
 }
 
-/// The schema name of an action kind.
-pub fn kind_name(k: ActionKind) -> &'static str {
-    match k {
-        ActionKind::Quarantine => "quarantine",
-        ActionKind::Isolate => "isolate",
-        ActionKind::BlockPromotion => "block_promotion",
-        ActionKind::Promote => "promote",
-        ActionKind::Notify => "notify",
-        ActionKind::LiftQuarantine => "lift_quarantine",
-    }
-}
-
 /// A number for people: at most two decimals, no trailing zeros.
 fn num(x: f64) -> String {
     let s = format!("{x:.2}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" { "0".into() } else { s.to_string() }
 }
+
+pub use crate::enforce::action::kind_name;
