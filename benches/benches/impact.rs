@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use trustloop_benches::benchmarking;
-use trustloop_connectors::import::{cargo_lock, osv};
+use trustloop_connectors::import::release::ReleaseChoice;
+use trustloop_connectors::import::{cargo_lock, osv, sbom};
 use trustloop_operators::findings::FindingsState;
 use trustloop_operators::impact::ImpactState;
 use trustloop_schemas::{
@@ -35,6 +36,19 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
         if p.is_dir() {
             files(&p, out);
         } else if osv::Format::of(&p).is_some() {
+            out.push(p);
+        }
+    }
+}
+
+fn sbom_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let mut paths: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+    paths.sort();
+    for p in paths {
+        if p.is_dir() {
+            sbom_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "json") {
             out.push(p);
         }
     }
@@ -122,15 +136,24 @@ fn main() {
     let cold = started.elapsed().as_secs_f64();
     println!("impact: cold load of {} advisories (parse + index): {:.3} s", advisories.len(), cold);
 
-    // The component pools: real names and versions — crates from real lockfiles, and versions the
-    // advisories themselves name (fixed versions, one affected version in ten entries) for PyPI, Go
-    // and crates.io.
+    // The component pools: real names and versions. Clean: crates from real lockfiles and the npm,
+    // Maven and Composer components of the real SBOMs. Named by advisories: versions the advisories
+    // themselves name (fixed versions, one affected version in ten entries) for PyPI, Go and
+    // crates.io.
     let mut pool: Vec<Component> = Vec::new();
     let mut clean: Vec<Component> = Vec::new();
     for f in ["arroyo-2023-06.Cargo.lock", "arroyo-2023-12.Cargo.lock", "tansu-0.3.0.Cargo.lock"] {
         let r = cargo_lock::ReleaseRef::parse("pool@1", None).expect("release");
         if let Ok(inv) = cargo_lock::parse_file(&data.join("lockfiles").join(f), &r, "bench", EventTime::from_micros(0))
         {
+            clean.extend(inv.inventory.components);
+        }
+    }
+    let mut boms = Vec::new();
+    sbom_files(&data.join("sboms/cyclonedx"), &mut boms);
+    let choice = ReleaseChoice::Given(cargo_lock::ReleaseRef::parse("pool@1", None).expect("release"));
+    for p in &boms {
+        if let Ok((_, inv)) = sbom::parse_file(p, &choice, "bench", EventTime::from_micros(0)) {
             clean.extend(inv.inventory.components);
         }
     }
@@ -161,10 +184,19 @@ fn main() {
         p.sort_by(|a, b| a.purl.cmp(&b.purl));
         p.dedup_by(|a, b| a.purl == b.purl);
     }
+    let packages = |p: &[Component]| {
+        let mut names: Vec<(&str, &str)> = p.iter().map(|c| (c.ecosystem.as_str(), c.name.as_str())).collect();
+        names.sort_unstable();
+        names.dedup();
+        names.len()
+    };
     println!(
-        "impact: component pools: {} crates from real lockfiles, {} versions named by advisories (9 in 10 picks from the first)",
+        "impact: component pools: {} clean components of {} packages (real lockfiles and SBOMs), {} versions of \
+         {} packages named by advisories (9 in 10 picks from the first)",
         clean.len(),
-        pool.len()
+        packages(&clean),
+        pool.len(),
+        packages(&pool)
     );
 
     let mut rng = 0x2545_f491_4f6c_dd1du64;
@@ -174,20 +206,27 @@ fn main() {
         rng ^= rng << 17;
         rng
     };
+    // A release of `n` distinct components, drawn 9 in 10 from the clean pool, 1 in 10 from the
+    // advisory-named pool: one version of each advisory-named package; clean packages may come in
+    // two versions, as in real lockfiles and SBOMs (the pools hold fewer than 5,000 packages).
     let mut pick = |n: usize| -> Vec<Component> {
-        // A release holds one version of each package, like a real lockfile or SBOM.
-        let mut cs: Vec<Component> = (0..n)
-            .map(|_| {
-                let r = next() as usize;
-                if r.is_multiple_of(10) {
-                    pool[(r / 10) % pool.len()].clone()
-                } else {
-                    clean[(r / 10) % clean.len()].clone()
-                }
-            })
-            .collect();
-        cs.sort_by(|a, b| (&a.ecosystem, &a.name).cmp(&(&b.ecosystem, &b.name)));
-        cs.dedup_by(|a, b| a.ecosystem == b.ecosystem && a.name == b.name);
+        let mut seen = std::collections::HashSet::new();
+        let mut cs: Vec<Component> = Vec::with_capacity(n);
+        let mut draws = 0usize;
+        while cs.len() < n && draws < 1_000 * n {
+            draws += 1;
+            let r = next() as usize;
+            let (c, key) = if r.is_multiple_of(10) {
+                let c = &pool[(r / 10) % pool.len()];
+                (c, format!("{}/{}", c.ecosystem, c.name))
+            } else {
+                let c = &clean[(r / 10) % clean.len()];
+                (c, c.purl.clone())
+            };
+            if seen.insert(key) {
+                cs.push(c.clone());
+            }
+        }
         cs
     };
     let started = Instant::now();
@@ -247,11 +286,11 @@ fn main() {
     println!("impact: slowest upserts: {}", top.join("; "));
 
     // New releases of 5,000 components.
-    // (5,000 picks; one version per package, like a lockfile, leaves about 1,100 components.)
     let mut new_release = Vec::new();
+    let mut slow_releases: Vec<(f64, usize)> = Vec::new();
     let mut returned = Vec::new();
     let (mut components, mut opened) = (0usize, 0usize);
-    let rounds = if full { 50 } else { 3 };
+    let rounds = if full { 200 } else { 3 };
     for n in 0..rounds {
         let comps = pick(5_000);
         components += comps.len();
@@ -259,14 +298,19 @@ fn main() {
         let out = state.apply_event(&release(releases + 1 + n, comps));
         returned.push(t.elapsed().as_secs_f64() * 1e3);
         opened += out.len();
+        let n_out = out.len();
         drop(out);
         new_release.push(t.elapsed().as_secs_f64() * 1e3);
+        slow_releases.push((t.elapsed().as_secs_f64() * 1e3, n_out));
     }
+    slow_releases.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let top: Vec<String> = slow_releases.iter().take(5).map(|(ms, n)| format!("{n} findings {ms:.1} ms")).collect();
+    println!("impact: slowest new releases: {}", top.join("; "));
     new_release.sort_by(f64::total_cmp);
     returned.sort_by(f64::total_cmp);
     println!(
         "impact: new release of 5,000 components matched against all advisories: p50 {:.3} ms, p99 {:.3} ms \
-         ({rounds} releases, {} distinct packages and {} findings each on average); until apply returns: \
+         ({rounds} releases, {} components and {} findings each on average); until apply returns: \
          p50 {:.3} ms, p99 {:.3} ms",
         percentile(&new_release, 0.5),
         percentile(&new_release, 0.99),

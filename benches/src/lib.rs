@@ -5,6 +5,10 @@
 
 use std::time::{Duration, Instant};
 
+/// The allocator the `trustloop` binary uses (mimalloc), so that the figures are what it does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Whether this run is a benchmark (`cargo bench` passes `--bench`) rather than a smoke test.
 pub fn benchmarking() -> bool {
     std::env::args().any(|a| a == "--bench")

@@ -2,9 +2,10 @@
 //! ([`crate::vex`]) and alias unification on top.
 //!
 //! The impact operator decides *whether* an advisory matches a component of a release; this layer
-//! decides *what the VEX statements say about it* and completes each finding delta: its status after
-//! VEX (with justification, the statements counted, every issuer's vote and whether they conflict),
-//! whether the advisory is known to be exploited, and the versions that fix it.
+//! decides *what the VEX statements say about it* and completes each finding delta with its status
+//! after VEX (with justification, the statements counted, every issuer's vote and whether they
+//! conflict). What the advisory itself says — known exploited, fixed versions — impact fills in (and
+//! re-emits the open findings when it changes).
 //!
 //! Alias groups join the advisories' own aliases and the VEX statements' (CVE ↔ GHSA ↔ RUSTSEC ↔
 //! PYSEC ↔ GO ↔ vendor ids), so a statement about a CVE applies to the finding of an aliasing
@@ -25,60 +26,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use trustloop_schemas::{Advisory, AdvisoryChange, Event, EventType, Finding, FindingChange, derive_event_id};
 
 use crate::decision::accept::ActivePolicy;
-use crate::impact::{ImpactState, PackageKey};
+use crate::impact::ImpactState;
 use crate::input::Input;
 use crate::operator::Operator;
 use crate::purl::Purl;
 use crate::vex::{Consensus, IssuerTrust, Subject, VexIndex, id_key};
-
-/// What the layer keeps of an advisory.
-#[derive(Debug, Clone, Default)]
-struct AdvisoryFacts {
-    aliases: Vec<String>,
-    known_exploited: bool,
-    /// `fixed` versions per package.
-    fixed: BTreeMap<PackageKey, Vec<String>>,
-    /// The same, by ecosystem and name as the advisory writes them: found without allocating for
-    /// the usual finding, whose component is spelled as its advisory spells it.
-    fixed_as_written: BTreeMap<String, BTreeMap<String, Vec<String>>>,
-}
-
-impl AdvisoryFacts {
-    fn of(a: &Advisory) -> AdvisoryFacts {
-        let mut fixed: BTreeMap<PackageKey, Vec<String>> = BTreeMap::new();
-        for x in &a.affected {
-            let Some(key) = PackageKey::new(&x.package.ecosystem, &x.package.name) else { continue };
-            let list = fixed.entry(key).or_default();
-            for r in &x.ranges {
-                for e in &r.events {
-                    if let Some(f) = &e.fixed
-                        && !list.contains(f)
-                    {
-                        list.push(f.clone());
-                    }
-                }
-            }
-        }
-        let mut fixed_as_written: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
-        for x in &a.affected {
-            if let Some(list) = PackageKey::new(&x.package.ecosystem, &x.package.name).and_then(|k| fixed.get(&k)) {
-                fixed_as_written
-                    .entry(x.package.ecosystem.clone())
-                    .or_default()
-                    .insert(x.package.name.clone(), list.clone());
-            }
-        }
-        AdvisoryFacts { aliases: a.aliases.clone(), known_exploited: a.known_exploited, fixed, fixed_as_written }
-    }
-
-    /// The fixed versions of `name` in `ecosystem` (as a finding's component spells them).
-    fn fixed_of(&self, ecosystem: &str, name: &str) -> Vec<String> {
-        if let Some(list) = self.fixed_as_written.get(ecosystem).and_then(|m| m.get(name)) {
-            return list.clone();
-        }
-        PackageKey::new(ecosystem, name).and_then(|k| self.fixed.get(&k).cloned()).unwrap_or_default()
-    }
-}
 
 /// An open finding within its advisory: release name, version, environment, purl.
 type OpenKey = (String, String, Option<String>, String);
@@ -125,7 +77,8 @@ impl View {
 pub struct FindingsState {
     impact: ImpactState,
     vex: VexIndex,
-    advisories: BTreeMap<String, AdvisoryFacts>,
+    /// The aliases of each advisory (as its last upsert gives them).
+    advisories: BTreeMap<String, Vec<String>>,
     /// The non-default VEX views of open findings, by advisory id.
     views: BTreeMap<String, BTreeMap<OpenKey, View>>,
     /// The policy in force per tenant (its `vex` section weighs issuers).
@@ -176,7 +129,6 @@ impl FindingsState {
         let mut out = Vec::new();
         for id in self.advisories.keys() {
             for mut f in self.impact.open_finding_events_of(id, &listing) {
-                self.facts_into(&mut f);
                 if let Some(v) = self.views.get(id).and_then(|m| m.get(&open_key(&f))) {
                     v.apply_to(&mut f);
                 }
@@ -196,7 +148,7 @@ impl FindingsState {
             }
             Event::VexStatement(s) => {
                 let touched = self.vex.insert(s);
-                self.reevaluate(&touched, None, event)
+                self.reevaluate(&touched, event)
             }
             Event::Policy(p) => {
                 let tenant = p.envelope.tenant.clone();
@@ -206,7 +158,7 @@ impl FindingsState {
                         self.trusts.insert(tenant.clone(), trust_from(&next.doc.vex));
                         self.policies.insert(tenant.clone(), next);
                         let all: BTreeSet<String> = self.advisories.keys().map(|a| id_key(a)).collect();
-                        let mut out = self.reevaluate(&all, None, event);
+                        let mut out = self.reevaluate(&all, event);
                         out.retain(|f| f.envelope.tenant == tenant);
                         out
                     }
@@ -218,7 +170,7 @@ impl FindingsState {
     }
 
     fn apply_advisory(&mut self, a: &Advisory) -> Vec<Finding> {
-        let old_aliases = self.advisories.get(&a.id).map(|f| f.aliases.clone()).unwrap_or_default();
+        let old_aliases = self.advisories.get(&a.id).cloned().unwrap_or_default();
         let new_aliases = if a.change == AdvisoryChange::Delete { Vec::new() } else { a.aliases.clone() };
         let mut touched = BTreeSet::new();
         if old_aliases != new_aliases {
@@ -227,108 +179,87 @@ impl FindingsState {
             self.vex.aliases_mut().add(&a.id, &new_aliases);
             touched.extend(self.vex.aliases().group(&a.id));
         }
-        let facts = (a.change != AdvisoryChange::Delete).then(|| AdvisoryFacts::of(a));
-        let facts_changed = self.advisories.get(&a.id).map(|f| (f.known_exploited, &f.fixed))
-            != facts.as_ref().map(|f| (f.known_exploited, &f.fixed));
-        match facts {
-            Some(f) => {
-                if self.advisories.insert(a.id.clone(), f).is_none() {
-                    self.by_key.entry(id_key(&a.id)).or_default().insert(a.id.clone());
-                }
-            }
-            None => {
-                if self.advisories.remove(&a.id).is_some() {
-                    let key = id_key(&a.id);
-                    if let Some(ids) = self.by_key.get_mut(&key) {
-                        ids.remove(&a.id);
-                        if ids.is_empty() {
-                            self.by_key.remove(&key);
-                        }
+        if a.change == AdvisoryChange::Delete {
+            if self.advisories.remove(&a.id).is_some() {
+                let key = id_key(&a.id);
+                if let Some(ids) = self.by_key.get_mut(&key) {
+                    ids.remove(&a.id);
+                    if ids.is_empty() {
+                        self.by_key.remove(&key);
                     }
                 }
             }
-        }
-        let force = (facts_changed && a.change != AdvisoryChange::Delete).then_some(a.id.as_str());
-        if force.is_some() {
-            touched.insert(id_key(&a.id));
+        } else if self.advisories.insert(a.id.clone(), new_aliases).is_none() {
+            self.by_key.entry(id_key(&a.id)).or_default().insert(a.id.clone());
         }
         let event = Event::Advisory(a.clone());
         let deltas = self.impact.apply(&event);
         let mut out = self.complete(deltas);
-        let reopened = out.iter().filter(|f| f.change == FindingChange::Opened).count();
-        if force.is_some() && touched.len() == 1 && reopened >= self.impact.open_count_of(&a.id) {
-            // Impact re-emitted every open finding of the advisory (its ranges changed): they
-            // already carry the new facts, and its alias group did not change.
-            return out;
-        }
         if !touched.is_empty() {
-            // Findings impact just emitted already carry the new view and facts.
+            // The alias groups changed: re-evaluate the VEX views of their open findings (those
+            // impact just emitted already carry the new view).
             let done: BTreeSet<(String, OpenKey)> = out.iter().map(|f| (f.advisory_id.clone(), open_key(f))).collect();
-            let more = self.reevaluate(&touched, force, &event);
+            let more = self.reevaluate(&touched, &event);
             out.extend(more.into_iter().filter(|f| !done.contains(&(f.advisory_id.clone(), open_key(f)))));
         }
         out
     }
 
-    /// Completes impact's deltas with the VEX view and the advisory facts; tracks the views.
+    /// Completes impact's deltas with the VEX view; tracks the views.
     ///
     /// Hot path (an upsert can close or open thousands of findings): deltas come grouped by
     /// advisory, so its alias group, the tenant's issuer trust and whether any statement speaks
     /// about it at all are looked up once per run of deltas; a finding no statement can touch costs
-    /// only its advisory facts.
-    fn complete(&mut self, deltas: Vec<Finding>) -> Vec<Finding> {
-        let mut out: Vec<Finding> = Vec::with_capacity(deltas.len());
+    /// next to nothing.
+    fn complete(&mut self, mut deltas: Vec<Finding>) -> Vec<Finding> {
+        if self.vex.is_empty() && self.views.is_empty() {
+            // No statement, no view: every delta is complete as impact emitted it.
+            return deltas;
+        }
         // Per run of one advisory (and tenant): its alias group, whether any statement speaks about
         // it, whether views are stored for it.
         let mut group = BTreeSet::new();
         let (mut vex, mut stored) = (false, false);
-        for mut f in deltas {
-            let prev = out.last();
+        for i in 0..deltas.len() {
+            let (done, rest) = deltas.split_at_mut(i);
+            let f = &mut rest[0];
             let same_run =
-                prev.is_some_and(|p| p.advisory_id == f.advisory_id && p.envelope.tenant == f.envelope.tenant);
+                done.last().is_some_and(|p| p.advisory_id == f.advisory_id && p.envelope.tenant == f.envelope.tenant);
             if !same_run {
                 // Without any statement there is no group to look up.
                 group = if self.vex.is_empty() { BTreeSet::new() } else { self.vex.aliases().group(&f.advisory_id) };
                 vex = self.vex.mentions_any(&group);
                 stored = !self.views.is_empty() && self.views.contains_key(&f.advisory_id);
             }
-            match prev.filter(|p| same_run && p.ecosystem == f.ecosystem && p.package_name == f.package_name) {
-                Some(p) => {
-                    f.known_exploited = p.known_exploited;
-                    f.fixed_versions = p.fixed_versions.clone();
-                }
-                None => self.facts_into(&mut f),
-            }
             match f.change {
                 FindingChange::Opened => {
                     if vex {
                         let tenant = f.envelope.tenant.clone();
-                        self.view_into(&mut f, &group, self.trust_for(&tenant));
-                        self.remember(&f);
+                        self.view_into(f, &group, self.trust_for(&tenant));
+                        self.remember(f);
                         stored = self.views.contains_key(&f.advisory_id);
                     } else if stored {
                         // No statement speaks about it (any more): forget a view it had.
-                        set_view(&mut f, None);
-                        self.remember(&f);
+                        set_view(f, None);
+                        self.remember(f);
                         stored = self.views.contains_key(&f.advisory_id);
                     }
                 }
                 FindingChange::Closed => {
                     // A closed finding keeps the view it had while open.
                     if stored {
-                        let key = open_key(&f);
+                        let key = open_key(f);
                         let last = self.views.get_mut(&f.advisory_id).and_then(|m| m.remove(&key));
                         if self.views.get(&f.advisory_id).is_some_and(BTreeMap::is_empty) {
                             self.views.remove(&f.advisory_id);
                             stored = false;
                         }
-                        last.unwrap_or_default().apply_to(&mut f);
+                        last.unwrap_or_default().apply_to(f);
                     }
                 }
             }
-            out.push(f);
         }
-        out
+        deltas
     }
 
     /// Stores the view of an open finding (or forgets it when it is the default).
@@ -345,13 +276,6 @@ impl FindingsState {
         } else {
             self.views.entry(f.advisory_id.clone()).or_default().insert(key, view);
         }
-    }
-
-    /// Fills what the advisory says: known exploited, fixed versions of the package.
-    fn facts_into(&self, f: &mut Finding) {
-        let facts = self.advisories.get(&f.advisory_id);
-        f.known_exploited = facts.is_some_and(|x| x.known_exploited);
-        f.fixed_versions = facts.map(|x| x.fixed_of(&f.ecosystem, &f.package_name)).unwrap_or_default();
     }
 
     /// Fills the VEX view of an open finding.
@@ -371,9 +295,8 @@ impl FindingsState {
     }
 
     /// Re-evaluates the open findings of every advisory whose id is in `ids` (id keys); emits an
-    /// update for each whose VEX view changed — and for every open finding of the advisory `force`
-    /// (whose known-exploited flag or fixed versions changed).
-    fn reevaluate(&mut self, ids: &BTreeSet<String>, force: Option<&str>, cause: &Event) -> Vec<Finding> {
+    /// update for each whose VEX view changed.
+    fn reevaluate(&mut self, ids: &BTreeSet<String>, cause: &Event) -> Vec<Finding> {
         let cause_id = cause.envelope().event_id.to_string();
         // The advisories the ids name (an id key may stand for differently spelled ids).
         let advisories: Vec<String> =
@@ -381,14 +304,12 @@ impl FindingsState {
         let mut out = Vec::new();
         for advisory in advisories {
             let group = self.vex.aliases().group(&advisory);
-            let forced = force == Some(advisory.as_str());
             for mut f in self.impact.open_finding_events_of(&advisory, cause.envelope()) {
                 let key = open_key(&f);
                 let last = self.views.get(&advisory).and_then(|m| m.get(&key)).cloned().unwrap_or_default();
-                self.facts_into(&mut f);
                 let tenant = f.envelope.tenant.clone();
                 self.view_into(&mut f, &group, self.trust_for(&tenant));
-                if View::of(&f) == last && !forced {
+                if View::of(&f) == last {
                     continue;
                 }
                 f.cause_event_id = cause_id.clone();

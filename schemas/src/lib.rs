@@ -19,7 +19,7 @@ pub mod ids;
 pub mod json;
 pub mod wire;
 
-pub use canonical::{canonical_digest, derive_event_id};
+pub use canonical::{EventIdPrefix, canonical_digest, derive_event_id};
 pub use catalog::{CodecError, EventCodec, NoWriterSchemas, SchemaInfo, WriterSchemas, schema_info};
 pub use codec::AvroError;
 pub use event::{Event, EventType};

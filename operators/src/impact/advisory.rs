@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use trustloop_schemas::{Advisory, AdvisoryChange, Envelope, Finding, FindingChange, Match};
 
-use super::emit::{Cause, Subject, finding};
+use super::emit::{Cause, Facts, Subject, finding};
 use super::tables::{AdvisoryEntry, AdvisoryId, ComponentId, PackageId, ReleaseId, next_id, use_ranks};
 use super::{ImpactState, OpenFinding, PackageKey, evaluate};
 use crate::osv::PreparedAdvisory;
@@ -29,6 +29,7 @@ impl ImpactState {
             advisory: None,
             prepared: None,
             subject: Subject::new(&id, None),
+            facts: Facts::default(),
             packages: Vec::new(),
             open: Default::default(),
         });
@@ -39,14 +40,17 @@ impl ImpactState {
 
     pub(super) fn apply_advisory(&mut self, a: &Advisory) -> Vec<Finding> {
         let aid = self.advisory_id(&a.id);
-        let mut after: Vec<PackageId> = Vec::new();
+        // The package each `affected` entry names (when trustloop orders its ecosystem).
+        let mut named: Vec<Option<PackageId>> = Vec::new();
         if a.change != AdvisoryChange::Delete {
             for x in &a.affected {
-                if let Some(key) = PackageKey::new(&x.package.ecosystem, &x.package.name) {
-                    after.push(Self::package_id(&mut self.packages, &mut self.package_ids, key));
-                }
+                named.push(
+                    PackageKey::new(&x.package.ecosystem, &x.package.name)
+                        .map(|key| Self::package_id(&mut self.packages, &mut self.package_ids, key)),
+                );
             }
         }
+        let mut after: Vec<PackageId> = named.iter().flatten().copied().collect();
         after.sort_unstable();
         after.dedup();
         let entry = &mut self.advisories[aid as usize];
@@ -67,20 +71,25 @@ impl ImpactState {
                 }
             }
         }
-        if a.change == AdvisoryChange::Delete {
+        let facts = if a.change == AdvisoryChange::Delete {
             entry.advisory = None;
             entry.prepared = None;
             entry.subject = Subject::new(&a.id, None);
+            Facts::default()
         } else {
             entry.advisory = Some(a.clone());
             entry.prepared = Some(PreparedAdvisory::new(a));
             entry.subject = Subject::new(&a.id, Some(a));
-        }
+            Facts::new(a, &named)
+        };
+        // Findings carry the facts: when they change, every open finding is re-emitted with them.
+        let refresh = entry.facts != facts;
+        entry.facts = facts;
         let mut touched = before;
         touched.extend(after);
         touched.sort_unstable();
         touched.dedup();
-        self.reconcile(aid, &touched, &a.envelope)
+        self.reconcile(aid, &touched, refresh, &a.envelope)
     }
 
     /// Records what advisory `aid` now says about component `cid` (`None`: forget, re-evaluate on
@@ -98,8 +107,9 @@ impl ImpactState {
     }
 
     /// Re-evaluates advisory `aid` against every occurrence of the packages `touched`; emits deltas
-    /// in release key order, then inventory order.
-    fn reconcile(&mut self, aid: AdvisoryId, touched: &[PackageId], cause: &Envelope) -> Vec<Finding> {
+    /// in release key order, then inventory order. With `refresh` (the advisory's facts changed),
+    /// a finding that stays open with the same proof is re-emitted too, as an `opened` update.
+    fn reconcile(&mut self, aid: AdvisoryId, touched: &[PackageId], refresh: bool, cause: &Envelope) -> Vec<Finding> {
         // One evaluation per distinct component; its occurrences point at it.
         let mut evals: Vec<(ComponentId, Option<Arc<Match>>)> = Vec::new();
         let occurrences: usize = touched
@@ -166,18 +176,21 @@ impl ImpactState {
                     o.get_mut().matched = m.clone();
                     deltas.push((rid, *cid, FindingChange::Opened, m.clone()));
                 }
+                (Entry::Occupied(o), Some(_)) if refresh => {
+                    deltas.push((rid, *cid, FindingChange::Opened, o.get().matched.clone()));
+                }
                 _ => {}
             }
         }
         let cause = Cause::new(cause);
-        let subject = &self.advisories[aid as usize].subject;
+        let entry = &self.advisories[aid as usize];
         let (components, releases) = (&self.components, &self.releases);
         deltas
             .iter()
             .map(|(rid, cid, change, matched)| {
                 let c = components.get(*cid);
                 let release = &releases[*rid as usize];
-                finding(&cause, release, subject, c, c.purl_text(), *change, matched)
+                finding(&cause, release, entry, c, c.purl_text(), *change, matched)
             })
             .collect()
     }

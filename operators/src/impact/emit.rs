@@ -1,19 +1,22 @@
 //! Building `Finding` deltas: the event's id derives from the causing event and the finding's key.
 
-use trustloop_schemas::{Advisory, Envelope, EventType, Finding, FindingChange, Match, VexStatus, derive_event_id};
+use trustloop_schemas::{Advisory, Envelope, EventIdPrefix, EventType, Finding, FindingChange, Match, VexStatus};
 
-use super::tables::{ComponentEntry, ReleaseEntry};
+use super::tables::{AdvisoryEntry, ComponentEntry, PackageId, ReleaseEntry};
 
 /// The event that caused a batch of deltas.
 pub(super) struct Cause<'a> {
     envelope: &'a Envelope,
     id: String,
+    /// The ids of its findings, hashed as far as the cause.
+    ids: EventIdPrefix,
 }
 
 impl<'a> Cause<'a> {
     /// The cause `envelope`.
     pub fn new(envelope: &'a Envelope) -> Cause<'a> {
-        Cause { envelope, id: envelope.event_id.to_string() }
+        let id = envelope.event_id.to_string();
+        Cause { envelope, ids: EventIdPrefix::new("finding", &[id.as_bytes()]), id }
     }
 }
 
@@ -65,32 +68,73 @@ impl Subject {
     }
 }
 
+/// What an advisory says beyond whether a version is affected, as every finding of it carries it:
+/// whether it is known to be exploited, and the versions that fix each package it names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Facts {
+    /// Known to be exploited (e.g. listed in CISA KEV).
+    pub known_exploited: bool,
+    /// The `fixed` versions of each package that has some, in the order the advisory gives them
+    /// (ascending by package).
+    fixed: Vec<(PackageId, Vec<String>)>,
+}
+
+impl Facts {
+    /// The facts of `advisory`, whose `affected` entries name the packages `packages` (one per entry,
+    /// `None` for an ecosystem trustloop does not order).
+    pub fn new(advisory: &Advisory, packages: &[Option<PackageId>]) -> Facts {
+        let mut fixed: Vec<(PackageId, Vec<String>)> = Vec::new();
+        for (x, p) in advisory.affected.iter().zip(packages) {
+            let Some(p) = *p else { continue };
+            let at = match fixed.iter().position(|(q, _)| *q == p) {
+                Some(at) => at,
+                None => {
+                    fixed.push((p, Vec::new()));
+                    fixed.len() - 1
+                }
+            };
+            let list = &mut fixed[at].1;
+            for f in x.ranges.iter().flat_map(|r| &r.events).filter_map(|e| e.fixed.as_ref()) {
+                if !list.contains(f) {
+                    list.push(f.clone());
+                }
+            }
+        }
+        fixed.retain(|(_, list)| !list.is_empty());
+        fixed.sort_unstable_by_key(|(p, _)| *p);
+        Facts { known_exploited: advisory.known_exploited, fixed }
+    }
+
+    /// The versions that fix `package`.
+    pub fn fixed_of(&self, package: Option<PackageId>) -> &[String] {
+        let Some(p) = package else { return &[] };
+        self.fixed.binary_search_by_key(&p, |(q, _)| *q).map_or(&[], |at| &self.fixed[at].1)
+    }
+}
+
 /// One delta: the finding's parts and the change.
 #[inline]
 pub(super) fn finding(
     cause: &Cause<'_>,
     release: &ReleaseEntry,
-    subject: &Subject,
+    advisory: &AdvisoryEntry,
     component: &ComponentEntry,
     purl: &str,
     change: FindingChange,
     matched: &Match,
 ) -> Finding {
+    let (subject, facts) = (&advisory.subject, &advisory.facts);
     let change_tag: &[u8] = if change == FindingChange::Opened { b"opened" } else { b"closed" };
     Finding {
         envelope: Envelope {
-            event_id: derive_event_id(
-                "finding",
-                &[
-                    cause.id.as_bytes(),
-                    release.name().as_bytes(),
-                    release.version().as_bytes(),
-                    release.environment().unwrap_or("").as_bytes(),
-                    subject.id().as_bytes(),
-                    purl.as_bytes(),
-                    change_tag,
-                ],
-            ),
+            event_id: cause.ids.derive(&[
+                release.name().as_bytes(),
+                release.version().as_bytes(),
+                release.environment().unwrap_or("").as_bytes(),
+                subject.id().as_bytes(),
+                purl.as_bytes(),
+                change_tag,
+            ]),
             tenant: cause.envelope.tenant.clone(),
             key: release.label().to_string(),
             event_time: cause.envelope.event_time,
@@ -115,7 +159,7 @@ pub(super) fn finding(
         vex_justification: None,
         vex_conflict: false,
         vex_votes: Vec::new(),
-        known_exploited: false,
-        fixed_versions: Vec::new(),
+        known_exploited: facts.known_exploited,
+        fixed_versions: facts.fixed_of(component.package).to_vec(),
     }
 }

@@ -172,7 +172,7 @@ impl ImpactState {
                 Some(emit::finding(
                     &cause,
                     release,
-                    &a.subject,
+                    a,
                     c,
                     c.purl_text(),
                     trustloop_schemas::FindingChange::Opened,

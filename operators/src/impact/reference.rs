@@ -41,6 +41,29 @@ fn packages_of(a: &Advisory) -> BTreeSet<PackageKey> {
     a.affected.iter().filter_map(|x| PackageKey::new(&x.package.ecosystem, &x.package.name)).collect()
 }
 
+/// Known exploited, and the fixed versions of each package that has some.
+type Facts = (bool, BTreeMap<PackageKey, Vec<String>>);
+
+fn facts_of(a: Option<&Advisory>) -> Facts {
+    let Some(a) = a else { return Facts::default() };
+    let mut fixed: BTreeMap<PackageKey, Vec<String>> = BTreeMap::new();
+    for x in &a.affected {
+        let Some(key) = PackageKey::new(&x.package.ecosystem, &x.package.name) else { continue };
+        let list = fixed.entry(key).or_default();
+        for r in &x.ranges {
+            for e in &r.events {
+                if let Some(f) = &e.fixed
+                    && !list.contains(f)
+                {
+                    list.push(f.clone());
+                }
+            }
+        }
+    }
+    fixed.retain(|_, list| !list.is_empty());
+    (a.known_exploited, fixed)
+}
+
 fn severity(a: &Advisory) -> Option<String> {
     a.severity.first().map(|s| s.score.clone())
 }
@@ -74,7 +97,13 @@ impl ReferenceState {
     }
 
     /// Re-evaluates `advisory_id` against the releases containing `packages`; emits deltas.
-    fn reconcile(&mut self, advisory_id: &str, packages: &BTreeSet<PackageKey>, cause: &Envelope) -> Vec<Finding> {
+    fn reconcile(
+        &mut self,
+        advisory_id: &str,
+        packages: &BTreeSet<PackageKey>,
+        refresh: bool,
+        cause: &Envelope,
+    ) -> Vec<Finding> {
         let mut out = Vec::new();
         let mut memo: BTreeMap<(String, String), Option<Match>> = BTreeMap::new();
         let mut releases = BTreeSet::new();
@@ -98,13 +127,20 @@ impl ReferenceState {
                     .entry((c.name.clone(), c.version.clone()))
                     .or_insert_with(|| Self::evaluate(self.prepared.get(advisory_id), &c))
                     .clone();
-                out.extend(self.transition(key, now, &c, cause));
+                out.extend(self.transition(key, now, refresh, &c, cause));
             }
         }
         out
     }
 
-    fn transition(&mut self, key: FindingKey, now: Option<Match>, c: &Component, cause: &Envelope) -> Option<Finding> {
+    fn transition(
+        &mut self,
+        key: FindingKey,
+        now: Option<Match>,
+        refresh: bool,
+        c: &Component,
+        cause: &Envelope,
+    ) -> Option<Finding> {
         let before = self.open.get(&key).cloned();
         match (before, now) {
             (None, Some(m)) => {
@@ -120,12 +156,16 @@ impl ReferenceState {
                 self.open.insert(key.clone(), new.clone());
                 Some(self.finding(&key, FindingChange::Opened, new, c, cause))
             }
+            // The advisory's facts changed: re-emit the finding with them.
+            (Some(m), Some(_)) if refresh => Some(self.finding(&key, FindingChange::Opened, m, c, cause)),
             _ => None,
         }
     }
 
     fn finding(&self, key: &FindingKey, change: FindingChange, m: Match, c: &Component, cause: &Envelope) -> Finding {
         let advisory = self.advisories.get(&key.advisory);
+        let (known_exploited, fixed) = facts_of(advisory);
+        let fixed_versions = c.package.as_ref().and_then(|p| fixed.get(p)).cloned().unwrap_or_default();
         let change_tag: &[u8] = if change == FindingChange::Opened { b"opened" } else { b"closed" };
         let cause_id = cause.event_id.to_string();
         Finding {
@@ -166,13 +206,14 @@ impl ReferenceState {
             vex_justification: None,
             vex_conflict: false,
             vex_votes: Vec::new(),
-            known_exploited: false,
-            fixed_versions: Vec::new(),
+            known_exploited,
+            fixed_versions,
         }
     }
 
     fn apply_advisory(&mut self, a: &Advisory) -> Vec<Finding> {
         let before = self.advisories.get(&a.id).map(packages_of).unwrap_or_default();
+        let old_facts = facts_of(self.advisories.get(&a.id));
         let after = packages_of(a);
         for p in before.difference(&after) {
             if let Some(ids) = self.advisories_by_package.get_mut(p) {
@@ -192,8 +233,9 @@ impl ReferenceState {
             self.advisories.insert(a.id.clone(), a.clone());
             self.prepared.insert(a.id.clone(), PreparedAdvisory::new(a));
         }
+        let refresh = facts_of(self.advisories.get(&a.id)) != old_facts;
         let touched: BTreeSet<PackageKey> = before.union(&after).cloned().collect();
-        self.reconcile(&a.id, &touched, &a.envelope)
+        self.reconcile(&a.id, &touched, refresh, &a.envelope)
     }
 
     fn apply_release(&mut self, r: &ReleaseInventory) -> Vec<Finding> {
@@ -265,10 +307,10 @@ impl ReferenceState {
                 version: String::new(),
                 purl: k.purl.clone(),
             });
-            out.extend(self.transition(k, None, &c, &r.envelope));
+            out.extend(self.transition(k, None, false, &c, &r.envelope));
         }
         for (k, (m, c)) in desired {
-            out.extend(self.transition(k, Some(m), &c, &r.envelope));
+            out.extend(self.transition(k, Some(m), false, &c, &r.envelope));
         }
         out
     }

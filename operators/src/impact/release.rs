@@ -149,9 +149,9 @@ impl ImpactState {
             .iter()
             .map(|(aid, purl, cid, change, m)| {
                 let c = cid.map_or(&missing, |cid| all.get(cid));
-                let subject = &advisories[*aid as usize].subject;
+                let a = &advisories[*aid as usize];
                 let purl = if cid.is_some() { c.purl_text() } else { all.purls.get(*purl) };
-                finding(&cause, release, subject, c, purl, *change, m)
+                finding(&cause, release, a, c, purl, *change, m)
             })
             .collect();
         self.releases[rid as usize].components = components;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use trustloop_schemas::{Advisory, Component, Match};
 
-use super::emit::Subject;
+use super::emit::{Facts, Subject};
 use super::fx::FxHashMap;
 use super::{OpenFinding, PackageKey, ReleaseKey};
 use crate::osv::PreparedAdvisory;
@@ -41,6 +41,8 @@ pub(super) struct AdvisoryEntry {
     pub prepared: Option<PreparedAdvisory>,
     /// What its findings say about it (id, aliases, severity).
     pub subject: Subject,
+    /// What its findings carry beyond the match (known exploited, fixed versions).
+    pub facts: Facts,
     /// The packages it currently names, ascending.
     pub packages: Vec<PackageId>,
     /// Its open findings, by release and purl.
