@@ -124,7 +124,7 @@ mod tests {
         };
         s.operators.push(OperatorSnapshot {
             name: "trust",
-            stats: StageStats { applied: 10, replayed: 3, written: 2, dead_letters: 1 },
+            stats: StageStats { applied: 10, replayed: 3, written: 2, dead_letters: 1, deduplicated: 0 },
             lag: vec![("telemetry".into(), 0, 0), ("telemetry".into(), 1, 5)],
         });
         s.adapters.insert("edge \"fw\"".into(), AdapterStats { dispatched: 6, failures: 2 });

@@ -11,6 +11,14 @@
 //! group's committed offsets are *not* written again (they were written by the run that committed
 //! them). Operators are deterministic, so the state rebuilt this way is the state they had.
 //!
+//! **Exactly once, after a crash.** A stage commits its input positions after its outputs are
+//! written, and then the end offsets of its output topics (the *output marks*, group
+//! `trustloop.<operator>.outputs`). A process that dies between writing outputs and committing
+//! leaves outputs whose inputs will be processed again; a stage that starts reads the event ids in
+//! its output topics past its marks, and writes no event whose id is among them. Operators derive
+//! event ids from their inputs, so what is re-derived has the same ids: every derived event ends up
+//! in the log exactly once, on any backend, with no transaction (the kill -9 tests prove it).
+//!
 //! **Bad input.** A record that does not decode, or whose event type does not belong on its topic,
 //! becomes a `DeadLetter` on `dlq` naming its topic, partition and offset; the stage goes on.
 
@@ -18,7 +26,7 @@ pub mod dispatch;
 pub mod graph;
 pub mod merge;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
@@ -27,7 +35,7 @@ use tracing::Instrument;
 use trustloop_connectors::log::TopicPartitionOffset;
 use trustloop_operators::input::Input;
 use trustloop_operators::operator::Operator;
-use trustloop_schemas::{DeadLetter, Envelope, Event, EventTime, EventType, derive_event_id};
+use trustloop_schemas::{DeadLetter, Envelope, Event, EventId, EventTime, EventType, derive_event_id};
 
 use crate::backend::Backend;
 use crate::ingest::EventWriter;
@@ -43,6 +51,9 @@ pub struct Stage {
     committed: BTreeMap<(String, u32), i64>,
     /// Start and end offsets of every input partition when the stage last read it (for its lag).
     bounds: BTreeMap<(String, u32), (i64, i64)>,
+    /// Ids of the events in the stage's output topics past its output marks when it started:
+    /// written by a run that died before committing; not written again. Emptied by the first commit.
+    already_written: HashSet<EventId>,
     /// Inputs fed, outputs derived and dead letters, over the stage's life.
     pub stats: StageStats,
 }
@@ -58,6 +69,9 @@ pub struct StageStats {
     pub written: u64,
     /// Input records sent to `dlq`.
     pub dead_letters: u64,
+    /// Derived events (and dead letters) not written because a run that died before committing had
+    /// written them already.
+    pub deduplicated: u64,
 }
 
 impl Stage {
@@ -78,12 +92,21 @@ impl Stage {
                 }
             }
         }
+        let already_written = written_since_marks(backend, &group, &output_topics(&*op)).await?;
+        if !already_written.is_empty() {
+            tracing::info!(
+                stage = op.name(),
+                events = already_written.len(),
+                "outputs written by a run that stopped before committing: not written again"
+            );
+        }
         Ok(Stage {
             op,
             group,
             positions: BTreeMap::new(),
             committed,
             bounds: BTreeMap::new(),
+            already_written,
             stats: StageStats::default(),
         })
     }
@@ -179,6 +202,10 @@ impl Stage {
             if !writers.contains_key(topic) {
                 writers.insert(topic, EventWriter::new(backend, topic).await?);
             }
+            if self.already_written.remove(&e.envelope().event_id) {
+                self.stats.deduplicated += 1;
+                continue;
+            }
             if let Some(w) = writers.get_mut(topic) {
                 w.push_at(e, Some(cause_ms)).await?;
                 self.stats.written += 1;
@@ -218,6 +245,10 @@ impl Stage {
             payload: record.value.to_vec(),
         });
         // Dead letters are not stage outputs: counted apart.
+        if self.already_written.remove(&dl.envelope().event_id) {
+            self.stats.deduplicated += 1;
+            return Ok(());
+        }
         let topic = EventType::DeadLetter.topic();
         if !writers.contains_key(topic) {
             writers.insert(topic, EventWriter::new(backend, topic).await?);
@@ -228,7 +259,7 @@ impl Stage {
         Ok(())
     }
 
-    async fn commit(&self, backend: &Backend) -> Result<()> {
+    async fn commit(&mut self, backend: &Backend) -> Result<()> {
         let offsets: Vec<TopicPartitionOffset> = self
             .positions
             .iter()
@@ -239,15 +270,74 @@ impl Stage {
                 offset: *offset,
             })
             .collect();
-        if !offsets.is_empty() {
-            backend
-                .log
-                .commit_offsets(&self.group, &offsets)
-                .await
-                .with_context(|| format!("committing {}", self.group))?;
+        if offsets.is_empty() {
+            return Ok(());
         }
+        backend
+            .log
+            .commit_offsets(&self.group, &offsets)
+            .await
+            .with_context(|| format!("committing {}", self.group))?;
+        // Then the output marks: everything derived from the inputs just committed lies below them.
+        // (In this order: marks committed ahead of the inputs would hide outputs to re-derive.)
+        let mut marks = Vec::new();
+        for topic in output_topics(&*self.op) {
+            let ends = backend.log.end_offsets(topic).await.with_context(|| format!("offsets of {topic}"))?;
+            marks.extend(ends.into_iter().enumerate().map(|(p, end)| TopicPartitionOffset {
+                topic: topic.to_string(),
+                partition: p as u32,
+                offset: end,
+            }));
+        }
+        let marks_group = marks_group(&self.group);
+        backend.log.commit_offsets(&marks_group, &marks).await.with_context(|| format!("committing {marks_group}"))?;
+        self.already_written.clear();
         Ok(())
     }
+}
+
+/// The topics a stage writes: its operator's outputs and `dlq`.
+fn output_topics(op: &dyn Operator) -> BTreeSet<&'static str> {
+    op.outputs().iter().map(|t| t.topic()).chain([EventType::DeadLetter.topic()]).collect()
+}
+
+/// The group under which a stage's output marks are committed.
+fn marks_group(group: &str) -> String {
+    format!("{group}.outputs")
+}
+
+/// The ids of the events in `topics` past the output marks of `group` (from the start of a
+/// partition where it has none).
+async fn written_since_marks(
+    backend: &Backend,
+    group: &str,
+    topics: &BTreeSet<&'static str>,
+) -> Result<HashSet<EventId>> {
+    let marks_group = marks_group(group);
+    let mut ids = HashSet::new();
+    for topic in topics {
+        let offsets = backend.log.offsets(topic).await.with_context(|| format!("offsets of {topic}"))?;
+        let marks = backend
+            .log
+            .committed_offsets(&marks_group, topic)
+            .await
+            .with_context(|| format!("committed offsets of {marks_group} on {topic}"))?;
+        for (p, o) in offsets.iter().enumerate() {
+            let mut at = marks.get(p).copied().flatten().unwrap_or(o.start).max(o.start);
+            while at < o.end {
+                let records = backend.log.read(topic, p as u32, at, 1_000).await?;
+                let Some(last) = records.last() else { break };
+                at = last.offset + 1;
+                for r in &records {
+                    // An undecodable record has no id to match: nothing derived can be it.
+                    if let Ok(e) = backend.codec.decode(&r.value, &*backend.registry) {
+                        ids.insert(e.envelope().event_id);
+                    }
+                }
+            }
+        }
+    }
+    Ok(ids)
 }
 
 /// Something else a run drives besides operators — e.g. the enforcement adapters, which read

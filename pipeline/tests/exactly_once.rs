@@ -1,0 +1,381 @@
+//! Exactly once through crashes, on the embedded log and on a real Kafka-protocol broker (Tansu,
+//! started by the test).
+//!
+//! **Kill -9 verifier** (after Kafka Streams' EOS system test): the demo's inputs (a smaller fleet, no
+//! enforcement adapters) are appended to a log; `trustloop run` is started on it and killed with
+//! SIGKILL at seeded random moments, several times, each time started again; a last
+//! `trustloop run --until-idle` finishes the work. Then every derived event a straight run (on a
+//! copy of the same log, or on the embedded log for the broker case) derives must exist exactly once
+//! — counted by its deterministic event id — and nothing else may: no output lost, none doubled, no
+//! input skipped.
+//!
+//! **The crash window, exactly**: random kills rarely land between a stage's writing its outputs and
+//! committing its input offsets, so that moment is also reproduced deterministically — a straight
+//! run, then every stage's committed offsets (inputs and output marks) rolled back to the start, as
+//! if the process had died after writing everything and before its first commit — and the next run
+//! must recognise every output as written and write nothing again.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use trustloop::backend::{Backend, BackendArgs};
+use trustloop::commands::demo::DemoInputs;
+use trustloop_connectors::log::{Record, TopicPartitionOffset};
+
+/// Hosts in the fleet: enough telemetry that a run takes a few seconds.
+const ENTITIES: u32 = 400;
+const SEED: u64 = 11;
+/// Most kills per scenario (fewer when the work is done before).
+const KILLS: usize = 8;
+/// Every topic the runtime writes (without adapters: no action results).
+const DERIVED: [&str; 5] = ["findings", "trust-scores", "verdicts", "actions", "dlq"];
+
+/// One record per producer batch: Tansu 0.6 miscounts the high watermark of multi-record batches
+/// (see `tests/broker_gaps.rs`).
+const TANSU_BATCHES: &str = "batch.num.messages=1";
+
+/// Where the log lives.
+#[derive(Clone)]
+enum Target {
+    Embedded(PathBuf),
+    Kafka(String),
+}
+
+impl Target {
+    fn args(&self) -> BackendArgs {
+        match self {
+            Target::Embedded(dir) => BackendArgs {
+                data: dir.clone(),
+                brokers: None,
+                kafka_options: Vec::new(),
+                partitions: 3,
+                schema_registry: None,
+                schema_registry_auth: None,
+                fsync: "never".into(),
+            },
+            Target::Kafka(brokers) => BackendArgs {
+                data: PathBuf::from("unused"),
+                brokers: Some(brokers.clone()),
+                kafka_options: vec![TANSU_BATCHES.to_string()],
+                partitions: 3,
+                schema_registry: None,
+                schema_registry_auth: None,
+                fsync: "never".into(),
+            },
+        }
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trustloop"));
+        match self {
+            Target::Embedded(dir) => {
+                cmd.arg("--data").arg(dir).args(["--partitions", "3", "--fsync", "never"]);
+            }
+            Target::Kafka(brokers) => {
+                cmd.args(["--brokers", brokers.as_str(), "--partitions", "3", "-X", TANSU_BATCHES]);
+            }
+        }
+        for v in ["TRUSTLOOP_DATA", "TRUSTLOOP_BROKERS", "TRUSTLOOP_PARTITIONS", "TRUSTLOOP_CONFIG"] {
+            cmd.env_remove(v);
+        }
+        cmd
+    }
+
+    /// `trustloop run --until-idle`; returns its JSON report.
+    fn run_until_idle(&self) -> Value {
+        let out = self.command().args(["run", "--until-idle", "--json"]).output().expect("run trustloop");
+        assert!(out.status.success(), "trustloop run failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("JSON report")
+    }
+
+    /// Starts `trustloop run` (the service) and kills it with SIGKILL at `at`, or as soon as it has
+    /// written something new if that comes first (`None`: only then); returns how long it ran.
+    fn run_and_kill(&self, at: Option<Duration>) -> Duration {
+        let rt = runtime();
+        let backend = rt.block_on(Backend::open(&self.args())).expect("open the log");
+        let written = || -> i64 {
+            rt.block_on(async {
+                let mut n = 0;
+                for topic in DERIVED {
+                    n += backend.log.end_offsets(topic).await.expect("end offsets").iter().sum::<i64>();
+                }
+                n
+            })
+        };
+        let before = written();
+        let mut child = self
+            .command()
+            .args(["run", "--poll-ms", "100"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start trustloop run");
+        let started = Instant::now();
+        let at = at.unwrap_or(Duration::from_secs(60));
+        while written() == before && started.elapsed() < at {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("trustloop run exited by itself with {status}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        started.elapsed()
+    }
+
+    /// Event id → how many times it is in the topic, for every derived topic.
+    fn derived(&self) -> BTreeMap<&'static str, BTreeMap<String, usize>> {
+        runtime().block_on(async {
+            let backend = Backend::open(&self.args()).await.expect("open the log");
+            let mut out = BTreeMap::new();
+            for topic in DERIVED {
+                let mut ids: BTreeMap<String, usize> = BTreeMap::new();
+                for (p, o) in backend.log.offsets(topic).await.expect("offsets").iter().enumerate() {
+                    let mut pos = o.start;
+                    while pos < o.end {
+                        let records = backend.log.read(topic, p as u32, pos, 10_000).await.expect("read");
+                        assert!(!records.is_empty(), "{topic}/{p} ends early at {pos}");
+                        for r in records {
+                            pos = r.offset + 1;
+                            let e = backend.codec.decode(&r.value, &*backend.registry).expect("decode");
+                            *ids.entry(e.envelope().event_id.to_string()).or_default() += 1;
+                        }
+                    }
+                }
+                out.insert(topic, ids);
+            }
+            out
+        })
+    }
+
+    fn append(&self, inputs: &DemoInputs) {
+        runtime().block_on(async {
+            let backend = Backend::open(&self.args()).await.expect("open the log");
+            DemoInputs::append_documents(&backend, &inputs.documents).await.expect("append documents");
+            inputs.append_telemetry(&backend, inputs.telemetry()).await.expect("append telemetry");
+        });
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
+}
+
+/// Seeded kill moments, as fractions (0.1 to 1.5) of a scale the caller measures.
+fn kill_moments(seed: u64) -> Vec<f64> {
+    let mut x = seed | 1;
+    (0..KILLS)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            0.1 + 1.4 * (x % 1000) as f64 / 1000.0
+        })
+        .collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let p = e.path();
+        let dest = to.join(e.file_name());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).expect("copy");
+        }
+    }
+}
+
+/// Kills `target` `KILLS` times, finishes with `--until-idle`, and compares with `expected`.
+fn verify(name: &str, target: &Target, expected: &BTreeMap<&'static str, BTreeMap<String, usize>>) {
+    let started = Instant::now();
+    let want: usize = expected.values().map(BTreeMap::len).sum();
+    let mut interrupted = 0;
+    // The first run is killed once it has written something; the others at seeded moments, scaled
+    // by how long that first output took (so on any machine and backend they spread over restore,
+    // replay and processing), or at their first new output if that comes sooner.
+    let mut scale = None;
+    for (i, fraction) in kill_moments(SEED + name.len() as u64).into_iter().enumerate() {
+        let at = scale.map(|s: Duration| s.mul_f64(fraction * 4.0));
+        let after = target.run_and_kill(at);
+        scale.get_or_insert(after);
+        let have: usize = target.derived().values().flat_map(BTreeMap::values).sum();
+        eprintln!("{name}: kill {} after {after:?}: {have} of {want} derived events written", i + 1);
+        if have >= want {
+            // Done: another run would have nothing left to interrupt.
+            break;
+        }
+        interrupted += 1;
+    }
+    // The kills must land mid-stream (else this proves nothing).
+    assert!(interrupted >= 3, "{name}: only {interrupted} kills interrupted the work");
+    let report = target.run_until_idle();
+    eprintln!("{name}: finished after {:?}: {report}", started.elapsed());
+    let got = target.derived();
+    let mut problems = Vec::new();
+    for topic in DERIVED {
+        let (want, have) = (&expected[topic], &got[topic]);
+        let doubled: Vec<(&String, &usize)> = have.iter().filter(|(_, n)| **n > 1).collect();
+        let missing: Vec<&String> = want.keys().filter(|id| !have.contains_key(*id)).collect();
+        let extra: Vec<&String> = have.keys().filter(|id| !want.contains_key(*id)).collect();
+        if !doubled.is_empty() || !missing.is_empty() || !extra.is_empty() {
+            problems.push(format!(
+                "{topic}: {} doubled (e.g. {:?}), {} missing (e.g. {:?}), {} unexpected (e.g. {:?})",
+                doubled.len(),
+                doubled.first(),
+                missing.len(),
+                missing.first(),
+                extra.len(),
+                extra.first()
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{name}: not exactly once after {KILLS} kills:\n{}", problems.join("\n"));
+    for stage in ["impact", "trust", "decision", "enforce"] {
+        let s = &report["stages"][stage];
+        assert!(s["applied"].as_u64().unwrap_or(0) > 0, "{name}: {stage} ran: {report}");
+    }
+}
+
+/// The reference: a straight run on `target`, with every derived event once.
+fn reference(name: &str, target: &Target) -> BTreeMap<&'static str, BTreeMap<String, usize>> {
+    let started = Instant::now();
+    target.run_until_idle();
+    eprintln!("{name}: straight run took {:?}", started.elapsed());
+    let expected = target.derived();
+    for topic in DERIVED {
+        let doubled = expected[topic].values().filter(|n| **n > 1).count();
+        assert_eq!(doubled, 0, "{name}: a straight run wrote {topic} events twice");
+    }
+    for topic in ["findings", "trust-scores", "verdicts", "actions"] {
+        assert!(expected[topic].len() > 10, "{name}: only {} events on {topic}", expected[topic].len());
+    }
+    expected
+}
+
+/// Rolls every stage's committed offsets — inputs and output marks — back to the start of each
+/// partition: what the log looks like when a run died after writing its outputs, before committing.
+fn forget_commits(target: &Target) {
+    runtime().block_on(async {
+        let backend = Backend::open(&target.args()).await.expect("open the log");
+        for stage in ["impact", "trust", "decision", "enforce"] {
+            for group in [format!("trustloop.{stage}"), format!("trustloop.{stage}.outputs")] {
+                let mut offsets = Vec::new();
+                for topic in trustloop_e2e::TRUSTLOOP_TOPICS {
+                    let committed = backend.log.committed_offsets(&group, topic).await.expect("committed offsets");
+                    for (p, o) in committed.iter().enumerate() {
+                        if o.is_some() {
+                            offsets.push(TopicPartitionOffset {
+                                topic: topic.to_string(),
+                                partition: p as u32,
+                                offset: 0,
+                            });
+                        }
+                    }
+                }
+                assert!(!offsets.is_empty(), "{group} committed something");
+                backend.log.commit_offsets(&group, &offsets).await.expect("roll back");
+            }
+        }
+    });
+}
+
+/// A straight run, its commits forgotten, another run: nothing may be written twice.
+fn crash_window(name: &str, target: &Target) {
+    let expected = reference(name, target);
+    forget_commits(target);
+    let report = target.run_until_idle();
+    let mut deduplicated = 0;
+    for stage in ["impact", "trust", "decision", "enforce"] {
+        let s = &report["stages"][stage];
+        assert_eq!(s["written"], 0, "{name}: {stage} wrote again what a run that died had written: {report}");
+        assert_eq!(s["replayed"], 0, "{name}: {stage} had nothing committed: {report}");
+        deduplicated += s["deduplicated"].as_u64().unwrap_or(0);
+    }
+    // (`dlq` also holds the malformed telemetry lines' dead letters, written at ingestion.)
+    let total: usize = expected.iter().filter(|(t, _)| **t != "dlq").map(|(_, ids)| ids.len()).sum();
+    assert_eq!(deduplicated as usize, total, "{name}: every derived event recognised as written: {report}");
+    assert_eq!(target.derived(), expected, "{name}: the derived topics did not change");
+}
+
+#[test]
+fn embedded_log_crash_after_writing_before_committing() {
+    let inputs = DemoInputs::build(ENTITIES / 4, SEED).expect("demo inputs");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let target = Target::Embedded(tmp.path().join("log"));
+    target.append(&inputs);
+    crash_window("embedded", &target);
+}
+
+#[test]
+#[ignore = "needs the Tansu broker binary: run `cargo xtask test`, which installs it"]
+fn kafka_crash_after_writing_before_committing() {
+    let inputs = DemoInputs::build(ENTITIES / 4, SEED).expect("demo inputs");
+    let broker = trustloop_e2e::TansuBroker::start().expect("tansu");
+    let target = Target::Kafka(broker.bootstrap_servers());
+    target.append(&inputs);
+    crash_window("kafka", &target);
+}
+
+#[test]
+fn embedded_log_exactly_once_through_kill_9() {
+    let inputs = DemoInputs::build(ENTITIES, SEED).expect("demo inputs");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let killed = Target::Embedded(tmp.path().join("killed"));
+    killed.append(&inputs);
+    let straight = Target::Embedded(tmp.path().join("straight"));
+    let (Target::Embedded(from), Target::Embedded(to)) = (&killed, &straight) else { unreachable!() };
+    copy_dir(from, to);
+    let expected = reference("embedded", &straight);
+    verify("embedded", &killed, &expected);
+}
+
+#[test]
+#[ignore = "needs the Tansu broker binary: run `cargo xtask test`, which installs it"]
+fn kafka_exactly_once_through_kill_9() {
+    // A smaller fleet: Tansu takes one record per produce request (see `TANSU_BATCHES`).
+    let inputs = DemoInputs::build(ENTITIES / 4, SEED).expect("demo inputs");
+    let broker = trustloop_e2e::TansuBroker::start().expect("tansu");
+    let killed = Target::Kafka(broker.bootstrap_servers());
+    killed.append(&inputs);
+    // The reference: the same log — every record of the input topics and `dlq`, in the same
+    // partitions, order and log times — mirrored to the embedded log and run straight there.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let straight = Target::Embedded(tmp.path().join("mirror"));
+    mirror(&killed, &straight);
+    let expected = reference("kafka reference (embedded mirror)", &straight);
+    verify("kafka", &killed, &expected);
+}
+
+/// Copies the records of every topic no stage writes, and `dlq` (ingestion's dead letters), from
+/// `from` to `to`: same partitions, same order, same log times.
+fn mirror(from: &Target, to: &Target) {
+    runtime().block_on(async {
+        let source = Backend::open(&from.args()).await.expect("open the source log");
+        let dest = Backend::open(&to.args()).await.expect("open the mirror");
+        for topic in ["telemetry", "inventory", "advisories", "vex", "policies", "approvals", "promotions", "dlq"] {
+            for (p, o) in source.log.offsets(topic).await.expect("offsets").iter().enumerate() {
+                let mut pos = o.start;
+                while pos < o.end {
+                    let records = source.log.read(topic, p as u32, pos, 10_000).await.expect("read");
+                    let Some(last) = records.last() else { break };
+                    pos = last.offset + 1;
+                    let copies = records
+                        .into_iter()
+                        .map(|r| Record {
+                            key: r.key,
+                            value: r.value,
+                            timestamp_ms: Some(r.timestamp_ms),
+                            headers: r.headers,
+                        })
+                        .collect();
+                    dest.log.append(topic, p as u32, copies).await.expect("append to the mirror");
+                }
+            }
+        }
+    });
+}
