@@ -26,7 +26,7 @@ pub fn render(s: &Snapshot) -> String {
     out.family(
         events,
         "counter",
-        "Per operator: input records applied (replayed ones included), replayed to restore state, derived events written, inputs sent to dlq.",
+        "Per operator: input records applied (replayed ones included), replayed to restore state, derived events written, inputs sent to dlq, derived events not written again (a killed run had written them).",
     );
     for o in &s.operators {
         for (kind, n) in [
@@ -34,6 +34,7 @@ pub fn render(s: &Snapshot) -> String {
             ("replayed", o.stats.replayed),
             ("written", o.stats.written),
             ("dead_letter", o.stats.dead_letters),
+            ("deduplicated", o.stats.deduplicated),
         ] {
             out.sample(events, &[("operator", o.name), ("kind", kind)], n);
         }
@@ -124,7 +125,7 @@ mod tests {
         };
         s.operators.push(OperatorSnapshot {
             name: "trust",
-            stats: StageStats { applied: 10, replayed: 3, written: 2, dead_letters: 1, deduplicated: 0 },
+            stats: StageStats { applied: 10, replayed: 3, written: 2, dead_letters: 1, deduplicated: 4 },
             lag: vec![("telemetry".into(), 0, 0), ("telemetry".into(), 1, 5)],
         });
         s.adapters.insert("edge \"fw\"".into(), AdapterStats { dispatched: 6, failures: 2 });
@@ -139,6 +140,7 @@ mod tests {
             r#"trustloop_operator_events_total{operator="trust",kind="replayed"} 3"#,
             r#"trustloop_operator_events_total{operator="trust",kind="written"} 2"#,
             r#"trustloop_operator_events_total{operator="trust",kind="dead_letter"} 1"#,
+            r#"trustloop_operator_events_total{operator="trust",kind="deduplicated"} 4"#,
             r#"trustloop_consumer_lag_records{operator="trust",topic="telemetry",partition="1"} 5"#,
             r#"trustloop_adapter_dispatched_total{adapter="edge \"fw\""} 6"#,
             r#"trustloop_adapter_failures_total{adapter="edge \"fw\""} 2"#,
