@@ -33,8 +33,13 @@ fn main() -> Result<()> {
     }
 }
 
+/// The checkout this run is for. `cargo run` sets `CARGO_MANIFEST_DIR` for the process it starts:
+/// preferred to the one compiled in, because checkouts at different paths sharing one target
+/// directory (as CI's clones and a developer's tree do) may run a binary built for another.
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+    let manifest_dir =
+        env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
 
 fn cache_dir() -> PathBuf {
