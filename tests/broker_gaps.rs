@@ -197,3 +197,28 @@ async fn mock_cluster_transactions_commit_but_aborts_stay_visible() {
         "the mock now filters aborted transactions for read_committed consumers: tighten the exactly-once tests"
     );
 }
+
+/// The mock cluster accepts offsets sent to a transaction (`TxnOffsetCommit` answers without an
+/// error) but never stores them (`rd_kafka_mock_handle_TxnOffsetCommit` only parses the request),
+/// so after the transaction commits the group has no committed offset — real Kafka would have it.
+/// `trustloop run --transactions` is therefore checked on the mock for its outputs, not its offsets
+/// (`pipeline/tests/exactly_once.rs`); the offsets path runs through [`KafkaLog`]'s transaction.
+#[tokio::test]
+async fn mock_cluster_drops_offsets_sent_to_a_transaction() {
+    let kafka = MockKafka::start().expect("mock cluster");
+    kafka.create_topic("txn-in", 1).expect("topic");
+    kafka.create_topic("txn-out", 1).expect("topic");
+    let log = KafkaLog::connect(KafkaConfig::new(kafka.bootstrap_servers())).await.expect("connect");
+    let txn = log.begin_transaction("gap-offsets").await.expect("begin");
+    let record = trustloop_connectors::log::Record::new(None, bytes::Bytes::from_static(b"out"));
+    txn.append("txn-out", 0, vec![record]).await.expect("append in the transaction");
+    let offsets = [trustloop_connectors::log::TopicPartitionOffset { topic: "txn-in".into(), partition: 0, offset: 5 }];
+    txn.commit("gap-group", &offsets).await.expect("the mock accepts offsets in a transaction");
+    // The record is there (the mock writes no transaction markers: one offset, not two).
+    assert_eq!(log.end_offsets("txn-out").await.expect("offsets"), vec![1]);
+    assert_eq!(
+        log.committed_offsets("gap-group", "txn-in").await.expect("committed"),
+        vec![None],
+        "the mock now stores transactional offset commits: assert them in exactly_once.rs"
+    );
+}

@@ -118,3 +118,33 @@ async fn failed_deliveries_fail_the_append() {
     let ok = log.append("refused", 0, vec![Record::new(None, Bytes::from_static(b"c"))]).await.expect("append");
     assert_eq!(ok.offsets, vec![1], "the refused records took no offsets");
 }
+
+/// Transactions on the mock cluster: each transaction's records land when it commits, one writer
+/// id runs transaction after transaction, and an aborted one can be followed by a committed one; the
+/// embedded log says it has no transactions. (Fencing of an older writer by a newer one under the
+/// same id is Kafka's `InitProducerId` at work: the mock does not enforce it and Tansu 0.6 has no
+/// `EndTxn`, so it is not tested here.)
+#[tokio::test]
+async fn transactions_commit_and_abort() {
+    let (log, kafka) = mock_log().await;
+    kafka.create_topic("txn", 1).expect("topic");
+    let record = |v: &'static [u8]| Record::new(None, Bytes::from_static(v));
+    for (value, commit) in [(&b"a"[..], true), (b"b", false), (b"c", true)] {
+        let t = log.begin_transaction("writer").await.expect("begin");
+        t.append("txn", 0, vec![record(value)]).await.expect("append");
+        if commit {
+            t.commit("g", &[]).await.expect("commit");
+        } else {
+            t.abort().await.expect("abort");
+        }
+    }
+    let read = log.read("txn", 0, 0, 10).await.expect("read");
+    let values: Vec<&[u8]> = read.iter().map(|r| r.value.as_ref()).collect();
+    // The mock shows aborted records to read_committed readers too (see `broker_gaps.rs`).
+    assert_eq!(values, vec![&b"a"[..], b"b", b"c"]);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let embedded =
+        trustloop_connectors::log::embedded::EmbeddedLog::open(dir.path(), Default::default()).expect("open");
+    assert!(matches!(embedded.begin_transaction("writer").await, Err(LogError::Unsupported(_))));
+}

@@ -2,11 +2,12 @@
 //! partitioned by key; every bad line becomes a `DeadLetter` on `dlq` with its line number and reason.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
-use trustloop_connectors::log::{Record, partition_for_key};
+use trustloop_connectors::log::{LogTransaction, Record, partition_for_key};
 use trustloop_schemas::json::{IngestDefaults, parse_event_json};
 use trustloop_schemas::{DeadLetter, Envelope, Event, EventTime, EventType, derive_event_id};
 
@@ -42,13 +43,33 @@ pub struct EventWriter<'a> {
     partitions: u32,
     pending: BTreeMap<u32, Vec<Record>>,
     appended: u64,
+    /// The transaction appends go through, if any.
+    transaction: Option<Arc<dyn LogTransaction>>,
 }
 
 impl<'a> EventWriter<'a> {
     /// A writer to `topic` (which must exist).
     pub async fn new(backend: &'a Backend, topic: &str) -> Result<EventWriter<'a>> {
         let partitions = backend.log.partition_count(topic).await.with_context(|| format!("topic {topic}"))?;
-        Ok(EventWriter { backend, topic: topic.to_string(), partitions, pending: BTreeMap::new(), appended: 0 })
+        Ok(EventWriter {
+            backend,
+            topic: topic.to_string(),
+            partitions,
+            pending: BTreeMap::new(),
+            appended: 0,
+            transaction: None,
+        })
+    }
+
+    /// A writer to `topic` whose appends go through `transaction`.
+    pub async fn in_transaction(
+        backend: &'a Backend,
+        topic: &str,
+        transaction: Arc<dyn LogTransaction>,
+    ) -> Result<EventWriter<'a>> {
+        let mut w = EventWriter::new(backend, topic).await?;
+        w.transaction = Some(transaction);
+        Ok(w)
     }
 
     /// Queues one event; appends a batch when a partition has [`BATCH`] waiting. The log stamps it
@@ -76,11 +97,11 @@ impl<'a> EventWriter<'a> {
 
     async fn append(&mut self, partition: u32, records: Vec<Record>) -> Result<()> {
         let n = records.len() as u64;
-        self.backend
-            .log
-            .append(&self.topic, partition, records)
-            .await
-            .with_context(|| format!("appending to {}/{partition}", self.topic))?;
+        match &self.transaction {
+            Some(t) => t.append(&self.topic, partition, records).await,
+            None => self.backend.log.append(&self.topic, partition, records).await,
+        }
+        .with_context(|| format!("appending to {}/{partition}", self.topic))?;
         self.appended += n;
         Ok(())
     }

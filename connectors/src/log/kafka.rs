@@ -6,6 +6,10 @@
 //! created with the admin API (or, on clusters that refuse it, a [`TopicCreator`]). Any librdkafka
 //! setting (SASL, TLS, timeouts) passes through [`KafkaConfig::options`].
 //!
+//! Transactions ([`EventLog::begin_transaction`]): one transactional producer per writer id
+//! (`transactional.id`), initialised once — which fences older processes of the same id — and input
+//! offsets committed inside the transaction with `send_offsets_to_transaction`, the Kafka Streams way.
+//!
 //! Every blocking librdkafka call runs on tokio's blocking pool (`spawn_blocking`); deliveries and
 //! admin requests are awaited through rdkafka's futures.
 
@@ -22,11 +26,11 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header as KafkaHeader, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::{
-    Appended, EventLog, Header, LogError, LogResult, PartitionOffsets, Record, StoredRecord, TopicInfo,
+    Appended, EventLog, Header, LogError, LogResult, LogTransaction, PartitionOffsets, Record, StoredRecord, TopicInfo,
     TopicPartitionOffset, validate_name,
 };
 
@@ -202,6 +206,9 @@ struct Inner {
     admin: AdminClient<DefaultClientContext>,
     reader: Mutex<Reader>,
     groups: Mutex<HashMap<String, Arc<BaseConsumer>>>,
+    /// One transactional producer per writer id, initialised once (see
+    /// [`EventLog::begin_transaction`]).
+    transactional: Mutex<HashMap<String, FutureProducer>>,
     partitions: Mutex<HashMap<String, u32>>,
     /// Last, so that a [`TopicCreator`] (which may own a test cluster) outlives the clients on drop.
     config: KafkaConfig,
@@ -248,6 +255,7 @@ impl KafkaLog {
             admin,
             reader: Mutex::new(Reader { consumer, position: ReadPosition::default() }),
             groups: Mutex::new(HashMap::new()),
+            transactional: Mutex::new(HashMap::new()),
             partitions: Mutex::new(HashMap::new()),
         });
         let log = KafkaLog { inner };
@@ -261,6 +269,82 @@ impl KafkaLog {
         })
         .await?;
         Ok(log)
+    }
+
+    /// Appends `records` to one partition through `producer` and awaits every delivery.
+    async fn produce(
+        &self,
+        producer: &FutureProducer,
+        topic: &str,
+        partition: u32,
+        records: Vec<Record>,
+    ) -> LogResult<Appended> {
+        self.check_partition(topic, partition).await?;
+        let mut pending = Vec::with_capacity(records.len());
+        for r in &records {
+            let mut fr: FutureRecord<'_, [u8], [u8]> =
+                FutureRecord::to(topic).partition(partition as i32).payload(r.value.as_ref());
+            if let Some(k) = &r.key {
+                fr = fr.key(k.as_ref());
+            }
+            if let Some(ts) = r.timestamp_ms {
+                fr = fr.timestamp(ts);
+            }
+            if !r.headers.is_empty() {
+                let mut hs = OwnedHeaders::new_with_capacity(r.headers.len());
+                for h in &r.headers {
+                    hs = hs.insert(KafkaHeader { key: &h.name, value: h.value.as_deref() });
+                }
+                fr = fr.headers(hs);
+            }
+            let mut fr = fr;
+            let deadline = Instant::now() + self.inner.config.timeout;
+            loop {
+                match producer.send_result(fr) {
+                    Ok(f) => {
+                        pending.push(f);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                        if Instant::now() < deadline =>
+                    {
+                        // The local queue is full: let deliveries drain, then retry.
+                        fr = back;
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                    Err((e, _)) => return Err(kafka_error(&format!("producing to {topic}/{partition}"), &e)),
+                }
+            }
+        }
+        // Await every delivery (not just up to the first failure) so the error says how much landed.
+        let total = pending.len();
+        let mut offsets = Vec::with_capacity(total);
+        let mut first_error: Option<LogError> = None;
+        let mut failed = 0usize;
+        for f in pending {
+            let err = match f.await {
+                Ok(Ok(delivery)) => {
+                    offsets.push(delivery.offset);
+                    continue;
+                }
+                Ok(Err((e, _))) => kafka_error("delivery failed", &e),
+                Err(_) => LogError::Kafka { message: "the producer dropped a delivery report".into(), retriable: true },
+            };
+            failed += 1;
+            first_error.get_or_insert(err);
+        }
+        if let Some(e) = first_error {
+            let retriable = e.is_retriable();
+            tracing::warn!(topic, partition, failed, total, error = %e, "append failed");
+            return Err(LogError::Kafka {
+                message: format!(
+                    "appending to {topic}/{partition}: {failed} of {total} records were not delivered (the \
+                     others were appended; retrying the batch may duplicate them); first error: {e}"
+                ),
+                retriable,
+            });
+        }
+        Ok(Appended { partition, offsets })
     }
 
     fn consumer_config(config: &KafkaConfig, group: Option<&str>) -> ClientConfig {
@@ -474,72 +558,45 @@ impl EventLog for KafkaLog {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "kafka"))]
     async fn append(&self, topic: &str, partition: u32, records: Vec<Record>) -> LogResult<Appended> {
-        self.check_partition(topic, partition).await?;
-        let mut pending = Vec::with_capacity(records.len());
-        for r in &records {
-            let mut fr: FutureRecord<'_, [u8], [u8]> =
-                FutureRecord::to(topic).partition(partition as i32).payload(r.value.as_ref());
-            if let Some(k) = &r.key {
-                fr = fr.key(k.as_ref());
-            }
-            if let Some(ts) = r.timestamp_ms {
-                fr = fr.timestamp(ts);
-            }
-            if !r.headers.is_empty() {
-                let mut hs = OwnedHeaders::new_with_capacity(r.headers.len());
-                for h in &r.headers {
-                    hs = hs.insert(KafkaHeader { key: &h.name, value: h.value.as_deref() });
-                }
-                fr = fr.headers(hs);
-            }
-            let mut fr = fr;
-            let deadline = Instant::now() + self.inner.config.timeout;
-            loop {
-                match self.inner.producer.send_result(fr) {
-                    Ok(f) => {
-                        pending.push(f);
-                        break;
+        self.produce(&self.inner.producer, topic, partition, records).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "kafka"))]
+    async fn begin_transaction(&self, id: &str) -> LogResult<Arc<dyn LogTransaction>> {
+        validate_name(id)?;
+        let id = id.to_string();
+        let producer = self
+            .blocking(move |inner| {
+                let mut producers = lock(&inner.transactional);
+                let producer = match producers.get(&id) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p: FutureProducer = inner
+                            .config
+                            .client_config()
+                            .set("transactional.id", &id)
+                            .set("enable.idempotence", "true")
+                            .set("acks", "all")
+                            .set("linger.ms", "5")
+                            .set("message.timeout.ms", inner.config.timeout.as_millis().to_string())
+                            .create()
+                            .map_err(|e| kafka_error("creating a transactional producer", &e))?;
+                        // Fences older producers of this id and aborts what they left open.
+                        p.init_transactions(inner.config.timeout)
+                            .map_err(|e| kafka_error(&format!("initialising transactions of {id}"), &e))?;
+                        producers.insert(id.clone(), p.clone());
+                        p
                     }
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
-                        if Instant::now() < deadline =>
-                    {
-                        // The local queue is full: let deliveries drain, then retry.
-                        fr = back;
-                        tokio::time::sleep(Duration::from_millis(2)).await;
-                    }
-                    Err((e, _)) => return Err(kafka_error(&format!("producing to {topic}/{partition}"), &e)),
+                };
+                if let Err(e) = producer.begin_transaction() {
+                    // A fenced or failed producer is of no further use: the next call makes a new one.
+                    producers.remove(&id);
+                    return Err(kafka_error(&format!("beginning a transaction of {id}"), &e));
                 }
-            }
-        }
-        // Await every delivery (not just up to the first failure) so the error says how much landed.
-        let total = pending.len();
-        let mut offsets = Vec::with_capacity(total);
-        let mut first_error: Option<LogError> = None;
-        let mut failed = 0usize;
-        for f in pending {
-            let err = match f.await {
-                Ok(Ok(delivery)) => {
-                    offsets.push(delivery.offset);
-                    continue;
-                }
-                Ok(Err((e, _))) => kafka_error("delivery failed", &e),
-                Err(_) => LogError::Kafka { message: "the producer dropped a delivery report".into(), retriable: true },
-            };
-            failed += 1;
-            first_error.get_or_insert(err);
-        }
-        if let Some(e) = first_error {
-            let retriable = e.is_retriable();
-            tracing::warn!(topic, partition, failed, total, error = %e, "append failed");
-            return Err(LogError::Kafka {
-                message: format!(
-                    "appending to {topic}/{partition}: {failed} of {total} records were not delivered (the \
-                     others were appended; retrying the batch may duplicate them); first error: {e}"
-                ),
-                retriable,
-            });
-        }
-        Ok(Appended { partition, offsets })
+                Ok(producer)
+            })
+            .await?;
+        Ok(Arc::new(KafkaTransaction { log: self.clone(), producer }))
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "kafka"))]
@@ -673,6 +730,77 @@ impl EventLog for KafkaLog {
                 .collect())
         })
         .await
+    }
+}
+
+/// A Kafka transaction (see [`EventLog::begin_transaction`]): a transactional producer with a
+/// transaction open; input offsets go in with `send_offsets_to_transaction`.
+struct KafkaTransaction {
+    log: KafkaLog,
+    producer: FutureProducer,
+}
+
+impl KafkaTransaction {
+    /// Aborts after a failed step, keeping the step's error.
+    async fn abort_after(&self, e: LogError) -> LogError {
+        if let Err(abort) = self.abort().await {
+            tracing::warn!(error = %abort, "aborting the transaction after an error failed too");
+        }
+        e
+    }
+}
+
+#[async_trait]
+impl LogTransaction for KafkaTransaction {
+    async fn append(&self, topic: &str, partition: u32, records: Vec<Record>) -> LogResult<Appended> {
+        match self.log.produce(&self.producer, topic, partition, records).await {
+            Ok(a) => Ok(a),
+            Err(e) => Err(self.abort_after(e).await),
+        }
+    }
+
+    async fn commit(&self, group: &str, offsets: &[TopicPartitionOffset]) -> LogResult<()> {
+        validate_name(group)?;
+        let group = group.to_string();
+        let offsets = offsets.to_vec();
+        let producer = self.producer.clone();
+        let result = self
+            .log
+            .blocking(move |inner| {
+                let timeout = inner.config.timeout;
+                if !offsets.is_empty() {
+                    let consumer = KafkaLog::group_consumer(inner, &group)?;
+                    let metadata = consumer.group_metadata().ok_or_else(|| LogError::Kafka {
+                        message: format!("no consumer group metadata for {group}"),
+                        retriable: false,
+                    })?;
+                    let mut tpl = TopicPartitionList::new();
+                    for o in &offsets {
+                        tpl.add_partition_offset(&o.topic, o.partition as i32, Offset::Offset(o.offset))
+                            .map_err(|e| kafka_error("building the offsets", &e))?;
+                    }
+                    producer
+                        .send_offsets_to_transaction(&tpl, &metadata, timeout)
+                        .map_err(|e| kafka_error(&format!("adding offsets of {group} to the transaction"), &e))?;
+                }
+                producer.commit_transaction(timeout).map_err(|e| kafka_error("committing the transaction", &e))
+            })
+            .await;
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.abort_after(e).await),
+        }
+    }
+
+    async fn abort(&self) -> LogResult<()> {
+        let producer = self.producer.clone();
+        self.log
+            .blocking(move |inner| {
+                producer
+                    .abort_transaction(inner.config.timeout)
+                    .map_err(|e| kafka_error("aborting the transaction", &e))
+            })
+            .await
     }
 }
 

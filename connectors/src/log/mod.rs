@@ -258,6 +258,28 @@ pub trait EventLog: Send + Sync {
     /// The group's committed offsets for every partition of `topic`, indexed by partition number;
     /// `None` where the group has committed nothing.
     async fn committed_offsets(&self, group: &str, topic: &str) -> LogResult<Vec<Option<i64>>>;
+
+    /// Starts a transaction of the writer `id`. The id is stable across restarts (one per task):
+    /// starting a transaction fences any older process still writing under it and aborts whatever it
+    /// left open. Backends without transactions answer [`LogError::Unsupported`] (the default).
+    async fn begin_transaction(&self, id: &str) -> LogResult<Arc<dyn LogTransaction>> {
+        Err(LogError::Unsupported(format!("transactions (writer {id}) on the {} log", self.backend())))
+    }
+}
+
+/// An open transaction of one writer: the records it appends become visible to readers (Kafka:
+/// `read_committed` ones) and the consumer offsets it commits take effect together, or not at all.
+#[async_trait]
+pub trait LogTransaction: Send + Sync {
+    /// Appends `records` to one partition, within the transaction.
+    async fn append(&self, topic: &str, partition: u32, records: Vec<Record>) -> LogResult<Appended>;
+
+    /// Commits `offsets` of `group` with everything appended, atomically, and ends the transaction.
+    /// On an error the transaction is aborted: nothing appended shows, no offset moved.
+    async fn commit(&self, group: &str, offsets: &[TopicPartitionOffset]) -> LogResult<()>;
+
+    /// Aborts: nothing appended becomes visible, no offset is committed.
+    async fn abort(&self) -> LogResult<()>;
 }
 
 /// First retained and end offset of one partition.

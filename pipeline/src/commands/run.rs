@@ -40,6 +40,12 @@ pub struct RunArgs {
     /// Most passes over the operators before a run that never settles is stopped.
     #[arg(long, default_value_t = 1_000)]
     pub max_passes: u32,
+    /// Kafka only: write each operator's outputs and commit its input offsets in one Kafka
+    /// transaction per pass (`transactional.id` = `trustloop.<operator>`; consumers read
+    /// `read_committed`), the Kafka Streams way. Needs a broker with transactions (Tansu 0.6 has
+    /// none). Without it, exactly-once holds through event ids and de-duplication (see the README).
+    #[arg(long, env = "TRUSTLOOP_TRANSACTIONS")]
+    pub transactions: bool,
     /// Serve `GET /healthz`, `/readyz` and `/metrics` (Prometheus text format) over HTTP on this
     /// address (`HOST:PORT`; port 0 picks a free port). The bound address is printed on stderr.
     #[arg(long, env = "TRUSTLOOP_LISTEN", value_name = "ADDR")]
@@ -125,8 +131,14 @@ async fn drive(
     ops: &Ops,
     mut stop: watch::Receiver<bool>,
 ) -> Result<ExitCode> {
+    if args.transactions && backend_args.brokers.is_none() {
+        anyhow::bail!("--transactions needs Kafka (--brokers): the embedded log is exactly-once without them");
+    }
     let backend = Backend::open(backend_args).await?;
     let mut stages = graph::stages(&backend).await?;
+    for s in &mut stages {
+        s.set_transactional(args.transactions);
+    }
     let mut effects: Vec<Box<dyn Effect>> = Vec::new();
     if !config.enforcement.adapters.is_empty() {
         let context = AdapterContext { log: Some(backend.log.clone()), codec: backend.codec.clone() };

@@ -28,11 +28,12 @@ pub mod merge;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use tracing::Instrument;
-use trustloop_connectors::log::TopicPartitionOffset;
+use trustloop_connectors::log::{LogTransaction, TopicPartitionOffset};
 use trustloop_operators::input::Input;
 use trustloop_operators::operator::Operator;
 use trustloop_schemas::{DeadLetter, Envelope, Event, EventId, EventTime, EventType, derive_event_id};
@@ -54,6 +55,9 @@ pub struct Stage {
     /// Ids of the events in the stage's output topics past its output marks when it started:
     /// written by a run that died before committing; not written again. Emptied by the first commit.
     already_written: HashSet<EventId>,
+    /// Whether each pass writes its outputs and commits its input offsets in one log transaction
+    /// (writer id `trustloop.<operator>`).
+    transactional: bool,
     /// Inputs fed, outputs derived and dead letters, over the stage's life.
     pub stats: StageStats,
 }
@@ -107,8 +111,16 @@ impl Stage {
             committed,
             bounds: BTreeMap::new(),
             already_written,
+            transactional: false,
             stats: StageStats::default(),
         })
+    }
+
+    /// Makes every pass one log transaction: its outputs and its input offsets are committed
+    /// together or not at all (Kafka: `transactional.id` = the stage's group, input offsets sent to
+    /// the transaction). Fails at the first pass on a backend without transactions.
+    pub fn set_transactional(&mut self, on: bool) {
+        self.transactional = on;
     }
 
     /// The operator's name.
@@ -143,7 +155,17 @@ impl Stage {
             }
         }
         let mut input = MergedInput::new(backend.log.clone(), ranges);
-        let mut writers: BTreeMap<&'static str, EventWriter<'_>> = BTreeMap::new();
+        let transaction = match self.transactional {
+            true => Some(
+                backend
+                    .log
+                    .begin_transaction(&self.group)
+                    .await
+                    .with_context(|| format!("starting a transaction of {}", self.group))?,
+            ),
+            false => None,
+        };
+        let mut writers = Writers { backend, transaction: transaction.clone(), by_topic: BTreeMap::new() };
         let mut applied = 0u64;
         let mut last_time = 0i64;
         while let Some(record) = input.next().await? {
@@ -161,13 +183,13 @@ impl Stage {
                 Ok(e) => {
                     let reason = format!("a {} event does not belong on topic {}", e.event_type(), record.topic);
                     if !replay {
-                        self.dead_letter(backend, &mut writers, &record, "wrong_topic", &reason).await?;
+                        self.dead_letter(&mut writers, &record, "wrong_topic", &reason).await?;
                     }
                     continue;
                 }
                 Err(err) => {
                     if !replay {
-                        self.dead_letter(backend, &mut writers, &record, "undecodable", &err.to_string()).await?;
+                        self.dead_letter(&mut writers, &record, "undecodable", &err.to_string()).await?;
                     }
                     continue;
                 }
@@ -175,49 +197,45 @@ impl Stage {
             let outputs = self.op.apply(&Input::new(&record.topic, record.partition as i32, record.offset, &event));
             last_time = last_time.max(record.timestamp_ms);
             if !replay {
-                self.write(backend, &mut writers, &outputs, record.timestamp_ms).await?;
+                self.write(&mut writers, &outputs, record.timestamp_ms).await?;
             }
         }
         let idle = self.op.on_idle();
-        self.write(backend, &mut writers, &idle, last_time).await?;
-        for w in writers.values_mut() {
+        self.write(&mut writers, &idle, last_time).await?;
+        for w in writers.by_topic.values_mut() {
             w.flush().await?;
         }
-        if applied > 0 {
-            self.commit(backend).await?;
+        match transaction {
+            Some(t) => {
+                // Offsets commit with the outputs, or neither does.
+                let offsets = self.uncommitted();
+                t.commit(&self.group, &offsets).await.with_context(|| format!("committing {}", self.group))?;
+                if !offsets.is_empty() {
+                    self.commit_marks(backend).await?;
+                }
+            }
+            None if applied > 0 => self.commit(backend).await?,
+            None => {}
         }
         Ok(applied)
     }
 
     /// Writes derived events with the log time of their cause (`cause_ms`).
-    async fn write<'b>(
-        &mut self,
-        backend: &'b Backend,
-        writers: &mut BTreeMap<&'static str, EventWriter<'b>>,
-        events: &[Event],
-        cause_ms: i64,
-    ) -> Result<()> {
+    async fn write(&mut self, writers: &mut Writers<'_>, events: &[Event], cause_ms: i64) -> Result<()> {
         for e in events {
-            let topic = e.event_type().topic();
-            if !writers.contains_key(topic) {
-                writers.insert(topic, EventWriter::new(backend, topic).await?);
-            }
             if self.already_written.remove(&e.envelope().event_id) {
                 self.stats.deduplicated += 1;
                 continue;
             }
-            if let Some(w) = writers.get_mut(topic) {
-                w.push_at(e, Some(cause_ms)).await?;
-                self.stats.written += 1;
-            }
+            writers.of(e.event_type().topic()).await?.push_at(e, Some(cause_ms)).await?;
+            self.stats.written += 1;
         }
         Ok(())
     }
 
-    async fn dead_letter<'b>(
+    async fn dead_letter(
         &mut self,
-        backend: &'b Backend,
-        writers: &mut BTreeMap<&'static str, EventWriter<'b>>,
+        writers: &mut Writers<'_>,
         record: &trustloop_connectors::log::StoredRecord,
         kind: &str,
         reason: &str,
@@ -249,19 +267,13 @@ impl Stage {
             self.stats.deduplicated += 1;
             return Ok(());
         }
-        let topic = EventType::DeadLetter.topic();
-        if !writers.contains_key(topic) {
-            writers.insert(topic, EventWriter::new(backend, topic).await?);
-        }
-        if let Some(w) = writers.get_mut(topic) {
-            w.push_at(&dl, Some(record.timestamp_ms)).await?;
-        }
+        writers.of(EventType::DeadLetter.topic()).await?.push_at(&dl, Some(record.timestamp_ms)).await?;
         Ok(())
     }
 
-    async fn commit(&mut self, backend: &Backend) -> Result<()> {
-        let offsets: Vec<TopicPartitionOffset> = self
-            .positions
+    /// The positions past the group's committed offsets.
+    fn uncommitted(&self) -> Vec<TopicPartitionOffset> {
+        self.positions
             .iter()
             .filter(|(k, o)| self.committed.get(*k).is_none_or(|c| **o > *c))
             .map(|((topic, partition), offset)| TopicPartitionOffset {
@@ -269,7 +281,11 @@ impl Stage {
                 partition: *partition,
                 offset: *offset,
             })
-            .collect();
+            .collect()
+    }
+
+    async fn commit(&mut self, backend: &Backend) -> Result<()> {
+        let offsets = self.uncommitted();
         if offsets.is_empty() {
             return Ok(());
         }
@@ -278,8 +294,12 @@ impl Stage {
             .commit_offsets(&self.group, &offsets)
             .await
             .with_context(|| format!("committing {}", self.group))?;
-        // Then the output marks: everything derived from the inputs just committed lies below them.
-        // (In this order: marks committed ahead of the inputs would hide outputs to re-derive.)
+        self.commit_marks(backend).await
+    }
+
+    /// Commits the output marks: everything derived from the inputs committed so far lies below
+    /// them. (After the inputs: marks committed ahead of them would hide outputs to re-derive.)
+    async fn commit_marks(&mut self, backend: &Backend) -> Result<()> {
         let mut marks = Vec::new();
         for topic in output_topics(&*self.op) {
             let ends = backend.log.end_offsets(topic).await.with_context(|| format!("offsets of {topic}"))?;
@@ -293,6 +313,27 @@ impl Stage {
         backend.log.commit_offsets(&marks_group, &marks).await.with_context(|| format!("committing {marks_group}"))?;
         self.already_written.clear();
         Ok(())
+    }
+}
+
+/// A pass's writers, one per topic, appending directly or through the pass's transaction.
+struct Writers<'b> {
+    backend: &'b Backend,
+    transaction: Option<Arc<dyn LogTransaction>>,
+    by_topic: BTreeMap<&'static str, EventWriter<'b>>,
+}
+
+impl<'b> Writers<'b> {
+    /// The writer of `topic`, created on first use.
+    async fn of(&mut self, topic: &'static str) -> Result<&mut EventWriter<'b>> {
+        if !self.by_topic.contains_key(topic) {
+            let w = match &self.transaction {
+                Some(t) => EventWriter::in_transaction(self.backend, topic, t.clone()).await?,
+                None => EventWriter::new(self.backend, topic).await?,
+            };
+            self.by_topic.insert(topic, w);
+        }
+        self.by_topic.get_mut(topic).context("a writer just created")
     }
 }
 
