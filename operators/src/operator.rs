@@ -28,4 +28,78 @@ pub trait Operator: Send {
     fn on_idle(&mut self) -> Vec<Event> {
         Vec::new()
     }
+
+    /// The operator's state, for a checkpoint. `None` (the default): it keeps no snapshots, and the
+    /// runtime restores it by replaying its inputs.
+    fn snapshot(&self) -> Option<Snapshot> {
+        None
+    }
+
+    /// Replaces the state with `snapshot` (taken by this build or an older one). After it, applying
+    /// the inputs that followed the snapshot gives the outputs an uninterrupted run gives.
+    fn restore(&mut self, snapshot: &Snapshot) -> Result<(), SnapshotError> {
+        let _ = snapshot;
+        Err(SnapshotError::Unsupported(self.name()))
+    }
+}
+
+/// An operator's state at one point of its input, as bytes, with the version of their format.
+///
+/// Versions: a state whose shape changes compatibly (new fields with defaults) keeps its version, so
+/// older snapshots still decode; an incompatible change bumps it, and `restore` then migrates older
+/// versions or refuses them — the runtime falls back to replay. A snapshot newer than the build is
+/// always refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Format version of `state`.
+    pub version: u32,
+    /// The serialized state.
+    pub state: Vec<u8>,
+}
+
+impl Snapshot {
+    /// `state` as JSON at format `version`.
+    pub fn json<T: serde::Serialize>(version: u32, state: &T) -> Option<Snapshot> {
+        // The operators' states are ordered maps and plain data: serializing cannot fail, but if it
+        // ever did, no snapshot is the safe answer (the runtime replays instead).
+        serde_json::to_vec(state).ok().map(|state| Snapshot { version, state })
+    }
+
+    /// Decodes a JSON snapshot of `operator`, whose current format version is `current`.
+    pub fn from_json<T: serde::de::DeserializeOwned>(
+        &self,
+        operator: &'static str,
+        current: u32,
+    ) -> Result<T, SnapshotError> {
+        if self.version > current {
+            return Err(SnapshotError::Version { operator, found: self.version, current });
+        }
+        serde_json::from_slice(&self.state).map_err(|e| SnapshotError::Decode { operator, reason: e.to_string() })
+    }
+}
+
+/// Why a snapshot could not be restored (the runtime then restores by replay).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    /// The operator keeps no snapshots.
+    #[error("the {0} operator keeps no snapshots (it is restored by replay)")]
+    Unsupported(&'static str),
+    /// A snapshot format this build does not read.
+    #[error("snapshot format {found} of the {operator} operator is newer than this build's ({current})")]
+    Version {
+        /// The operator.
+        operator: &'static str,
+        /// The snapshot's version.
+        found: u32,
+        /// The version this build writes.
+        current: u32,
+    },
+    /// The bytes do not decode.
+    #[error("the {operator} snapshot does not decode: {reason}")]
+    Decode {
+        /// The operator.
+        operator: &'static str,
+        /// The decoder's message.
+        reason: String,
+    },
 }

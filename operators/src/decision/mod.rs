@@ -508,6 +508,9 @@ impl DecisionState {
     }
 }
 
+/// Format version of this operator's snapshots (see [`crate::operator::Snapshot`]).
+pub const SNAPSHOT_VERSION: u32 = 1;
+
 impl Operator for DecisionState {
     fn name(&self) -> &'static str {
         "decision"
@@ -523,6 +526,15 @@ impl Operator for DecisionState {
 
     fn apply(&mut self, input: &Input<'_>) -> Vec<Event> {
         DecisionState::apply(self, input)
+    }
+
+    fn snapshot(&self) -> Option<crate::operator::Snapshot> {
+        crate::operator::Snapshot::json(SNAPSHOT_VERSION, self)
+    }
+
+    fn restore(&mut self, snapshot: &crate::operator::Snapshot) -> Result<(), crate::operator::SnapshotError> {
+        *self = snapshot.from_json::<DecisionState>("decision", SNAPSHOT_VERSION)?;
+        Ok(())
     }
 }
 

@@ -355,6 +355,9 @@ impl EnforcementState {
     }
 }
 
+/// Format version of this operator's snapshots (see [`crate::operator::Snapshot`]).
+pub const SNAPSHOT_VERSION: u32 = 1;
+
 impl Operator for EnforcementState {
     fn name(&self) -> &'static str {
         "enforce"
@@ -370,6 +373,15 @@ impl Operator for EnforcementState {
 
     fn apply(&mut self, input: &Input<'_>) -> Vec<Event> {
         EnforcementState::apply(self, input)
+    }
+
+    fn snapshot(&self) -> Option<crate::operator::Snapshot> {
+        crate::operator::Snapshot::json(SNAPSHOT_VERSION, self)
+    }
+
+    fn restore(&mut self, snapshot: &crate::operator::Snapshot) -> Result<(), crate::operator::SnapshotError> {
+        *self = snapshot.from_json::<EnforcementState>("enforce", SNAPSHOT_VERSION)?;
+        Ok(())
     }
 }
 

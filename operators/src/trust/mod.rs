@@ -302,6 +302,9 @@ fn evaluate(
 #[cfg(test)]
 mod tests;
 
+/// Format version of this operator's snapshots (see [`crate::operator::Snapshot`]).
+pub const SNAPSHOT_VERSION: u32 = 1;
+
 impl crate::operator::Operator for TrustState {
     fn name(&self) -> &'static str {
         "trust"
@@ -318,5 +321,14 @@ impl crate::operator::Operator for TrustState {
 
     fn apply(&mut self, input: &crate::input::Input<'_>) -> Vec<Event> {
         TrustState::apply(self, input.event).into_iter().map(Event::TrustScore).collect()
+    }
+
+    fn snapshot(&self) -> Option<crate::operator::Snapshot> {
+        crate::operator::Snapshot::json(SNAPSHOT_VERSION, self)
+    }
+
+    fn restore(&mut self, snapshot: &crate::operator::Snapshot) -> Result<(), crate::operator::SnapshotError> {
+        *self = snapshot.from_json::<TrustState>("trust", SNAPSHOT_VERSION)?;
+        Ok(())
     }
 }

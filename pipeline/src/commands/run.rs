@@ -20,6 +20,7 @@ use crate::cli::OutputArgs;
 use crate::ops::Ops;
 use crate::ops::server::Server;
 use crate::runtime::dispatch::Dispatch;
+use crate::runtime::snapshot::SnapshotStore;
 use crate::runtime::{Effect, PassDone, graph, run_until_idle_observed};
 
 /// How long the operations endpoints get to finish open requests when the service stops.
@@ -46,6 +47,17 @@ pub struct RunArgs {
     /// none). Without it, exactly-once holds through event ids and de-duplication (see the README).
     #[arg(long, env = "TRUSTLOOP_TRANSACTIONS")]
     pub transactions: bool,
+    /// Where operator state is checkpointed (a cache: the log can always rebuild it). Default: the
+    /// embedded log's `snapshots/` directory; with Kafka, no snapshots unless this is given.
+    #[arg(long, env = "TRUSTLOOP_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Seconds between snapshots of a busy operator (one is also taken when the run stops or
+    /// settles with `--until-idle`). 0 snapshots after every pass that applied input.
+    #[arg(long, env = "TRUSTLOOP_SNAPSHOT_INTERVAL_SECS", default_value_t = 60, value_name = "SECS")]
+    pub snapshot_interval_secs: u64,
+    /// Take and restore no snapshots: restart by replaying the whole log.
+    #[arg(long, env = "TRUSTLOOP_NO_SNAPSHOTS")]
+    pub no_snapshots: bool,
     /// Serve `GET /healthz`, `/readyz` and `/metrics` (Prometheus text format) over HTTP on this
     /// address (`HOST:PORT`; port 0 picks a free port). The bound address is printed on stderr.
     #[arg(long, env = "TRUSTLOOP_LISTEN", value_name = "ADDR")]
@@ -136,8 +148,17 @@ async fn drive(
     }
     let backend = Backend::open(backend_args).await?;
     let mut stages = graph::stages(&backend).await?;
+    let state_dir = match (&args.state_dir, &backend_args.brokers) {
+        _ if args.no_snapshots => None,
+        (Some(dir), _) => Some(dir.clone()),
+        (None, None) => Some(backend_args.data.join("snapshots")),
+        (None, Some(_)) => None,
+    };
     for s in &mut stages {
         s.set_transactional(args.transactions);
+        if let Some(dir) = &state_dir {
+            s.enable_snapshots(SnapshotStore::new(dir), Duration::from_secs(args.snapshot_interval_secs))?;
+        }
     }
     let mut effects: Vec<Box<dyn Effect>> = Vec::new();
     if !config.enforcement.adapters.is_empty() {
@@ -147,7 +168,7 @@ async fn drive(
         effects.push(Box::new(Dispatch::new(dispatcher)));
     }
     loop {
-        let report = {
+        let mut report = {
             let stop = &stop;
             let mut observe = |done: &PassDone<'_>| {
                 ops.record_pass(done);
@@ -155,6 +176,14 @@ async fn drive(
             };
             run_until_idle_observed(&backend, &mut stages, &mut effects, args.max_passes, &mut observe).await?
         };
+        if *stop.borrow() || args.until_idle {
+            // Stopping: checkpoint what moved since the last snapshot (busy runs snapshot on their
+            // interval, after their passes).
+            for s in &mut stages {
+                s.checkpoint().await?;
+                report.stages.insert(s.name(), s.stats);
+            }
+        }
         if *stop.borrow() {
             if args.until_idle {
                 eprintln!("trustloop run: stopped by a signal before the loop settled");

@@ -39,6 +39,16 @@ pub fn render(s: &Snapshot) -> String {
             out.sample(events, &[("operator", o.name), ("kind", kind)], n);
         }
     }
+    let snapshots = "trustloop_snapshots_total";
+    out.family(snapshots, "counter", "Per operator: snapshots of its state taken (checkpoints).");
+    for o in &s.operators {
+        out.sample(snapshots, &[("operator", o.name)], o.stats.snapshots);
+    }
+    let snapshot_secs = "trustloop_last_snapshot_duration_seconds";
+    out.family(snapshot_secs, "gauge", "Per operator: how long its last snapshot took (serialize and write).");
+    for o in &s.operators {
+        out.sample(snapshot_secs, &[("operator", o.name)], o.stats.last_snapshot_micros as f64 / 1e6);
+    }
     let lag = "trustloop_consumer_lag_records";
     out.family(
         lag,
@@ -125,7 +135,16 @@ mod tests {
         };
         s.operators.push(OperatorSnapshot {
             name: "trust",
-            stats: StageStats { applied: 10, replayed: 3, written: 2, dead_letters: 1, deduplicated: 4 },
+            stats: StageStats {
+                applied: 10,
+                replayed: 3,
+                written: 2,
+                dead_letters: 1,
+                deduplicated: 4,
+                snapshots: 2,
+                last_snapshot_micros: 250_000,
+                ..StageStats::default()
+            },
             lag: vec![("telemetry".into(), 0, 0), ("telemetry".into(), 1, 5)],
         });
         s.adapters.insert("edge \"fw\"".into(), AdapterStats { dispatched: 6, failures: 2 });
@@ -142,6 +161,8 @@ mod tests {
             r#"trustloop_operator_events_total{operator="trust",kind="dead_letter"} 1"#,
             r#"trustloop_operator_events_total{operator="trust",kind="deduplicated"} 4"#,
             r#"trustloop_consumer_lag_records{operator="trust",topic="telemetry",partition="1"} 5"#,
+            r#"trustloop_snapshots_total{operator="trust"} 2"#,
+            r#"trustloop_last_snapshot_duration_seconds{operator="trust"} 0.25"#,
             r#"trustloop_adapter_dispatched_total{adapter="edge \"fw\""} 6"#,
             r#"trustloop_adapter_failures_total{adapter="edge \"fw\""} 2"#,
         ] {

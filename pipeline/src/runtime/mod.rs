@@ -6,10 +6,12 @@
 //! (partitioned by key). Passes over all stages repeat until none consumes anything: the loop is
 //! closed (verdicts become actions, actions results, results new action states) and idle.
 //!
-//! **Restore by replay.** Until snapshots exist, a stage starts from offset 0 with empty state and
-//! re-applies what it already processed; outputs and dead letters caused by inputs below the
-//! group's committed offsets are *not* written again (they were written by the run that committed
-//! them). Operators are deterministic, so the state rebuilt this way is the state they had.
+//! **Restore: snapshot, then replay.** A stage whose operator keeps snapshots ([`snapshot`]) starts
+//! from its newest usable snapshot — taken after a commit, so it reflects committed inputs only —
+//! and re-applies the inputs after it; others start from offset 0 with empty state. Either way,
+//! outputs and dead letters caused by inputs below the group's committed offsets are *not* written
+//! again (the run that committed them wrote them). Operators are deterministic, so the state rebuilt
+//! this way is the state they had.
 //!
 //! **Exactly once, after a crash.** A stage commits its input positions after its outputs are
 //! written, and then the end offsets of its output topics (the *output marks*, group
@@ -25,6 +27,7 @@
 pub mod dispatch;
 pub mod graph;
 pub mod merge;
+pub mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ops::ControlFlow;
@@ -58,6 +61,8 @@ pub struct Stage {
     /// Whether each pass writes its outputs and commits its input offsets in one log transaction
     /// (writer id `trustloop.<operator>`).
     transactional: bool,
+    /// Where and how often the operator's state is checkpointed, if it is.
+    checkpoints: Option<Checkpoints>,
     /// Inputs fed, outputs derived and dead letters, over the stage's life.
     pub stats: StageStats,
 }
@@ -76,6 +81,20 @@ pub struct StageStats {
     /// Derived events (and dead letters) not written because a run that died before committing had
     /// written them already.
     pub deduplicated: u64,
+    /// Whether the stage started from a snapshot (rather than empty state).
+    pub restored_from_snapshot: bool,
+    /// Snapshots taken.
+    pub snapshots: u64,
+    /// How long the last snapshot took (serialize and write), in microseconds.
+    pub last_snapshot_micros: u64,
+}
+
+/// A stage's checkpointing: its store, the interval, and whether inputs were applied since the last.
+struct Checkpoints {
+    store: snapshot::SnapshotStore,
+    interval: Duration,
+    last: Instant,
+    dirty: bool,
 }
 
 impl Stage {
@@ -112,8 +131,72 @@ impl Stage {
             bounds: BTreeMap::new(),
             already_written,
             transactional: false,
+            checkpoints: None,
             stats: StageStats::default(),
         })
+    }
+
+    /// Checkpoints the operator's state into `store` after a pass once `interval` has passed since
+    /// the last snapshot (and at [`Stage::checkpoint`]); first restores the newest usable snapshot.
+    /// Operators that keep no snapshots are left to replay.
+    pub fn enable_snapshots(&mut self, store: snapshot::SnapshotStore, interval: Duration) -> Result<()> {
+        if self.op.snapshot().is_none() {
+            return Ok(());
+        }
+        for stored in store.newest_first(&self.group)? {
+            let h = &stored.header;
+            let ahead = h.positions.iter().find(|(t, p, o)| self.committed.get(&(t.clone(), *p)).is_none_or(|c| o > c));
+            if h.operator != self.op.name() {
+                tracing::warn!(path = %stored.path.display(), operator = %h.operator, "a snapshot of another operator: skipped");
+                continue;
+            }
+            if let Some((t, p, o)) = ahead {
+                tracing::warn!(path = %stored.path.display(), topic = %t, partition = p, offset = o, "a snapshot ahead of the committed offsets (were they reset?): skipped");
+                continue;
+            }
+            match self.op.restore(&stored.snapshot) {
+                Ok(()) => {
+                    self.positions = h.positions.iter().map(|(t, p, o)| ((t.clone(), *p), *o)).collect();
+                    self.stats.restored_from_snapshot = true;
+                    tracing::info!(stage = self.op.name(), path = %stored.path.display(), "restored from a snapshot");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(path = %stored.path.display(), error = %e, "cannot restore a snapshot: skipped")
+                }
+            }
+        }
+        self.checkpoints = Some(Checkpoints { store, interval, last: Instant::now(), dirty: false });
+        Ok(())
+    }
+
+    /// Takes a snapshot now if inputs were applied since the last one (e.g. before shutting down).
+    pub async fn checkpoint(&mut self) -> Result<()> {
+        let Some(c) = &mut self.checkpoints else { return Ok(()) };
+        if !c.dirty {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let Some(snap) = self.op.snapshot() else { return Ok(()) };
+        let positions: Vec<(String, u32, i64)> = self.positions.iter().map(|((t, p), o)| (t.clone(), *p, *o)).collect();
+        let (store, group, name) = (c.store.clone(), self.group.clone(), self.op.name());
+        let path = tokio::task::spawn_blocking(move || store.save(&group, name, positions, &snap)).await??;
+        c.dirty = false;
+        c.last = Instant::now();
+        self.stats.snapshots += 1;
+        self.stats.last_snapshot_micros = started.elapsed().as_micros() as u64;
+        tracing::info!(stage = name, path = %path.display(), micros = self.stats.last_snapshot_micros, "snapshot taken");
+        Ok(())
+    }
+
+    /// After a committed pass: notes that the state moved, and snapshots it when the interval is up.
+    async fn after_commit(&mut self, applied: u64) -> Result<()> {
+        let Some(c) = &mut self.checkpoints else { return Ok(()) };
+        c.dirty |= applied > 0;
+        if c.dirty && c.last.elapsed() >= c.interval {
+            self.checkpoint().await?;
+        }
+        Ok(())
     }
 
     /// Makes every pass one log transaction: its outputs and its input offsets are committed
@@ -217,6 +300,7 @@ impl Stage {
             None if applied > 0 => self.commit(backend).await?,
             None => {}
         }
+        self.after_commit(applied).await?;
         Ok(applied)
     }
 
