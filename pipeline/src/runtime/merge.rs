@@ -15,6 +15,8 @@ use trustloop_connectors::log::{EventLog, StoredRecord};
 const CHUNK: usize = 5_000;
 
 struct Cursor {
+    /// Index of its range in the list given to [`MergedInput::new`].
+    range: usize,
     topic: String,
     topic_index: usize,
     partition: u32,
@@ -42,8 +44,10 @@ impl MergedInput {
     pub fn new(log: Arc<dyn EventLog>, ranges: Vec<(String, usize, u32, i64, i64)>) -> MergedInput {
         let cursors = ranges
             .into_iter()
-            .filter(|(_, _, _, from, until)| from < until)
-            .map(|(topic, topic_index, partition, from, until)| Cursor {
+            .enumerate()
+            .filter(|(_, (_, _, _, from, until))| from < until)
+            .map(|(range, (topic, topic_index, partition, from, until))| Cursor {
+                range,
                 topic,
                 topic_index,
                 partition,
@@ -83,9 +87,18 @@ impl MergedInput {
 
     /// The next record in merge order, or `None` when every range is consumed.
     pub async fn next(&mut self) -> Result<Option<StoredRecord>> {
+        Ok(self.next_indexed().await?.map(|(_, r)| r))
+    }
+
+    /// The next record in merge order with the index of its range (in the order given to
+    /// [`MergedInput::new`], empty ranges included), or `None` when every range is consumed.
+    pub async fn next_indexed(&mut self) -> Result<Option<(usize, StoredRecord)>> {
         self.fill().await?;
         let best =
             self.cursors.iter().enumerate().filter_map(|(i, c)| c.head_key().map(|k| (k, i))).min().map(|(_, i)| i);
-        Ok(best.and_then(|i| self.cursors[i].buffer.pop_front()))
+        Ok(best.and_then(|i| {
+            let c = &mut self.cursors[i];
+            c.buffer.pop_front().map(|r| (c.range, r))
+        }))
     }
 }

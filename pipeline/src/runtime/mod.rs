@@ -237,6 +237,12 @@ impl Stage {
                 ranges.push((topic.to_string(), i, p as u32, from, until));
             }
         }
+        // Per range (looked up once, not per record): its key, committed offset, event type, and
+        // the position reached.
+        let keys: Vec<(String, u32)> = ranges.iter().map(|r| (r.0.clone(), r.2)).collect();
+        let committed: Vec<Option<i64>> = keys.iter().map(|k| self.committed.get(k).copied()).collect();
+        let expected: Vec<Option<EventType>> = keys.iter().map(|k| EventType::from_topic(&k.0)).collect();
+        let mut reached: Vec<Option<i64>> = vec![None; keys.len()];
         let mut input = MergedInput::new(backend.log.clone(), ranges);
         let transaction = match self.transactional {
             true => Some(
@@ -251,18 +257,16 @@ impl Stage {
         let mut writers = Writers { backend, transaction: transaction.clone(), by_topic: BTreeMap::new() };
         let mut applied = 0u64;
         let mut last_time = 0i64;
-        while let Some(record) = input.next().await? {
-            let key = (record.topic.to_string(), record.partition);
-            let replay = self.committed.get(&key).is_some_and(|c| record.offset < *c);
-            self.positions.insert(key, record.offset + 1);
+        while let Some((range, record)) = input.next_indexed().await? {
+            let replay = committed[range].is_some_and(|c| record.offset < c);
+            reached[range] = Some(record.offset + 1);
             applied += 1;
             self.stats.applied += 1;
             if replay {
                 self.stats.replayed += 1;
             }
-            let expected = EventType::from_topic(&record.topic);
             let event = match backend.codec.decode(&record.value, &*backend.registry) {
-                Ok(e) if Some(e.event_type()) == expected => e,
+                Ok(e) if Some(e.event_type()) == expected[range] => e,
                 Ok(e) => {
                     let reason = format!("a {} event does not belong on topic {}", e.event_type(), record.topic);
                     if !replay {
@@ -281,6 +285,11 @@ impl Stage {
             last_time = last_time.max(record.timestamp_ms);
             if !replay {
                 self.write(&mut writers, &outputs, record.timestamp_ms).await?;
+            }
+        }
+        for (key, at) in keys.into_iter().zip(reached) {
+            if let Some(at) = at {
+                self.positions.insert(key, at);
             }
         }
         let idle = self.op.on_idle();
