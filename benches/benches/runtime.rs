@@ -58,6 +58,7 @@ fn main() {
             schema_registry: None,
             schema_registry_auth: None,
             fsync: "never".into(),
+            kafka_timeout_ms: 30_000,
         };
         let backend = Backend::open(&args).await.expect("open the embedded log");
         let started = Instant::now();

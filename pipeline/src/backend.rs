@@ -49,6 +49,11 @@ pub struct BackendArgs {
     )]
     pub schema_registry_auth: Option<String>,
 
+    /// Kafka: how long one metadata, offset, admin or delivery operation may take before it fails
+    /// (and `trustloop run` pauses and retries with back-off).
+    #[arg(long, global = true, env = "TRUSTLOOP_KAFKA_TIMEOUT_MS", default_value_t = 30_000, value_name = "MS")]
+    pub kafka_timeout_ms: u64,
+
     /// Embedded log durability: `always` fsyncs every appended batch; `never` leaves it to the OS.
     #[arg(long, global = true, env = "TRUSTLOOP_FSYNC", default_value = "always", value_parser = ["always", "never"])]
     pub fsync: String,
@@ -77,6 +82,7 @@ impl Backend {
         let log: Arc<dyn EventLog> = match &args.brokers {
             Some(brokers) => {
                 let mut config = KafkaConfig::new(brokers.clone());
+                config.timeout = std::time::Duration::from_millis(args.kafka_timeout_ms.max(100));
                 for kv in &args.kafka_options {
                     let Some((k, v)) = kv.split_once('=') else {
                         bail!("-X {kv}: expected KEY=VALUE");

@@ -81,6 +81,7 @@ impl Scenario {
             schema_registry: None,
             schema_registry_auth: None,
             fsync: "never".into(),
+            kafka_timeout_ms: 30_000,
         }
     }
 

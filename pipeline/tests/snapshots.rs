@@ -27,6 +27,7 @@ fn args(dir: &Path) -> BackendArgs {
         schema_registry: None,
         schema_registry_auth: None,
         fsync: "never".into(),
+        kafka_timeout_ms: 30_000,
     }
 }
 

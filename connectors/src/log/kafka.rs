@@ -638,6 +638,9 @@ impl EventLog for KafkaLog {
             // offset are not delivered), or when nothing arrived for a while. An end-of-partition
             // event before any record may be left over from an earlier read: wait a little longer then.
             let mut idle_until = Instant::now() + READ_IDLE;
+            // A transient error (a broker connection lost; possibly left over from an outage that is
+            // over) does not end the read: polling goes on; it is returned only if nothing came.
+            let mut transient: Option<KafkaError> = None;
             while out.len() < want && Instant::now() < idle_until {
                 match reader.consumer.poll(Duration::from_millis(50)) {
                     Some(Ok(m)) => {
@@ -653,12 +656,21 @@ impl EventLog for KafkaLog {
                         }
                         idle_until = idle_until.min(Instant::now() + READ_IDLE_AFTER_EOF);
                     }
+                    Some(Err(e)) if error_code(&e).is_some_and(retriable_code) => {
+                        transient = Some(e);
+                    }
                     Some(Err(e)) => {
                         reader.position = ReadPosition::default();
                         return Err(kafka_error(&format!("reading {name}/{partition}"), &e));
                     }
                     None => {}
                 }
+            }
+            if out.is_empty()
+                && let Some(e) = transient
+            {
+                reader.position = ReadPosition::default();
+                return Err(kafka_error(&format!("reading {name}/{partition}"), &e));
             }
             reader.position.next = out.last().map_or(offset, |r| r.offset + 1);
             if out.len() < want && out.is_empty() {

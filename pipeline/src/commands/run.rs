@@ -21,7 +21,8 @@ use crate::ops::Ops;
 use crate::ops::server::Server;
 use crate::runtime::dispatch::Dispatch;
 use crate::runtime::snapshot::SnapshotStore;
-use crate::runtime::{Effect, PassDone, graph, run_until_idle_observed};
+use crate::runtime::{Effect, PassDone, Stage, graph, run_until_idle_observed};
+use trustloop_connectors::log::LogError;
 
 /// How long the operations endpoints get to finish open requests when the service stops.
 const HTTP_GRACE: Duration = Duration::from_secs(5);
@@ -147,19 +148,14 @@ async fn drive(
         anyhow::bail!("--transactions needs Kafka (--brokers): the embedded log is exactly-once without them");
     }
     let backend = Backend::open(backend_args).await?;
-    let mut stages = graph::stages(&backend).await?;
     let state_dir = match (&args.state_dir, &backend_args.brokers) {
         _ if args.no_snapshots => None,
         (Some(dir), _) => Some(dir.clone()),
         (None, None) => Some(backend_args.data.join("snapshots")),
         (None, Some(_)) => None,
     };
-    for s in &mut stages {
-        s.set_transactional(args.transactions);
-        if let Some(dir) = &state_dir {
-            s.enable_snapshots(SnapshotStore::new(dir), Duration::from_secs(args.snapshot_interval_secs))?;
-        }
-    }
+    let mut stages = build_stages(&backend, args, state_dir.as_deref()).await?;
+    let mut backoff = Outage::default();
     let mut effects: Vec<Box<dyn Effect>> = Vec::new();
     if !config.enforcement.adapters.is_empty() {
         let context = AdapterContext { log: Some(backend.log.clone()), codec: backend.codec.clone() };
@@ -168,13 +164,43 @@ async fn drive(
         effects.push(Box::new(Dispatch::new(dispatcher)));
     }
     loop {
-        let mut report = {
+        let result = {
             let stop = &stop;
             let mut observe = |done: &PassDone<'_>| {
                 ops.record_pass(done);
                 if *stop.borrow() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
             };
-            run_until_idle_observed(&backend, &mut stages, &mut effects, args.max_passes, &mut observe).await?
+            run_until_idle_observed(&backend, &mut stages, &mut effects, args.max_passes, &mut observe).await
+        };
+        let mut report = match result {
+            Ok(report) => {
+                backoff.over();
+                report
+            }
+            // The log is unreachable (a broker outage): pause, then start the stages afresh —
+            // restored from their snapshots and commits, as after a restart; what the failed pass
+            // wrote without committing is recognised by its ids — and go on. Nothing is lost.
+            Err(e) if !args.until_idle && is_retriable(&e) => {
+                ops.set_unready();
+                let mut error = e;
+                // The stages' state may hold inputs whose outputs were not committed: never run them
+                // again; rebuild them, however many tries it takes.
+                stages = loop {
+                    let wait = backoff.next();
+                    tracing::warn!(error = %format!("{error:#}"), retry_in_ms = wait.as_millis() as u64, "the log is unavailable: pausing");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = stop.wait_for(|s| *s) => return Ok(ExitCode::SUCCESS),
+                    }
+                    match build_stages(&backend, args, state_dir.as_deref()).await {
+                        Ok(fresh) => break fresh,
+                        Err(e) if is_retriable(&e) => error = e,
+                        Err(e) => return Err(e),
+                    }
+                };
+                continue;
+            }
+            Err(e) => return Err(e),
         };
         if *stop.borrow() || args.until_idle {
             // Stopping: checkpoint what moved since the last snapshot (busy runs snapshot on their
@@ -218,6 +244,44 @@ async fn drive(
                 tokio::time::sleep(Duration::from_millis(args.poll_ms)).await;
             }
         }
+    }
+}
+
+/// The operator stages, configured by `args`, restored from snapshots in `state_dir` if given.
+async fn build_stages(backend: &Backend, args: &RunArgs, state_dir: Option<&Path>) -> Result<Vec<Stage>> {
+    let mut stages = graph::stages(backend).await?;
+    for s in &mut stages {
+        s.set_transactional(args.transactions);
+        if let Some(dir) = state_dir {
+            s.enable_snapshots(SnapshotStore::new(dir), Duration::from_secs(args.snapshot_interval_secs))?;
+        }
+    }
+    Ok(stages)
+}
+
+/// Whether `e` comes from a log error worth retrying (an outage, a timeout).
+fn is_retriable(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<LogError>().is_some_and(LogError::is_retriable))
+}
+
+/// Exponential back-off while the log is unavailable: 0.5 s, doubling, at most 30 s.
+#[derive(Debug, Default)]
+struct Outage {
+    attempts: u32,
+}
+
+impl Outage {
+    fn next(&mut self) -> Duration {
+        let wait = Duration::from_millis(500).saturating_mul(1 << self.attempts.min(6)).min(Duration::from_secs(30));
+        self.attempts += 1;
+        wait
+    }
+
+    fn over(&mut self) {
+        if self.attempts > 0 {
+            tracing::info!(attempts = self.attempts, "the log is available again: resumed");
+        }
+        self.attempts = 0;
     }
 }
 

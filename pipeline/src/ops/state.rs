@@ -86,6 +86,11 @@ impl Ops {
     pub fn set_ready(&self) {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner).ready = true;
     }
+
+    /// Marks the service not ready (the log is unavailable) until it catches up again.
+    pub fn set_unready(&self) {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner).ready = false;
+    }
 }
 
 impl Snapshot {
@@ -127,6 +132,7 @@ mod tests {
             schema_registry: None,
             schema_registry_auth: None,
             fsync: "never".into(),
+            kafka_timeout_ms: 30_000,
         };
         let backend = Backend::open(&args).await.expect("open the log");
         let lines: String = (0..5)
