@@ -51,14 +51,9 @@ fn main() {
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
         let args = BackendArgs {
-            data: dir.path().to_path_buf(),
-            brokers: None,
-            kafka_options: Vec::new(),
             partitions: 3,
-            schema_registry: None,
-            schema_registry_auth: None,
             fsync: "never".into(),
-            kafka_timeout_ms: 30_000,
+            ..BackendArgs::embedded(dir.path().to_path_buf())
         };
         let backend = Backend::open(&args).await.expect("open the embedded log");
         let started = Instant::now();

@@ -59,6 +59,23 @@ pub struct BackendArgs {
     pub fsync: String,
 }
 
+impl BackendArgs {
+    /// The embedded log in `dir` with the command line's defaults (3 partitions, fsync always); set
+    /// other fields with struct update syntax.
+    pub fn embedded(dir: impl Into<PathBuf>) -> BackendArgs {
+        BackendArgs {
+            data: dir.into(),
+            brokers: None,
+            kafka_options: Vec::new(),
+            partitions: 3,
+            schema_registry: None,
+            schema_registry_auth: None,
+            kafka_timeout_ms: 30_000,
+            fsync: "always".into(),
+        }
+    }
+}
+
 /// An opened backend: the log, its schema registry and the codec bound to the registered ids.
 pub struct Backend {
     /// The event log.
@@ -73,6 +90,26 @@ pub struct Backend {
 }
 
 impl Backend {
+    /// Every event of `topic`, partition by partition (each key's events in order): for reports,
+    /// listings and tests, not for the runtime's merged reads.
+    pub async fn events(&self, topic: &str) -> Result<Vec<trustloop_schemas::Event>> {
+        let mut out = Vec::new();
+        for (p, o) in self.log.offsets(topic).await?.iter().enumerate() {
+            let mut pos = o.start;
+            while pos < o.end {
+                let records = self.log.read(topic, p as u32, pos, 10_000).await?;
+                if records.is_empty() {
+                    break;
+                }
+                for r in &records {
+                    pos = r.offset + 1;
+                    out.push(self.codec.decode(&r.value, &*self.registry)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Opens the backend named by `args`, creates trustloop's topics if they are missing and registers
     /// the current event schemas.
     pub async fn open(args: &BackendArgs) -> Result<Backend> {

@@ -47,25 +47,13 @@ enum Target {
 impl Target {
     fn args(&self) -> BackendArgs {
         match self {
-            Target::Embedded(dir) => BackendArgs {
-                data: dir.clone(),
-                brokers: None,
-                kafka_options: Vec::new(),
-                partitions: 3,
-                schema_registry: None,
-                schema_registry_auth: None,
-                fsync: "never".into(),
-                kafka_timeout_ms: 30_000,
-            },
+            Target::Embedded(dir) => {
+                BackendArgs { partitions: 3, fsync: "never".into(), ..BackendArgs::embedded(dir.clone()) }
+            }
             Target::Kafka(brokers) => BackendArgs {
-                data: PathBuf::from("unused"),
                 brokers: Some(brokers.clone()),
                 kafka_options: vec![TANSU_BATCHES.to_string()],
-                partitions: 3,
-                schema_registry: None,
-                schema_registry_auth: None,
-                fsync: "never".into(),
-                kafka_timeout_ms: 30_000,
+                ..BackendArgs::embedded("unused")
             },
         }
     }
@@ -135,17 +123,8 @@ impl Target {
             let mut out = BTreeMap::new();
             for topic in DERIVED {
                 let mut ids: BTreeMap<String, usize> = BTreeMap::new();
-                for (p, o) in backend.log.offsets(topic).await.expect("offsets").iter().enumerate() {
-                    let mut pos = o.start;
-                    while pos < o.end {
-                        let records = backend.log.read(topic, p as u32, pos, 10_000).await.expect("read");
-                        assert!(!records.is_empty(), "{topic}/{p} ends early at {pos}");
-                        for r in records {
-                            pos = r.offset + 1;
-                            let e = backend.codec.decode(&r.value, &*backend.registry).expect("decode");
-                            *ids.entry(e.envelope().event_id.to_string()).or_default() += 1;
-                        }
-                    }
+                for e in backend.events(topic).await.expect("read") {
+                    *ids.entry(e.envelope().event_id.to_string()).or_default() += 1;
                 }
                 out.insert(topic, ids);
             }
@@ -382,14 +361,12 @@ fn mirror(from: &Target, to: &Target) {
     });
 }
 
-/// The Kafka Streams way, on librdkafka's mock cluster (it does transactions; Tansu 0.6 does not):
-/// `trustloop run --transactions` writes each operator's outputs, and sends its input offsets, in
-/// one transaction per pass. Its outputs are exactly a straight embedded run's (on a mirror of the
-/// same inputs), and every stage finished its passes (its output marks are committed after each
-/// transaction). The offsets themselves cannot be checked here: the mock accepts offsets sent to a
-/// transaction but never stores them (`tests/broker_gaps.rs`), so a second run would start over.
-#[test]
-fn mock_cluster_transactions_write_the_outputs() {
+/// Derived events by topic: event id → how many times it is there.
+type Derived = BTreeMap<&'static str, BTreeMap<String, usize>>;
+
+/// A mock cluster with the demo's inputs (a small fleet), and the reference: a straight embedded run
+/// on a mirror of them (kept in the returned directory).
+fn mock_scenario(name: &str) -> (trustloop_e2e::MockKafka, Target, tempfile::TempDir, Derived) {
     let inputs = DemoInputs::build(ENTITIES / 8, SEED).expect("demo inputs");
     let kafka = trustloop_e2e::MockKafka::start().expect("mock cluster");
     kafka.provision_trustloop_topics(3).expect("topics");
@@ -398,7 +375,19 @@ fn mock_cluster_transactions_write_the_outputs() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let straight = Target::Embedded(tmp.path().join("mirror"));
     mirror(&target, &straight);
-    let expected = reference("mock reference (embedded mirror)", &straight);
+    let expected = reference(name, &straight);
+    (kafka, target, tmp, expected)
+}
+
+/// The Kafka Streams way, on librdkafka's mock cluster (it does transactions; Tansu 0.6 does not):
+/// `trustloop run --transactions` writes each operator's outputs, and sends its input offsets, in
+/// one transaction per pass. Its outputs are exactly a straight embedded run's (on a mirror of the
+/// same inputs), and every stage finished its passes (its output marks are committed after each
+/// transaction). The offsets themselves cannot be checked here: the mock accepts offsets sent to a
+/// transaction but never stores them (`tests/broker_gaps.rs`), so a second run would start over.
+#[test]
+fn mock_cluster_transactions_write_the_outputs() {
+    let (_kafka, target, tmp, expected) = mock_scenario("mock reference (embedded mirror)");
 
     let out = target.command().args(["run", "--until-idle", "--json", "--transactions"]).output().expect("run");
     assert!(out.status.success(), "trustloop run --transactions failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -431,15 +420,7 @@ fn mock_cluster_transactions_write_the_outputs() {
 /// stopped with SIGTERM, every derived event a straight run derives is there exactly once.
 #[test]
 fn broker_outage_pauses_and_resumes_without_loss() {
-    let inputs = DemoInputs::build(ENTITIES / 8, SEED).expect("demo inputs");
-    let kafka = trustloop_e2e::MockKafka::start().expect("mock cluster");
-    kafka.provision_trustloop_topics(3).expect("topics");
-    let target = Target::Kafka(kafka.bootstrap_servers());
-    target.append(&inputs);
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let straight = Target::Embedded(tmp.path().join("mirror"));
-    mirror(&target, &straight);
-    let expected = reference("outage reference (embedded mirror)", &straight);
+    let (kafka, target, tmp, expected) = mock_scenario("outage reference (embedded mirror)");
     let want: usize = expected.values().map(BTreeMap::len).sum();
 
     let log = tmp.path().join("run.log");

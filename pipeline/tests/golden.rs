@@ -74,14 +74,9 @@ impl Scenario {
 
     fn args(&self) -> BackendArgs {
         BackendArgs {
-            data: self.root.join("log"),
-            brokers: None,
-            kafka_options: Vec::new(),
             partitions: self.partitions,
-            schema_registry: None,
-            schema_registry_auth: None,
             fsync: "never".into(),
-            kafka_timeout_ms: 30_000,
+            ..BackendArgs::embedded(self.root.join("log"))
         }
     }
 

@@ -19,16 +19,7 @@ use trustloop_schemas::json::event_to_json;
 const DERIVED: [&str; 5] = ["findings", "trust-scores", "verdicts", "actions", "dlq"];
 
 fn args(dir: &Path) -> BackendArgs {
-    BackendArgs {
-        data: dir.to_path_buf(),
-        brokers: None,
-        kafka_options: Vec::new(),
-        partitions: 2,
-        schema_registry: None,
-        schema_registry_auth: None,
-        fsync: "never".into(),
-        kafka_timeout_ms: 30_000,
-    }
+    BackendArgs { partitions: 2, fsync: "never".into(), ..BackendArgs::embedded(dir.to_path_buf()) }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -58,20 +49,8 @@ fn derived(dir: &Path) -> BTreeMap<&'static str, BTreeMap<String, Vec<String>>> 
         let mut out = BTreeMap::new();
         for topic in DERIVED {
             let mut events: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            for (p, o) in backend.log.offsets(topic).await.expect("offsets").iter().enumerate() {
-                let mut pos = o.start;
-                while pos < o.end {
-                    let records = backend.log.read(topic, p as u32, pos, 10_000).await.expect("read");
-                    assert!(!records.is_empty(), "{topic}/{p} ends early");
-                    for r in records {
-                        pos = r.offset + 1;
-                        let e = backend.codec.decode(&r.value, &*backend.registry).expect("decode");
-                        events
-                            .entry(e.envelope().event_id.to_string())
-                            .or_default()
-                            .push(event_to_json(&e).to_string());
-                    }
-                }
+            for e in backend.events(topic).await.expect("read") {
+                events.entry(e.envelope().event_id.to_string()).or_default().push(event_to_json(&e).to_string());
             }
             out.insert(topic, events);
         }

@@ -124,16 +124,8 @@ mod tests {
     #[tokio::test]
     async fn records_the_counts_and_lag_of_real_passes() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let args = BackendArgs {
-            data: dir.path().to_path_buf(),
-            brokers: None,
-            kafka_options: Vec::new(),
-            partitions: 1,
-            schema_registry: None,
-            schema_registry_auth: None,
-            fsync: "never".into(),
-            kafka_timeout_ms: 30_000,
-        };
+        let args =
+            BackendArgs { partitions: 1, fsync: "never".into(), ..BackendArgs::embedded(dir.path().to_path_buf()) };
         let backend = Backend::open(&args).await.expect("open the log");
         let lines: String = (0..5)
             .map(|m| {

@@ -15,21 +15,7 @@ use crate::runtime::RunReport;
 
 /// Every event of `topic`, partition by partition (each key's events are in order).
 pub async fn read_topic(backend: &Backend, topic: &str) -> Result<Vec<Event>> {
-    let mut out = Vec::new();
-    for (p, o) in backend.log.offsets(topic).await?.iter().enumerate() {
-        let mut pos = o.start;
-        while pos < o.end {
-            let records = backend.log.read(topic, p as u32, pos, 10_000).await?;
-            if records.is_empty() {
-                break;
-            }
-            for r in &records {
-                pos = r.offset + 1;
-                out.push(backend.codec.decode(&r.value, &*backend.registry)?);
-            }
-        }
-    }
-    Ok(out)
+    backend.events(topic).await
 }
 
 fn state_name(s: ActionState) -> &'static str {
