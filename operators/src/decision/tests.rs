@@ -865,8 +865,7 @@ fn run(state: &mut DecisionState, events: &[Event]) -> Vec<Vec<u8>> {
 }
 
 fn snapshot_round_trip(s: &DecisionState) -> DecisionState {
-    let json = serde_json::to_string(s).expect("snapshot");
-    serde_json::from_str(&json).expect("restore")
+    crate::operator::snapshot_round_trip(s, DecisionState::new())
 }
 
 proptest! {

@@ -900,8 +900,7 @@ fn run(state: &mut EnforcementState, steps: &[Op], offsets: &mut BTreeMap<&'stat
 }
 
 fn restore(state: &EnforcementState) -> EnforcementState {
-    let json = serde_json::to_string(state).expect("snapshot");
-    let back: EnforcementState = serde_json::from_str(&json).expect("restore");
+    let back = crate::operator::snapshot_round_trip(state, EnforcementState::new());
     assert_eq!(&back, state);
     back
 }

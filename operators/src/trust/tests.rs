@@ -345,8 +345,7 @@ fn run(state: &mut TrustState, events: &[Event]) -> Vec<Vec<u8>> {
 }
 
 fn snapshot_round_trip(state: &TrustState) -> TrustState {
-    let json = serde_json::to_string(state).expect("snapshot");
-    serde_json::from_str(&json).expect("restore")
+    crate::operator::snapshot_round_trip(state, TrustState::new())
 }
 
 /// A script of events: telemetry of several kinds, entities and tenants at shuffled times (late
