@@ -316,7 +316,7 @@ impl Stage {
     /// Writes derived events with the log time of their cause (`cause_ms`).
     async fn write(&mut self, writers: &mut Writers<'_>, events: &[Event], cause_ms: i64) -> Result<()> {
         for e in events {
-            if self.already_written.remove(&e.envelope().event_id) {
+            if self.was_written(&e.envelope().event_id) {
                 self.stats.deduplicated += 1;
                 continue;
             }
@@ -356,12 +356,18 @@ impl Stage {
             payload: record.value.to_vec(),
         });
         // Dead letters are not stage outputs: counted apart.
-        if self.already_written.remove(&dl.envelope().event_id) {
+        if self.was_written(&dl.envelope().event_id) {
             self.stats.deduplicated += 1;
             return Ok(());
         }
         writers.of(EventType::DeadLetter.topic()).await?.push_at(&dl, Some(record.timestamp_ms)).await?;
         Ok(())
+    }
+
+    /// Whether a run that died before committing wrote the event `id` (then it is not written again).
+    /// Free on the hot path once the first commit has emptied the set.
+    fn was_written(&mut self, id: &EventId) -> bool {
+        !self.already_written.is_empty() && self.already_written.remove(id)
     }
 
     /// The positions past the group's committed offsets.
