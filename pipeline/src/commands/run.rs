@@ -190,7 +190,8 @@ async fn drive(
                     tracing::warn!(error = %format!("{error:#}"), retry_in_ms = wait.as_millis() as u64, "the log is unavailable: pausing");
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
-                        _ = stop.wait_for(|s| *s) => return Ok(ExitCode::SUCCESS),
+                        // (An error here means no signal can arrive any more: the sleep decides.)
+                        Ok(_) = stop.wait_for(|s| *s) => return Ok(ExitCode::SUCCESS),
                     }
                     match build_stages(&backend, args, state_dir.as_deref()).await {
                         Ok(fresh) => break fresh,
