@@ -371,6 +371,19 @@ impl Operator for FindingsState {
     fn apply(&mut self, input: &Input<'_>) -> Vec<Event> {
         self.apply_event(input.event).into_iter().map(Event::Finding).collect()
     }
+
+    /// Inventories by release; advisories, VEX statements and policies (which may touch any
+    /// release) in full.
+    fn partitioning(&self) -> crate::operator::Partitioning {
+        crate::operator::Partitioning::Keyed(&[EventType::ReleaseInventory])
+    }
+
+    fn partition_key(&self, event: &Event) -> Option<String> {
+        match event {
+            Event::ReleaseInventory(r) => Some(format!("{}@{}", r.release_name, r.release_version)),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

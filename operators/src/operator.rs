@@ -23,6 +23,19 @@ pub trait Operator: Send {
     /// Applies one input; returns the derived events, in order.
     fn apply(&mut self, input: &Input<'_>) -> Vec<Event>;
 
+    /// How the operator's work can be split over tasks (for scale-out). Default:
+    /// [`Partitioning::Singleton`], one instance reading everything.
+    fn partitioning(&self) -> Partitioning {
+        Partitioning::Singleton
+    }
+
+    /// For an event of a keyed input type, the key its state is kept under — the key a producer
+    /// must partition it by for it to reach the task that owns that state. `None`: not keyed.
+    fn partition_key(&self, event: &Event) -> Option<String> {
+        let _ = event;
+        None
+    }
+
     /// Called once the runtime has fed every input available now (end of a round): operators that
     /// batch work may flush it here. Default: nothing.
     fn on_idle(&mut self) -> Vec<Event> {
@@ -40,6 +53,31 @@ pub trait Operator: Send {
     fn restore(&mut self, snapshot: &Snapshot) -> Result<(), SnapshotError> {
         let _ = snapshot;
         Err(SnapshotError::Unsupported(self.name()))
+    }
+}
+
+/// How an operator's state divides over tasks.
+///
+/// A *task* is one partition number: with one task per partition, the instance of task `p` reads
+/// partition `p` of each keyed input topic and every partition of the other inputs (broadcast, as a
+/// Kafka Streams global table), and keeps and derives only what concerns the keys of partition `p`
+/// — so its outputs depend on its own inputs only, whichever process runs it. That needs every
+/// keyed topic to have the same partition count and producers to key events by
+/// [`Operator::partition_key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Partitioning {
+    /// One instance reads every partition of every input: its state spans all keys (e.g. fleet-wide
+    /// rate and blast-radius limits).
+    Singleton,
+    /// One instance per partition number; these input types are read by partition, the others in
+    /// full.
+    Keyed(&'static [EventType]),
+}
+
+impl Partitioning {
+    /// Whether the task of partition `p` reads only partition `p` of `input` (else all of it).
+    pub fn is_keyed(&self, input: EventType) -> bool {
+        matches!(self, Partitioning::Keyed(keyed) if keyed.contains(&input))
     }
 }
 

@@ -118,14 +118,7 @@ impl Backend {
         }
         let log: Arc<dyn EventLog> = match &args.brokers {
             Some(brokers) => {
-                let mut config = KafkaConfig::new(brokers.clone());
-                config.timeout = std::time::Duration::from_millis(args.kafka_timeout_ms.max(100));
-                for kv in &args.kafka_options {
-                    let Some((k, v)) = kv.split_once('=') else {
-                        bail!("-X {kv}: expected KEY=VALUE");
-                    };
-                    config.options.push((k.trim().to_string(), v.trim().to_string()));
-                }
+                let config = kafka_config(args)?.context("Kafka brokers given")?;
                 Arc::new(
                     KafkaLog::connect(config).await.with_context(|| format!("cannot connect to Kafka at {brokers}"))?,
                 )
@@ -178,4 +171,18 @@ impl Backend {
         }
         Ok(Backend { log, registry, codec, partitions: args.partitions })
     }
+}
+
+/// The Kafka client configuration of `args` (`None` for the embedded log).
+pub fn kafka_config(args: &BackendArgs) -> Result<Option<KafkaConfig>> {
+    let Some(brokers) = &args.brokers else { return Ok(None) };
+    let mut config = KafkaConfig::new(brokers.clone());
+    config.timeout = std::time::Duration::from_millis(args.kafka_timeout_ms.max(100));
+    for kv in &args.kafka_options {
+        let Some((k, v)) = kv.split_once('=') else {
+            bail!("-X {kv}: expected KEY=VALUE");
+        };
+        config.options.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    Ok(Some(config))
 }

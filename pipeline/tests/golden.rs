@@ -40,6 +40,8 @@ const DERIVED: [&str; 6] = ["findings", "trust-scores", "verdicts", "actions", "
 struct Scenario {
     root: PathBuf,
     partitions: u32,
+    /// Extra arguments of `trustloop run` (e.g. `--task-per-partition`).
+    run_args: Vec<&'static str>,
 }
 
 /// Derived events of one topic: event id → the normalised JSON of each event with that id.
@@ -69,7 +71,13 @@ impl Scenario {
         let mut table = toml::Table::new();
         table.insert("enforcement".into(), toml::Value::try_from(&config).expect("configuration as TOML"));
         std::fs::write(root.join("trustloop.toml"), toml::to_string(&table).expect("TOML")).expect("write config");
-        Scenario { root, partitions }
+        Scenario { root, partitions, run_args: Vec::new() }
+    }
+
+    /// The scenario, run with one task per partition.
+    fn per_partition(mut self) -> Scenario {
+        self.run_args.push("--task-per-partition");
+        self
     }
 
     fn args(&self) -> BackendArgs {
@@ -109,6 +117,7 @@ impl Scenario {
             .args(["--partitions", &self.partitions.to_string(), "--fsync", "never"])
             .args(["run", "--until-idle", "--json", "--config"])
             .arg(self.root.join("trustloop.toml"))
+            .args(&self.run_args)
             .env_remove("TRUSTLOOP_DATA")
             .env_remove("TRUSTLOOP_BROKERS")
             .env_remove("TRUSTLOOP_PARTITIONS")
@@ -117,6 +126,21 @@ impl Scenario {
             .expect("run trustloop");
         assert!(out.status.success(), "trustloop run failed: {}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).expect("JSON report")
+    }
+
+    /// With one task per partition, every task of the operators that split kept its own snapshots
+    /// (its own consumer group); the singleton enforcement operator one.
+    fn assert_tasks_ran(&self, name: &str) {
+        let snapshots = self.root.join("log").join("snapshots");
+        let per_partition = self.run_args.contains(&"--task-per-partition");
+        for op in ["trust", "decision"] {
+            for p in 0..self.partitions {
+                let dir = snapshots.join(format!("trustloop.{op}.task-{p}"));
+                assert_eq!(dir.is_dir(), per_partition, "{name}: {}", dir.display());
+            }
+            assert_eq!(snapshots.join(format!("trustloop.{op}")).is_dir(), !per_partition, "{name}: {op}");
+        }
+        assert!(snapshots.join("trustloop.enforce").is_dir(), "{name}: one enforcement task");
     }
 
     /// Runs once more with no new input: restored by replay, the operators must derive nothing new
@@ -334,9 +358,14 @@ fn assert_substantial(name: &str, derived: &Derived) {
 
 /// All inputs appended, then one run.
 fn straight(parent: &Path, name: &str, partitions: u32, inputs: &DemoInputs) -> Outcome {
-    let s = Scenario::new(parent, name, partitions);
+    straight_in(Scenario::new(parent, name, partitions), name, inputs)
+}
+
+/// [`straight`] in scenario `s`.
+fn straight_in(s: Scenario, name: &str, inputs: &DemoInputs) -> Outcome {
     s.append(inputs, &inputs.documents, inputs.telemetry(), 0);
     s.run();
+    s.assert_tasks_ran(name);
     s.assert_settled(name);
     assert!(s.assert_causes_log_times(name) > 100);
     let derived = s.derived();
@@ -347,7 +376,11 @@ fn straight(parent: &Path, name: &str, partitions: u32, inputs: &DemoInputs) -> 
 /// The same inputs in four parts, in the same order — the documents, then the telemetry in three
 /// parts — with a run after each (a new process: operators restored by replaying the log).
 fn restarted(parent: &Path, name: &str, partitions: u32, inputs: &DemoInputs) -> Outcome {
-    let s = Scenario::new(parent, name, partitions);
+    restarted_in(Scenario::new(parent, name, partitions), name, inputs)
+}
+
+/// [`restarted`] in scenario `s`.
+fn restarted_in(s: Scenario, name: &str, inputs: &DemoInputs) -> Outcome {
     s.append(inputs, &inputs.documents, "", 0);
     let first = s.run();
     assert!(first["stages"]["impact"]["written"].as_u64().unwrap_or(0) > 0, "findings from the documents: {first}");
@@ -412,7 +445,8 @@ fn decisions(derived: &Derived) -> Derived {
 }
 
 /// The stages upstream of the enforcement loop derive the same events in one run as in four runs
-/// with restarts, and with 1, 2, 3 or 4 partitions; every action ends in the same state.
+/// with restarts, with 1, 2, 3 or 4 partitions, and with one task per partition; every action ends in
+/// the same state.
 #[test]
 fn findings_scores_and_decisions_do_not_depend_on_restarts_or_partitions() {
     let inputs = DemoInputs::build(ENTITIES, SEED).expect("demo inputs");
@@ -427,6 +461,11 @@ fn findings_scores_and_decisions_do_not_depend_on_restarts_or_partitions() {
         let other = straight(tmp.path(), &name, partitions, &inputs);
         others.push((name, other));
     }
+    // One task per partition (what scale-out runs), straight and with restarts.
+    let tasks = Scenario::new(tmp.path(), "tasks-p4", 4).per_partition();
+    others.push(("tasks-p4".into(), straight_in(tasks, "tasks-p4", &inputs)));
+    let tasks = Scenario::new(tmp.path(), "restarted-tasks-p3", 3).per_partition();
+    others.push(("restarted-tasks-p3".into(), restarted_in(tasks, "restarted-tasks-p3", &inputs)));
     let mut diff = String::new();
     for (name, other) in &others {
         diff.push_str(&differences("straight-p3", &golden, name, &decisions(&other.derived)));

@@ -128,3 +128,73 @@ fn poison_pills_go_to_dlq_and_the_rest_flows() {
     let ids: std::collections::BTreeSet<&str> = scores_after.iter().filter_map(|s| s["event_id"].as_str()).collect();
     assert_eq!(ids.len(), scores_after.len(), "no trust score was written twice");
 }
+
+/// With one task per partition, an event in a partition its key does not map to goes to `dlq`
+/// (`misrouted`), once; a bad record of an input every task reads in full is dead-lettered once per
+/// operator, not once per task; the rest flows.
+#[test]
+fn misrouted_events_go_to_dlq_with_one_task_per_partition() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lines: String = (0..10).map(|m| telemetry("host-1", m, "auth_failure", 5.0) + "\n").collect();
+    assert!(trustloop(dir.path(), &["produce", "--topic", "telemetry"], &lines).status.success());
+    let home = trustloop_connectors::log::partition_for_key(b"host-1", 2);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let log = EmbeddedLog::open(dir.path(), EmbeddedOptions::default()).expect("open log");
+        // host-1's sample, keyed and placed as if it were another entity's.
+        let stray = Event::Telemetry(trustloop_schemas::Telemetry {
+            envelope: Envelope {
+                event_id: EventId(uuid::Uuid::from_u128(11)),
+                tenant: "acme".into(),
+                key: "elsewhere".into(),
+                event_time: EventTime::from_micros(1_000),
+                source: "test".into(),
+                schema_version: 1,
+            },
+            entity: "host-1".into(),
+            kind: "auth_failure".into(),
+            value: 50.0,
+            attributes: Default::default(),
+            unit: None,
+        });
+        let framed = EventCodec::new().encode(&stray).expect("encode");
+        log.append("telemetry", 1 - home, vec![Record::new(Some(Bytes::from_static(b"elsewhere")), framed)])
+            .await
+            .expect("append a misrouted event");
+        // Garbage on `findings`, which trust reads in full (every task) and decision by partition.
+        log.append("findings", 1, vec![Record::new(None, &b"\x00garbage"[..])]).await.expect("append garbage");
+    });
+    let out = trustloop(dir.path(), &["run", "--until-idle", "--json", "--task-per-partition"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["stages"]["trust"]["dead_letters"], 2, "{report}");
+    assert_eq!(report["stages"]["decision"]["dead_letters"], 1, "{report}");
+
+    let dlq = consume(dir.path(), "dlq");
+    let mut seen: Vec<(String, String)> = dlq
+        .iter()
+        .map(|d| (d["source"].as_str().unwrap_or("").to_string(), d["error_kind"].as_str().unwrap_or("").to_string()))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("trustloop.decision".to_string(), "undecodable".to_string()),
+            ("trustloop.trust".to_string(), "misrouted".to_string()),
+            ("trustloop.trust".to_string(), "undecodable".to_string()),
+        ],
+        "{dlq:?}"
+    );
+    let misrouted = dlq.iter().find(|d| d["error_kind"] == "misrouted").expect("the misrouted event");
+    assert_eq!(misrouted["source_partition"], i64::from(1 - home), "{misrouted}");
+    assert!(misrouted["reason"].as_str().unwrap_or("").contains("\"host-1\""), "{misrouted}");
+    // host-1 was scored by the task of its partition, from its own samples only (the stray one,
+    // worth 50 auth failures, never reached its state).
+    let scores = consume(dir.path(), "trust-scores");
+    assert!(!scores.is_empty());
+    for s in &scores {
+        assert_eq!((&s["entity"], &s["_partition"]), (&Value::from("host-1"), &Value::from(home)), "{s}");
+        let auth = s["features"].as_array().and_then(|f| f.iter().find(|x| x["name"] == "auth_failures"));
+        assert!(auth.and_then(|a| a["value"].as_f64()).is_some_and(|v| v < 50.0), "{s}");
+    }
+}

@@ -14,6 +14,7 @@ use bytes::Bytes;
 pub mod conformance;
 pub mod embedded;
 pub mod kafka;
+pub mod membership;
 pub mod partitioner;
 
 pub use partitioner::partition_for_key;

@@ -528,6 +528,21 @@ impl Operator for DecisionState {
         DecisionState::apply(self, input)
     }
 
+    /// Findings and promotion requests by release `NAME@VERSION`, trust scores by entity; approvals
+    /// (per subject, a release in an environment) and policies in full.
+    fn partitioning(&self) -> crate::operator::Partitioning {
+        crate::operator::Partitioning::Keyed(&[EventType::Finding, EventType::PromotionRequest, EventType::TrustScore])
+    }
+
+    fn partition_key(&self, event: &Event) -> Option<String> {
+        match event {
+            Event::Finding(f) => Some(format!("{}@{}", f.release_name, f.release_version)),
+            Event::PromotionRequest(p) => Some(format!("{}@{}", p.release_name, p.release_version)),
+            Event::TrustScore(s) => Some(s.entity.clone()),
+            _ => None,
+        }
+    }
+
     fn snapshot(&self) -> Option<crate::operator::Snapshot> {
         crate::operator::Snapshot::json(SNAPSHOT_VERSION, self)
     }

@@ -323,6 +323,18 @@ impl crate::operator::Operator for TrustState {
         TrustState::apply(self, input.event).into_iter().map(Event::TrustScore).collect()
     }
 
+    /// Telemetry by entity; findings (per release, which any entity may run) and policies in full.
+    fn partitioning(&self) -> crate::operator::Partitioning {
+        crate::operator::Partitioning::Keyed(&[trustloop_schemas::EventType::Telemetry])
+    }
+
+    fn partition_key(&self, event: &Event) -> Option<String> {
+        match event {
+            Event::Telemetry(t) => Some(t.entity.clone()),
+            _ => None,
+        }
+    }
+
     fn snapshot(&self) -> Option<crate::operator::Snapshot> {
         crate::operator::Snapshot::json(SNAPSHOT_VERSION, self)
     }

@@ -15,14 +15,20 @@ use tokio::sync::{oneshot, watch};
 use trustloop_connectors::enforce::Dispatcher;
 use trustloop_connectors::enforce::config::{AdapterContext, EnforcementConfig};
 
-use crate::backend::{Backend, BackendArgs};
+use crate::backend::{Backend, BackendArgs, kafka_config};
 use crate::cli::OutputArgs;
 use crate::ops::Ops;
 use crate::ops::server::Server;
 use crate::runtime::dispatch::Dispatch;
+use crate::runtime::graph::Layout;
 use crate::runtime::snapshot::SnapshotStore;
 use crate::runtime::{Effect, PassDone, Stage, graph, run_until_idle_observed};
 use trustloop_connectors::log::LogError;
+use trustloop_connectors::log::membership::{Change, Membership};
+use trustloop_schemas::EventType;
+
+/// The consumer group of `trustloop run --scale-out` processes.
+pub const MEMBERS_GROUP: &str = "trustloop.members";
 
 /// How long the operations endpoints get to finish open requests when the service stops.
 const HTTP_GRACE: Duration = Duration::from_secs(5);
@@ -59,6 +65,22 @@ pub struct RunArgs {
     /// Take and restore no snapshots: restart by replaying the whole log.
     #[arg(long, env = "TRUSTLOOP_NO_SNAPSHOTS")]
     pub no_snapshots: bool,
+    /// Run one task per partition (as Kafka Streams does): each operator that splits by key runs one
+    /// instance per partition number, reading that partition of its keyed inputs and all of the
+    /// others, with its own consumer group, snapshots and outputs — the same whichever process runs
+    /// it. Needs every keyed topic (telemetry, inventory, findings, promotions, trust-scores) to have
+    /// the same partition count. Implied by `--scale-out`.
+    #[arg(long, env = "TRUSTLOOP_TASK_PER_PARTITION")]
+    pub task_per_partition: bool,
+    /// Kafka only: share the tasks with the other `trustloop run --scale-out` processes on the same
+    /// brokers. They form the consumer group `trustloop.members` (on the `telemetry` topic's
+    /// partitions); each runs the tasks of the partitions it is assigned, the singleton operators
+    /// (enforcement) and the adapters run where partition 0 is. When a process joins, leaves or dies
+    /// (after `session.timeout.ms`, settable with `-X`), the partitions are shared out again and
+    /// their tasks restart from the tasks' committed offsets (and snapshots, where the state
+    /// directory has them).
+    #[arg(long, env = "TRUSTLOOP_SCALE_OUT")]
+    pub scale_out: bool,
     /// Serve `GET /healthz`, `/readyz` and `/metrics` (Prometheus text format) over HTTP on this
     /// address (`HOST:PORT`; port 0 picks a free port). The bound address is printed on stderr.
     #[arg(long, env = "TRUSTLOOP_LISTEN", value_name = "ADDR")]
@@ -147,6 +169,12 @@ async fn drive(
     if args.transactions && backend_args.brokers.is_none() {
         anyhow::bail!("--transactions needs Kafka (--brokers): the embedded log is exactly-once without them");
     }
+    if args.scale_out && backend_args.brokers.is_none() {
+        anyhow::bail!("--scale-out needs Kafka (--brokers): the embedded log belongs to one process");
+    }
+    if args.scale_out && args.until_idle {
+        anyhow::bail!("--scale-out and --until-idle do not go together: a member runs until it is stopped");
+    }
     let backend = Backend::open(backend_args).await?;
     let state_dir = match (&args.state_dir, &backend_args.brokers) {
         _ if args.no_snapshots => None,
@@ -154,20 +182,40 @@ async fn drive(
         (None, None) => Some(backend_args.data.join("snapshots")),
         (None, Some(_)) => None,
     };
-    let mut stages = build_stages(&backend, args, state_dir.as_deref()).await?;
+    let mut membership = match (args.scale_out, kafka_config(backend_args)?) {
+        (true, Some(config)) => {
+            let topic = EventType::Telemetry.topic();
+            Some(Membership::join(&config, MEMBERS_GROUP, topic).context("joining the consumer group")?)
+        }
+        _ => None,
+    };
+    let mut layout = match &mut membership {
+        Some(m) => match assigned(m, &mut stop).await {
+            Some(owned) => Layout::PerPartition { owned },
+            None => return Ok(ExitCode::SUCCESS),
+        },
+        None if args.task_per_partition => {
+            Layout::PerPartition { owned: (0..graph::task_count(&backend).await?).collect() }
+        }
+        None => Layout::Single,
+    };
+    let mut stages = build_stages(&backend, args, state_dir.as_deref(), &layout).await?;
     let mut backoff = Outage::default();
-    let mut effects: Vec<Box<dyn Effect>> = Vec::new();
-    if !config.enforcement.adapters.is_empty() {
-        let context = AdapterContext { log: Some(backend.log.clone()), codec: backend.codec.clone() };
-        let dispatcher = Dispatcher::from_config(&config.enforcement, &context)
-            .map_err(|e| anyhow::anyhow!("enforcement configuration: {e}"))?;
-        effects.push(Box::new(Dispatch::new(dispatcher)));
-    }
+    let mut effects = build_effects(&backend, config, &layout)?;
+    // A rebalance noticed between passes, handled once the pass is over.
+    let mut change: Option<Change> = None;
     loop {
         let result = {
             let stop = &stop;
+            let (membership, change) = (&mut membership, &mut change);
             let mut observe = |done: &PassDone<'_>| {
                 ops.record_pass(done);
+                if let Some(m) = membership.as_mut()
+                    && let Some(c) = m.try_change()
+                {
+                    *change = Some(c);
+                    return ControlFlow::Break(());
+                }
                 if *stop.borrow() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
             };
             run_until_idle_observed(&backend, &mut stages, &mut effects, args.max_passes, &mut observe).await
@@ -193,7 +241,7 @@ async fn drive(
                         // (An error here means no signal can arrive any more: the sleep decides.)
                         Ok(_) = stop.wait_for(|s| *s) => return Ok(ExitCode::SUCCESS),
                     }
-                    match build_stages(&backend, args, state_dir.as_deref()).await {
+                    match build_stages(&backend, args, state_dir.as_deref(), &layout).await {
                         Ok(fresh) => break fresh,
                         Err(e) if is_retriable(&e) => error = e,
                         Err(e) => return Err(e),
@@ -206,10 +254,36 @@ async fn drive(
         if *stop.borrow() || args.until_idle {
             // Stopping: checkpoint what moved since the last snapshot (busy runs snapshot on their
             // interval, after their passes).
+            report.stages.clear();
             for s in &mut stages {
                 s.checkpoint().await?;
-                report.stages.insert(s.name(), s.stats);
+                report.stages.entry(s.name()).or_default().merge(&s.stats);
             }
+        }
+        if let Some(c) = change.take()
+            && let Some(m) = &mut membership
+        {
+            // A rebalance: every pass has committed; checkpoint the tasks, stop them, say so, and
+            // start the ones assigned now.
+            ops.set_unready();
+            let owned = match c {
+                Change::Assigned(owned) => Some(owned),
+                Change::Revoked(_) => {
+                    for s in &mut stages {
+                        s.checkpoint().await?;
+                    }
+                    stages.clear();
+                    effects.clear();
+                    m.released();
+                    assigned(m, &mut stop).await
+                }
+            };
+            let Some(owned) = owned else { return Ok(ExitCode::SUCCESS) };
+            tracing::info!(?owned, "running the tasks of these partitions");
+            layout = Layout::PerPartition { owned };
+            stages = build_stages(&backend, args, state_dir.as_deref(), &layout).await?;
+            effects = build_effects(&backend, config, &layout)?;
+            continue;
         }
         if *stop.borrow() {
             if args.until_idle {
@@ -236,6 +310,7 @@ async fn drive(
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(args.poll_ms)) => {}
+            Some(c) = next_change(&mut membership) => change = Some(c),
             stopped = stop.wait_for(|s| *s) => {
                 if stopped.is_ok() {
                     tracing::info!("shutting down: every pass commits its offsets, nothing is pending");
@@ -248,9 +323,53 @@ async fn drive(
     }
 }
 
-/// The operator stages, configured by `args`, restored from snapshots in `state_dir` if given.
-async fn build_stages(backend: &Backend, args: &RunArgs, state_dir: Option<&Path>) -> Result<Vec<Stage>> {
-    let mut stages = graph::stages(backend).await?;
+/// Waits for the partitions the group assigns (answering a revocation of partitions this process
+/// no longer runs); `None` if a stop signal comes first or the member has stopped.
+async fn assigned(m: &mut Membership, stop: &mut watch::Receiver<bool>) -> Option<std::collections::BTreeSet<u32>> {
+    loop {
+        tokio::select! {
+            c = m.next_change() => match c? {
+                Change::Assigned(owned) => return Some(owned),
+                Change::Revoked(_) => m.released(),
+            },
+            Ok(_) = stop.wait_for(|s| *s) => return None,
+        }
+    }
+}
+
+/// The next rebalance of `membership` (never, without one).
+async fn next_change(membership: &mut Option<Membership>) -> Option<Change> {
+    match membership {
+        Some(m) => m.next_change().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The effects of `layout`: the enforcement adapters, where partition 0's tasks run.
+fn build_effects(backend: &Backend, config: &RunConfig, layout: &Layout) -> Result<Vec<Box<dyn Effect>>> {
+    let mut effects: Vec<Box<dyn Effect>> = Vec::new();
+    let singletons_here = match layout {
+        Layout::Single => true,
+        Layout::PerPartition { owned } => owned.contains(&0),
+    };
+    if singletons_here && !config.enforcement.adapters.is_empty() {
+        let context = AdapterContext { log: Some(backend.log.clone()), codec: backend.codec.clone() };
+        let dispatcher = Dispatcher::from_config(&config.enforcement, &context)
+            .map_err(|e| anyhow::anyhow!("enforcement configuration: {e}"))?;
+        effects.push(Box::new(Dispatch::new(dispatcher)));
+    }
+    Ok(effects)
+}
+
+/// The operator stages of `layout`, configured by `args`, restored from snapshots in `state_dir` if
+/// given.
+async fn build_stages(
+    backend: &Backend,
+    args: &RunArgs,
+    state_dir: Option<&Path>,
+    layout: &Layout,
+) -> Result<Vec<Stage>> {
+    let mut stages = graph::stages_for(backend, layout).await?;
     for s in &mut stages {
         s.set_transactional(args.transactions);
         if let Some(dir) = state_dir {

@@ -56,15 +56,29 @@ impl Ops {
     /// Records a finished pass: its duration and counts, every stage's counters and lag, the adapters'
     /// counters.
     pub fn record_pass(&self, done: &PassDone<'_>) {
-        let operators: Vec<OperatorSnapshot> = done
-            .stages
-            .iter()
-            .map(|s| OperatorSnapshot {
-                name: s.name(),
-                stats: s.stats,
-                lag: s.lag().into_iter().map(|(t, p, l)| (t.to_string(), p, l)).collect(),
-            })
-            .collect();
+        // One entry per operator: its tasks' counts summed; the lag per partition is the largest
+        // of the tasks reading it (each reads its own partition of keyed inputs, all the others).
+        let mut operators: Vec<OperatorSnapshot> = Vec::new();
+        for s in done.stages {
+            let at = match operators.iter().position(|o| o.name == s.name()) {
+                Some(at) => at,
+                None => {
+                    operators.push(OperatorSnapshot { name: s.name(), ..OperatorSnapshot::default() });
+                    operators.len() - 1
+                }
+            };
+            let o = &mut operators[at];
+            o.stats.merge(&s.stats);
+            for (t, p, l) in s.lag() {
+                match o.lag.iter_mut().find(|x| x.0 == t && x.1 == p) {
+                    Some(x) => x.2 = x.2.max(l),
+                    None => o.lag.push((t.to_string(), p, l)),
+                }
+            }
+        }
+        for o in &mut operators {
+            o.lag.sort();
+        }
         let mut adapters = BTreeMap::new();
         for e in done.effects {
             for (name, stats) in e.adapter_stats() {

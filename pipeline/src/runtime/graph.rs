@@ -8,14 +8,16 @@
 //! actions (dispatched) ─► adapters ─► action-results
 //! ```
 
-use anyhow::Result;
+use std::collections::BTreeSet;
+
+use anyhow::{Context, Result};
 use trustloop_operators::decision::DecisionState;
 use trustloop_operators::enforce::EnforcementState;
 use trustloop_operators::findings::FindingsState;
-use trustloop_operators::operator::Operator;
+use trustloop_operators::operator::{Operator, Partitioning};
 use trustloop_operators::trust::TrustState;
 
-use super::Stage;
+use super::{Stage, Task};
 use crate::backend::Backend;
 
 /// Fresh instances of every operator, upstream first.
@@ -28,11 +30,78 @@ pub fn operators() -> Vec<Box<dyn Operator>> {
     ]
 }
 
+/// How a run divides the operators' work into stages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// One stage per operator, reading every partition.
+    Single,
+    /// One stage per partition number (task) for the operators that can be split, one for the
+    /// others; this process runs the tasks in `owned` (the singletons with task 0).
+    PerPartition {
+        /// The partition numbers this process owns.
+        owned: BTreeSet<u32>,
+    },
+}
+
 /// The stages of a run over `backend`, each restored to its consumer group's position.
 pub async fn stages(backend: &Backend) -> Result<Vec<Stage>> {
+    stages_for(backend, &Layout::Single).await
+}
+
+/// The stages of `layout`, upstream operators first (an operator's tasks in partition order).
+pub async fn stages_for(backend: &Backend, layout: &Layout) -> Result<Vec<Stage>> {
     let mut out = Vec::new();
-    for op in operators() {
-        out.push(Stage::new(backend, op).await?);
+    let count = match layout {
+        Layout::Single => 1,
+        Layout::PerPartition { .. } => task_count(backend).await?,
+    };
+    for (i, op) in operators().into_iter().enumerate() {
+        match (layout, op.partitioning()) {
+            (Layout::Single, _) => out.push(Stage::new(backend, op).await?),
+            (Layout::PerPartition { owned }, Partitioning::Singleton) => {
+                if owned.contains(&0) {
+                    out.push(Stage::new(backend, op).await?);
+                }
+            }
+            (Layout::PerPartition { owned }, Partitioning::Keyed(_)) => {
+                // One fresh instance per task (the first is `op` itself).
+                let mut first = Some(op);
+                for &id in owned.iter().filter(|id| **id < count) {
+                    let op = match first.take() {
+                        Some(op) => op,
+                        None => operators().into_iter().nth(i).context("the operator graph is fixed")?,
+                    };
+                    out.push(Stage::for_task(backend, op, Task { id, count }).await?);
+                }
+            }
+        }
     }
     Ok(out)
+}
+
+/// The number of tasks: the partition count every keyed input topic of every operator shares.
+pub async fn task_count(backend: &Backend) -> Result<u32> {
+    let mut counts = BTreeSet::new();
+    let mut topics = Vec::new();
+    for op in operators() {
+        if let Partitioning::Keyed(keyed) = op.partitioning() {
+            for t in keyed {
+                let n = backend
+                    .log
+                    .partition_count(t.topic())
+                    .await
+                    .with_context(|| format!("partitions of {}", t.topic()))?;
+                counts.insert(n);
+                topics.push(format!("{} ({n})", t.topic()));
+            }
+        }
+    }
+    match counts.len() {
+        0 => Ok(1),
+        1 => Ok(counts.into_iter().next().unwrap_or(1)),
+        _ => anyhow::bail!(
+            "one task per partition needs every keyed topic to have the same partition count: {}",
+            topics.join(", ")
+        ),
+    }
 }

@@ -23,6 +23,14 @@
 //!
 //! **Bad input.** A record that does not decode, or whose event type does not belong on its topic,
 //! becomes a `DeadLetter` on `dlq` naming its topic, partition and offset; the stage goes on.
+//!
+//! **Tasks.** By default one stage per operator reads every partition. With one task per partition
+//! (for scale-out, [`Task`]), an operator that can be split ([`Partitioning::Keyed`]) runs one stage
+//! per partition number it owns: that stage reads its partition of the keyed inputs and all of the
+//! others, and has its own consumer group (`trustloop.<operator>.task-<p>`), snapshots and output
+//! marks — so its outputs depend on its inputs only, whichever process runs it. A keyed input found
+//! in a partition its key does not map to becomes a dead letter (`misrouted`): the task that owns its
+//! key never sees it, and acting on it elsewhere would split that key's state.
 
 pub mod dispatch;
 pub mod graph;
@@ -36,18 +44,53 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use tracing::Instrument;
-use trustloop_connectors::log::{LogTransaction, TopicPartitionOffset};
+use trustloop_connectors::log::{LogTransaction, TopicPartitionOffset, partition_for_key};
 use trustloop_operators::input::Input;
-use trustloop_operators::operator::Operator;
+use trustloop_operators::operator::{Operator, Partitioning};
 use trustloop_schemas::{DeadLetter, Envelope, Event, EventId, EventTime, EventType, derive_event_id};
 
 use crate::backend::Backend;
 use crate::ingest::EventWriter;
 use merge::MergedInput;
 
+/// The share of an operator's input a stage reads: all of it, or the task of one partition number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Task {
+    /// The partition number of the task.
+    pub id: u32,
+    /// How many tasks there are (the partition count of the keyed topics); 1: a single task reads
+    /// every partition.
+    pub count: u32,
+}
+
+impl Task {
+    /// The single task: every partition of every input.
+    pub const ALL: Task = Task { id: 0, count: 1 };
+
+    /// Whether this task reads only its own partition of `input` under `partitioning`.
+    fn keyed(&self, partitioning: Partitioning, input: EventType) -> bool {
+        self.count > 1 && partitioning.is_keyed(input)
+    }
+
+    /// Whether this task writes the dead letter of a bad record in `partition` of an input it reads
+    /// in full (every task reads it: one of them speaks for it).
+    fn speaks_for(&self, partition: u32) -> bool {
+        partition % self.count == self.id
+    }
+
+    /// The consumer group of `operator`'s stage for this task.
+    fn group(&self, operator: &str) -> String {
+        match self.count {
+            1 => format!("trustloop.{operator}"),
+            _ => format!("trustloop.{operator}.task-{}", self.id),
+        }
+    }
+}
+
 /// One operator with its consumer group and read positions.
 pub struct Stage {
     op: Box<dyn Operator>,
+    task: Task,
     group: String,
     /// Next offset to feed, per (topic, partition).
     positions: BTreeMap<(String, u32), i64>,
@@ -89,6 +132,20 @@ pub struct StageStats {
     pub last_snapshot_micros: u64,
 }
 
+impl StageStats {
+    /// Adds `other`'s counts (another task of the same operator) to these.
+    pub fn merge(&mut self, other: &StageStats) {
+        self.applied += other.applied;
+        self.replayed += other.replayed;
+        self.written += other.written;
+        self.dead_letters += other.dead_letters;
+        self.deduplicated += other.deduplicated;
+        self.restored_from_snapshot |= other.restored_from_snapshot;
+        self.snapshots += other.snapshots;
+        self.last_snapshot_micros = self.last_snapshot_micros.max(other.last_snapshot_micros);
+    }
+}
+
 /// A stage's checkpointing: its store, the interval, and whether inputs were applied since the last.
 struct Checkpoints {
     store: snapshot::SnapshotStore,
@@ -98,9 +155,15 @@ struct Checkpoints {
 }
 
 impl Stage {
-    /// A stage for `op`, reading with consumer group `trustloop.<name>`; restores its positions.
+    /// A stage for `op` reading everything, with consumer group `trustloop.<name>`; restores its
+    /// positions.
     pub async fn new(backend: &Backend, op: Box<dyn Operator>) -> Result<Stage> {
-        let group = format!("trustloop.{}", op.name());
+        Stage::for_task(backend, op, Task::ALL).await
+    }
+
+    /// A stage for `op`'s `task`; restores its positions.
+    pub async fn for_task(backend: &Backend, op: Box<dyn Operator>, task: Task) -> Result<Stage> {
+        let group = task.group(op.name());
         let mut committed = BTreeMap::new();
         for t in op.inputs() {
             let topic = t.topic();
@@ -125,6 +188,7 @@ impl Stage {
         }
         Ok(Stage {
             op,
+            task,
             group,
             positions: BTreeMap::new(),
             committed,
@@ -211,6 +275,11 @@ impl Stage {
         self.op.name()
     }
 
+    /// The task the stage runs.
+    pub fn task(&self) -> Task {
+        self.task
+    }
+
     /// Consumer lag per input (topic, partition): the partition's end offset when the stage last read
     /// it minus the stage's position (0 when it has read everything there was).
     pub fn lag(&self) -> Vec<(&str, u32, i64)> {
@@ -227,10 +296,23 @@ impl Stage {
     /// and returns how many input records were applied.
     pub async fn pass(&mut self, backend: &Backend, cutoff: &Cutoff) -> Result<u64> {
         let mut ranges = Vec::new();
+        let partitioning = self.op.partitioning();
         for (i, t) in self.op.inputs().iter().enumerate() {
             let topic = t.topic();
             let offsets = backend.log.offsets(topic).await.with_context(|| format!("offsets of {topic}"))?;
+            let keyed = self.task.keyed(partitioning, *t);
+            if keyed && offsets.len() != self.task.count as usize {
+                anyhow::bail!(
+                    "topic {topic} has {} partitions, the {} tasks expect {}: keyed topics must agree",
+                    offsets.len(),
+                    self.op.name(),
+                    self.task.count
+                );
+            }
             for (p, o) in offsets.iter().enumerate() {
+                if keyed && p as u32 != self.task.id {
+                    continue;
+                }
                 self.bounds.insert((topic.to_string(), p as u32), (o.start, o.end));
                 let from = self.positions.get(&(topic.to_string(), p as u32)).copied().unwrap_or(0).max(o.start);
                 let until = cutoff.get(&(topic.to_string(), p as u32)).map_or(o.end, |c| (*c).min(o.end));
@@ -242,6 +324,10 @@ impl Stage {
         let keys: Vec<(String, u32)> = ranges.iter().map(|r| (r.0.clone(), r.2)).collect();
         let committed: Vec<Option<i64>> = keys.iter().map(|k| self.committed.get(k).copied()).collect();
         let expected: Vec<Option<EventType>> = keys.iter().map(|k| EventType::from_topic(&k.0)).collect();
+        // Per range: whether it is this task's partition of a keyed input (its events' keys are
+        // checked), and whether this task writes its dead letters.
+        let keyed: Vec<bool> = expected.iter().map(|t| t.is_some_and(|t| self.task.keyed(partitioning, t))).collect();
+        let speaks: Vec<bool> = keys.iter().zip(&keyed).map(|(k, keyed)| *keyed || self.task.speaks_for(k.1)).collect();
         let mut reached: Vec<Option<i64>> = vec![None; keys.len()];
         let mut input = MergedInput::new(backend.log.clone(), ranges);
         let transaction = match self.transactional {
@@ -265,22 +351,40 @@ impl Stage {
             if replay {
                 self.stats.replayed += 1;
             }
+            let speak = !replay && speaks[range];
             let event = match backend.codec.decode(&record.value, &*backend.registry) {
                 Ok(e) if Some(e.event_type()) == expected[range] => e,
                 Ok(e) => {
                     let reason = format!("a {} event does not belong on topic {}", e.event_type(), record.topic);
-                    if !replay {
+                    if speak {
                         self.dead_letter(&mut writers, &record, "wrong_topic", &reason).await?;
                     }
                     continue;
                 }
                 Err(err) => {
-                    if !replay {
+                    if speak {
                         self.dead_letter(&mut writers, &record, "undecodable", &err.to_string()).await?;
                     }
                     continue;
                 }
             };
+            if keyed[range]
+                && let Some(key) = self.op.partition_key(&event)
+                && partition_for_key(key.as_bytes(), self.task.count) != record.partition
+            {
+                let reason = format!(
+                    "keyed by {key:?}, which belongs to partition {} of {}: the {} task of that partition never \
+                     sees it here (producers must key {} events by it)",
+                    partition_for_key(key.as_bytes(), self.task.count),
+                    self.task.count,
+                    self.op.name(),
+                    event.event_type()
+                );
+                if speak {
+                    self.dead_letter(&mut writers, &record, "misrouted", &reason).await?;
+                }
+                continue;
+            }
             let outputs = self.op.apply(&Input::new(&record.topic, record.partition as i32, record.offset, &event));
             last_time = last_time.max(record.timestamp_ms);
             if !replay {
@@ -337,9 +441,15 @@ impl Stage {
         self.stats.dead_letters += 1;
         let dl = Event::DeadLetter(DeadLetter {
             envelope: Envelope {
+                // One per operator that cannot read the record (several may read its topic).
                 event_id: derive_event_id(
                     "dead-letter",
-                    &[record.topic.as_bytes(), &record.partition.to_be_bytes(), &record.offset.to_be_bytes()],
+                    &[
+                        self.op.name().as_bytes(),
+                        record.topic.as_bytes(),
+                        &record.partition.to_be_bytes(),
+                        &record.offset.to_be_bytes(),
+                    ],
                 ),
                 tenant: "unknown".into(),
                 key: record.topic.to_string(),
@@ -508,7 +618,7 @@ pub struct AdapterStats {
 pub struct RunReport {
     /// Passes over all stages until nothing was left.
     pub passes: u32,
-    /// Per stage.
+    /// Per operator (its tasks' counts summed).
     pub stages: BTreeMap<&'static str, StageStats>,
     /// Inputs handled per effect.
     pub effects: BTreeMap<&'static str, u64>,
@@ -611,7 +721,7 @@ pub async fn run_until_idle_observed(
         }
     }
     for s in stages.iter() {
-        report.stages.insert(s.name(), s.stats);
+        report.stages.entry(s.name()).or_default().merge(&s.stats);
     }
     Ok(report)
 }
