@@ -17,7 +17,7 @@ use trustloop_operators::findings::FindingsState;
 use trustloop_operators::operator::{Operator, Partitioning};
 use trustloop_operators::trust::TrustState;
 
-use super::{Stage, Task};
+use super::{Stage, Task, Upstream};
 use crate::backend::Backend;
 
 /// Fresh instances of every operator, upstream first.
@@ -55,7 +55,9 @@ pub async fn stages_for(backend: &Backend, layout: &Layout) -> Result<Vec<Stage>
         Layout::Single => 1,
         Layout::PerPartition { .. } => task_count(backend).await?,
     };
+    let all = operators();
     for (i, op) in operators().into_iter().enumerate() {
+        let first = out.len();
         match (layout, op.partitioning()) {
             (Layout::Single, _) => out.push(Stage::new(backend, op).await?),
             (Layout::PerPartition { owned }, Partitioning::Singleton) => {
@@ -75,8 +77,39 @@ pub async fn stages_for(backend: &Backend, layout: &Layout) -> Result<Vec<Stage>
                 }
             }
         }
+        if let Layout::PerPartition { .. } = layout {
+            // Upstream tasks may run in other processes: align on every task of every operator
+            // writing one of this operator's inputs (itself excepted: its own outputs come after).
+            let upstream = upstream_of(&*all[i], &all, count);
+            for s in &mut out[first..] {
+                s.align_on(upstream.clone());
+            }
+        }
     }
     Ok(out)
+}
+
+/// Every task of the operators (other than `op`) that write one of `op`'s inputs, with `count` tasks.
+fn upstream_of(op: &dyn Operator, all: &[Box<dyn Operator>], count: u32) -> Vec<Upstream> {
+    let mut out = Vec::new();
+    for u in all.iter().filter(|u| u.name() != op.name()) {
+        if !u.outputs().iter().any(|t| op.inputs().contains(t)) {
+            continue;
+        }
+        let tasks = match u.partitioning() {
+            Partitioning::Singleton => vec![Task::ALL],
+            Partitioning::Keyed(_) => (0..count).map(|id| Task { id, count }).collect(),
+        };
+        for task in tasks {
+            let reads = u
+                .inputs()
+                .iter()
+                .map(|t| (t.topic(), (task.count > 1 && u.partitioning().is_keyed(*t)).then_some(task.id)))
+                .collect();
+            out.push(Upstream { group: task.group(u.name()), reads });
+        }
+    }
+    out
 }
 
 /// The number of tasks: the partition count every keyed input topic of every operator shares.

@@ -37,6 +37,8 @@ impl Cursor {
 pub struct MergedInput {
     log: Arc<dyn EventLog>,
     cursors: Vec<Cursor>,
+    /// Stop before the first record of a later log time (milliseconds), if set.
+    until_time: Option<i64>,
 }
 
 impl MergedInput {
@@ -56,7 +58,13 @@ impl MergedInput {
                 buffer: VecDeque::new(),
             })
             .collect();
-        MergedInput { log, cursors }
+        MergedInput { log, cursors, until_time: None }
+    }
+
+    /// Ends the merge before the first record whose log time is after `ms` (`None`: no such bound).
+    pub fn until_time(mut self, ms: Option<i64>) -> MergedInput {
+        self.until_time = ms;
+        self
     }
 
     async fn fill(&mut self) -> Result<()> {
@@ -98,6 +106,11 @@ impl MergedInput {
             self.cursors.iter().enumerate().filter_map(|(i, c)| c.head_key().map(|k| (k, i))).min().map(|(_, i)| i);
         Ok(best.and_then(|i| {
             let c = &mut self.cursors[i];
+            if let (Some(limit), Some(head)) = (self.until_time, c.buffer.front())
+                && head.timestamp_ms > limit
+            {
+                return None;
+            }
             c.buffer.pop_front().map(|r| (c.range, r))
         }))
     }

@@ -30,7 +30,9 @@
 //! others, and has its own consumer group (`trustloop.<operator>.task-<p>`), snapshots and output
 //! marks — so its outputs depend on its inputs only, whichever process runs it. A keyed input found
 //! in a partition its key does not map to becomes a dead letter (`misrouted`): the task that owns its
-//! key never sees it, and acting on it elsewhere would split that key's state.
+//! key never sees it, and acting on it elsewhere would split that key's state. As the tasks upstream
+//! of a stage may run in other processes, a stage then applies no input of a log time they have not
+//! processed all their inputs to ([`Stage::align_on`]): it sees its inputs in one process's order.
 
 pub mod dispatch;
 pub mod graph;
@@ -79,7 +81,7 @@ impl Task {
     }
 
     /// The consumer group of `operator`'s stage for this task.
-    fn group(&self, operator: &str) -> String {
+    pub fn group(&self, operator: &str) -> String {
         match self.count {
             1 => format!("trustloop.{operator}"),
             _ => format!("trustloop.{operator}.task-{}", self.id),
@@ -87,11 +89,24 @@ impl Task {
     }
 }
 
+/// A task upstream of a stage, in another process perhaps: its consumer group and what it reads
+/// (`Some(p)`: only partition `p` of the topic).
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// Its consumer group.
+    pub group: String,
+    /// The topics (and partition, if only one) it reads.
+    pub reads: Vec<(&'static str, Option<u32>)>,
+}
+
 /// One operator with its consumer group and read positions.
 pub struct Stage {
     op: Box<dyn Operator>,
     task: Task,
     group: String,
+    /// The tasks writing its inputs, when they may run in other processes: a pass applies no input
+    /// of a log time they have not processed yet.
+    upstream: Vec<Upstream>,
     /// Next offset to feed, per (topic, partition).
     positions: BTreeMap<(String, u32), i64>,
     /// The group's committed offsets when the stage started: outputs of inputs below them exist.
@@ -190,6 +205,7 @@ impl Stage {
             op,
             task,
             group,
+            upstream: Vec::new(),
             positions: BTreeMap::new(),
             committed,
             bounds: BTreeMap::new(),
@@ -280,6 +296,46 @@ impl Stage {
         self.task
     }
 
+    /// Aligns the stage on `upstream`, the tasks writing its inputs: a pass applies inputs only up to
+    /// the log time those tasks have processed all their inputs to (their committed offsets say
+    /// how far), so the stage sees its inputs in the order a one-process run does, wherever the
+    /// upstream tasks run.
+    pub fn align_on(&mut self, upstream: Vec<Upstream>) {
+        self.upstream = upstream;
+    }
+
+    /// The log time up to which every upstream task has processed its inputs (`None`: all caught up,
+    /// no bound). Read after the pass's end offsets: whatever arrives later is later.
+    async fn upstream_frontier(&self, backend: &Backend) -> Result<Option<i64>> {
+        let mut frontier: Option<i64> = None;
+        for u in &self.upstream {
+            for (topic, only) in &u.reads {
+                let offsets = backend.log.offsets(topic).await.with_context(|| format!("offsets of {topic}"))?;
+                let committed = backend
+                    .log
+                    .committed_offsets(&u.group, topic)
+                    .await
+                    .with_context(|| format!("committed offsets of {} on {topic}", u.group))?;
+                for (p, o) in offsets.iter().enumerate() {
+                    if only.is_some_and(|q| q != p as u32) {
+                        continue;
+                    }
+                    let at = committed.get(p).copied().flatten().unwrap_or(o.start).max(o.start);
+                    if at >= o.end {
+                        continue;
+                    }
+                    // Its first unprocessed input: everything it derives from it and later inputs
+                    // comes at that log time or after.
+                    if let Some(r) = backend.log.read(topic, p as u32, at, 1).await?.first() {
+                        let t = r.timestamp_ms - 1;
+                        frontier = Some(frontier.map_or(t, |f| f.min(t)));
+                    }
+                }
+            }
+        }
+        Ok(frontier)
+    }
+
     /// Consumer lag per input (topic, partition): the partition's end offset when the stage last read
     /// it minus the stage's position (0 when it has read everything there was).
     pub fn lag(&self) -> Vec<(&str, u32, i64)> {
@@ -329,7 +385,11 @@ impl Stage {
         let keyed: Vec<bool> = expected.iter().map(|t| t.is_some_and(|t| self.task.keyed(partitioning, t))).collect();
         let speaks: Vec<bool> = keys.iter().zip(&keyed).map(|(k, keyed)| *keyed || self.task.speaks_for(k.1)).collect();
         let mut reached: Vec<Option<i64>> = vec![None; keys.len()];
-        let mut input = MergedInput::new(backend.log.clone(), ranges);
+        let until_time = match self.upstream.is_empty() {
+            true => None,
+            false => self.upstream_frontier(backend).await?,
+        };
+        let mut input = MergedInput::new(backend.log.clone(), ranges).until_time(until_time);
         let transaction = match self.transactional {
             true => Some(
                 backend
