@@ -86,15 +86,7 @@ impl Target {
     fn run_and_kill(&self, at: Option<Duration>) -> Duration {
         let rt = runtime();
         let backend = rt.block_on(Backend::open(&self.args())).expect("open the log");
-        let written = || -> i64 {
-            rt.block_on(async {
-                let mut n = 0;
-                for topic in DERIVED {
-                    n += backend.log.end_offsets(topic).await.expect("end offsets").iter().sum::<i64>();
-                }
-                n
-            })
-        };
+        let written = || records_in(&rt, &backend, &DERIVED);
         let before = written();
         let mut child = self
             .command()
@@ -143,6 +135,47 @@ impl Target {
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
+}
+
+/// How many records `topics` hold, all partitions together.
+fn records_in(rt: &tokio::runtime::Runtime, backend: &Backend, topics: &[&str]) -> i64 {
+    rt.block_on(async {
+        let mut n = 0;
+        for topic in topics {
+            n += backend.log.end_offsets(topic).await.expect("end offsets").iter().sum::<i64>();
+        }
+        n
+    })
+}
+
+/// How `got` falls short of every event of `expected` exactly once and nothing else, per topic
+/// (empty: it does not).
+fn not_exactly_once(expected: &Derived, got: &Derived) -> Vec<String> {
+    let mut problems = Vec::new();
+    for topic in DERIVED {
+        let (want, have) = (&expected[topic], &got[topic]);
+        let doubled: Vec<(&String, &usize)> = have.iter().filter(|(_, n)| **n > 1).collect();
+        let missing: Vec<&String> = want.keys().filter(|id| !have.contains_key(*id)).collect();
+        let extra: Vec<&String> = have.keys().filter(|id| !want.contains_key(*id)).collect();
+        if !doubled.is_empty() || !missing.is_empty() || !extra.is_empty() {
+            problems.push(format!(
+                "{topic}: {} doubled (e.g. {:?}), {} missing (e.g. {:?}), {} unexpected (e.g. {:?})",
+                doubled.len(),
+                doubled.first(),
+                missing.len(),
+                missing.first(),
+                extra.len(),
+                extra.first()
+            ));
+        }
+    }
+    problems
+}
+
+/// Stops `child` the way an operator does (SIGTERM) and waits for it.
+fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    child.wait().expect("reap")
 }
 
 /// Seeded kill moments, as fractions (0.1 to 1.5) of a scale the caller measures.
@@ -196,25 +229,7 @@ fn verify(name: &str, target: &Target, expected: &BTreeMap<&'static str, BTreeMa
     assert!(interrupted >= 3, "{name}: only {interrupted} kills interrupted the work");
     let report = target.run_until_idle();
     eprintln!("{name}: finished after {:?}: {report}", started.elapsed());
-    let got = target.derived();
-    let mut problems = Vec::new();
-    for topic in DERIVED {
-        let (want, have) = (&expected[topic], &got[topic]);
-        let doubled: Vec<(&String, &usize)> = have.iter().filter(|(_, n)| **n > 1).collect();
-        let missing: Vec<&String> = want.keys().filter(|id| !have.contains_key(*id)).collect();
-        let extra: Vec<&String> = have.keys().filter(|id| !want.contains_key(*id)).collect();
-        if !doubled.is_empty() || !missing.is_empty() || !extra.is_empty() {
-            problems.push(format!(
-                "{topic}: {} doubled (e.g. {:?}), {} missing (e.g. {:?}), {} unexpected (e.g. {:?})",
-                doubled.len(),
-                doubled.first(),
-                missing.len(),
-                missing.first(),
-                extra.len(),
-                extra.first()
-            ));
-        }
-    }
+    let problems = not_exactly_once(expected, &target.derived());
     assert!(problems.is_empty(), "{name}: not exactly once after {KILLS} kills:\n{}", problems.join("\n"));
     for stage in ["impact", "trust", "decision", "enforce"] {
         let s = &report["stages"][stage];
@@ -434,15 +449,7 @@ fn broker_outage_pauses_and_resumes_without_loss() {
         .expect("start trustloop run");
     let rt = runtime();
     let backend = rt.block_on(Backend::open(&target.args())).expect("open");
-    let written = || -> usize {
-        rt.block_on(async {
-            let mut n = 0;
-            for topic in DERIVED {
-                n += backend.log.end_offsets(topic).await.expect("end offsets").iter().sum::<i64>() as usize;
-            }
-            n
-        })
-    };
+    let written = || records_in(&rt, &backend, &DERIVED) as usize;
     let before = written();
     let deadline = Instant::now() + Duration::from_secs(120);
     while written() == before && Instant::now() < deadline {
@@ -457,23 +464,14 @@ fn broker_outage_pauses_and_resumes_without_loss() {
     }
     // Let it settle, then stop it the way an operator does.
     std::thread::sleep(Duration::from_secs(1));
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let status = child.wait().expect("reap");
+    let status = terminate(&mut child);
     let stderr = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(status.success(), "trustloop run ended with {status}: {stderr}");
     assert!(stderr.contains("the log is unavailable: pausing"), "the outage was noticed: {stderr}");
     assert!(stderr.contains("resumed"), "and the service resumed: {stderr}");
 
-    let got = target.derived();
-    for topic in DERIVED {
-        let doubled = got[topic].values().filter(|n| **n > 1).count();
-        assert_eq!(doubled, 0, "{topic}: events written twice");
-        assert_eq!(
-            got[topic].keys().collect::<Vec<_>>(),
-            expected[topic].keys().collect::<Vec<_>>(),
-            "{topic}: the same events as a straight run"
-        );
-    }
+    let problems = not_exactly_once(&expected, &target.derived());
+    assert!(problems.is_empty(), "not the events of a straight run, once each:\n{}", problems.join("\n"));
 }
 
 /// The partitions a `trustloop run --scale-out` process was last assigned, from its log (`None`
@@ -531,15 +529,7 @@ fn scale_out_survives_a_member_killed_mid_stream() {
 
     let rt = runtime();
     let backend = rt.block_on(Backend::open(&target.args())).expect("open");
-    let written = || -> i64 {
-        rt.block_on(async {
-            let mut n = 0;
-            for topic in ["findings", "trust-scores", "verdicts", "actions"] {
-                n += backend.log.end_offsets(topic).await.expect("end offsets").iter().sum::<i64>();
-            }
-            n
-        })
-    };
+    let written = || records_in(&rt, &backend, &["findings", "trust-scores", "verdicts", "actions"]);
     // The documents and the first third of the telemetry; a kills once both have written outputs.
     let lines: Vec<&str> = inputs.telemetry().lines().collect();
     let cuts = [0, lines.len() / 3, 2 * lines.len() / 3, lines.len()];
@@ -584,21 +574,11 @@ fn scale_out_survives_a_member_killed_mid_stream() {
         std::thread::sleep(Duration::from_millis(500));
     }
     std::thread::sleep(Duration::from_secs(1));
-    let _ = Command::new("kill").args(["-TERM", &b.id().to_string()]).status();
-    let status = b.wait().expect("reap b");
+    let status = terminate(&mut b);
     let b_text = std::fs::read_to_string(&b_log).unwrap_or_default();
     assert!(status.success(), "b ended with {status}:\n{b_text}");
 
-    let got = target.derived();
-    let mut problems = Vec::new();
-    for topic in DERIVED {
-        let doubled = got[topic].iter().filter(|(_, n)| **n > 1).count();
-        let missing = expected[topic].keys().filter(|id| !got[topic].contains_key(*id)).count();
-        let extra = got[topic].keys().filter(|id| !expected[topic].contains_key(*id)).count();
-        if doubled + missing + extra > 0 {
-            problems.push(format!("{topic}: {doubled} doubled, {missing} missing, {extra} unexpected"));
-        }
-    }
+    let problems = not_exactly_once(&expected, &target.derived());
     assert!(problems.is_empty(), "not exactly once after a member was killed:\n{}\n{b_text}", problems.join("\n"));
     for topic in ["findings", "trust-scores", "verdicts", "actions"] {
         assert!(expected[topic].len() > 10, "{topic}: {} events", expected[topic].len());

@@ -49,8 +49,8 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1_000)]
     pub max_passes: u32,
     /// Kafka only: write each operator's outputs and commit its input offsets in one Kafka
-    /// transaction per pass (`transactional.id` = `trustloop.<operator>`; consumers read
-    /// `read_committed`), the Kafka Streams way. Needs a broker with transactions (Tansu 0.6 has
+    /// transaction per pass (`transactional.id` = the stage's consumer group, `trustloop.<operator>`
+    /// or `trustloop.<operator>.task-<p>`; consumers read `read_committed`), the Kafka Streams way. Needs a broker with transactions (Tansu 0.6 has
     /// none). Without it, exactly-once holds through event ids and de-duplication (see the README).
     #[arg(long, env = "TRUSTLOOP_TRANSACTIONS")]
     pub transactions: bool,
