@@ -25,7 +25,7 @@ use trustloop_operators::input::Input;
 use trustloop_operators::policy;
 use trustloop_schemas::{
     Advisory, Envelope, Event, EventId, EventTime, EventType, Finding, FindingChange, Match, Policy, PromotionRequest,
-    VexStatus,
+    VexStatus, texts,
 };
 
 const T0: i64 = 1_793_534_400_000_000; // 2026-11-01T12:00:00Z
@@ -111,22 +111,26 @@ fn finding(n: u64, i: usize, s: &Source, vex: VexStatus, kev: bool, change: Find
         release_name: "shop".into(),
         release_version: "2.3.1".into(),
         environment: None,
-        advisory_id: s.id.clone(),
-        aliases: s.aliases.clone(),
-        purl: format!("pkg:cargo/{}-{i}@{version}", s.package),
+        advisory_id: s.id.as_str().into(),
+        aliases: texts(&s.aliases),
+        purl: format!("pkg:cargo/{}-{i}@{version}", s.package).into(),
         ecosystem: "crates.io".into(),
-        package_name: format!("{}-{i}", s.package),
-        package_version: version,
+        package_name: format!("{}-{i}", s.package).into(),
+        package_version: version.into(),
         vex_status: vex,
-        severity: s.severity.clone(),
-        matched: Match { range_type: "SEMVER".into(), event: "introduced=0".into(), comparator: "semver".into() },
+        severity: s.severity.as_deref().map(Into::into),
+        matched: std::sync::Arc::new(Match {
+            range_type: "SEMVER".into(),
+            event: "introduced=0".into(),
+            comparator: "semver".into(),
+        }),
         vex_statement_ids: Vec::new(),
         cause_event_id: "bench".into(),
         vex_justification: None,
         vex_conflict: false,
         vex_votes: Vec::new(),
         known_exploited: kev,
-        fixed_versions: s.fixed.clone(),
+        fixed_versions: texts(&s.fixed),
     })
 }
 
@@ -273,7 +277,7 @@ fn main() {
         let change = if r % 2 == 0 { FindingChange::Opened } else { FindingChange::Closed };
         let mut e = finding(next(), k, &sources[k % sources.len()], VexStatus::Affected, true, change);
         if let Event::Finding(x) = &mut e {
-            x.purl.push_str("-kev");
+            x.purl = format!("{}-kev", x.purl).into();
         }
         let t = Instant::now();
         let out = f.feed(&e);

@@ -14,7 +14,7 @@ use trustloop_benches::measure;
 use trustloop_operators::trust::TrustState;
 use trustloop_schemas::{
     Envelope, Event, EventCodec, EventTime, EventType, Finding, FindingChange, Match, NoWriterSchemas, Telemetry,
-    VexStatus, derive_event_id,
+    VexStatus, derive_event_id, texts,
 };
 
 const ENTITIES: u64 = 10_000;
@@ -63,25 +63,29 @@ fn finding(i: u64, release: u64, severity: &str) -> Event {
     Event::Finding(Finding {
         envelope: envelope("bench-finding", i, "app", T0),
         change: FindingChange::Opened,
-        release_name: format!("app-{release}"),
+        release_name: format!("app-{release}").into(),
         release_version: "1.0.0".into(),
         environment: Some("prod".into()),
-        advisory_id: format!("GHSA-bench-{i}"),
-        aliases: vec![],
-        purl: format!("pkg:cargo/dep-{i}@0.1.0"),
+        advisory_id: format!("GHSA-bench-{i}").into(),
+        aliases: texts::<&str>([]),
+        purl: format!("pkg:cargo/dep-{i}@0.1.0").into(),
         ecosystem: "crates.io".into(),
-        package_name: format!("dep-{i}"),
+        package_name: format!("dep-{i}").into(),
         package_version: "0.1.0".into(),
         vex_status: VexStatus::Affected,
         severity: Some(severity.into()),
-        matched: Match { range_type: "SEMVER".into(), event: "introduced=0".into(), comparator: "semver".into() },
+        matched: std::sync::Arc::new(Match {
+            range_type: "SEMVER".into(),
+            event: "introduced=0".into(),
+            comparator: "semver".into(),
+        }),
         vex_statement_ids: vec![],
         cause_event_id: "bench".into(),
         vex_justification: None,
         vex_conflict: false,
         vex_votes: vec![],
         known_exploited: false,
-        fixed_versions: vec![],
+        fixed_versions: texts::<&str>([]),
     })
 }
 

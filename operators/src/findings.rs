@@ -198,9 +198,10 @@ impl FindingsState {
         if !touched.is_empty() {
             // The alias groups changed: re-evaluate the VEX views of their open findings (those
             // impact just emitted already carry the new view).
-            let done: BTreeSet<(String, OpenKey)> = out.iter().map(|f| (f.advisory_id.clone(), open_key(f))).collect();
+            let done: BTreeSet<(String, OpenKey)> =
+                out.iter().map(|f| (f.advisory_id.to_string(), open_key(f))).collect();
             let more = self.reevaluate(&touched, &event);
-            out.extend(more.into_iter().filter(|f| !done.contains(&(f.advisory_id.clone(), open_key(f)))));
+            out.extend(more.into_iter().filter(|f| !done.contains(&(f.advisory_id.to_string(), open_key(f)))));
         }
         out
     }
@@ -229,7 +230,7 @@ impl FindingsState {
                 // Without any statement there is no group to look up.
                 group = if self.vex.is_empty() { BTreeSet::new() } else { self.vex.aliases().group(&f.advisory_id) };
                 vex = self.vex.mentions_any(&group);
-                stored = !self.views.is_empty() && self.views.contains_key(&f.advisory_id);
+                stored = !self.views.is_empty() && self.views.contains_key(&*f.advisory_id);
             }
             match f.change {
                 FindingChange::Opened => {
@@ -237,21 +238,21 @@ impl FindingsState {
                         let tenant = f.envelope.tenant.clone();
                         self.view_into(f, &group, self.trust_for(&tenant));
                         self.remember(f);
-                        stored = self.views.contains_key(&f.advisory_id);
+                        stored = self.views.contains_key(&*f.advisory_id);
                     } else if stored {
                         // No statement speaks about it (any more): forget a view it had.
                         set_view(f, None);
                         self.remember(f);
-                        stored = self.views.contains_key(&f.advisory_id);
+                        stored = self.views.contains_key(&*f.advisory_id);
                     }
                 }
                 FindingChange::Closed => {
                     // A closed finding keeps the view it had while open.
                     if stored {
                         let key = open_key(f);
-                        let last = self.views.get_mut(&f.advisory_id).and_then(|m| m.remove(&key));
-                        if self.views.get(&f.advisory_id).is_some_and(BTreeMap::is_empty) {
-                            self.views.remove(&f.advisory_id);
+                        let last = self.views.get_mut(&*f.advisory_id).and_then(|m| m.remove(&key));
+                        if self.views.get(&*f.advisory_id).is_some_and(BTreeMap::is_empty) {
+                            self.views.remove(&*f.advisory_id);
                             stored = false;
                         }
                         last.unwrap_or_default().apply_to(f);
@@ -267,14 +268,14 @@ impl FindingsState {
         let view = View::of(f);
         let key = open_key(f);
         if view.is_default() {
-            if let Some(m) = self.views.get_mut(&f.advisory_id) {
+            if let Some(m) = self.views.get_mut(&*f.advisory_id) {
                 m.remove(&key);
                 if m.is_empty() {
-                    self.views.remove(&f.advisory_id);
+                    self.views.remove(&*f.advisory_id);
                 }
             }
         } else {
-            self.views.entry(f.advisory_id.clone()).or_default().insert(key, view);
+            self.views.entry(f.advisory_id.to_string()).or_default().insert(key, view);
         }
     }
 
@@ -297,7 +298,7 @@ impl FindingsState {
     /// Re-evaluates the open findings of every advisory whose id is in `ids` (id keys); emits an
     /// update for each whose VEX view changed.
     fn reevaluate(&mut self, ids: &BTreeSet<String>, cause: &Event) -> Vec<Finding> {
-        let cause_id = cause.envelope().event_id.to_string();
+        let cause_id: trustloop_schemas::Text = cause.envelope().event_id.to_string().into();
         // The advisories the ids name (an id key may stand for differently spelled ids).
         let advisories: Vec<String> =
             ids.iter().filter_map(|k| self.by_key.get(k)).flat_map(|set| set.iter().cloned()).collect();
@@ -333,7 +334,12 @@ impl FindingsState {
 }
 
 fn open_key(f: &Finding) -> OpenKey {
-    (f.release_name.clone(), f.release_version.clone(), f.environment.clone(), f.purl.clone())
+    (
+        f.release_name.to_string(),
+        f.release_version.to_string(),
+        f.environment.as_deref().map(str::to_string),
+        f.purl.to_string(),
+    )
 }
 
 fn set_view(f: &mut Finding, c: Option<&Consensus>) {

@@ -227,7 +227,7 @@ impl Scenario {
                 for (ms, event) in self.read(&backend, t.topic()).await {
                     log_time.insert(event.envelope().event_id.to_string(), ms);
                     let cause = match &event {
-                        Event::Finding(f) => Some(f.cause_event_id.clone()),
+                        Event::Finding(f) => Some(f.cause_event_id.to_string()),
                         Event::EnforcementAction(a) => Some(a.cause_event_id.clone()),
                         _ => None,
                     };

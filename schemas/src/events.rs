@@ -2,10 +2,22 @@
 //! (the direct codec relies on that order; a test checks every struct against its schema).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{EventId, EventTime};
+
+/// A shared, immutable string: cloning it bumps a count instead of copying (serialized as a string).
+pub type Text = Arc<str>;
+
+/// A shared, immutable list of strings (serialized as an array).
+pub type Texts = Arc<[Text]>;
+
+/// `items` as a shared list.
+pub fn texts<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> Texts {
+    items.into_iter().map(|s| Text::from(s.as_ref())).collect()
+}
 
 /// The common envelope of every event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -461,6 +473,9 @@ pub struct Match {
 }
 
 /// A finding delta.
+///
+/// Its strings are shared ([`Text`], [`Texts`]): one advisory's, release's or component's text is
+/// referenced, not copied, by each of the thousands of findings that carry it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Finding {
@@ -469,38 +484,38 @@ pub struct Finding {
     /// Opened or closed.
     pub change: FindingChange,
     /// Release name.
-    pub release_name: String,
+    pub release_name: Text,
     /// Release version.
-    pub release_version: String,
+    pub release_version: Text,
     /// Environment, if known.
     #[serde(default)]
-    pub environment: Option<String>,
+    pub environment: Option<Text>,
     /// Advisory id.
-    pub advisory_id: String,
+    pub advisory_id: Text,
     /// Its aliases.
     #[serde(default)]
-    pub aliases: Vec<String>,
+    pub aliases: Texts,
     /// Component purl.
-    pub purl: String,
+    pub purl: Text,
     /// Component ecosystem.
-    pub ecosystem: String,
+    pub ecosystem: Text,
     /// Component name.
-    pub package_name: String,
+    pub package_name: Text,
     /// Component version.
-    pub package_version: String,
+    pub package_version: Text,
     /// Status after VEX.
     pub vex_status: VexStatus,
     /// Severity, if known.
     #[serde(default)]
-    pub severity: Option<String>,
+    pub severity: Option<Text>,
     /// What matched.
     #[serde(rename = "match")]
-    pub matched: Match,
+    pub matched: Arc<Match>,
     /// VEX statements that applied.
     #[serde(default)]
     pub vex_statement_ids: Vec<String>,
     /// The event that caused this delta.
-    pub cause_event_id: String,
+    pub cause_event_id: Text,
     /// Justification of the VEX consensus, for `not_affected`.
     #[serde(default)]
     pub vex_justification: Option<VexJustification>,
@@ -515,7 +530,7 @@ pub struct Finding {
     pub known_exploited: bool,
     /// Versions of the package that fix it, from the matched ranges (empty: no fix known).
     #[serde(default)]
-    pub fixed_versions: Vec<String>,
+    pub fixed_versions: Texts,
 }
 
 /// Kind of subject a verdict is about.

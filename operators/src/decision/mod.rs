@@ -269,19 +269,22 @@ impl DecisionState {
         let tenant = f.envelope.tenant.as_str();
         let release_key = format!("{}@{}", f.release_name, f.release_version);
         let t = self.tenant_mut(tenant);
-        let key =
-            FindingKey { advisory: f.advisory_id.clone(), purl: f.purl.clone(), environment: f.environment.clone() };
+        let key = FindingKey {
+            advisory: f.advisory_id.to_string(),
+            purl: f.purl.to_string(),
+            environment: text(&f.environment),
+        };
         let changed = match f.change {
             FindingChange::Opened => {
                 let release = t.releases.entry(release_key.clone()).or_default();
                 let open = OpenFinding {
                     digest,
-                    aliases: f.aliases.clone(),
-                    severity_text: f.severity.clone(),
+                    aliases: f.aliases.iter().map(|a| a.to_string()).collect(),
+                    severity_text: text(&f.severity),
                     severity: Severity::read(f.severity.as_deref()),
                     vex_status: f.vex_status,
                     known_exploited: f.known_exploited,
-                    fixed_versions: f.fixed_versions.clone(),
+                    fixed_versions: f.fixed_versions.iter().map(|v| v.to_string()).collect(),
                 };
                 release.findings.insert(key, open).is_none_or(|old| old.digest != digest)
             }
@@ -555,3 +558,8 @@ impl Operator for DecisionState {
 
 #[cfg(test)]
 mod tests;
+
+/// An optional shared string as an owned one (the state keeps owned strings).
+fn text(t: &Option<trustloop_schemas::Text>) -> Option<String> {
+    t.as_deref().map(str::to_string)
+}

@@ -1,9 +1,10 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use proptest::prelude::*;
 use trustloop_schemas::{
-    ActionState, ApprovalDecision, EnforcementAction, EventCodec, EventId, Feature, Match, NoWriterSchemas, Verdict,
-    VexStatus,
+    ActionState, ApprovalDecision, EnforcementAction, EventCodec, EventId, Feature, Match, NoWriterSchemas, Text,
+    Verdict, VexStatus, texts,
 };
 
 use super::*;
@@ -70,23 +71,27 @@ fn finding_of(tenant: &str, n: u64, at: i64, f: F) -> Event {
         change: f.change,
         release_name: name.into(),
         release_version: version.into(),
-        environment: f.env.map(str::to_string),
+        environment: f.env.map(Text::from),
         advisory_id: f.advisory.into(),
-        aliases: f.aliases.iter().map(|a| a.to_string()).collect(),
+        aliases: texts(f.aliases),
         purl: f.purl.into(),
         ecosystem: "crates.io".into(),
         package_name: "openssl".into(),
         package_version: "0.10.0".into(),
         vex_status: f.vex,
-        severity: f.severity.map(str::to_string),
-        matched: Match { range_type: "SEMVER".into(), event: "introduced=0".into(), comparator: "semver".into() },
+        severity: f.severity.map(Text::from),
+        matched: Arc::new(Match {
+            range_type: "SEMVER".into(),
+            event: "introduced=0".into(),
+            comparator: "semver".into(),
+        }),
         vex_statement_ids: vec![],
         cause_event_id: "test".into(),
         vex_justification: None,
         vex_conflict: false,
         vex_votes: vec![],
         known_exploited: f.kev,
-        fixed_versions: f.fixed.iter().map(|v| v.to_string()).collect(),
+        fixed_versions: texts(f.fixed),
     })
 }
 

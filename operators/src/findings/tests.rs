@@ -114,7 +114,7 @@ fn a_statement_about_a_cve_applies_to_the_aliasing_advisory() {
     assert_eq!(out.len(), 1);
     let f = &out[0];
     assert_eq!((f.change, f.vex_status, f.known_exploited), (FindingChange::Opened, VexStatus::Affected, true));
-    assert_eq!(f.fixed_versions, vec!["0.21.11"]);
+    assert_eq!(f.fixed_versions, trustloop_schemas::texts(["0.21.11"]));
 
     let statement = vex(4, "vendor", "CVE-2024-32650", VexStatus::NotAffected);
     let out = s.apply_event(&statement);
@@ -123,7 +123,7 @@ fn a_statement_about_a_cve_applies_to_the_aliasing_advisory() {
     assert_eq!((u.change, u.vex_status), (FindingChange::Opened, VexStatus::NotAffected));
     assert_eq!(u.vex_justification, Some(VexJustification::VulnerableCodeNotInExecutePath));
     assert_eq!(u.vex_statement_ids, vec![statement.envelope().event_id.to_string()]);
-    assert_eq!(u.cause_event_id, statement.envelope().event_id.to_string());
+    assert_eq!(u.cause_event_id.to_string(), statement.envelope().event_id.to_string());
     assert_eq!(u.vex_votes, vec!["vendor=not_affected"]);
     assert!(!u.vex_conflict);
     assert_ne!(u.envelope.event_id, f.envelope.event_id);
@@ -154,7 +154,7 @@ fn unlisted_issuers_need_the_policys_minimum_weight() {
     let out = s.apply_event(&policy(4, 1, TRUSTED));
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].vex_status, VexStatus::NotAffected);
-    assert_eq!(out[0].cause_event_id, uuid::Uuid::from_u128(4).to_string());
+    assert_eq!(out[0].cause_event_id.to_string(), uuid::Uuid::from_u128(4).to_string());
 }
 
 #[test]

@@ -74,12 +74,12 @@ impl ImpactState {
         let facts = if a.change == AdvisoryChange::Delete {
             entry.advisory = None;
             entry.prepared = None;
-            entry.subject = Subject::new(&a.id, None);
+            entry.subject = Subject::new(&entry.id, None);
             Facts::default()
         } else {
             entry.advisory = Some(a.clone());
             entry.prepared = Some(PreparedAdvisory::new(a));
-            entry.subject = Subject::new(&a.id, Some(a));
+            entry.subject = Subject::new(&entry.id, Some(a));
             Facts::new(a, &named)
         };
         // Findings carry the facts: when they change, every open finding is re-emitted with them.

@@ -2,10 +2,11 @@
 //! interned operator must emit byte-identical `Finding` deltas for the same input.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use trustloop_schemas::{
-    Advisory, AdvisoryChange, Envelope, Event, EventType, Finding, FindingChange, Match, ReleaseInventory, VexStatus,
-    derive_event_id,
+    Advisory, AdvisoryChange, Envelope, Event, EventType, Finding, FindingChange, Match, ReleaseInventory, Text,
+    VexStatus, derive_event_id, texts,
 };
 
 use super::{FindingKey, PackageKey, ReleaseKey};
@@ -189,25 +190,25 @@ impl ReferenceState {
                 schema_version: EventType::Finding.schema_version(),
             },
             change,
-            release_name: key.release.name.clone(),
-            release_version: key.release.version.clone(),
-            environment: key.release.environment.clone(),
-            advisory_id: key.advisory.clone(),
-            aliases: advisory.map(|a| a.aliases.clone()).unwrap_or_default(),
-            purl: key.purl.clone(),
-            ecosystem: c.ecosystem.clone(),
-            package_name: c.name.clone(),
-            package_version: c.version.clone(),
+            release_name: key.release.name.as_str().into(),
+            release_version: key.release.version.as_str().into(),
+            environment: key.release.environment.as_deref().map(Text::from),
+            advisory_id: key.advisory.as_str().into(),
+            aliases: texts(advisory.map_or(&[][..], |a| &a.aliases)),
+            purl: key.purl.as_str().into(),
+            ecosystem: c.ecosystem.as_str().into(),
+            package_name: c.name.as_str().into(),
+            package_version: c.version.as_str().into(),
             vex_status: VexStatus::Affected,
-            severity: advisory.and_then(severity),
-            matched: m,
+            severity: advisory.and_then(severity).map(Text::from),
+            matched: Arc::new(m),
             vex_statement_ids: Vec::new(),
-            cause_event_id: cause_id,
+            cause_event_id: cause_id.into(),
             vex_justification: None,
             vex_conflict: false,
             vex_votes: Vec::new(),
             known_exploited,
-            fixed_versions,
+            fixed_versions: texts(fixed_versions),
         }
     }
 

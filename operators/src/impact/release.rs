@@ -150,7 +150,7 @@ impl ImpactState {
             .map(|(aid, purl, cid, change, m)| {
                 let c = cid.map_or(&missing, |cid| all.get(cid));
                 let a = &advisories[*aid as usize];
-                let purl = if cid.is_some() { c.purl_text() } else { all.purls.get(*purl) };
+                let purl = if cid.is_some() { c.purl_text() } else { all.purls.text(*purl) };
                 finding(&cause, release, a, c, purl, *change, m)
             })
             .collect();

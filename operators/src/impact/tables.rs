@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use trustloop_schemas::{Advisory, Component, Match};
+use trustloop_schemas::{Advisory, Component, Match, Text};
 
 use super::emit::{Facts, Subject};
 use super::fx::FxHashMap;
@@ -58,7 +58,8 @@ pub(super) struct PackageEntry {
     pub components: Vec<ComponentId>,
 }
 
-/// One distinct component, as inventories write it (its strings in one buffer).
+/// One distinct component, as inventories write it (its strings shared with the findings that
+/// report it).
 #[derive(Debug, Clone)]
 pub(super) struct ComponentEntry {
     /// Its package, if trustloop orders its ecosystem.
@@ -67,10 +68,8 @@ pub(super) struct ComponentEntry {
     pub eco: Option<Ecosystem>,
     /// The version parsed for the ecosystem (when supported).
     pub prepared: Option<Prepared>,
-    /// Ecosystem, name, version and purl as written, one after the other.
-    text: Box<str>,
-    /// Where the ecosystem, name and version end in `text`.
-    ends: [usize; 3],
+    /// Ecosystem, name, version and purl as written.
+    text: [Text; 4],
     /// Its purl.
     pub purl: PurlId,
     /// Where it occurs: (release, index in the release's inventory), ascending.
@@ -81,21 +80,13 @@ pub(super) struct ComponentEntry {
 }
 
 impl ComponentEntry {
-    fn new(c: &Component, package: Option<PackageId>, purl: PurlId) -> ComponentEntry {
+    fn new(c: &Component, package: Option<PackageId>, purl: PurlId, purl_text: Text) -> ComponentEntry {
         let eco = Ecosystem::from_osv(&c.ecosystem);
-        let mut text = String::with_capacity(c.ecosystem.len() + c.name.len() + c.version.len() + c.purl.len());
-        let mut ends = [0; 3];
-        for (end, s) in ends.iter_mut().zip([&c.ecosystem, &c.name, &c.version]) {
-            text.push_str(s);
-            *end = text.len();
-        }
-        text.push_str(&c.purl);
         ComponentEntry {
             package,
             eco,
             prepared: eco.map(|e| e.prepare(&c.version)),
-            text: text.into(),
-            ends,
+            text: [c.ecosystem.as_str().into(), c.name.as_str().into(), c.version.as_str().into(), purl_text],
             purl,
             occurrences: Vec::new(),
             evals: Vec::new(),
@@ -104,53 +95,53 @@ impl ComponentEntry {
 
     /// A component with empty fields (what a finding closed without a known component reports).
     pub fn missing() -> ComponentEntry {
+        let empty = Text::from("");
         ComponentEntry {
             package: None,
             eco: None,
             prepared: None,
-            text: Box::from(""),
-            ends: [0; 3],
+            text: [empty.clone(), empty.clone(), empty.clone(), empty],
             purl: 0,
             occurrences: Vec::new(),
             evals: Vec::new(),
         }
     }
 
-    fn part(&self, from: usize, to: usize) -> &str {
-        self.text.get(from..to).unwrap_or_default()
-    }
-
-    /// OSV ecosystem as written.
-    pub fn ecosystem(&self) -> &str {
-        self.part(0, self.ends[0])
-    }
-
     /// Package name as written.
     pub fn name(&self) -> &str {
-        self.part(self.ends[0], self.ends[1])
-    }
-
-    /// Version as written.
-    pub fn version(&self) -> &str {
-        self.part(self.ends[1], self.ends[2])
+        &self.text[1]
     }
 
     /// Purl as written (empty for [`ComponentEntry::missing`]).
-    pub fn purl_text(&self) -> &str {
-        self.part(self.ends[2], self.text.len())
+    pub fn purl_text(&self) -> &Text {
+        &self.text[3]
+    }
+
+    /// OSV ecosystem as written.
+    pub fn ecosystem_text(&self) -> &Text {
+        &self.text[0]
+    }
+
+    /// [`ComponentEntry::name`], shared.
+    pub fn name_text(&self) -> &Text {
+        &self.text[1]
+    }
+
+    /// Version as written.
+    pub fn version_text(&self) -> &Text {
+        &self.text[2]
     }
 }
 
-/// One release: its key, kept compact (`name@version` in one buffer, as findings carry it), and its
-/// current inventory.
+/// One release: its key and its current inventory.
 #[derive(Debug, Clone)]
 pub(super) struct ReleaseEntry {
     /// `name@version`.
     label: Box<str>,
-    /// Where the name ends in `label`.
-    name_len: usize,
+    name: Text,
+    version: Text,
     /// Environment, if the inventory names one.
-    environment: Option<Box<str>>,
+    environment: Option<Text>,
     /// The components of its current inventory, in inventory order.
     pub components: Vec<ComponentId>,
 }
@@ -160,8 +151,9 @@ impl ReleaseEntry {
     pub fn new(key: &ReleaseKey) -> ReleaseEntry {
         ReleaseEntry {
             label: format!("{}@{}", key.name, key.version).into(),
-            name_len: key.name.len(),
-            environment: key.environment.as_deref().map(Box::from),
+            name: key.name.as_str().into(),
+            version: key.version.as_str().into(),
+            environment: key.environment.as_deref().map(Text::from),
             components: Vec::new(),
         }
     }
@@ -173,17 +165,32 @@ impl ReleaseEntry {
 
     /// Release name.
     pub fn name(&self) -> &str {
-        self.label.get(..self.name_len).unwrap_or_default()
+        &self.name
     }
 
     /// Release version.
     pub fn version(&self) -> &str {
-        self.label.get(self.name_len + 1..).unwrap_or_default()
+        &self.version
     }
 
     /// Environment, if any.
     pub fn environment(&self) -> Option<&str> {
         self.environment.as_deref()
+    }
+
+    /// [`ReleaseEntry::name`], shared.
+    pub fn name_text(&self) -> &Text {
+        &self.name
+    }
+
+    /// [`ReleaseEntry::version`], shared.
+    pub fn version_text(&self) -> &Text {
+        &self.version
+    }
+
+    /// [`ReleaseEntry::environment`], shared.
+    pub fn environment_text(&self) -> Option<&Text> {
+        self.environment.as_ref()
     }
 
     /// Orders as `ReleaseKey` does: name, version, environment.
@@ -224,6 +231,11 @@ impl Strings {
     /// The string of `id`.
     pub fn get(&self, id: u32) -> &str {
         self.items.get(id as usize).map_or("", |s| s)
+    }
+
+    /// The string of `id`, shared (interned ids always have one).
+    pub fn text(&self, id: u32) -> &Text {
+        &self.items[id as usize]
     }
 
     /// How many strings are interned.
@@ -309,7 +321,8 @@ impl Components {
         let id = next_id(self.entries.len());
         let package = PackageKey::new(&c.ecosystem, &c.name).map(package_of);
         let purl = self.purls.intern(&c.purl);
-        self.entries.push(ComponentEntry::new(c, package, purl));
+        let purl_text = self.purls.text(purl).clone();
+        self.entries.push(ComponentEntry::new(c, package, purl, purl_text));
         self.ids.insert(self.scratch.as_slice().into(), id);
         (id, true)
     }

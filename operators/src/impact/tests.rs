@@ -75,7 +75,7 @@ fn release(name: &str, n: u64, components: &[(&str, &str)]) -> Event {
 }
 
 fn changes(out: &[Finding]) -> Vec<(String, String, FindingChange)> {
-    out.iter().map(|f| (f.release_name.clone(), f.advisory_id.clone(), f.change)).collect()
+    out.iter().map(|f| (f.release_name.to_string(), f.advisory_id.to_string(), f.change)).collect()
 }
 
 #[test]
@@ -86,7 +86,7 @@ fn advisory_after_release_opens_then_fix_closes() {
     assert_eq!(changes(&out), vec![("app".into(), "RUSTSEC-1".into(), FindingChange::Opened)]);
     assert_eq!(out[0].matched.event, "introduced=1.0.0");
     assert_eq!(out[0].matched.comparator, "semver");
-    assert_eq!(out[0].aliases, vec!["CVE-RUSTSEC-1"]);
+    assert_eq!(out[0].aliases, trustloop_schemas::texts(["CVE-RUSTSEC-1"]));
     // The advisory learns a fix below our version: the finding closes.
     let out = s.apply(&advisory("RUSTSEC-1", 3, "tokio", "1.0.0", Some("1.1.0")));
     assert_eq!(changes(&out), vec![("app".into(), "RUSTSEC-1".into(), FindingChange::Closed)]);
@@ -178,9 +178,9 @@ proptest! {
         for e in &events {
             for f in s.apply(e) {
                 let key = FindingKey {
-                    release: ReleaseKey { name: f.release_name.clone(), version: f.release_version.clone(), environment: f.environment.clone() },
-                    advisory: f.advisory_id.clone(),
-                    purl: f.purl.clone(),
+                    release: ReleaseKey { name: f.release_name.to_string(), version: f.release_version.to_string(), environment: f.environment.as_deref().map(str::to_string) },
+                    advisory: f.advisory_id.to_string(),
+                    purl: f.purl.to_string(),
                 };
                 match f.change {
                     FindingChange::Opened => { from_deltas.insert(key); }

@@ -90,9 +90,9 @@ impl ReleaseFindings {
         let before = self.open.get(&key).and_then(|o| o.band(policy));
         let holds = f.change == FindingChange::Opened && counts(f.vex_status);
         let entry = self.open.entry(key.clone()).or_default();
-        entry.envs.retain(|(env, _)| *env != f.environment);
+        entry.envs.retain(|(env, _)| env.as_deref() != f.environment.as_deref());
         if holds {
-            entry.envs.push((f.environment.clone(), Severity::read(f.severity.as_deref())));
+            entry.envs.push((f.environment.as_deref().map(str::to_string), Severity::read(f.severity.as_deref())));
             entry.envs.sort_by(|a, b| a.0.cmp(&b.0));
         }
         let after = entry.band(policy);

@@ -1,7 +1,8 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use proptest::prelude::*;
-use trustloop_schemas::{EventCodec, EventId, FindingChange, Match, VexStatus};
+use trustloop_schemas::{EventCodec, EventId, FindingChange, Match, Text, VexStatus, texts};
 
 use super::*;
 
@@ -51,23 +52,27 @@ fn finding(
         change,
         release_name: name.into(),
         release_version: version.into(),
-        environment: env.map(str::to_string),
+        environment: env.map(Text::from),
         advisory_id: advisory.into(),
-        aliases: vec![],
+        aliases: texts::<&str>([]),
         purl: "pkg:cargo/openssl@0.10.0".into(),
         ecosystem: "crates.io".into(),
         package_name: "openssl".into(),
         package_version: "0.10.0".into(),
         vex_status: status,
-        severity: severity.map(str::to_string),
-        matched: Match { range_type: "SEMVER".into(), event: "introduced=0".into(), comparator: "semver".into() },
+        severity: severity.map(Text::from),
+        matched: Arc::new(Match {
+            range_type: "SEMVER".into(),
+            event: "introduced=0".into(),
+            comparator: "semver".into(),
+        }),
         vex_statement_ids: vec![],
         cause_event_id: "x".into(),
         vex_justification: None,
         vex_conflict: false,
         vex_votes: vec![],
         known_exploited: false,
-        fixed_versions: vec![],
+        fixed_versions: texts::<&str>([]),
     })
 }
 

@@ -72,7 +72,7 @@ pub async fn run(backend_args: &BackendArgs, args: FindingsArgs) -> Result<ExitC
             "environment": f.environment,
             "advisory": f.advisory_id,
             "aliases": f.aliases,
-            "package": f.purl.rsplit_once('@').map_or(f.purl.as_str(), |(p, _)| p),
+            "package": f.purl.rsplit_once('@').map_or(&*f.purl, |(p, _)| p),
             "version": f.package_version,
             "status": status_name(f.vex_status),
             "justification": f.vex_justification,

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
-use trustloop_schemas::{ActionState, Event, EventType, FindingChange, Outcome, SubjectKind, Verdict, VexStatus};
+use trustloop_schemas::{ActionState, Event, EventType, FindingChange, Outcome, SubjectKind, Text, Verdict, VexStatus};
 
 use super::fleet::Fleet;
 use crate::backend::Backend;
@@ -23,7 +23,7 @@ fn state_name(s: ActionState) -> &'static str {
 }
 
 /// A finding: release name, version, environment, advisory, purl.
-type FindingKey = (String, String, Option<String>, String, String);
+type FindingKey = (Text, Text, Option<Text>, Text, Text);
 
 /// The demo's outcome.
 pub struct Summary {
