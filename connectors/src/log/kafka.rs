@@ -354,7 +354,11 @@ impl KafkaLog {
             .set("isolation.level", "read_committed")
             .set("enable.partition.eof", "false")
             .set("allow.auto.create.topics", "false")
-            .set("fetch.wait.max.ms", "100");
+            // A read asks for records the watermarks say exist: a broker must not hold the fetch
+            // long (librdkafka's 500 ms default) nor back off after an empty or failed one (500 ms),
+            // or every switch of partition costs a pass that much.
+            .set("fetch.wait.max.ms", "10")
+            .set("fetch.error.backoff.ms", "10");
         // Only the per-group clients that commit and fetch group offsets carry their group's id (the
         // reader sets a placeholder one, see `connect`).
         if let Some(g) = group {
