@@ -231,7 +231,9 @@ impl KafkaLog {
             .client_config()
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("linger.ms", "5")
+            // Appends are awaited (a writer hands over a batch and waits for its acknowledgements):
+            // records batch up while queued, and waiting longer for more only adds latency.
+            .set("linger.ms", "1")
             .set("message.timeout.ms", config.timeout.as_millis().to_string())
             .create()
             .map_err(|e| kafka_error("creating the producer", &e))?;
@@ -355,9 +357,9 @@ impl KafkaLog {
             .set("enable.partition.eof", "false")
             .set("allow.auto.create.topics", "false")
             // A read asks for records the watermarks say exist: a broker must not hold the fetch
-            // long (librdkafka's 500 ms default) nor back off after an empty or failed one (500 ms),
-            // or every switch of partition costs a pass that much.
-            .set("fetch.wait.max.ms", "10")
+            // (librdkafka's default: up to 500 ms) nor the client back off after an empty or failed
+            // one (500 ms), or every switch of partition costs a pass that much.
+            .set("fetch.wait.max.ms", "1")
             .set("fetch.error.backoff.ms", "10");
         // Only the per-group clients that commit and fetch group offsets carry their group's id (the
         // reader sets a placeholder one, see `connect`).
@@ -581,7 +583,7 @@ impl EventLog for KafkaLog {
                             .set("transactional.id", &id)
                             .set("enable.idempotence", "true")
                             .set("acks", "all")
-                            .set("linger.ms", "5")
+                            .set("linger.ms", "1")
                             .set("message.timeout.ms", inner.config.timeout.as_millis().to_string())
                             .create()
                             .map_err(|e| kafka_error("creating a transactional producer", &e))?;
