@@ -114,7 +114,7 @@ fn shared_data_cyclonedx_sboms_import_with_verified_counts() {
         assert_eq!(r.format, InventoryFormat::Cyclonedx);
         assert!(inv.rejected.is_empty(), "{}: {:?}", e.file, inv.rejected);
         assert!(inv.skipped.is_empty(), "{}: {:?}", e.file, inv.skipped);
-        assert_eq!(r.envelope.key, e.release, "{}", e.file);
+        assert_eq!(&*r.envelope.key, e.release, "{}", e.file);
         assert_eq!(r.environment.as_deref(), Some("prod"));
         assert_eq!(r.components.len(), e.components, "{}", e.file);
         assert_eq!(inv.duplicates, e.duplicates, "{}", e.file);
@@ -148,7 +148,7 @@ fn shared_data_spdx_sbom_imports_its_described_image() {
     assert!(inv.rejected.is_empty(), "{:?}", inv.rejected);
     // The described package (an OCI image) is the release; its two packages are `pkg:generic`, which
     // OSV has no ecosystem for: left out, and said so.
-    assert_eq!(inv.inventory.envelope.key, "image@v1.0.0");
+    assert_eq!(&*inv.inventory.envelope.key, "image@v1.0.0");
     assert!(inv.inventory.components.is_empty());
     let skipped: Vec<(&str, &SkipReason)> = inv.skipped.iter().map(|s| (s.component.as_str(), &s.reason)).collect();
     let generic = SkipReason::UnknownEcosystem("generic".into());

@@ -159,7 +159,7 @@ fn shared_data_vex_documents_import_with_the_counted_statements() {
         assert_eq!(first.iter().map(|s| s.envelope.event_id).collect::<Vec<_>>(), second, "{path}");
     }
     for s in &statements {
-        assert_eq!(s.envelope.key, s.vulnerability);
+        assert_eq!(*s.envelope.key, *s.vulnerability);
         assert_eq!(s.envelope.event_time, s.statement_time);
         assert!(!s.vulnerability.is_empty() && !s.document_id.is_empty());
     }

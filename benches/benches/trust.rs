@@ -146,7 +146,7 @@ fn snapshot_restore() {
         let mut e = sample(i);
         if let Event::Telemetry(t) = &mut e {
             t.entity = format!("host-{i:07}");
-            t.envelope.key = t.entity.clone();
+            t.envelope.key = t.entity.as_str().into();
         }
         state.apply(&e);
     }

@@ -120,8 +120,8 @@ impl FindingsState {
     pub fn open_findings(&self) -> Vec<Finding> {
         let listing = trustloop_schemas::Envelope {
             event_id: derive_event_id("findings-listing", &[]),
-            tenant: String::new(),
-            key: String::new(),
+            tenant: "".into(),
+            key: "".into(),
             event_time: trustloop_schemas::EventTime::from_micros(0),
             source: "trustloop.findings".into(),
             schema_version: EventType::Finding.schema_version(),
@@ -151,7 +151,7 @@ impl FindingsState {
                 self.reevaluate(&touched, event)
             }
             Event::Policy(p) => {
-                let tenant = p.envelope.tenant.clone();
+                let tenant = p.envelope.tenant.to_string();
                 let current = self.policies.get(&tenant).cloned().unwrap_or_else(ActivePolicy::builtin);
                 match current.accept(p) {
                     Ok(next) => {
@@ -159,7 +159,7 @@ impl FindingsState {
                         self.policies.insert(tenant.clone(), next);
                         let all: BTreeSet<String> = self.advisories.keys().map(|a| id_key(a)).collect();
                         let mut out = self.reevaluate(&all, event);
-                        out.retain(|f| f.envelope.tenant == tenant);
+                        out.retain(|f| *f.envelope.tenant == *tenant);
                         out
                     }
                     Err(_) => Vec::new(),

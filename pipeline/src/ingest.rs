@@ -138,10 +138,10 @@ pub fn dead_letter(
     Event::DeadLetter(DeadLetter {
         envelope: Envelope {
             event_id: id,
-            tenant,
-            key: source_topic.to_string(),
+            tenant: tenant.into(),
+            key: source_topic.to_string().into(),
             event_time: EventTime::from_micros(defaults.now_micros),
-            source: defaults.source.clone(),
+            source: defaults.source.clone().into(),
             schema_version: EventType::DeadLetter.schema_version(),
         },
         source_topic: source_topic.to_string(),

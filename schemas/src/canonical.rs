@@ -54,6 +54,14 @@ impl EventIdPrefix {
         }
     }
 
+    /// The prefix of the ids whose inputs continue with `inputs`: `p.then(a).derive(b)` equals
+    /// `p.derive(a ++ b)`, with `a` hashed once however many ids derive from it.
+    pub fn then(&self, inputs: &[&[u8]]) -> EventIdPrefix {
+        let mut next = self.clone();
+        next.add(inputs);
+        next
+    }
+
     /// The id whose remaining inputs are `inputs`.
     pub fn derive(&self, inputs: &[&[u8]]) -> EventId {
         let mut h = self.clone();
@@ -90,6 +98,9 @@ mod tests {
         assert_eq!(prefix.derive(&[b"rel", b""]), derive_event_id("finding", &[b"cause", b"rel", b""]));
         // Length prefixes keep splits apart.
         assert_ne!(prefix.derive(&[b"rel"]), derive_event_id("finding", &[b"causerel"]));
+        // A longer prefix, hashed once, derives the same ids too.
+        assert_eq!(prefix.then(&[b"rel"]).derive(&[b""]).to_string(), PINNED);
+        assert_eq!(EventIdPrefix::new("finding", &[]).then(&[b"cause", b"rel", b""]).derive(&[]).to_string(), PINNED);
     }
 
     const PINNED: &str = "2559dbb2-0a73-85fd-81d2-fab314e3387d";

@@ -26,13 +26,13 @@ pub struct Envelope {
     /// Event id (see [`EventId`]).
     pub event_id: EventId,
     /// Tenant that owns the event.
-    pub tenant: String,
+    pub tenant: Text,
     /// Partitioning key.
-    pub key: String,
+    pub key: Text,
     /// When the thing happened (UTC microseconds).
     pub event_time: EventTime,
     /// Producer of the event.
-    pub source: String,
+    pub source: Text,
     /// Version of the event's schema.
     pub schema_version: i32,
 }

@@ -165,10 +165,10 @@ pub fn parse_event_json(event_type: EventType, line: &str, defaults: &IngestDefa
     };
     let envelope = Envelope {
         event_id: event_id.unwrap_or(EventId(uuid::Uuid::nil())),
-        tenant,
-        key: key.clone().unwrap_or_default(),
+        tenant: tenant.into(),
+        key: key.clone().unwrap_or_default().into(),
         event_time,
-        source,
+        source: source.into(),
         schema_version,
     };
     let envelope_json = serde_json::to_value(&envelope).map_err(|e| JsonError::InvalidValue(e.to_string()))?;
@@ -182,7 +182,7 @@ pub fn parse_event_json(event_type: EventType, line: &str, defaults: &IngestDefa
         Event::from(payload)
     });
     if key.is_none() {
-        event.envelope_mut().key = default_key(&event);
+        event.envelope_mut().key = default_key(&event).into();
     }
     validate(&event)?;
     if event_id.is_none() {

@@ -298,8 +298,8 @@ fn json_telemetry_line_parses_with_defaults() {
     let line = r#"{"tenant":"acme","entity":"host-17","kind":"auth_failure","value":1.0,"event_time":"2026-11-01T12:00:00Z","attributes":{"source":"sshd"}}"#;
     let event = parse_event_json(EventType::Telemetry, line, &defaults()).expect("parse");
     let Event::Telemetry(t) = &event else { panic!("not telemetry") };
-    assert_eq!(t.envelope.key, "host-17");
-    assert_eq!(t.envelope.source, "cli");
+    assert_eq!(&*t.envelope.key, "host-17");
+    assert_eq!(&*t.envelope.source, "cli");
     assert_eq!(t.envelope.event_time.to_rfc3339(), "2026-11-01T12:00:00.000000Z");
     assert_eq!(t.envelope.schema_version, 1);
     assert_eq!(t.attributes["source"], "sshd");
@@ -505,7 +505,7 @@ fn telemetry_codec_throughput() {
             let mut e = telemetry();
             if let Event::Telemetry(t) = &mut e {
                 t.entity = format!("host-{:05}", i % 10_000);
-                t.envelope.key = t.entity.clone();
+                t.envelope.key = t.entity.clone().into();
                 t.envelope.event_id = derive_event_id("bench", &[&i.to_be_bytes()]);
                 t.attributes.insert("site".into(), "dc-1".into());
             }
@@ -572,7 +572,7 @@ fn json_defaults_fill_the_envelope() {
         "_topic":"inventory","_partition":0}"#;
     let event = parse_event_json(EventType::ReleaseInventory, line, &d).expect("parse");
     let env = event.envelope();
-    assert_eq!((env.tenant.as_str(), env.key.as_str(), env.source.as_str()), ("acme", "shop@1.2.0", "cli"));
+    assert_eq!((&*env.tenant, &*env.key, &*env.source), ("acme", "shop@1.2.0", "cli"));
     assert_eq!(env.event_time.to_rfc3339(), "2026-11-01T12:00:00.000000Z");
     assert_eq!(env.schema_version, EventType::ReleaseInventory.schema_version());
     assert_eq!(env.event_id.0.get_version_num(), 8);
@@ -589,7 +589,7 @@ fn json_defaults_fill_the_envelope() {
     let Event::DeadLetter(dl) = parse_event_json(EventType::DeadLetter, explicit, &d).expect("parse") else {
         panic!("type")
     };
-    assert_eq!(dl.envelope.key, "k");
+    assert_eq!(&*dl.envelope.key, "k");
     assert_eq!(dl.envelope.event_id.to_string(), "01234567-89ab-cdef-0123-456789abcdef");
     assert_eq!(dl.payload, b"{oops");
     let later = IngestDefaults { now_micros: d.now_micros + 1, ..d.clone() };

@@ -146,7 +146,7 @@ impl CommandAdapter {
             .env("TRUSTLOOP_ACTION_TARGET", &action.target)
             .env("TRUSTLOOP_SANDBOX", action.sandbox.to_string())
             .env("TRUSTLOOP_ATTEMPT", action.attempt.to_string())
-            .env("TRUSTLOOP_TENANT", &action.envelope.tenant)
+            .env("TRUSTLOOP_TENANT", &*action.envelope.tenant)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

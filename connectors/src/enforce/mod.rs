@@ -265,7 +265,7 @@ pub fn build_result(
             // The action's key (its tenant): results stay in the partition, and the order, of their actions.
             key: action.envelope.key.clone(),
             event_time: action.envelope.event_time,
-            source: format!("trustloop.adapter.{adapter}"),
+            source: format!("trustloop.adapter.{adapter}").into(),
             schema_version: EventType::EnforcementResult.schema_version(),
         },
         action_id: action.action_id.clone(),
@@ -358,11 +358,11 @@ mod tests {
         let a = testing::action("act-2", ActionKind::Quarantine, false);
         let step = StepTime { started_at: EventTime::from_micros(1_000_000), duration_micros: 42 };
         let r = build_result("fw", &a, ActionState::Acknowledged, true, "ok".into(), step);
-        assert_eq!(r.envelope.tenant, "acme");
+        assert_eq!(&*r.envelope.tenant, "acme");
         assert_eq!(r.envelope.key, a.envelope.key);
         assert_eq!(r.envelope.event_time, a.envelope.event_time, "event time is the step's, not the wall clock's");
         assert_ne!(r.envelope.event_time, r.started_at);
-        assert_eq!(r.envelope.source, "trustloop.adapter.fw");
+        assert_eq!(&*r.envelope.source, "trustloop.adapter.fw");
         assert_eq!(r.started_at, EventTime::from_micros(1_000_000));
         assert_eq!((r.attempt, r.duration_micros), (a.attempt, 42));
         // The result encodes (the schema accepts it).

@@ -103,7 +103,7 @@ checksum = "c4488ae950c49d403731982257768f48fada354a5203fe81f9bb6f43ca9002be"
         assert_eq!(inv.inventory.components.len(), 1);
         assert_eq!(inv.inventory.components[0].purl, "pkg:cargo/smallvec@0.6.9");
         assert_eq!(inv.skipped, vec!["app@0.1.0"]);
-        assert_eq!(inv.inventory.envelope.key, "app@1.0.0");
+        assert_eq!(&*inv.inventory.envelope.key, "app@1.0.0");
         assert!(parse("not toml [[", "x", &r, "acme", EventTime::from_micros(1)).is_err());
         assert!(ReleaseRef::parse("nover", None).is_err());
     }

@@ -599,7 +599,7 @@ mod tests {
             assert_eq!(st.document_id, "EX-VEX-2024-0001");
             assert_eq!(st.issuer, "Example PSIRT");
             assert_eq!(st.statement_time, EventTime::parse_rfc3339("2024-05-01T10:00:00Z").expect("time"));
-            assert_eq!(st.envelope.key, st.vulnerability);
+            assert_eq!(*st.envelope.key, *st.vulnerability);
         }
     }
 

@@ -257,9 +257,9 @@ mod tests {
         assert_eq!((r.release_name.as_str(), r.release_version.as_str()), ("shop", "2.3.1"));
         assert_eq!(r.environment.as_deref(), Some("prod"));
         assert_eq!(r.format, InventoryFormat::Cyclonedx);
-        assert_eq!(r.envelope.key, "shop@2.3.1");
-        assert_eq!(r.envelope.tenant, "acme");
-        assert_eq!(r.envelope.source, "cyclonedx:bom.json");
+        assert_eq!(&*r.envelope.key, "shop@2.3.1");
+        assert_eq!(&*r.envelope.tenant, "acme");
+        assert_eq!(&*r.envelope.source, "cyclonedx:bom.json");
         assert_eq!(r.envelope.event_time, EventTime::parse_rfc3339("2021-03-04T05:06:07Z").expect("time"));
         let m = |n: &str, v: &str| ("Maven".to_string(), n.to_string(), v.to_string(), None);
         assert_eq!(
@@ -331,7 +331,7 @@ mod tests {
     fn the_callers_release_wins_and_one_is_needed() {
         let given = ReleaseChoice::Given(ReleaseRef::parse("other@9", None).expect("release"));
         let inv = parse_doc(BOM_1_2, &given).expect("parse");
-        assert_eq!(inv.inventory.envelope.key, "other@9");
+        assert_eq!(&*inv.inventory.envelope.key, "other@9");
         let bare = r#"{"bomFormat":"CycloneDX","specVersion":"1.5","components":[]}"#;
         let e = parse_doc(bare, &from_doc()).expect_err("no release");
         assert_eq!(e.pointer, "/metadata/component");
@@ -341,7 +341,7 @@ mod tests {
         // Version from the purl when the component has none.
         let purl_only = r#"{"bomFormat":"CycloneDX","specVersion":"1.5",
             "metadata":{"component":{"type":"application","name":"x","purl":"pkg:npm/x@3.0.0"}}}"#;
-        assert_eq!(parse_doc(purl_only, &from_doc()).expect("parse").inventory.envelope.key, "x@3.0.0");
+        assert_eq!(&*parse_doc(purl_only, &from_doc()).expect("parse").inventory.envelope.key, "x@3.0.0");
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub fn parse_line(line: &str, where_: &str, tenant: &str) -> Result<Advisory, Im
                 e
             })?;
             a.envelope.event_time = time;
-            a.envelope.source = format!("osv-history:{commit}");
+            a.envelope.source = format!("osv-history:{commit}").into();
             a.envelope.event_id =
                 derive_event_id("osv-history", &[commit.as_bytes(), a.envelope.event_id.0.as_bytes()]);
             Ok(a)
@@ -72,10 +72,10 @@ pub fn parse_line(line: &str, where_: &str, tenant: &str) -> Result<Advisory, Im
             Ok(Advisory {
                 envelope: Envelope {
                     event_id: derive_event_id("osv-history-delete", &[commit.as_bytes(), id.as_bytes()]),
-                    tenant: tenant.to_string(),
-                    key: id.clone(),
+                    tenant: tenant.to_string().into(),
+                    key: id.clone().into(),
                     event_time: time,
-                    source: format!("osv-history:{commit}"),
+                    source: format!("osv-history:{commit}").into(),
                     schema_version: EventType::Advisory.schema_version(),
                 },
                 change: AdvisoryChange::Delete,

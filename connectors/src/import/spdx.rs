@@ -219,9 +219,9 @@ mod tests {
     fn spdx_2_3_packages_with_purls_become_components() {
         let inv = parse_doc(SPDX_2_3, &from_doc()).expect("parse");
         let r = &inv.inventory;
-        assert_eq!(r.envelope.key, "api@v4.1.0", "the described package is the release");
+        assert_eq!(&*r.envelope.key, "api@v4.1.0", "the described package is the release");
         assert_eq!(r.format, InventoryFormat::Spdx);
-        assert_eq!(r.envelope.source, "spdx:sbom.spdx.json");
+        assert_eq!(&*r.envelope.source, "spdx:sbom.spdx.json");
         assert_eq!(r.envelope.event_time, EventTime::parse_rfc3339("2024-05-06T07:08:09Z").expect("time"));
         let got: Vec<(&str, &str, &str)> =
             r.components.iter().map(|c| (c.ecosystem.as_str(), c.name.as_str(), c.version.as_str())).collect();
@@ -248,7 +248,7 @@ mod tests {
               {"SPDXID":"SPDXRef-dep","name":"requests","versionInfo":"2.31.0","externalRefs":[
                 {"referenceCategory":"PACKAGE_MANAGER","referenceType":"purl","referenceLocator":"pkg:pypi/requests@2.31.0"}]}]}"#;
         let inv = parse_doc(doc, &from_doc()).expect("parse");
-        assert_eq!(inv.inventory.envelope.key, "app@1.2.3");
+        assert_eq!(&*inv.inventory.envelope.key, "app@1.2.3");
         assert_eq!(inv.inventory.components.len(), 1);
         assert_eq!(inv.inventory.components[0].ecosystem, "PyPI");
         assert!(inv.skipped.is_empty(), "the described package is not a skipped component: {:?}", inv.skipped);
@@ -258,7 +258,7 @@ mod tests {
             r#""documentDescribes":["SPDXRef-app"],"#,
             r#""relationships":[{"spdxElementId":"SPDXRef-app","relationshipType":"DESCRIBED_BY","relatedSpdxElement":"SPDXRef-DOCUMENT"}],"#,
         );
-        assert_eq!(parse_doc(&by, &from_doc()).expect("parse").inventory.envelope.key, "app@1.2.3");
+        assert_eq!(&*parse_doc(&by, &from_doc()).expect("parse").inventory.envelope.key, "app@1.2.3");
     }
 
     #[test]
@@ -269,7 +269,7 @@ mod tests {
         assert_eq!(parse_doc(unversioned, &from_doc()).expect_err("no version").pointer, "/packages/0/versionInfo");
         let given = ReleaseChoice::Given(ReleaseRef::parse("a@7", Some("prod".into())).expect("release"));
         let inv = parse_doc(none, &given).expect("parse");
-        assert_eq!(inv.inventory.envelope.key, "a@7");
+        assert_eq!(&*inv.inventory.envelope.key, "a@7");
         assert_eq!(inv.skipped.len(), 1, "undescribed package without purl");
     }
 

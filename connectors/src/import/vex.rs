@@ -169,10 +169,10 @@ pub(crate) fn finish(doc: &DocumentInfo, drafts: Vec<Draft>, path: &str, tenant:
             let mut statement = VexStatement {
                 envelope: Envelope {
                     event_id: derive_event_id("vex", &[]),
-                    tenant: tenant.to_string(),
-                    key: d.vulnerability.clone(),
+                    tenant: tenant.to_string().into(),
+                    key: d.vulnerability.clone().into(),
                     event_time: d.time,
-                    source: "vex".to_string(),
+                    source: "vex".to_string().into(),
                     schema_version: EventType::VexStatement.schema_version(),
                 },
                 format: doc.format,
@@ -198,7 +198,7 @@ pub(crate) fn finish(doc: &DocumentInfo, drafts: Vec<Draft>, path: &str, tenant:
                     &digest,
                 ],
             );
-            statement.envelope.source = format!("vex:{path}");
+            statement.envelope.source = format!("vex:{path}").into();
             statement
         })
         .collect()
@@ -262,9 +262,9 @@ mod tests {
         let b = parse(OPENVEX.as_bytes(), VexFormat::Openvex, "b/y.json", "acme").expect("parse");
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].envelope.event_id, b[0].envelope.event_id);
-        assert_eq!(a[0].envelope.source, "vex:a/x.json");
-        assert_eq!(a[0].envelope.key, "CVE-2024-0001");
-        assert_eq!(a[0].envelope.tenant, "acme");
+        assert_eq!(&*a[0].envelope.source, "vex:a/x.json");
+        assert_eq!(&*a[0].envelope.key, "CVE-2024-0001");
+        assert_eq!(&*a[0].envelope.tenant, "acme");
         assert_eq!(a[0].envelope.event_time, a[0].statement_time);
         let other_tenant = parse(OPENVEX.as_bytes(), VexFormat::Openvex, "a/x.json", "other").expect("parse");
         assert_ne!(a[0].envelope.event_id, other_tenant[0].envelope.event_id);

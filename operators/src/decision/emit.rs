@@ -16,9 +16,9 @@ fn envelope(cause: &Envelope, id: trustloop_schemas::EventId, key: &str, now: Ev
     Envelope {
         event_id: id,
         tenant: cause.tenant.clone(),
-        key: key.to_string(),
+        key: key.into(),
         event_time: now,
-        source: SOURCE.to_string(),
+        source: SOURCE.into(),
         schema_version: ty.schema_version(),
     }
 }

@@ -266,7 +266,7 @@ impl DecisionState {
     }
 
     fn on_finding(&mut self, f: &Finding, digest: [u8; 32], dirty: &mut BTreeSet<(String, String)>) {
-        let tenant = f.envelope.tenant.as_str();
+        let tenant = &*f.envelope.tenant;
         let release_key = format!("{}@{}", f.release_name, f.release_version);
         let t = self.tenant_mut(tenant);
         let key = FindingKey {
@@ -308,7 +308,7 @@ impl DecisionState {
     }
 
     fn on_approval(&mut self, a: &Approval, digest: [u8; 32], now: EventTime, dirty: &mut BTreeSet<(String, String)>) {
-        let tenant = a.envelope.tenant.as_str();
+        let tenant = &*a.envelope.tenant;
         let t = self.tenant_mut(tenant);
         let by_approver = t.approvals.entry(a.subject.clone()).or_default();
         if by_approver.get(&a.approver).is_some_and(|r| r.at > a.envelope.event_time) {
@@ -334,7 +334,7 @@ impl DecisionState {
 
     /// Records the request; returns its (tenant, subject).
     fn on_promotion(&mut self, p: &PromotionRequest, digest: [u8; 32], now: EventTime) -> (String, String) {
-        let tenant = p.envelope.tenant.clone();
+        let tenant = p.envelope.tenant.to_string();
         let release_key = format!("{}@{}", p.release_name, p.release_version);
         let subject = format!("{release_key}@{}", p.to_environment);
         let t = self.tenant_mut(&tenant);
@@ -365,7 +365,7 @@ impl DecisionState {
     }
 
     fn on_policy(&mut self, p: &Policy, now: EventTime, dirty: &mut BTreeSet<(String, String)>, out: &mut Vec<Event>) {
-        let tenant = p.envelope.tenant.clone();
+        let tenant = p.envelope.tenant.to_string();
         let t = self.tenant_mut(&tenant);
         match t.policy.accept(p) {
             Err(reason) => {

@@ -506,8 +506,8 @@ fn verdicts_only_on_change_and_promotions_always() {
     assert_eq!(out.len(), 2);
     let v = one_verdict(&out);
     assert_eq!((v.outcome, v.previous, v.subject_kind), (Outcome::Warn, None, SubjectKind::Release));
-    assert_eq!(v.envelope.source, emit::SOURCE);
-    assert_eq!(v.envelope.key, "shop@1.0@prod");
+    assert_eq!(&*v.envelope.source, emit::SOURCE);
+    assert_eq!(&*v.envelope.key, "shop@1.0@prod");
     assert_eq!(v.policy_digest, r.s.policy_digest("acme"));
     let a = actions(&out)[0];
     assert_eq!(a.kind, ActionKind::Promote);
@@ -557,7 +557,7 @@ fn tenants_are_separate() {
     // Tenant `other` has the default policy and no findings: prod needs one approval.
     let out = r.feed(&promotion_of("other", 2, T0, "shop@1.0", "staging", "prod"));
     let v = one_verdict(&out);
-    assert_eq!((v.envelope.tenant.as_str(), v.outcome), ("other", Outcome::Fail));
+    assert_eq!((&*v.envelope.tenant, v.outcome), ("other", Outcome::Fail));
     assert_eq!(rules_of(v), ["approvals[0]"]);
     assert_eq!(v.policy_digest, crate::policy::default_policy().digest());
     assert!(r.feed(&finding_of("other", 3, T0, F { severity: Some("LOW"), ..F::default() })).is_empty());

@@ -105,10 +105,10 @@ impl ActionRecord {
         Event::EnforcementAction(EnforcementAction {
             envelope: Envelope {
                 event_id: id,
-                tenant: tenant.to_string(),
-                key: self.key.clone(),
+                tenant: tenant.into(),
+                key: self.key.as_str().into(),
                 event_time: EventTime::from_micros(now),
-                source: SOURCE.to_string(),
+                source: SOURCE.into(),
                 schema_version: EventType::EnforcementAction.schema_version(),
             },
             action_id: self.action_id.clone(),

@@ -240,7 +240,7 @@ impl EnforcementState {
             Event::EnforcementAction(_) => {}
             Event::EnforcementResult(r) => self.on_result(r, &cause, &mut out),
             Event::Verdict(v) if v.subject_kind == SubjectKind::Entity => {
-                let tenant = v.envelope.tenant.as_str();
+                let tenant = &*v.envelope.tenant;
                 let grew = self.tenants.entry(tenant.to_string()).or_default().fleet.insert(v.subject.clone());
                 if grew {
                     self.in_tenant(tenant, &cause, &mut out, |book, cx| book.release(cx));
@@ -314,7 +314,7 @@ impl EnforcementState {
     }
 
     fn on_request(&mut self, a: &EnforcementAction, cause: &str, out: &mut Vec<Event>) {
-        let tenant = a.envelope.tenant.as_str();
+        let tenant = &*a.envelope.tenant;
         let known = self.tenants.get(tenant).is_some_and(|t| t.book.actions.contains_key(&a.action_id));
         if known {
             return; // a duplicate request changes nothing
@@ -334,7 +334,7 @@ impl EnforcementState {
     }
 
     fn on_policy(&mut self, p: &Policy, cause: &str, out: &mut Vec<Event>) {
-        let tenant = p.envelope.tenant.as_str();
+        let tenant = &*p.envelope.tenant;
         let ts = self.tenants.entry(tenant.to_string()).or_default();
         match accept_policy(p, ts.policy.as_ref()) {
             Ok(doc) => {
@@ -501,7 +501,7 @@ impl Book {
         let mut a = ActionRecord {
             action_id: r.action_id.clone(),
             seq,
-            key: r.envelope.key.clone(),
+            key: r.envelope.key.to_string(),
             subject: r.subject.clone(),
             kind: r.kind,
             target,

@@ -218,9 +218,9 @@ fn plain_lifecycle_dispatched_acknowledged_applied_verified() {
     assert_eq!(d.target, "entity:h1");
     assert_eq!(d.subject, "h1");
     assert_eq!(d.kind, ActionKind::Isolate);
-    assert_eq!(d.envelope.key, "h1");
-    assert_eq!(d.envelope.tenant, "acme");
-    assert_eq!(d.envelope.source, SOURCE);
+    assert_eq!(&*d.envelope.key, "h1");
+    assert_eq!(&*d.envelope.tenant, "acme");
+    assert_eq!(&*d.envelope.source, SOURCE);
     assert_eq!(d.envelope.event_time, EventTime::from_micros(T0));
     assert_eq!(d.deadline, Some(EventTime::from_micros(T0 + 2 * MIN)));
     assert_eq!(d.cause_event_id, req.envelope().event_id.to_string());

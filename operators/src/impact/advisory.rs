@@ -183,6 +183,7 @@ impl ImpactState {
             }
         }
         let cause = Cause::new(cause);
+        let ids = cause.ids();
         let entry = &self.advisories[aid as usize];
         let (components, releases) = (&self.components, &self.releases);
         deltas
@@ -190,7 +191,7 @@ impl ImpactState {
             .map(|(rid, cid, change, matched)| {
                 let c = components.get(*cid);
                 let release = &releases[*rid as usize];
-                finding(&cause, release, entry, c, c.purl_text(), *change, matched)
+                finding(&cause, &ids, release, entry, c, c.purl_text(), *change, matched)
             })
             .collect()
     }

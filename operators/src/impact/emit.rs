@@ -12,6 +12,8 @@ use super::tables::{AdvisoryEntry, ComponentEntry, PackageId, ReleaseEntry};
 pub(super) struct Cause<'a> {
     envelope: &'a Envelope,
     id: Text,
+    /// The findings' `source`.
+    source: Text,
     /// The ids of its findings, hashed as far as the cause.
     ids: EventIdPrefix,
 }
@@ -20,8 +22,52 @@ impl<'a> Cause<'a> {
     /// The cause `envelope`.
     pub fn new(envelope: &'a Envelope) -> Cause<'a> {
         let id = envelope.event_id.to_string();
-        Cause { envelope, ids: EventIdPrefix::new("finding", &[id.as_bytes()]), id: id.into() }
+        Cause {
+            envelope,
+            ids: EventIdPrefix::new("finding", &[id.as_bytes()]),
+            id: id.into(),
+            source: Text::from("trustloop.impact"),
+        }
     }
+
+    /// The ids of its findings, hashed as far as the cause.
+    pub fn ids(&self) -> Ids<'_> {
+        Ids { prefix: &self.ids, hashed: 0 }
+    }
+}
+
+/// The ids of a batch of findings with their leading inputs hashed once: a finding's id hashes the
+/// cause, then release name, version and environment, advisory id, purl and change, in that order
+/// (see [`finding`]); a batch whose findings share the release, or the release and the advisory,
+/// hashes those once ([`Ids::release`], [`Ids::advisory`]) and derives the same ids.
+#[derive(Debug, Clone)]
+pub(super) struct Ids<'p> {
+    prefix: &'p EventIdPrefix,
+    /// How many of the finding's own inputs `prefix` has hashed already.
+    hashed: usize,
+}
+
+impl Ids<'_> {
+    /// The prefix of the findings of `release` (from the cause's).
+    pub fn release(&self, release: &ReleaseEntry) -> EventIdPrefix {
+        debug_assert_eq!(self.hashed, 0, "the release follows the cause");
+        self.prefix.then(&release_inputs(release))
+    }
+
+    /// The prefix of the findings of `release` and `advisory`, from `release`'s prefix.
+    pub fn advisory(release: &EventIdPrefix, advisory: &AdvisoryEntry) -> EventIdPrefix {
+        release.then(&[advisory.subject.id().as_bytes()])
+    }
+}
+
+/// `prefix` as the ids of findings of one release and advisory ([`Ids::advisory`]).
+pub(super) fn of_advisory(prefix: &EventIdPrefix) -> Ids<'_> {
+    Ids { prefix, hashed: 4 }
+}
+
+/// A release's part of its findings' ids: name, version, environment.
+fn release_inputs(release: &ReleaseEntry) -> [&[u8]; 3] {
+    [release.name().as_bytes(), release.version().as_bytes(), release.environment().unwrap_or("").as_bytes()]
 }
 
 /// The advisory side of a finding — its id, aliases and severity (none once deleted) — shared by
@@ -107,9 +153,12 @@ impl Facts {
 }
 
 /// One delta: the finding's parts and the change. Its strings are shared with the operator's tables.
+/// `ids` must have hashed what it says it has of this very finding (its release, its advisory).
 #[inline]
+#[allow(clippy::too_many_arguments)]
 pub(super) fn finding(
     cause: &Cause<'_>,
+    ids: &Ids<'_>,
     release: &ReleaseEntry,
     advisory: &AdvisoryEntry,
     component: &ComponentEntry,
@@ -119,20 +168,15 @@ pub(super) fn finding(
 ) -> Finding {
     let (subject, facts) = (&advisory.subject, &advisory.facts);
     let change_tag: &[u8] = if change == FindingChange::Opened { b"opened" } else { b"closed" };
+    let [name, version, environment] = release_inputs(release);
+    let inputs = [name, version, environment, subject.id().as_bytes(), purl.as_bytes(), change_tag];
     Finding {
         envelope: Envelope {
-            event_id: cause.ids.derive(&[
-                release.name().as_bytes(),
-                release.version().as_bytes(),
-                release.environment().unwrap_or("").as_bytes(),
-                subject.id().as_bytes(),
-                purl.as_bytes(),
-                change_tag,
-            ]),
+            event_id: ids.prefix.derive(&inputs[ids.hashed..]),
             tenant: cause.envelope.tenant.clone(),
-            key: release.label().to_string(),
+            key: release.label_text().clone(),
             event_time: cause.envelope.event_time,
-            source: "trustloop.impact".into(),
+            source: cause.source.clone(),
             schema_version: EventType::Finding.schema_version(),
         },
         change,

@@ -165,12 +165,14 @@ impl ImpactState {
                 .then_with(|| self.components.purls.get(x.0.1).cmp(self.components.purls.get(y.0.1)))
         });
         let cause = emit::Cause::new(cause);
+        let ids = cause.ids();
         open.into_iter()
             .filter_map(|(&(rid, purl), f)| {
                 let release = &self.releases[rid as usize];
                 let c = release.components.iter().map(|&cid| self.components.get(cid)).find(|c| c.purl == purl)?;
                 Some(emit::finding(
                     &cause,
+                    &ids,
                     release,
                     a,
                     c,

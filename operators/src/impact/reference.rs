@@ -184,7 +184,7 @@ impl ReferenceState {
                     ],
                 ),
                 tenant: cause.tenant.clone(),
-                key: format!("{}@{}", key.release.name, key.release.version),
+                key: format!("{}@{}", key.release.name, key.release.version).into(),
                 event_time: cause.event_time,
                 source: "trustloop.impact".into(),
                 schema_version: EventType::Finding.schema_version(),

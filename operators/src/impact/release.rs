@@ -5,9 +5,9 @@ use std::cmp::Ordering;
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
-use trustloop_schemas::{Finding, FindingChange, Match, ReleaseInventory};
+use trustloop_schemas::{EventIdPrefix, Finding, FindingChange, Match, ReleaseInventory};
 
-use super::emit::{Cause, finding};
+use super::emit::{Cause, Ids, finding, of_advisory};
 use super::fx::FxHashMap;
 use super::tables::{AdvisoryId, ComponentEntry, ComponentId, PurlId, ReleaseEntry, next_id, use_ranks};
 use super::{ImpactState, OpenFinding, ReleaseKey, evaluate};
@@ -145,13 +145,20 @@ impl ImpactState {
         let release = &self.releases[rid as usize];
         let missing = ComponentEntry::missing();
         let (advisories, all) = (&self.advisories, &self.components);
+        // Every finding is of this release, and they come in runs of one advisory: hash those once.
+        let of_release = cause.ids().release(release);
+        let mut run: Option<(AdvisoryId, EventIdPrefix)> = None;
         let out = deltas
             .iter()
             .map(|(aid, purl, cid, change, m)| {
                 let c = cid.map_or(&missing, |cid| all.get(cid));
                 let a = &advisories[*aid as usize];
                 let purl = if cid.is_some() { c.purl_text() } else { all.purls.text(*purl) };
-                finding(&cause, release, a, c, purl, *change, m)
+                let prefix = match &run {
+                    Some((at, prefix)) if at == aid => prefix,
+                    _ => &run.insert((*aid, Ids::advisory(&of_release, a))).1,
+                };
+                finding(&cause, &of_advisory(prefix), release, a, c, purl, *change, m)
             })
             .collect();
         self.releases[rid as usize].components = components;

@@ -137,7 +137,7 @@ impl ComponentEntry {
 #[derive(Debug, Clone)]
 pub(super) struct ReleaseEntry {
     /// `name@version`.
-    label: Box<str>,
+    label: Text,
     name: Text,
     version: Text,
     /// Environment, if the inventory names one.
@@ -158,8 +158,8 @@ impl ReleaseEntry {
         }
     }
 
-    /// `name@version`.
-    pub fn label(&self) -> &str {
+    /// `name@version`, shared.
+    pub fn label_text(&self) -> &Text {
         &self.label
     }
 

@@ -125,10 +125,10 @@ fn first_sample_emits_under_the_default_policy() {
     assert_eq!(out.score, 100.0);
     assert_eq!(out.previous, None);
     assert_eq!(out.entity, "host-1");
-    assert_eq!(out.envelope.key, "host-1");
-    assert_eq!(out.envelope.tenant, "acme");
+    assert_eq!(&*out.envelope.key, "host-1");
+    assert_eq!(&*out.envelope.tenant, "acme");
     assert_eq!(out.envelope.event_time.as_micros(), T0);
-    assert_eq!(out.envelope.source, SOURCE);
+    assert_eq!(&*out.envelope.source, SOURCE);
     assert_eq!(out.policy_digest, crate::policy::default_policy().digest());
     let names: Vec<&str> = out.features.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(

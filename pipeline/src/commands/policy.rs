@@ -113,7 +113,7 @@ async fn latest(backend: &Backend, tenant: &str, name: &str) -> Result<Option<(i
             for r in &records {
                 pos = r.offset + 1;
                 match backend.codec.decode(&r.value, &*backend.registry) {
-                    Ok(Event::Policy(pol)) if pol.envelope.tenant == tenant && pol.name == name => {
+                    Ok(Event::Policy(pol)) if &*pol.envelope.tenant == tenant && pol.name == name => {
                         if best.as_ref().is_none_or(|(v, _)| pol.version > *v) {
                             best = Some((pol.version, pol.digest));
                         }
@@ -156,8 +156,8 @@ async fn apply(
     let event = Event::Policy(Policy {
         envelope: Envelope {
             event_id,
-            tenant: tenant.to_string(),
-            key: doc.name.clone(),
+            tenant: tenant.to_string().into(),
+            key: doc.name.clone().into(),
             // When it was applied (ingest time, as for every ingested event); decisions use the
             // order of policies in the log and the event times of what they decide about.
             event_time: EventTime::from_micros(super::now_micros()),

@@ -169,7 +169,7 @@ async fn signed_post_fails_retriably_on_500_then_applies_and_verifies() {
     assert_eq!(states(&second), [ActionState::Acknowledged, ActionState::Applied, ActionState::Verified]);
     assert!(second.iter().all(|r| r.success && r.adapter == "pager" && r.attempt == 2));
     assert!(
-        second.iter().all(|r| r.envelope.source == "trustloop.adapter.pager" && r.envelope.key == act.envelope.key)
+        second.iter().all(|r| &*r.envelope.source == "trustloop.adapter.pager" && r.envelope.key == act.envelope.key)
     );
     assert!(second[0].duration_micros > 0);
 
