@@ -91,3 +91,31 @@ pub fn human(x: f64) -> String {
         format!("{x:.0}")
     }
 }
+
+/// Locks the process's memory as `trustloop run --lock-memory` does, unless
+/// `TRUSTLOOP_BENCH_LOCK_MEMORY=0`; prints which. Latency benches call it first: on a VM whose host
+/// reclaims freed memory a first touch of memory can take milliseconds (see the README).
+pub fn lock_memory_for_latency(bench: &str) -> bool {
+    if std::env::var("TRUSTLOOP_BENCH_LOCK_MEMORY").is_ok_and(|v| v == "0") {
+        println!("{bench}: memory not locked (TRUSTLOOP_BENCH_LOCK_MEMORY=0)");
+        return false;
+    }
+    match trustloop::memory::lock_memory() {
+        Ok(()) => {
+            println!("{bench}: memory locked, as `trustloop run --lock-memory` does");
+            true
+        }
+        Err(e) => {
+            println!("{bench}: memory not locked: {e}");
+            false
+        }
+    }
+}
+
+/// Minor page faults of the calling thread so far (Linux; `None` elsewhere or if unreadable).
+pub fn minor_faults() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces: state is the
+    // first, minflt (field 10 of the whole line) the eighth.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(7)?.parse().ok()
+}

@@ -8,5 +8,6 @@ pub mod backend;
 pub mod cli;
 pub mod commands;
 pub mod ingest;
+pub mod memory;
 pub mod ops;
 pub mod runtime;

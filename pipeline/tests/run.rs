@@ -198,3 +198,31 @@ fn misrouted_events_go_to_dlq_with_one_task_per_partition() {
         assert!(auth.and_then(|a| a["value"].as_f64()).is_some_and(|v| v < 50.0), "{s}");
     }
 }
+
+#[test]
+fn a_run_with_locked_memory_derives_the_same_scores() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input: String = (0..20).map(|m| telemetry("host-1", m, "auth_failure", 5.0) + "\n").collect();
+    let out = trustloop(dir.path(), &["produce", "--topic", "telemetry"], &input);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let other = tempfile::tempdir().expect("tempdir");
+    let out = trustloop(other.path(), &["produce", "--topic", "telemetry"], &input);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let out = trustloop(dir.path(), &["run", "--until-idle", "--lock-memory"], "");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        // Without RLIMIT_MEMLOCK room or CAP_IPC_LOCK the run must refuse to start, and say why.
+        assert!(stderr.contains("RLIMIT_MEMLOCK"), "{stderr}");
+        return;
+    }
+    let out = trustloop(other.path(), &["run", "--until-idle"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Event ids derive from the inputs: the same inputs, the same scores.
+    let ids = |d: &Path| -> Vec<String> {
+        consume(d, "trust-scores").iter().map(|v| v["event_id"].as_str().expect("event_id").to_string()).collect()
+    };
+    let (locked, plain) = (ids(dir.path()), ids(other.path()));
+    assert!(!locked.is_empty(), "no trust scores");
+    assert_eq!(locked, plain);
+}

@@ -85,6 +85,13 @@ pub struct RunArgs {
     /// address (`HOST:PORT`; port 0 picks a free port). The bound address is printed on stderr.
     #[arg(long, env = "TRUSTLOOP_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Lock the process's memory (`mlockall`) before starting, so that no page fault lands inside
+    /// an event's processing: for latency targets on hosts where a fault is slow (virtual machines
+    /// whose host reclaims freed memory; see the README). Resident memory grows to what the
+    /// allocator has reserved. Needs RLIMIT_MEMLOCK room or CAP_IPC_LOCK; if refused, the run does
+    /// not start.
+    #[arg(long, env = "TRUSTLOOP_LOCK_MEMORY")]
+    pub lock_memory: bool,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -123,6 +130,10 @@ pub async fn run(backend_args: &BackendArgs, args: RunArgs) -> Result<ExitCode> 
         Some(p) => RunConfig::load(p)?,
         None => RunConfig::default(),
     };
+    if args.lock_memory {
+        crate::memory::lock_memory()?;
+        tracing::info!("memory locked (--lock-memory)");
+    }
     // One signal listener for the whole run: a signal that arrives during a pass is not lost, and the
     // run stops at the end of that pass. A second signal does not wait for it (every stage commits its
     // offsets after its own pass; what is redone on restart is recognisable by its event ids).
