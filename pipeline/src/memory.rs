@@ -15,8 +15,16 @@ use thiserror::Error;
 /// Why memory could not be locked.
 #[derive(Debug, Error)]
 pub enum LockMemoryError {
-    /// The kernel refused `mlockall`: usually `RLIMIT_MEMLOCK` (raise it, e.g. `ulimit -l unlimited`
-    /// or systemd's `LimitMEMLOCK=infinity`) or a missing `CAP_IPC_LOCK`.
+    /// `RLIMIT_MEMLOCK` is finite and the process is not root. Locking all future mappings under a
+    /// finite limit lets the run start, then fails allocations (and so aborts the process) once the
+    /// locked memory reaches the limit, so it is refused up front.
+    #[error(
+        "RLIMIT_MEMLOCK is {0} bytes: locking every future allocation under a finite limit would make \
+         allocations fail once the state outgrows it; raise it to unlimited (`ulimit -l unlimited`, systemd \
+         `LimitMEMLOCK=infinity`) or run with CAP_IPC_LOCK as root"
+    )]
+    FiniteLimit(u64),
+    /// The kernel refused `mlockall`.
     #[error(
         "could not lock the process's memory ({0}): raise RLIMIT_MEMLOCK (`ulimit -l unlimited`, systemd \
          `LimitMEMLOCK=infinity`) or grant CAP_IPC_LOCK"
@@ -24,9 +32,16 @@ pub enum LockMemoryError {
     Refused(#[source] std::io::Error),
 }
 
-/// Locks every current and future mapping of the process in memory.
+/// Locks every current and future mapping of the process in memory. Refused (before anything is
+/// locked) where `RLIMIT_MEMLOCK` is finite and the process is not root.
 pub fn lock_memory() -> Result<(), LockMemoryError> {
     use rustix::mm::{MlockAllFlags, mlockall};
+    use rustix::process::{Resource, geteuid, getrlimit};
+    if !geteuid().is_root()
+        && let Some(limit) = getrlimit(Resource::Memlock).current
+    {
+        return Err(LockMemoryError::FiniteLimit(limit));
+    }
     mlockall(MlockAllFlags::CURRENT | MlockAllFlags::FUTURE).map_err(|e| LockMemoryError::Refused(e.into()))
 }
 
