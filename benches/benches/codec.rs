@@ -13,7 +13,7 @@ fn sample(i: u64) -> Event {
         envelope: Envelope {
             event_id: derive_event_id("bench", &[&i.to_be_bytes()]),
             tenant: "acme".into(),
-            key: entity.clone().into(),
+            key: entity.as_str().into(),
             event_time: EventTime::from_micros(1_793_534_400_000_000 + i as i64),
             source: "bench".into(),
             schema_version: EventType::Telemetry.schema_version(),

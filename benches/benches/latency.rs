@@ -38,7 +38,7 @@ fn telemetry(i: u64) -> Event {
         envelope: Envelope {
             event_id: EventId(uuid::Uuid::from_u128(u128::from(i) + 1)),
             tenant: "acme".into(),
-            key: entity.clone().into(),
+            key: entity.as_str().into(),
             event_time: EventTime::from_micros(1_793_534_400_000_000 + i as i64),
             source: "bench".into(),
             schema_version: 1,

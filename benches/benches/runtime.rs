@@ -32,7 +32,7 @@ fn telemetry(i: u64) -> Event {
         envelope: Envelope {
             event_id: EventId(uuid::Uuid::from_u128(u128::from(i) + 1)),
             tenant: "acme".into(),
-            key: entity.clone().into(),
+            key: entity.as_str().into(),
             event_time: EventTime::from_micros(T0 + (i / ENTITIES) as i64 * 30_000_000 + e as i64),
             source: "bench".into(),
             schema_version: 1,

@@ -139,9 +139,9 @@ pub fn dead_letter(
         envelope: Envelope {
             event_id: id,
             tenant: tenant.into(),
-            key: source_topic.to_string().into(),
+            key: source_topic.into(),
             event_time: EventTime::from_micros(defaults.now_micros),
-            source: defaults.source.clone().into(),
+            source: defaults.source.as_str().into(),
             schema_version: EventType::DeadLetter.schema_version(),
         },
         source_topic: source_topic.to_string(),

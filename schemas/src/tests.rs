@@ -505,7 +505,7 @@ fn telemetry_codec_throughput() {
             let mut e = telemetry();
             if let Event::Telemetry(t) = &mut e {
                 t.entity = format!("host-{:05}", i % 10_000);
-                t.envelope.key = t.entity.clone().into();
+                t.envelope.key = t.entity.as_str().into();
                 t.envelope.event_id = derive_event_id("bench", &[&i.to_be_bytes()]);
                 t.attributes.insert("site".into(), "dc-1".into());
             }

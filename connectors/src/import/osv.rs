@@ -176,8 +176,8 @@ pub fn parse(text: &str, format: Format, path: &str, tenant: &str) -> Result<Adv
     let mut advisory = Advisory {
         envelope: Envelope {
             event_id: derive_event_id("osv", &[]),
-            tenant: tenant.to_string().into(),
-            key: doc.id.clone().into(),
+            tenant: tenant.into(),
+            key: doc.id.as_str().into(),
             event_time: modified,
             source: format!("osv:{path}").into(),
             schema_version: EventType::Advisory.schema_version(),

@@ -72,8 +72,8 @@ pub fn parse_line(line: &str, where_: &str, tenant: &str) -> Result<Advisory, Im
             Ok(Advisory {
                 envelope: Envelope {
                     event_id: derive_event_id("osv-history-delete", &[commit.as_bytes(), id.as_bytes()]),
-                    tenant: tenant.to_string().into(),
-                    key: id.clone().into(),
+                    tenant: tenant.into(),
+                    key: id.as_str().into(),
                     event_time: time,
                     source: format!("osv-history:{commit}").into(),
                     schema_version: EventType::Advisory.schema_version(),

@@ -95,7 +95,7 @@ pub(crate) fn inventory(
                     digest.as_bytes(),
                 ],
             ),
-            tenant: tenant.to_string().into(),
+            tenant: tenant.into(),
             key: format!("{}@{}", release.name, release.version).into(),
             event_time,
             source: source.into(),

@@ -169,10 +169,10 @@ pub(crate) fn finish(doc: &DocumentInfo, drafts: Vec<Draft>, path: &str, tenant:
             let mut statement = VexStatement {
                 envelope: Envelope {
                     event_id: derive_event_id("vex", &[]),
-                    tenant: tenant.to_string().into(),
-                    key: d.vulnerability.clone().into(),
+                    tenant: tenant.into(),
+                    key: d.vulnerability.as_str().into(),
                     event_time: d.time,
-                    source: "vex".to_string().into(),
+                    source: "vex".into(),
                     schema_version: EventType::VexStatement.schema_version(),
                 },
                 format: doc.format,

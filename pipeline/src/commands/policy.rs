@@ -156,8 +156,8 @@ async fn apply(
     let event = Event::Policy(Policy {
         envelope: Envelope {
             event_id,
-            tenant: tenant.to_string().into(),
-            key: doc.name.clone().into(),
+            tenant: tenant.into(),
+            key: doc.name.as_str().into(),
             // When it was applied (ingest time, as for every ingested event); decisions use the
             // order of policies in the log and the event times of what they decide about.
             event_time: EventTime::from_micros(super::now_micros()),

@@ -512,7 +512,7 @@ impl Stage {
                     ],
                 ),
                 tenant: "unknown".into(),
-                key: record.topic.to_string().into(),
+                key: (&*record.topic).into(),
                 event_time: EventTime::from_micros(record.timestamp_ms.saturating_mul(1000)),
                 source: format!("trustloop.{}", self.op.name()).into(),
                 schema_version: EventType::DeadLetter.schema_version(),
