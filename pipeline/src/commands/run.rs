@@ -88,8 +88,8 @@ pub struct RunArgs {
     /// Lock the process's memory (`mlockall`) before starting, so that no page fault lands inside
     /// an event's processing: for latency targets on hosts where a fault is slow (virtual machines
     /// whose host reclaims freed memory; see the README). Resident memory grows to what the
-    /// allocator has reserved. Needs an unlimited RLIMIT_MEMLOCK or root; otherwise the run does not
-    /// start (under a finite limit, allocations would fail once the state outgrows it).
+    /// allocator has reserved. Needs an unlimited RLIMIT_MEMLOCK or CAP_IPC_LOCK; otherwise the run
+    /// does not start (under a finite limit, allocations would fail once the state outgrows it).
     #[arg(long, env = "TRUSTLOOP_LOCK_MEMORY")]
     pub lock_memory: bool,
     #[command(flatten)]
