@@ -28,6 +28,12 @@ fn trustloop(dir: &Path, args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().expect("wait")
 }
 
+/// Produces JSON `lines` to `topic`; the producer must succeed.
+fn produce(dir: &Path, topic: &str, lines: &str) {
+    let out = trustloop(dir, &["produce", "--topic", topic], lines);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 fn consume(dir: &Path, topic: &str) -> Vec<Value> {
     let out = trustloop(dir, &["consume", "--topic", topic, "--from-beginning"], "");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -44,8 +50,7 @@ fn telemetry(entity: &str, minute: u32, kind: &str, value: f64) -> String {
 fn poison_pills_go_to_dlq_and_the_rest_flows() {
     let dir = tempfile::tempdir().expect("tempdir");
     let first: String = (0..10).map(|m| telemetry("host-1", m, "heartbeat", 1.0) + "\n").collect();
-    let out = trustloop(dir.path(), &["produce", "--topic", "telemetry"], &first);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    produce(dir.path(), "telemetry", &first);
 
     // A corrupt record and a well-formed event of the wrong type, in the middle of the stream.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -78,7 +83,7 @@ fn poison_pills_go_to_dlq_and_the_rest_flows() {
             .expect("append a wrong-topic event");
     });
     let rest: String = (21..30).map(|m| telemetry("host-1", m, "auth_failure", 5.0) + "\n").collect();
-    assert!(trustloop(dir.path(), &["produce", "--topic", "telemetry"], &rest).status.success());
+    produce(dir.path(), "telemetry", &rest);
 
     let out = trustloop(dir.path(), &["run", "--until-idle", "--json"], "");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -117,7 +122,7 @@ fn poison_pills_go_to_dlq_and_the_rest_flows() {
 
     // New input after a restart: only its consequences are written.
     let more: String = (30..40).map(|m| telemetry("host-1", m, "auth_failure", 8.0) + "\n").collect();
-    assert!(trustloop(dir.path(), &["produce", "--topic", "telemetry"], &more).status.success());
+    produce(dir.path(), "telemetry", &more);
     let out = trustloop(dir.path(), &["run", "--until-idle", "--json"], "");
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     assert_eq!(
@@ -136,7 +141,7 @@ fn poison_pills_go_to_dlq_and_the_rest_flows() {
 fn misrouted_events_go_to_dlq_with_one_task_per_partition() {
     let dir = tempfile::tempdir().expect("tempdir");
     let lines: String = (0..10).map(|m| telemetry("host-1", m, "auth_failure", 5.0) + "\n").collect();
-    assert!(trustloop(dir.path(), &["produce", "--topic", "telemetry"], &lines).status.success());
+    produce(dir.path(), "telemetry", &lines);
     let home = trustloop_connectors::log::partition_for_key(b"host-1", 2);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
@@ -203,11 +208,9 @@ fn misrouted_events_go_to_dlq_with_one_task_per_partition() {
 fn a_run_with_locked_memory_derives_the_same_scores() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input: String = (0..20).map(|m| telemetry("host-1", m, "auth_failure", 5.0) + "\n").collect();
-    let out = trustloop(dir.path(), &["produce", "--topic", "telemetry"], &input);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    produce(dir.path(), "telemetry", &input);
     let other = tempfile::tempdir().expect("tempdir");
-    let out = trustloop(other.path(), &["produce", "--topic", "telemetry"], &input);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    produce(other.path(), "telemetry", &input);
 
     let out = trustloop(dir.path(), &["run", "--until-idle", "--lock-memory"], "");
     let stderr = String::from_utf8_lossy(&out.stderr);
