@@ -20,6 +20,13 @@ pub struct Cli {
     #[command(flatten)]
     pub backend: BackendArgs,
 
+    /// Export tracing spans (stage passes, checkpoints, action dispatches) to this OpenTelemetry
+    /// collector, over OTLP/HTTP protobuf, at `URL/v1/traces` (e.g. `http://127.0.0.1:4318`). The
+    /// standard `OTEL_EXPORTER_OTLP_ENDPOINT` variables work too; `OTEL_SDK_DISABLED=true` turns
+    /// export off. Spans exported: `TRUSTLOOP_OTLP_LOG` (an `EnvFilter`, default `info`).
+    #[arg(long, global = true, env = "TRUSTLOOP_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -70,7 +77,14 @@ pub struct OutputArgs {
 /// Parses the command line, runs the command and maps its outcome to an exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // Kept to the end of `main`: dropping it flushes the spans still buffered.
+    let _exporter = match init_tracing(cli.otlp_endpoint.as_deref()) {
+        Ok(exporter) => exporter,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -87,16 +101,28 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+/// Logs to stderr (filtered by `TRUSTLOOP_LOG`, else `RUST_LOG`, else `warn`) and, when an OTLP
+/// endpoint is configured, exports spans too (filtered by `TRUSTLOOP_OTLP_LOG`, else `info`).
+fn init_tracing(otlp_endpoint: Option<&str>) -> Result<Option<crate::otel::Exporter>, crate::otel::ExportError> {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = EnvFilter::try_from_env("TRUSTLOOP_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let log = tracing_subscriber::fmt::layer()
         .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_filter(filter);
+    let endpoint = crate::otel::Endpoint::resolve(otlp_endpoint, |name| std::env::var(name).ok());
+    let exporter = endpoint.as_ref().map(crate::otel::Exporter::start).transpose()?;
+    let traces = exporter.as_ref().map(|exporter| {
+        let filter = EnvFilter::try_from_env("TRUSTLOOP_OTLP_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+        exporter.layer().with_filter(filter)
+    });
+    let _ = tracing_subscriber::registry().with(log).with(traces).try_init();
+    Ok(exporter)
 }
 
 /// The default data directory of the embedded log.

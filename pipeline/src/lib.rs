@@ -1,5 +1,5 @@
 //! trustloop's imperative shell: the command line, backend selection, ingestion, the runtime that
-//! drives the operators and (later) checkpoints, HTTP and SQL.
+//! drives the operators, checkpoints, the operations endpoints and trace export.
 //!
 //! The functional core lives in `trustloop-operators`; the log backends in `trustloop-connectors`;
 //! the event types and codecs in `trustloop-schemas`.
@@ -10,4 +10,5 @@ pub mod commands;
 pub mod ingest;
 pub mod memory;
 pub mod ops;
+pub mod otel;
 pub mod runtime;

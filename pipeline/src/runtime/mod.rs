@@ -260,7 +260,9 @@ impl Stage {
         let Some(snap) = self.op.snapshot() else { return Ok(()) };
         let positions: Vec<(String, u32, i64)> = self.positions.iter().map(|((t, p), o)| (t.clone(), *p, *o)).collect();
         let (store, group, name) = (c.store.clone(), self.group.clone(), self.op.name());
-        let path = tokio::task::spawn_blocking(move || store.save(&group, name, positions, &snap)).await??;
+        let span = tracing::info_span!("checkpoint", operator = name, task = self.task.id, bytes = snap.state.len());
+        let path =
+            tokio::task::spawn_blocking(move || span.in_scope(|| store.save(&group, name, positions, &snap))).await??;
         c.dirty = false;
         c.last = Instant::now();
         self.stats.snapshots += 1;
@@ -375,6 +377,28 @@ impl Stage {
                 ranges.push((topic.to_string(), i, p as u32, from, until));
             }
         }
+        // A span (exported as a trace when configured) for passes with input only: idle polls
+        // would drown the real work.
+        let span = match ranges.iter().any(|r| r.3 < r.4) {
+            true => tracing::info_span!(
+                "stage",
+                operator = self.op.name(),
+                task = self.task.id,
+                applied = tracing::field::Empty,
+                written = tracing::field::Empty
+            ),
+            false => tracing::Span::none(),
+        };
+        let written_before = self.stats.written;
+        let applied = self.apply(backend, ranges).instrument(span.clone()).await?;
+        span.record("applied", applied);
+        span.record("written", self.stats.written - written_before);
+        Ok(applied)
+    }
+
+    /// [`Stage::pass`] over `ranges` (topic, input index, partition, from, until).
+    async fn apply(&mut self, backend: &Backend, ranges: Vec<(String, usize, u32, i64, i64)>) -> Result<u64> {
+        let partitioning = self.op.partitioning();
         // Per range (looked up once, not per record): its key, committed offset, event type, and
         // the position reached.
         let keys: Vec<(String, u32)> = ranges.iter().map(|r| (r.0.clone(), r.2)).collect();
