@@ -133,6 +133,24 @@ pub async fn read_from_offset_and_bounds(log: &dyn EventLog) {
     assert_eq!(bounded[0].offset, 10);
 }
 
+/// Offsets of several topics at once equal each topic's own; an unknown topic among them fails the
+/// call.
+pub async fn offsets_of_many_topics(log: &dyn EventLog) {
+    let (a, b) = (unique("conf-offs-a"), unique("conf-offs-b"));
+    log.create_topic(&a, 2).await.expect("create a");
+    log.create_topic(&b, 3).await.expect("create b");
+    log.append(&a, 1, (0..4).map(|i| rec("k", &format!("a{i}"))).collect()).await.expect("append a");
+    log.append(&b, 2, (0..7).map(|i| rec("k", &format!("b{i}"))).collect()).await.expect("append b");
+    let both = log.offsets_of(&[&b, &a]).await.expect("offsets of both");
+    assert_eq!(both.len(), 2);
+    assert_eq!(both[0], log.offsets(&b).await.expect("offsets of b"));
+    assert_eq!(both[1], log.offsets(&a).await.expect("offsets of a"));
+    assert_eq!(both[0].iter().map(|o| o.end - o.start).collect::<Vec<_>>(), [0, 0, 7]);
+    assert_eq!(both[1].iter().map(|o| o.end - o.start).collect::<Vec<_>>(), [0, 4]);
+    assert!(log.offsets_of(&[]).await.expect("no topics").is_empty());
+    assert!(log.offsets_of(&[&a, "conf-no-such-topic"]).await.is_err(), "an unknown topic is an error");
+}
+
 /// Many batches across partitions keep per-partition order and count.
 pub async fn many_batches_keep_order(log: &dyn EventLog) {
     let t = unique("conf-order");
@@ -237,7 +255,7 @@ macro_rules! conformance_tests {
             use super::*;
             $crate::conformance_tests!(@each [$($attr)*] $make;
                 create_and_list_topics, invalid_names_are_refused, append_returns_offsets_and_reads_back,
-                read_from_offset_and_bounds, many_batches_keep_order, unknown_topic_and_partition_are_errors,
+                read_from_offset_and_bounds, offsets_of_many_topics, many_batches_keep_order, unknown_topic_and_partition_are_errors,
                 consumer_group_offsets, large_values_round_trip, concurrent_appends_are_serialised);
         }
     };

@@ -632,6 +632,17 @@ impl EventLog for KafkaLog {
             let same = reader.position.assigned.as_ref().is_some_and(|(t, p)| **t == *name && *p == partition)
                 && reader.position.next == offset;
             if !same {
+                // librdkafka starts fetching an assigned partition only once its client knows the
+                // topic's metadata; for a topic it holds none of (new to it, or forgotten after the
+                // last assignment left it) it would wait for its next periodic scan — up to a
+                // second. Asking now fills the client's metadata cache, which the assignment reads.
+                let switched = reader.position.assigned.as_ref().is_none_or(|(t, _)| **t != *name);
+                if switched {
+                    reader
+                        .consumer
+                        .fetch_metadata(Some(&name), timeout)
+                        .map_err(|e| kafka_error(&format!("metadata of {name}"), &e))?;
+                }
                 let mut tpl = TopicPartitionList::new();
                 tpl.add_partition_offset(&name, partition as i32, Offset::Offset(offset))
                     .map_err(|e| kafka_error("assigning", &e))?;
@@ -690,16 +701,54 @@ impl EventLog for KafkaLog {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "kafka"))]
     async fn offsets(&self, topic: &str) -> LogResult<Vec<PartitionOffsets>> {
-        let n = self.partitions_of(topic, false).await?;
-        let name = topic.to_string();
+        let mut all = self.offsets_of(&[topic]).await?;
+        Ok(all.pop().unwrap_or_default())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = "kafka"))]
+    async fn offsets_of(&self, topics: &[&str]) -> LogResult<Vec<Vec<PartitionOffsets>>> {
+        if topics.is_empty() {
+            // librdkafka refuses an empty partition list.
+            return Ok(Vec::new());
+        }
+        let mut counts = Vec::with_capacity(topics.len());
+        for topic in topics {
+            counts.push((topic.to_string(), self.partitions_of(topic, false).await? as i32));
+        }
         self.blocking(move |inner| {
-            (0..n as i32)
-                .map(|p| {
-                    inner
-                        .meta
-                        .fetch_watermarks(&name, p, inner.config.timeout)
-                        .map(|(start, end)| PartitionOffsets { start, end })
-                        .map_err(|e| kafka_error(&format!("watermarks of {name}/{p}"), &e))
+            // Two ListOffsets requests for every partition of every topic (first offsets; end
+            // offsets, which are last stable offsets as this client reads `read_committed`), not
+            // two per partition as watermark queries take.
+            let ask = |at: Offset| -> LogResult<TopicPartitionList> {
+                let mut tpl = TopicPartitionList::new();
+                for (name, n) in &counts {
+                    for p in 0..*n {
+                        tpl.add_partition_offset(name, p, at).map_err(|e| kafka_error("listing offsets", &e))?;
+                    }
+                }
+                inner.meta.offsets_for_times(tpl, inner.config.timeout).map_err(|e| kafka_error("listing offsets", &e))
+            };
+            let (starts, ends) = (ask(Offset::Beginning)?, ask(Offset::End)?);
+            let at = |got: &TopicPartitionList, name: &str, p: i32| -> LogResult<i64> {
+                let e = got.find_partition(name, p).ok_or_else(|| LogError::Kafka {
+                    message: format!("offsets of {name}/{p}: no answer for the partition"),
+                    retriable: true,
+                })?;
+                e.error().map_err(|err| kafka_error(&format!("offsets of {name}/{p}"), &err))?;
+                match e.offset() {
+                    Offset::Offset(o) => Ok(o),
+                    other => Err(LogError::Kafka {
+                        message: format!("offsets of {name}/{p}: the broker answered {other:?}"),
+                        retriable: true,
+                    }),
+                }
+            };
+            counts
+                .iter()
+                .map(|(name, n)| {
+                    (0..*n)
+                        .map(|p| Ok(PartitionOffsets { start: at(&starts, name, p)?, end: at(&ends, name, p)? }))
+                        .collect()
                 })
                 .collect()
         })

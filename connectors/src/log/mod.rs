@@ -248,6 +248,17 @@ pub trait EventLog: Send + Sync {
     /// partition number.
     async fn offsets(&self, topic: &str) -> LogResult<Vec<PartitionOffsets>>;
 
+    /// [`EventLog::offsets`] of several topics at once, in the order given: one round trip for
+    /// all of them where the backend can (Kafka: one ListOffsets request per broker for each of
+    /// the first and end offsets), which a runtime polling many input topics needs.
+    async fn offsets_of(&self, topics: &[&str]) -> LogResult<Vec<Vec<PartitionOffsets>>> {
+        let mut out = Vec::with_capacity(topics.len());
+        for topic in topics {
+            out.push(self.offsets(topic).await?);
+        }
+        Ok(out)
+    }
+
     /// End offsets of each partition of a topic, indexed by partition number.
     async fn end_offsets(&self, topic: &str) -> LogResult<Vec<i64>> {
         Ok(self.offsets(topic).await?.into_iter().map(|o| o.end).collect())

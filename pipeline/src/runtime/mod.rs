@@ -355,9 +355,10 @@ impl Stage {
     pub async fn pass(&mut self, backend: &Backend, cutoff: &Cutoff) -> Result<u64> {
         let mut ranges = Vec::new();
         let partitioning = self.op.partitioning();
-        for (i, t) in self.op.inputs().iter().enumerate() {
+        let topics: Vec<&str> = self.op.inputs().iter().map(|t| t.topic()).collect();
+        let all = backend.log.offsets_of(&topics).await.with_context(|| format!("offsets of {}", topics.join(", ")))?;
+        for ((i, t), offsets) in self.op.inputs().iter().enumerate().zip(all) {
             let topic = t.topic();
-            let offsets = backend.log.offsets(topic).await.with_context(|| format!("offsets of {topic}"))?;
             let keyed = self.task.keyed(partitioning, *t);
             if keyed && offsets.len() != self.task.count as usize {
                 anyhow::bail!(
@@ -719,8 +720,9 @@ async fn cutoff(backend: &Backend, stages: &[Stage]) -> Result<Cutoff> {
     let mut out = Cutoff::new();
     let inputs: std::collections::BTreeSet<&'static str> =
         stages.iter().flat_map(|s| s.op.inputs().iter().map(|t| t.topic())).collect();
-    for topic in inputs.difference(&derived) {
-        for (p, o) in backend.log.offsets(topic).await?.iter().enumerate() {
+    let topics: Vec<&str> = inputs.difference(&derived).copied().collect();
+    for (topic, offsets) in topics.iter().zip(backend.log.offsets_of(&topics).await?) {
+        for (p, o) in offsets.iter().enumerate() {
             out.insert((topic.to_string(), p as u32), o.end);
         }
     }
