@@ -7,14 +7,31 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
-use trustloop_connectors::log::{LogTransaction, Record, partition_for_key};
+use trustloop_connectors::log::{Header, LogTransaction, Record, StoredRecord, partition_for_key};
 use trustloop_schemas::json::{IngestDefaults, parse_event_json};
 use trustloop_schemas::{DeadLetter, Envelope, Event, EventTime, EventType, derive_event_id};
 
 use crate::backend::Backend;
 
-/// How many records are appended to one partition at once.
+/// How many records a writer gathers (over all partitions) before it appends them as one batch.
 pub const BATCH: usize = 10_000;
+
+/// Record header with a record's place in the order its writer was given events (8 bytes,
+/// big-endian): records of one log time are merged in this order by the runtime (see
+/// [`crate::runtime::merge`]), so a batch spread over partitions is read back in the order it was
+/// written, whatever the partition count. Derived events carry their cause's.
+pub const SEQ_HEADER: &str = "trustloop.seq";
+
+/// The [`SEQ_HEADER`] of a stored record, if it has a well-formed one.
+pub fn seq_of(record: &StoredRecord) -> Option<u64> {
+    let h = record.headers.iter().find(|h| h.name == SEQ_HEADER)?;
+    let bytes: [u8; 8] = h.value.as_deref()?.try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
+}
+
+fn seq_header(seq: u64) -> Header {
+    Header { name: SEQ_HEADER.to_string(), value: Some(Bytes::copy_from_slice(&seq.to_be_bytes())) }
+}
 
 /// One rejected input line.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -36,12 +53,19 @@ pub struct IngestReport {
     pub rejected: Vec<Rejection>,
 }
 
-/// Appends events to a topic: encodes them, partitions them by key and appends in batches.
+/// Appends events to a topic: encodes them, partitions them by key and appends them in batches of
+/// [`BATCH`] over all partitions ([`EventLog::append_batch`](trustloop_connectors::log::EventLog::append_batch):
+/// on the embedded log, a batch is visible whole or not at all), each record numbered in
+/// [`SEQ_HEADER`].
 pub struct EventWriter<'a> {
     backend: &'a Backend,
     topic: String,
     partitions: u32,
     pending: BTreeMap<u32, Vec<Record>>,
+    /// Records in `pending`.
+    waiting: usize,
+    /// The [`SEQ_HEADER`] of the next event pushed without a cause.
+    next_seq: u64,
     appended: u64,
     /// The transaction appends go through, if any.
     transaction: Option<Arc<dyn LogTransaction>>,
@@ -56,6 +80,8 @@ impl<'a> EventWriter<'a> {
             topic: topic.to_string(),
             partitions,
             pending: BTreeMap::new(),
+            waiting: 0,
+            next_seq: 0,
             appended: 0,
             transaction: None,
         })
@@ -72,48 +98,75 @@ impl<'a> EventWriter<'a> {
         Ok(w)
     }
 
-    /// Queues one event; appends a batch when a partition has [`BATCH`] waiting. The log stamps it
-    /// with its append time.
+    /// Queues one event; appends a batch when [`BATCH`] are waiting. The log stamps it with the
+    /// batch's log time.
     pub async fn push(&mut self, event: &Event) -> Result<()> {
         self.push_at(event, None).await
     }
 
-    /// Queues one event with a given log timestamp (milliseconds): derived events carry the log time
-    /// of the input that caused them, as Kafka Streams does, so they sort right after their cause.
+    /// Queues one event with a given log timestamp (milliseconds).
     pub async fn push_at(&mut self, event: &Event, timestamp_ms: Option<i64>) -> Result<()> {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.queue(event, timestamp_ms, Some(seq)).await
+    }
+
+    /// Queues an event derived from the input at `cause_ms` (its log time) with `cause_seq` (its
+    /// [`SEQ_HEADER`]): derived events carry their cause's log time, as Kafka Streams does, and its
+    /// place in its batch, so they are merged downstream in the order of their causes.
+    pub async fn push_derived(&mut self, event: &Event, cause_ms: i64, cause_seq: Option<u64>) -> Result<()> {
+        self.queue(event, Some(cause_ms), cause_seq).await
+    }
+
+    async fn queue(&mut self, event: &Event, timestamp_ms: Option<i64>, seq: Option<u64>) -> Result<()> {
         let value = self.backend.codec.encode(event).context("encoding an event")?;
         let key = event.envelope().key.as_bytes();
         let partition = partition_for_key(key, self.partitions);
-        let batch = self.pending.entry(partition).or_default();
         let mut record = Record::new(Some(Bytes::copy_from_slice(key)), value);
         record.timestamp_ms = timestamp_ms;
-        batch.push(record);
-        if batch.len() >= BATCH {
-            let records = std::mem::take(batch);
-            self.append(partition, records).await?;
+        if let Some(seq) = seq {
+            record.headers.push(seq_header(seq));
+        }
+        self.pending.entry(partition).or_default().push(record);
+        self.waiting += 1;
+        if self.waiting >= BATCH {
+            self.append_pending().await?;
         }
         Ok(())
     }
 
-    async fn append(&mut self, partition: u32, records: Vec<Record>) -> Result<()> {
-        let n = records.len() as u64;
-        match &self.transaction {
-            Some(t) => t.append(&self.topic, partition, records).await,
-            None => self.backend.log.append(&self.topic, partition, records).await,
+    /// Appends everything waiting as one batch (in a transaction: partition by partition, the
+    /// transaction making them visible together).
+    async fn append_pending(&mut self) -> Result<()> {
+        let pending: Vec<(u32, Vec<Record>)> =
+            std::mem::take(&mut self.pending).into_iter().filter(|(_, r)| !r.is_empty()).collect();
+        let n = std::mem::take(&mut self.waiting) as u64;
+        if pending.is_empty() {
+            return Ok(());
         }
-        .with_context(|| format!("appending to {}/{partition}", self.topic))?;
+        match &self.transaction {
+            Some(t) => {
+                for (partition, records) in pending {
+                    t.append(&self.topic, partition, records)
+                        .await
+                        .with_context(|| format!("appending to {}/{partition}", self.topic))?;
+                }
+            }
+            None => {
+                self.backend
+                    .log
+                    .append_batch(&self.topic, pending)
+                    .await
+                    .with_context(|| format!("appending a batch to {}", self.topic))?;
+            }
+        }
         self.appended += n;
         Ok(())
     }
 
     /// Appends everything queued; returns how many events this writer appended in all.
     pub async fn flush(&mut self) -> Result<u64> {
-        let pending = std::mem::take(&mut self.pending);
-        for (partition, records) in pending {
-            if !records.is_empty() {
-                self.append(partition, records).await?;
-            }
-        }
+        self.append_pending().await?;
         Ok(self.appended)
     }
 }

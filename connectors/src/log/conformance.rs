@@ -151,6 +151,37 @@ pub async fn offsets_of_many_topics(log: &dyn EventLog) {
     assert!(log.offsets_of(&[&a, "conf-no-such-topic"]).await.is_err(), "an unknown topic is an error");
 }
 
+/// A batch over several partitions lands in each, in order, every record without a timestamp with
+/// one log time; with atomic batches, each batch's log time is later than the one before.
+pub async fn batches_span_partitions(log: &dyn EventLog) {
+    let t = unique("conf-batch");
+    log.create_topic(&t, 3).await.expect("create");
+    let part = |p: u32, n: usize| (p, (0..n).map(|i| rec("k", &format!("p{p}-{i}"))).collect::<Vec<_>>());
+    let first = log.append_batch(&t, vec![part(2, 3), part(0, 2)]).await.expect("first batch");
+    assert_eq!(
+        first.iter().map(|a| (a.partition, a.offsets.clone())).collect::<Vec<_>>(),
+        [(2, vec![0, 1, 2]), (0, vec![0, 1])]
+    );
+    let second = log.append_batch(&t, vec![part(0, 1), part(1, 1)]).await.expect("second batch");
+    assert_eq!(
+        second.iter().map(|a| (a.partition, a.offsets.clone())).collect::<Vec<_>>(),
+        [(0, vec![2]), (1, vec![0])]
+    );
+    let p0 = read_to_end(log, &t, 0, 0).await;
+    let p2 = read_to_end(log, &t, 2, 0).await;
+    assert_eq!(
+        p0.iter().map(|r| r.value.clone()).collect::<Vec<_>>(),
+        [b"p0-0", b"p0-1", b"p0-0"].map(|v| Bytes::from_static(v))
+    );
+    assert_eq!(p2.len(), 3);
+    let first_time = p2[0].timestamp_ms;
+    assert!(p2.iter().chain(&p0[..2]).all(|r| r.timestamp_ms == first_time), "one log time per batch");
+    if log.atomic_batches() {
+        assert!(p0[2].timestamp_ms > first_time, "a later batch, a later log time");
+    }
+    assert!(log.append_batch(&t, vec![part(3, 1)]).await.is_err(), "an unknown partition fails the batch");
+}
+
 /// Many batches across partitions keep per-partition order and count.
 pub async fn many_batches_keep_order(log: &dyn EventLog) {
     let t = unique("conf-order");
@@ -255,7 +286,7 @@ macro_rules! conformance_tests {
             use super::*;
             $crate::conformance_tests!(@each [$($attr)*] $make;
                 create_and_list_topics, invalid_names_are_refused, append_returns_offsets_and_reads_back,
-                read_from_offset_and_bounds, offsets_of_many_topics, many_batches_keep_order, unknown_topic_and_partition_are_errors,
+                read_from_offset_and_bounds, offsets_of_many_topics, batches_span_partitions, many_batches_keep_order, unknown_topic_and_partition_are_errors,
                 consumer_group_offsets, large_values_round_trip, concurrent_appends_are_serialised);
         }
     };

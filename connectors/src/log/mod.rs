@@ -240,6 +240,32 @@ pub trait EventLog: Send + Sync {
     /// durable according to the backend's durability settings when this returns.
     async fn append(&self, topic: &str, partition: u32, records: Vec<Record>) -> LogResult<Appended>;
 
+    /// Appends to several partitions of one topic as one batch; returns where each part landed, in
+    /// the order given. Records without a timestamp all get the same log time. Where the backend
+    /// can ([`EventLog::atomic_batches`]), that log time is later than every earlier batch's in the
+    /// whole log, and the batch becomes visible to [`EventLog::offsets_of`] all at once: a reader
+    /// never sees some of its partitions appended and not the others. Elsewhere (the default)
+    /// the parts are appended one after the other.
+    async fn append_batch(&self, topic: &str, batch: Vec<(u32, Vec<Record>)>) -> LogResult<Vec<Appended>> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let mut out = Vec::with_capacity(batch.len());
+        for (partition, mut records) in batch {
+            for r in &mut records {
+                r.timestamp_ms.get_or_insert(now);
+            }
+            out.push(self.append(topic, partition, records).await?);
+        }
+        Ok(out)
+    }
+
+    /// Whether [`EventLog::append_batch`] stamps every batch with a log time of its own, later than
+    /// the ones before, and makes it visible all at once (the embedded log: yes; Kafka: no).
+    fn atomic_batches(&self) -> bool {
+        false
+    }
+
     /// Reads up to `max_records` records of one partition starting at `offset`. Returns fewer (maybe
     /// none) when the end of the partition is reached; never waits for new records.
     async fn read(&self, topic: &str, partition: u32, offset: i64, max_records: usize) -> LogResult<Vec<StoredRecord>>;

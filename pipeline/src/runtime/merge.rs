@@ -1,15 +1,22 @@
 //! A deterministic merge of an operator's input partitions.
 //!
-//! Records are taken in order of (log time, topic's place in the operator's input list, partition,
-//! offset): an order that is a property of the log itself, not of when or how fast the runtime read
-//! it, so replaying the same log feeds an operator the same sequence. Each partition is read in
-//! chunks; only one chunk per partition is held in memory.
+//! Records are taken in order of (log time, [`SEQ_HEADER`](crate::ingest::SEQ_HEADER), topic's place
+//! in the operator's input list, partition, offset): an order that is a property of the log itself,
+//! not of when or how fast the runtime read it, so replaying the same log feeds an operator the same
+//! sequence. The sequence number puts the records of one batch — one log time, spread over
+//! partitions by key — back in the order they were written, so the order does not depend on the
+//! partition count either (records without one, from other producers, come first in their log
+//! time, by topic, partition and offset). On the embedded log every batch has a log time of its own
+//! and becomes visible whole, so no batch is merged before all of it can be. Each partition is read
+//! in chunks; only one chunk per partition is held in memory.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use trustloop_connectors::log::{EventLog, StoredRecord};
+
+use crate::ingest::seq_of;
 
 /// How many records one read of one partition fetches.
 const CHUNK: usize = 5_000;
@@ -24,12 +31,16 @@ struct Cursor {
     next: i64,
     /// Stop before this offset.
     end: i64,
-    buffer: VecDeque<StoredRecord>,
+    /// Records read and not yet taken, each with its sequence number.
+    buffer: VecDeque<(Option<u64>, StoredRecord)>,
 }
 
+/// Where a record comes in the merge.
+type MergeKey = (i64, Option<u64>, usize, u32, i64);
+
 impl Cursor {
-    fn head_key(&self) -> Option<(i64, usize, u32, i64)> {
-        self.buffer.front().map(|r| (r.timestamp_ms, self.topic_index, self.partition, r.offset))
+    fn head_key(&self) -> Option<MergeKey> {
+        self.buffer.front().map(|(seq, r)| (r.timestamp_ms, *seq, self.topic_index, self.partition, r.offset))
     }
 }
 
@@ -86,7 +97,7 @@ impl MergedInput {
                         break;
                     }
                     c.next = r.offset + 1;
-                    c.buffer.push_back(r);
+                    c.buffer.push_back((seq_of(&r), r));
                 }
             }
         }
@@ -106,12 +117,12 @@ impl MergedInput {
             self.cursors.iter().enumerate().filter_map(|(i, c)| c.head_key().map(|k| (k, i))).min().map(|(_, i)| i);
         Ok(best.and_then(|i| {
             let c = &mut self.cursors[i];
-            if let (Some(limit), Some(head)) = (self.until_time, c.buffer.front())
+            if let (Some(limit), Some((_, head))) = (self.until_time, c.buffer.front())
                 && head.timestamp_ms > limit
             {
                 return None;
             }
-            c.buffer.pop_front().map(|r| (c.range, r))
+            c.buffer.pop_front().map(|(_, r)| (c.range, r))
         }))
     }
 }

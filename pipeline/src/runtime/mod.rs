@@ -52,7 +52,7 @@ use trustloop_operators::operator::{Operator, Partitioning};
 use trustloop_schemas::{DeadLetter, Envelope, Event, EventId, EventTime, EventType, derive_event_id};
 
 use crate::backend::Backend;
-use crate::ingest::EventWriter;
+use crate::ingest::{EventWriter, seq_of};
 use merge::MergedInput;
 
 /// The share of an operator's input a stage reads: all of it, or the task of one partition number.
@@ -427,7 +427,8 @@ impl Stage {
         };
         let mut writers = Writers { backend, transaction: transaction.clone(), by_topic: BTreeMap::new() };
         let mut applied = 0u64;
-        let mut last_time = 0i64;
+        // The latest input applied (log time and sequence number): what `on_idle` outputs derive from.
+        let mut last: (i64, Option<u64>) = (0, None);
         while let Some((range, record)) = input.next_indexed().await? {
             let replay = committed[range].is_some_and(|c| record.offset < c);
             reached[range] = Some(record.offset + 1);
@@ -471,9 +472,10 @@ impl Stage {
                 continue;
             }
             let outputs = self.op.apply(&Input::new(&record.topic, record.partition as i32, record.offset, &event));
-            last_time = last_time.max(record.timestamp_ms);
+            let cause = (record.timestamp_ms, seq_of(&record));
+            last = last.max(cause);
             if !replay {
-                self.write(&mut writers, &outputs, record.timestamp_ms).await?;
+                self.write(&mut writers, &outputs, cause).await?;
             }
         }
         for (key, at) in keys.into_iter().zip(reached) {
@@ -482,7 +484,7 @@ impl Stage {
             }
         }
         let idle = self.op.on_idle();
-        self.write(&mut writers, &idle, last_time).await?;
+        self.write(&mut writers, &idle, last).await?;
         for w in writers.by_topic.values_mut() {
             w.flush().await?;
         }
@@ -502,14 +504,14 @@ impl Stage {
         Ok(applied)
     }
 
-    /// Writes derived events with the log time of their cause (`cause_ms`).
-    async fn write(&mut self, writers: &mut Writers<'_>, events: &[Event], cause_ms: i64) -> Result<()> {
+    /// Writes derived events with the log time and sequence number of their cause.
+    async fn write(&mut self, writers: &mut Writers<'_>, events: &[Event], cause: (i64, Option<u64>)) -> Result<()> {
         for e in events {
             if self.was_written(&e.envelope().event_id) {
                 self.stats.deduplicated += 1;
                 continue;
             }
-            writers.of(e.event_type().topic()).await?.push_at(e, Some(cause_ms)).await?;
+            writers.of(e.event_type().topic()).await?.push_derived(e, cause.0, cause.1).await?;
             self.stats.written += 1;
         }
         Ok(())
@@ -555,7 +557,7 @@ impl Stage {
             self.stats.deduplicated += 1;
             return Ok(());
         }
-        writers.of(EventType::DeadLetter.topic()).await?.push_at(&dl, Some(record.timestamp_ms)).await?;
+        writers.of(EventType::DeadLetter.topic()).await?.push_derived(&dl, record.timestamp_ms, seq_of(record)).await?;
         Ok(())
     }
 

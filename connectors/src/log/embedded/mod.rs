@@ -8,6 +8,8 @@
 //! topics/<topic>/<partition>/<base>.idx    offset index: (batch base offset, byte position) per batch
 //! topics/<topic>/<partition>/.lock        locked only while appending
 //! topics.lock                              locked only while creating a topic
+//! batches.lock                             exclusive while a batch is appended, shared while
+//!                                          offsets are read; holds the last batch's log time
 //! groups/<group>.json                      committed consumer-group offsets (replaced atomically)
 //! groups/.lock                             locked only while committing
 //! ```
@@ -16,6 +18,14 @@
 //! with the body `[u64 base offset][u32 record count][records]` (see `batch.rs` for the record
 //! layout). The index holds one `[i64 base offset][u64 position]` entry per batch; it is derived data,
 //! checked against the segment on open and rebuilt where it is missing or stale.
+//!
+//! Every append is a *batch* ([`EventLog::append_batch`]: one or several partitions of a topic) made
+//! under the exclusive lock of `batches.lock`, and its records without a timestamp are stamped with
+//! one log time, strictly later than the batch before it (the lock file keeps the last one; so more
+//! than a thousand such batches a second run the log time ahead of the clock — writers batch).
+//! Offsets are read under the shared lock, so a reader sees a batch whole or not at all, and a batch
+//! that becomes visible later has a later log time: ordering records by log time follows the order
+//! they became visible in.
 //!
 //! Several processes may open one directory (say a long-running `trustloop run` and a CLI
 //! `trustloop produce`): appends to a partition are serialised by an exclusive lock on the partition's
@@ -124,6 +134,39 @@ fn lock_file(path: &Path) -> LogResult<std::fs::File> {
     let f = open_file(path)?;
     f.lock().map_err(|e| LogError::io(path.display(), e))?;
     Ok(f)
+}
+
+/// The log-wide batch lock (see the module docs), held until dropped.
+struct BatchLock {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl BatchLock {
+    fn take(dir: &Path, exclusive: bool) -> LogResult<BatchLock> {
+        let path = dir.join("batches.lock");
+        let file = open_file(&path)?;
+        match exclusive {
+            true => file.lock(),
+            false => file.lock_shared(),
+        }
+        .map_err(|e| LogError::io(path.display(), e))?;
+        Ok(BatchLock { file, path })
+    }
+
+    /// The log time of the next batch: now, or 1 ms after the last batch's if the clock has not
+    /// moved past it (or went back); recorded as the last.
+    fn next_log_time(&self) -> LogResult<i64> {
+        use std::os::unix::fs::FileExt;
+        let mut last = [0u8; 8];
+        let read = self.file.read_at(&mut last, 0).map_err(|e| LogError::io(self.path.display(), e))?;
+        let last = if read == 8 { i64::from_le_bytes(last) } else { 0 };
+        let now = now_ms().max(last.saturating_add(1));
+        // A lost write (a crash before the page cache reached the disk) only costs the strictness
+        // of the next stamp if the clock also went back: no sync.
+        self.file.write_all_at(&now.to_le_bytes(), 0).map_err(|e| LogError::io(self.path.display(), e))?;
+        Ok(now)
+    }
 }
 
 impl EmbeddedLog {
@@ -250,9 +293,31 @@ impl EventLog for EmbeddedLog {
     }
 
     async fn append(&self, topic: &str, partition: u32, records: Vec<Record>) -> LogResult<Appended> {
+        let mut appended = self.append_batch(topic, vec![(partition, records)]).await?;
+        Ok(appended.pop().unwrap_or(Appended { partition, offsets: Vec::new() }))
+    }
+
+    async fn append_batch(&self, topic: &str, batch: Vec<(u32, Vec<Record>)>) -> LogResult<Vec<Appended>> {
         let t = self.topic(topic)?;
-        let offsets = self.partition(&t, topic, partition)?.append(records)?;
-        Ok(Appended { partition, offsets })
+        let parts = batch
+            .into_iter()
+            .map(|(p, records)| Ok((p, self.partition(&t, topic, p)?, records)))
+            .collect::<LogResult<Vec<_>>>()?;
+        let lock = BatchLock::take(&self.dir, true)?;
+        // Batches whose records all carry a timestamp (derived events carry their cause's) take no
+        // log time of their own.
+        let stamped = parts.iter().all(|(_, _, records)| records.iter().all(|r| r.timestamp_ms.is_some()));
+        let now = if stamped { 0 } else { lock.next_log_time()? };
+        let mut out = Vec::with_capacity(parts.len());
+        for (partition, part, records) in parts {
+            out.push(Appended { partition, offsets: part.append(records, now)? });
+        }
+        drop(lock);
+        Ok(out)
+    }
+
+    fn atomic_batches(&self) -> bool {
+        true
     }
 
     async fn read(&self, topic: &str, partition: u32, offset: i64, max_records: usize) -> LogResult<Vec<StoredRecord>> {
@@ -261,8 +326,20 @@ impl EventLog for EmbeddedLog {
     }
 
     async fn offsets(&self, topic: &str) -> LogResult<Vec<PartitionOffsets>> {
-        let t = self.topic(topic)?;
-        t.partitions.iter().map(|p| p.offsets().map(|(start, end)| PartitionOffsets { start, end })).collect()
+        let mut all = self.offsets_of(&[topic]).await?;
+        Ok(all.pop().unwrap_or_default())
+    }
+
+    async fn offsets_of(&self, topics: &[&str]) -> LogResult<Vec<Vec<PartitionOffsets>>> {
+        let opened = topics.iter().map(|t| self.topic(t)).collect::<LogResult<Vec<_>>>()?;
+        // No batch is half-visible while the ends are read.
+        let _lock = BatchLock::take(&self.dir, false)?;
+        opened
+            .iter()
+            .map(|t| {
+                t.partitions.iter().map(|p| p.offsets().map(|(start, end)| PartitionOffsets { start, end })).collect()
+            })
+            .collect()
     }
 
     async fn commit_offsets(&self, group: &str, offsets: &[TopicPartitionOffset]) -> LogResult<()> {

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 use bytes::{Bytes, BytesMut};
 
 use super::batch::{self, BODY_PREFIX, BatchHeader, HEADER_LEN};
-use super::{EmbeddedOptions, FsyncPolicy, now_ms, open_file};
+use super::{EmbeddedOptions, FsyncPolicy, open_file};
 use crate::log::{LogError, LogResult, Record, StoredRecord};
 
 /// One index entry on disk: `[i64 batch base offset][u64 byte position]`, little-endian.
@@ -398,7 +398,8 @@ impl Partition {
 
     /// Appends `records`; returns their offsets. Appends of more than [`batch::MAX_BODY`] bytes are
     /// written as several batches; if one of them fails, the ones before it stay appended.
-    pub(super) fn append(&self, records: Vec<Record>) -> LogResult<Vec<i64>> {
+    /// Records without a timestamp get `now`.
+    pub(super) fn append(&self, records: Vec<Record>, now: i64) -> LogResult<Vec<i64>> {
         if records.is_empty() {
             return Ok(Vec::new());
         }
@@ -409,14 +410,14 @@ impl Partition {
         let writer = &mut *guard;
         let lock_path = self.dir.join(".lock");
         writer.lock_file.lock().map_err(io_err(&lock_path))?;
-        let result = self.append_locked(writer, &records);
+        let result = self.append_locked(writer, &records, now);
         let unlocked = writer.lock_file.unlock().map_err(io_err(&lock_path));
         let offsets = result?;
         unlocked?;
         Ok(offsets)
     }
 
-    fn append_locked(&self, w: &mut Writer, records: &[Record]) -> LogResult<Vec<i64>> {
+    fn append_locked(&self, w: &mut Writer, records: &[Record], now: i64) -> LogResult<Vec<i64>> {
         self.catch_up(true, &mut w.buf)?;
         if !w.indexes_checked {
             let st = self.read_state();
@@ -426,7 +427,6 @@ impl Partition {
             w.indexes_checked = true;
         }
         let first = self.read_state().end();
-        let now = now_ms();
         let mut start = 0;
         while start < records.len() {
             // Split so that no batch body exceeds MAX_BODY (a single huge record still goes alone).

@@ -469,3 +469,45 @@ async fn embedded_throughput() {
     tracing::info!(append_rate, read_rate, "embedded throughput");
     eprintln!("append {:.2} M/s, read {:.2} M/s", append_rate / 1e6, read_rate / 1e6);
 }
+
+/// A batch over several partitions is seen whole or not at all: a reader (another instance, as a
+/// second process would be, on a thread of its own) polling the ends while batches are appended
+/// never finds the partitions at different batch counts, and every batch has a later log time than
+/// the one before.
+#[test]
+fn batches_over_partitions_are_seen_whole() {
+    const BATCHES: usize = 1_000;
+    const PER_PARTITION: usize = 5;
+    let block_on = |f| tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(f);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = EmbeddedOptions { fsync: FsyncPolicy::Never, ..EmbeddedOptions::default() };
+    let writer = EmbeddedLog::open(dir.path(), options.clone()).expect("writer");
+    let reader = EmbeddedLog::open(dir.path(), options).expect("reader");
+    block_on(Box::pin(async { writer.create_topic("t", 3).await.expect("create") }));
+    let appending = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        for b in 0..BATCHES {
+            let batch =
+                (0..3u32).map(|p| (p, (0..PER_PARTITION).map(|i| rec(&format!("{b}-{p}-{i}"))).collect())).collect();
+            rt.block_on(writer.append_batch("t", batch)).expect("append a batch");
+        }
+    });
+    let mut seen = std::collections::BTreeSet::new();
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    loop {
+        let ends: Vec<i64> =
+            rt.block_on(reader.offsets_of(&["t"])).expect("offsets")[0].iter().map(|o| o.end).collect();
+        assert!(ends.iter().all(|e| *e == ends[0]), "a batch seen in part: ends {ends:?}");
+        assert_eq!(ends[0] % PER_PARTITION as i64, 0, "a partition's part seen in part: {ends:?}");
+        seen.insert(ends[0]);
+        if ends[0] == (BATCHES * PER_PARTITION) as i64 {
+            break;
+        }
+    }
+    appending.join().expect("appender");
+    // Not a given on a loaded machine, but with a thousand batches the reader sees some in between.
+    assert!(seen.len() > 2, "the reader polled while the writer appended: {seen:?}");
+    let times: Vec<i64> =
+        rt.block_on(read_to_end(&reader, "t", 1, 0)).iter().step_by(PER_PARTITION).map(|r| r.timestamp_ms).collect();
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "log times strictly increase batch after batch");
+}
