@@ -59,6 +59,11 @@ pub enum Command {
     /// Run the pipeline: the operators (impact, trust, decision, enforcement) over the log, and the
     /// enforcement adapters of `--config`. `--until-idle` processes everything and exits.
     Run(commands::run::RunArgs),
+    /// Reconstruct past decisions from the log, for audits: `replay verdict EVENT_ID` rebuilds the
+    /// decision operator up to the verdict's recorded input frontier and says MATCH or MISMATCH
+    /// (exit status 0 or 1) with the inputs that determined it; `replay --all --verify` re-derives
+    /// every operator's outputs and compares them all.
+    Replay(commands::replay::ReplayArgs),
     /// Run the whole closed loop on the embedded log in `--data DIR`: a fleet's telemetry (some of it
     /// malformed), real advisories, lockfiles, an SBOM and VEX, a policy, approvals and promotions go
     /// in; findings, trust scores, verdicts and enforcement actions (applied by real programs) come

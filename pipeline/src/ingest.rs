@@ -7,7 +7,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
-use trustloop_connectors::log::{Header, LogTransaction, Record, StoredRecord, partition_for_key};
+use trustloop_connectors::log::merge::seq_header;
+use trustloop_connectors::log::{LogTransaction, Record, partition_for_key};
 use trustloop_schemas::json::{IngestDefaults, parse_event_json};
 use trustloop_schemas::{DeadLetter, Envelope, Event, EventTime, EventType, derive_event_id};
 
@@ -15,23 +16,6 @@ use crate::backend::Backend;
 
 /// How many records a writer gathers (over all partitions) before it appends them as one batch.
 pub const BATCH: usize = 10_000;
-
-/// Record header with a record's place in the order its writer was given events (8 bytes,
-/// big-endian): records of one log time are merged in this order by the runtime (see
-/// [`crate::runtime::merge`]), so a batch spread over partitions is read back in the order it was
-/// written, whatever the partition count. Derived events carry their cause's.
-pub const SEQ_HEADER: &str = "trustloop.seq";
-
-/// The [`SEQ_HEADER`] of a stored record, if it has a well-formed one.
-pub fn seq_of(record: &StoredRecord) -> Option<u64> {
-    let h = record.headers.iter().find(|h| h.name == SEQ_HEADER)?;
-    let bytes: [u8; 8] = h.value.as_deref()?.try_into().ok()?;
-    Some(u64::from_be_bytes(bytes))
-}
-
-fn seq_header(seq: u64) -> Header {
-    Header { name: SEQ_HEADER.to_string(), value: Some(Bytes::copy_from_slice(&seq.to_be_bytes())) }
-}
 
 /// One rejected input line.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -56,7 +40,7 @@ pub struct IngestReport {
 /// Appends events to a topic: encodes them, partitions them by key and appends them in batches of
 /// [`BATCH`] over all partitions ([`EventLog::append_batch`](trustloop_connectors::log::EventLog::append_batch):
 /// on the embedded log, a batch is visible whole or not at all), each record numbered in
-/// [`SEQ_HEADER`].
+/// [`SEQ_HEADER`](trustloop_connectors::log::merge::SEQ_HEADER).
 pub struct EventWriter<'a> {
     backend: &'a Backend,
     topic: String,
@@ -64,7 +48,7 @@ pub struct EventWriter<'a> {
     pending: BTreeMap<u32, Vec<Record>>,
     /// Records in `pending`.
     waiting: usize,
-    /// The [`SEQ_HEADER`] of the next event pushed without a cause.
+    /// The [`SEQ_HEADER`](trustloop_connectors::log::merge::SEQ_HEADER) of the next event pushed without a cause.
     next_seq: u64,
     appended: u64,
     /// The transaction appends go through, if any.
@@ -112,7 +96,7 @@ impl<'a> EventWriter<'a> {
     }
 
     /// Queues an event derived from the input at `cause_ms` (its log time) with `cause_seq` (its
-    /// [`SEQ_HEADER`]): derived events carry their cause's log time, as Kafka Streams does, and its
+    /// [`SEQ_HEADER`](trustloop_connectors::log::merge::SEQ_HEADER)): derived events carry their cause's log time, as Kafka Streams does, and its
     /// place in its batch, so they are merged downstream in the order of their causes.
     pub async fn push_derived(&mut self, event: &Event, cause_ms: i64, cause_seq: Option<u64>) -> Result<()> {
         self.queue(event, Some(cause_ms), cause_seq).await

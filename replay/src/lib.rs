@@ -1,2 +1,16 @@
-//! Deterministic replay (issue 6): rebuilds operator state from the log up to a recorded input
-//! frontier, recomputes a decision and compares evidence digests. Nothing is implemented yet.
+//! Deterministic replay: rebuilds an operator's state from the log with the same operator code, the
+//! same input order and the same admission rules as the runtime, up to a recorded input frontier,
+//! and compares what it derives with what was recorded.
+//!
+//! - [`admit`]: which records an operator is fed (shared with the runtime, so both agree).
+//! - [`feed`]: feeds an operator a set of partition ranges in the log's merge order.
+//! - [`verdict`]: replays the decision operator up to a verdict's input frontier and reports whether
+//!   the recomputed verdict is the recorded one, byte for byte, and which inputs determined it.
+
+pub mod admit;
+pub mod feed;
+pub mod verdict;
+
+pub use admit::{Admission, admit};
+pub use feed::{History, Range, ReplayError, Share, feed};
+pub use verdict::{InputRef, VerdictReplay, replay_verdict};

@@ -15,6 +15,7 @@ pub mod conformance;
 pub mod embedded;
 pub mod kafka;
 pub mod membership;
+pub mod merge;
 pub mod partitioner;
 
 pub use partitioner::partition_for_key;

@@ -12,6 +12,7 @@ pub mod findings;
 pub mod import;
 pub mod policy;
 pub mod produce;
+pub mod replay;
 pub mod run;
 pub mod topics;
 
@@ -26,6 +27,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Findings(args) => findings::run(&cli.backend, args).await,
         Command::Policy(args) => policy::run(&cli.backend, args).await,
         Command::Run(args) => run::run(&cli.backend, args).await,
+        Command::Replay(args) => replay::run(&cli.backend, args).await,
     }
 }
 

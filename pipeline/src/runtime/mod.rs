@@ -36,8 +36,8 @@
 
 pub mod dispatch;
 pub mod graph;
-pub mod merge;
 pub mod snapshot;
+pub mod verify;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ops::ControlFlow;
@@ -46,14 +46,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use tracing::Instrument;
-use trustloop_connectors::log::{LogTransaction, TopicPartitionOffset, partition_for_key};
+use trustloop_connectors::log::{LogTransaction, TopicPartitionOffset};
 use trustloop_operators::input::Input;
 use trustloop_operators::operator::{Operator, Partitioning};
 use trustloop_schemas::{DeadLetter, Envelope, Event, EventId, EventTime, EventType, derive_event_id};
 
 use crate::backend::Backend;
-use crate::ingest::{EventWriter, seq_of};
-use merge::MergedInput;
+use crate::ingest::EventWriter;
+use trustloop_connectors::log::merge::{MergedInput, seq_of};
+use trustloop_replay::{Admission, admit};
 
 /// The share of an operator's input a stage reads: all of it, or the task of one partition number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -415,6 +416,7 @@ impl Stage {
             false => self.upstream_frontier(backend).await?,
         };
         let mut input = MergedInput::new(backend.log.clone(), ranges).until_time(until_time);
+        let group = self.group.clone();
         let transaction = match self.transactional {
             true => Some(
                 backend
@@ -429,7 +431,9 @@ impl Stage {
         let mut applied = 0u64;
         // The latest input applied (log time and sequence number): what `on_idle` outputs derive from.
         let mut last: (i64, Option<u64>) = (0, None);
-        while let Some((range, record)) = input.next_indexed().await? {
+        while let Some((range, record)) =
+            input.next_indexed().await.with_context(|| format!("reading the inputs of {group}"))?
+        {
             let replay = committed[range].is_some_and(|c| record.offset < c);
             reached[range] = Some(record.offset + 1);
             applied += 1;
@@ -438,39 +442,19 @@ impl Stage {
                 self.stats.replayed += 1;
             }
             let speak = !replay && speaks[range];
-            let event = match backend.codec.decode(&record.value, &*backend.registry) {
-                Ok(e) if Some(e.event_type()) == expected[range] => e,
-                Ok(e) => {
-                    let reason = format!("a {} event does not belong on topic {}", e.event_type(), record.topic);
-                    if speak {
-                        self.dead_letter(&mut writers, &record, "wrong_topic", &reason).await?;
+            // The same admission replay applies (trustloop_replay::admit): what is fed here is what
+            // a replay feeds.
+            let keyed_count = keyed[range].then_some(self.task.count);
+            let event =
+                match admit(&record, expected[range], &backend.codec, &*backend.registry, &*self.op, keyed_count) {
+                    Admission::Apply(event) => event,
+                    Admission::Reject { kind, reason } => {
+                        if speak {
+                            self.dead_letter(&mut writers, &record, kind, &reason).await?;
+                        }
+                        continue;
                     }
-                    continue;
-                }
-                Err(err) => {
-                    if speak {
-                        self.dead_letter(&mut writers, &record, "undecodable", &err.to_string()).await?;
-                    }
-                    continue;
-                }
-            };
-            if keyed[range]
-                && let Some(key) = self.op.partition_key(&event)
-                && partition_for_key(key.as_bytes(), self.task.count) != record.partition
-            {
-                let reason = format!(
-                    "keyed by {key:?}, which belongs to partition {} of {}: the {} task of that partition never \
-                     sees it here (producers must key {} events by it)",
-                    partition_for_key(key.as_bytes(), self.task.count),
-                    self.task.count,
-                    self.op.name(),
-                    event.event_type()
-                );
-                if speak {
-                    self.dead_letter(&mut writers, &record, "misrouted", &reason).await?;
-                }
-                continue;
-            }
+                };
             let outputs = self.op.apply(&Input::new(&record.topic, record.partition as i32, record.offset, &event));
             let cause = (record.timestamp_ms, seq_of(&record));
             last = last.max(cause);

@@ -1,6 +1,7 @@
-//! A deterministic merge of an operator's input partitions.
+//! A deterministic merge of an operator's input partitions: the order in which the runtime feeds an
+//! operator, and in which replay feeds it again.
 //!
-//! Records are taken in order of (log time, [`SEQ_HEADER`](crate::ingest::SEQ_HEADER), topic's place
+//! Records are taken in order of (log time, [`SEQ_HEADER`], topic's place
 //! in the operator's input list, partition, offset): an order that is a property of the log itself,
 //! not of when or how fast the runtime read it, so replaying the same log feeds an operator the same
 //! sequence. The sequence number puts the records of one batch — one log time, spread over
@@ -13,10 +14,27 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
-use trustloop_connectors::log::{EventLog, StoredRecord};
+use bytes::Bytes;
 
-use crate::ingest::seq_of;
+use super::{EventLog, Header, LogResult, StoredRecord};
+
+/// Record header with a record's place in the order its writer was given events (8 bytes,
+/// big-endian): records of one log time are merged in this order, so a batch spread over
+/// partitions is read back in the order it was written, whatever the partition count. Derived
+/// events carry their cause's.
+pub const SEQ_HEADER: &str = "trustloop.seq";
+
+/// The [`SEQ_HEADER`] of a stored record, if it has a well-formed one.
+pub fn seq_of(record: &StoredRecord) -> Option<u64> {
+    let h = record.headers.iter().find(|h| h.name == SEQ_HEADER)?;
+    let bytes: [u8; 8] = h.value.as_deref()?.try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
+}
+
+/// A [`SEQ_HEADER`] with `seq`.
+pub fn seq_header(seq: u64) -> Header {
+    Header { name: SEQ_HEADER.to_string(), value: Some(Bytes::copy_from_slice(&seq.to_be_bytes())) }
+}
 
 /// How many records one read of one partition fetches.
 const CHUNK: usize = 5_000;
@@ -78,15 +96,11 @@ impl MergedInput {
         self
     }
 
-    async fn fill(&mut self) -> Result<()> {
+    async fn fill(&mut self) -> LogResult<()> {
         for c in &mut self.cursors {
             if c.buffer.is_empty() && c.next < c.end {
                 let want = usize::try_from(c.end - c.next).unwrap_or(CHUNK).min(CHUNK);
-                let records = self
-                    .log
-                    .read(&c.topic, c.partition, c.next, want)
-                    .await
-                    .with_context(|| format!("reading {}/{} at {}", c.topic, c.partition, c.next))?;
+                let records = self.log.read(&c.topic, c.partition, c.next, want).await?;
                 if records.is_empty() {
                     // Retention or a compacted gap: nothing more below `end` can be read.
                     c.next = c.end;
@@ -105,13 +119,13 @@ impl MergedInput {
     }
 
     /// The next record in merge order, or `None` when every range is consumed.
-    pub async fn next(&mut self) -> Result<Option<StoredRecord>> {
+    pub async fn next(&mut self) -> LogResult<Option<StoredRecord>> {
         Ok(self.next_indexed().await?.map(|(_, r)| r))
     }
 
     /// The next record in merge order with the index of its range (in the order given to
     /// [`MergedInput::new`], empty ranges included), or `None` when every range is consumed.
-    pub async fn next_indexed(&mut self) -> Result<Option<(usize, StoredRecord)>> {
+    pub async fn next_indexed(&mut self) -> LogResult<Option<(usize, StoredRecord)>> {
         self.fill().await?;
         let best =
             self.cursors.iter().enumerate().filter_map(|(i, c)| c.head_key().map(|k| (k, i))).min().map(|(_, i)| i);

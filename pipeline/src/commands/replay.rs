@@ -1,0 +1,249 @@
+//! `trustloop replay`: reconstructs past decisions from the log, for audits.
+//!
+//! - `replay verdict EVENT_ID`: rebuilds the decision operator up to the verdict's recorded input
+//!   frontier — from the newest snapshot at or before it, else from the start of the log — and
+//!   compares the verdict it derives with the recorded one. Exit status 0 on a match, 1 on a
+//!   mismatch.
+//! - `replay --all --verify`: re-derives every output of every operator from the log and compares
+//!   them all (see [`crate::runtime::verify`]).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use trustloop_operators::decision::DecisionState;
+use trustloop_operators::operator::Operator as _;
+use trustloop_replay::verdict::{Start, VerdictReplay, by_kind, replay_verdict};
+use trustloop_replay::{History, ReplayError};
+use trustloop_schemas::EventId;
+
+use crate::backend::{Backend, BackendArgs};
+use crate::cli::OutputArgs;
+use crate::runtime::snapshot::SnapshotStore;
+use crate::runtime::verify::{self, Verification};
+
+/// Arguments of `trustloop replay`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ReplayArgs {
+    /// What to replay.
+    #[command(subcommand)]
+    pub what: Option<ReplayCommand>,
+    /// Re-derive every output of every operator (findings, trust scores, verdicts, actions and
+    /// their lifecycle) from the log, as far as each operator's stage had committed.
+    #[arg(long)]
+    pub all: bool,
+    /// With `--all`: compare each re-derived event with the recorded one (byte for byte, by their
+    /// canonical encoding) and list every mismatch with its first differing field; exit status 1
+    /// if there is any.
+    #[arg(long, requires = "all")]
+    pub verify: bool,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// The things `trustloop replay` reconstructs.
+#[derive(Debug, Subcommand)]
+pub enum ReplayCommand {
+    /// Rebuild the decision operator up to a verdict's recorded input frontier and compare the
+    /// verdict it derives with the recorded one; print the inputs that determined it.
+    Verdict(VerdictArgs),
+}
+
+/// Arguments of `trustloop replay verdict`.
+#[derive(Debug, Args)]
+pub struct VerdictArgs {
+    /// The verdict's event id.
+    pub event_id: String,
+    /// Snapshots to start from (default: the embedded log's `snapshots/`; with Kafka, none unless
+    /// given): the newest at or before the verdict's frontier is used, else the replay starts at
+    /// the beginning of the log.
+    #[arg(long, env = "TRUSTLOOP_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Replay from the beginning of the log, ignoring snapshots.
+    #[arg(long)]
+    pub no_snapshots: bool,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// Runs `trustloop replay`.
+pub async fn run(backend_args: &BackendArgs, args: ReplayArgs) -> Result<ExitCode> {
+    let backend = Backend::open(backend_args).await?;
+    match args.what {
+        Some(ReplayCommand::Verdict(v)) => {
+            let state_dir = match (&v.state_dir, &backend_args.brokers) {
+                _ if v.no_snapshots => None,
+                (Some(dir), _) => Some(dir.clone()),
+                (None, None) => Some(backend_args.data.join("snapshots")),
+                (None, Some(_)) => None,
+            };
+            verdict(&backend, &v, state_dir).await
+        }
+        None if args.all => all(&backend, args.verify, args.output.json).await,
+        None => anyhow::bail!("say what to replay: `replay verdict EVENT_ID` or `replay --all --verify`"),
+    }
+}
+
+async fn verdict(backend: &Backend, args: &VerdictArgs, state_dir: Option<PathBuf>) -> Result<ExitCode> {
+    let id: EventId = args.event_id.parse().with_context(|| format!("{:?} is not an event id", args.event_id))?;
+    let history = History { log: &backend.log, codec: &backend.codec, writers: &*backend.registry };
+    // From the newest snapshot whose positions are all at or before the verdict's frontier.
+    let snapshots = match &state_dir {
+        Some(dir) => snapshots_of(dir)?,
+        None => Vec::new(),
+    };
+    let mut report = replay_verdict(history, &id, None).await;
+    if let Ok(first) = &report
+        && !snapshots.is_empty()
+    {
+        let frontier = &first.recorded["input_frontier"];
+        // Before the verdict's cause: at or before the frontier everywhere, and before it somewhere
+        // (a snapshot taken at a pass's end holds a prefix of the merge order: if it held the
+        // cause, it would hold all the frontier).
+        if let Some(start) = snapshots.into_iter().find(|s| {
+            let at_or_before = s.positions.iter().all(|(t, p, o)| *o <= frontier_offset(frontier, t, *p));
+            let applied: i64 = s.positions.iter().map(|(_, _, o)| o).sum();
+            at_or_before && applied < frontier_total(frontier)
+        }) {
+            report = replay_verdict(history, &id, Some(start)).await;
+        }
+    }
+    let report = match report {
+        Ok(r) => r,
+        Err(ReplayError::NotFound { what, id }) => anyhow::bail!("no {what} with event id {id} in the log"),
+        Err(e) => return Err(e).context("replaying the verdict"),
+    };
+    if args.output.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(if report.matched { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The decision operator's snapshots in `dir` (every group it has: one stage or one per task),
+/// newest first, restored.
+fn snapshots_of(dir: &std::path::Path) -> Result<Vec<Start>> {
+    let store = SnapshotStore::new(dir);
+    let name = DecisionState::new().name();
+    let mut groups = vec![format!("trustloop.{name}")];
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let g = e.file_name().to_string_lossy().into_owned();
+            if g.starts_with(&format!("trustloop.{name}.task-")) {
+                groups.push(g);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for g in groups {
+        for s in store.newest_first(&g).unwrap_or_default() {
+            let mut state = DecisionState::new();
+            if s.header.operator == name && state.restore(&s.snapshot).is_ok() {
+                out.push(Start { state, positions: s.header.positions });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn frontier_total(frontier: &serde_json::Value) -> i64 {
+    frontier.as_array().into_iter().flatten().filter_map(|e| e["offset"].as_i64()).sum()
+}
+
+fn frontier_offset(frontier: &serde_json::Value, topic: &str, partition: u32) -> i64 {
+    frontier
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["topic"] == topic && e["partition"].as_u64() == Some(u64::from(partition)))
+        .and_then(|e| e["offset"].as_i64())
+        .unwrap_or(0)
+}
+
+/// The audit report of one verdict, as text.
+pub fn render(r: &VerdictReplay) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let v = &r.recorded;
+    let _ = writeln!(
+        out,
+        "verdict {} ({} {}): {} at {}, recorded at {}/{}@{}",
+        v["event_id"].as_str().unwrap_or("?"),
+        v["subject_kind"].as_str().unwrap_or("?"),
+        v["subject"].as_str().unwrap_or("?"),
+        v["outcome"].as_str().unwrap_or("?"),
+        v["event_time"].as_str().unwrap_or("?"),
+        r.recorded_at.0,
+        r.recorded_at.1,
+        r.recorded_at.2
+    );
+    let _ = writeln!(out, "policy digest: {}", v["policy_digest"].as_str().unwrap_or("?"));
+    if let Some(reasons) = v["reasons"].as_array() {
+        for reason in reasons {
+            let _ = writeln!(
+                out,
+                "  reason {}: {}",
+                reason["rule"].as_str().unwrap_or("?"),
+                reason["message"].as_str().unwrap_or("")
+            );
+        }
+    }
+    let start = if r.from_snapshot { "from a snapshot" } else { "from the start of the log" };
+    let task = r.task.map_or(String::new(), |(t, n)| format!(", as task {t} of {n}"));
+    let _ = writeln!(
+        out,
+        "replayed {start}{task}: {} inputs read, {} applied, {} not applied (dead letters)",
+        r.stats.read, r.stats.applied, r.stats.rejected
+    );
+    let _ = writeln!(out, "inputs that determined it:");
+    for (kind, inputs) in by_kind(&r.inputs) {
+        let _ = writeln!(out, "  {kind} ({}):", inputs.len());
+        // Findings can be many: the latest per advisory and package says what was known.
+        let shown: Vec<&&trustloop_replay::InputRef> = match kind.as_str() {
+            "finding" => {
+                let mut latest = std::collections::BTreeMap::new();
+                for i in &inputs {
+                    let key: String = i.summary.split(", VEX").next().unwrap_or(&i.summary).to_string();
+                    let key = key.split_once(": ").map_or(key.clone(), |(_, k)| k.to_string());
+                    latest.insert(key, i);
+                }
+                latest.into_values().collect()
+            }
+            _ => inputs.iter().collect(),
+        };
+        for i in shown {
+            let _ = writeln!(out, "    {}/{}@{} {}: {}", i.topic, i.partition, i.offset, i.event_id, i.summary);
+        }
+    }
+    let verdict = if r.matched { "MATCH" } else { "MISMATCH" };
+    let _ = writeln!(
+        out,
+        "{verdict}: evidence digest recorded {}, recomputed {}{}",
+        r.recorded_evidence,
+        r.recomputed_evidence.as_deref().unwrap_or("(none)"),
+        match (&r.first_difference, r.identical_record) {
+            (Some(d), _) => format!("; first difference at {d}"),
+            (None, true) => "; the recorded bytes, exactly".to_string(),
+            (None, false) => "; same canonical content (recorded by another encoding)".to_string(),
+        }
+    );
+    out
+}
+
+async fn all(backend: &Backend, verify: bool, json: bool) -> Result<ExitCode> {
+    let report: Vec<Verification> = verify::all(backend).await?;
+    let mismatched: u64 = report.iter().map(Verification::problems).sum();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for v in &report {
+            print!("{}", v.render());
+        }
+        let matched: u64 = report.iter().map(|v| v.matched).sum();
+        println!("{matched} derived events re-derived identically, {mismatched} problems");
+    }
+    Ok(if verify && mismatched > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,134 @@
+//! `trustloop replay` on the demo scenario's log (the always-on suite: `trustloop demo` ships its
+//! inputs): every operator's outputs re-derive identically,
+//! verdicts replay to MATCH with the inputs that determined them (from the start of the log, and
+//! from a snapshot), and a verdict the operators never derived is a MISMATCH (exit status 1).
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn trustloop(dir: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trustloop"))
+        .arg("--data")
+        .arg(dir)
+        .args(args)
+        .env_remove("TRUSTLOOP_DATA")
+        .env_remove("TRUSTLOOP_BROKERS")
+        .env_remove("TRUSTLOOP_STATE_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn trustloop");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn consume(dir: &Path, topic: &str) -> Vec<Value> {
+    let out = ok(&trustloop(dir, &["consume", "--topic", topic, "--from-beginning"], ""));
+    out.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect()
+}
+
+fn replay_verdict(dir: &Path, id: &str) -> (bool, Value) {
+    let out = trustloop(dir, &["replay", "verdict", id, "--json"], "");
+    let report: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.success(), report)
+}
+
+fn summaries(report: &Value) -> Vec<String> {
+    report["inputs"]
+        .as_array()
+        .expect("inputs")
+        .iter()
+        .map(|i| i["summary"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn the_demo_replays_exactly_and_a_forged_verdict_does_not() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path();
+    ok(&trustloop(dir, &["demo"], ""));
+
+    // Every operator, every derived event.
+    let out = ok(&trustloop(dir, &["replay", "--all", "--verify", "--json"], ""));
+    let all: Vec<Value> = serde_json::from_str(&out).expect("JSON report");
+    let operators: Vec<&str> = all.iter().map(|v| v["operator"].as_str().unwrap_or("?")).collect();
+    assert_eq!(operators, ["impact", "trust", "decision", "enforce"]);
+    for v in &all {
+        assert!(v["matched"].as_u64().unwrap_or(0) > 10, "{} re-derived too little: {v}", v["operator"]);
+        for problems in ["mismatched", "missing", "unrecorded"] {
+            assert_eq!(v[problems].as_array().map(Vec::len), Some(0), "{}: {v}", v["operator"]);
+        }
+    }
+
+    // Verdicts one by one: every release verdict and a sample of the entities'.
+    let verdicts = consume(dir, "verdicts");
+    let (releases, entities): (Vec<&Value>, Vec<&Value>) =
+        verdicts.iter().partition(|v| v["subject_kind"] == "release");
+    assert!(releases.len() >= 3 && entities.len() >= 50, "{} and {}", releases.len(), entities.len());
+    for v in releases.iter().copied().chain(entities.iter().copied().step_by(25)) {
+        let id = v["event_id"].as_str().expect("id");
+        let (success, report) = replay_verdict(dir, id);
+        assert!(success && report["matched"] == true, "verdict {id} does not replay: {report:#}");
+        assert_eq!(report["identical_record"], true, "{id}: the very bytes of the log");
+        assert_eq!(report["recomputed_evidence"], v["evidence_digest"]);
+        let inputs = summaries(&report);
+        assert!(inputs.iter().any(|s| s.starts_with("policy ")), "{id}: the policy in force: {inputs:?}");
+        match v["subject_kind"].as_str() {
+            Some("release") => assert!(inputs.iter().any(|s| s.starts_with("promotion request")), "{inputs:?}"),
+            _ => assert!(inputs.iter().any(|s| s.starts_with("trust score")), "{inputs:?}"),
+        }
+    }
+    let text = ok(&trustloop(dir, &["replay", "verdict", releases[0]["event_id"].as_str().expect("id")], ""));
+    assert!(text.contains("MATCH: evidence digest recorded") && text.contains("inputs that determined it"), "{text}");
+
+    // A run (restoring by replay) leaves a snapshot of the state after the demo; a new promotion
+    // after it gets a verdict that replays from that snapshot.
+    ok(&trustloop(dir, &["run", "--until-idle"], ""));
+    let mut promotion = consume(dir, "promotions")[0].clone();
+    let obj = promotion.as_object_mut().expect("object");
+    obj.retain(|k, _| !k.starts_with('_') && k != "event_id");
+    obj.insert("to_environment".into(), "qa".into());
+    ok(&trustloop(dir, &["produce", "--topic", "promotions"], &format!("{promotion}\n")));
+    ok(&trustloop(dir, &["run", "--until-idle"], ""));
+    let later = consume(dir, "verdicts");
+    let new = later.iter().find(|v| v["subject"].as_str().is_some_and(|s| s.ends_with("@qa"))).expect("the qa verdict");
+    let (success, report) = replay_verdict(dir, new["event_id"].as_str().expect("id"));
+    assert!(success && report["matched"] == true, "{report:#}");
+    assert_eq!(report["from_snapshot"], true, "started from the snapshot: {report:#}");
+    let applied_from_snapshot = report["stats"]["applied"].as_u64().unwrap_or(0);
+    let (_, from_start) = {
+        let out = trustloop(
+            dir,
+            &["replay", "verdict", new["event_id"].as_str().expect("id"), "--no-snapshots", "--json"],
+            "",
+        );
+        (out.status.success(), serde_json::from_slice::<Value>(&out.stdout).expect("JSON"))
+    };
+    assert_eq!(from_start["matched"], true);
+    assert!(applied_from_snapshot < from_start["stats"]["applied"].as_u64().unwrap_or(0), "the snapshot saved work");
+
+    // A verdict the decision operator never derived: same subject, frontier and source, another
+    // outcome and id.
+    let mut forged = releases[0].clone();
+    let obj = forged.as_object_mut().expect("object");
+    obj.retain(|k, _| !k.starts_with('_'));
+    obj.insert("event_id".into(), "00000000-0000-8000-8000-000000000001".into());
+    obj.insert("outcome".into(), if releases[0]["outcome"] == "FAIL" { "PASS" } else { "FAIL" }.into());
+    ok(&trustloop(dir, &["produce", "--topic", "verdicts"], &format!("{forged}\n")));
+    let (success, report) = replay_verdict(dir, "00000000-0000-8000-8000-000000000001");
+    assert!(!success && report["matched"] == false, "{report:#}");
+    let out = trustloop(dir, &["replay", "--all", "--verify"], "");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "a forged verdict fails verification: {text}");
+    assert!(text.contains("recorded, not re-derived: 00000000-0000-8000-8000-000000000001"), "{text}");
+}

@@ -1,0 +1,243 @@
+//! Feeding an operator a recorded stretch of its input again: the same ranges, in the log's merge
+//! order ([`MergedInput`]), through the same admission ([`admit`]).
+
+use std::sync::Arc;
+
+use trustloop_connectors::log::merge::MergedInput;
+use trustloop_connectors::log::{EventLog, LogError, StoredRecord};
+use trustloop_operators::input::Input;
+use trustloop_operators::operator::Operator;
+use trustloop_schemas::{Event, EventCodec, EventType, WriterSchemas};
+
+use crate::admit::{Admission, admit};
+
+/// The log replay reads, and how to decode it.
+#[derive(Clone, Copy)]
+pub struct History<'a> {
+    /// The event log.
+    pub log: &'a Arc<dyn EventLog>,
+    /// The wire codec.
+    pub codec: &'a EventCodec,
+    /// Writer schemas of older events.
+    pub writers: &'a (dyn WriterSchemas + Send + Sync),
+}
+
+/// One topic-partition's stretch of input: offsets `from..until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Range {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: u32,
+    /// The first offset fed.
+    pub from: i64,
+    /// The offset fed up to (excluded).
+    pub until: i64,
+}
+
+/// Which share of the operator's input the live run's stage had: all of it, or the task of one
+/// partition number out of `count` (one task per partition), whose keyed inputs reject misrouted
+/// records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    /// The task's partition number.
+    pub task: u32,
+    /// How many tasks; 1: a single stage read everything.
+    pub count: u32,
+}
+
+impl Share {
+    /// A single stage reading every partition.
+    pub const ALL: Share = Share { task: 0, count: 1 };
+}
+
+/// Why a replay could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// Reading the log failed.
+    #[error("reading the log: {0}")]
+    Log(#[from] LogError),
+    /// The log no longer holds the input (retention deleted it) and no snapshot covers it.
+    #[error(
+        "{topic}/{partition} starts at offset {start} now: the input from {from} is gone (retention), and no snapshot \
+         covers it"
+    )]
+    Truncated {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// Where replay had to start.
+        from: i64,
+        /// The partition's first retained offset.
+        start: i64,
+    },
+    /// The event to replay is not in the log.
+    #[error("no {what} with event id {id} in the log")]
+    NotFound {
+        /// What was looked for.
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// The event cannot be replayed (e.g. derived by an operator replay does not cover).
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// One input applied during a replay, with what the operator derived from it.
+pub struct Applied<'a> {
+    /// The record it came from.
+    pub record: &'a StoredRecord,
+    /// The event.
+    pub event: &'a Event,
+    /// What the operator derived from it.
+    pub outputs: &'a [Event],
+}
+
+/// What a replay did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct FeedStats {
+    /// Records read.
+    pub read: u64,
+    /// Records applied.
+    pub applied: u64,
+    /// Records not applied (they were dead letters in the live run too).
+    pub rejected: u64,
+}
+
+/// Feeds `op` the records of `ranges` in the log's merge order, admitted as the runtime admits them
+/// for `share`, and calls `each` for every applied input with what the operator derived from it.
+pub async fn feed(
+    history: History<'_>,
+    op: &mut dyn Operator,
+    ranges: &[Range],
+    share: Share,
+    each: &mut (dyn FnMut(Applied<'_>) + Send),
+) -> Result<FeedStats, ReplayError> {
+    let inputs = op.inputs();
+    let partitioning = op.partitioning();
+    let mut merge_ranges = Vec::with_capacity(ranges.len());
+    let mut expected = Vec::with_capacity(ranges.len());
+    let mut keyed = Vec::with_capacity(ranges.len());
+    for r in ranges.iter().filter(|r| r.from < r.until) {
+        let offsets = history.log.offsets(&r.topic).await?;
+        let start = offsets.get(r.partition as usize).map_or(0, |o| o.start);
+        if r.from < start {
+            return Err(ReplayError::Truncated { topic: r.topic.clone(), partition: r.partition, from: r.from, start });
+        }
+        let ty = EventType::from_topic(&r.topic);
+        // The input's place in the operator's list orders topics within one log time, as live.
+        let index = ty.and_then(|t| inputs.iter().position(|i| *i == t)).unwrap_or(inputs.len());
+        merge_ranges.push((r.topic.clone(), index, r.partition, r.from, r.until));
+        expected.push(ty);
+        keyed.push((share.count > 1 && ty.is_some_and(|t| partitioning.is_keyed(t))).then_some(share.count));
+    }
+    let mut merged = MergedInput::new(history.log.clone(), merge_ranges);
+    let mut stats = FeedStats::default();
+    while let Some((i, record)) = merged.next_indexed().await? {
+        stats.read += 1;
+        match admit(&record, expected[i], history.codec, history.writers, &*op, keyed[i]) {
+            Admission::Apply(event) => {
+                stats.applied += 1;
+                let outputs = op.apply(&Input::new(&record.topic, record.partition as i32, record.offset, &event));
+                each(Applied { record: &record, event: &event, outputs: &outputs });
+            }
+            Admission::Reject { .. } => stats.rejected += 1,
+        }
+    }
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use bytes::Bytes;
+    use trustloop_connectors::log::embedded::{EmbeddedLog, EmbeddedOptions};
+    use trustloop_connectors::log::merge::seq_header;
+    use trustloop_connectors::log::{Record, partition_for_key};
+    use trustloop_operators::trust::TrustState;
+    use trustloop_schemas::{Envelope, EventId, EventTime, NoWriterSchemas, Telemetry};
+
+    use super::*;
+
+    fn telemetry(i: u64, entity: &str) -> Event {
+        Event::Telemetry(Telemetry {
+            envelope: Envelope {
+                event_id: EventId(uuid::Uuid::from_u128(u128::from(i) + 1)),
+                tenant: "acme".into(),
+                key: entity.into(),
+                event_time: EventTime::from_micros(1_700_000_000_000_000 + i as i64 * 1_000_000),
+                source: "test".into(),
+                schema_version: 1,
+            },
+            entity: entity.to_string(),
+            kind: "auth_failure".into(),
+            value: 1.0,
+            attributes: BTreeMap::new(),
+            unit: None,
+        })
+    }
+
+    /// Appends `entities`' telemetry (one event each, in this order) as one batch, each to
+    /// `partition_of(entity)`.
+    async fn append(log: &EmbeddedLog, codec: &EventCodec, entities: &[&str], partition_of: impl Fn(&str) -> u32) {
+        let mut batch: BTreeMap<u32, Vec<Record>> = BTreeMap::new();
+        for (i, e) in entities.iter().enumerate() {
+            let value = codec.encode(&telemetry(i as u64, e)).expect("encode");
+            let mut r = Record::new(Some(Bytes::copy_from_slice(e.as_bytes())), value);
+            r.headers.push(seq_header(i as u64));
+            batch.entry(partition_of(e)).or_default().push(r);
+        }
+        log.append_batch("telemetry", batch.into_iter().collect()).await.expect("append");
+    }
+
+    /// Replays the trust operator over `telemetry` as `share` reads it (a task: its partition);
+    /// returns the entities scored, in
+    /// order, and the stats.
+    async fn replay(log: Arc<dyn EventLog>, codec: &EventCodec, share: Share) -> (Vec<String>, FeedStats) {
+        let history = History { log: &log, codec, writers: &NoWriterSchemas };
+        let ends = log.end_offsets("telemetry").await.expect("ends");
+        let ranges: Vec<Range> = ends
+            .iter()
+            .enumerate()
+            .filter(|(p, _)| share.count == 1 || *p as u32 == share.task)
+            .map(|(p, end)| Range { topic: "telemetry".into(), partition: p as u32, from: 0, until: *end })
+            .collect();
+        let mut op = TrustState::new();
+        let mut scored = Vec::new();
+        let stats = feed(history, &mut op, &ranges, share, &mut |a| {
+            if let Event::Telemetry(t) = a.event {
+                scored.push(t.entity.clone());
+            }
+        })
+        .await
+        .expect("feed");
+        (scored, stats)
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_fed_in_the_order_it_was_written_and_misrouted_records_are_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = EmbeddedLog::open(dir.path(), EmbeddedOptions::default()).expect("open");
+        log.create_topic("telemetry", 2).await.expect("create");
+        let codec = EventCodec::new();
+        let entities = ["host-a", "host-b", "host-c", "host-d", "host-e", "host-f"];
+        append(&log, &codec, &entities, |e| partition_for_key(e.as_bytes(), 2)).await;
+        // host-x keyed to the partition that is not its own.
+        append(&log, &codec, &["host-x"], |e| 1 - partition_for_key(e.as_bytes(), 2)).await;
+        let log: Arc<dyn EventLog> = Arc::new(log);
+
+        let (all, stats) = replay(log.clone(), &codec, Share::ALL).await;
+        assert_eq!(all, ["host-a", "host-b", "host-c", "host-d", "host-e", "host-f", "host-x"], "written order");
+        assert_eq!(stats, FeedStats { read: 7, applied: 7, rejected: 0 });
+
+        // As the task of one partition: its own keys only, the misrouted one rejected.
+        let home = partition_for_key(b"host-x", 2);
+        let (task, stats) = replay(log, &codec, Share { task: 1 - home, count: 2 }).await;
+        assert!(!task.contains(&"host-x".to_string()), "{task:?}");
+        assert_eq!(stats.rejected, 1);
+        assert!(task.iter().all(|e| partition_for_key(e.as_bytes(), 2) == 1 - home));
+    }
+}
