@@ -1,7 +1,8 @@
 //! `trustloop replay` on the demo scenario's log (the always-on suite: `trustloop demo` ships its
 //! inputs): every operator's outputs re-derive identically,
 //! verdicts replay to MATCH with the inputs that determined them (from the start of the log, and
-//! from a snapshot), and a verdict the operators never derived is a MISMATCH (exit status 1).
+//! from a snapshot), history re-run under a candidate policy shows what would have differed, and a
+//! verdict the operators never derived is a MISMATCH (exit status 1).
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -69,6 +70,34 @@ fn the_demo_replays_exactly_and_a_forged_verdict_does_not() {
             assert_eq!(v[problems].as_array().map(Vec::len), Some(0), "{}: {v}", v["operator"]);
         }
     }
+
+    // What-if: the tenant's own policy changes nothing; a stricter quarantine threshold changes
+    // some hosts' verdicts and actions.
+    let policy = consume(dir, "policies")[0].clone();
+    let tenant = policy["tenant"].as_str().expect("tenant").to_string();
+    let document = policy["document"].as_str().expect("document").to_string();
+    let same = dir.join("same-policy.yaml");
+    std::fs::write(&same, &document).expect("write the policy");
+    let out =
+        ok(&trustloop(dir, &["replay", "--policy", same.to_str().expect("path"), "--tenant", &tenant, "--json"], ""));
+    let same_report: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(same_report["differ"].as_array().map(Vec::len), Some(0), "{same_report:#}");
+    assert_eq!(same_report["trust_scores"].as_u64(), Some(consume(dir, "trust-scores").len() as u64));
+    assert!(document.contains("      below: 40.0\n"), "the quarantine rule of the demo's policy");
+    let stricter = dir.join("stricter-policy.yaml");
+    std::fs::write(&stricter, document.replace("      below: 40.0\n", "      below: 50.0\n")).expect("write");
+    let args = ["replay", "--policy", stricter.to_str().expect("path"), "--tenant", &tenant, "--json"];
+    let report: Value = serde_json::from_str(&ok(&trustloop(dir, &args, ""))).expect("JSON");
+    let differ = report["differ"].as_array().expect("differ");
+    assert!(!differ.is_empty() && differ.iter().all(|d| d["kind"] == "entity"), "{report:#}");
+    assert!(
+        differ
+            .iter()
+            .any(|d| d["candidate_actions"].get("quarantine apply") != d["recorded_actions"].get("quarantine apply")),
+        "a stricter quarantine threshold quarantines other hosts: {report:#}"
+    );
+    let text = ok(&trustloop(dir, &args[..5], ""));
+    assert!(text.contains(&format!("{} would differ", differ.len())), "{text}");
 
     // Verdicts one by one: every release verdict and a sample of the entities'.
     let verdicts = consume(dir, "verdicts");

@@ -6,10 +6,12 @@
 //! - [`feed`]: feeds an operator a set of partition ranges in the log's merge order.
 //! - [`verdict`]: replays the decision operator up to a verdict's input frontier and reports whether
 //!   the recomputed verdict is the recorded one, byte for byte, and which inputs determined it.
+//! - [`whatif`]: re-runs history (trust, then decisions) under a candidate policy and compares.
 
 pub mod admit;
 pub mod feed;
 pub mod verdict;
+pub mod whatif;
 
 pub use admit::{Admission, admit};
 pub use feed::{History, Range, ReplayError, Share, feed};

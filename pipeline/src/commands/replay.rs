@@ -7,7 +7,7 @@
 //! - `replay --all --verify`: re-derives every output of every operator from the log and compares
 //!   them all (see [`crate::runtime::verify`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -15,8 +15,9 @@ use clap::{Args, Subcommand};
 use trustloop_operators::decision::DecisionState;
 use trustloop_operators::operator::Operator as _;
 use trustloop_replay::verdict::{Start, VerdictReplay, by_kind, replay_verdict};
+use trustloop_replay::whatif::what_if as what_if_replay;
 use trustloop_replay::{History, ReplayError};
-use trustloop_schemas::EventId;
+use trustloop_schemas::{Envelope, EventId, EventTime, EventType, Policy, SubjectKind, derive_event_id};
 
 use crate::backend::{Backend, BackendArgs};
 use crate::cli::OutputArgs;
@@ -39,6 +40,19 @@ pub struct ReplayArgs {
     /// if there is any.
     #[arg(long, requires = "all")]
     pub verify: bool,
+    /// What-if: re-run history under this candidate policy (YAML, as `policy apply` takes it) for
+    /// `--tenant`: trust scores and decisions are re-derived with the candidate in force from the
+    /// start (instead of the tenant's recorded policies), and the subjects whose verdicts or
+    /// requested actions would have differed are listed. Nothing is written.
+    #[arg(long, value_name = "FILE", conflicts_with = "all")]
+    pub policy: Option<PathBuf>,
+    /// The tenant of `--policy`.
+    #[arg(long, env = "TRUSTLOOP_TENANT", default_value = "default")]
+    pub tenant: String,
+    /// Compare only what happened at or after this event time (RFC 3339, e.g.
+    /// `2026-03-03T00:00:00Z`); history before it is still replayed to rebuild the state.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -81,8 +95,13 @@ pub async fn run(backend_args: &BackendArgs, args: ReplayArgs) -> Result<ExitCod
             };
             verdict(&backend, &v, state_dir).await
         }
-        None if args.all => all(&backend, args.verify, args.output.json).await,
-        None => anyhow::bail!("say what to replay: `replay verdict EVENT_ID` or `replay --all --verify`"),
+        None if args.all => all(&backend, args.verify, since(args.since.as_deref())?, args.output.json).await,
+        None => match &args.policy {
+            Some(file) => what_if(&backend, file, &args.tenant, since(args.since.as_deref())?, args.output.json).await,
+            None => anyhow::bail!(
+                "say what to replay: `replay verdict EVENT_ID`, `replay --all --verify` or `replay --policy FILE`"
+            ),
+        },
     }
 }
 
@@ -233,8 +252,114 @@ pub fn render(r: &VerdictReplay) -> String {
     out
 }
 
-async fn all(backend: &Backend, verify: bool, json: bool) -> Result<ExitCode> {
-    let report: Vec<Verification> = verify::all(backend).await?;
+/// An outcome as the schema names it.
+fn outcome(o: trustloop_schemas::Outcome) -> &'static str {
+    match o {
+        trustloop_schemas::Outcome::Pass => "PASS",
+        trustloop_schemas::Outcome::Warn => "WARN",
+        trustloop_schemas::Outcome::Fail => "FAIL",
+    }
+}
+
+/// `--since`, parsed: the earliest event time compared.
+fn since(text: Option<&str>) -> Result<EventTime> {
+    match text {
+        None => Ok(EventTime::from_micros(i64::MIN)),
+        Some(t) => {
+            let at = chrono::DateTime::parse_from_rfc3339(t)
+                .with_context(|| format!("--since {t:?}: not an RFC 3339 time such as 2026-03-03T00:00:00Z"))?;
+            Ok(EventTime::from_micros(at.timestamp_micros()))
+        }
+    }
+}
+
+async fn what_if(backend: &Backend, file: &Path, tenant: &str, since: EventTime, json: bool) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let doc = match trustloop_operators::policy::check(&text) {
+        Ok(doc) => doc,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{}:{e}", file.display());
+            }
+            anyhow::bail!("{}: {} problem(s); the policy is not valid", file.display(), errors.len());
+        }
+    };
+    let digest = doc.digest();
+    let candidate = Policy {
+        envelope: Envelope {
+            event_id: derive_event_id("what-if-policy", &[tenant.as_bytes(), digest.as_bytes()]),
+            tenant: tenant.into(),
+            key: doc.name.as_str().into(),
+            event_time: EventTime::from_micros(0),
+            source: "trustloop replay --policy".into(),
+            schema_version: EventType::Policy.schema_version(),
+        },
+        name: doc.name.clone(),
+        version: i64::MAX,
+        digest: digest.clone(),
+        format: "yaml".into(),
+        document: text,
+    };
+    let history = History { log: &backend.log, codec: &backend.codec, writers: &*backend.registry };
+    let report = what_if_replay(history, &candidate, since).await.context("re-running history")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "what-if under policy {} (digest {digest}) for tenant {tenant}: {} trust scores and {} decision inputs \
+         re-run; {} subjects compared, {} would differ",
+        doc.name,
+        report.trust_scores,
+        report.decision_inputs,
+        report.subjects,
+        report.differ.len()
+    );
+    if !report.differ.is_empty() {
+        println!(
+            "{:<40} {:<8} {:<22} {:<22} first difference",
+            "subject", "kind", "recorded (last)", "candidate (last)"
+        );
+    }
+    for d in &report.differ {
+        let last = |steps: &[trustloop_replay::whatif::Step]| match steps.last() {
+            Some(s) => format!("{} ({} verdicts)", outcome(s.outcome), steps.len()),
+            None => "-".to_string(),
+        };
+        let first = d
+            .recorded
+            .iter()
+            .zip(&d.candidate)
+            .find(|(a, b)| (a.at, a.outcome) != (b.at, b.outcome))
+            .map(|(a, b)| {
+                format!(
+                    "recorded {} at {}, candidate {} at {} ({})",
+                    outcome(a.outcome),
+                    a.at,
+                    outcome(b.outcome),
+                    b.at,
+                    b.reason
+                )
+            })
+            .unwrap_or_else(|| match d.recorded.len().cmp(&d.candidate.len()) {
+                std::cmp::Ordering::Less => format!("{} more verdicts", d.candidate.len() - d.recorded.len()),
+                std::cmp::Ordering::Greater => format!("{} fewer verdicts", d.recorded.len() - d.candidate.len()),
+                std::cmp::Ordering::Equal => "requested actions".to_string(),
+            });
+        let kind = match d.kind {
+            SubjectKind::Release => "release",
+            SubjectKind::Entity => "entity",
+        };
+        println!("{:<40} {kind:<8} {:<22} {:<22} {first}", d.subject, last(&d.recorded), last(&d.candidate));
+        if d.recorded_actions != d.candidate_actions {
+            println!("{:<40} actions: recorded {:?}, candidate {:?}", "", d.recorded_actions, d.candidate_actions);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn all(backend: &Backend, verify: bool, since: EventTime, json: bool) -> Result<ExitCode> {
+    let report: Vec<Verification> = verify::all(backend, since).await?;
     let mismatched: u64 = report.iter().map(Verification::problems).sum();
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

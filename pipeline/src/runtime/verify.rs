@@ -11,7 +11,7 @@ use trustloop_replay::History;
 use trustloop_replay::feed::{FeedStats, Range, Share, feed};
 use trustloop_replay::verdict::first_difference;
 use trustloop_schemas::json::event_to_json;
-use trustloop_schemas::{Event, EventId, canonical_digest};
+use trustloop_schemas::{Event, EventId, EventTime, canonical_digest};
 
 use super::{Task, graph};
 use crate::backend::Backend;
@@ -82,11 +82,11 @@ impl Verification {
     }
 }
 
-/// Verifies every operator of the graph.
-pub async fn all(backend: &Backend) -> Result<Vec<Verification>> {
+/// Verifies every operator of the graph, comparing the events of event time `since` or later.
+pub async fn all(backend: &Backend, since: EventTime) -> Result<Vec<Verification>> {
     let mut out = Vec::new();
     for op in graph::operators() {
-        out.push(operator(backend, op).await.context("verifying an operator")?);
+        out.push(operator(backend, op, since).await.context("verifying an operator")?);
     }
     Ok(out)
 }
@@ -112,7 +112,7 @@ async fn tasks_of(backend: &Backend, op: &dyn Operator) -> Result<Vec<Task>> {
 }
 
 /// Re-runs `op` (one replay per task) and compares what it derives with the recorded outputs.
-async fn operator(backend: &Backend, op: Box<dyn Operator>) -> Result<Verification> {
+async fn operator(backend: &Backend, op: Box<dyn Operator>, since: EventTime) -> Result<Verification> {
     let name = op.name();
     let source = format!("trustloop.{name}");
     let history = History { log: &backend.log, codec: &backend.codec, writers: &*backend.registry };
@@ -140,7 +140,7 @@ async fn operator(backend: &Backend, op: Box<dyn Operator>) -> Result<Verificati
         }
         let share = Share { task: task.id, count: task.count };
         let s = feed(history, &mut *fresh, &ranges, share, &mut |applied| {
-            for e in applied.outputs {
+            for e in applied.outputs.iter().filter(|e| e.envelope().event_time >= since) {
                 derived.insert(e.envelope().event_id, e.clone());
             }
         })
@@ -162,7 +162,10 @@ async fn operator(backend: &Backend, op: Box<dyn Operator>) -> Result<Verificati
                 pos = last.offset + 1;
                 for r in records {
                     let Ok(event) = backend.codec.decode(&r.value, &*backend.registry) else { continue };
-                    if *event.envelope().source == *source && op.outputs().contains(&event.event_type()) {
+                    if *event.envelope().source == *source
+                        && op.outputs().contains(&event.event_type())
+                        && event.envelope().event_time >= since
+                    {
                         recorded.insert(event.envelope().event_id, (topic.to_string(), event));
                     }
                 }
