@@ -64,6 +64,10 @@ pub enum Command {
     /// (exit status 0 or 1) with the inputs that determined it; `replay --all --verify` re-derives
     /// every operator's outputs and compares them all.
     Replay(commands::replay::ReplayArgs),
+    /// Each change of a subject's verdict (`NAME@VERSION@ENVIRONMENT` or an entity) and the input
+    /// that flipped it: an advisory delta, a VEX statement, an approval, a policy version, a trust
+    /// change, a promotion request.
+    Blame(commands::blame::BlameArgs),
     /// Run the whole closed loop on the embedded log in `--data DIR`: a fleet's telemetry (some of it
     /// malformed), real advisories, lockfiles, an SBOM and VEX, a policy, approvals and promotions go
     /// in; findings, trust scores, verdicts and enforcement actions (applied by real programs) come

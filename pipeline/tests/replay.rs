@@ -1,7 +1,8 @@
 //! `trustloop replay` on the demo scenario's log (the always-on suite: `trustloop demo` ships its
 //! inputs): every operator's outputs re-derive identically,
 //! verdicts replay to MATCH with the inputs that determined them (from the start of the log, and
-//! from a snapshot), history re-run under a candidate policy shows what would have differed, and a
+//! from a snapshot), history re-run under a candidate policy shows what would have differed, blame
+//! traces each change of a verdict to its input, and a
 //! verdict the operators never derived is a MISMATCH (exit status 1).
 
 use std::path::Path;
@@ -35,6 +36,14 @@ fn ok(out: &Output) -> String {
 fn consume(dir: &Path, topic: &str) -> Vec<Value> {
     let out = ok(&trustloop(dir, &["consume", "--topic", topic, "--from-beginning"], ""));
     out.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect()
+}
+
+fn verdicts_of(dir: &Path) -> Vec<Value> {
+    consume(dir, "verdicts")
+}
+
+fn consume_ids(events: &[Value]) -> Vec<String> {
+    events.iter().filter_map(|e| e["event_id"].as_str().map(str::to_string)).collect()
 }
 
 fn replay_verdict(dir: &Path, id: &str) -> (bool, Value) {
@@ -98,6 +107,35 @@ fn the_demo_replays_exactly_and_a_forged_verdict_does_not() {
     );
     let text = ok(&trustloop(dir, &args[..5], ""));
     assert!(text.contains(&format!("{} would differ", differ.len())), "{text}");
+
+    // Blame: an entity whose verdict changed several times, each change traced to its trust score;
+    // a release, to its promotion request.
+    let recorded_ids: std::collections::BTreeSet<String> = consume_ids(&verdicts_of(dir)).into_iter().collect();
+    let mut flips: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for v in verdicts_of(dir).iter().filter(|v| v["subject_kind"] == "entity" && v["previous"] != v["outcome"]) {
+        *flips.entry(v["subject"].as_str().unwrap_or("").to_string()).or_default() += 1;
+    }
+    let (host, _) = flips.iter().max_by_key(|(_, n)| **n).expect("an entity with verdicts");
+    let out = ok(&trustloop(dir, &["blame", host, "--tenant", &tenant, "--json"], ""));
+    let changes: Vec<Value> = serde_json::from_str(&out).expect("JSON");
+    assert!(changes.len() >= 3, "{host}: {changes:#?}");
+    for pair in changes.windows(2) {
+        assert_eq!(pair[1]["from"], pair[0]["to"], "changes chain: {changes:#?}");
+        assert_ne!(pair[1]["from"], pair[1]["to"]);
+    }
+    for c in &changes {
+        assert_eq!(c["cause_kind"], "trust", "{c}");
+        assert!(recorded_ids.contains(c["verdict_id"].as_str().unwrap_or("")), "a recorded verdict: {c}");
+    }
+    let release = verdicts_of(dir).into_iter().find(|v| v["subject_kind"] == "release").expect("a release verdict");
+    let out = ok(&trustloop(
+        dir,
+        &["blame", release["subject"].as_str().expect("subject"), "--tenant", &tenant, "--json"],
+        "",
+    ));
+    let changes: Vec<Value> = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(changes[0]["cause_kind"], "promotion", "{changes:#?}");
+    assert!(!trustloop(dir, &["blame", "no-such-subject", "--tenant", &tenant], "").status.success());
 
     // Verdicts one by one: every release verdict and a sample of the entities'.
     let verdicts = consume(dir, "verdicts");

@@ -85,6 +85,34 @@ pub enum ReplayError {
     Unsupported(String),
 }
 
+/// Every input partition of `op` from the start of the log up to where its stage had committed (a
+/// single stage's offsets; with one task per partition, the furthest any task committed).
+pub async fn committed_ranges(history: History<'_>, op: &dyn Operator) -> Result<Vec<Range>, ReplayError> {
+    let group = format!("trustloop.{}", op.name());
+    let mut ranges = Vec::new();
+    for t in op.inputs() {
+        let topic = t.topic();
+        let n = history.log.partition_count(topic).await?;
+        let single = history.log.committed_offsets(&group, topic).await?;
+        for p in 0..n {
+            let mut until = single.get(p as usize).copied().flatten();
+            if until.is_none() {
+                // One task per partition: the task of `p` (keyed) or any task (broadcast inputs
+                // are read whole by each) says how far `p` was read.
+                for task in 0..n {
+                    let g = format!("{group}.task-{task}");
+                    if let Some(o) = history.log.committed_offsets(&g, topic).await?.get(p as usize).copied().flatten()
+                    {
+                        until = Some(until.map_or(o, |u: i64| u.max(o)));
+                    }
+                }
+            }
+            ranges.push(Range { topic: topic.to_string(), partition: p, from: 0, until: until.unwrap_or(0) });
+        }
+    }
+    Ok(ranges)
+}
+
 /// One input applied during a replay, with what the operator derived from it.
 pub struct Applied<'a> {
     /// The record it came from.

@@ -7,8 +7,10 @@
 //! - [`verdict`]: replays the decision operator up to a verdict's input frontier and reports whether
 //!   the recomputed verdict is the recorded one, byte for byte, and which inputs determined it.
 //! - [`whatif`]: re-runs history (trust, then decisions) under a candidate policy and compares.
+//! - [`blame`]: each change of a subject's verdict and the input that flipped it.
 
 pub mod admit;
+pub mod blame;
 pub mod feed;
 pub mod verdict;
 pub mod whatif;

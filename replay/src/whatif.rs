@@ -19,7 +19,7 @@ use trustloop_operators::trust::TrustState;
 use trustloop_schemas::{Event, EventTime, EventType, Outcome, Policy, SubjectKind};
 
 use crate::admit::{Admission, admit};
-use crate::feed::{History, Range, ReplayError, Share, feed};
+use crate::feed::{History, Range, ReplayError, Share, committed_ranges, feed};
 
 /// An operator with the tenant's policies replaced by a candidate, applied before any input.
 pub struct WithCandidate<O: Operator> {
@@ -142,34 +142,6 @@ impl Histories {
     }
 }
 
-/// Where each stage of `operator` had got: its committed offsets per input topic-partition (a
-/// single stage's; a run with one task per partition is compared as its tasks' union).
-async fn committed(history: History<'_>, op: &dyn Operator) -> Result<Vec<Range>, ReplayError> {
-    let group = format!("trustloop.{}", op.name());
-    let mut ranges = Vec::new();
-    for t in op.inputs() {
-        let topic = t.topic();
-        let n = history.log.partition_count(topic).await?;
-        let single = history.log.committed_offsets(&group, topic).await?;
-        for p in 0..n {
-            let mut until = single.get(p as usize).copied().flatten();
-            if until.is_none() {
-                // One task per partition: the task of `p` (keyed) or any task (broadcast inputs
-                // are read whole by each) says how far `p` was read.
-                for task in 0..n {
-                    let g = format!("{group}.task-{task}");
-                    if let Some(o) = history.log.committed_offsets(&g, topic).await?.get(p as usize).copied().flatten()
-                    {
-                        until = Some(until.map_or(o, |u: i64| u.max(o)));
-                    }
-                }
-            }
-            ranges.push(Range { topic: topic.to_string(), partition: p, from: 0, until: until.unwrap_or(0) });
-        }
-    }
-    Ok(ranges)
-}
-
 type Key = (i64, Option<u64>, usize, u32, i64);
 
 /// Re-runs history under `candidate` and compares verdicts and requested actions since `since`.
@@ -190,7 +162,7 @@ pub async fn what_if(history: History<'_>, candidate: &Policy, since: EventTime)
     let score_index = decision_inputs.iter().position(|t| *t == EventType::TrustScore).unwrap_or(0);
     let score_partitions = history.log.partition_count(EventType::TrustScore.topic()).await?;
     let mut trust = WithCandidate::new(TrustState::new(), candidate);
-    let trust_ranges = committed(history, &trust).await?;
+    let trust_ranges = committed_ranges(history, &trust).await?;
     let mut next_offset = vec![0i64; score_partitions as usize];
     let mut scores: Vec<(Key, Event)> = Vec::new();
     feed(history, &mut trust, &trust_ranges, Share::ALL, &mut |applied| {
@@ -208,8 +180,11 @@ pub async fn what_if(history: History<'_>, candidate: &Policy, since: EventTime)
 
     // The decision operator's other recorded inputs, in merge order.
     let mut decision = WithCandidate::new(DecisionState::new(), candidate);
-    let ranges: Vec<Range> =
-        committed(history, &decision).await?.into_iter().filter(|r| r.topic != EventType::TrustScore.topic()).collect();
+    let ranges: Vec<Range> = committed_ranges(history, &decision)
+        .await?
+        .into_iter()
+        .filter(|r| r.topic != EventType::TrustScore.topic())
+        .collect();
     let mut recorded_inputs: Vec<(Key, StoredRecord)> = Vec::new();
     {
         let merge_ranges = ranges

@@ -6,6 +6,7 @@ use anyhow::Result;
 
 use crate::cli::{Cli, Command};
 
+pub mod blame;
 pub mod consume;
 pub mod demo;
 pub mod findings;
@@ -28,6 +29,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Policy(args) => policy::run(&cli.backend, args).await,
         Command::Run(args) => run::run(&cli.backend, args).await,
         Command::Replay(args) => replay::run(&cli.backend, args).await,
+        Command::Blame(args) => blame::run(&cli.backend, args).await,
     }
 }
 
