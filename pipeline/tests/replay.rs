@@ -2,7 +2,8 @@
 //! inputs): every operator's outputs re-derive identically,
 //! verdicts replay to MATCH with the inputs that determined them (from the start of the log, and
 //! from a snapshot), history re-run under a candidate policy shows what would have differed, blame
-//! traces each change of a verdict to its input, and a
+//! traces each change of a verdict to its input, a subject's state is asked of what was known and
+//! what had happened by given times, and a
 //! verdict the operators never derived is a MISMATCH (exit status 1).
 
 use std::path::Path;
@@ -171,6 +172,23 @@ fn the_demo_replays_exactly_and_a_forged_verdict_does_not() {
     let new = later.iter().find(|v| v["subject"].as_str().is_some_and(|s| s.ends_with("@qa"))).expect("the qa verdict");
     let (success, report) = replay_verdict(dir, new["event_id"].as_str().expect("id"));
     assert!(success && report["matched"] == true, "{report:#}");
+
+    // Bitemporal: the qa promotion happened when the demo's did (its event time) but was learned
+    // later. Known now: decided; known when the demo's promotions were appended: not yet.
+    let qa = new["subject"].as_str().expect("subject").to_string();
+    let demo_learned = consume(dir, "promotions")[0]["_log_time"].as_str().expect("log time").to_string();
+    let happened = promotion["event_time"].as_str().expect("event time").to_string();
+    let subject = |extra: &[&str]| {
+        let mut args = vec!["replay", "subject", qa.as_str(), "--tenant", &tenant, "--json"];
+        args.extend_from_slice(extra);
+        let out = trustloop(dir, &args, "");
+        (out.status.success(), serde_json::from_slice::<Value>(&out.stdout).expect("JSON"))
+    };
+    let (decided, now) = subject(&["--happened-by", &happened]);
+    assert!(decided && now["outcome"] == new["outcome"], "happened by then, known now: {now:#}");
+    assert!(now["inputs"].as_array().is_some_and(|i| !i.is_empty()));
+    let (decided, then) = subject(&["--at", &demo_learned, "--happened-by", &happened]);
+    assert!(!decided && then["outcome"].is_null(), "not yet learned then: {then:#}");
     assert_eq!(report["from_snapshot"], true, "started from the snapshot: {report:#}");
     let applied_from_snapshot = report["stats"]["applied"].as_u64().unwrap_or(0);
     let (_, from_start) = {

@@ -143,6 +143,28 @@ pub async fn feed(
     share: Share,
     each: &mut (dyn FnMut(Applied<'_>) + Send),
 ) -> Result<FeedStats, ReplayError> {
+    feed_bounded(history, op, ranges, share, Bounds::default(), each).await
+}
+
+/// Bitemporal bounds of a replay: what had been *learned* by a time (log time) and what had
+/// *happened* by a time (event time).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bounds {
+    /// Stop before the first record appended after this log time (milliseconds).
+    pub learned_by_ms: Option<i64>,
+    /// Leave out events whose event time is after this (they had not happened yet).
+    pub happened_by: Option<trustloop_schemas::EventTime>,
+}
+
+/// [`feed`] within `bounds`; inputs left out for their event time count as rejected.
+pub async fn feed_bounded(
+    history: History<'_>,
+    op: &mut dyn Operator,
+    ranges: &[Range],
+    share: Share,
+    bounds: Bounds,
+    each: &mut (dyn FnMut(Applied<'_>) + Send),
+) -> Result<FeedStats, ReplayError> {
     let inputs = op.inputs();
     let partitioning = op.partitioning();
     let mut merge_ranges = Vec::with_capacity(ranges.len());
@@ -161,11 +183,14 @@ pub async fn feed(
         expected.push(ty);
         keyed.push((share.count > 1 && ty.is_some_and(|t| partitioning.is_keyed(t))).then_some(share.count));
     }
-    let mut merged = MergedInput::new(history.log.clone(), merge_ranges);
+    let mut merged = MergedInput::new(history.log.clone(), merge_ranges).until_time(bounds.learned_by_ms);
     let mut stats = FeedStats::default();
     while let Some((i, record)) = merged.next_indexed().await? {
         stats.read += 1;
         match admit(&record, expected[i], history.codec, history.writers, &*op, keyed[i]) {
+            Admission::Apply(event) if bounds.happened_by.is_some_and(|t| event.envelope().event_time > t) => {
+                stats.rejected += 1;
+            }
             Admission::Apply(event) => {
                 stats.applied += 1;
                 let outputs = op.apply(&Input::new(&record.topic, record.partition as i32, record.offset, &event));

@@ -8,10 +8,12 @@
 //!   the recomputed verdict is the recorded one, byte for byte, and which inputs determined it.
 //! - [`whatif`]: re-runs history (trust, then decisions) under a candidate policy and compares.
 //! - [`blame`]: each change of a subject's verdict and the input that flipped it.
+//! - [`subject`]: a subject's decision as known at a log time, of what had happened by an event time.
 
 pub mod admit;
 pub mod blame;
 pub mod feed;
+pub mod subject;
 pub mod verdict;
 pub mod whatif;
 

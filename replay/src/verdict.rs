@@ -218,17 +218,23 @@ pub fn first_difference(path: &str, a: &Value, b: &Value) -> Option<String> {
     }
 }
 
-/// A line about `event` if it concerns the subject of `verdict`: the tenant's policy, and for a
-/// release (`NAME@VERSION@ENVIRONMENT`) its findings, promotion requests and approvals, for an
-/// entity its trust scores.
+/// A line about `event` if it concerns the subject of `verdict` (see [`concerns_subject`]).
 fn concerns(verdict: &Verdict, event: &Event) -> Option<String> {
-    if event.envelope().tenant != verdict.envelope.tenant {
+    concerns_subject(&verdict.envelope.tenant, &verdict.subject, Some(verdict.subject_kind), event)
+}
+
+/// A line about `event` if it concerns `subject` of `tenant`: the tenant's policy, and for a release
+/// (`NAME@VERSION@ENVIRONMENT`) its findings, promotion requests and approvals, for an entity its
+/// trust scores. `kind`: what the subject is, if known (else both are tried).
+pub fn concerns_subject(tenant: &str, subject: &str, kind: Option<SubjectKind>, event: &Event) -> Option<String> {
+    if *event.envelope().tenant != *tenant {
         return None;
     }
-    let subject = verdict.subject.as_str();
-    match (event, verdict.subject_kind) {
-        (Event::Policy(p), _) => Some(format!("policy {} version {} (digest {})", p.name, p.version, p.digest)),
-        (Event::Finding(f), SubjectKind::Release) => {
+    let release = kind.is_none_or(|k| k == SubjectKind::Release);
+    let entity = kind.is_none_or(|k| k == SubjectKind::Entity);
+    match (event, release, entity) {
+        (Event::Policy(p), _, _) => Some(format!("policy {} version {} (digest {})", p.name, p.version, p.digest)),
+        (Event::Finding(f), true, _) => {
             let release = format!("{}@{}", f.release_name, f.release_version);
             let environment_matches = f.environment.as_ref().is_none_or(|e| subject.ends_with(&format!("@{e}")));
             (subject.starts_with(&format!("{release}@")) && environment_matches).then(|| {
@@ -244,15 +250,15 @@ fn concerns(verdict: &Verdict, event: &Event) -> Option<String> {
                 )
             })
         }
-        (Event::PromotionRequest(p), SubjectKind::Release) => {
+        (Event::PromotionRequest(p), true, _) => {
             (format!("{}@{}@{}", p.release_name, p.release_version, p.to_environment) == subject).then(|| {
                 format!("promotion request from {} to {} by {}", p.from_environment, p.to_environment, p.requested_by)
             })
         }
-        (Event::Approval(a), SubjectKind::Release) => {
+        (Event::Approval(a), true, _) => {
             (a.subject == subject).then(|| format!("approval {:?} by {}{}", a.decision, a.approver, expiry(a.expires)))
         }
-        (Event::TrustScore(s), SubjectKind::Entity) => (s.entity == subject).then(|| {
+        (Event::TrustScore(s), _, true) => (s.entity == subject).then(|| {
             let features: Vec<String> = s.features.iter().map(|f| format!("{} {:.2}", f.name, f.value)).collect();
             format!("trust score {:.2} ({})", s.score, features.join(", "))
         }),

@@ -14,6 +14,8 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use trustloop_operators::decision::DecisionState;
 use trustloop_operators::operator::Operator as _;
+use trustloop_replay::feed::Bounds;
+use trustloop_replay::subject::subject_at;
 use trustloop_replay::verdict::{Start, VerdictReplay, by_kind, replay_verdict};
 use trustloop_replay::whatif::what_if as what_if_replay;
 use trustloop_replay::{History, ReplayError};
@@ -63,6 +65,28 @@ pub enum ReplayCommand {
     /// Rebuild the decision operator up to a verdict's recorded input frontier and compare the
     /// verdict it derives with the recorded one; print the inputs that determined it.
     Verdict(VerdictArgs),
+    /// A subject's decision as trustloop knew it at a time (`--at`: log time, when it learned
+    /// things) of what had happened by a time (`--happened-by`: event time), with the inputs about it
+    /// known then. Both default to everything.
+    Subject(SubjectArgs),
+}
+
+/// Arguments of `trustloop replay subject`.
+#[derive(Debug, Args)]
+pub struct SubjectArgs {
+    /// A release promotion `NAME@VERSION@ENVIRONMENT`, or an entity.
+    pub subject: String,
+    /// Its tenant.
+    #[arg(long, env = "TRUSTLOOP_TENANT", default_value = "default")]
+    pub tenant: String,
+    /// What trustloop had learned by this time (log time, RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Of that, what had happened by this time (event time, RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub happened_by: Option<String>,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// Arguments of `trustloop replay verdict`.
@@ -95,6 +119,7 @@ pub async fn run(backend_args: &BackendArgs, args: ReplayArgs) -> Result<ExitCod
             };
             verdict(&backend, &v, state_dir).await
         }
+        Some(ReplayCommand::Subject(a)) => subject(&backend, &a).await,
         None if args.all => all(&backend, args.verify, since(args.since.as_deref())?, args.output.json).await,
         None => match &args.policy {
             Some(file) => what_if(&backend, file, &args.tenant, since(args.since.as_deref())?, args.output.json).await,
@@ -250,6 +275,48 @@ pub fn render(r: &VerdictReplay) -> String {
         }
     );
     out
+}
+
+async fn subject(backend: &Backend, args: &SubjectArgs) -> Result<ExitCode> {
+    let time = |t: &Option<String>, flag: &str| -> Result<Option<EventTime>> {
+        t.as_deref()
+            .map(|t| {
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .map(|at| EventTime::from_micros(at.timestamp_micros()))
+                    .with_context(|| format!("{flag} {t:?}: not an RFC 3339 time such as 2026-03-03T00:00:00Z"))
+            })
+            .transpose()
+    };
+    let bounds = Bounds {
+        learned_by_ms: time(&args.at, "--at")?.map(|t| t.as_micros().div_euclid(1000)),
+        happened_by: time(&args.happened_by, "--happened-by")?,
+    };
+    let history = History { log: &backend.log, codec: &backend.codec, writers: &*backend.registry };
+    let at = subject_at(history, &args.tenant, &args.subject, bounds).await.context("replaying the decisions")?;
+    if args.output.json {
+        println!("{}", serde_json::to_string_pretty(&at)?);
+    } else {
+        let known = args.at.as_deref().unwrap_or("now");
+        let happened = args.happened_by.as_deref().map_or(String::new(), |t| format!(", of what happened by {t}"));
+        match at.outcome {
+            Some(o) => println!("{} as known at {known}{happened}: {}", at.subject, outcome(o)),
+            None => println!(
+                "{} as known at {known}{happened}: no decision (no promotion requested, no trust score)",
+                at.subject
+            ),
+        }
+        for r in &at.reasons {
+            println!("  reason {r}");
+        }
+        if let Some(d) = &at.policy_digest {
+            println!("  policy digest {d}, evidence digest {}", at.evidence_digest.as_deref().unwrap_or("-"));
+        }
+        println!("  {} inputs applied ({} left out); about {}:", at.stats.applied, at.stats.rejected, at.subject);
+        for i in &at.inputs {
+            println!("    {}/{}@{} {}", i.topic, i.partition, i.offset, i.summary);
+        }
+    }
+    Ok(if at.outcome.is_some() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// An outcome as the schema names it.
