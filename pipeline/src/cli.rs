@@ -68,6 +68,10 @@ pub enum Command {
     /// that flipped it: an advisory delta, a VEX statement, an approval, a policy version, a trust
     /// change, a promotion request.
     Blame(commands::blame::BlameArgs),
+    /// SQL over the event history (DataFusion): every topic is a table (`trust-scores` as
+    /// `trust_scores`), with the columns of its Avro schema and the log's `_topic`, `_partition`,
+    /// `_offset`, `_event_time`, `_log_time`. `--as-of` queries the log as it was at a time.
+    Sql(commands::sql::SqlArgs),
     /// Run the whole closed loop on the embedded log in `--data DIR`: a fleet's telemetry (some of it
     /// malformed), real advisories, lockfiles, an SBOM and VEX, a policy, approvals and promotions go
     /// in; findings, trust scores, verdicts and enforcement actions (applied by real programs) come

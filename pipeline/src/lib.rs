@@ -12,3 +12,4 @@ pub mod memory;
 pub mod ops;
 pub mod otel;
 pub mod runtime;
+pub mod sql;

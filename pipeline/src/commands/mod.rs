@@ -15,6 +15,7 @@ pub mod policy;
 pub mod produce;
 pub mod replay;
 pub mod run;
+pub mod sql;
 pub mod topics;
 
 /// Runs the parsed command.
@@ -30,6 +31,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => run::run(&cli.backend, args).await,
         Command::Replay(args) => replay::run(&cli.backend, args).await,
         Command::Blame(args) => blame::run(&cli.backend, args).await,
+        Command::Sql(args) => sql::run(&cli.backend, args).await,
     }
 }
 

@@ -1,0 +1,39 @@
+//! SQL over the event history (DataFusion): every topic of the log is a table (see [`table`]);
+//! `trustloop sql` runs one query and prints its result.
+//!
+//! Table names are the topic names with `_` for `-` (`trust_scores`, `action_results`); the topic
+//! names themselves work quoted (`"trust-scores"`). With an `as_of` time every table holds only what
+//! the log had been given by then.
+
+pub mod columns;
+pub mod table;
+
+use std::sync::Arc;
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::error::Result;
+use datafusion::prelude::SessionContext;
+use trustloop_schemas::EventType;
+
+use crate::backend::Backend;
+use table::TopicTable;
+
+/// A session with every topic of `backend` registered as a table, bounded by `as_of_ms` (log time,
+/// milliseconds) if given.
+pub async fn session(backend: Arc<Backend>, as_of_ms: Option<i64>) -> anyhow::Result<SessionContext> {
+    let ctx = SessionContext::new();
+    for t in backend.log.list_topics().await? {
+        let Some(event_type) = EventType::from_topic(&t.name) else { continue };
+        let table = Arc::new(TopicTable::new(backend.clone(), &t.name, event_type, as_of_ms));
+        ctx.register_table(t.name.replace('-', "_").as_str(), table.clone())?;
+        if t.name.contains('-') {
+            ctx.register_table(datafusion::common::TableReference::bare(t.name.as_str()), table)?;
+        }
+    }
+    Ok(ctx)
+}
+
+/// Runs `query` in `ctx`; returns its result.
+pub async fn query(ctx: &SessionContext, query: &str) -> Result<Vec<RecordBatch>> {
+    ctx.sql(query).await?.collect().await
+}

@@ -1,0 +1,130 @@
+//! `trustloop sql` on the demo scenario's log: counts and groupings checked against what `consume`
+//! reads of the same topics, the log's columns and their pushdown, quoted topic names, the output
+//! formats, and `--as-of` on a history with late events.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn trustloop(dir: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trustloop"))
+        .arg("--data")
+        .arg(dir)
+        .args(args)
+        .env_remove("TRUSTLOOP_DATA")
+        .env_remove("TRUSTLOOP_BROKERS")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn trustloop");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn consume(dir: &Path, topic: &str) -> Vec<Value> {
+    ok(&trustloop(dir, &["consume", "--topic", topic, "--from-beginning"], ""))
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+/// Rows of `query` (JSON lines).
+fn sql(dir: &Path, query: &str, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["sql", query, "--format", "json"];
+    args.extend_from_slice(extra);
+    ok(&trustloop(dir, &args, "")).lines().map(|l| serde_json::from_str(l).expect("JSON row")).collect()
+}
+
+fn count(dir: &Path, query: &str, extra: &[&str]) -> u64 {
+    sql(dir, query, extra)[0]["n"].as_u64().expect("a count")
+}
+
+#[test]
+fn sql_over_the_demo_matches_what_the_topics_hold() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path();
+    ok(&trustloop(dir, &["demo"], ""));
+
+    let telemetry = consume(dir, "telemetry");
+    assert_eq!(count(dir, "SELECT count(*) AS n FROM telemetry", &[]), telemetry.len() as u64);
+    let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
+    for t in &telemetry {
+        *by_kind.entry(t["kind"].as_str().expect("kind").to_string()).or_default() += 1;
+    }
+    let rows = sql(dir, "SELECT kind, count(*) AS n FROM telemetry GROUP BY kind ORDER BY kind", &[]);
+    let got: BTreeMap<String, u64> =
+        rows.iter().map(|r| (r["kind"].as_str().expect("kind").to_string(), r["n"].as_u64().expect("n"))).collect();
+    assert_eq!(got, by_kind);
+
+    let verdicts = consume(dir, "verdicts");
+    let mut by_outcome: BTreeMap<String, u64> = BTreeMap::new();
+    for v in &verdicts {
+        *by_outcome.entry(v["outcome"].as_str().expect("outcome").to_string()).or_default() += 1;
+    }
+    let rows = sql(dir, "SELECT outcome, count(*) AS n FROM verdicts GROUP BY outcome", &[]);
+    let got: BTreeMap<String, u64> = rows
+        .iter()
+        .map(|r| (r["outcome"].as_str().expect("outcome").to_string(), r["n"].as_u64().expect("n")))
+        .collect();
+    assert_eq!(got, by_outcome);
+
+    // Topic names with a dash: as `trust_scores`, or quoted.
+    let scores = consume(dir, "trust-scores").len() as u64;
+    assert_eq!(count(dir, "SELECT count(*) AS n FROM trust_scores", &[]), scores);
+    assert_eq!(count(dir, r#"SELECT count(*) AS n FROM "trust-scores""#, &[]), scores);
+
+    // The log's columns, and predicates on them (pushed down to the scan).
+    let in_1 = telemetry.iter().filter(|t| t["_partition"] == 1).count() as u64;
+    assert_eq!(count(dir, "SELECT count(*) AS n FROM telemetry WHERE _partition = 1", &[]), in_1);
+    let window =
+        telemetry.iter().filter(|t| t["_partition"] == 0 && (10..20).contains(&t["_offset"].as_i64().unwrap_or(-1)));
+    assert_eq!(
+        count(dir, "SELECT count(*) AS n FROM telemetry WHERE _partition = 0 AND _offset >= 10 AND _offset < 20", &[]),
+        window.count() as u64
+    );
+    let row = &sql(
+        dir,
+        "SELECT event_id, _topic, _partition, _offset, event_time FROM telemetry WHERE _partition = 0 AND _offset = 0",
+        &[],
+    )[0];
+    let first = telemetry.iter().find(|t| t["_partition"] == 0 && t["_offset"] == 0).expect("telemetry/0@0");
+    assert_eq!((&row["event_id"], &row["_topic"]), (&first["event_id"], &Value::from("telemetry")));
+
+    // Formats.
+    let csv = ok(&trustloop(
+        dir,
+        &["sql", "SELECT kind, count(*) AS n FROM telemetry GROUP BY kind ORDER BY kind", "--format", "csv"],
+        "",
+    ));
+    assert!(csv.starts_with("kind,n\n"), "{csv}");
+    assert_eq!(csv.lines().count(), by_kind.len() + 1);
+    let table = ok(&trustloop(dir, &["sql", "SELECT count(*) AS n FROM verdicts"], ""));
+    assert!(table.contains("| n ") && table.contains(&format!("| {} ", verdicts.len())), "{table}");
+    let bad = trustloop(dir, &["sql", "SELECT nope FROM telemetry"], "");
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("nope"));
+
+    // Late events: five samples that happened at the start of the history, appended now. As of
+    // before they were appended, the history has its old count; by event time they are early.
+    let learned = telemetry.iter().filter_map(|t| t["_log_time"].as_str()).max().expect("log times").to_string();
+    let early = telemetry.iter().filter_map(|t| t["event_time"].as_str()).min().expect("event times").to_string();
+    let late: String = (0..5)
+        .map(|i| format!("{{\"tenant\":\"acme\",\"entity\":\"late-{i}\",\"kind\":\"heartbeat\",\"value\":1.0,\"event_time\":\"{early}\"}}\n"))
+        .collect();
+    ok(&trustloop(dir, &["produce", "--topic", "telemetry"], &late));
+    let total = telemetry.len() as u64;
+    assert_eq!(count(dir, "SELECT count(*) AS n FROM telemetry", &[]), total + 5);
+    assert_eq!(count(dir, "SELECT count(*) AS n FROM telemetry", &["--as-of", &learned]), total);
+    let at_start = format!("SELECT count(*) AS n FROM telemetry WHERE event_time <= TIMESTAMP '{early}'");
+    let before = count(dir, &at_start, &["--as-of", &learned]);
+    assert_eq!(count(dir, &at_start, &[]), before + 5, "the late events happened at the start");
+    assert_eq!(count(dir, "SELECT count(*) AS n FROM telemetry WHERE entity LIKE 'late-%'", &["--as-of", &learned]), 0);
+}
