@@ -1,6 +1,6 @@
 //! Replay: how fast the log re-derives what it recorded.
 //!
-//! A history of telemetry (10,000 hosts, a sample every 30 s of event time; `TRUSTLOOP_REPLAY_EVENTS`
+//! A history of the fleet's telemetry (`fleet_telemetry`: 10,000 hosts; `TRUSTLOOP_REPLAY_EVENTS`
 //! events, default 3 M) is appended to the embedded log and run through the trust and decision
 //! stages (trust scores, entity verdicts). Then, timed:
 //! - a full replay of the trust operator over every telemetry event (what `replay --all` does for
@@ -10,49 +10,16 @@
 //!
 //! `cargo bench -p trustloop-benches --bench replay` (under `cargo test`, a small smoke version).
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use trustloop::backend::{Backend, BackendArgs};
 use trustloop::ingest::EventWriter;
 use trustloop::runtime::{Cutoff, Stage};
-use trustloop_benches::benchmarking;
+use trustloop_benches::{benchmarking, fleet_telemetry};
 use trustloop_operators::decision::DecisionState;
 use trustloop_operators::trust::TrustState;
 use trustloop_replay::feed::{Range, Share, feed};
 use trustloop_replay::{History, replay_verdict};
-use trustloop_schemas::{Envelope, Event, EventId, EventTime, Telemetry};
-
-const ENTITIES: u64 = 10_000;
-const T0: i64 = 1_793_534_400_000_000;
-
-fn telemetry(i: u64) -> Event {
-    let e = i % ENTITIES;
-    let entity = format!("host-{e:05}");
-    let r = (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % 100;
-    let (kind, value) = match r {
-        0..80 => ("heartbeat", 1.0),
-        80..90 => ("auth_failure", 1.0),
-        90..93 => ("config_drift", 1.0),
-        93..95 => ("ids_alert", 1.0),
-        _ => ("cpu_load", 0.42),
-    };
-    Event::Telemetry(Telemetry {
-        envelope: Envelope {
-            event_id: EventId(uuid::Uuid::from_u128(u128::from(i) + 1)),
-            tenant: "acme".into(),
-            key: entity.as_str().into(),
-            event_time: EventTime::from_micros(T0 + (i / ENTITIES) as i64 * 30_000_000 + e as i64),
-            source: "bench".into(),
-            schema_version: 1,
-        },
-        entity,
-        kind: kind.into(),
-        value,
-        attributes: BTreeMap::new(),
-        unit: None,
-    })
-}
 
 fn main() {
     let events: u64 = match benchmarking() {
@@ -67,7 +34,7 @@ fn main() {
         let started = Instant::now();
         let mut writer = EventWriter::new(&backend, "telemetry").await.expect("writer");
         for i in 0..events {
-            writer.push(&telemetry(i)).await.expect("push");
+            writer.push(&fleet_telemetry(i)).await.expect("push");
         }
         writer.flush().await.expect("flush");
         let mut trust = Stage::new(&backend, Box::new(TrustState::new())).await.expect("trust stage");

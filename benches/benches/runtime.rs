@@ -4,46 +4,13 @@
 //!
 //! `cargo bench -p trustloop-benches --bench runtime` (under `cargo test`, a small smoke version).
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use trustloop::backend::{Backend, BackendArgs};
 use trustloop::ingest::EventWriter;
 use trustloop::runtime::{Cutoff, Stage};
-use trustloop_benches::benchmarking;
+use trustloop_benches::{benchmarking, fleet_telemetry};
 use trustloop_operators::trust::TrustState;
-use trustloop_schemas::{Envelope, Event, EventId, EventTime, Telemetry};
-
-const ENTITIES: u64 = 10_000;
-const T0: i64 = 1_793_534_400_000_000;
-
-fn telemetry(i: u64) -> Event {
-    let e = i % ENTITIES;
-    let entity = format!("host-{e:05}");
-    let r = (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % 100;
-    let (kind, value) = match r {
-        0..80 => ("heartbeat", 1.0),
-        80..90 => ("auth_failure", 1.0),
-        90..93 => ("config_drift", 1.0),
-        93..95 => ("ids_alert", 1.0),
-        _ => ("cpu_load", 0.42),
-    };
-    Event::Telemetry(Telemetry {
-        envelope: Envelope {
-            event_id: EventId(uuid::Uuid::from_u128(u128::from(i) + 1)),
-            tenant: "acme".into(),
-            key: entity.as_str().into(),
-            event_time: EventTime::from_micros(T0 + (i / ENTITIES) as i64 * 30_000_000 + e as i64),
-            source: "bench".into(),
-            schema_version: 1,
-        },
-        entity,
-        kind: kind.into(),
-        value,
-        attributes: BTreeMap::from([("release".to_string(), format!("app-{}@1.0.{}", e % 50, e % 3))]),
-        unit: None,
-    })
-}
 
 fn main() {
     let events: u64 = if benchmarking() { 3_000_000 } else { 20_000 };
@@ -72,7 +39,7 @@ async fn end_to_end(name: &str, args: &BackendArgs, events: u64, transactional: 
         let started = Instant::now();
         let mut writer = EventWriter::new(&backend, "telemetry").await.expect("writer");
         for i in 0..events {
-            writer.push_at(&telemetry(i), Some(1_700_000_000_000 + (i / 1_000) as i64)).await.expect("push");
+            writer.push_at(&fleet_telemetry(i), Some(1_700_000_000_000 + (i / 1_000) as i64)).await.expect("push");
         }
         writer.flush().await.expect("flush");
         println!("runtime: {events} telemetry events appended to {name} in {:.2} s", started.elapsed().as_secs_f64());

@@ -3,7 +3,10 @@
 //!
 //! Run everything with `cargo bench -p trustloop-benches`; one bench with `--bench NAME`.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+use trustloop_schemas::{Envelope, Event, EventId, EventTime, Telemetry};
 
 /// The allocator the `trustloop` binary uses (mimalloc), so that the figures are what it does.
 #[global_allocator]
@@ -118,4 +121,38 @@ pub fn minor_faults() -> Option<u64> {
     // Fields after the command name, which is in parentheses and may contain spaces: state is the
     // first, minflt (field 10 of the whole line) the eighth.
     stat.rsplit_once(')')?.1.split_whitespace().nth(7)?.parse().ok()
+}
+
+/// Hosts in the benchmarks' fleet.
+pub const FLEET: u64 = 10_000;
+
+/// Sample `i` of the benchmarks' fleet telemetry: 10,000 hosts, one sample each every 30 s of event
+/// time; 80 % heartbeats, 10 % authentication failures, 3 % configuration drift, 2 % IDS alerts,
+/// 5 % CPU load; each host's release in an attribute. The same `i` gives the same event.
+pub fn fleet_telemetry(i: u64) -> Event {
+    const T0: i64 = 1_793_534_400_000_000;
+    let e = i % FLEET;
+    let entity = format!("host-{e:05}");
+    let (kind, value) = match (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % 100 {
+        0..80 => ("heartbeat", 1.0),
+        80..90 => ("auth_failure", 1.0),
+        90..93 => ("config_drift", 1.0),
+        93..95 => ("ids_alert", 1.0),
+        _ => ("cpu_load", 0.42),
+    };
+    Event::Telemetry(Telemetry {
+        envelope: Envelope {
+            event_id: EventId(uuid::Uuid::from_u128(u128::from(i) + 1)),
+            tenant: "acme".into(),
+            key: entity.as_str().into(),
+            event_time: EventTime::from_micros(T0 + (i / FLEET) as i64 * 30_000_000 + e as i64),
+            source: "bench".into(),
+            schema_version: 1,
+        },
+        entity,
+        kind: kind.into(),
+        value,
+        attributes: BTreeMap::from([("release".to_string(), format!("app-{}@1.0.{}", e % 50, e % 3))]),
+        unit: None,
+    })
 }

@@ -72,6 +72,9 @@ pub enum Command {
     /// `trust_scores`), with the columns of its Avro schema and the log's `_topic`, `_partition`,
     /// `_offset`, `_event_time`, `_log_time`. `--as-of` queries the log as it was at a time.
     Sql(commands::sql::SqlArgs),
+    /// Write topics to Parquet (`--to DIR`, one file per topic) with the columns `sql` shows, for
+    /// long-term history and other tools.
+    Archive(commands::archive::ArchiveArgs),
     /// Run the whole closed loop on the embedded log in `--data DIR`: a fleet's telemetry (some of it
     /// malformed), real advisories, lockfiles, an SBOM and VEX, a policy, approvals and promotions go
     /// in; findings, trust scores, verdicts and enforcement actions (applied by real programs) come

@@ -1,28 +1,15 @@
 //! `trustloop sql` on the demo scenario's log: counts and groupings checked against what `consume`
 //! reads of the same topics, the log's columns and their pushdown, quoted topic names, the output
-//! formats, and `--as-of` on a history with late events.
+//! formats, the Parquet archive, and `--as-of` on a history with late events.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
 
 fn trustloop(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trustloop"))
-        .arg("--data")
-        .arg(dir)
-        .args(args)
-        .env_remove("TRUSTLOOP_DATA")
-        .env_remove("TRUSTLOOP_BROKERS")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn trustloop");
-    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
-    child.wait_with_output().expect("wait")
+    trustloop_e2e::trustloop_cli(env!("CARGO_BIN_EXE_trustloop"), dir, args, stdin)
 }
 
 fn ok(out: &Output) -> String {
@@ -111,6 +98,24 @@ fn sql_over_the_demo_matches_what_the_topics_hold() {
     assert!(table.contains("| n ") && table.contains(&format!("| {} ", verdicts.len())), "{table}");
     let bad = trustloop(dir, &["sql", "SELECT nope FROM telemetry"], "");
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("nope"));
+
+    // The Parquet archive holds every row, with the same columns.
+    let archive = dir.join("archive");
+    ok(&trustloop(dir, &["archive", "--to", archive.to_str().expect("path"), "--topics", "telemetry,verdicts"], ""));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        use datafusion::prelude::{ParquetReadOptions, SessionContext};
+        let ctx = SessionContext::new();
+        let path = archive.join("telemetry.parquet");
+        let df = ctx.read_parquet(path.to_str().expect("path"), ParquetReadOptions::default()).await.expect("read");
+        let fields: Vec<String> = df.schema().fields().iter().map(|f| f.name().clone()).collect();
+        assert!(fields.contains(&"kind".to_string()) && fields.contains(&"_log_time".to_string()), "{fields:?}");
+        assert_eq!(df.count().await.expect("count"), telemetry.len());
+        let path = archive.join("verdicts.parquet");
+        let df = ctx.read_parquet(path.to_str().expect("path"), ParquetReadOptions::default()).await.expect("read");
+        assert_eq!(df.count().await.expect("count"), verdicts.len());
+    });
+    assert!(!archive.join("trust-scores.parquet").exists(), "only the topics asked for");
 
     // Late events: five samples that happened at the start of the history, appended now. As of
     // before they were appended, the history has its old count; by event time they are early.

@@ -113,6 +113,33 @@ pub async fn committed_ranges(history: History<'_>, op: &dyn Operator) -> Result
     Ok(ranges)
 }
 
+/// Calls `each` with every record of `topic` that decodes, with its event, partition by partition;
+/// stops early when `each` says so.
+pub async fn each_event(
+    history: History<'_>,
+    topic: &str,
+    each: &mut (dyn FnMut(StoredRecord, Event) -> std::ops::ControlFlow<()> + Send),
+) -> Result<(), ReplayError> {
+    let offsets = history.log.offsets(topic).await?;
+    for (p, o) in offsets.iter().enumerate() {
+        let mut pos = o.start;
+        while pos < o.end {
+            let records = history.log.read(topic, p as u32, pos, 10_000).await?;
+            let Some(last) = records.last() else { break };
+            pos = last.offset + 1;
+            for r in records {
+                // Records that do not decode are dead letters, not events.
+                if let Ok(event) = history.codec.decode(&r.value, history.writers)
+                    && each(r, event).is_break()
+                {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One input applied during a replay, with what the operator derived from it.
 pub struct Applied<'a> {
     /// The record it came from.

@@ -11,7 +11,7 @@ use trustloop_operators::operator::Operator;
 use trustloop_schemas::json::event_to_json;
 use trustloop_schemas::{Event, EventId, EventType, SubjectKind, Verdict, canonical_digest};
 
-use crate::feed::{FeedStats, History, Range, ReplayError, Share, feed};
+use crate::feed::{FeedStats, History, Range, ReplayError, Share, each_event, feed};
 
 /// An input that concerns the verdict's subject, as the report lists it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -74,21 +74,17 @@ pub async fn find_event(
     id: &EventId,
     what: &'static str,
 ) -> Result<(trustloop_connectors::log::StoredRecord, Event), ReplayError> {
-    let offsets = history.log.offsets(topic).await?;
-    for (p, o) in offsets.iter().enumerate() {
-        let mut pos = o.start;
-        while pos < o.end {
-            let records = history.log.read(topic, p as u32, pos, 10_000).await?;
-            let Some(last) = records.last() else { break };
-            pos = last.offset + 1;
-            for r in records {
-                if let Ok(event) = history.codec.decode(&r.value, history.writers)
-                    && event.envelope().event_id == *id
-                {
-                    return Ok((r, event));
-                }
-            }
+    let mut found = None;
+    each_event(history, topic, &mut |r, event| {
+        if event.envelope().event_id != *id {
+            return std::ops::ControlFlow::Continue(());
         }
+        found = Some((r, event));
+        std::ops::ControlFlow::Break(())
+    })
+    .await?;
+    if let Some(found) = found {
+        return Ok(found);
     }
     Err(ReplayError::NotFound { what, id: id.to_string() })
 }

@@ -19,7 +19,7 @@ use trustloop_operators::trust::TrustState;
 use trustloop_schemas::{Event, EventTime, EventType, Outcome, Policy, SubjectKind};
 
 use crate::admit::{Admission, admit};
-use crate::feed::{History, Range, ReplayError, Share, committed_ranges, feed};
+use crate::feed::{History, Range, ReplayError, Share, committed_ranges, each_event, feed};
 
 /// An operator with the tenant's policies replaced by a candidate, applied before any input.
 pub struct WithCandidate<O: Operator> {
@@ -238,23 +238,15 @@ pub async fn what_if(history: History<'_>, candidate: &Policy, since: EventTime)
     // The recorded history of the decision operator.
     let mut recorded_h = Histories::default();
     for topic in [EventType::Verdict.topic(), EventType::EnforcementAction.topic()] {
-        let offsets = history.log.offsets(topic).await?;
-        for (p, o) in offsets.iter().enumerate() {
-            let mut pos = o.start;
-            while pos < o.end {
-                let records = history.log.read(topic, p as u32, pos, 10_000).await?;
-                let Some(last) = records.last() else { break };
-                pos = last.offset + 1;
-                for r in records {
-                    if let Ok(e) = history.codec.decode(&r.value, history.writers)
-                        && e.envelope().source.as_ref() == trustloop_operators::decision::emit::SOURCE
-                        && *e.envelope().tenant == *tenant
-                    {
-                        recorded_h.note(&e, since);
-                    }
-                }
+        each_event(history, topic, &mut |_, e| {
+            if e.envelope().source.as_ref() == trustloop_operators::decision::emit::SOURCE
+                && *e.envelope().tenant == *tenant
+            {
+                recorded_h.note(&e, since);
             }
-        }
+            std::ops::ControlFlow::Continue(())
+        })
+        .await?;
     }
     // Recorded verdicts in the order they were derived (by event time, then as read).
     for (_, steps) in recorded_h.verdicts.values_mut() {

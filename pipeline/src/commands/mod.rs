@@ -6,6 +6,7 @@ use anyhow::Result;
 
 use crate::cli::{Cli, Command};
 
+pub mod archive;
 pub mod blame;
 pub mod consume;
 pub mod demo;
@@ -32,6 +33,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Replay(args) => replay::run(&cli.backend, args).await,
         Command::Blame(args) => blame::run(&cli.backend, args).await,
         Command::Sql(args) => sql::run(&cli.backend, args).await,
+        Command::Archive(args) => archive::run(&cli.backend, args).await,
     }
 }
 
@@ -39,4 +41,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
 /// decision ever reads the clock).
 pub fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
+}
+
+/// A command-line time (RFC 3339, e.g. `2026-03-03T00:00:00Z`) given to `flag`.
+pub fn parse_time(flag: &str, text: &str) -> Result<trustloop_schemas::EventTime> {
+    use anyhow::Context as _;
+    let at = chrono::DateTime::parse_from_rfc3339(text)
+        .with_context(|| format!("{flag} {text:?}: not an RFC 3339 time such as 2026-03-03T00:00:00Z"))?;
+    Ok(trustloop_schemas::EventTime::from_micros(at.timestamp_micros()))
 }

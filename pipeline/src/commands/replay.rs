@@ -278,15 +278,7 @@ pub fn render(r: &VerdictReplay) -> String {
 }
 
 async fn subject(backend: &Backend, args: &SubjectArgs) -> Result<ExitCode> {
-    let time = |t: &Option<String>, flag: &str| -> Result<Option<EventTime>> {
-        t.as_deref()
-            .map(|t| {
-                chrono::DateTime::parse_from_rfc3339(t)
-                    .map(|at| EventTime::from_micros(at.timestamp_micros()))
-                    .with_context(|| format!("{flag} {t:?}: not an RFC 3339 time such as 2026-03-03T00:00:00Z"))
-            })
-            .transpose()
-    };
+    let time = |t: &Option<String>, flag: &str| t.as_deref().map(|t| super::parse_time(flag, t)).transpose();
     let bounds = Bounds {
         learned_by_ms: time(&args.at, "--at")?.map(|t| t.as_micros().div_euclid(1000)),
         happened_by: time(&args.happened_by, "--happened-by")?,
@@ -332,11 +324,7 @@ fn outcome(o: trustloop_schemas::Outcome) -> &'static str {
 fn since(text: Option<&str>) -> Result<EventTime> {
     match text {
         None => Ok(EventTime::from_micros(i64::MIN)),
-        Some(t) => {
-            let at = chrono::DateTime::parse_from_rfc3339(t)
-                .with_context(|| format!("--since {t:?}: not an RFC 3339 time such as 2026-03-03T00:00:00Z"))?;
-            Ok(EventTime::from_micros(at.timestamp_micros()))
-        }
+        Some(t) => super::parse_time("--since", t),
     }
 }
 

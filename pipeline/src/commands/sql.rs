@@ -43,11 +43,7 @@ pub enum Format {
 /// Runs `trustloop sql`.
 pub async fn run(backend_args: &BackendArgs, args: SqlArgs) -> Result<ExitCode> {
     let as_of_ms = match &args.as_of {
-        Some(t) => Some(
-            chrono::DateTime::parse_from_rfc3339(t)
-                .with_context(|| format!("--as-of {t:?}: not an RFC 3339 time such as 2026-03-03T00:00:00Z"))?
-                .timestamp_millis(),
-        ),
+        Some(t) => Some(super::parse_time("--as-of", t)?.as_micros().div_euclid(1_000)),
         None => None,
     };
     let backend = Arc::new(Backend::open(backend_args).await?);

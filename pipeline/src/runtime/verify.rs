@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use trustloop_operators::operator::Operator;
 use trustloop_replay::History;
-use trustloop_replay::feed::{FeedStats, Range, Share, feed};
+use trustloop_replay::feed::{FeedStats, Range, Share, each_event, feed};
 use trustloop_replay::verdict::first_difference;
 use trustloop_schemas::json::event_to_json;
 use trustloop_schemas::{Event, EventId, EventTime, canonical_digest};
@@ -152,25 +152,19 @@ async fn operator(backend: &Backend, op: Box<dyn Operator>, since: EventTime) ->
     }
     // What the log recorded of this operator.
     let mut recorded: BTreeMap<EventId, (String, Event)> = BTreeMap::new();
-    for t in op.outputs() {
+    let outputs = op.outputs();
+    for t in outputs {
         let topic = t.topic();
-        for (p, o) in backend.log.offsets(topic).await?.iter().enumerate() {
-            let mut pos = o.start;
-            while pos < o.end {
-                let records = backend.log.read(topic, p as u32, pos, 10_000).await?;
-                let Some(last) = records.last() else { break };
-                pos = last.offset + 1;
-                for r in records {
-                    let Ok(event) = backend.codec.decode(&r.value, &*backend.registry) else { continue };
-                    if *event.envelope().source == *source
-                        && op.outputs().contains(&event.event_type())
-                        && event.envelope().event_time >= since
-                    {
-                        recorded.insert(event.envelope().event_id, (topic.to_string(), event));
-                    }
-                }
+        each_event(history, topic, &mut |_, event| {
+            if *event.envelope().source == *source
+                && outputs.contains(&event.event_type())
+                && event.envelope().event_time >= since
+            {
+                recorded.insert(event.envelope().event_id, (topic.to_string(), event));
             }
-        }
+            std::ops::ControlFlow::Continue(())
+        })
+        .await?;
     }
     let mut v = Verification {
         operator: name,

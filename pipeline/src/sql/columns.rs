@@ -196,6 +196,22 @@ impl Builder {
         }
     }
 
+    /// Appends a text or a null.
+    pub fn push_opt_text(&mut self, v: Option<&str>) {
+        match (self, v) {
+            (Builder::Text(b, _), Some(v)) => b.append_value(v),
+            (other, _) => other.push(None),
+        }
+    }
+
+    /// Appends a float.
+    pub fn push_float(&mut self, v: f64) {
+        match self {
+            Builder::Float(b) => b.append_value(v),
+            other => other.push(serde_json::Number::from_f64(v).map(Value::Number).as_ref()),
+        }
+    }
+
     /// The column built so far (the builder starts over).
     pub fn finish(&mut self) -> ArrayRef {
         match self {

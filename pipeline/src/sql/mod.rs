@@ -25,10 +25,10 @@ pub async fn session(backend: Arc<Backend>, as_of_ms: Option<i64>) -> anyhow::Re
     for t in backend.log.list_topics().await? {
         let Some(event_type) = EventType::from_topic(&t.name) else { continue };
         let table = Arc::new(TopicTable::new(backend.clone(), &t.name, event_type, as_of_ms));
-        ctx.register_table(t.name.replace('-', "_").as_str(), table.clone())?;
         if t.name.contains('-') {
-            ctx.register_table(datafusion::common::TableReference::bare(t.name.as_str()), table)?;
+            ctx.register_table(t.name.replace('-', "_").as_str(), table.clone())?;
         }
+        ctx.register_table(datafusion::common::TableReference::bare(t.name.as_str()), table)?;
     }
     Ok(ctx)
 }

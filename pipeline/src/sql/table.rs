@@ -18,8 +18,8 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::scalar::ScalarValue;
-use trustloop_schemas::EventType;
 use trustloop_schemas::json::event_to_json;
+use trustloop_schemas::{Event, EventType};
 
 use super::columns::{Builder, Column, arrow_schema, columns};
 use crate::backend::Backend;
@@ -178,8 +178,6 @@ impl TopicTable {
         let log = &self.backend.log;
         let offsets = log.offsets(&self.topic).await.map_err(external)?;
         let columns: Vec<&Column> = wanted.iter().map(|i| &self.columns[*i]).collect();
-        // Decoding to JSON is only needed for the event's own columns.
-        let needs_event = columns.iter().any(|c| !c.name.starts_with('_')) || wanted.is_empty();
         let mut builders: Vec<Builder> = columns.iter().map(|c| Builder::new(c.kind)).collect();
         let mut rows = 0usize;
         let mut in_batch = 0usize;
@@ -203,7 +201,8 @@ impl TopicTable {
                     }
                     // Records that do not decode are dead letters: not rows of the table.
                     let Ok(event) = self.backend.codec.decode(&r.value, &*self.backend.registry) else { continue };
-                    let json = needs_event.then(|| event_to_json(&event));
+                    // The JSON form only for columns read no faster way, once per row.
+                    let mut json = None;
                     for (b, c) in builders.iter_mut().zip(&columns) {
                         match c.name.as_str() {
                             "_topic" => b.push_text(&r.topic),
@@ -211,7 +210,12 @@ impl TopicTable {
                             "_offset" => b.push_int(r.offset),
                             "_event_time" => b.push_micros(event.envelope().event_time.as_micros()),
                             "_log_time" => b.push_micros(r.timestamp_ms.saturating_mul(1_000)),
-                            name => b.push(json.as_ref().and_then(|j| j.get(name))),
+                            name => {
+                                if !direct(&event, name, b) {
+                                    let j = json.get_or_insert_with(|| event_to_json(&event));
+                                    b.push(j.get(name));
+                                }
+                            }
                         }
                     }
                     rows += 1;
@@ -231,6 +235,31 @@ impl TopicTable {
         }
         Ok(batches)
     }
+}
+
+/// Appends column `name` of `event` to `b` straight from the event, for the envelope's fields and
+/// telemetry's scalars (the bulk of the history); `false` for the others.
+fn direct(event: &Event, name: &str, b: &mut Builder) -> bool {
+    let env = event.envelope();
+    match name {
+        "event_id" => b.push_text(&env.event_id.to_string()),
+        "tenant" => b.push_text(&env.tenant),
+        "key" => b.push_text(&env.key),
+        "source" => b.push_text(&env.source),
+        "event_time" => b.push_micros(env.event_time.as_micros()),
+        "schema_version" => b.push_int(i64::from(env.schema_version)),
+        _ => match event {
+            Event::Telemetry(t) => match name {
+                "entity" => b.push_text(&t.entity),
+                "kind" => b.push_text(&t.kind),
+                "value" => b.push_float(t.value),
+                "unit" => b.push_opt_text(t.unit.as_deref()),
+                _ => return false,
+            },
+            _ => return false,
+        },
+    }
+    true
 }
 
 fn finish(schema: &SchemaRef, builders: &mut [Builder], rows: usize) -> Result<RecordBatch> {
