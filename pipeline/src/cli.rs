@@ -93,6 +93,18 @@ pub struct OutputArgs {
 /// Parses the command line, runs the command and maps its outcome to an exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Topics(_)
+            | Command::Consume(_)
+            | Command::Findings(_)
+            | Command::Policy(_)
+            | Command::Replay(_)
+            | Command::Blame(_)
+            | Command::Sql(_)
+    ) {
+        stop_quietly_on_a_closed_pipe();
+    }
     // Kept to the end of `main`: dropping it flushes the spans still buffered.
     let _exporter = match init_tracing(cli.otlp_endpoint.as_deref()) {
         Ok(exporter) => exporter,
@@ -139,6 +151,19 @@ fn init_tracing(otlp_endpoint: Option<&str>) -> Result<Option<crate::otel::Expor
     });
     let _ = tracing_subscriber::registry().with(log).with(traces).try_init();
     Ok(exporter)
+}
+
+/// For the commands that print results, typically into `head` or `less`: when the reader goes away,
+/// the process ends quietly as Unix tools do, instead of failing on every later write (the Rust
+/// runtime ignores SIGPIPE). Not for the service or the writers, whose sockets and files must not
+/// end the process.
+fn stop_quietly_on_a_closed_pipe() {
+    // SAFETY: sets SIGPIPE back to its default disposition before any other thread exists (the
+    // async runtime starts later); no handler is installed, so no code runs in signal context.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// The default data directory of the embedded log.

@@ -117,6 +117,25 @@ fn sql_over_the_demo_matches_what_the_topics_hold() {
     });
     assert!(!archive.join("trust-scores.parquet").exists(), "only the topics asked for");
 
+    // A reader that goes away (`| head`) ends the output quietly, not with a panic.
+    {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trustloop"))
+            .arg("--data")
+            .arg(dir)
+            .args(["sql", "SELECT * FROM telemetry"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("a line");
+        let out = child.wait_with_output().expect("wait");
+        assert!(first.starts_with('+'), "{first}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+    }
+
     // Late events: five samples that happened at the start of the history, appended now. As of
     // before they were appended, the history has its old count; by event time they are early.
     let learned = telemetry.iter().filter_map(|t| t["_log_time"].as_str()).max().expect("log times").to_string();
