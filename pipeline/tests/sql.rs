@@ -51,6 +51,11 @@ fn sql_over_the_demo_matches_what_the_topics_hold() {
     let got: BTreeMap<String, u64> =
         rows.iter().map(|r| (r["kind"].as_str().expect("kind").to_string(), r["n"].as_u64().expect("n"))).collect();
     assert_eq!(got, by_kind);
+    // The same through the full decode (a column the borrowed telemetry view does not hold).
+    let rows = sql(dir, "SELECT kind, count(attributes) AS n FROM telemetry GROUP BY kind ORDER BY kind", &[]);
+    let full: BTreeMap<String, u64> =
+        rows.iter().map(|r| (r["kind"].as_str().expect("kind").to_string(), r["n"].as_u64().expect("n"))).collect();
+    assert_eq!(full, by_kind, "the view and the full decode read the same rows");
 
     let verdicts = consume(dir, "verdicts");
     let mut by_outcome: BTreeMap<String, u64> = BTreeMap::new();

@@ -17,6 +17,7 @@ pub mod event;
 pub mod events;
 pub mod ids;
 pub mod json;
+pub mod view;
 pub mod wire;
 
 pub use canonical::{EventIdPrefix, canonical_digest, derive_event_id};

@@ -31,6 +31,7 @@ const BATCH_ROWS: usize = 8_192;
 pub struct TopicTable {
     backend: Arc<Backend>,
     topic: String,
+    event_type: EventType,
     columns: Vec<Column>,
     schema: SchemaRef,
     /// Leave out records appended after this log time (milliseconds).
@@ -48,7 +49,7 @@ impl TopicTable {
     pub fn new(backend: Arc<Backend>, topic: &str, event_type: EventType, as_of_ms: Option<i64>) -> TopicTable {
         let columns = columns(event_type);
         let schema = arrow_schema(&columns);
-        TopicTable { backend, topic: topic.to_string(), columns, schema, as_of_ms }
+        TopicTable { backend, topic: topic.to_string(), event_type, columns, schema, as_of_ms }
     }
 }
 
@@ -161,79 +162,172 @@ impl TableProvider for TopicTable {
         let pushdown = Pushdown::of(filters);
         // A limit alone may stop the scan early; with filters DataFusion needs every candidate row.
         let limit = if filters.is_empty() { limit } else { None };
-        let batches = self.read(&wanted, &schema, &pushdown, limit).await?;
-        Ok(MemorySourceConfig::try_new_exec(&[batches], schema, None)?)
+        let partitions = self.read(&wanted, &schema, &pushdown, limit).await?;
+        Ok(MemorySourceConfig::try_new_exec(&partitions, schema, None)?)
     }
 }
 
 impl TopicTable {
+    /// Reads every partition the pushdown leaves, each in a task of its own (the partitions become
+    /// the plan's partitions, aggregated in parallel).
     async fn read(
         &self,
         wanted: &[usize],
         schema: &SchemaRef,
         pushdown: &Pushdown,
         limit: Option<usize>,
-    ) -> Result<Vec<RecordBatch>> {
+    ) -> Result<Vec<Vec<RecordBatch>>> {
         let external = |e: trustloop_connectors::log::LogError| DataFusionError::External(Box::new(e));
-        let log = &self.backend.log;
-        let offsets = log.offsets(&self.topic).await.map_err(external)?;
-        let columns: Vec<&Column> = wanted.iter().map(|i| &self.columns[*i]).collect();
-        let mut builders: Vec<Builder> = columns.iter().map(|c| Builder::new(c.kind)).collect();
-        let mut rows = 0usize;
-        let mut in_batch = 0usize;
-        let mut batches = Vec::new();
-        let max_log_time = pushdown.log_times.1.min(self.as_of_ms.unwrap_or(i64::MAX));
-        'partitions: for (p, o) in offsets.iter().enumerate() {
+        let offsets = self.backend.log.offsets(&self.topic).await.map_err(external)?;
+        let columns: Vec<Column> = wanted.iter().map(|i| self.columns[*i].clone()).collect();
+        // Telemetry — the bulk of any history — is read through a borrowed view when the query needs
+        // only its scalar columns.
+        let view = self.event_type == EventType::Telemetry
+            && columns.iter().all(|c| c.name.starts_with('_') || TELEMETRY_VIEW.contains(&c.name.as_str()));
+        let mut tasks = Vec::new();
+        for (p, o) in offsets.iter().enumerate() {
             let partition = p as u32;
             if pushdown.partitions.as_ref().is_some_and(|only| !only.contains(&partition)) {
                 continue;
             }
-            let mut pos = o.start.max(pushdown.offsets.0);
-            let end = o.end.min(pushdown.offsets.1);
-            while pos < end {
-                let want = usize::try_from(end - pos).unwrap_or(usize::MAX).min(10_000);
-                let records = log.read(&self.topic, partition, pos, want).await.map_err(external)?;
-                let Some(last) = records.last() else { break };
-                pos = last.offset + 1;
-                for r in records.iter().filter(|r| r.offset < end) {
-                    if r.timestamp_ms > max_log_time || r.timestamp_ms < pushdown.log_times.0 {
-                        continue;
-                    }
-                    // Records that do not decode are dead letters: not rows of the table.
-                    let Ok(event) = self.backend.codec.decode(&r.value, &*self.backend.registry) else { continue };
-                    // The JSON form only for columns read no faster way, once per row.
-                    let mut json = None;
-                    for (b, c) in builders.iter_mut().zip(&columns) {
-                        match c.name.as_str() {
-                            "_topic" => b.push_text(&r.topic),
-                            "_partition" => b.push_int(i64::from(r.partition)),
-                            "_offset" => b.push_int(r.offset),
-                            "_event_time" => b.push_micros(event.envelope().event_time.as_micros()),
-                            "_log_time" => b.push_micros(r.timestamp_ms.saturating_mul(1_000)),
-                            name => {
-                                if !direct(&event, name, b) {
-                                    let j = json.get_or_insert_with(|| event_to_json(&event));
-                                    b.push(j.get(name));
-                                }
+            let scan = PartitionScan {
+                backend: self.backend.clone(),
+                topic: self.topic.clone(),
+                partition,
+                from: o.start.max(pushdown.offsets.0),
+                until: o.end.min(pushdown.offsets.1),
+                log_times: (pushdown.log_times.0, pushdown.log_times.1.min(self.as_of_ms.unwrap_or(i64::MAX))),
+                columns: columns.clone(),
+                schema: schema.clone(),
+                limit,
+                view,
+            };
+            tasks.push(tokio::spawn(scan.run()));
+        }
+        let mut partitions = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            partitions.push(t.await.map_err(|e| DataFusionError::External(Box::new(e)))??);
+        }
+        if partitions.is_empty() {
+            partitions.push(vec![RecordBatch::new_empty(schema.clone())]);
+        }
+        Ok(partitions)
+    }
+}
+
+/// The columns a [`TelemetryView`](trustloop_schemas::view::TelemetryView) holds.
+const TELEMETRY_VIEW: [&str; 10] =
+    ["event_id", "tenant", "key", "event_time", "source", "schema_version", "entity", "kind", "value", "unit"];
+
+/// The scan of one partition.
+struct PartitionScan {
+    backend: Arc<Backend>,
+    topic: String,
+    partition: u32,
+    from: i64,
+    until: i64,
+    /// Log times from and until, both included (milliseconds).
+    log_times: (i64, i64),
+    columns: Vec<Column>,
+    schema: SchemaRef,
+    limit: Option<usize>,
+    /// Read telemetry through its borrowed view.
+    view: bool,
+}
+
+impl PartitionScan {
+    async fn run(self) -> Result<Vec<RecordBatch>> {
+        let external = |e: trustloop_connectors::log::LogError| DataFusionError::External(Box::new(e));
+        let (log, codec, registry) = (&self.backend.log, &self.backend.codec, &*self.backend.registry);
+        let mut builders: Vec<Builder> = self.columns.iter().map(|c| Builder::new(c.kind)).collect();
+        let (mut rows, mut in_batch, mut batches) = (0usize, 0usize, Vec::new());
+        let mut pos = self.from;
+        'read: while pos < self.until {
+            let want = usize::try_from(self.until - pos).unwrap_or(usize::MAX).min(10_000);
+            let records = log.read(&self.topic, self.partition, pos, want).await.map_err(external)?;
+            let Some(last) = records.last() else { break };
+            pos = last.offset + 1;
+            for r in records.iter().filter(|r| r.offset < self.until) {
+                if r.timestamp_ms > self.log_times.1 || r.timestamp_ms < self.log_times.0 {
+                    continue;
+                }
+                let added = match self.view.then(|| codec.telemetry_view(&r.value)).flatten() {
+                    Some(Ok(v)) => {
+                        for (b, c) in builders.iter_mut().zip(&self.columns) {
+                            if !log_column(r, v.envelope.event_time, &c.name, b) {
+                                push_view(&v, &c.name, b);
                             }
                         }
+                        true
                     }
-                    rows += 1;
-                    in_batch += 1;
-                    if in_batch == BATCH_ROWS {
-                        batches.push(finish(schema, &mut builders, in_batch)?);
-                        in_batch = 0;
-                    }
-                    if limit.is_some_and(|l| rows >= l) {
-                        break 'partitions;
-                    }
+                    // Records that do not decode are dead letters: not rows of the table.
+                    Some(Err(_)) => false,
+                    None => match codec.decode(&r.value, registry) {
+                        Ok(event) => {
+                            // The JSON form only for columns read no faster way, once per row.
+                            let mut json = None;
+                            for (b, c) in builders.iter_mut().zip(&self.columns) {
+                                if log_column(r, event.envelope().event_time.as_micros(), &c.name, b)
+                                    || direct(&event, &c.name, b)
+                                {
+                                    continue;
+                                }
+                                b.push(json.get_or_insert_with(|| event_to_json(&event)).get(c.name.as_str()));
+                            }
+                            true
+                        }
+                        Err(_) => false,
+                    },
+                };
+                if !added {
+                    continue;
+                }
+                rows += 1;
+                in_batch += 1;
+                if in_batch == BATCH_ROWS {
+                    batches.push(finish(&self.schema, &mut builders, in_batch)?);
+                    in_batch = 0;
+                }
+                if self.limit.is_some_and(|l| rows >= l) {
+                    break 'read;
                 }
             }
         }
-        if in_batch > 0 || batches.is_empty() {
-            batches.push(finish(schema, &mut builders, in_batch)?);
+        if in_batch > 0 {
+            batches.push(finish(&self.schema, &mut builders, in_batch)?);
         }
         Ok(batches)
+    }
+}
+
+/// Appends the log's column `name` of record `r` (event time `event_micros`); `false` if `name` is
+/// not one of the log's columns.
+fn log_column(r: &trustloop_connectors::log::StoredRecord, event_micros: i64, name: &str, b: &mut Builder) -> bool {
+    match name {
+        "_topic" => b.push_text(&r.topic),
+        "_partition" => b.push_int(i64::from(r.partition)),
+        "_offset" => b.push_int(r.offset),
+        "_event_time" => b.push_micros(event_micros),
+        "_log_time" => b.push_micros(r.timestamp_ms.saturating_mul(1_000)),
+        _ => return false,
+    }
+    true
+}
+
+/// Appends column `name` of a telemetry view.
+fn push_view(v: &trustloop_schemas::view::TelemetryView<'_>, name: &str, b: &mut Builder) {
+    match name {
+        "event_id" => b.push_text(v.envelope.event_id),
+        "tenant" => b.push_text(v.envelope.tenant),
+        "key" => b.push_text(v.envelope.key),
+        "source" => b.push_text(v.envelope.source),
+        "event_time" => b.push_micros(v.envelope.event_time),
+        "schema_version" => b.push_int(i64::from(v.envelope.schema_version)),
+        "entity" => b.push_text(v.entity),
+        "kind" => b.push_text(v.kind),
+        "value" => b.push_float(v.value),
+        "unit" => b.push_opt_text(v.unit),
+        _ => b.push(None),
     }
 }
 
