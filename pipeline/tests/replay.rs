@@ -218,14 +218,13 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A log written by an earlier build (`tests/fixtures/recorded-log`, see the README beside its
-/// inputs) replays with this one: every operator's outputs re-derive identically and every verdict
+/// A log written by an earlier build (`tests/recorded/log`, see `tests/recorded/README.md`) replays with this one: every operator's outputs re-derive identically and every verdict
 /// replays to the very bytes recorded — operators and schemas versioned, older ones still read.
 #[test]
 fn a_log_recorded_by_an_earlier_build_replays() {
     let root = tempfile::tempdir().expect("tempdir");
     let dir = root.path().join("log");
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recorded-log"), &dir);
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/recorded/log"), &dir);
     let out = ok(&trustloop(&dir, &["replay", "--all", "--verify", "--json"], ""));
     let all: Vec<Value> = serde_json::from_str(&out).expect("JSON report");
     for v in &all {
