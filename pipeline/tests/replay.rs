@@ -142,6 +142,16 @@ fn the_demo_replays_exactly_and_a_forged_verdict_does_not() {
             _ => assert!(inputs.iter().any(|s| s.starts_with("trust score")), "{inputs:?}"),
         }
     }
+    // Enforcement actions (no frontier): replayed through the operator that derived them.
+    let actions = consume(dir, "actions");
+    for source in ["trustloop.decision", "trustloop.enforce"] {
+        let a = actions.iter().rev().find(|a| a["source"] == source).expect("an action of each operator");
+        let (success, report) = replay_verdict(dir, a["event_id"].as_str().expect("id"));
+        assert!(success && report["matched"] == true, "{source}: {report:#}");
+        assert!(report["cause"].is_array(), "the input it was derived from: {report:#}");
+    }
+    let missing = trustloop(dir, &["replay", "verdict", "00000000-0000-8000-8000-00000000000f"], "");
+    assert!(!missing.status.success() && String::from_utf8_lossy(&missing.stderr).contains("no verdict or action"));
     let text = ok(&trustloop(dir, &["replay", "verdict", releases[0]["event_id"].as_str().expect("id")], ""));
     assert!(text.contains("MATCH: evidence digest recorded") && text.contains("inputs that determined it"), "{text}");
 

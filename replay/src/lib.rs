@@ -7,11 +7,14 @@
 //! - [`verdict`]: replays the decision operator up to a verdict's input frontier and reports whether
 //!   the recomputed verdict is the recorded one, byte for byte, and which inputs determined it.
 //! - [`whatif`]: re-runs history (trust, then decisions) under a candidate policy and compares.
+//! - [`event`]: any derived event (an enforcement action, say) replayed by id through the operator
+//!   that derived it.
 //! - [`blame`]: each change of a subject's verdict and the input that flipped it.
 //! - [`subject`]: a subject's decision as known at a log time, of what had happened by an event time.
 
 pub mod admit;
 pub mod blame;
+pub mod event;
 pub mod feed;
 pub mod subject;
 pub mod verdict;

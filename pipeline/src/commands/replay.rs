@@ -14,6 +14,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use trustloop_operators::decision::DecisionState;
 use trustloop_operators::operator::Operator as _;
+use trustloop_replay::event::replay_event;
 use trustloop_replay::feed::Bounds;
 use trustloop_replay::subject::subject_at;
 use trustloop_replay::verdict::{Start, VerdictReplay, by_kind, replay_verdict};
@@ -63,7 +64,9 @@ pub struct ReplayArgs {
 #[derive(Debug, Subcommand)]
 pub enum ReplayCommand {
     /// Rebuild the decision operator up to a verdict's recorded input frontier and compare the
-    /// verdict it derives with the recorded one; print the inputs that determined it.
+    /// verdict it derives with the recorded one; print the inputs that determined it. An
+    /// enforcement action's id works too: the operator that derived it is replayed and the action
+    /// compared, with the input it was derived from.
     Verdict(VerdictArgs),
     /// A subject's decision as trustloop knew it at a time (`--at`: log time, when it learned
     /// things) of what had happened by a time (`--happened-by`: event time), with the inputs about it
@@ -156,13 +159,58 @@ async fn verdict(backend: &Backend, args: &VerdictArgs, state_dir: Option<PathBu
     }
     let report = match report {
         Ok(r) => r,
-        Err(ReplayError::NotFound { what, id }) => anyhow::bail!("no {what} with event id {id} in the log"),
+        // Not a verdict: an enforcement action, perhaps (no frontier: replayed through its operator).
+        Err(ReplayError::NotFound { .. }) => return action(backend, &id, args.output.json).await,
         Err(e) => return Err(e).context("replaying the verdict"),
     };
     if args.output.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", render(&report));
+    }
+    Ok(if report.matched { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `replay verdict ID` for an enforcement action: the operator that derived it (decision or
+/// enforcement) replayed over its committed input, and the action it derives under that id compared.
+async fn action(backend: &Backend, id: &EventId, json: bool) -> Result<ExitCode> {
+    let history = History { log: &backend.log, codec: &backend.codec, writers: &*backend.registry };
+    let topic = trustloop_schemas::EventType::EnforcementAction.topic();
+    let report = match replay_event(history, topic, id, crate::runtime::graph::operators()).await {
+        Ok(r) => r,
+        Err(ReplayError::NotFound { .. }) => anyhow::bail!("no verdict or action with event id {id} in the log"),
+        Err(e) => return Err(e).context("replaying the action"),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let r = &report.recorded;
+        println!(
+            "action {} ({} {} of {}, {}, attempt {}): recorded at {}/{}@{}, derived by the {} operator",
+            r["event_id"].as_str().unwrap_or("?"),
+            r["kind"].as_str().unwrap_or("?"),
+            r["state"].as_str().unwrap_or("?"),
+            r["subject"].as_str().unwrap_or("?"),
+            r["event_time"].as_str().unwrap_or("?"),
+            r["attempt"],
+            report.recorded_at.0,
+            report.recorded_at.1,
+            report.recorded_at.2,
+            report.operator
+        );
+        println!("  reason: {}", r["reason"].as_str().unwrap_or(""));
+        if let Some((topic, p, o, ty)) = &report.cause {
+            println!("  derived from {topic}/{p}@{o} (a {ty} event)");
+        }
+        println!(
+            "replayed {} inputs ({} applied)\n{}",
+            report.stats.read,
+            report.stats.applied,
+            match (&report.first_difference, report.matched) {
+                (None, true) => "MATCH".to_string(),
+                (d, _) => format!("MISMATCH: first difference at {}", d.as_deref().unwrap_or("(canonical bytes)")),
+            }
+        );
     }
     Ok(if report.matched { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
