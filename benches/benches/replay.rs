@@ -84,7 +84,7 @@ fn main() {
         }
         let (_, id) = last.expect("a verdict");
         let started = Instant::now();
-        let report = replay_verdict(history, &id, None).await.expect("replay the verdict");
+        let report = replay_verdict(history, &id, |_| None).await.expect("replay the verdict");
         let secs = started.elapsed().as_secs_f64();
         assert!(report.matched, "the last verdict replays: {:?}", report.first_difference);
         println!(

@@ -54,7 +54,8 @@ pub struct VerdictReplay {
     /// What the replay read and applied.
     pub stats: FeedStats,
     /// The inputs that concern the subject, in the order applied: the policy in force, approvals,
-    /// promotion requests, findings (advisories with their VEX status), trust scores.
+    /// promotion requests, findings (advisories with their VEX status), trust scores. From a
+    /// snapshot: those applied after it (earlier ones are part of the snapshot's state).
     pub inputs: Vec<InputRef>,
 }
 
@@ -103,11 +104,12 @@ async fn share_of(history: History<'_>, op: &DecisionState, frontier: &[Range]) 
     Ok(if count > 1 { Share { task: first.partition, count } } else { Share::ALL })
 }
 
-/// Replays the verdict `id`: see the module docs.
+/// Replays the verdict `id`: see the module docs. `start` is asked, once the verdict is found,
+/// where to start from: a snapshot before the verdict's cause, or `None` for the start of the log.
 pub async fn replay_verdict(
     history: History<'_>,
     id: &EventId,
-    start: Option<Start>,
+    start: impl FnOnce(&Verdict) -> Option<Start>,
 ) -> Result<VerdictReplay, ReplayError> {
     let (record, event) = find_event(history, EventType::Verdict.topic(), id, "verdict").await?;
     let Event::Verdict(recorded) = &event else {
@@ -119,6 +121,7 @@ pub async fn replay_verdict(
             recorded.envelope.source
         )));
     }
+    let start = start(recorded);
     let from_snapshot = start.is_some();
     let (mut op, positions) = match start {
         Some(s) => (s.state, s.positions),

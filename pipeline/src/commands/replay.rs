@@ -141,22 +141,25 @@ async fn verdict(backend: &Backend, args: &VerdictArgs, state_dir: Option<PathBu
         Some(dir) => snapshots_of(dir)?,
         None => Vec::new(),
     };
-    let mut report = replay_verdict(history, &id, None).await;
-    if let Ok(first) = &report
-        && !snapshots.is_empty()
-    {
-        let frontier = &first.recorded["input_frontier"];
-        // Before the verdict's cause: at or before the frontier everywhere, and before it somewhere
-        // (a snapshot taken at a pass's end holds a prefix of the merge order: if it held the
-        // cause, it would hold all the frontier).
-        if let Some(start) = snapshots.into_iter().find(|s| {
-            let at_or_before = s.positions.iter().all(|(t, p, o)| *o <= frontier_offset(frontier, t, *p));
+    // Chosen once the verdict is found: the newest snapshot before its cause — at or before its
+    // frontier everywhere, and before it somewhere (a snapshot taken at a pass's end holds a prefix
+    // of the merge order: if it held the cause, it would hold all the frontier).
+    let report = replay_verdict(history, &id, |verdict| {
+        let frontier = |t: &str, p: u32| {
+            verdict
+                .input_frontier
+                .iter()
+                .find(|e| e.topic == t && u32::try_from(e.partition).ok() == Some(p))
+                .map_or(0, |e| e.offset)
+        };
+        let total: i64 = verdict.input_frontier.iter().map(|e| e.offset).sum();
+        snapshots.into_iter().find(|s| {
+            let at_or_before = s.positions.iter().all(|(t, p, o)| *o <= frontier(t, *p));
             let applied: i64 = s.positions.iter().map(|(_, _, o)| o).sum();
-            at_or_before && applied < frontier_total(frontier)
-        }) {
-            report = replay_verdict(history, &id, Some(start)).await;
-        }
-    }
+            at_or_before && applied < total
+        })
+    })
+    .await;
     let report = match report {
         Ok(r) => r,
         // Not a verdict: an enforcement action, perhaps (no frontier: replayed through its operator).
@@ -241,20 +244,6 @@ fn snapshots_of(dir: &std::path::Path) -> Result<Vec<Start>> {
     Ok(out)
 }
 
-fn frontier_total(frontier: &serde_json::Value) -> i64 {
-    frontier.as_array().into_iter().flatten().filter_map(|e| e["offset"].as_i64()).sum()
-}
-
-fn frontier_offset(frontier: &serde_json::Value, topic: &str, partition: u32) -> i64 {
-    frontier
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|e| e["topic"] == topic && e["partition"].as_u64() == Some(u64::from(partition)))
-        .and_then(|e| e["offset"].as_i64())
-        .unwrap_or(0)
-}
-
 /// The audit report of one verdict, as text.
 pub fn render(r: &VerdictReplay) -> String {
     use std::fmt::Write as _;
@@ -290,7 +279,14 @@ pub fn render(r: &VerdictReplay) -> String {
         "replayed {start}{task}: {} inputs read, {} applied, {} not applied (dead letters)",
         r.stats.read, r.stats.applied, r.stats.rejected
     );
-    let _ = writeln!(out, "inputs that determined it:");
+    let _ = writeln!(
+        out,
+        "{}",
+        match r.from_snapshot {
+            true => "inputs that determined it, since the snapshot (earlier ones are in its state):",
+            false => "inputs that determined it:",
+        }
+    );
     for (kind, inputs) in by_kind(&r.inputs) {
         let _ = writeln!(out, "  {kind} ({}):", inputs.len());
         // Findings can be many: the latest per advisory and package says what was known.
