@@ -98,7 +98,9 @@ pub fn main() -> ExitCode {
         Command::Topics(_)
             | Command::Consume(_)
             | Command::Findings(_)
-            | Command::Policy(_)
+            | Command::Policy(commands::policy::PolicyArgs {
+                what: commands::policy::PolicyCommand::Check { .. } | commands::policy::PolicyCommand::Default
+            })
             | Command::Replay(_)
             | Command::Blame(_)
             | Command::Sql(_)
