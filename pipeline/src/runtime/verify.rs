@@ -126,9 +126,9 @@ async fn operator(backend: &Backend, op: Box<dyn Operator>, since: EventTime) ->
         let mut ranges = Vec::new();
         for t in fresh.inputs() {
             let topic = t.topic();
-            let offsets = backend.log.offsets(topic).await?;
+            let partitions = backend.log.partition_count(topic).await?;
             let committed = backend.log.committed_offsets(&group, topic).await?;
-            for p in 0..offsets.len() as u32 {
+            for p in 0..partitions {
                 if task.count > 1 && partitioning.is_keyed(*t) && p != task.id {
                     continue;
                 }

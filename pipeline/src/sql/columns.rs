@@ -127,7 +127,7 @@ pub fn arrow_schema(columns: &[Column]) -> SchemaRef {
 /// Builds one column from JSON values.
 pub enum Builder {
     /// Text and JSON columns.
-    Text(StringBuilder, Kind),
+    Text(StringBuilder),
     /// Integers.
     Int(Int64Builder),
     /// Floats.
@@ -142,7 +142,7 @@ impl Builder {
     /// An empty builder for a column of `kind`.
     pub fn new(kind: Kind) -> Builder {
         match kind {
-            Kind::Text | Kind::Json => Builder::Text(StringBuilder::new(), kind),
+            Kind::Text | Kind::Json => Builder::Text(StringBuilder::new()),
             Kind::Int => Builder::Int(Int64Builder::new()),
             Kind::Float => Builder::Float(Float64Builder::new()),
             Kind::Bool => Builder::Bool(BooleanBuilder::new()),
@@ -154,12 +154,9 @@ impl Builder {
     pub fn push(&mut self, value: Option<&Value>) {
         let value = value.filter(|v| !v.is_null());
         match self {
-            Builder::Text(b, Kind::Json) => match value {
-                Some(Value::String(s)) => b.append_value(s),
-                Some(v) => b.append_value(v.to_string()),
-                None => b.append_null(),
-            },
-            Builder::Text(b, _) => match value {
+            // Text columns take strings; JSON columns show a JSON string as itself, anything else
+            // as JSON text.
+            Builder::Text(b) => match value {
                 Some(Value::String(s)) => b.append_value(s),
                 Some(v) => b.append_value(v.to_string()),
                 None => b.append_null(),
@@ -191,7 +188,7 @@ impl Builder {
     /// Appends a text.
     pub fn push_text(&mut self, v: &str) {
         match self {
-            Builder::Text(b, _) => b.append_value(v),
+            Builder::Text(b) => b.append_value(v),
             other => other.push(None),
         }
     }
@@ -199,7 +196,7 @@ impl Builder {
     /// Appends a text or a null.
     pub fn push_opt_text(&mut self, v: Option<&str>) {
         match (self, v) {
-            (Builder::Text(b, _), Some(v)) => b.append_value(v),
+            (Builder::Text(b), Some(v)) => b.append_value(v),
             (other, _) => other.push(None),
         }
     }
@@ -215,7 +212,7 @@ impl Builder {
     /// The column built so far (the builder starts over).
     pub fn finish(&mut self) -> ArrayRef {
         match self {
-            Builder::Text(b, _) => Arc::new(b.finish()),
+            Builder::Text(b) => Arc::new(b.finish()),
             Builder::Int(b) => Arc::new(b.finish()),
             Builder::Float(b) => Arc::new(b.finish()),
             Builder::Bool(b) => Arc::new(b.finish()),
