@@ -28,8 +28,9 @@ pub struct WithCandidate<O: Operator> {
 }
 
 impl<O: Operator> WithCandidate<O> {
-    /// `inner` with `candidate` in force for its tenant from the start; `Err` if the operator does
-    /// not accept it (invalid document, digest).
+    /// `inner` with `candidate` applied before any input (it derives nothing then: no state yet).
+    /// Whether the operator accepted it is the caller's to check ([`what_if`] checks the decision
+    /// operator's policy digest).
     pub fn new(mut inner: O, candidate: &Policy) -> WithCandidate<O> {
         let event = Event::Policy(candidate.clone());
         let _ = inner.apply(&Input::new("what-if", 0, 0, &event));
