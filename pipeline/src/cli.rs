@@ -61,10 +61,10 @@ pub enum Command {
     Run(commands::run::RunArgs),
     /// Reconstruct past decisions from the log, for audits: `replay verdict EVENT_ID` rebuilds the
     /// decision operator up to the verdict's recorded input frontier (or, for an enforcement
-    /// action, replays the operator that derived it) and says MATCH or MISMATCH (exit status 0 or
-    /// 1) with the inputs that determined it; `replay --all --verify` re-derives every operator's
-    /// outputs and compares them all; `replay subject S --at T` shows a subject as known at a time;
-    /// `replay --policy FILE` re-runs history under a candidate policy (what-if).
+    /// action, replays the operator that derived it) and says MATCH (exit status 0) or MISMATCH
+    /// (exit status 1) with the inputs that determined it; `replay --all --verify` re-derives
+    /// every operator's outputs and compares them all; `replay subject S --at T` shows a subject as
+    /// known at a time; `replay --policy FILE` re-runs history under a candidate policy (what-if).
     Replay(commands::replay::ReplayArgs),
     /// Each change of a subject's verdict (`NAME@VERSION@ENVIRONMENT` or an entity) and the input
     /// that flipped it: an advisory delta, a VEX statement, an approval, a policy version, a trust
