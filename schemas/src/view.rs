@@ -2,13 +2,11 @@
 //! borrowed, nothing allocated — for scans that need a few columns of many events (SQL). A view reads
 //! only events written with the current schema of their type; others take the full decode.
 
-use serde::Deserialize;
-
-use crate::codec::{AvroError, decode};
+use crate::codec::{AvroError, Decoder};
 use crate::{EventCodec, EventType, wire};
 
 /// The envelope, borrowed.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EnvelopeView<'a> {
     /// Event id (text).
     pub event_id: &'a str,
@@ -24,11 +22,23 @@ pub struct EnvelopeView<'a> {
     pub schema_version: i32,
 }
 
-/// A `Telemetry` event, borrowed (its attributes skipped).
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+impl<'a> EnvelopeView<'a> {
+    fn read(d: &mut Decoder<'a>) -> Result<EnvelopeView<'a>, AvroError> {
+        Ok(EnvelopeView {
+            event_id: d.str()?,
+            tenant: d.str()?,
+            key: d.str()?,
+            event_time: d.long()?,
+            source: d.str()?,
+            schema_version: d.int("int")?,
+        })
+    }
+}
+
+/// A `Telemetry` event, borrowed (its attributes read past — and checked — but not kept).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TelemetryView<'a> {
     /// The envelope.
-    #[serde(borrow)]
     pub envelope: EnvelopeView<'a>,
     /// The entity.
     pub entity: &'a str,
@@ -36,30 +46,37 @@ pub struct TelemetryView<'a> {
     pub kind: &'a str,
     /// Its value.
     pub value: f64,
-    /// Attributes: read past, not kept.
-    pub attributes: Skipped,
     /// Unit.
     pub unit: Option<&'a str>,
 }
 
-/// A map of strings read past without keeping anything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Skipped;
-
-impl<'de> Deserialize<'de> for Skipped {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Skipped, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Skipped;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a map of strings")
+impl<'a> TelemetryView<'a> {
+    /// Reads the Avro body of a `Telemetry` event written with the current schema — every field in
+    /// schema order, by hand rather than through serde (this is the inner loop of SQL scans). The
+    /// framing is checked as the full decode checks it (lengths, UTF-8, union branch, no trailing
+    /// bytes); the event id is kept as text, not parsed.
+    pub fn decode(body: &'a [u8]) -> Result<TelemetryView<'a>, AvroError> {
+        let mut d = Decoder::new(body);
+        let envelope = EnvelopeView::read(&mut d)?;
+        let entity = d.str()?;
+        let kind = d.str()?;
+        let value = d.double()?;
+        loop {
+            let n = d.block_count()?;
+            if n == 0 {
+                break;
             }
-            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Skipped, M::Error> {
-                while map.next_entry::<&'de str, &'de str>()?.is_some() {}
-                Ok(Skipped)
+            for _ in 0..n {
+                d.str()?;
+                d.str()?;
             }
         }
-        d.deserialize_map(V)
+        let unit = match d.union_branch(2)? {
+            0 => None,
+            _ => Some(d.str()?),
+        };
+        d.end()?;
+        Ok(TelemetryView { envelope, entity, kind, value, unit })
     }
 }
 
@@ -68,7 +85,7 @@ impl EventCodec {
     /// the current `Telemetry` schema (`None` otherwise: decode it in full).
     pub fn telemetry_view<'a>(&self, bytes: &'a [u8]) -> Option<Result<TelemetryView<'a>, AvroError>> {
         let (id, body) = wire::unframe(bytes).ok()?;
-        (self.event_type_of(id) == Some(EventType::Telemetry)).then(|| decode::<TelemetryView<'a>>(body))
+        (id == self.schema_id(EventType::Telemetry)).then(|| TelemetryView::decode(body))
     }
 }
 
@@ -117,5 +134,35 @@ mod tests {
         });
         assert!(codec.telemetry_view(&codec.encode(&other).expect("encode")).is_none());
         assert!(codec.telemetry_view(b"\\x00garbage").is_none_or(|r| r.is_err()));
+        // Truncated or with bytes left over: an error, never a view.
+        assert!(codec.telemetry_view(&bytes[..bytes.len() - 1]).expect("current schema").is_err());
+        let mut longer = bytes.to_vec();
+        longer.push(0);
+        assert!(matches!(codec.telemetry_view(&longer), Some(Err(AvroError::TrailingBytes(1)))));
+    }
+
+    #[test]
+    fn a_view_reads_past_any_number_of_attributes() {
+        let codec = EventCodec::new();
+        for n in [0usize, 1, 7, 300] {
+            let event = Event::Telemetry(Telemetry {
+                envelope: Envelope {
+                    event_id: EventId(uuid::Uuid::from_u128(n as u128)),
+                    tenant: "t".into(),
+                    key: "k".into(),
+                    event_time: EventTime::from_micros(-5),
+                    source: "s".into(),
+                    schema_version: 1,
+                },
+                entity: "e".into(),
+                kind: "ü-kind".into(),
+                value: f64::from(n as u32),
+                attributes: (0..n).map(|i| (format!("k{i}"), "v".repeat(i % 5))).collect(),
+                unit: None,
+            });
+            let bytes = codec.encode(&event).expect("encode");
+            let v = codec.telemetry_view(&bytes).expect("current schema").expect("decodes");
+            assert_eq!((v.kind, v.value, v.unit, v.envelope.event_time), ("ü-kind", n as f64, None, -5));
+        }
     }
 }

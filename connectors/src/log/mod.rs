@@ -70,6 +70,23 @@ pub struct StoredRecord {
     pub headers: Vec<Header>,
 }
 
+/// A record as a scan visits it: its position, and its key and value borrowed from the backend's
+/// read buffer (headers are not part of a scan).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    /// Its offset within the partition.
+    pub offset: i64,
+    /// As in [`StoredRecord::timestamp_ms`].
+    pub timestamp_ms: i64,
+    /// Key, as appended.
+    pub key: Option<&'a [u8]>,
+    /// Value, as appended.
+    pub value: &'a [u8],
+}
+
+/// The visitor of [`EventLog::scan`]: `Break` stops the scan.
+pub type ScanVisitor<'v> = dyn for<'a> FnMut(RecordView<'a>) -> std::ops::ControlFlow<()> + Send + 'v;
+
 /// Where one appended batch landed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appended {
@@ -270,6 +287,43 @@ pub trait EventLog: Send + Sync {
     /// Reads up to `max_records` records of one partition starting at `offset`. Returns fewer (maybe
     /// none) when the end of the partition is reached; never waits for new records.
     async fn read(&self, topic: &str, partition: u32, offset: i64, max_records: usize) -> LogResult<Vec<StoredRecord>>;
+
+    /// Visits the records of one partition from `offset` up to `until` (excluded) or the end of the
+    /// partition, in order, until `visit` breaks; returns the offset after the last record visited.
+    /// Like [`EventLog::read`] it never waits: it may stop early where the backend has nothing to
+    /// hand out yet (Kafka: a fetch that came back empty).
+    /// Made for bulk reads (SQL, archives): the embedded log hands out its records straight from its
+    /// read buffer, allocating nothing per record. The default reads in chunks of [`EventLog::read`].
+    async fn scan(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: i64,
+        until: i64,
+        visit: &mut ScanVisitor<'_>,
+    ) -> LogResult<i64> {
+        let mut pos = offset;
+        while pos < until {
+            let want = usize::try_from(until - pos).unwrap_or(usize::MAX).min(10_000);
+            let records = self.read(topic, partition, pos, want).await?;
+            if records.is_empty() {
+                break;
+            }
+            for r in records.iter().take_while(|r| r.offset < until) {
+                pos = r.offset + 1;
+                let view = RecordView {
+                    offset: r.offset,
+                    timestamp_ms: r.timestamp_ms,
+                    key: r.key.as_deref(),
+                    value: &r.value,
+                };
+                if visit(view).is_break() {
+                    return Ok(pos);
+                }
+            }
+        }
+        Ok(pos)
+    }
 
     /// First retained offset and end offset (next offset to be written) of each partition, indexed by
     /// partition number.

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -18,10 +19,11 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::scalar::ScalarValue;
+use trustloop_connectors::log::RecordView;
 use trustloop_schemas::json::event_to_json;
 use trustloop_schemas::{Event, EventType};
 
-use super::columns::{Builder, Column, arrow_schema, columns};
+use super::columns::{Builder, Column, Kind, arrow_schema, columns};
 use crate::backend::Backend;
 
 /// Rows per record batch.
@@ -168,8 +170,9 @@ impl TableProvider for TopicTable {
 }
 
 impl TopicTable {
-    /// Reads every partition the pushdown leaves, each in a task of its own (the partitions become
-    /// the plan's partitions, aggregated in parallel).
+    /// Reads every partition the pushdown leaves, big ones split into offset ranges read in tasks of
+    /// their own (the ranges become the plan's partitions, aggregated in parallel: three partitions
+    /// on two cores would otherwise leave one core idle for a third of the scan).
     async fn read(
         &self,
         wanted: &[usize],
@@ -179,25 +182,29 @@ impl TopicTable {
     ) -> Result<Vec<Vec<RecordBatch>>> {
         let external = |e: trustloop_connectors::log::LogError| DataFusionError::External(Box::new(e));
         let offsets = self.backend.log.offsets(&self.topic).await.map_err(external)?;
-        let columns: Vec<Column> = wanted.iter().map(|i| self.columns[*i].clone()).collect();
+        let fields: Vec<Field> = wanted.iter().map(|i| Field::of(&self.columns[*i])).collect();
+        let kinds: Vec<Kind> = wanted.iter().map(|i| self.columns[*i].kind).collect();
         // Telemetry — the bulk of any history — is read through a borrowed view when the query needs
         // only its scalar columns.
-        let view = self.event_type == EventType::Telemetry
-            && columns.iter().all(|c| c.name.starts_with('_') || TELEMETRY_VIEW.contains(&c.name.as_str()));
+        let view = self.event_type == EventType::Telemetry && fields.iter().all(|f| !matches!(f, Field::Other(_)));
+        let ranges: Vec<(u32, i64, i64)> = offsets
+            .iter()
+            .enumerate()
+            .map(|(p, o)| (p as u32, o.start.max(pushdown.offsets.0), o.end.min(pushdown.offsets.1)))
+            .filter(|(p, from, until)| from < until && pushdown.partitions.as_ref().is_none_or(|only| only.contains(p)))
+            .collect();
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let mut tasks = Vec::new();
-        for (p, o) in offsets.iter().enumerate() {
-            let partition = p as u32;
-            if pushdown.partitions.as_ref().is_some_and(|only| !only.contains(&partition)) {
-                continue;
-            }
+        for (partition, from, until) in split(&ranges, 2 * cores) {
             let scan = PartitionScan {
                 backend: self.backend.clone(),
                 topic: self.topic.clone(),
                 partition,
-                from: o.start.max(pushdown.offsets.0),
-                until: o.end.min(pushdown.offsets.1),
+                from,
+                until,
                 log_times: (pushdown.log_times.0, pushdown.log_times.1.min(self.as_of_ms.unwrap_or(i64::MAX))),
-                columns: columns.clone(),
+                fields: fields.clone(),
+                kinds: kinds.clone(),
                 schema: schema.clone(),
                 limit,
                 view,
@@ -215,11 +222,68 @@ impl TopicTable {
     }
 }
 
+/// Records below which a partition is not split.
+const MIN_SPLIT: i64 = 65_536;
+
+/// Splits the offset ranges `(partition, from, until)` into about `pieces` ranges of similar size
+/// (none smaller than [`MIN_SPLIT`] records), in partition and offset order.
+fn split(ranges: &[(u32, i64, i64)], pieces: usize) -> Vec<(u32, i64, i64)> {
+    let total: i64 = ranges.iter().map(|(_, from, until)| until - from).sum();
+    let piece = (total / i64::try_from(pieces.max(1)).unwrap_or(1)).max(MIN_SPLIT);
+    let mut out = Vec::new();
+    for &(p, from, until) in ranges {
+        let n = ((until - from) + piece - 1) / piece;
+        let step = (until - from + n - 1) / n.max(1);
+        let mut at = from;
+        while at < until {
+            let end = (at + step.max(1)).min(until);
+            out.push((p, at, end));
+            at = end;
+        }
+    }
+    out
+}
+
 /// The columns a [`TelemetryView`](trustloop_schemas::view::TelemetryView) holds.
 const TELEMETRY_VIEW: [&str; 10] =
     ["event_id", "tenant", "key", "event_time", "source", "schema_version", "entity", "kind", "value", "unit"];
 
-/// The scan of one partition.
+/// Where a column's values come from, resolved once per scan rather than per row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Field {
+    /// `_topic`.
+    Topic,
+    /// `_partition`.
+    Partition,
+    /// `_offset`.
+    Offset,
+    /// `_event_time`, and the envelope's `event_time`.
+    EventTime,
+    /// `_log_time`.
+    LogTime,
+    /// The envelope's (and telemetry's) scalar column of this name, one of [`TELEMETRY_VIEW`].
+    Scalar(&'static str),
+    /// Any other column, read from the event's JSON form.
+    Other(String),
+}
+
+impl Field {
+    fn of(c: &Column) -> Field {
+        match c.name.as_str() {
+            "_topic" => Field::Topic,
+            "_partition" => Field::Partition,
+            "_offset" => Field::Offset,
+            "_event_time" | "event_time" => Field::EventTime,
+            "_log_time" => Field::LogTime,
+            name => match TELEMETRY_VIEW.iter().find(|v| **v == name) {
+                Some(v) => Field::Scalar(v),
+                None => Field::Other(name.to_string()),
+            },
+        }
+    }
+}
+
+/// The scan of one range of one partition.
 struct PartitionScan {
     backend: Arc<Backend>,
     topic: String,
@@ -228,122 +292,159 @@ struct PartitionScan {
     until: i64,
     /// Log times from and until, both included (milliseconds).
     log_times: (i64, i64),
-    columns: Vec<Column>,
+    fields: Vec<Field>,
+    kinds: Vec<Kind>,
     schema: SchemaRef,
     limit: Option<usize>,
     /// Read telemetry through its borrowed view.
     view: bool,
 }
 
-impl PartitionScan {
-    async fn run(self) -> Result<Vec<RecordBatch>> {
-        let external = |e: trustloop_connectors::log::LogError| DataFusionError::External(Box::new(e));
-        let (log, codec, registry) = (&self.backend.log, &self.backend.codec, &*self.backend.registry);
-        let mut builders: Vec<Builder> = self.columns.iter().map(|c| Builder::new(c.kind)).collect();
-        let (mut rows, mut in_batch, mut batches) = (0usize, 0usize, Vec::new());
-        let mut pos = self.from;
-        'read: while pos < self.until {
-            let want = usize::try_from(self.until - pos).unwrap_or(usize::MAX).min(10_000);
-            let records = log.read(&self.topic, self.partition, pos, want).await.map_err(external)?;
-            let Some(last) = records.last() else { break };
-            pos = last.offset + 1;
-            for r in records.iter().filter(|r| r.offset < self.until) {
-                if r.timestamp_ms > self.log_times.1 || r.timestamp_ms < self.log_times.0 {
-                    continue;
-                }
-                let added = match self.view.then(|| codec.telemetry_view(&r.value)).flatten() {
-                    Some(Ok(v)) => {
-                        for (b, c) in builders.iter_mut().zip(&self.columns) {
-                            if !log_column(r, v.envelope.event_time, &c.name, b) {
-                                push_view(&v, &c.name, b);
-                            }
-                        }
-                        true
+/// The rows a scan has built so far.
+struct Rows<'s> {
+    scan: &'s PartitionScan,
+    builders: Vec<Builder>,
+    rows: usize,
+    in_batch: usize,
+    batches: Vec<RecordBatch>,
+    error: Option<DataFusionError>,
+}
+
+impl Rows<'_> {
+    /// Adds the record `r` as a row, if it is one (records that do not decode are dead letters, not
+    /// rows); `Break` once the limit is reached or on an error.
+    fn add(&mut self, r: RecordView<'_>) -> ControlFlow<()> {
+        let scan = self.scan;
+        if r.timestamp_ms > scan.log_times.1 || r.timestamp_ms < scan.log_times.0 {
+            return ControlFlow::Continue(());
+        }
+        let (codec, registry) = (&scan.backend.codec, &*scan.backend.registry);
+        let position = (scan.topic.as_str(), scan.partition, r.offset, r.timestamp_ms);
+        let added = match scan.view.then(|| codec.telemetry_view(r.value)).flatten() {
+            Some(Ok(v)) => {
+                for (b, f) in self.builders.iter_mut().zip(&scan.fields) {
+                    if !log_column(position, v.envelope.event_time, f, b) {
+                        push_view(&v, f, b);
                     }
-                    // Records that do not decode are dead letters: not rows of the table.
-                    Some(Err(_)) => false,
-                    None => match codec.decode(&r.value, registry) {
-                        Ok(event) => {
-                            // The JSON form only for columns read no faster way, once per row.
-                            let mut json = None;
-                            for (b, c) in builders.iter_mut().zip(&self.columns) {
-                                if log_column(r, event.envelope().event_time.as_micros(), &c.name, b)
-                                    || direct(&event, &c.name, b)
-                                {
-                                    continue;
-                                }
-                                b.push(json.get_or_insert_with(|| event_to_json(&event)).get(c.name.as_str()));
-                            }
-                            true
+                }
+                true
+            }
+            Some(Err(_)) => false,
+            None => match codec.decode(r.value, registry) {
+                Ok(event) => {
+                    // The JSON form only for columns read no faster way, once per row.
+                    let mut json = None;
+                    for (b, f) in self.builders.iter_mut().zip(&scan.fields) {
+                        if log_column(position, event.envelope().event_time.as_micros(), f, b) || direct(&event, f, b) {
+                            continue;
                         }
-                        Err(_) => false,
-                    },
-                };
-                if !added {
-                    continue;
+                        let name = match f {
+                            Field::Other(name) => name.as_str(),
+                            Field::Scalar(name) => name,
+                            _ => continue,
+                        };
+                        b.push(json.get_or_insert_with(|| event_to_json(&event)).get(name));
+                    }
+                    true
                 }
-                rows += 1;
-                in_batch += 1;
-                if in_batch == BATCH_ROWS {
-                    batches.push(finish(&self.schema, &mut builders, in_batch)?);
-                    in_batch = 0;
-                }
-                if self.limit.is_some_and(|l| rows >= l) {
-                    break 'read;
+                Err(_) => false,
+            },
+        };
+        if !added {
+            return ControlFlow::Continue(());
+        }
+        self.rows += 1;
+        self.in_batch += 1;
+        if self.in_batch == BATCH_ROWS {
+            match finish(&scan.schema, &mut self.builders, self.in_batch) {
+                Ok(batch) => self.batches.push(batch),
+                Err(e) => {
+                    self.error = Some(e);
+                    return ControlFlow::Break(());
                 }
             }
+            self.in_batch = 0;
         }
-        if in_batch > 0 {
-            batches.push(finish(&self.schema, &mut builders, in_batch)?);
+        match scan.limit.is_some_and(|l| self.rows >= l) {
+            true => ControlFlow::Break(()),
+            false => ControlFlow::Continue(()),
         }
-        Ok(batches)
     }
 }
 
-/// Appends the log's column `name` of record `r` (event time `event_micros`); `false` if `name` is
-/// not one of the log's columns.
-fn log_column(r: &trustloop_connectors::log::StoredRecord, event_micros: i64, name: &str, b: &mut Builder) -> bool {
-    match name {
-        "_topic" => b.push_text(&r.topic),
-        "_partition" => b.push_int(i64::from(r.partition)),
-        "_offset" => b.push_int(r.offset),
-        "_event_time" => b.push_micros(event_micros),
-        "_log_time" => b.push_micros(r.timestamp_ms.saturating_mul(1_000)),
-        _ => return false,
+impl PartitionScan {
+    async fn run(self) -> Result<Vec<RecordBatch>> {
+        let external = |e: trustloop_connectors::log::LogError| DataFusionError::External(Box::new(e));
+        let builders = self.kinds.iter().map(|k| Builder::new(*k)).collect();
+        let mut rows = Rows { scan: &self, builders, rows: 0, in_batch: 0, batches: Vec::new(), error: None };
+        let mut pos = self.from;
+        while pos < self.until && rows.error.is_none() && self.limit.is_none_or(|l| rows.rows < l) {
+            let next = self
+                .backend
+                .log
+                .scan(&self.topic, self.partition, pos, self.until, &mut |r| rows.add(r))
+                .await
+                .map_err(external)?;
+            if next == pos {
+                // Nothing more to hand out (a bounded Kafka scan whose fetch came back empty).
+                break;
+            }
+            pos = next;
+        }
+        if let Some(e) = rows.error {
+            return Err(e);
+        }
+        if rows.in_batch > 0 {
+            rows.batches.push(finish(&self.schema, &mut rows.builders, rows.in_batch)?);
+        }
+        Ok(rows.batches)
+    }
+}
+
+/// Appends the log's column `f` of the record at `(topic, partition, offset, log time)` (event time
+/// `event_micros`); `false` if `f` is not one of the log's columns.
+fn log_column(at: (&str, u32, i64, i64), event_micros: i64, f: &Field, b: &mut Builder) -> bool {
+    let (topic, partition, offset, log_ms) = at;
+    match f {
+        Field::Topic => b.push_text(topic),
+        Field::Partition => b.push_int(i64::from(partition)),
+        Field::Offset => b.push_int(offset),
+        Field::EventTime => b.push_micros(event_micros),
+        Field::LogTime => b.push_micros(log_ms.saturating_mul(1_000)),
+        Field::Scalar(_) | Field::Other(_) => return false,
     }
     true
 }
 
-/// Appends column `name` of a telemetry view.
-fn push_view(v: &trustloop_schemas::view::TelemetryView<'_>, name: &str, b: &mut Builder) {
-    match name {
-        "event_id" => b.push_text(v.envelope.event_id),
-        "tenant" => b.push_text(v.envelope.tenant),
-        "key" => b.push_text(v.envelope.key),
-        "source" => b.push_text(v.envelope.source),
-        "event_time" => b.push_micros(v.envelope.event_time),
-        "schema_version" => b.push_int(i64::from(v.envelope.schema_version)),
-        "entity" => b.push_text(v.entity),
-        "kind" => b.push_text(v.kind),
-        "value" => b.push_float(v.value),
-        "unit" => b.push_opt_text(v.unit),
+/// Appends column `f` of a telemetry view.
+fn push_view(v: &trustloop_schemas::view::TelemetryView<'_>, f: &Field, b: &mut Builder) {
+    match f {
+        Field::Scalar("event_id") => b.push_text(v.envelope.event_id),
+        Field::Scalar("tenant") => b.push_text(v.envelope.tenant),
+        Field::Scalar("key") => b.push_text(v.envelope.key),
+        Field::Scalar("source") => b.push_text(v.envelope.source),
+        Field::Scalar("schema_version") => b.push_int(i64::from(v.envelope.schema_version)),
+        Field::Scalar("entity") => b.push_text(v.entity),
+        Field::Scalar("kind") => b.push_text(v.kind),
+        Field::Scalar("value") => b.push_float(v.value),
+        Field::Scalar("unit") => b.push_opt_text(v.unit),
         _ => b.push(None),
     }
 }
 
-/// Appends column `name` of `event` to `b` straight from the event, for the envelope's fields and
+/// Appends column `f` of `event` to `b` straight from the event, for the envelope's fields and
 /// telemetry's scalars (the bulk of the history); `false` for the others.
-fn direct(event: &Event, name: &str, b: &mut Builder) -> bool {
+fn direct(event: &Event, f: &Field, b: &mut Builder) -> bool {
     let env = event.envelope();
-    match name {
+    let Field::Scalar(name) = f else { return false };
+    match *name {
         "event_id" => b.push_text(&env.event_id.to_string()),
         "tenant" => b.push_text(&env.tenant),
         "key" => b.push_text(&env.key),
         "source" => b.push_text(&env.source),
-        "event_time" => b.push_micros(env.event_time.as_micros()),
         "schema_version" => b.push_int(i64::from(env.schema_version)),
         _ => match event {
-            Event::Telemetry(t) => match name {
+            Event::Telemetry(t) => match *name {
                 "entity" => b.push_text(&t.entity),
                 "kind" => b.push_text(&t.kind),
                 "value" => b.push_float(t.value),
@@ -367,6 +468,24 @@ mod tests {
     use datafusion::prelude::{col, lit};
 
     use super::*;
+
+    #[test]
+    fn big_partitions_are_split_into_ranges_that_cover_them() {
+        // Small partitions stay whole.
+        assert_eq!(split(&[(0, 0, 10), (2, 5, 9)], 4), [(0, 0, 10), (2, 5, 9)]);
+        // Three big ones over four pieces: each split in two, contiguous, covering all.
+        let ranges = [(0, 0, 300_000), (1, 10, 300_010), (2, 0, 299_999)];
+        let pieces = split(&ranges, 4);
+        assert_eq!(pieces.len(), 6);
+        for &(p, from, until) in &ranges {
+            let mine: Vec<_> = pieces.iter().filter(|r| r.0 == p).collect();
+            assert_eq!(mine.first().map(|r| r.1), Some(from));
+            assert_eq!(mine.last().map(|r| r.2), Some(until));
+            assert!(mine.windows(2).all(|w| w[0].2 == w[1].1), "contiguous: {mine:?}");
+            assert!(mine.iter().all(|r| r.2 - r.1 >= MIN_SPLIT));
+        }
+        assert!(split(&[], 4).is_empty());
+    }
 
     #[test]
     fn predicates_on_the_log_columns_prune_the_scan() {

@@ -21,6 +21,35 @@ pub struct Decoder<'de> {
 }
 
 impl<'de> Decoder<'de> {
+    /// A decoder reading `input` from its start.
+    pub(crate) fn new(input: &'de [u8]) -> Decoder<'de> {
+        Decoder { input, pos: 0 }
+    }
+
+    /// Fails unless everything was read.
+    pub(crate) fn end(&self) -> Result<(), AvroError> {
+        match self.input.len() - self.pos {
+            0 => Ok(()),
+            n => Err(AvroError::TrailingBytes(n)),
+        }
+    }
+
+    /// An Avro `double`.
+    #[inline]
+    pub(crate) fn double(&mut self) -> Result<f64, AvroError> {
+        let b = self.take(8)?;
+        Ok(f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+    }
+
+    /// The branch index of a union of `branches`.
+    pub(crate) fn union_branch(&mut self, branches: i64) -> Result<i64, AvroError> {
+        let position = self.pos;
+        match self.long()? {
+            i if (0..branches).contains(&i) => Ok(i),
+            index => Err(AvroError::BadUnion { index, position }),
+        }
+    }
+
     #[inline]
     fn take(&mut self, n: usize) -> Result<&'de [u8], AvroError> {
         let rest = self.input.len() - self.pos;
@@ -33,7 +62,7 @@ impl<'de> Decoder<'de> {
     }
 
     #[inline]
-    fn long(&mut self) -> Result<i64, AvroError> {
+    pub(crate) fn long(&mut self) -> Result<i64, AvroError> {
         let start = self.pos;
         let mut z: u64 = 0;
         let mut shift = 0;
@@ -57,7 +86,7 @@ impl<'de> Decoder<'de> {
         Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
     }
 
-    fn int<T: TryFrom<i64>>(&mut self, target: &'static str) -> Result<T, AvroError> {
+    pub(crate) fn int<T: TryFrom<i64>>(&mut self, target: &'static str) -> Result<T, AvroError> {
         let position = self.pos;
         let v = self.long()?;
         T::try_from(v).map_err(|_| AvroError::OutOfRange { value: v, target, position })
@@ -73,7 +102,8 @@ impl<'de> Decoder<'de> {
         Ok(len)
     }
 
-    fn str(&mut self) -> Result<&'de str, AvroError> {
+    #[inline]
+    pub(crate) fn str(&mut self) -> Result<&'de str, AvroError> {
         let len = self.length()?;
         let position = self.pos;
         let bytes = self.take(len)?;
@@ -81,7 +111,7 @@ impl<'de> Decoder<'de> {
     }
 
     /// Reads a block count: negative counts are followed by the block's byte size (skipped).
-    fn block_count(&mut self) -> Result<usize, AvroError> {
+    pub(crate) fn block_count(&mut self) -> Result<usize, AvroError> {
         let position = self.pos;
         let n = self.long()?;
         if n < 0 {

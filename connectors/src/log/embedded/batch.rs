@@ -3,12 +3,12 @@
 //! `[i64 timestamp ms][i32 key length, -1 = null][key][u32 value length][value]
 //! [u16 header count]([u16 name length][name][i32 value length, -1 = null][value])*`.
 
-use std::ops::Range;
+use std::ops::{ControlFlow, Range};
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::log::{Header, Record, StoredRecord};
+use crate::log::{Header, Record, RecordView, StoredRecord};
 
 /// Bytes before the body: length and CRC.
 pub const HEADER_LEN: usize = 8;
@@ -234,6 +234,39 @@ pub fn decode(
         });
     }
     Ok(())
+}
+
+/// Visits the records of a checksum-verified body with offsets in `from..until`, borrowed from
+/// `body`; returns whether `visit` broke, and the offset after the last record visited (if any).
+pub fn visit(
+    body: &[u8],
+    from: i64,
+    until: i64,
+    visit: &mut crate::log::ScanVisitor<'_>,
+) -> Result<(ControlFlow<()>, Option<i64>), String> {
+    let (base, count) = body_prefix(body).ok_or("body shorter than its prefix")?;
+    let mut cur = Cursor { buf: body, pos: BODY_PREFIX };
+    let mut next = None;
+    for i in 0..count {
+        let offset = base + i64::from(i);
+        if offset >= until {
+            break;
+        }
+        let r = raw_record(&mut cur)?;
+        for _ in 0..r.headers {
+            raw_header(&mut cur)?;
+        }
+        if offset < from {
+            continue;
+        }
+        next = Some(offset + 1);
+        let view =
+            RecordView { offset, timestamp_ms: r.timestamp_ms, key: r.key.map(|k| &body[k]), value: &body[r.value] };
+        if visit(view).is_break() {
+            return Ok((ControlFlow::Break(()), next));
+        }
+    }
+    Ok((ControlFlow::Continue(()), next))
 }
 
 #[cfg(test)]

@@ -51,8 +51,8 @@ use serde::{Deserialize, Serialize};
 
 use self::partition::Partition;
 use crate::log::{
-    Appended, EventLog, LogError, LogResult, PartitionOffsets, Record, StoredRecord, TopicInfo, TopicPartitionOffset,
-    validate_name,
+    Appended, EventLog, LogError, LogResult, PartitionOffsets, Record, ScanVisitor, StoredRecord, TopicInfo,
+    TopicPartitionOffset, validate_name,
 };
 
 /// When appended data is forced to stable storage.
@@ -323,6 +323,18 @@ impl EventLog for EmbeddedLog {
     async fn read(&self, topic: &str, partition: u32, offset: i64, max_records: usize) -> LogResult<Vec<StoredRecord>> {
         let t = self.topic(topic)?;
         self.partition(&t, topic, partition)?.read(offset, max_records)
+    }
+
+    async fn scan(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: i64,
+        until: i64,
+        visit: &mut ScanVisitor<'_>,
+    ) -> LogResult<i64> {
+        let t = self.topic(topic)?;
+        self.partition(&t, topic, partition)?.scan(offset, until, visit)
     }
 
     async fn offsets(&self, topic: &str) -> LogResult<Vec<PartitionOffsets>> {

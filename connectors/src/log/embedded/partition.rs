@@ -10,7 +10,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::batch::{self, BODY_PREFIX, BatchHeader, HEADER_LEN};
 use super::{EmbeddedOptions, FsyncPolicy, open_file};
@@ -496,8 +496,9 @@ impl Partition {
         Ok(())
     }
 
-    /// Reads up to `max` records from `offset`.
-    pub(super) fn read(&self, offset: i64, max: usize) -> LogResult<Vec<StoredRecord>> {
+    /// What to read for the records `offset..want_end`: the segments from the one holding `offset`,
+    /// each from the batch that holds it; `None` if the partition ends at `offset`.
+    fn plan(&self, offset: i64, want_end: i64) -> LogResult<Option<(i64, Vec<ReadPlan>)>> {
         let (start, mut end) = {
             let st = self.read_state();
             (st.start(), st.end())
@@ -515,28 +516,32 @@ impl Partition {
                 end,
             });
         }
-        if offset == end || max == 0 {
-            return Ok(Vec::new());
+        if offset == end || want_end <= offset {
+            return Ok(None);
         }
-        let want_end = offset.saturating_add(i64::try_from(max).unwrap_or(i64::MAX));
         // Snapshot what to read; no lock is held during I/O.
-        let plan: Vec<ReadPlan> = {
-            let st = self.read_state();
-            let i = st.segments.partition_point(|s| s.base <= offset).saturating_sub(1);
-            st.segments[i..]
-                .iter()
-                .take_while(|s| s.base <= offset || s.base < want_end)
-                .map(|s| {
-                    let from = if s.base <= offset {
-                        let j = s.index.partition_point(|&(o, _)| o <= offset).saturating_sub(1);
-                        s.index.get(j).map_or(0, |&(_, p)| p)
-                    } else {
-                        0
-                    };
-                    ReadPlan { segment: s.base, file: s.file.clone(), path: s.log_path.clone(), from, limit: s.len }
-                })
-                .collect()
-        };
+        let st = self.read_state();
+        let i = st.segments.partition_point(|s| s.base <= offset).saturating_sub(1);
+        let plan = st.segments[i..]
+            .iter()
+            .take_while(|s| s.base <= offset || s.base < want_end)
+            .map(|s| {
+                let from = if s.base <= offset {
+                    let j = s.index.partition_point(|&(o, _)| o <= offset).saturating_sub(1);
+                    s.index.get(j).map_or(0, |&(_, p)| p)
+                } else {
+                    0
+                };
+                ReadPlan { segment: s.base, file: s.file.clone(), path: s.log_path.clone(), from, limit: s.len }
+            })
+            .collect();
+        Ok(Some((end, plan)))
+    }
+
+    /// Reads up to `max` records from `offset`.
+    pub(super) fn read(&self, offset: i64, max: usize) -> LogResult<Vec<StoredRecord>> {
+        let want_end = offset.saturating_add(i64::try_from(max).unwrap_or(i64::MAX));
+        let Some((end, plan)) = self.plan(offset, want_end)? else { return Ok(Vec::new()) };
         let mut out = Vec::with_capacity(max.min((end - offset) as usize).min(1 << 16));
         // The base offset the next batch must have (batches are contiguous, also across segments).
         let mut expect: Option<i64> = None;
@@ -575,6 +580,65 @@ impl Partition {
         Ok(out)
     }
 
+    /// Visits the records `offset..until` (see [`crate::log::EventLog::scan`]), reading batch after
+    /// batch into one reused buffer.
+    pub(super) fn scan(&self, offset: i64, until: i64, visit: &mut crate::log::ScanVisitor<'_>) -> LogResult<i64> {
+        let Some((_, plan)) = self.plan(offset, until)? else { return Ok(offset) };
+        let mut next = offset;
+        let mut buf = Vec::new();
+        let mut expect: Option<i64> = None;
+        for p in &plan {
+            let mut pos = p.from;
+            while pos < p.limit {
+                let total = self.batch_into(p, pos, &mut buf)?;
+                let body = &buf[..];
+                let corrupt = |reason: String| LogError::Corrupt {
+                    location: format!("{} at byte {pos}", p.path.display()),
+                    reason,
+                };
+                let (base, count) = batch::body_prefix(body).ok_or_else(|| corrupt("batch too short".into()))?;
+                match expect {
+                    None if base > offset => {
+                        return Err(corrupt(format!("batch starts at offset {base}, after the {offset} asked for")));
+                    }
+                    Some(e) if base != e => {
+                        return Err(corrupt(format!("batch starts at offset {base} where {e} was expected")));
+                    }
+                    _ => {}
+                }
+                let (flow, last) = batch::visit(body, offset, until, visit).map_err(corrupt)?;
+                next = last.unwrap_or(next);
+                let batch_end = base + i64::from(count);
+                if flow.is_break() || batch_end >= until {
+                    return Ok(next);
+                }
+                expect = Some(batch_end);
+                pos += total;
+            }
+        }
+        Ok(next)
+    }
+
+    /// Reads the batch at `pos` (below the segment's known complete length) into `buf`, verifies its
+    /// checksum and returns its total length; `buf` then holds its body.
+    fn batch_into(&self, p: &ReadPlan, pos: u64, buf: &mut Vec<u8>) -> LogResult<u64> {
+        let corrupt =
+            |reason: String| LogError::Corrupt { location: format!("{} at byte {pos}", p.path.display()), reason };
+        let mut h = [0u8; HEADER_LEN];
+        p.file.read_exact_at(&mut h, pos).map_err(io_err(&p.path))?;
+        let header = BatchHeader::parse(&h);
+        if pos + header.total_len() > p.limit || (header.body_len as usize) < BODY_PREFIX {
+            return Err(corrupt(format!("batch length {} does not fit the segment", header.body_len)));
+        }
+        buf.resize(header.body_len as usize, 0);
+        p.file.read_exact_at(buf, pos + HEADER_LEN as u64).map_err(io_err(&p.path))?;
+        let crc = crc32c::crc32c(buf);
+        if crc != header.crc {
+            return Err(corrupt(format!("checksum mismatch (stored {:#010x}, computed {crc:#010x})", header.crc)));
+        }
+        Ok(header.total_len())
+    }
+
     /// The checksum-verified body and total length of the batch at `pos`, which lies below the
     /// segment's known complete length: anything wrong there is corruption.
     fn batch_at(&self, p: &ReadPlan, pos: u64) -> LogResult<(u64, Bytes)> {
@@ -584,21 +648,9 @@ impl Partition {
         {
             return Ok((c.total, c.body.clone()));
         }
-        let corrupt =
-            |reason: String| LogError::Corrupt { location: format!("{} at byte {pos}", p.path.display()), reason };
-        let mut h = [0u8; HEADER_LEN];
-        p.file.read_exact_at(&mut h, pos).map_err(io_err(&p.path))?;
-        let header = BatchHeader::parse(&h);
-        if pos + header.total_len() > p.limit || (header.body_len as usize) < BODY_PREFIX {
-            return Err(corrupt(format!("batch length {} does not fit the segment", header.body_len)));
-        }
-        let mut body = BytesMut::zeroed(header.body_len as usize);
-        p.file.read_exact_at(&mut body, pos + HEADER_LEN as u64).map_err(io_err(&p.path))?;
-        let crc = crc32c::crc32c(&body);
-        if crc != header.crc {
-            return Err(corrupt(format!("checksum mismatch (stored {:#010x}, computed {crc:#010x})", header.crc)));
-        }
-        Ok((header.total_len(), body.freeze()))
+        let mut body = Vec::new();
+        let total = self.batch_into(p, pos, &mut body)?;
+        Ok((total, Bytes::from(body)))
     }
 }
 
