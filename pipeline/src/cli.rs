@@ -77,6 +77,14 @@ pub enum Command {
     /// Write topics to Parquet (`--to DIR`, one file per topic) with the columns `sql` shows, for
     /// long-term history and other tools.
     Archive(commands::archive::ArchiveArgs),
+    /// Serve the HTTP gateway: producers post events (`POST /v1/events/TOPIC`, JSON or Avro, one or a
+    /// batch), readers query their tenant's history (`/v1/sql`, `/v1/verdicts/SUBJECT`,
+    /// `/v1/replay/EVENT_ID`), Kafka tooling reads the schemas (`/subjects`, `/schemas/ids/ID`);
+    /// `/healthz`, `/readyz`, `/metrics`. Every other route needs a token (`trustloop token`).
+    Serve(commands::serve::ServeArgs),
+    /// API tokens of the gateway: `create --tenant T [--service S] --role ROLE` prints a new token
+    /// once; `revoke ID`; `list`.
+    Token(commands::token::TokenArgs),
     /// Run the whole closed loop on the embedded log in `--data DIR`: a fleet's telemetry (some of it
     /// malformed), real advisories, lockfiles, an SBOM and VEX, a policy, approvals and promotions go
     /// in; findings, trust scores, verdicts and enforcement actions (applied by real programs) come

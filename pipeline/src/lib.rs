@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod cli;
 pub mod commands;
+pub mod gateway;
 pub mod ingest;
 pub mod memory;
 pub mod ops;

@@ -97,7 +97,9 @@ pub fn default_key(event: &Event) -> String {
     }
 }
 
-fn validate(event: &Event) -> Result<(), JsonError> {
+/// Checks what the schema cannot say: non-empty tenant, key and names, finite values, scores in
+/// range. Every ingested event passes it, whatever its encoding.
+pub fn validate(event: &Event) -> Result<(), JsonError> {
     let env = event.envelope();
     let bad = |m: String| Err(JsonError::InvalidValue(m));
     if env.tenant.trim().is_empty() {
@@ -125,6 +127,11 @@ fn validate(event: &Event) -> Result<(), JsonError> {
 /// the same line twice gives the same id and duplicates can be recognised.
 pub fn parse_event_json(event_type: EventType, line: &str, defaults: &IngestDefaults) -> Result<Event, JsonError> {
     let value: Value = serde_json::from_str(line).map_err(|e| JsonError::InvalidJson(e.to_string()))?;
+    parse_event_value(event_type, value, defaults)
+}
+
+/// [`parse_event_json`] of an already parsed JSON value (one element of a batch).
+pub fn parse_event_value(event_type: EventType, value: Value, defaults: &IngestDefaults) -> Result<Event, JsonError> {
     let Value::Object(mut obj) = value else {
         return Err(JsonError::InvalidJson(format!("expected a JSON object, got {}", kind_of(&value))));
     };

@@ -16,7 +16,9 @@ pub mod policy;
 pub mod produce;
 pub mod replay;
 pub mod run;
+pub mod serve;
 pub mod sql;
+pub mod token;
 pub mod topics;
 
 /// Runs the parsed command.
@@ -34,6 +36,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Blame(args) => blame::run(&cli.backend, args).await,
         Command::Sql(args) => sql::run(&cli.backend, args).await,
         Command::Archive(args) => archive::run(&cli.backend, args).await,
+        Command::Serve(args) => serve::run(&cli.backend, args).await,
+        Command::Token(args) => token::run(&cli.backend, args).await,
     }
 }
 

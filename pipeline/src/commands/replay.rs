@@ -133,18 +133,58 @@ pub async fn run(backend_args: &BackendArgs, args: ReplayArgs) -> Result<ExitCod
     }
 }
 
-async fn verdict(backend: &Backend, args: &VerdictArgs, state_dir: Option<PathBuf>) -> Result<ExitCode> {
-    let id: EventId = args.event_id.parse().with_context(|| format!("{:?} is not an event id", args.event_id))?;
+/// The replay of a verdict, or of an enforcement action.
+pub enum Replayed {
+    /// A verdict's audit report.
+    Verdict(Box<VerdictReplay>),
+    /// An action's: its operator replayed over its committed input.
+    Action(Box<trustloop_replay::event::EventReplay>),
+}
+
+impl Replayed {
+    /// Whether the recomputed event is the recorded one.
+    pub fn matched(&self) -> bool {
+        match self {
+            Replayed::Verdict(r) => r.matched,
+            Replayed::Action(r) => r.matched,
+        }
+    }
+
+    /// The recorded event, as JSON.
+    pub fn recorded(&self) -> &serde_json::Value {
+        match self {
+            Replayed::Verdict(r) => &r.recorded,
+            Replayed::Action(r) => &r.recorded,
+        }
+    }
+
+    /// The report as JSON (what `--json` prints).
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Replayed::Verdict(r) => serde_json::to_value(r),
+            Replayed::Action(r) => serde_json::to_value(r),
+        }
+        .unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Replays the verdict or enforcement action `id` (from the newest usable snapshot in
+/// `state_dir`, if given); `None` if the log has neither with that id.
+pub async fn replay_any(
+    backend: &Backend,
+    id: &EventId,
+    state_dir: Option<&std::path::Path>,
+) -> Result<Option<Replayed>> {
     let history = History { log: &backend.log, codec: &backend.codec, writers: &*backend.registry };
     // From the newest snapshot whose positions are all at or before the verdict's frontier.
-    let snapshots = match &state_dir {
+    let snapshots = match state_dir {
         Some(dir) => snapshots_of(dir)?,
         None => Vec::new(),
     };
     // Chosen once the verdict is found: the newest snapshot before its cause — at or before its
     // frontier everywhere, and before it somewhere (a snapshot taken at a pass's end holds a prefix
     // of the merge order: if it held the cause, it would hold all the frontier).
-    let report = replay_verdict(history, &id, |verdict| {
+    let report = replay_verdict(history, id, |verdict| {
         let frontier = |t: &str, p: u32| {
             verdict
                 .input_frontier
@@ -160,67 +200,75 @@ async fn verdict(backend: &Backend, args: &VerdictArgs, state_dir: Option<PathBu
         })
     })
     .await;
-    let report = match report {
-        Ok(r) => r,
+    match report {
+        Ok(r) => return Ok(Some(Replayed::Verdict(Box::new(r)))),
         // Not a verdict: an enforcement action, perhaps (no frontier: replayed through its operator).
-        Err(ReplayError::NotFound { .. }) => return action(backend, &id, args.output.json).await,
+        Err(ReplayError::NotFound { .. }) => {}
         Err(e) => return Err(e).context("replaying the verdict"),
-    };
-    if args.output.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", render(&report));
     }
-    Ok(if report.matched { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    let topic = trustloop_schemas::EventType::EnforcementAction.topic();
+    match replay_event(history, topic, id, crate::runtime::graph::operators()).await {
+        Ok(r) => Ok(Some(Replayed::Action(Box::new(r)))),
+        Err(ReplayError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e).context("replaying the action"),
+    }
 }
 
-/// `replay verdict ID` for an enforcement action: the operator that derived it (decision or
-/// enforcement) replayed over its committed input, and the action it derives under that id compared.
-async fn action(backend: &Backend, id: &EventId, json: bool) -> Result<ExitCode> {
-    let history = History { log: &backend.log, codec: &backend.codec, writers: &*backend.registry };
-    let topic = trustloop_schemas::EventType::EnforcementAction.topic();
-    let report = match replay_event(history, topic, id, crate::runtime::graph::operators()).await {
-        Ok(r) => r,
-        Err(ReplayError::NotFound { .. }) => anyhow::bail!("no verdict or action with event id {id} in the log"),
-        Err(e) => return Err(e).context("replaying the action"),
+async fn verdict(backend: &Backend, args: &VerdictArgs, state_dir: Option<PathBuf>) -> Result<ExitCode> {
+    let id: EventId = args.event_id.parse().with_context(|| format!("{:?} is not an event id", args.event_id))?;
+    let Some(replayed) = replay_any(backend, &id, state_dir.as_deref()).await? else {
+        anyhow::bail!("no verdict or action with event id {id} in the log")
     };
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    if args.output.json {
+        println!("{}", serde_json::to_string_pretty(&replayed.to_json())?);
     } else {
-        let r = &report.recorded;
-        println!(
-            "action {} ({} {} of {}, {}, attempt {}): recorded at {}/{}@{}, derived by the {} operator",
-            r["event_id"].as_str().unwrap_or("?"),
-            r["kind"].as_str().unwrap_or("?"),
-            r["state"].as_str().unwrap_or("?"),
-            r["subject"].as_str().unwrap_or("?"),
-            r["event_time"].as_str().unwrap_or("?"),
-            r["attempt"],
-            report.recorded_at.0,
-            report.recorded_at.1,
-            report.recorded_at.2,
-            report.operator
-        );
-        println!("  reason: {}", r["reason"].as_str().unwrap_or(""));
-        if let Some((topic, p, o, ty)) = &report.cause {
-            println!("  derived from {topic}/{p}@{o} (a {ty} event)");
+        match &replayed {
+            Replayed::Verdict(report) => print!("{}", render(report)),
+            Replayed::Action(report) => print!("{}", render_action(report)),
         }
-        println!(
-            "replayed {} inputs ({} applied)\n{}",
-            report.stats.read,
-            report.stats.applied,
-            match (&report.first_difference, report.matched) {
-                (None, true) => "MATCH".to_string(),
-                (d, _) => format!("MISMATCH: first difference at {}", d.as_deref().unwrap_or("(canonical bytes)")),
-            }
-        );
     }
-    Ok(if report.matched { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if replayed.matched() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The replay of an enforcement action, as text.
+fn render_action(report: &trustloop_replay::event::EventReplay) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let r = &report.recorded;
+    let _ = writeln!(
+        out,
+        "action {} ({} {} of {}, {}, attempt {}): recorded at {}/{}@{}, derived by the {} operator",
+        r["event_id"].as_str().unwrap_or("?"),
+        r["kind"].as_str().unwrap_or("?"),
+        r["state"].as_str().unwrap_or("?"),
+        r["subject"].as_str().unwrap_or("?"),
+        r["event_time"].as_str().unwrap_or("?"),
+        r["attempt"],
+        report.recorded_at.0,
+        report.recorded_at.1,
+        report.recorded_at.2,
+        report.operator
+    );
+    let _ = writeln!(out, "  reason: {}", r["reason"].as_str().unwrap_or(""));
+    if let Some((topic, p, o, ty)) = &report.cause {
+        let _ = writeln!(out, "  derived from {topic}/{p}@{o} (a {ty} event)");
+    }
+    let _ = writeln!(
+        out,
+        "replayed {} inputs ({} applied)\n{}",
+        report.stats.read,
+        report.stats.applied,
+        match (&report.first_difference, report.matched) {
+            (None, true) => "MATCH".to_string(),
+            (d, _) => format!("MISMATCH: first difference at {}", d.as_deref().unwrap_or("(canonical bytes)")),
+        }
+    );
+    out
 }
 
 /// The decision operator's snapshots in `dir` (every group it has: one stage or one per task),
 /// newest first, restored.
-fn snapshots_of(dir: &std::path::Path) -> Result<Vec<Start>> {
+fn snapshots_of(dir: &Path) -> Result<Vec<Start>> {
     let store = SnapshotStore::new(dir);
     let name = DecisionState::new().name();
     let mut groups = vec![format!("trustloop.{name}")];

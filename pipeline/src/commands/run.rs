@@ -85,6 +85,13 @@ pub struct RunArgs {
     /// address (`HOST:PORT`; port 0 picks a free port). The bound address is printed on stderr.
     #[arg(long, env = "TRUSTLOOP_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Serve the HTTP gateway (what `trustloop serve` serves: event ingestion, SQL, verdicts,
+    /// replays, schemas) on the `--listen` address too.
+    #[arg(long, requires = "listen")]
+    pub gateway: bool,
+    /// The gateway's limits and options (with `--gateway`).
+    #[command(flatten)]
+    pub gateway_options: crate::gateway::GatewayArgs,
     /// Lock the process's memory (`mlockall`) before starting, so that no page fault lands inside
     /// an event's processing: for latency targets on hosts where a fault is slow (virtual machines
     /// whose host reclaims freed memory; see the README). Resident memory grows to what the
@@ -147,13 +154,31 @@ pub async fn run(backend_args: &BackendArgs, args: RunArgs) -> Result<ExitCode> 
     });
     let ops = Ops::new();
     let mut server = None;
+    let mut refresher = None;
     if let Some(addr) = &args.listen {
         let (tx, rx) = oneshot::channel::<()>();
-        let s = Server::start(addr, ops.clone(), async {
+        let stop = async {
             let _ = rx.await;
-        })
-        .await?;
-        eprintln!("trustloop run: serving /healthz, /readyz and /metrics on http://{}", s.local_addr());
+        };
+        let s = match args.gateway {
+            true => {
+                let backend = std::sync::Arc::new(Backend::open(backend_args).await?);
+                let state_dir = args
+                    .state_dir
+                    .clone()
+                    .or_else(|| backend_args.brokers.is_none().then(|| backend_args.data.join("snapshots")));
+                let gateway =
+                    std::sync::Arc::new(crate::gateway::Gateway::new(backend, &args.gateway_options, state_dir).await?);
+                refresher = Some(gateway.refresh_tokens_every(Duration::from_secs(1)));
+                Server::start_router(addr, gateway.router(ops.clone()), stop).await?
+            }
+            false => Server::start(addr, ops.clone(), stop).await?,
+        };
+        eprintln!(
+            "trustloop run: serving {}/healthz, /readyz and /metrics on http://{}",
+            if args.gateway { "the gateway, " } else { "" },
+            s.local_addr()
+        );
         server = Some((s, tx));
     }
     let outcome = drive(backend_args, &args, &config, &ops, stop_rx).await;
@@ -163,6 +188,9 @@ pub async fn run(backend_args: &BackendArgs, args: RunArgs) -> Result<ExitCode> 
         if let Err(e) = s.stopped(HTTP_GRACE).await {
             tracing::warn!("{e:#}");
         }
+    }
+    if let Some(r) = refresher {
+        r.abort();
     }
     signals.abort();
     outcome
@@ -417,7 +445,7 @@ impl Outage {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown() {
+pub(crate) async fn shutdown() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -64,7 +64,8 @@ fn texts(column: &ArrayRef) -> Result<Vec<Option<String>>> {
     Ok((0..column.len()).map(|i| column.is_valid(i).then(|| f.value(i).to_string())).collect())
 }
 
-fn csv(batches: &[RecordBatch]) -> Result<String> {
+/// The rows of `batches` as CSV with a header line.
+pub fn csv(batches: &[RecordBatch]) -> Result<String> {
     let quote = |s: &str| match s.contains([',', '"', '\n', '\r']) {
         true => format!("\"{}\"", s.replace('"', "\"\"")),
         false => s.to_string(),
@@ -85,8 +86,9 @@ fn csv(batches: &[RecordBatch]) -> Result<String> {
     Ok(out)
 }
 
-fn json(batches: &[RecordBatch]) -> Result<String> {
-    let mut out = String::new();
+/// The rows of `batches` as JSON objects (numbers and booleans as such, the rest as text).
+pub fn rows(batches: &[RecordBatch]) -> Result<Vec<serde_json::Value>> {
+    let mut out = Vec::new();
     for b in batches {
         let schema = b.schema();
         let columns = b.columns().iter().map(texts).collect::<Result<Vec<_>>>()?;
@@ -103,9 +105,18 @@ fn json(batches: &[RecordBatch]) -> Result<String> {
                 };
                 obj.insert(field.name().clone(), value);
             }
-            out.push_str(&serde_json::Value::Object(obj).to_string());
-            out.push('\n');
+            out.push(serde_json::Value::Object(obj));
         }
+    }
+    Ok(out)
+}
+
+/// One JSON object per line.
+fn json(batches: &[RecordBatch]) -> Result<String> {
+    let mut out = String::new();
+    for row in rows(batches)? {
+        out.push_str(&row.to_string());
+        out.push('\n');
     }
     Ok(out)
 }

@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -19,28 +20,39 @@ use tokio::task::JoinHandle;
 
 use super::{Ops, prometheus};
 
+/// More metrics for `/metrics`: Prometheus text appended to the runtime's.
+pub type ExtraMetrics = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// The routes, reading `ops`.
 pub fn router(ops: Ops) -> Router {
+    router_with(ops, None)
+}
+
+/// The routes, reading `ops`; `/metrics` also says what `extra` renders.
+pub fn router_with(ops: Ops, extra: Option<ExtraMetrics>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(ops)
+        .with_state((ops, extra))
 }
 
 async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(ops): State<Ops>) -> Response {
+async fn readyz(State((ops, _)): State<(Ops, Option<ExtraMetrics>)>) -> Response {
     match ops.snapshot().not_ready_reason() {
         None => (StatusCode::OK, "ready\n").into_response(),
         Some(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n")).into_response(),
     }
 }
 
-async fn metrics(State(ops): State<Ops>) -> Response {
-    let text = prometheus::render(&ops.snapshot());
+async fn metrics(State((ops, extra)): State<(Ops, Option<ExtraMetrics>)>) -> Response {
+    let mut text = prometheus::render(&ops.snapshot());
+    if let Some(extra) = extra {
+        text.push_str(&extra());
+    }
     ([(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)], text).into_response()
 }
 
@@ -55,10 +67,19 @@ impl Server {
     /// Binds `addr` (`HOST:PORT`; port 0 picks a free one) and serves the endpoints on a task of
     /// their own until `stop` resolves; then it stops accepting and lets open requests finish.
     pub async fn start(addr: &str, ops: Ops, stop: impl Future<Output = ()> + Send + 'static) -> Result<Server> {
+        Server::start_router(addr, router(ops), stop).await
+    }
+
+    /// [`Server::start`] serving `router`.
+    pub async fn start_router(
+        addr: &str,
+        router: Router,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<Server> {
         let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let addr = listener.local_addr().context("the listener's address")?;
-        let task = tokio::spawn(async move { axum::serve(listener, router(ops)).with_graceful_shutdown(stop).await });
-        tracing::debug!(%addr, "serving /healthz, /readyz and /metrics");
+        let task = tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(stop).await });
+        tracing::debug!(%addr, "serving HTTP");
         Ok(Server { addr, task })
     }
 

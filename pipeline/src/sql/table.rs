@@ -23,6 +23,7 @@ use trustloop_connectors::log::RecordView;
 use trustloop_schemas::json::event_to_json;
 use trustloop_schemas::{Event, EventType};
 
+use super::Confinement;
 use super::columns::{Builder, Column, Kind, arrow_schema, columns};
 use crate::backend::Backend;
 
@@ -38,6 +39,8 @@ pub struct TopicTable {
     schema: SchemaRef,
     /// Leave out records appended after this log time (milliseconds).
     as_of_ms: Option<i64>,
+    /// Only the rows this admits.
+    confinement: Option<Confinement>,
 }
 
 impl fmt::Debug for TopicTable {
@@ -48,10 +51,16 @@ impl fmt::Debug for TopicTable {
 
 impl TopicTable {
     /// The table of `topic`, whose events are of `event_type`.
-    pub fn new(backend: Arc<Backend>, topic: &str, event_type: EventType, as_of_ms: Option<i64>) -> TopicTable {
+    pub fn new(
+        backend: Arc<Backend>,
+        topic: &str,
+        event_type: EventType,
+        as_of_ms: Option<i64>,
+        confinement: Option<Confinement>,
+    ) -> TopicTable {
         let columns = columns(event_type);
         let schema = arrow_schema(&columns);
-        TopicTable { backend, topic: topic.to_string(), event_type, columns, schema, as_of_ms }
+        TopicTable { backend, topic: topic.to_string(), event_type, columns, schema, as_of_ms, confinement }
     }
 }
 
@@ -208,6 +217,7 @@ impl TopicTable {
                 schema: schema.clone(),
                 limit,
                 view,
+                confinement: self.confinement.clone(),
             };
             tasks.push(tokio::spawn(scan.run()));
         }
@@ -298,6 +308,8 @@ struct PartitionScan {
     limit: Option<usize>,
     /// Read telemetry through its borrowed view.
     view: bool,
+    /// Only the rows this admits.
+    confinement: Option<Confinement>,
 }
 
 /// The rows a scan has built so far.
@@ -320,7 +332,9 @@ impl Rows<'_> {
         }
         let (codec, registry) = (&scan.backend.codec, &*scan.backend.registry);
         let position = (scan.topic.as_str(), scan.partition, r.offset, r.timestamp_ms);
+        let admitted = |tenant: &str, source: &str| scan.confinement.as_ref().is_none_or(|c| c.admits(tenant, source));
         let added = match scan.view.then(|| codec.telemetry_view(r.value)).flatten() {
+            Some(Ok(v)) if !admitted(v.envelope.tenant, v.envelope.source) => false,
             Some(Ok(v)) => {
                 for (b, f) in self.builders.iter_mut().zip(&scan.fields) {
                     if !log_column(position, v.envelope.event_time, f, b) {
@@ -331,6 +345,7 @@ impl Rows<'_> {
             }
             Some(Err(_)) => false,
             None => match codec.decode(r.value, registry) {
+                Ok(event) if !admitted(&event.envelope().tenant, &event.envelope().source) => false,
                 Ok(event) => {
                     // The JSON form only for columns read no faster way, once per row.
                     let mut json = None;

@@ -1,0 +1,217 @@
+//! The HTTP gateway (`trustloop serve`, or `trustloop run --gateway`): producers that cannot speak
+//! Kafka post events; analysts and dashboards read their tenant's history; stock Kafka tooling
+//! decodes the topics through a Schema Registry subset.
+//!
+//! | route | token | what |
+//! | --- | --- | --- |
+//! | `GET /healthz`, `/readyz`, `/metrics` | none | liveness, readiness, Prometheus metrics |
+//! | `POST /v1/events/{topic}` | `ingest` (`admin` for `policies`, `approvals`) | JSON, NDJSON or Confluent-framed Avro, one event or a batch: all written or none |
+//! | `GET /v1/sql?q=QUERY[&format=json\|csv][&as_of=TIME]` | `read` | SQL over the caller's tenant's events |
+//! | `GET /v1/verdicts/{subject}` | `read` | the subject's verdicts |
+//! | `GET /v1/replay/{event_id}` | `read` | a verdict's or action's replay: MATCH or MISMATCH and the report |
+//! | `GET /subjects`, `/subjects/{s}/versions[/{v}]`, `/schemas/ids/{id}` | any | Schema Registry subset |
+//!
+//! Every token belongs to one tenant ([`tokens`]): what it writes must be its tenant's, what it
+//! reads is confined to its tenant in the scan itself. 401 without a valid token, 403 for the wrong
+//! role or tenant.
+
+pub mod auth;
+pub mod error;
+pub mod events;
+pub mod limits;
+pub mod metrics;
+pub mod read;
+pub mod registry;
+pub mod tokens;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use clap::Args;
+use trustloop_connectors::registry::LogSchemaRegistry;
+
+use crate::backend::Backend;
+use crate::ops::Ops;
+use crate::ops::server::ExtraMetrics;
+use error::ApiError;
+use limits::{Limit, TenantLimits};
+use tokens::{Principal, Role, TokenStore};
+
+/// The largest request body accepted (413 beyond).
+pub const MAX_BODY_BYTES: usize = 16 << 20;
+/// The most events one request may carry (413 beyond): one append, visible whole or not at all.
+pub const MAX_BATCH_EVENTS: usize = crate::ingest::BATCH;
+
+/// Options of the gateway.
+#[derive(Debug, Clone, Args)]
+pub struct GatewayArgs {
+    /// Sustained events per second each tenant may post; over it, requests are answered 429 with
+    /// `Retry-After`.
+    #[arg(long, env = "TRUSTLOOP_TENANT_RATE", default_value_t = 200_000, value_name = "EVENTS")]
+    pub tenant_rate: u32,
+    /// Events a tenant may post at once before the sustained rate applies.
+    #[arg(long, env = "TRUSTLOOP_TENANT_BURST", default_value_t = 50_000, value_name = "EVENTS")]
+    pub tenant_burst: u32,
+    /// Another limit for one tenant: `TENANT=RATE` or `TENANT=RATE/BURST` (repeatable).
+    #[arg(long = "limit", value_name = "TENANT=RATE[/BURST]")]
+    pub limits: Vec<String>,
+    /// Rows a SQL answer holds at most (the rest is cut, and the answer says so).
+    #[arg(long, default_value_t = 100_000, value_name = "ROWS")]
+    pub max_rows: usize,
+    /// How long a SQL query may run.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub query_timeout_s: u64,
+}
+
+impl Default for GatewayArgs {
+    fn default() -> GatewayArgs {
+        GatewayArgs {
+            tenant_rate: 200_000,
+            tenant_burst: 50_000,
+            limits: Vec::new(),
+            max_rows: 100_000,
+            query_timeout_s: 60,
+        }
+    }
+}
+
+/// Parses `TENANT=RATE[/BURST]` (a missing burst is the rate).
+fn parse_limit(text: &str) -> Result<(String, Limit)> {
+    let Some((tenant, spec)) = text.split_once('=') else { bail!("--limit {text}: expected TENANT=RATE[/BURST]") };
+    let (rate, burst) = spec.split_once('/').unwrap_or((spec, spec));
+    let number = |s: &str| s.trim().parse::<u32>().ok().filter(|n| *n > 0);
+    match (number(rate), number(burst)) {
+        (Some(rate), Some(burst)) if !tenant.is_empty() => Ok((tenant.to_string(), Limit { rate, burst })),
+        _ => bail!("--limit {text}: expected TENANT=RATE[/BURST] with positive whole numbers"),
+    }
+}
+
+/// What every handler shares.
+pub struct Gateway {
+    backend: Arc<Backend>,
+    tokens: Arc<TokenStore>,
+    limits: TenantLimits,
+    /// The log's own schema registry, when the backend uses it (not a Confluent one).
+    schemas: Option<LogSchemaRegistry>,
+    state_dir: Option<PathBuf>,
+    max_rows: usize,
+    query_timeout: Duration,
+    metrics: metrics::GatewayMetrics,
+}
+
+impl Gateway {
+    /// A gateway over `backend`; replays start from the snapshots in `state_dir`, if given.
+    pub async fn new(backend: Arc<Backend>, args: &GatewayArgs, state_dir: Option<PathBuf>) -> Result<Gateway> {
+        let overrides = args.limits.iter().map(|l| parse_limit(l)).collect::<Result<HashMap<_, _>>>()?;
+        if args.tenant_rate == 0 || args.tenant_burst == 0 {
+            bail!("--tenant-rate and --tenant-burst must be at least 1");
+        }
+        let tokens = Arc::new(TokenStore::open(backend.log.clone()).await.context("cannot read the tokens")?);
+        // Schemas straight from the log's registry topic: with a Confluent registry, tools use that.
+        let schemas = match backend
+            .log
+            .list_topics()
+            .await?
+            .iter()
+            .any(|t| t.name == trustloop_connectors::registry::SCHEMAS_TOPIC)
+        {
+            true => Some(LogSchemaRegistry::open(backend.log.clone()).await.context("cannot read the schemas")?),
+            false => None,
+        };
+        Ok(Gateway {
+            backend,
+            tokens,
+            limits: TenantLimits::new(Limit { rate: args.tenant_rate, burst: args.tenant_burst }, overrides),
+            schemas,
+            state_dir,
+            max_rows: args.max_rows.max(1),
+            query_timeout: Duration::from_secs(args.query_timeout_s.max(1)),
+            metrics: metrics::GatewayMetrics::default(),
+        })
+    }
+
+    /// The token store (for `trustloop token` and tests).
+    pub fn tokens(&self) -> &Arc<TokenStore> {
+        &self.tokens
+    }
+
+    /// Who sent `headers`, re-reading the tokens once if the token is not known yet (created by
+    /// another process since the last refresh).
+    async fn principal(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+        match auth::authenticate(headers, &self.tokens) {
+            Ok(p) => Ok(p),
+            Err(e) => {
+                if let Err(refresh) = self.tokens.refresh().await {
+                    tracing::warn!(error = %refresh, "cannot re-read the tokens");
+                    return Err(e);
+                }
+                auth::authenticate(headers, &self.tokens)
+            }
+        }
+    }
+
+    /// [`Gateway::principal`], with `role`.
+    async fn authorize(&self, headers: &HeaderMap, role: Role) -> Result<Principal, ApiError> {
+        auth::require(self.principal(headers).await?, role)
+    }
+
+    /// Re-reads the tokens every `period` (revocations by other processes take effect within it)
+    /// until the gateway is dropped.
+    pub fn refresh_tokens_every(self: &Arc<Self>, period: Duration) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(g) = weak.upgrade() else { return };
+                if let Err(e) = g.tokens.refresh().await {
+                    tracing::warn!(error = %e, "cannot re-read the tokens");
+                }
+            }
+        })
+    }
+
+    /// The gateway's metrics in Prometheus text, for `/metrics`.
+    pub fn extra_metrics(self: &Arc<Self>) -> ExtraMetrics {
+        let g = self.clone();
+        Arc::new(move || g.metrics.render())
+    }
+
+    /// Every route: the gateway's and the operations endpoints of `ops`.
+    pub fn router(self: &Arc<Self>, ops: Ops) -> Router {
+        let api = Router::new()
+            .route("/v1/events/{topic}", post(events::post_events))
+            .route("/v1/sql", get(read::sql))
+            .route("/v1/verdicts/{subject}", get(read::verdicts))
+            .route("/v1/replay/{event_id}", get(read::replay))
+            .route("/subjects", get(registry::subjects))
+            .route("/subjects/{subject}/versions", get(registry::versions))
+            .route("/subjects/{subject}/versions/{version}", get(registry::version))
+            .route("/schemas/ids/{id}", get(registry::schema_by_id))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .with_state(self.clone());
+        api.merge(crate::ops::server::router_with(ops, Some(self.extra_metrics())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_limits_parse() {
+        assert_eq!(parse_limit("acme=10").expect("rate"), ("acme".into(), Limit { rate: 10, burst: 10 }));
+        assert_eq!(parse_limit("a=5/50").expect("rate and burst"), ("a".into(), Limit { rate: 5, burst: 50 }));
+        for bad in ["acme", "=5", "a=0", "a=x", "a=5/", "a=-1"] {
+            assert!(parse_limit(bad).is_err(), "{bad}");
+        }
+    }
+}
