@@ -85,6 +85,11 @@ pub enum Command {
     /// API tokens of the gateway: `create --tenant T [--service S] --role ROLE` prints a new token
     /// once; `revoke ID`; `list`.
     Token(commands::token::TokenArgs),
+    /// Keep materialized views of the derived streams — latest trust scores, current verdicts and
+    /// their history, actions by lifecycle state, open findings — in SQLite (default) or PostgreSQL,
+    /// for Grafana and other SQL tools. Each event is applied once, with the views' position, in one
+    /// transaction.
+    Views(crate::views::ViewsArgs),
     /// Run the whole closed loop on the embedded log in `--data DIR`: a fleet's telemetry (some of it
     /// malformed), real advisories, lockfiles, an SBOM and VEX, a policy, approvals and promotions go
     /// in; findings, trust scores, verdicts and enforcement actions (applied by real programs) come

@@ -14,3 +14,4 @@ pub mod ops;
 pub mod otel;
 pub mod runtime;
 pub mod sql;
+pub mod views;

@@ -244,3 +244,119 @@ pub fn trustloop_cli(bin: &str, data: &std::path::Path, args: &[&str], stdin: &s
     }
     child.wait_with_output().unwrap_or_else(|e| panic!("wait for {bin}: {e}"))
 }
+
+/// The directory of a Debian PostgreSQL server's programs (`/usr/lib/postgresql/<version>/bin`),
+/// the newest installed; `TRUSTLOOP_PG_BIN` overrides it.
+pub fn postgres_bin_dir() -> Option<PathBuf> {
+    if let Ok(dir) = std::env::var("TRUSTLOOP_PG_BIN") {
+        return Some(PathBuf::from(dir)).filter(|d| d.join("postgres").exists());
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+        .filter(|(_, bin): &(u32, PathBuf)| bin.join("initdb").exists() && bin.join("postgres").exists())
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+/// A PostgreSQL server child process on 127.0.0.1, in a fresh temporary cluster (trust
+/// authentication, fsync off), stopped when the guard drops and killed if the test dies. As root it
+/// runs as the `postgres` user (PostgreSQL refuses to run as root).
+pub struct PostgresServer {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl PostgresServer {
+    /// Initialises a cluster and starts the server; waits until it accepts connections.
+    pub fn start() -> Result<PostgresServer, String> {
+        use std::os::unix::process::CommandExt;
+        let bin = postgres_bin_dir().ok_or(
+            "PostgreSQL is not installed (Debian package `postgresql`): run `cargo xtask test`, which installs it",
+        )?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let data = dir.path().join("data");
+        // As root, the cluster belongs to the `postgres` user.
+        let owner = match unsafe { libc::geteuid() } {
+            0 => {
+                let out = Command::new("id").args(["-u", "postgres"]).output().map_err(|e| e.to_string())?;
+                let uid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().map_err(|_| "no postgres user")?;
+                let out = Command::new("id").args(["-g", "postgres"]).output().map_err(|e| e.to_string())?;
+                let gid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().map_err(|_| "no postgres group")?;
+                std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).map_err(|e| e.to_string())?;
+                Some((uid, gid))
+            }
+            _ => None,
+        };
+        let as_owner = |cmd: &mut Command| {
+            if let Some((uid, gid)) = owner {
+                cmd.uid(uid).gid(gid);
+            }
+        };
+        let mut init = Command::new(bin.join("initdb"));
+        init.args(["-D"]).arg(&data).args(["-U", "trustloop", "--auth=trust", "-E", "UTF8", "--no-sync"]);
+        init.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        as_owner(&mut init);
+        let out = init.output().map_err(|e| format!("initdb: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        let port = free_port()?;
+        let mut cmd = Command::new(bin.join("postgres"));
+        cmd.arg("-D").arg(&data).args(["-p", &port.to_string()]).arg("-k").arg(dir.path());
+        cmd.args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off"]);
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        as_owner(&mut cmd);
+        // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and only affects the child.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().map_err(|e| format!("starting postgres: {e}"))?;
+        let mut server = PostgresServer { child, port, _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(format!("postgres exited with {status}"));
+            }
+            let ready = Command::new(bin.join("pg_isready"))
+                .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "trustloop", "-q"])
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
+                return Ok(server);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(format!("postgres did not accept connections on {port} within 30 s"))
+    }
+
+    /// `postgres://trustloop@127.0.0.1:PORT/postgres`.
+    pub fn url(&self) -> String {
+        format!("postgres://trustloop@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        // SIGINT: PostgreSQL's fast shutdown; then make sure.
+        // SAFETY: signals a child process this guard owns.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGINT);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -14,7 +14,8 @@ use std::process::{Command, ExitStatus};
 use anyhow::{Context, Result, bail};
 
 /// Debian packages the build and the tests need.
-const APT_PACKAGES: &[&str] = &["kcat", "build-essential", "pkg-config", "libssl-dev", "zlib1g-dev"];
+const APT_PACKAGES: &[&str] =
+    &["kcat", "build-essential", "pkg-config", "libssl-dev", "zlib1g-dev", "postgresql", "chromium", "chromium-driver"];
 /// The Kafka-protocol broker the Kafka-backed tests run against.
 const TANSU_VERSION: &str = "0.6.0";
 

@@ -20,6 +20,7 @@ pub mod serve;
 pub mod sql;
 pub mod token;
 pub mod topics;
+pub mod views;
 
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
@@ -38,6 +39,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Archive(args) => archive::run(&cli.backend, args).await,
         Command::Serve(args) => serve::run(&cli.backend, args).await,
         Command::Token(args) => token::run(&cli.backend, args).await,
+        Command::Views(args) => views::run(&cli.backend, args).await,
     }
 }
 

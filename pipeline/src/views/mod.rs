@@ -1,0 +1,221 @@
+//! Materialized views of the derived streams in SQLite (the default) or PostgreSQL, for Grafana and
+//! other SQL tools: the latest trust score of every entity, the current verdict of every subject
+//! and every verdict as decided, every enforcement action in its latest state, the open findings
+//! (`migrations/views/` holds the DDL; sqlx applies it).
+//!
+//! A pass reads each derived topic-partition from where the views stand and applies what it read
+//! in one transaction per chunk together with the new position (`view_positions`): a crash
+//! between two chunks redoes nothing and loses nothing, so the views hold every event once.
+
+mod apply;
+
+use std::sync::Arc;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Row};
+use trustloop_schemas::EventType;
+
+use crate::backend::Backend;
+use apply::Change;
+
+/// The topics the views follow.
+pub const TOPICS: [EventType; 4] =
+    [EventType::TrustScore, EventType::Verdict, EventType::EnforcementAction, EventType::Finding];
+
+/// Records read and applied per transaction.
+const CHUNK: usize = 2_000;
+
+/// Why the views could not be updated.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewsError {
+    /// The database refused or failed (retry when it is back).
+    #[error("views database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The schema migration failed.
+    #[error("views database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The log failed (retry when it is back).
+    #[error(transparent)]
+    Log(#[from] trustloop_connectors::log::LogError),
+    /// The database URL is not one the views support.
+    #[error("views database {0:?}: use sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB")]
+    Url(String),
+}
+
+/// What one pass applied.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PassReport {
+    /// Records read.
+    pub read: u64,
+    /// Records that did not decode (skipped, logged).
+    pub undecodable: u64,
+}
+
+/// The views database.
+pub struct Views {
+    pool: AnyPool,
+    postgres: bool,
+}
+
+impl Views {
+    /// Connects to `url` (`sqlite://PATH` — created if missing — or `postgres://...`) and brings
+    /// its schema up to date.
+    pub async fn open(url: &str) -> Result<Views, ViewsError> {
+        install_default_drivers();
+        let (url, postgres) = match url.split_once("://").map(|(scheme, _)| scheme) {
+            Some("sqlite") => (sqlite_url(url), false),
+            Some("postgres" | "postgresql") => (url.to_string(), true),
+            _ => return Err(ViewsError::Url(url.to_string())),
+        };
+        // SQLite allows one writer: one connection, and no lock contention with ourselves.
+        let pool = AnyPoolOptions::new().max_connections(if postgres { 4 } else { 1 }).connect(&url).await?;
+        sqlx::migrate!("./migrations/views").run(&pool).await?;
+        Ok(Views { pool, postgres })
+    }
+
+    /// The connection pool (for queries over the views).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Where the views stand on `topic`/`partition`: the next offset to apply.
+    async fn position(&self, topic: &str, partition: u32) -> Result<Option<i64>, ViewsError> {
+        let row = sqlx::query("SELECT next_offset FROM view_positions WHERE topic = $1 AND partition = $2")
+            .bind(topic)
+            .bind(i64::from(partition))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?)
+    }
+
+    /// Applies everything the derived topics hold beyond the views' positions; returns what it read.
+    pub async fn pass(&self, backend: &Backend) -> Result<PassReport, ViewsError> {
+        let mut report = PassReport::default();
+        for ty in TOPICS {
+            let topic = ty.topic();
+            for (p, o) in backend.log.offsets(topic).await?.iter().enumerate() {
+                let partition = p as u32;
+                let mut pos = match self.position(topic, partition).await? {
+                    Some(at) if at >= o.start => at,
+                    Some(at) => {
+                        tracing::warn!(
+                            topic,
+                            partition,
+                            at,
+                            start = o.start,
+                            "views: the log no longer holds what they had not read"
+                        );
+                        o.start
+                    }
+                    None => o.start,
+                };
+                while pos < o.end {
+                    let records = backend.log.read(topic, partition, pos, CHUNK).await?;
+                    let Some(last) = records.last() else { break };
+                    let next = last.offset + 1;
+                    let mut changes = Vec::with_capacity(records.len());
+                    for r in &records {
+                        match backend.codec.decode(&r.value, &*backend.registry) {
+                            Ok(event) => changes.extend(Change::of(&event)),
+                            Err(e) => {
+                                report.undecodable += 1;
+                                tracing::warn!(topic, partition, offset = r.offset, error = %e, "views: skipped an undecodable record");
+                            }
+                        }
+                    }
+                    self.commit(topic, partition, &changes, next).await?;
+                    report.read += records.len() as u64;
+                    pos = next;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Applies `changes` and moves the position of `topic`/`partition` to `next`, in one transaction.
+    async fn commit(&self, topic: &str, partition: u32, changes: &[Change], next: i64) -> Result<(), ViewsError> {
+        let mut tx = self.pool.begin().await?;
+        for c in changes {
+            c.apply(&mut tx).await?;
+        }
+        sqlx::query(
+            "INSERT INTO view_positions (topic, partition, next_offset) VALUES ($1, $2, $3) \
+             ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
+        )
+        .bind(topic)
+        .bind(i64::from(partition))
+        .bind(next)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Whether the database is PostgreSQL (else SQLite).
+    pub fn is_postgres(&self) -> bool {
+        self.postgres
+    }
+}
+
+/// `sqlite://PATH` with the file created if missing.
+fn sqlite_url(url: &str) -> String {
+    match url.contains('?') {
+        true => url.to_string(),
+        false => format!("{url}?mode=rwc"),
+    }
+}
+
+/// Options of `trustloop views`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ViewsArgs {
+    /// The views database: `sqlite://PATH` (created if missing) or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB`.
+    #[arg(long, env = "TRUSTLOOP_VIEWS_DATABASE", default_value = "sqlite://trustloop-views.db", value_name = "URL")]
+    pub database: String,
+    /// Apply everything in the log, then exit.
+    #[arg(long)]
+    pub until_idle: bool,
+    /// How often to look for new events when idle (milliseconds).
+    #[arg(long, default_value_t = 500, value_name = "MS")]
+    pub poll_ms: u64,
+}
+
+/// Follows the derived topics into the views until `stop` resolves (or, with `until_idle`, until
+/// a pass finds nothing new). A failing pass is retried with back-off; the error is logged.
+pub async fn follow(
+    backend: Arc<Backend>,
+    views: Arc<Views>,
+    args: &ViewsArgs,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<PassReport, ViewsError> {
+    let mut total = PassReport::default();
+    let mut backoff = std::time::Duration::from_millis(args.poll_ms.max(10));
+    loop {
+        match views.pass(&backend).await {
+            Ok(r) => {
+                total.read += r.read;
+                total.undecodable += r.undecodable;
+                backoff = std::time::Duration::from_millis(args.poll_ms.max(10));
+                if r.read > 0 {
+                    tracing::info!(read = r.read, "views: applied");
+                    continue;
+                }
+                if args.until_idle {
+                    return Ok(total);
+                }
+            }
+            Err(e) if args.until_idle => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, ?backoff, "views: pass failed; retrying");
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.changed() => return Ok(total),
+        }
+        if *stop.borrow() {
+            return Ok(total);
+        }
+    }
+}
