@@ -56,6 +56,10 @@ async fn check_views_hold_the_derived_topics(dir: &Path, url: &str) {
     let findings = ok(&trustloop(dir, &["findings", "--json"]));
     let open = findings.lines().filter(|l| serde_json::from_str::<Value>(l).is_ok()).count() as i64;
     assert_eq!(view_count(url, "SELECT count(*) FROM findings").await, open, "open findings");
+    let banded = "SELECT count(*) FROM findings WHERE severity_band IN ('none', 'low', 'medium', 'high', 'critical')";
+    assert!(view_count(url, banded).await > 0, "the demo's advisories carry severities the views band");
+    let odd = "SELECT count(*) FROM findings WHERE severity_band NOT IN ('none', 'low', 'medium', 'high', 'critical', 'unknown')";
+    assert_eq!(view_count(url, odd).await, 0);
     let positions = view_count(url, "SELECT CAST(coalesce(sum(next_offset), 0) AS BIGINT) FROM view_positions").await;
     let ends = log_count(dir, "SELECT count(*) AS n FROM trust_scores")
         + log_count(dir, "SELECT count(*) AS n FROM verdicts")

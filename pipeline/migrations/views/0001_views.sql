@@ -71,7 +71,10 @@ CREATE TABLE findings (
     purl TEXT NOT NULL,
     package_name TEXT NOT NULL,
     package_version TEXT NOT NULL,
+    -- As the advisory gives it: a rating label, a CVSS vector or a score.
     severity TEXT,
+    -- Its band on the CVSS rating scale: none, low, medium, high, critical, or unknown.
+    severity_band TEXT NOT NULL,
     vex_status TEXT NOT NULL,
     event_time_us BIGINT NOT NULL,
     event_id TEXT NOT NULL,

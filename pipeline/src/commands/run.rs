@@ -154,7 +154,7 @@ pub async fn run(backend_args: &BackendArgs, args: RunArgs) -> Result<ExitCode> 
     });
     let ops = Ops::new();
     let mut server = None;
-    let mut refresher = None;
+    let mut background = None;
     if let Some(addr) = &args.listen {
         let (tx, rx) = oneshot::channel::<()>();
         let stop = async {
@@ -169,7 +169,7 @@ pub async fn run(backend_args: &BackendArgs, args: RunArgs) -> Result<ExitCode> 
                     .or_else(|| backend_args.brokers.is_none().then(|| backend_args.data.join("snapshots")));
                 let gateway =
                     std::sync::Arc::new(crate::gateway::Gateway::new(backend, &args.gateway_options, state_dir).await?);
-                refresher = Some(gateway.refresh_tokens_every(Duration::from_secs(1)));
+                background = Some((gateway.spawn_background(), gateway.clone()));
                 Server::start_router(addr, gateway.router(ops.clone()), stop).await?
             }
             false => Server::start(addr, ops.clone(), stop).await?,
@@ -183,15 +183,16 @@ pub async fn run(backend_args: &BackendArgs, args: RunArgs) -> Result<ExitCode> 
     }
     let outcome = drive(backend_args, &args, &config, &ops, stop_rx).await;
     // The endpoints stop with the service, however it ends.
+    if let Some((_, gateway)) = &background {
+        gateway.close();
+    }
     if let Some((s, tx)) = server {
         let _ = tx.send(());
         if let Err(e) = s.stopped(HTTP_GRACE).await {
             tracing::warn!("{e:#}");
         }
     }
-    if let Some(r) = refresher {
-        r.abort();
-    }
+    drop(background);
     signals.abort();
     outcome
 }

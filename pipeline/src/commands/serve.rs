@@ -37,7 +37,7 @@ pub async fn run(backend_args: &BackendArgs, args: ServeArgs) -> Result<ExitCode
     let state_dir =
         args.state_dir.or_else(|| backend_args.brokers.is_none().then(|| backend_args.data.join("snapshots")));
     let gateway = Arc::new(Gateway::new(backend, &args.gateway, state_dir).await?);
-    let refresher = gateway.refresh_tokens_every(Duration::from_secs(1));
+    let background = gateway.spawn_background();
     let ops = Ops::new();
     ops.set_ready();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -47,9 +47,10 @@ pub async fn run(backend_args: &BackendArgs, args: ServeArgs) -> Result<ExitCode
     .await?;
     eprintln!("trustloop serve: listening on http://{}", server.local_addr());
     super::run::shutdown().await;
+    gateway.close();
     let _ = stop.send(());
     let outcome = server.stopped(GRACE).await;
-    refresher.abort();
+    drop(background);
     outcome?;
     Ok(ExitCode::SUCCESS)
 }

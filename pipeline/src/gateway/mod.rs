@@ -9,6 +9,7 @@
 //! | `GET /v1/sql?q=QUERY[&format=json\|csv][&as_of=TIME]` | `read` | SQL over the caller's tenant's events |
 //! | `GET /v1/verdicts/{subject}` | `read` | the subject's verdicts |
 //! | `GET /v1/replay/{event_id}` | `read` | a verdict's or action's replay: MATCH or MISMATCH and the report |
+//! | `GET /dashboard`, `/v1/stream`, `/v1/dashboard` | `read` (also as `?access_token=`) | the live dashboard, its server-sent events, its snapshot |
 //! | `GET /subjects`, `/subjects/{s}/versions[/{v}]`, `/schemas/ids/{id}` | any | Schema Registry subset |
 //!
 //! Every token belongs to one tenant ([`tokens`]): what it writes must be its tenant's, what it
@@ -16,6 +17,7 @@
 //! role or tenant.
 
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod limits;
@@ -104,6 +106,20 @@ pub struct Gateway {
     max_rows: usize,
     query_timeout: Duration,
     metrics: metrics::GatewayMetrics,
+    dashboard: dashboard::Feed,
+    /// Set when the gateway stops: open event streams end.
+    closing: tokio::sync::watch::Sender<bool>,
+}
+
+/// The gateway's background tasks (token refresh, dashboard feed): stopped when dropped.
+pub struct Background(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
 }
 
 impl Gateway {
@@ -134,6 +150,8 @@ impl Gateway {
             max_rows: args.max_rows.max(1),
             query_timeout: Duration::from_secs(args.query_timeout_s.max(1)),
             metrics: metrics::GatewayMetrics::default(),
+            dashboard: dashboard::Feed::default(),
+            closing: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -162,9 +180,32 @@ impl Gateway {
         auth::require(self.principal(headers).await?, role)
     }
 
-    /// Re-reads the tokens every `period` (revocations by other processes take effect within it)
-    /// until the gateway is dropped.
-    pub fn refresh_tokens_every(self: &Arc<Self>, period: Duration) -> tokio::task::JoinHandle<()> {
+    /// Starts the background tasks: the tokens re-read every second (revocations by other
+    /// processes take effect within it) and the dashboard's feed. They stop when the returned
+    /// guard drops (or the gateway does).
+    pub fn spawn_background(self: &Arc<Self>) -> Background {
+        Background(vec![
+            self.refresh_tokens_every(Duration::from_secs(1)),
+            dashboard::spawn(self, Duration::from_secs(1)),
+        ])
+    }
+
+    /// Ends the open event streams (before the server stops: it waits for open connections).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// The dashboard's feed (for tests: one round on demand).
+    pub fn dashboard(&self) -> &dashboard::Feed {
+        &self.dashboard
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Arc<Backend> {
+        &self.backend
+    }
+
+    fn refresh_tokens_every(self: &Arc<Self>, period: Duration) -> tokio::task::JoinHandle<()> {
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
@@ -196,6 +237,9 @@ impl Gateway {
             .route("/subjects/{subject}/versions", get(registry::versions))
             .route("/subjects/{subject}/versions/{version}", get(registry::version))
             .route("/schemas/ids/{id}", get(registry::schema_by_id))
+            .route("/dashboard", get(dashboard::page))
+            .route("/v1/dashboard", get(dashboard::snapshot))
+            .route("/v1/stream", get(dashboard::stream))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(self.clone());
         api.merge(crate::ops::server::router_with(ops, Some(self.extra_metrics())))

@@ -40,6 +40,7 @@ pub(crate) enum Change {
         package_name: String,
         package_version: String,
         severity: Option<String>,
+        severity_band: &'static str,
         vex_status: String,
         at: i64,
         id: String,
@@ -116,6 +117,7 @@ impl Change {
                         package_name: f.package_name.to_string(),
                         package_version: f.package_version.to_string(),
                         severity: f.severity.as_deref().map(str::to_string),
+                        severity_band: super::severity_band(f.severity.as_deref()),
                         vex_status: name(&f.vex_status),
                         at,
                         id,
@@ -212,14 +214,24 @@ impl Change {
                 .execute(&mut **tx)
                 .await?;
             }
-            Change::FindingOpened { key, package_name, package_version, severity, vex_status, at, id } => {
+            Change::FindingOpened {
+                key,
+                package_name,
+                package_version,
+                severity,
+                severity_band,
+                vex_status,
+                at,
+                id,
+            } => {
                 sqlx::query(
                     "INSERT INTO findings (tenant, release_name, release_version, environment, advisory_id, purl, \
-                     package_name, package_version, severity, vex_status, event_time_us, event_id) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                     package_name, package_version, severity, severity_band, vex_status, event_time_us, event_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
                      ON CONFLICT (tenant, release_name, release_version, environment, advisory_id, purl) \
                      DO UPDATE SET package_name = excluded.package_name, \
                      package_version = excluded.package_version, severity = excluded.severity, \
+                     severity_band = excluded.severity_band, \
                      vex_status = excluded.vex_status, event_time_us = excluded.event_time_us, \
                      event_id = excluded.event_id",
                 )
@@ -232,6 +244,7 @@ impl Change {
                 .bind(package_name)
                 .bind(package_version)
                 .bind(severity)
+                .bind(*severity_band)
                 .bind(vex_status)
                 .bind(at)
                 .bind(id)

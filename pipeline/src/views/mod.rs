@@ -165,6 +165,18 @@ fn sqlite_url(url: &str) -> String {
     }
 }
 
+/// The qualitative band of a severity text — a rating label, a CVSS vector or a score — under the
+/// CVSS rating scale (`none`, `low`, `medium`, `high`, `critical`); `unknown` when there is none or
+/// it cannot be read.
+pub fn severity_band(severity: Option<&str>) -> &'static str {
+    use trustloop_operators::policy::{Band, SeverityPolicy, cvss_score};
+    let Some(text) = severity.map(str::trim).filter(|s| !s.is_empty()) else { return "unknown" };
+    match Band::from_label(text) {
+        Some(b) => b.as_str(),
+        None => cvss_score(text).map_or("unknown", |score| SeverityPolicy::default().band_of_score(score).as_str()),
+    }
+}
+
 /// Options of `trustloop views`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ViewsArgs {
@@ -217,5 +229,21 @@ pub async fn follow(
         if *stop.borrow() {
             return Ok(total);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn severities_fall_into_bands() {
+        assert_eq!(severity_band(Some("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H")), "critical");
+        assert_eq!(severity_band(Some("CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N")), "medium");
+        assert_eq!(severity_band(Some("HIGH")), "high");
+        assert_eq!(severity_band(Some("moderate")), "medium");
+        assert_eq!(severity_band(Some("7.5")), "high");
+        assert_eq!(severity_band(None), "unknown");
+        assert_eq!(severity_band(Some("CVSS:3.1/AV:N")), "unknown");
     }
 }
