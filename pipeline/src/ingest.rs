@@ -13,6 +13,7 @@ use trustloop_schemas::json::{IngestDefaults, parse_event_json};
 use trustloop_schemas::{DeadLetter, Envelope, Event, EventTime, EventType, derive_event_id};
 
 use crate::backend::Backend;
+use crate::lineage::Lineage;
 
 /// How many records a writer gathers (over all partitions) before it appends them as one batch.
 pub const BATCH: usize = 10_000;
@@ -92,17 +93,45 @@ impl<'a> EventWriter<'a> {
     pub async fn push_at(&mut self, event: &Event, timestamp_ms: Option<i64>) -> Result<()> {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.queue(event, timestamp_ms, Some(seq)).await
+        self.queue(event, timestamp_ms, Some(seq), None).await
+    }
+
+    /// Queues one event that starts a lineage now at `lineage` (its ingest span): the record
+    /// carries it only when it differs from the lineage the event's id implies (when spans are
+    /// exported), so untraced ingestion stores nothing more.
+    pub async fn push_traced(&mut self, event: &Event, lineage: Lineage) -> Result<()> {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let carry = (lineage != Lineage::root(&event.envelope().event_id)).then_some(lineage);
+        self.queue(event, None, Some(seq), carry).await
     }
 
     /// Queues an event derived from the input at `cause_ms` (its log time) with `cause_seq` (its
     /// [`SEQ_HEADER`](trustloop_connectors::log::merge::SEQ_HEADER)): derived events carry their cause's log time, as Kafka Streams does, and its
     /// place in its batch, so they are merged downstream in the order of their causes.
     pub async fn push_derived(&mut self, event: &Event, cause_ms: i64, cause_seq: Option<u64>) -> Result<()> {
-        self.queue(event, Some(cause_ms), cause_seq).await
+        self.queue(event, Some(cause_ms), cause_seq, None).await
     }
 
-    async fn queue(&mut self, event: &Event, timestamp_ms: Option<i64>, seq: Option<u64>) -> Result<()> {
+    /// [`EventWriter::push_derived`] of an event in `lineage` (its cause's trace, carried on in the
+    /// record's `traceparent` header).
+    pub async fn push_derived_in(
+        &mut self,
+        event: &Event,
+        cause_ms: i64,
+        cause_seq: Option<u64>,
+        lineage: Lineage,
+    ) -> Result<()> {
+        self.queue(event, Some(cause_ms), cause_seq, Some(lineage)).await
+    }
+
+    async fn queue(
+        &mut self,
+        event: &Event,
+        timestamp_ms: Option<i64>,
+        seq: Option<u64>,
+        lineage: Option<Lineage>,
+    ) -> Result<()> {
         let value = self.backend.codec.encode(event).context("encoding an event")?;
         let key = event.envelope().key.as_bytes();
         let partition = partition_for_key(key, self.partitions);
@@ -110,6 +139,9 @@ impl<'a> EventWriter<'a> {
         record.timestamp_ms = timestamp_ms;
         if let Some(seq) = seq {
             record.headers.push(seq_header(seq));
+        }
+        if let Some(lineage) = lineage {
+            record.headers.push(lineage.header());
         }
         self.pending.entry(partition).or_default().push(record);
         self.waiting += 1;

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod gateway;
 pub mod ingest;
+pub mod lineage;
 pub mod memory;
 pub mod ops;
 pub mod otel;

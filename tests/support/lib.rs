@@ -192,13 +192,14 @@ impl MockKafka {
         self.cluster.create_topic(topic, partitions as i32, 1).map_err(|e| format!("mock create_topic {topic}: {e}"))
     }
 
-    /// Creates trustloop's topics (and the schema registry's) with `partitions` partitions, so that
+    /// Creates trustloop's topics (and the schema registry's and the gateway tokens') with `partitions` partitions, so that
     /// `trustloop` commands run against the mock find them provisioned.
     pub fn provision_trustloop_topics(&self, partitions: u32) -> Result<(), String> {
         for t in TRUSTLOOP_TOPICS {
             self.create_topic(t, partitions)?;
         }
-        self.create_topic("_trustloop_schemas", 1)
+        self.create_topic("_trustloop_schemas", 1)?;
+        self.create_topic("_trustloop_tokens", 1)
     }
 }
 

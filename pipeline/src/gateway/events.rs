@@ -254,7 +254,11 @@ async fn post(g: &Gateway, topic: &str, headers: &HeaderMap, body: &[u8]) -> Res
     let mut writer =
         EventWriter::new(&g.backend, topic).await.map_err(|e| ApiError::internal("opening the topic", e))?;
     for event in &events {
-        writer.push(event).await.map_err(|e| unavailable(&e))?;
+        // One trace per event lineage, rooted here (see `crate::lineage`).
+        let id = &event.envelope().event_id;
+        let span = tracing::info_span!("ingest", topic, event_id = %id, tenant = %principal.tenant);
+        let lineage = crate::lineage::Lineage::root(id).enter(&span);
+        writer.push_traced(event, lineage).await.map_err(|e| unavailable(&e))?;
     }
     writer.flush().await.map_err(|e| unavailable(&e))?;
     g.metrics.events(topic, events.len() as u64);

@@ -18,6 +18,7 @@ use trustloop_schemas::{ActionState, Event, EventType};
 use super::{AdapterStats, Effect};
 use crate::backend::Backend;
 use crate::ingest::EventWriter;
+use crate::lineage::Lineage;
 
 /// Consumer group of the dispatcher.
 pub const GROUP: &str = "trustloop.dispatch";
@@ -79,7 +80,8 @@ impl Effect for Dispatch {
                     if let Ok(Event::EnforcementAction(action)) = backend.codec.decode(&r.value, &*backend.registry)
                         && action.state == ActionState::Dispatched
                     {
-                        due.push((action.envelope.event_time, r.timestamp_ms, p, r.offset, action));
+                        let lineage = Lineage::of(&r.headers, &action.envelope.event_id);
+                        due.push((action.envelope.event_time, r.timestamp_ms, p, r.offset, action, lineage));
                     }
                 }
             }
@@ -87,8 +89,10 @@ impl Effect for Dispatch {
         }
         due.sort_by_key(|d| (d.0, d.1, d.2, d.3));
         let mut results = EventWriter::new(backend, EventType::EnforcementResult.topic()).await?;
-        for (_, _, _, _, action) in &due {
+        for (_, _, _, _, action, lineage) in &due {
             let span = tracing::info_span!("dispatch", action_id = %action.action_id, attempt = action.attempt);
+            // The action's lineage goes on through its dispatch to the results.
+            let lineage = lineage.enter(&span);
             let step = self.dispatcher.execute(action).instrument(span).await;
             if let Some(first) = step.first() {
                 self.stats.entry(first.adapter.clone()).or_default().dispatched += 1;
@@ -97,7 +101,7 @@ impl Effect for Dispatch {
                 if !result.success {
                     self.stats.entry(result.adapter.clone()).or_default().failures += 1;
                 }
-                results.push(&Event::EnforcementResult(result)).await?;
+                results.push_traced(&Event::EnforcementResult(result), lineage).await?;
             }
         }
         results.flush().await?;

@@ -53,6 +53,7 @@ use trustloop_schemas::{DeadLetter, Envelope, Event, EventId, EventTime, EventTy
 
 use crate::backend::Backend;
 use crate::ingest::EventWriter;
+use crate::lineage::Lineage;
 use trustloop_connectors::log::merge::{MergedInput, seq_of};
 use trustloop_replay::{Admission, admit};
 
@@ -458,8 +459,20 @@ impl Stage {
             let outputs = self.op.apply(&Input::new(&record.topic, record.partition as i32, record.offset, &event));
             let cause = (record.timestamp_ms, seq_of(&record));
             last = last.max(cause);
-            if !replay {
-                self.write(&mut writers, &outputs, cause).await?;
+            if !replay && !outputs.is_empty() {
+                // The derived events continue their cause's lineage (one trace per lineage).
+                let id = &event.envelope().event_id;
+                let span = tracing::info_span!(
+                    "derive",
+                    operator = self.op.name(),
+                    event_id = %id,
+                    topic = %record.topic,
+                    partition = record.partition,
+                    offset = record.offset,
+                    outputs = outputs.len()
+                );
+                let lineage = Lineage::of(&record.headers, id).enter(&span);
+                self.write_in(&mut writers, &outputs, cause, Some(lineage)).instrument(span).await?;
             }
         }
         for (key, at) in keys.into_iter().zip(reached) {
@@ -490,12 +503,27 @@ impl Stage {
 
     /// Writes derived events with the log time and sequence number of their cause.
     async fn write(&mut self, writers: &mut Writers<'_>, events: &[Event], cause: (i64, Option<u64>)) -> Result<()> {
+        self.write_in(writers, events, cause, None).await
+    }
+
+    /// [`Stage::write`], the events continuing `lineage` if given.
+    async fn write_in(
+        &mut self,
+        writers: &mut Writers<'_>,
+        events: &[Event],
+        cause: (i64, Option<u64>),
+        lineage: Option<Lineage>,
+    ) -> Result<()> {
         for e in events {
             if self.was_written(&e.envelope().event_id) {
                 self.stats.deduplicated += 1;
                 continue;
             }
-            writers.of(e.event_type().topic()).await?.push_derived(e, cause.0, cause.1).await?;
+            let w = writers.of(e.event_type().topic()).await?;
+            match lineage {
+                Some(l) => w.push_derived_in(e, cause.0, cause.1, l).await?,
+                None => w.push_derived(e, cause.0, cause.1).await?,
+            }
             self.stats.written += 1;
         }
         Ok(())
