@@ -25,8 +25,13 @@ pub struct Lineage {
     pub span: [u8; 8],
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Appends the lowercase hex digits of `bytes` to `out`.
+fn hex_into(bytes: &[u8], out: &mut Vec<u8>) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)]);
+        out.push(DIGITS[usize::from(b & 0xf)]);
+    }
 }
 
 fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
@@ -76,8 +81,14 @@ impl Lineage {
 
     /// The `traceparent` header that carries this lineage on.
     pub fn header(&self) -> Header {
-        let value = format!("00-{}-{}-01", hex(&self.trace), hex(&self.span));
-        Header { name: TRACEPARENT.to_string(), value: Some(value.into_bytes().into()) }
+        // `00-<32 hex>-<16 hex>-01`: built without formatting machinery (one per derived event).
+        let mut value = Vec::with_capacity(55);
+        value.extend_from_slice(b"00-");
+        hex_into(&self.trace, &mut value);
+        value.push(b'-');
+        hex_into(&self.span, &mut value);
+        value.extend_from_slice(b"-01");
+        Header { name: TRACEPARENT.to_string(), value: Some(value.into()) }
     }
 
     /// Makes `span` a child of this lineage's span (in its trace), and returns the lineage as it
