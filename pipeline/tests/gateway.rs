@@ -269,12 +269,17 @@ async fn tokens_roles_and_tenants_confine_every_route() {
     assert!(union.json()["rows"].as_array().expect("rows").iter().all(|r| r["tenant"] == "globex"));
     assert_eq!(gw.sql(&writer, "SELECT 1").await.status, 403, "SQL needs the read role");
     assert_eq!(gw.get("/v1/sql?q=SELECT%201", None).await.status, 401);
-    for ddl in
-        ["CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'", "SET datafusion.execution.batch_size = 1"]
-    {
+    let copied = std::env::temp_dir().join(format!("trustloop-copied-{}.csv", std::process::id()));
+    let copy = format!("COPY (SELECT 1) TO '{}'", copied.display());
+    for ddl in [
+        "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'",
+        "SET datafusion.execution.batch_size = 1",
+        copy.as_str(),
+    ] {
         let a = gw.sql(&acme, ddl).await;
         assert_eq!(a.status, 400, "{ddl}: {}", String::from_utf8_lossy(&a.body));
     }
+    assert!(!copied.exists(), "COPY wrote nothing");
     let cut = gw.sql(&reader, "SELECT entity FROM telemetry").await;
     assert_eq!((cut.json()["truncated"].clone(), cut.json()["rows"].as_array().map(Vec::len)), (json!(true), Some(2)));
     assert_eq!(cut.headers.get("x-trustloop-truncated").map(String::as_str), Some("true"));
