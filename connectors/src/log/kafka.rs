@@ -31,7 +31,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::{
     Appended, EventLog, Header, LogError, LogResult, LogTransaction, PartitionOffsets, Record, StoredRecord, TopicInfo,
-    TopicPartitionOffset, validate_name,
+    TopicPartitionOffset, api_versions, validate_name,
 };
 
 /// How to reach Kafka.
@@ -209,6 +209,9 @@ struct Inner {
     /// One transactional producer per writer id, initialised once (see
     /// [`EventLog::begin_transaction`]).
     transactional: Mutex<HashMap<String, FutureProducer>>,
+    /// Whether a broker was seen to offer the transaction requests (asked once, see
+    /// [`check_transactions`]).
+    transactions_offered: Mutex<bool>,
     partitions: Mutex<HashMap<String, u32>>,
     /// Last, so that a [`TopicCreator`] (which may own a test cluster) outlives the clients on drop.
     config: KafkaConfig,
@@ -218,6 +221,41 @@ struct Inner {
 #[derive(Clone)]
 pub struct KafkaLog {
     inner: Arc<Inner>,
+}
+
+/// Asks the brokers (over plain TCP: skipped with TLS or SASL) whether they offer the requests a
+/// transactional producer needs, once: librdkafka would start a transaction on a broker that
+/// cannot end one and fail only at the commit. A broker that does not answer leaves it to librdkafka.
+fn check_transactions(inner: &Inner) -> LogResult<()> {
+    let mut offered = lock(&inner.transactions_offered);
+    let plain = inner
+        .config
+        .options
+        .iter()
+        .rfind(|(k, _)| k == "security.protocol")
+        .is_none_or(|(_, v)| v.eq_ignore_ascii_case("plaintext"));
+    if *offered || !plain {
+        return Ok(());
+    }
+    let timeout = inner.config.timeout.min(Duration::from_secs(10));
+    for address in inner.config.brokers.split(',').filter(|a| !a.trim().is_empty()) {
+        match api_versions::ask(address, &inner.config.client_id, timeout) {
+            Ok(apis) => {
+                let missing = api_versions::missing(&apis, &api_versions::TRANSACTION_APIS);
+                if !missing.is_empty() {
+                    return Err(LogError::Unsupported(format!(
+                        "transactions: the broker at {} does not offer requests {missing:?} (22 \
+                         InitProducerId, 24 AddPartitionsToTxn, 26 EndTxn)",
+                        address.trim()
+                    )));
+                }
+                *offered = true;
+                return Ok(());
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot ask a broker for its requests"),
+        }
+    }
+    Ok(())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -258,6 +296,7 @@ impl KafkaLog {
             reader: Mutex::new(Reader { consumer, position: ReadPosition::default() }),
             groups: Mutex::new(HashMap::new()),
             transactional: Mutex::new(HashMap::new()),
+            transactions_offered: Mutex::new(false),
             partitions: Mutex::new(HashMap::new()),
         });
         let log = KafkaLog { inner };
@@ -571,12 +610,14 @@ impl EventLog for KafkaLog {
     async fn begin_transaction(&self, id: &str) -> LogResult<Arc<dyn LogTransaction>> {
         validate_name(id)?;
         let id = id.to_string();
+        let writer = id.clone();
         let producer = self
             .blocking(move |inner| {
                 let mut producers = lock(&inner.transactional);
                 let producer = match producers.get(&id) {
                     Some(p) => p.clone(),
                     None => {
+                        check_transactions(inner)?;
                         let p: FutureProducer = inner
                             .config
                             .client_config()
@@ -602,7 +643,7 @@ impl EventLog for KafkaLog {
                 Ok(producer)
             })
             .await?;
-        Ok(Arc::new(KafkaTransaction { log: self.clone(), producer }))
+        Ok(Arc::new(KafkaTransaction { log: self.clone(), producer, id: writer }))
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "kafka"))]
@@ -805,14 +846,20 @@ impl EventLog for KafkaLog {
 struct KafkaTransaction {
     log: KafkaLog,
     producer: FutureProducer,
+    /// The writer id (`transactional.id`).
+    id: String,
 }
 
 impl KafkaTransaction {
-    /// Aborts after a failed step, keeping the step's error.
+    /// Aborts after a failed step, keeping the step's error, and drops the producer: the writer's
+    /// next transaction starts on a new one (`InitProducerId` again). A producer that failed midway
+    /// may be fenced, in a fatal state, or — seen on librdkafka's mock cluster after a refused
+    /// produce — purge the next transaction's records while it recovers; a new one is clean.
     async fn abort_after(&self, e: LogError) -> LogError {
         if let Err(abort) = self.abort().await {
-            tracing::warn!(error = %abort, "aborting the transaction after an error failed too");
+            tracing::warn!(writer = %self.id, error = %abort, "aborting the transaction after an error failed too");
         }
+        lock(&self.log.inner.transactional).remove(&self.id);
         e
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+pub mod api_versions;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod embedded;
