@@ -57,7 +57,7 @@ fn main() {
         let backend = Arc::new(Backend::open(&args).await.expect("open the log"));
         // Limits out of the way: this measures the gateway, not its rate limiter.
         let gw_args = GatewayArgs { tenant_rate: u32::MAX, tenant_burst: u32::MAX, ..GatewayArgs::default() };
-        let gateway = Arc::new(Gateway::new(backend.clone(), &gw_args, None).await.expect("gateway"));
+        let gateway = Arc::new(Gateway::new(backend.clone(), &gw_args, "127.0.0.1:0", None).await.expect("gateway"));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = Server::start_router("127.0.0.1:0", gateway.router(Ops::new()), async {
             let _ = stopped.await;

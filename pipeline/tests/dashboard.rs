@@ -270,7 +270,9 @@ fn the_dashboard_shows_live_data_in_chromium() {
     rt.block_on(async {
         let args = BackendArgs { fsync: "never".into(), ..BackendArgs::embedded(root.path()) };
         let backend = Arc::new(Backend::open(&args).await.expect("open the log"));
-        let gateway = Arc::new(Gateway::new(backend.clone(), &GatewayArgs::default(), None).await.expect("gateway"));
+        let gateway = Arc::new(
+            Gateway::new(backend.clone(), &GatewayArgs::default(), "127.0.0.1:0", None).await.expect("gateway"),
+        );
         let _background = gateway.spawn_background();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = Server::start_router("127.0.0.1:0", gateway.router(Ops::new()), async {

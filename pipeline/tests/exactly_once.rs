@@ -456,7 +456,15 @@ fn broker_outage_pauses_and_resumes_without_loss() {
         std::thread::sleep(Duration::from_millis(20));
     }
     kafka.cluster().broker_down(1).expect("broker down");
-    std::thread::sleep(Duration::from_secs(6));
+    // Down until the service says it noticed (on a loaded machine that may take more than a few
+    // seconds), then at least a few seconds more.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("the log is unavailable: pausing")
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(3));
     kafka.cluster().broker_up(1).expect("broker up");
     let deadline = Instant::now() + Duration::from_secs(120);
     while written() < want && Instant::now() < deadline {

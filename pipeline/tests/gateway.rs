@@ -80,9 +80,17 @@ impl Running {
     }
 
     async fn on(path: &std::path::Path, args: GatewayArgs) -> Running {
-        let backend_args = BackendArgs { fsync: "never".into(), ..BackendArgs::embedded(path) };
+        Running::with(BackendArgs { fsync: "never".into(), ..BackendArgs::embedded(path) }, args).await
+    }
+
+    /// A gateway over the Kafka brokers at `brokers`.
+    async fn on_kafka(brokers: &str, args: GatewayArgs) -> Running {
+        Running::with(BackendArgs { brokers: Some(brokers.to_string()), ..BackendArgs::embedded("unused") }, args).await
+    }
+
+    async fn with(backend_args: BackendArgs, args: GatewayArgs) -> Running {
         let backend = Arc::new(Backend::open(&backend_args).await.expect("open the log"));
-        let gateway = Arc::new(Gateway::new(backend.clone(), &args, None).await.expect("gateway"));
+        let gateway = Arc::new(Gateway::new(backend.clone(), &args, "127.0.0.1:0", None).await.expect("gateway"));
         let ops = Ops::new();
         ops.set_ready();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -478,6 +486,110 @@ async fn concurrent_batches_lose_nothing() {
     let distinct: std::collections::BTreeSet<String> =
         gw.backend.events("telemetry").await.expect("events").iter().map(|e| e.envelope().key.to_string()).collect();
     assert_eq!(distinct.len(), clients * requests * per_request);
+}
+
+/// On Kafka a batch goes in a transaction of one of the gateway's batch writers: concurrent batches
+/// through fewer writers than clients all land, once; a batch whose second part the broker refuses
+/// is answered 503 with its transaction aborted, and the writer takes the next batch; so is a batch
+/// whose transaction the broker refuses to end, while one event (no transaction) lands. (That aborted
+/// records stay hidden from readers is the broker's part: the mock cluster shows them — see
+/// `tests/broker_gaps.rs` — so it is not checked here.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_on_kafka_go_in_transactions() {
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    let kafka = trustloop_e2e::MockKafka::start().expect("mock cluster");
+    kafka.provision_trustloop_topics(3).expect("topics");
+    let args = GatewayArgs { batch_writers: 2, gateway_id: Some("gateway-test".into()), ..GatewayArgs::default() };
+    let gw = Arc::new(Running::on_kafka(&kafka.bootstrap_servers(), args).await);
+    let token = gw.token("acme", None, &[Role::Ingest]).await;
+    let batch = |tag: String, n: usize| {
+        (0..n).map(|i| sample(&format!("{tag}-{i}"), "heartbeat").to_string()).collect::<Vec<_>>().join("\n")
+    };
+    let (clients, requests, per_request) = (4, 5, 100);
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (gw, token) = (gw.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            for r in 0..requests {
+                let a = gw
+                    .post(
+                        "telemetry",
+                        &token,
+                        "application/x-ndjson",
+                        batch(format!("h{c}-{r}"), per_request).as_bytes(),
+                    )
+                    .await;
+                assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("client");
+    }
+    let keys = |events: Vec<Event>| events.iter().map(|e| e.envelope().key.to_string()).collect::<Vec<_>>();
+    let landed = keys(gw.backend.events("telemetry").await.expect("events"));
+    assert_eq!(landed.len(), clients * requests * per_request, "every event once");
+    assert_eq!(landed.iter().collect::<std::collections::BTreeSet<_>>().len(), landed.len());
+
+    // The first part of the next batch is taken, the second refused for good.
+    kafka.cluster().request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR, RDKafkaRespErr::RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE],
+    );
+    let refused = gw.post("telemetry", &token, "application/x-ndjson", batch("refused".into(), 30).as_bytes()).await;
+    assert_eq!(refused.status, 503, "{}", String::from_utf8_lossy(&refused.body));
+    assert!(
+        refused.json()["message"].as_str().is_some_and(|m| m.contains("nothing was written")),
+        "{:?}",
+        refused.json()
+    );
+    assert!(refused.headers.contains_key("retry-after"));
+    kafka.cluster().clear_request_errors(RDKafkaApiKey::Produce);
+    let next = gw.post("telemetry", &token, "application/x-ndjson", batch("after".into(), 30).as_bytes()).await;
+    assert_eq!(next.status, 200, "{}", String::from_utf8_lossy(&next.body));
+    let after = keys(gw.backend.events("telemetry").await.expect("events"));
+    assert_eq!(after.iter().filter(|k| k.starts_with("after-")).count(), 30);
+
+    // The broker refuses to end the next transaction: one event needs none and lands; a batch is
+    // answered 503 — written without a transaction it would have been accepted.
+    kafka.cluster().request_errors(RDKafkaApiKey::EndTxn, &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_TXN_STATE]);
+    let one = gw.post("telemetry", &token, "application/x-ndjson", batch("single".into(), 1).as_bytes()).await;
+    assert_eq!(one.status, 200, "{}", String::from_utf8_lossy(&one.body));
+    let uncommitted =
+        gw.post("telemetry", &token, "application/x-ndjson", batch("uncommitted".into(), 30).as_bytes()).await;
+    assert_eq!(uncommitted.status, 503, "{}", String::from_utf8_lossy(&uncommitted.body));
+    kafka.cluster().clear_request_errors(RDKafkaApiKey::EndTxn);
+    let last = gw.post("telemetry", &token, "application/x-ndjson", batch("last".into(), 30).as_bytes()).await;
+    assert_eq!(last.status, 200, "{}", String::from_utf8_lossy(&last.body));
+}
+
+/// Tansu 0.6 cannot end a transaction: a gateway that would write batches in them is refused at
+/// start with what to do instead, and with `--batch-writers 0` writes a batch part by part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Tansu broker binary: run `cargo xtask test`, which installs it"]
+async fn a_broker_without_transactions_is_found_at_start() {
+    let broker = trustloop_e2e::TansuBroker::start().expect("tansu");
+    let backend_args = BackendArgs {
+        brokers: Some(broker.bootstrap_servers()),
+        // Tansu counts a produce batch as one offset (tests/broker_gaps.rs).
+        kafka_options: vec!["batch.num.messages=1".into()],
+        ..BackendArgs::embedded("unused")
+    };
+    let backend = Arc::new(Backend::open(&backend_args).await.expect("open"));
+    match Gateway::new(backend, &GatewayArgs::default(), "127.0.0.1:0", None).await {
+        Ok(_) => panic!("a gateway with batch writers started on a broker without transactions"),
+        Err(e) => {
+            let text = format!("{e:#}");
+            assert!(text.contains("--batch-writers 0") && text.contains("EndTxn"), "{text}");
+        }
+    }
+    let gw = Running::with(backend_args, GatewayArgs { batch_writers: 0, ..GatewayArgs::default() }).await;
+    let token = gw.token("acme", None, &[Role::Ingest]).await;
+    let body = (0..10).map(|i| sample(&format!("t{i}"), "heartbeat").to_string()).collect::<Vec<_>>().join("\n");
+    let a = gw.post("telemetry", &token, "application/x-ndjson", body.as_bytes()).await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(gw.count("telemetry").await, 10);
+    gw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -167,8 +167,9 @@ pub async fn run(backend_args: &BackendArgs, args: RunArgs) -> Result<ExitCode> 
                     .state_dir
                     .clone()
                     .or_else(|| backend_args.brokers.is_none().then(|| backend_args.data.join("snapshots")));
-                let gateway =
-                    std::sync::Arc::new(crate::gateway::Gateway::new(backend, &args.gateway_options, state_dir).await?);
+                let gateway = std::sync::Arc::new(
+                    crate::gateway::Gateway::new(backend, &args.gateway_options, addr, state_dir).await?,
+                );
                 background = Some((gateway.spawn_background(), gateway.clone()));
                 Server::start_router(addr, gateway.router(ops.clone()), stop).await?
             }

@@ -36,7 +36,7 @@ pub async fn run(backend_args: &BackendArgs, args: ServeArgs) -> Result<ExitCode
     let backend = Arc::new(Backend::open(backend_args).await?);
     let state_dir =
         args.state_dir.or_else(|| backend_args.brokers.is_none().then(|| backend_args.data.join("snapshots")));
-    let gateway = Arc::new(Gateway::new(backend, &args.gateway, state_dir).await?);
+    let gateway = Arc::new(Gateway::new(backend, &args.gateway, &args.listen, state_dir).await?);
     let background = gateway.spawn_background();
     let ops = Ops::new();
     ops.set_ready();

@@ -1,5 +1,7 @@
 //! `POST /v1/events/{topic}`: events in, validated against the topic's schema and the caller's
-//! tenant, written as one append — all of them or, on any error, none.
+//! tenant, written as one append — all of them or, on any error, none. (The embedded log writes a
+//! batch whole; on Kafka a batch of more than one event goes in a transaction, see
+//! [`super::batches`].)
 //!
 //! Bodies, by `Content-Type`:
 //! - `application/json`: one event (an object in the topic's JSON form, as `trustloop produce`
@@ -20,6 +22,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
 use serde::Serialize;
+use trustloop_connectors::log::LogTransaction;
 use trustloop_schemas::json::{IngestDefaults, parse_event_value, validate};
 use trustloop_schemas::{Event, EventType};
 
@@ -251,9 +254,41 @@ async fn post(g: &Gateway, topic: &str, headers: &HeaderMap, body: &[u8]) -> Res
             ));
         }
     }
-    let mut writer =
-        EventWriter::new(&g.backend, topic).await.map_err(|e| ApiError::internal("opening the topic", e))?;
-    for event in &events {
+    // On a log whose batches are not whole by themselves, more than one event go in a transaction.
+    let batch = match (&g.batch_writers, events.len() > 1) {
+        (Some(writers), true) => Some(writers.open(g.backend.log.as_ref()).await.map_err(|e| unavailable(&e))?),
+        _ => None,
+    };
+    let written = write(g, topic, &principal, &events, batch.as_ref().map(|b| b.transaction())).await;
+    match (written, batch) {
+        (Ok(()), Some(batch)) => batch.commit().await.map_err(|e| unavailable(&e))?,
+        (Ok(()), None) => {}
+        (Err(e), batch) => {
+            if let Some(batch) = batch {
+                batch.abort().await;
+            }
+            return Err(e);
+        }
+    }
+    g.metrics.events(topic, events.len() as u64);
+    tracing::debug!(topic, events = events.len(), tenant = %principal.tenant, "events written");
+    Ok(Accepted { topic: topic.to_string(), accepted: events.len() })
+}
+
+/// Appends `events` to `topic` (through `transaction`, if given), one trace rooted at each.
+async fn write(
+    g: &Gateway,
+    topic: &str,
+    principal: &Principal,
+    events: &[Event],
+    transaction: Option<Arc<dyn LogTransaction>>,
+) -> Result<(), ApiError> {
+    let mut writer = match transaction {
+        Some(t) => EventWriter::in_transaction(&g.backend, topic, t).await,
+        None => EventWriter::new(&g.backend, topic).await,
+    }
+    .map_err(|e| ApiError::internal("opening the topic", e))?;
+    for event in events {
         // One trace per event lineage, rooted here (see `crate::lineage`).
         let id = &event.envelope().event_id;
         let span = tracing::info_span!("ingest", topic, event_id = %id, tenant = %principal.tenant);
@@ -261,9 +296,7 @@ async fn post(g: &Gateway, topic: &str, headers: &HeaderMap, body: &[u8]) -> Res
         writer.push_traced(event, lineage).await.map_err(|e| unavailable(&e))?;
     }
     writer.flush().await.map_err(|e| unavailable(&e))?;
-    g.metrics.events(topic, events.len() as u64);
-    tracing::debug!(topic, events = events.len(), tenant = %principal.tenant, "events written");
-    Ok(Accepted { topic: topic.to_string(), accepted: events.len() })
+    Ok(())
 }
 
 /// 503 when the log cannot take the events now: nothing was written, try again.

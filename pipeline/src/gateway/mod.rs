@@ -17,6 +17,7 @@
 //! role or tenant.
 
 pub mod auth;
+pub mod batches;
 pub mod dashboard;
 pub mod error;
 pub mod events;
@@ -70,6 +71,17 @@ pub struct GatewayArgs {
     /// How long a SQL query may run.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub query_timeout_s: u64,
+    /// On Kafka, how many batches the gateway writes at once, each in a transaction of its own so
+    /// that it shows whole or not at all. 0 appends a batch partition by partition (for brokers
+    /// without transactions; a failure midway then leaves part of it written). The embedded log
+    /// writes every batch whole without them.
+    #[arg(long, env = "TRUSTLOOP_BATCH_WRITERS", default_value_t = 4, value_name = "N")]
+    pub batch_writers: usize,
+    /// The gateway's name on Kafka, which its batch writers' transactional ids start with: keep it
+    /// the same across restarts and different for every gateway [default:
+    /// `trustloop-gateway-HOST-PORT`].
+    #[arg(long, env = "TRUSTLOOP_GATEWAY_ID", value_name = "ID")]
+    pub gateway_id: Option<String>,
 }
 
 impl Default for GatewayArgs {
@@ -80,6 +92,8 @@ impl Default for GatewayArgs {
             limits: Vec::new(),
             max_rows: 100_000,
             query_timeout_s: 60,
+            batch_writers: 4,
+            gateway_id: None,
         }
     }
 }
@@ -102,6 +116,8 @@ pub struct Gateway {
     limits: TenantLimits,
     /// The log's own schema registry, when the backend uses it (not a Confluent one).
     schemas: Option<LogSchemaRegistry>,
+    /// Transactional writers for batches, on a log whose batches are not whole by themselves.
+    batch_writers: Option<batches::BatchWriters>,
     state_dir: Option<PathBuf>,
     max_rows: usize,
     query_timeout: Duration,
@@ -123,8 +139,14 @@ impl Drop for Background {
 }
 
 impl Gateway {
-    /// A gateway over `backend`; replays start from the snapshots in `state_dir`, if given.
-    pub async fn new(backend: Arc<Backend>, args: &GatewayArgs, state_dir: Option<PathBuf>) -> Result<Gateway> {
+    /// A gateway over `backend`, to listen on `listen` (its default name on Kafka comes from it);
+    /// replays start from the snapshots in `state_dir`, if given.
+    pub async fn new(
+        backend: Arc<Backend>,
+        args: &GatewayArgs,
+        listen: &str,
+        state_dir: Option<PathBuf>,
+    ) -> Result<Gateway> {
         let overrides = args.limits.iter().map(|l| parse_limit(l)).collect::<Result<HashMap<_, _>>>()?;
         if args.tenant_rate == 0 || args.tenant_burst == 0 {
             bail!("--tenant-rate and --tenant-burst must be at least 1");
@@ -141,9 +163,18 @@ impl Gateway {
             true => Some(LogSchemaRegistry::open(backend.log.clone()).await.context("cannot read the schemas")?),
             false => None,
         };
+        let batch_writers = match (backend.log.atomic_batches(), args.batch_writers) {
+            (true, _) | (false, 0) => None,
+            (false, n) => {
+                let id = args.gateway_id.clone().unwrap_or_else(|| batches::default_gateway_id(listen));
+                trustloop_connectors::log::validate_name(&id).context("--gateway-id")?;
+                Some(batches::BatchWriters::start(backend.log.as_ref(), &id, n).await?)
+            }
+        };
         Ok(Gateway {
             backend,
             tokens,
+            batch_writers,
             limits: TenantLimits::new(Limit { rate: args.tenant_rate, burst: args.tenant_burst }, overrides),
             schemas,
             state_dir,
