@@ -38,8 +38,8 @@ impl BatchWriters {
         let first = ids[0].lock().await.clone();
         let probe = log.begin_transaction(&first).await.with_context(|| {
             format!(
-                "the broker does not take transactions (writer {first}); a gateway on a broker without \
-                 them needs --batch-writers 0 (batches then appended part by part, not atomically)"
+                "cannot start a transaction of batch writer {first}; on a broker without transactions, \
+                 run the gateway with --batch-writers 0 (batches are then appended part by part)"
             )
         })?;
         probe.abort().await.with_context(|| format!("aborting the first transaction of {first}"))?;
