@@ -1,11 +1,14 @@
 //! Ingestion over HTTP: concurrent clients post NDJSON batches of telemetry to the gateway
-//! (`POST /v1/events/telemetry`) on loopback, on the embedded log; events/s from the first request
-//! to the last answer, and every event counted in the log afterwards.
+//! (`POST /v1/events/telemetry`) on loopback, on the embedded log or on Kafka; events/s from the
+//! first request to the last answer, and every event counted in the log afterwards.
 //!
 //! `TRUSTLOOP_HTTP_EVENTS` events (default 1 M) in batches of `TRUSTLOOP_HTTP_BATCH` (default
 //! 1,000) from `TRUSTLOOP_HTTP_CLIENTS` clients (default 4); `TRUSTLOOP_FSYNC=always` (the
-//! default) or `never`. `cargo bench -p trustloop-benches --bench ingest_http` (under `cargo
-//! test`, a small smoke version).
+//! default) or `never`. `TRUSTLOOP_HTTP_LOG=mock` writes to librdkafka's mock cluster instead
+//! (in this process, on loopback), each batch in a transaction of one of
+//! `TRUSTLOOP_HTTP_BATCH_WRITERS` writers (default 4; 0: part by part, without transactions).
+//! `cargo bench -p trustloop-benches --bench ingest_http` (under `cargo test`, a small smoke
+//! version).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,13 +53,33 @@ fn main() {
         false => (4_000, 500, 2),
     };
     let fsync = std::env::var("TRUSTLOOP_FSYNC").unwrap_or_else(|_| "always".into());
+    let on_mock = std::env::var("TRUSTLOOP_HTTP_LOG").is_ok_and(|v| v == "mock");
+    let writers = env("TRUSTLOOP_HTTP_BATCH_WRITERS", 4);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let dir = tempfile::tempdir().expect("tempdir");
+    let kafka = on_mock.then(|| {
+        let kafka = trustloop_e2e::MockKafka::start().expect("mock cluster");
+        kafka.provision_trustloop_topics(3).expect("topics");
+        kafka
+    });
+    let log = match &kafka {
+        Some(_) if writers > 0 => format!("the mock cluster, {writers} transactional batch writers"),
+        Some(_) => "the mock cluster, batches part by part".to_string(),
+        None => format!("the embedded log, fsync {fsync}"),
+    };
     rt.block_on(async {
-        let args = BackendArgs { fsync: fsync.clone(), ..BackendArgs::embedded(dir.path().join("log")) };
+        let args = match &kafka {
+            Some(k) => BackendArgs { brokers: Some(k.bootstrap_servers()), ..BackendArgs::embedded("unused") },
+            None => BackendArgs { fsync: fsync.clone(), ..BackendArgs::embedded(dir.path().join("log")) },
+        };
         let backend = Arc::new(Backend::open(&args).await.expect("open the log"));
         // Limits out of the way: this measures the gateway, not its rate limiter.
-        let gw_args = GatewayArgs { tenant_rate: u32::MAX, tenant_burst: u32::MAX, ..GatewayArgs::default() };
+        let gw_args = GatewayArgs {
+            tenant_rate: u32::MAX,
+            tenant_burst: u32::MAX,
+            batch_writers: writers,
+            ..GatewayArgs::default()
+        };
         let gateway = Arc::new(Gateway::new(backend.clone(), &gw_args, "127.0.0.1:0", None).await.expect("gateway"));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = Server::start_router("127.0.0.1:0", gateway.router(Ops::new()), async {
@@ -109,7 +132,7 @@ fn main() {
         let stored: i64 = backend.log.end_offsets("telemetry").await.expect("ends").iter().sum();
         assert_eq!(stored, events as i64, "every event posted is in the log");
         println!(
-            "ingest_http: {events} events in {requests} batches of {batch} from {clients} clients, fsync {fsync}: \
+            "ingest_http: {events} events in {requests} batches of {batch} from {clients} clients, {log}: \
              {:.2} s, {:.0} events/s ({:.0} requests/s); all {stored} in the log",
             secs,
             events as f64 / secs,

@@ -162,11 +162,14 @@ impl<'a> EventWriter<'a> {
         }
         match &self.transaction {
             Some(t) => {
-                for (partition, records) in pending {
-                    t.append(&self.topic, partition, records)
+                // The partitions' parts at once: one round trip to the brokers, not one per part.
+                let topic = &self.topic;
+                futures::future::try_join_all(pending.into_iter().map(|(partition, records)| async move {
+                    t.append(topic, partition, records)
                         .await
-                        .with_context(|| format!("appending to {}/{partition}", self.topic))?;
-                }
+                        .with_context(|| format!("appending to {topic}/{partition}"))
+                }))
+                .await?;
             }
             None => {
                 self.backend
