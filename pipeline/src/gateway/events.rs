@@ -254,7 +254,8 @@ async fn post(g: &Gateway, topic: &str, headers: &HeaderMap, body: &[u8]) -> Res
             ));
         }
     }
-    // On a log whose batches are not whole by themselves, more than one event go in a transaction.
+    // On a log whose batches are not whole by themselves, a request of more than one event is
+    // written in a transaction.
     let batch = match (&g.batch_writers, events.len() > 1) {
         (Some(writers), true) => Some(writers.open(g.backend.log.as_ref()).await.map_err(|e| unavailable(&e))?),
         _ => None,
