@@ -1,0 +1,1 @@
+//! SBOM text forms turned into the JSON shape the JSON importers read.
