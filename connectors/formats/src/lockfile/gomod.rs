@@ -5,7 +5,7 @@
 //! ecosystem write them.
 //!
 //! A `go.mod` of Go 1.16 or older does not list every indirect module; those are only in `go.sum`,
-//! which this parser does not read.
+//! which [`parse_with_sum`] reads beside it as osv-scalibr does ([`parse`] reads `go.mod` alone).
 
 use super::{LeftOut, LeftOutReason, Package, Parsed};
 use crate::error::{FormatError, Location};
@@ -22,8 +22,77 @@ struct Line<'a> {
     number: u32,
 }
 
-/// Parses the file `path` with text `text`.
+/// Parses the file `path` with text `text` (`go.mod` alone).
 pub fn parse(text: &str, path: &str) -> Result<Parsed, FormatError> {
+    Ok(parse_mod(text, path)?.0)
+}
+
+/// Parses the file `path` with text `text` and, where its `go` directive is older than 1.17 (whose
+/// `go.mod` lists only direct modules), the `go.sum` beside it, fetched by `read` by its file name
+/// (`go.sum`, or `x.sum` for `x.mod`): modules only `go.sum` lists are added as indirect. A
+/// `go.sum` that `read` cannot fetch is skipped.
+pub fn parse_with_sum(
+    text: &str,
+    path: &str,
+    read: &mut dyn FnMut(&str) -> Result<String, FormatError>,
+) -> Result<Parsed, FormatError> {
+    let (mut parsed, go_version) = parse_mod(text, path)?;
+    if !go_version.as_deref().is_some_and(before_go_1_17) {
+        return Ok(parsed);
+    }
+    let file_name = path.rsplit(['/', '\\']).next().unwrap_or(path);
+    let sum_name = format!("{}.sum", file_name.strip_suffix(".mod").unwrap_or(file_name));
+    let Ok(sum) = read(&sum_name) else {
+        return Ok(parsed);
+    };
+    for package in sum_packages(&sum, &sum_name)? {
+        if !parsed.packages.iter().any(|p| p.name == package.name && p.version == package.version) {
+            parsed.packages.push(package);
+        }
+    }
+    Ok(parsed)
+}
+
+/// Whether a `go` directive's version (`1.16`, `1.21rc1`) is older than 1.17.
+fn before_go_1_17(version: &str) -> bool {
+    let mut parts = version.split('.');
+    let number = |p: Option<&str>| -> Option<u32> {
+        let digits: String = p?.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    match (number(parts.next()), number(parts.next())) {
+        (Some(major), Some(minor)) => (major, minor) < (1, 17),
+        (Some(major), None) => major < 1,
+        _ => false,
+    }
+}
+
+/// The modules a `go.sum` lists (lines `module version hash`; `version/go.mod` lines skipped).
+fn sum_packages(text: &str, path: &str) -> Result<Vec<Package>, FormatError> {
+    let mut out: Vec<Package> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let number = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [name, version, _hash] = fields.as_slice() else {
+            if fields.is_empty() {
+                continue;
+            }
+            return Err(FormatError::new(path, Location::Line(number), "want `module version hash`"));
+        };
+        if version.contains("/go.mod") {
+            continue;
+        }
+        let package = package(name, version, Some(false), number)
+            .ok_or_else(|| FormatError::new(path, Location::Line(number), format!("`{name}` is not a module path")))?;
+        if !out.iter().any(|p| p.name == package.name && p.version == package.version) {
+            out.push(package);
+        }
+    }
+    Ok(out)
+}
+
+/// Parses `go.mod`; also returns its `go` directive's version.
+fn parse_mod(text: &str, path: &str) -> Result<(Parsed, Option<String>), FormatError> {
     let lines = directives(text, path)?;
     let mut required: Vec<(Package, String)> = Vec::new();
     let mut left_out = Vec::new();
@@ -46,10 +115,11 @@ pub fn parse(text: &str, path: &str) -> Result<Parsed, FormatError> {
             packages.push(package);
         }
     }
+    let go = go_version.as_ref().map(|(v, _)| v.clone());
     if let Some(stdlib) = stdlib(go_version, toolchain) {
         packages.push(stdlib);
     }
-    Ok(Parsed { packages, left_out })
+    Ok((Parsed { packages, left_out }, go))
 }
 
 /// Splits `text` into directive lines (block lines get their block's verb).
@@ -199,7 +269,8 @@ fn apply_replace(
         Some(at) => (args.get(..at).unwrap_or(&[]), args.get(at + 1..).unwrap_or(&[])),
         None => (args, &[][..]),
     };
-    let bad = || FormatError::new(path, Location::Line(line.number), "`replace` takes `old [version] => new [version]`");
+    let bad =
+        || FormatError::new(path, Location::Line(line.number), "`replace` takes `old [version] => new [version]`");
     let (old_name, old_version) = match old {
         [name] => (name, None),
         [name, version] => (name, Some(version)),
@@ -278,7 +349,7 @@ mod tests {
                 ("stdlib".into(), "1.17".into(), None, Some(3)),
             ]
         );
-        assert_eq!(parsed.packages[0].purl, "pkg:golang/github.com/BurntSushi/toml@1.0.0");
+        assert_eq!(parsed.packages[0].purl, "pkg:golang/github.com/burntsushi/toml@1.0.0");
         assert_eq!(parsed.packages[3].purl, "pkg:golang/stdlib@1.17");
     }
 
@@ -307,6 +378,36 @@ mod tests {
         assert!(parse("require a.com/x\n", "go.mod").is_err());
         assert!(parse("module \"unclosed\n", "go.mod").is_err());
         assert_eq!(parse("", "go.mod").expect("empty is fine"), Parsed::default());
+    }
+
+    #[test]
+    fn go_sum_before_1_17() {
+        let text = "module m\ngo 1.16\nrequire a.com/x v1.0.0\n";
+        let sum = "a.com/x v1.0.0 h1:abc=\na.com/x v1.0.0/go.mod h1:def=\n\nb.com/y v0.2.0 h1:ghi=\n";
+        let mut asked = Vec::new();
+        let mut read = |name: &str| {
+            asked.push(name.to_string());
+            Ok(sum.to_string())
+        };
+        let parsed = parse_with_sum(text, "dir/go.mod", &mut read).expect("parses");
+        assert_eq!(asked, vec!["go.sum".to_string()]);
+        assert_eq!(
+            names(&parsed),
+            vec![
+                ("a.com/x".into(), "1.0.0".into(), Some(true), Some(3)),
+                ("stdlib".into(), "1.16".into(), None, Some(2)),
+                ("b.com/y".into(), "0.2.0".into(), Some(false), Some(4)),
+            ]
+        );
+        let newer = parse_with_sum("go 1.17\n", "go.mod", &mut |_| panic!("not read")).expect("parses");
+        assert_eq!(newer.packages.len(), 1);
+        let missing = parse_with_sum(text, "go.mod", &mut |p| Err(FormatError::new(p, Location::Document, "no")));
+        assert_eq!(missing.expect("parses").packages.len(), 2);
+        let bad = parse_with_sum(text, "go.mod", &mut |_| Ok("a.com/x\n".to_string())).expect_err("fails");
+        assert_eq!((bad.path.as_str(), bad.location), ("go.sum", Location::Line(1)));
+        assert!(
+            before_go_1_17("1.16") && before_go_1_17("1.9rc1") && !before_go_1_17("1.21.0") && !before_go_1_17("x")
+        );
     }
 
     #[test]
