@@ -5,6 +5,8 @@
 //! Version 1 is read from the nested `dependencies` tree. A package is named by the last
 //! `node_modules/` segment of its key, or by the entry's `name` where npm records an alias.
 //!
+//! A package npm installs at several paths is listed once.
+//!
 //! Groups follow osv-scalibr: `dev`, `optional`, `devOptional` (both `dev` and `optional`), and
 //! `bundled` for bundled dependencies. Workspace folders, links and `file:` packages are left out
 //! as local; git or URL entries without a registry version are left out as VCS (a git entry that
@@ -25,12 +27,42 @@ pub fn parse(text: &str, path: &str) -> Result<Parsed, FormatError> {
     let lock = lock.ok_or_else(|| FormatError::new(path, Location::Document, "the document is null, not an object"))?;
     let lines = LineIndex::new(text);
     let mut out = Parsed::default();
+    let mut commits = Vec::new();
     if let Some(packages) = lock.packages {
-        read_packages(&packages, text, &lines, path, &mut out)?;
+        read_packages(&packages, text, &lines, path, &mut out, &mut commits)?;
     } else if let Some(deps) = lock.dependencies {
         read_v1(&deps, "/dependencies", text, &lines, path, &mut out)?;
     }
+    out.packages = merge_duplicates(std::mem::take(&mut out.packages), &commits);
     Ok(out)
+}
+
+/// One package per name and version (and git commit, `commits[i]` for `packages[i]`, empty if
+/// none), as npm installs one package at many paths: the first entry's line, direct if any is, and the groups merged as osv-scalibr merges them (no groups if
+/// any copy has none, since that copy is a production dependency; else their union).
+fn merge_duplicates(packages: Vec<Package>, commits: &[String]) -> Vec<Package> {
+    let mut seen: std::collections::HashMap<(String, String, &str), usize> = std::collections::HashMap::new();
+    let mut out: Vec<Package> = Vec::with_capacity(packages.len());
+    for (i, p) in packages.into_iter().enumerate() {
+        let key = (p.name.clone(), p.version.clone(), commits.get(i).map_or("", String::as_str));
+        let Some(kept) = seen.get(&key).and_then(|&i| out.get_mut(i)) else {
+            seen.insert(key, out.len());
+            out.push(p);
+            continue;
+        };
+        if kept.groups.is_empty() || p.groups.is_empty() {
+            kept.groups.clear();
+        } else {
+            kept.groups.extend(p.groups);
+            kept.groups.sort();
+            kept.groups.dedup();
+        }
+        kept.direct = match (kept.direct, p.direct) {
+            (Some(a), Some(b)) => Some(a || b),
+            (a, b) => a.or(b),
+        };
+    }
+    out
 }
 
 /// The top level of a lockfile: only what is read.
@@ -222,6 +254,7 @@ fn read_packages(
     lines: &LineIndex,
     path: &str,
     out: &mut Parsed,
+    commits: &mut Vec<String>,
 ) -> Result<(), FormatError> {
     let mut entries = Vec::with_capacity(packages.0.len());
     for (key, raw) in &packages.0 {
@@ -233,7 +266,11 @@ fn read_packages(
     let declared = declared_names(&entries);
     for (key, entry, line) in &entries {
         if !key.is_empty() {
+            let before = out.packages.len();
             read_entry(key, entry, *line, &declared, out);
+            if out.packages.len() > before {
+                commits.push(commit_of(entry));
+            }
         }
     }
     Ok(())
@@ -248,6 +285,12 @@ fn declared_names<'a>(entries: &'a [(&str, Entry, Option<u32>)]) -> HashSet<&'a 
         }
     }
     names
+}
+
+/// The git commit an entry is resolved to (the `#fragment` of a git `resolved`); empty if none.
+fn commit_of(e: &Entry) -> String {
+    let resolved = e.resolved.as_deref().filter(|r| is_vcs(r)).unwrap_or("");
+    resolved.rsplit_once('#').map(|(_, commit)| commit.to_string()).unwrap_or_default()
 }
 
 /// Reads one v2/v3 entry (not the root).
