@@ -1,9 +1,196 @@
-//! (being written)
+//! `pubspec.lock` (Dart / Flutter pub): the `packages:` map. `dependency: "direct main"`,
+//! `"direct dev"` (group `dev`) and `"direct overridden"` are direct, `transitive` is not. Only
+//! `source: hosted` packages come from a registry; `git` ones are left out as VCS, `path` ones as
+//! local, `sdk` ones (shipped with Flutter or Dart, version `0.0.0`) as part of an SDK. The line of a
+//! package is the line of its key under `packages:`.
 
-use super::Parsed;
-use crate::error::FormatError;
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+use super::{LeftOut, LeftOutReason, Package, Parsed};
+use crate::error::{FormatError, Location};
+
+#[derive(Deserialize)]
+struct Lockfile {
+    #[serde(default)]
+    packages: Option<BTreeMap<String, Entry>>,
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    #[serde(default)]
+    dependency: Option<String>,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    version: Option<Value>,
+}
 
 /// Parses the file `path` with text `text`.
-pub fn parse(_text: &str, path: &str) -> Result<Parsed, FormatError> {
-    super::not_yet(path, "pubspec")
+pub fn parse(text: &str, path: &str) -> Result<Parsed, FormatError> {
+    if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+        return Err(FormatError::new(path, Location::Document, "not a pubspec.lock: the document is empty"));
+    }
+    let lock: Lockfile = serde_yaml_ng::from_str(text).map_err(|e| {
+        let location = e.location().map_or(Location::Document, |l| {
+            Location::LineColumn(u32::try_from(l.line()).unwrap_or(u32::MAX), u32::try_from(l.column()).unwrap_or(0))
+        });
+        FormatError::new(path, location, format!("not a pubspec.lock: {e}"))
+    })?;
+    let lines = key_lines(text);
+    let mut entries: Vec<(Option<u32>, String, Entry)> = lock
+        .packages
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, entry)| (lines.get(name.as_str()).copied(), name, entry))
+        .collect();
+    entries.sort_by_key(|(line, _, _)| *line);
+    let mut parsed = Parsed::default();
+    for (line, name, entry) in entries {
+        add(&mut parsed, name, entry, line, path)?;
+    }
+    Ok(parsed)
+}
+
+/// Adds one entry of `packages:`.
+fn add(parsed: &mut Parsed, name: String, entry: Entry, line: Option<u32>, path: &str) -> Result<(), FormatError> {
+    let location = line.map_or(Location::Document, Location::Line);
+    let version = match entry.version {
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let reason = match (entry.source.as_deref(), &version) {
+        (_, None) => Some(LeftOutReason::Unpinned),
+        (Some("hosted") | None, Some(_)) => None,
+        (Some("git"), _) => Some(LeftOutReason::Vcs),
+        (Some("path"), _) => Some(LeftOutReason::Local),
+        (Some("sdk"), _) => Some(LeftOutReason::Other("a package of the Dart or Flutter SDK".to_string())),
+        (Some(other), _) => Some(LeftOutReason::Other(format!("from a `{other}` source"))),
+    };
+    let (Some(version), None) = (version, reason.clone()) else {
+        let reason = reason.unwrap_or(LeftOutReason::Unpinned);
+        parsed.left_out.push(LeftOut { entry: name, location, reason });
+        return Ok(());
+    };
+    let dependency = entry.dependency.unwrap_or_default();
+    let purl = super::purl("pub", None, &name, &version)
+        .ok_or_else(|| FormatError::new(path, location, format!("`{name}` is not a package name")))?;
+    parsed.packages.push(Package {
+        ecosystem: "Pub",
+        direct: match dependency.as_str() {
+            "" => None,
+            d => Some(d.starts_with("direct")),
+        },
+        groups: if dependency == "direct dev" { vec!["dev".to_string()] } else { Vec::new() },
+        name,
+        version,
+        purl,
+        line,
+    });
+    Ok(())
+}
+
+/// The line of each key directly under the top-level `packages:` key.
+fn key_lines(text: &str) -> BTreeMap<&str, u32> {
+    let mut out = BTreeMap::new();
+    let mut inside = false;
+    let mut child_indent: Option<usize> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        let trimmed = raw.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let indent = raw.len() - trimmed.len();
+        if indent == 0 {
+            inside = trimmed.trim_end() == "packages:";
+            child_indent = None;
+            continue;
+        }
+        if !inside || *child_indent.get_or_insert(indent) != indent {
+            continue;
+        }
+        if let Some(key) = trimmed.trim_end().strip_suffix(':') {
+            out.entry(key.trim_matches(|c| c == '"' || c == '\'')).or_insert(line);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOCK: &str = r#"# Generated by pub
+packages:
+  build_runner:
+    dependency: "direct dev"
+    description:
+      name: build_runner
+      url: "https://pub.dartlang.org"
+    source: hosted
+    version: "2.2.1"
+  "args":
+    dependency: transitive
+    source: hosted
+    version: "2.3.1"
+  screen_retriever:
+    dependency: transitive
+    description:
+      resolved-ref: "406b9b038b2c1d779f1e7bf609c8c248be247372"
+    source: git
+    version: "0.1.2"
+  maa_core:
+    dependency: "direct main"
+    source: path
+    version: "0.0.1"
+  flutter_web_plugins:
+    dependency: transitive
+    description: flutter
+    source: sdk
+    version: "0.0.0"
+sdks:
+  dart: ">=2.17.1 <3.0.0"
+"#;
+
+    #[test]
+    fn packages_groups_and_sources() {
+        let parsed = parse(LOCK, "pubspec.lock").expect("parses");
+        let got: Vec<_> = parsed
+            .packages
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str(), p.groups.clone(), p.direct, p.line))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("build_runner", "2.2.1", vec!["dev".to_string()], Some(true), Some(3)),
+                ("args", "2.3.1", vec![], Some(false), Some(10)),
+            ]
+        );
+        assert_eq!(parsed.packages[0].purl, "pkg:pub/build_runner@2.2.1");
+        let left: Vec<_> = parsed.left_out.iter().map(|l| (l.entry.as_str(), l.location.clone())).collect();
+        assert_eq!(
+            left,
+            vec![
+                ("screen_retriever", Location::Line(14)),
+                ("maa_core", Location::Line(20)),
+                ("flutter_web_plugins", Location::Line(24)),
+            ]
+        );
+        assert_eq!(parsed.left_out[0].reason, LeftOutReason::Vcs);
+        assert_eq!(parsed.left_out[1].reason, LeftOutReason::Local);
+    }
+
+    #[test]
+    fn errors_and_empty() {
+        assert!(parse("", "pubspec.lock").is_err());
+        assert!(parse("this is not valid yaml!", "pubspec.lock").is_err());
+        let e = parse("packages:\n  a: [\n", "pubspec.lock").expect_err("broken");
+        assert!(matches!(e.location, Location::LineColumn(..)), "{e}");
+        assert_eq!(parse("packages: {}\n", "pubspec.lock").expect("empty"), Parsed::default());
+    }
 }
