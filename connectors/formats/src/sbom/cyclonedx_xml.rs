@@ -34,10 +34,19 @@ enum Frame {
     Metadata(Map<String, Value>),
     Component(Map<String, Value>),
     List(ListKind, Vec<Value>),
-    Hash { alg: String, content: String },
+    Hash {
+        alg: String,
+        content: String,
+    },
     License(Map<String, Value>),
-    Dependency { reference: String, depends_on: Vec<String> },
-    Leaf { key: &'static str, text: String },
+    Dependency {
+        reference: String,
+        depends_on: Vec<String>,
+    },
+    Leaf {
+        key: &'static str,
+        text: String,
+    },
     /// An element not read, and all inside it.
     Skip,
 }
@@ -171,7 +180,13 @@ impl Converter<'_> {
         FormatError::new(self.path, Location::LineColumn(line, column), reason)
     }
 
-    fn start(&mut self, start: &BytesStart<'_>, namespace: Option<String>, in_bom: bool, at: usize) -> Result<(), FormatError> {
+    fn start(
+        &mut self,
+        start: &BytesStart<'_>,
+        namespace: Option<String>,
+        in_bom: bool,
+        at: usize,
+    ) -> Result<(), FormatError> {
         let local = start.local_name();
         let local = local.as_ref();
         if self.stack.len() >= MAX_DEPTH {
