@@ -9,8 +9,8 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::poetry::{from_toml, push_pinned, LineIndex};
 use super::Parsed;
+use super::poetry::{LineIndex, from_toml, push_pinned};
 use crate::error::FormatError;
 
 #[derive(Deserialize)]

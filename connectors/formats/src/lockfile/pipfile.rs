@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
-use super::poetry::{pypi_package, LineIndex};
+use super::poetry::{LineIndex, pypi_package};
 use super::{LeftOut, LeftOutReason, Parsed};
 use crate::error::{FormatError, Location};
 
@@ -159,7 +159,8 @@ fn package_keys(text: &str) -> Vec<(Section, String, usize)> {
                 }
             }
             b'{' | b'[' => {
-                let section = if stack.len() == 1 && b == b'{' { top_key.as_deref().and_then(Section::of) } else { None };
+                let section =
+                    if stack.len() == 1 && b == b'{' { top_key.as_deref().and_then(Section::of) } else { None };
                 stack.push(Frame { object: b == b'{', expect_key: b == b'{', section });
             }
             b'}' | b']' => {

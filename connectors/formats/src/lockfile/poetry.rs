@@ -10,7 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{LeftOut, LeftOutReason, Package, Parsed};
-use crate::error::{line_column, FormatError, Location};
+use crate::error::{FormatError, Location, line_column};
 
 /// The OSV ecosystem of every Python lockfile.
 pub(super) const ECOSYSTEM: &str = "PyPI";

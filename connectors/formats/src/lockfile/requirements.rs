@@ -44,7 +44,11 @@ enum Item {
     Package(Package),
     LeftOut(LeftOut),
     /// Not pinned here; a constraint may pin it.
-    Unpinned { left_out: LeftOut, name: String, line: u32 },
+    Unpinned {
+        left_out: LeftOut,
+        name: String,
+        line: u32,
+    },
 }
 
 /// Where an included file's entries are reported: the `-r` line in the top file.
@@ -150,10 +154,10 @@ impl Reader<'_, '_> {
     fn constraints_file(&mut self, text: &str) {
         for (_, content) in logical_lines(text) {
             let (args, _) = split_options(&content);
-            if let Ok(req) = pep508::parse(&args) {
-                if let Some(version) = req.pinned() {
-                    self.constraints.entry(normalize(req.name)).or_insert_with(|| version.to_string());
-                }
+            if let Ok(req) = pep508::parse(&args)
+                && let Some(version) = req.pinned()
+            {
+                self.constraints.entry(normalize(req.name)).or_insert_with(|| version.to_string());
             }
         }
     }
@@ -207,10 +211,11 @@ fn option_value<'a>(token: &'a str, rest: &'a [String]) -> (&'a str, Option<&'a 
     if let Some((option, value)) = token.split_once('=').filter(|(o, _)| o.starts_with("--")) {
         return (option, Some(value));
     }
-    if !token.starts_with("--") && token.len() > 2 {
-        if let (Some(option), Some(value)) = (token.get(..2), token.get(2..)) {
-            return (option, Some(value));
-        }
+    if !token.starts_with("--")
+        && token.len() > 2
+        && let (Some(option), Some(value)) = (token.get(..2), token.get(2..))
+    {
+        return (option, Some(value));
     }
     (token, rest.first().map(String::as_str))
 }
@@ -547,7 +552,11 @@ mod pep440 {
         if release_only {
             return rest.is_empty().then_some(components);
         }
-        for (labels, implicit) in [(&["alpha", "beta", "preview", "pre", "rc", "a", "b", "c"][..], false), (&["post", "rev", "r"][..], true), (&["dev"][..], false)] {
+        for (labels, implicit) in [
+            (&["alpha", "beta", "preview", "pre", "rc", "a", "b", "c"][..], false),
+            (&["post", "rev", "r"][..], true),
+            (&["dev"][..], false),
+        ] {
             rest = suffix(rest, labels, implicit);
         }
         rest.is_empty().then_some(components)
@@ -568,12 +577,10 @@ mod pep440 {
 
     /// `s` after an optional `[-_.]? label [-_.]? digits*` segment (or `-N` for an implicit post).
     fn suffix<'a>(s: &'a str, labels: &[&str], implicit_post: bool) -> &'a str {
-        if implicit_post {
-            if let Some(n) = s.strip_prefix('-') {
-                let end = n.find(|c: char| !c.is_ascii_digit()).unwrap_or(n.len());
-                if end > 0 {
-                    return n.get(end..).unwrap_or("");
-                }
+        if implicit_post && let Some(n) = s.strip_prefix('-') {
+            let end = n.find(|c: char| !c.is_ascii_digit()).unwrap_or(n.len());
+            if end > 0 {
+                return n.get(end..).unwrap_or("");
             }
         }
         let body = s.strip_prefix(['-', '_', '.']).unwrap_or(s);
@@ -658,7 +665,8 @@ mod marker {
                     op.len()
                 }
                 _ => {
-                    let len = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.')).unwrap_or(rest.len());
+                    let len =
+                        rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.')).unwrap_or(rest.len());
                     let word = rest.get(..len).unwrap_or("");
                     match word {
                         "" => return Err(format!("unexpected `{c}` in a marker")),
@@ -749,7 +757,13 @@ mod tests {
         let parsed = parse_one(text);
         assert_eq!(
             pins(&parsed),
-            vec![("A_b", "1.0", Some(2)), ("yolo", "1.0+odd", Some(4)), ("foo", "1.0", Some(5)), ("bar", "2", Some(6)), ("v", "v1.0.post1.dev2", Some(7))]
+            vec![
+                ("A_b", "1.0", Some(2)),
+                ("yolo", "1.0+odd", Some(4)),
+                ("foo", "1.0", Some(5)),
+                ("bar", "2", Some(6)),
+                ("v", "v1.0.post1.dev2", Some(7))
+            ]
         );
         assert_eq!(parsed.packages[0].purl, "pkg:pypi/a-b@1.0");
         assert!(parsed.left_out.is_empty(), "{:?}", parsed.left_out);
@@ -787,13 +801,21 @@ mod tests {
         ]);
         let mut read = |p: &str| {
             let full = format!("dir/{p}");
-            files.get(full.as_str()).map(|s| s.to_string()).ok_or_else(|| FormatError::new(p, Location::Document, "missing"))
+            files
+                .get(full.as_str())
+                .map(|s| s.to_string())
+                .ok_or_else(|| FormatError::new(p, Location::Document, "missing"))
         };
         let text = "first==1\n-r sub/more.txt\nflask\n--constraint=constraints.txt\n-c missing.txt\nrequests\n";
         let parsed = parse(text, "dir/requirements.txt", &mut read).expect("parses");
         assert_eq!(
             pins(&parsed),
-            vec![("first", "1", Some(1)), ("pandas", "2.2.3", Some(2)), ("six", "1.0", Some(2)), ("flask", "3.0.0", Some(3))]
+            vec![
+                ("first", "1", Some(1)),
+                ("pandas", "2.2.3", Some(2)),
+                ("six", "1.0", Some(2)),
+                ("flask", "3.0.0", Some(3))
+            ]
         );
         let got = reasons(&parsed);
         assert_eq!(got[0], ("loose>=1 (sub/more.txt:4)", LeftOutReason::Unpinned, Location::Line(2)));

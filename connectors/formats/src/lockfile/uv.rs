@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::poetry::{from_toml, push_pinned, sorted, LineIndex};
+use super::poetry::{LineIndex, from_toml, push_pinned, sorted};
 use super::{LeftOut, LeftOutReason, Parsed};
 use crate::error::{FormatError, Location};
 
