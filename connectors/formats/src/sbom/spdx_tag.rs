@@ -11,6 +11,8 @@
 //! (which have none) come out as `SPDX-2.3`. Either way `trustloopSourceForm` says what was read
 //! (`"SPDX-2.1 tag-value"`).
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value, json};
 
 use crate::error::{FormatError, Location};
@@ -49,6 +51,8 @@ struct Doc {
     creators: Vec<Value>,
     external_documents: Vec<Value>,
     packages: Vec<Value>,
+    /// Package SPDXIDs seen, with the package's name and line.
+    package_ids: HashMap<String, (String, u32)>,
     relationships: Vec<Value>,
 }
 
@@ -317,10 +321,17 @@ fn relationship(value: &str) -> Result<Value, String> {
 impl Doc {
     fn close_package(&mut self, package: Option<Package>) -> Result<(), (u32, String)> {
         let Some(p) = package else { return Ok(()) };
-        if !p.fields.contains_key("SPDXID") {
-            let name = p.fields.get("name").and_then(Value::as_str).unwrap_or_default();
+        let name = p.fields.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let Some(id) = p.fields.get("SPDXID").and_then(Value::as_str) else {
             return Err((p.line, format!("package `{name}` has no SPDXID")));
+        };
+        if let Some((other, line)) = self.package_ids.get(id) {
+            return Err((
+                p.line,
+                format!("package `{name}` has SPDXID `{id}`, already that of package `{other}` (line {line})"),
+            ));
         }
+        self.package_ids.insert(id.to_string(), (name, p.line));
         self.packages.push(Value::Object(p.fields));
         Ok(())
     }
@@ -473,6 +484,11 @@ RelationshipComment: runtime\r\nRelationship: SPDXRef-app CONTAINS SPDXRef-file\
                 "among the fields of a file",
             ),
             ("DocumentName: x\n", Location::Document, "no `SPDXVersion:`"),
+            (
+                "SPDXVersion: SPDX-2.2\nPackageName: a\nSPDXID: SPDXRef-p\nPackageName: b\nSPDXID: SPDXRef-p\n",
+                Location::Line(4),
+                "already that of package `a` (line 2)",
+            ),
         ];
         for (doc, location, reason) in cases {
             let e = to_json(doc, "x.spdx").expect_err(doc);
