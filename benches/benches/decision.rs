@@ -131,6 +131,8 @@ fn finding(n: u64, i: usize, s: &Source, vex: VexStatus, kev: bool, change: Find
         vex_votes: Vec::new(),
         known_exploited: kev,
         fixed_versions: texts(&s.fixed),
+        distro_release: None,
+        release_unknown: false,
     })
 }
 

@@ -86,6 +86,8 @@ fn release(n: usize, components: Vec<Component>) -> Event {
         format: InventoryFormat::Other,
         document_digest: None,
         components,
+        os: None,
+        left_out: Vec::new(),
     })
 }
 
@@ -283,6 +285,7 @@ fn main() {
                     name: af.package.name.clone(),
                     version: v.to_string(),
                     scope: None,
+                    ..Default::default()
                 });
             }
         }

@@ -86,6 +86,8 @@ fn finding(i: u64, release: u64, severity: &str) -> Event {
         vex_votes: vec![],
         known_exploited: false,
         fixed_versions: texts::<&str>([]),
+        distro_release: None,
+        release_unknown: false,
     })
 }
 

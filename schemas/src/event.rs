@@ -103,9 +103,17 @@ impl EventType {
         EventType::ALL.into_iter().find(|t| t.name().to_lowercase() == norm)
     }
 
-    /// The current schema version of this type (bumped when its schema evolves).
+    /// The current schema version of this type (bumped when its schema evolves; older versions
+    /// are read through schema resolution, their new fields taking the schema's defaults).
+    ///
+    /// - `ReleaseInventory` 2: component hashes, licences, dependencies, direct flag, distribution
+    ///   release and location; the image's OS; the components left out; format `lockfile`.
+    /// - `Finding` 2: the advisory's distribution release, and whether the component's was unknown.
     pub fn schema_version(self) -> i32 {
-        1
+        match self {
+            EventType::ReleaseInventory | EventType::Finding => 2,
+            _ => 1,
+        }
     }
 }
 

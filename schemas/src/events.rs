@@ -69,10 +69,12 @@ pub enum InventoryFormat {
     CargoLock,
     /// Anything else.
     Other,
+    /// Lockfiles or manifests of any other kind (the event's `source` names each kind and file).
+    Lockfile,
 }
 
 /// One component of a release.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Component {
     /// Package URL.
@@ -86,6 +88,54 @@ pub struct Component {
     /// Scope (`required`, `optional`, `dev`, ...), if known.
     #[serde(default)]
     pub scope: Option<String>,
+    /// Digests of the component's artifact, by algorithm as the document names it (`SHA-256` → hex).
+    #[serde(default)]
+    pub hashes: BTreeMap<String, String>,
+    /// Licences, as the document gives them (SPDX expressions where it uses them).
+    #[serde(default)]
+    pub licenses: Vec<String>,
+    /// Purls of the components of this inventory it depends on directly.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// Whether the release depends on it directly; `None`: the document does not say.
+    #[serde(default)]
+    pub direct: Option<bool>,
+    /// For a distribution package, the release of its distribution it was built for, as OSV names
+    /// releases (`11` for Debian 11, `22.04` for Ubuntu); `None`: not known.
+    #[serde(default)]
+    pub distro_release: Option<String>,
+    /// Where the document declares it (`package-lock.json:42`, a JSON pointer), if known.
+    #[serde(default)]
+    pub location: Option<String>,
+}
+
+/// The operating system of an image.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatingSystem {
+    /// Distribution as OSV names it (`Debian`, `Ubuntu`, `AlmaLinux`), else as the document does.
+    pub distribution: String,
+    /// Its release, as OSV names releases (`12`, `22.04`, `9`, `3.20`).
+    #[serde(default)]
+    pub release: Option<String>,
+    /// The name the document gives (`Ubuntu 22.04.4 LTS`).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// A component of a document that is not in its inventory, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeftOutComponent {
+    /// The component: its purl, else `name@version` or its name.
+    pub component: String,
+    /// Its ecosystem (OSV name) or purl type, if it has one.
+    #[serde(default)]
+    pub ecosystem: Option<String>,
+    /// Why it is left out.
+    pub reason: String,
+    /// Where it is in its document (JSON pointer, `file:line`).
+    pub location: String,
 }
 
 /// A release and its components.
@@ -109,6 +159,12 @@ pub struct ReleaseInventory {
     /// The release's components.
     #[serde(default)]
     pub components: Vec<Component>,
+    /// The image's operating system, when the document names one.
+    #[serde(default)]
+    pub os: Option<OperatingSystem>,
+    /// Components left out of `components`, each with its reason.
+    #[serde(default)]
+    pub left_out: Vec<LeftOutComponent>,
 }
 
 /// Whether an advisory event inserts/updates or deletes the advisory.
@@ -531,6 +587,13 @@ pub struct Finding {
     /// Versions of the package that fix it, from the matched ranges (empty: no fix known).
     #[serde(default)]
     pub fixed_versions: Texts,
+    /// For a distribution package, the release the advisory entry applies to (`Debian:11`).
+    #[serde(default)]
+    pub distro_release: Option<Text>,
+    /// The component's distribution release is not known, so it was matched against the advisories
+    /// of every release.
+    #[serde(default)]
+    pub release_unknown: bool,
 }
 
 /// Kind of subject a verdict is about.

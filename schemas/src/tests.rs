@@ -91,7 +91,11 @@ fn apache_bytes(event: &Event) -> Vec<u8> {
 }
 
 fn has_multi_entry_map(event: &Event) -> bool {
-    matches!(event, Event::Telemetry(t) if t.attributes.len() > 1)
+    match event {
+        Event::Telemetry(t) => t.attributes.len() > 1,
+        Event::ReleaseInventory(r) => r.components.iter().any(|c| c.hashes.len() > 1),
+        _ => false,
+    }
 }
 
 fn direct_bytes(event: &Event) -> Vec<u8> {
@@ -606,4 +610,50 @@ fn json_defaults_fill_the_envelope() {
     let e = parse_event_json(EventType::ReleaseInventory, nested_err, &d).expect_err("missing");
     assert_eq!(e.kind(), "missing_field");
     assert!(e.to_string().starts_with("components[0]: missing field `ecosystem`"), "{e}");
+}
+
+/// Inventories and findings written with their version-1 schemas (kept in `avro/history/`) are read
+/// by today's codec, every new field at its schema default.
+#[test]
+fn version_1_inventories_and_findings_are_read_with_defaults() {
+    let old = Schema::parse_str(include_str!("../avro/history/release_inventory.v1.avsc")).expect("v1 schema");
+    let envelope = json!({"event_id": "5f0c7d2a-8e8b-4f0e-9a3e-2f6f1b7c9d10", "tenant": "acme", "key": "app@1",
+        "event_time": 1_700_000_000_000_000_i64, "source": "cyclonedx:bom.json", "schema_version": 1});
+    let v1 = json!({"envelope": envelope, "release_name": "app", "release_version": "1", "environment": null,
+        "format": "cyclonedx", "document_digest": null,
+        "components": [{"purl": "pkg:deb/debian/openssl@3.0.11-1", "ecosystem": "Debian", "name": "openssl",
+                        "version": "3.0.11-1", "scope": null}]});
+    let value = apache_avro::to_value(&v1).expect("value").resolve(&old).expect("resolve v1");
+    let body = apache_avro::to_avro_datum(&old, value).expect("encode v1");
+    let mut framed = Vec::new();
+    wire::frame(91, &body, &mut framed);
+    let read = EventCodec::new().decode(&framed, &OldSchemas(91, old)).expect("v1 inventory read");
+    let Event::ReleaseInventory(inv) = read else { panic!("not an inventory: {read:?}") };
+    assert_eq!(inv.envelope.schema_version, 1, "the envelope keeps the version it was written with");
+    assert_eq!((inv.os, inv.left_out.len()), (None, 0));
+    let c = &inv.components[0];
+    assert_eq!((c.name.as_str(), c.version.as_str()), ("openssl", "3.0.11-1"));
+    assert!(c.hashes.is_empty() && c.licenses.is_empty() && c.depends_on.is_empty());
+    assert_eq!((c.direct, c.distro_release.as_deref(), c.location.as_deref()), (None, None, None));
+
+    let old = Schema::parse_str(include_str!("../avro/history/finding.v1.avsc")).expect("v1 schema");
+    let mut finding = match random_event(EventType::Finding, 7) {
+        Event::Finding(f) => f,
+        other => panic!("not a finding: {other:?}"),
+    };
+    finding.distro_release = None;
+    finding.release_unknown = false;
+    apache_avro::util::set_serde_human_readable(false);
+    let value = match apache_avro::to_value(&finding).expect("value") {
+        apache_avro::types::Value::Record(fields) => apache_avro::types::Value::Record(
+            fields.into_iter().filter(|(name, _)| name != "distro_release" && name != "release_unknown").collect(),
+        ),
+        other => panic!("not a record: {other:?}"),
+    };
+    let value = value.resolve(&old).expect("resolve v1");
+    let body = apache_avro::to_avro_datum(&old, value).expect("encode v1");
+    let mut framed = Vec::new();
+    wire::frame(92, &body, &mut framed);
+    let read = EventCodec::new().decode(&framed, &OldSchemas(92, old)).expect("v1 finding read");
+    assert_eq!(read, Event::Finding(finding));
 }

@@ -46,6 +46,7 @@ pub fn parse(
             name: p.name.to_string(),
             version: p.version.to_string(),
             scope: None,
+            ..Default::default()
         });
     }
     components.sort_by(|a, b| a.purl.cmp(&b.purl));

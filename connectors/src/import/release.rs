@@ -107,6 +107,8 @@ pub(crate) fn inventory(
         format,
         document_digest: Some(digest),
         components,
+        os: None,
+        left_out: Vec::new(),
     }
 }
 
@@ -231,6 +233,7 @@ impl<'a> Components<'a> {
                 name: parsed.osv_name(),
                 version,
                 scope: scope.map(str::to_string),
+                ..Default::default()
             },
         );
     }

@@ -92,6 +92,8 @@ fn finding_of(tenant: &str, n: u64, at: i64, f: F) -> Event {
         vex_votes: vec![],
         known_exploited: f.kev,
         fixed_versions: texts(f.fixed),
+        distro_release: None,
+        release_unknown: false,
     })
 }
 

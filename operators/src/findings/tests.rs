@@ -63,7 +63,10 @@ fn release(n: u128, version: &str) -> Event {
             name: "rustls".into(),
             version: version.into(),
             scope: None,
+            ..Default::default()
         }],
+        os: None,
+        left_out: Vec::new(),
     })
 }
 

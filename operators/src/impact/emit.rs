@@ -199,5 +199,7 @@ pub(super) fn finding(
         vex_votes: Vec::new(),
         known_exploited: facts.known_exploited,
         fixed_versions: facts.fixed_of(component.package).clone(),
+        distro_release: None,
+        release_unknown: false,
     }
 }

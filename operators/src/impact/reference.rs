@@ -209,6 +209,8 @@ impl ReferenceState {
             vex_votes: Vec::new(),
             known_exploited,
             fixed_versions: texts(fixed_versions),
+            distro_release: None,
+        release_unknown: false,
         }
     }
 

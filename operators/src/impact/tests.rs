@@ -69,8 +69,11 @@ fn release(name: &str, n: u64, components: &[(&str, &str)]) -> Event {
                 name: (*p).into(),
                 version: (*v).into(),
                 scope: None,
+                ..Default::default()
             })
             .collect(),
+        os: None,
+        left_out: Vec::new(),
     })
 }
 
@@ -343,9 +346,12 @@ mod differential {
                             name: name.into(),
                             version: version.into(),
                             scope: None,
+                            ..Default::default()
                         }
                     })
                     .collect(),
+                os: None,
+        left_out: Vec::new(),
             }),
         }
     }

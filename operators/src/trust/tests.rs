@@ -73,6 +73,8 @@ fn finding(
         vex_votes: vec![],
         known_exploited: false,
         fixed_versions: texts::<&str>([]),
+        distro_release: None,
+        release_unknown: false,
     })
 }
 
