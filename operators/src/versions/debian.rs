@@ -17,7 +17,7 @@ fn order(c: Option<u8>) -> i32 {
 }
 
 /// dpkg's `verrevcmp`: alternating non-digit and digit runs.
-fn verrevcmp(a: &str, b: &str) -> Ordering {
+pub(crate) fn verrevcmp(a: &str, b: &str) -> Ordering {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     let (mut i, mut j) = (0, 0);
     while i < a.len() || j < b.len() {
@@ -88,7 +88,7 @@ mod tests {
 
     /// Cross-checks against the real `dpkg --compare-versions` on pairs drawn from tricky shapes.
     #[test]
-    fn agrees_with_dpkg() {
+    fn agrees_with_dpkg_including_ubuntu_versions() {
         if std::process::Command::new("dpkg").arg("--version").output().is_err() {
             eprintln!("dpkg not installed: cross-check skipped");
             return;
@@ -112,6 +112,16 @@ mod tests {
             "1.0-1ubuntu1",
             "1.0-1build1",
             "0.0.44-nobin",
+            // Ubuntu's shapes: security updates per release, backports, rebuilds, ESM.
+            "1.2-3",
+            "1.2-3ubuntu0.22.04.1",
+            "1.2-3ubuntu0.20.04.1",
+            "1.2-3ubuntu0.22.04.1~esm1",
+            "1.2-3ubuntu1~22.04",
+            "1.2-3ubuntu1",
+            "1.2-3build1",
+            "1.2-3ubuntu0.1~esm1",
+            "1:1.2-3ubuntu0.24.04.2",
         ];
         for a in versions {
             for b in versions {
