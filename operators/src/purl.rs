@@ -119,6 +119,7 @@ impl Purl {
     }
 }
 
+/// The purl without its qualifiers (type, namespace, name, version), as trustloop has always written it.
 impl std::fmt::Display for Purl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut p = match PackageUrl::new(self.ty.as_str(), self.name.as_str()) {

@@ -118,13 +118,15 @@ pub fn from_distro_qualifier(distro: &str) -> Option<(Ecosystem, Option<DistroRe
     from_os_release(&distro, "")
 }
 
-/// `version` (a release number or code name) as a release of distribution `eco`, normalised.
+/// `version` (a release number, or a Debian or Ubuntu code name) as a release of distribution `eco`,
+/// normalised; `None` for anything else.
 pub fn release_of(eco: Ecosystem, version: &str) -> Option<DistroRelease> {
     let version = version.trim();
     if let Some((e, release)) = code_name(&version.to_ascii_lowercase()) {
         return if e == eco { release } else { None };
     }
-    if version.is_empty() || !is_distribution(eco) {
+    let numeric = version.trim_start_matches(['v', 'V']).starts_with(|c: char| c.is_ascii_digit());
+    if !numeric || !is_distribution(eco) {
         return None;
     }
     normalize(eco, version)
@@ -424,6 +426,8 @@ mod tests {
         assert_eq!(release_of(Ecosystem::Debian, "bullseye"), rel("11"));
         assert_eq!(release_of(Ecosystem::Debian, "jammy"), None);
         assert_eq!(release_of(Ecosystem::Npm, "1"), None);
+        assert_eq!(release_of(Ecosystem::Ubuntu, "ubuntu-bookworm"), None);
+        assert_eq!(release_of(Ecosystem::Alpine, "v3.20"), rel("3.20"));
     }
 
     #[test]
