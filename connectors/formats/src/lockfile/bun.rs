@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::npm::{is_local, json_error, pointer, push_package, LineIndex, Ordered};
+use super::npm::{LineIndex, Ordered, is_local, json_error, pointer, push_package};
 use super::yarn::split_descriptor;
 use super::{LeftOut, LeftOutReason, Parsed};
 use crate::error::{FormatError, Location};
@@ -25,7 +25,9 @@ pub fn parse(text: &str, path: &str) -> Result<Parsed, FormatError> {
     let declared = declared_names(lock.workspaces.as_ref(), path)?;
     let mut out = Parsed::default();
     for (key, raw) in lock.packages.iter().flat_map(|p| p.0.iter()) {
-        let location = lines.line_of(&json, raw.get()).map_or_else(|| Location::Pointer(pointer("/packages", key)), Location::Line);
+        let location = lines
+            .line_of(&json, raw.get())
+            .map_or_else(|| Location::Pointer(pointer("/packages", key)), Location::Line);
         read_entry(key, raw, &declared, location, &mut out);
     }
     Ok(out)
@@ -61,7 +63,11 @@ fn declared_names(workspaces: Option<&Ordered<'_>>, path: &str) -> Result<HashSe
     let mut names = HashSet::new();
     for (key, raw) in workspaces.iter().flat_map(|w| w.0.iter()) {
         let ws: Workspace<'_> = serde_json::from_str(raw.get()).map_err(|e| {
-            FormatError::new(path, Location::Pointer(pointer("/workspaces", key)), format!("not a valid workspace: {e}"))
+            FormatError::new(
+                path,
+                Location::Pointer(pointer("/workspaces", key)),
+                format!("not a valid workspace: {e}"),
+            )
         })?;
         for list in [&ws.dependencies, &ws.dev_dependencies, &ws.optional_dependencies, &ws.peer_dependencies] {
             names.extend(list.iter().flat_map(|l| l.0.iter().map(|(n, _)| n.clone())));
@@ -194,7 +200,11 @@ mod tests {
         let got: Vec<_> = p.packages.iter().map(|p| (p.name.as_str(), p.version.as_str(), p.direct, p.line)).collect();
         assert_eq!(
             got,
-            [("a", "1.0.0", Some(true), Some(8)), ("b", "2.0.0", Some(true), Some(11)), ("a", "0.9.0", Some(false), Some(12))]
+            [
+                ("a", "1.0.0", Some(true), Some(8)),
+                ("b", "2.0.0", Some(true), Some(11)),
+                ("a", "0.9.0", Some(false), Some(12))
+            ]
         );
         let reasons: Vec<_> = p.left_out.iter().map(|l| l.reason.clone()).collect();
         assert_eq!(reasons[..2], [LeftOutReason::Vcs, LeftOutReason::Local]);

@@ -55,9 +55,9 @@ fn blocks<'a>(text: &'a str, path: &str) -> Result<Vec<Block<'a>>, FormatError> 
             })?;
             out.push(Block { header, line, fields: Vec::new() });
         } else if indent == 2 {
-            let block = out.last_mut().ok_or_else(|| {
-                FormatError::new(path, Location::Line(line), "a field before the first entry")
-            })?;
+            let block = out
+                .last_mut()
+                .ok_or_else(|| FormatError::new(path, Location::Line(line), "a field before the first entry"))?;
             let (key, value) = field(trimmed).map_err(|why| FormatError::new(path, Location::Line(line), why))?;
             block.fields.push((key, value));
         }
