@@ -226,4 +226,11 @@ mod tests {
         assert!(matches!(e.location, Location::LineColumn(2, _)), "{e}");
         assert!(parse("null", "bun.lock").is_err());
     }
+
+    #[test]
+    fn every_truncation_parses_or_errors_without_panic() {
+        for (end, _) in LOCK.char_indices() {
+            let _ = parse(&LOCK[..end], "bun.lock");
+        }
+    }
 }

@@ -454,4 +454,11 @@ mod tests {
         assert_eq!(p.packages[10_000].line, Some(60_003));
         assert!(took.as_millis() < 2_000, "took {took:?}");
     }
+
+    #[test]
+    fn every_truncation_parses_or_errors_without_panic() {
+        for (end, _) in V2.char_indices() {
+            let _ = parse(&V2[..end], "package-lock.json");
+        }
+    }
 }

@@ -828,4 +828,11 @@ snapshots:
         let e = parse("packages:\n  /a/1.0.0:\n    dev: 3\n", "pnpm-lock.yaml").expect_err("bad entry");
         assert_eq!(e.location, Location::Pointer("/packages/~1a~11.0.0".into()));
     }
+
+    #[test]
+    fn every_truncation_parses_or_errors_without_panic() {
+        for (end, _) in V9.char_indices() {
+            let _ = parse(&V9[..end], "pnpm-lock.yaml");
+        }
+    }
 }

@@ -240,4 +240,13 @@ balanced-match:
         assert_eq!(split_descriptor("@s/n@^1"), ("@s/n", "^1"));
         assert_eq!(real_name("x@npm:@s/y@^1"), "@s/y");
     }
+
+    #[test]
+    fn every_truncation_parses_or_errors_without_panic() {
+        let sample = "# yarn lockfile v1\n\n\"@a/b@^1\", \"@a/b@^1.1\":\n  version \"1.2.0\"\n  resolved \"https://r/x.tgz#abc\"\n\n\"c@npm:@a/b@^2\":\n  version: 2.0.0\n  resolution: \"@a/b@npm:2.0.0\"\n  dependencies:\n    d: \"npm:^1\"\n";
+        for (end, _) in sample.char_indices() {
+            let _ = parse(&sample[..end], "yarn.lock");
+        }
+        assert_eq!(parse(sample, "yarn.lock").expect("parses").packages.len(), 2);
+    }
 }
