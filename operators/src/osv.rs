@@ -8,8 +8,9 @@
 
 use std::cmp::Ordering;
 
-use trustloop_schemas::{Advisory, Affected, Range, RangeType};
+use trustloop_schemas::{Advisory, Affected, Range, RangeType, Text};
 
+use crate::versions::distro::{DistroRelease, ReleaseMatch, release_applies, split_osv};
 use crate::versions::{Ecosystem, Prepared};
 
 /// Why a version matched: what a finding records as its proof.
@@ -115,6 +116,10 @@ impl PreparedRange {
 #[derive(Debug, Clone)]
 pub struct PreparedAffected {
     eco: Option<Ecosystem>,
+    /// The distribution release its ecosystem names (`Debian:11`), if any.
+    release: Option<DistroRelease>,
+    /// Its ecosystem as written (`Debian:11`).
+    ecosystem: Text,
     name: String,
     ranges: Vec<PreparedRange>,
     versions: Vec<(String, Prepared)>,
@@ -123,7 +128,7 @@ pub struct PreparedAffected {
 impl PreparedAffected {
     /// Prepares one `affected` entry (nothing matches if its ecosystem is not supported).
     pub fn new(affected: &Affected) -> PreparedAffected {
-        let eco = Ecosystem::from_osv(&affected.package.ecosystem);
+        let (eco, release) = split_osv(&affected.package.ecosystem).map_or((None, None), |(e, r)| (Some(e), r));
         let (ranges, versions) = match eco {
             Some(e) => (
                 affected.ranges.iter().filter_map(|r| PreparedRange::new(r, e)).collect(),
@@ -131,7 +136,24 @@ impl PreparedAffected {
             ),
             None => (Vec::new(), Vec::new()),
         };
-        PreparedAffected { eco, name: affected.package.name.clone(), ranges, versions }
+        PreparedAffected {
+            eco,
+            release,
+            ecosystem: affected.package.ecosystem.as_str().into(),
+            name: affected.package.name.clone(),
+            ranges,
+            versions,
+        }
+    }
+
+    /// The distribution release the entry is scoped to (`11` of `Debian:11`), if any.
+    pub fn release(&self) -> Option<&DistroRelease> {
+        self.release.as_ref()
+    }
+
+    /// The entry's ecosystem as written (`Debian:11`), shared.
+    pub fn ecosystem_text(&self) -> &Text {
+        &self.ecosystem
     }
 
     /// Whether `version` (prepared for `eco`) is affected, and why.
@@ -171,6 +193,29 @@ impl PreparedAdvisory {
             .filter(|a| a.eco == Some(eco) && eco.same_package(&a.name, name))
             .find_map(|a| a.matches(eco, version))
     }
+
+    /// Whether `version` (prepared for `eco`) of package `name`, built for distribution release
+    /// `release` (`None`: not known), is affected, and why: the first entry in advisory order that
+    /// names the package, is not scoped to another release ([`release_applies`]) and matches. Also
+    /// returns that entry and how its release met the component's. Allocates only for a match.
+    pub fn affects_in_release(
+        &self,
+        eco: Ecosystem,
+        name: &str,
+        version: &Prepared,
+        release: Option<&DistroRelease>,
+    ) -> Option<(RangeMatch, &PreparedAffected, ReleaseMatch)> {
+        if !self.active {
+            return None;
+        }
+        self.affected.iter().filter(|a| a.eco == Some(eco) && eco.same_package(&a.name, name)).find_map(|a| {
+            let applies = release_applies(a.release.as_ref(), release);
+            if applies == ReleaseMatch::Different {
+                return None;
+            }
+            a.matches(eco, version).map(|m| (m, a, applies))
+        })
+    }
 }
 
 /// Evaluates one range for `version`; returns the matching interval's description.
@@ -182,6 +227,8 @@ pub fn range_matches(range: &Range, eco: Ecosystem, version: &str) -> Option<Str
 pub fn affected_entry(affected: &Affected, eco: Ecosystem, version: &str) -> Option<RangeMatch> {
     let prepared = PreparedAffected {
         eco: Some(eco),
+        release: None,
+        ecosystem: affected.package.ecosystem.as_str().into(),
         name: affected.package.name.clone(),
         ranges: affected.ranges.iter().filter_map(|r| PreparedRange::new(r, eco)).collect(),
         versions: affected.versions.iter().map(|v| (v.clone(), eco.prepare(v))).collect(),

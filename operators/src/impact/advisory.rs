@@ -4,7 +4,7 @@
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
-use trustloop_schemas::{Advisory, AdvisoryChange, Envelope, Finding, FindingChange, Match};
+use trustloop_schemas::{Advisory, AdvisoryChange, Envelope, Finding, FindingChange};
 
 use super::emit::{Cause, Facts, Subject, finding};
 use super::tables::{AdvisoryEntry, AdvisoryId, ComponentId, PackageId, ReleaseId, next_id, use_ranks};
@@ -14,7 +14,7 @@ use crate::osv::PreparedAdvisory;
 /// One occurrence to reconcile: (order key, release, evaluation index).
 type Work = (u64, ReleaseId, u32);
 /// A delta: (release, component, change, proof).
-type Delta = (ReleaseId, ComponentId, FindingChange, Arc<Match>);
+type Delta = (ReleaseId, ComponentId, FindingChange, OpenFinding);
 
 impl ImpactState {
     /// The dense id of advisory `id`, interning it if new.
@@ -94,7 +94,7 @@ impl ImpactState {
 
     /// Records what advisory `aid` now says about component `cid` (`None`: forget, re-evaluate on
     /// demand).
-    fn remember(&mut self, cid: ComponentId, aid: AdvisoryId, now: Option<Option<Arc<Match>>>) {
+    fn remember(&mut self, cid: ComponentId, aid: AdvisoryId, now: Option<Option<OpenFinding>>) {
         let evals = &mut self.components.entries[cid as usize].evals;
         match (evals.binary_search_by_key(&aid, |e| e.0), now) {
             (Ok(at), Some(m)) => evals[at].1 = m,
@@ -111,7 +111,7 @@ impl ImpactState {
     /// a finding that stays open with the same proof is re-emitted too, as an `opened` update.
     fn reconcile(&mut self, aid: AdvisoryId, touched: &[PackageId], refresh: bool, cause: &Envelope) -> Vec<Finding> {
         // One evaluation per distinct component; its occurrences point at it.
-        let mut evals: Vec<(ComponentId, Option<Arc<Match>>)> = Vec::new();
+        let mut evals: Vec<(ComponentId, Option<OpenFinding>)> = Vec::new();
         let occurrences: usize = touched
             .iter()
             .flat_map(|&p| &self.packages[p as usize].components)
@@ -119,7 +119,7 @@ impl ImpactState {
             .sum();
         let mut work: Vec<Work> = Vec::with_capacity(occurrences);
         let prepared = self.advisories[aid as usize].prepared.as_ref();
-        let mut remember: Vec<(ComponentId, Option<Option<Arc<Match>>>)> = Vec::new();
+        let mut remember: Vec<(ComponentId, Option<Option<OpenFinding>>)> = Vec::new();
         for &p in touched {
             let named = self.packages[p as usize].advisories.binary_search(&aid).is_ok();
             for &cid in &self.packages[p as usize].components {
@@ -165,19 +165,19 @@ impl ImpactState {
             let key = (rid, self.components.get(*cid).purl);
             match (open.entry(key), now) {
                 (Entry::Vacant(v), Some(m)) => {
-                    v.insert(OpenFinding { matched: m.clone() });
+                    v.insert(m.clone());
                     deltas.push((rid, *cid, FindingChange::Opened, m.clone()));
                 }
                 (Entry::Occupied(o), None) => {
-                    deltas.push((rid, *cid, FindingChange::Closed, o.remove().matched));
+                    deltas.push((rid, *cid, FindingChange::Closed, o.remove()));
                 }
-                (Entry::Occupied(mut o), Some(m)) if *o.get().matched != **m => {
-                    // Still affected, for another reason: record the new proof as a re-opening.
-                    o.get_mut().matched = m.clone();
+                (Entry::Occupied(mut o), Some(m)) if o.get() != m => {
+                    // Still affected, for another reason (proof, or release): record it as a re-opening.
+                    *o.get_mut() = m.clone();
                     deltas.push((rid, *cid, FindingChange::Opened, m.clone()));
                 }
                 (Entry::Occupied(o), Some(_)) if refresh => {
-                    deltas.push((rid, *cid, FindingChange::Opened, o.get().matched.clone()));
+                    deltas.push((rid, *cid, FindingChange::Opened, o.get().clone()));
                 }
                 _ => {}
             }

@@ -1,12 +1,10 @@
 //! Building `Finding` deltas: the event's id derives from the causing event and the finding's key.
 
-use std::sync::Arc;
+use trustloop_schemas::{Advisory, Envelope, EventIdPrefix, EventType, Finding, FindingChange, Text, Texts, VexStatus};
 
-use trustloop_schemas::{
-    Advisory, Envelope, EventIdPrefix, EventType, Finding, FindingChange, Match, Text, Texts, VexStatus,
-};
-
+use super::OpenFinding;
 use super::tables::{AdvisoryEntry, ComponentEntry, PackageId, ReleaseEntry};
+use crate::versions::distro::{DistroRelease, ReleaseMatch, osv_release, release_applies};
 
 /// The event that caused a batch of deltas.
 pub(super) struct Cause<'a> {
@@ -102,11 +100,29 @@ impl Subject {
 pub(super) struct Facts {
     /// Known to be exploited (e.g. listed in CISA KEV).
     pub known_exploited: bool,
-    /// The `fixed` versions of each package that has some, in the order the advisory gives them
-    /// (ascending by package).
-    fixed: Vec<(PackageId, Texts)>,
+    /// The `fixed` versions of each package that has some (ascending by package).
+    fixed: Vec<(PackageId, Fixed)>,
     /// No versions (shared by the findings of packages without a fix).
     none: Texts,
+}
+
+/// The `fixed` versions of one package, in the order the advisory gives them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Fixed {
+    /// Of every entry naming the package.
+    all: Texts,
+    /// When some entry naming it is scoped to a distribution release: per release.
+    scoped: Option<Box<Scoped>>,
+}
+
+/// The `fixed` versions of a package some of whose entries are scoped to distribution releases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Scoped {
+    /// Of the entries not scoped to a release.
+    bare: Texts,
+    /// For each release some entry is scoped to (ascending): of the entries not scoped, and of
+    /// those scoped to that release.
+    by_release: Vec<(DistroRelease, Texts)>,
 }
 
 impl Default for Facts {
@@ -115,40 +131,72 @@ impl Default for Facts {
     }
 }
 
+/// The `fixed` versions of `entries` (in order, each once), as shared text.
+fn fixed_versions<'a>(entries: impl Iterator<Item = &'a trustloop_schemas::Affected>) -> Texts {
+    let mut list: Vec<&String> = Vec::new();
+    for f in entries.flat_map(|x| &x.ranges).flat_map(|r| &r.events).filter_map(|e| e.fixed.as_ref()) {
+        if !list.contains(&f) {
+            list.push(f);
+        }
+    }
+    list.into_iter().map(|f| Text::from(f.as_str())).collect()
+}
+
 impl Facts {
     /// The facts of `advisory`, whose `affected` entries name the packages `packages` (one per entry,
     /// `None` for an ecosystem trustloop does not order).
     pub fn new(advisory: &Advisory, packages: &[Option<PackageId>]) -> Facts {
-        let mut fixed: Vec<(PackageId, Vec<&String>)> = Vec::new();
-        for (x, p) in advisory.affected.iter().zip(packages) {
-            let Some(p) = *p else { continue };
-            let at = match fixed.iter().position(|(q, _)| *q == p) {
-                Some(at) => at,
-                None => {
-                    fixed.push((p, Vec::new()));
-                    fixed.len() - 1
-                }
-            };
-            let list = &mut fixed[at].1;
-            for f in x.ranges.iter().flat_map(|r| &r.events).filter_map(|e| e.fixed.as_ref()) {
-                if !list.contains(&f) {
-                    list.push(f);
-                }
+        let releases: Vec<Option<DistroRelease>> =
+            advisory.affected.iter().map(|x| osv_release(&x.package.ecosystem)).collect();
+        let mut ids: Vec<PackageId> = packages.iter().flatten().copied().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut fixed = Vec::new();
+        for p in ids {
+            // The entries naming `p`, with their releases.
+            let of = || advisory.affected.iter().zip(packages).zip(&releases).filter(move |((_, q), _)| **q == Some(p));
+            let all = fixed_versions(of().map(|((x, _), _)| x));
+            if all.is_empty() {
+                continue;
             }
+            let mut scopes: Vec<&DistroRelease> = of().filter_map(|(_, r)| r.as_ref()).collect();
+            scopes.sort_unstable();
+            scopes.dedup();
+            let scoped = (!scopes.is_empty()).then(|| {
+                let bare = fixed_versions(of().filter(|(_, r)| r.is_none()).map(|((x, _), _)| x));
+                let by_release = scopes
+                    .into_iter()
+                    .map(|s| {
+                        let list = fixed_versions(
+                            of().filter(|(_, r)| r.as_ref().is_none_or(|r| r == s)).map(|((x, _), _)| x),
+                        );
+                        (s.clone(), list)
+                    })
+                    .collect();
+                Box::new(Scoped { bare, by_release })
+            });
+            fixed.push((p, Fixed { all, scoped }));
         }
-        fixed.retain(|(_, list)| !list.is_empty());
-        fixed.sort_unstable_by_key(|(p, _)| *p);
-        let fixed = fixed
-            .into_iter()
-            .map(|(p, list)| (p, list.into_iter().map(|f| Text::from(f.as_str())).collect()))
-            .collect();
         Facts { known_exploited: advisory.known_exploited, fixed, ..Facts::default() }
     }
 
-    /// The versions that fix `package`.
-    pub fn fixed_of(&self, package: Option<PackageId>) -> &Texts {
+    /// The versions that fix `package` for a component built for distribution release `release`:
+    /// those of the entries naming it that are not scoped to another release. With the release not
+    /// known, or met by several releases' entries (only partly known), those of every entry.
+    pub fn fixed_of(&self, package: Option<PackageId>, release: Option<&DistroRelease>) -> &Texts {
         let Some(p) = package else { return &self.none };
-        self.fixed.binary_search_by_key(&p, |(q, _)| *q).map_or(&self.none, |at| &self.fixed[at].1)
+        let Ok(at) = self.fixed.binary_search_by_key(&p, |(q, _)| *q) else { return &self.none };
+        let fixed = &self.fixed[at].1;
+        let (Some(scoped), Some(release)) = (&fixed.scoped, release) else { return &fixed.all };
+        let mut applying = scoped
+            .by_release
+            .iter()
+            .filter(|(r, _)| release_applies(Some(r), Some(release)) != ReleaseMatch::Different);
+        match (applying.next(), applying.next()) {
+            (None, _) => &scoped.bare,
+            (Some((_, list)), None) => list,
+            (Some(_), Some(_)) => &fixed.all,
+        }
     }
 }
 
@@ -164,7 +212,7 @@ pub(super) fn finding(
     component: &ComponentEntry,
     purl: &Text,
     change: FindingChange,
-    matched: &Arc<Match>,
+    found: &OpenFinding,
 ) -> Finding {
     let (subject, facts) = (&advisory.subject, &advisory.facts);
     let change_tag: &[u8] = if change == FindingChange::Opened { b"opened" } else { b"closed" };
@@ -191,15 +239,15 @@ pub(super) fn finding(
         package_version: component.version_text().clone(),
         vex_status: VexStatus::Affected,
         severity: subject.severity.clone(),
-        matched: matched.clone(),
+        matched: found.matched.clone(),
         vex_statement_ids: Vec::new(),
         cause_event_id: cause.id.clone(),
         vex_justification: None,
         vex_conflict: false,
         vex_votes: Vec::new(),
         known_exploited: facts.known_exploited,
-        fixed_versions: facts.fixed_of(component.package).clone(),
-        distro_release: None,
-        release_unknown: false,
+        fixed_versions: facts.fixed_of(component.package, component.release.as_ref()).clone(),
+        distro_release: found.distro_release.clone(),
+        release_unknown: found.release_unknown,
     }
 }

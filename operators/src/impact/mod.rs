@@ -27,11 +27,12 @@ mod tables;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use trustloop_schemas::{Advisory, Event, Finding, Match};
+use trustloop_schemas::{Advisory, Event, Finding, Match, OperatingSystem, Text};
 
 use self::tables::{AdvisoryEntry, AdvisoryId, Components, PackageEntry, PackageId, Ranks, ReleaseEntry, ReleaseId};
 use crate::osv::PreparedAdvisory;
 use crate::versions::Ecosystem;
+use crate::versions::distro::{DistroRelease, ReleaseMatch, from_os_release, release_of};
 use fx::FxHashMap;
 // The names the unit tests (`tests.rs`, `use super::*`) were written against.
 #[cfg(test)]
@@ -84,11 +85,18 @@ pub struct FindingKey {
     pub purl: String,
 }
 
-/// What the operator keeps about one open finding (the value of the open-findings state).
+/// What the operator keeps about one open finding (the value of the open-findings state): what one
+/// evaluation of an advisory against a component found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenFinding {
     /// Why the component's version is affected (shared by the findings of one evaluation).
     pub matched: Arc<Match>,
+    /// The ecosystem of the matching `affected` entry (`Debian:11`), when it is scoped to a
+    /// distribution release.
+    pub distro_release: Option<Text>,
+    /// The component's release is not known (or only in part), so it was matched against the
+    /// entries of every release.
+    pub release_unknown: bool,
 }
 
 /// The impact operator's state (see the module docs).
@@ -178,7 +186,7 @@ impl ImpactState {
                     c,
                     c.purl_text(),
                     trustloop_schemas::FindingChange::Opened,
-                    &f.matched,
+                    f,
                 ))
             })
             .collect()
@@ -231,10 +239,74 @@ fn ranks_of<K>(ids: &BTreeMap<K, u32>) -> Vec<u32> {
     ranks.refresh(ids).to_vec()
 }
 
-/// What `advisory` (if any) says about component `c`.
-fn evaluate(advisory: Option<&PreparedAdvisory>, c: &tables::ComponentEntry) -> Option<Arc<Match>> {
-    let m = advisory?.affects_prepared(c.eco?, c.name(), c.prepared.as_ref()?)?;
-    Some(Arc::new(Match { range_type: m.range_type.to_string(), event: m.event, comparator: m.comparator.to_string() }))
+/// What `advisory` (if any) says about component `c` (see
+/// [`PreparedAdvisory::affects_in_release`]: when several entries could match, the first in advisory
+/// order that does is reported).
+fn evaluate(advisory: Option<&PreparedAdvisory>, c: &tables::ComponentEntry) -> Option<OpenFinding> {
+    let (m, entry, applies) =
+        advisory?.affects_in_release(c.eco?, c.name(), c.prepared.as_ref()?, c.release.as_ref())?;
+    let scoped = entry.release().is_some();
+    Some(OpenFinding {
+        matched: Arc::new(Match {
+            range_type: m.range_type.to_string(),
+            event: m.event,
+            comparator: m.comparator.to_string(),
+        }),
+        distro_release: scoped.then(|| entry.ecosystem_text().clone()),
+        release_unknown: scoped && applies == ReleaseMatch::Unknown,
+    })
+}
+
+/// The distribution and release of an inventory's operating system (`distribution` as OSV names
+/// it, else as os-release's `ID` does), if OSV has advisories for that distribution.
+fn os_release(os: Option<&OperatingSystem>) -> Option<(Ecosystem, Option<DistroRelease>)> {
+    let os = os?;
+    let release = os.release.as_deref().unwrap_or("");
+    match Ecosystem::from_osv(&os.distribution) {
+        Some(eco) => Some((eco, release_of(eco, release))),
+        None => from_os_release(&os.distribution, release),
+    }
+}
+
+/// Where a component's distribution release comes from: its own `distro_release` (as written), else
+/// the inventory's operating system when that is of the component's distribution (normalised), else
+/// nowhere (not known). Part of a distinct component's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReleaseSource<'a> {
+    /// Not known.
+    None,
+    /// The component's `distro_release`, as written.
+    Own(&'a str),
+    /// The operating system's release.
+    Os(&'a DistroRelease),
+}
+
+impl<'a> ReleaseSource<'a> {
+    /// Where the release of a component of ecosystem `ecosystem` (as written) with `distro_release`
+    /// comes from, in an inventory whose operating system is `os` ([`os_release`]).
+    fn of(
+        ecosystem: &str,
+        distro_release: Option<&'a str>,
+        os: Option<&'a (Ecosystem, Option<DistroRelease>)>,
+    ) -> ReleaseSource<'a> {
+        if let Some(r) = distro_release {
+            return ReleaseSource::Own(r);
+        }
+        match os {
+            Some((eco, Some(r))) if Ecosystem::from_osv(ecosystem) == Some(*eco) => ReleaseSource::Os(r),
+            _ => ReleaseSource::None,
+        }
+    }
+
+    /// The release, normalised for ecosystem `eco` (`None`: not known, also for a `distro_release`
+    /// that names no release of the distribution).
+    fn release(self, eco: Option<Ecosystem>) -> Option<DistroRelease> {
+        match self {
+            ReleaseSource::None => None,
+            ReleaseSource::Own(r) => release_of(eco?, r),
+            ReleaseSource::Os(r) => Some(r.clone()),
+        }
+    }
 }
 
 #[cfg(test)]

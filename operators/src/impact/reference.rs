@@ -9,15 +9,16 @@ use trustloop_schemas::{
     VexStatus, derive_event_id, texts,
 };
 
-use super::{FindingKey, PackageKey, ReleaseKey};
-use crate::osv::PreparedAdvisory;
-use crate::versions::{Ecosystem, Prepared};
+use super::{FindingKey, PackageKey, ReleaseKey, ReleaseSource, os_release};
+use crate::osv::affected_entry;
+use crate::versions::Ecosystem;
+use crate::versions::distro::{DistroRelease, ReleaseMatch, release_applies, split_osv};
 
 #[derive(Debug, Clone, PartialEq)]
 struct Component {
     package: Option<PackageKey>,
-    /// The version parsed for its ecosystem (when supported).
-    prepared: Option<Prepared>,
+    /// The release of its distribution, if known.
+    release: Option<DistroRelease>,
     ecosystem: String,
     name: String,
     version: String,
@@ -28,11 +29,19 @@ struct Component {
 #[derive(Debug, Clone, Default)]
 pub(super) struct ReferenceState {
     advisories: BTreeMap<String, Advisory>,
-    prepared: BTreeMap<String, PreparedAdvisory>,
     advisories_by_package: BTreeMap<PackageKey, BTreeSet<String>>,
     releases: BTreeMap<ReleaseKey, (String, Vec<Component>)>,
     releases_by_package: BTreeMap<PackageKey, BTreeSet<ReleaseKey>>,
-    open: BTreeMap<FindingKey, Match>,
+    open: BTreeMap<FindingKey, Open>,
+}
+
+/// What an advisory says about a component: the proof, the matching entry's ecosystem when it is
+/// scoped to a release, whether the component's release was not known.
+#[derive(Debug, Clone, PartialEq)]
+struct Open {
+    matched: Match,
+    distro_release: Option<String>,
+    release_unknown: bool,
 }
 
 fn packages_of(a: &Advisory) -> BTreeSet<PackageKey> {
@@ -42,15 +51,24 @@ fn packages_of(a: &Advisory) -> BTreeSet<PackageKey> {
     a.affected.iter().filter_map(|x| PackageKey::new(&x.package.ecosystem, &x.package.name)).collect()
 }
 
+/// The fixed versions of one package: of every entry; and, when some entry naming it is scoped to a
+/// distribution release, of the unscoped entries and, per release, of the unscoped entries and that
+/// release's.
+type PackageFixed = (Vec<String>, Option<(Vec<String>, BTreeMap<DistroRelease, Vec<String>>)>);
 /// Known exploited, and the fixed versions of each package that has some.
-type Facts = (bool, BTreeMap<PackageKey, Vec<String>>);
+type Facts = (bool, BTreeMap<PackageKey, PackageFixed>);
 
-fn facts_of(a: Option<&Advisory>) -> Facts {
-    let Some(a) = a else { return Facts::default() };
-    let mut fixed: BTreeMap<PackageKey, Vec<String>> = BTreeMap::new();
+/// The fixed versions of the entries of `a` naming `key` whose release `keep` accepts, each once.
+fn fixed_list(a: &Advisory, key: &PackageKey, keep: impl Fn(Option<&DistroRelease>) -> bool) -> Vec<String> {
+    let mut list: Vec<String> = Vec::new();
     for x in &a.affected {
-        let Some(key) = PackageKey::new(&x.package.ecosystem, &x.package.name) else { continue };
-        let list = fixed.entry(key).or_default();
+        if PackageKey::new(&x.package.ecosystem, &x.package.name).as_ref() != Some(key) {
+            continue;
+        }
+        let release = split_osv(&x.package.ecosystem).and_then(|(_, r)| r);
+        if !keep(release.as_ref()) {
+            continue;
+        }
         for r in &x.ranges {
             for e in &r.events {
                 if let Some(f) = &e.fixed
@@ -61,8 +79,48 @@ fn facts_of(a: Option<&Advisory>) -> Facts {
             }
         }
     }
-    fixed.retain(|_, list| !list.is_empty());
+    list
+}
+
+fn facts_of(a: Option<&Advisory>) -> Facts {
+    let Some(a) = a else { return Facts::default() };
+    let mut fixed: BTreeMap<PackageKey, PackageFixed> = BTreeMap::new();
+    for key in packages_of(a) {
+        let all = fixed_list(a, &key, |_| true);
+        if all.is_empty() {
+            continue;
+        }
+        let releases: BTreeSet<DistroRelease> = a
+            .affected
+            .iter()
+            .filter(|x| PackageKey::new(&x.package.ecosystem, &x.package.name).as_ref() == Some(&key))
+            .filter_map(|x| split_osv(&x.package.ecosystem).and_then(|(_, r)| r))
+            .collect();
+        let scoped = (!releases.is_empty()).then(|| {
+            let bare = fixed_list(a, &key, |r| r.is_none());
+            let by_release =
+                releases.into_iter().map(|s| (s.clone(), fixed_list(a, &key, |r| r.is_none_or(|r| *r == s)))).collect();
+            (bare, by_release)
+        });
+        fixed.insert(key, (all, scoped));
+    }
     (a.known_exploited, fixed)
+}
+
+/// The fixed versions a finding of package `p` built for `release` reports (see `Facts::fixed_of`).
+fn fixed_for(facts: &Facts, p: Option<&PackageKey>, release: Option<&DistroRelease>) -> Vec<String> {
+    let Some((all, scoped)) = p.and_then(|p| facts.1.get(p)) else { return Vec::new() };
+    let (Some((bare, by_release)), Some(release)) = (scoped, release) else { return all.clone() };
+    let applying: Vec<&Vec<String>> = by_release
+        .iter()
+        .filter(|(r, _)| release_applies(Some(r), Some(release)) != ReleaseMatch::Different)
+        .map(|(_, list)| list)
+        .collect();
+    match applying[..] {
+        [] => bare.clone(),
+        [one] => one.clone(),
+        _ => all.clone(),
+    }
 }
 
 fn severity(a: &Advisory) -> Option<String> {
@@ -72,7 +130,7 @@ fn severity(a: &Advisory) -> Option<String> {
 impl ReferenceState {
     /// The open findings, in key order.
     pub fn open_findings(&self) -> impl Iterator<Item = (&FindingKey, &Match)> {
-        self.open.iter()
+        self.open.iter().map(|(k, o)| (k, &o.matched))
     }
 
     /// The advisory currently known under `id`.
@@ -89,12 +147,32 @@ impl ReferenceState {
         }
     }
 
-    /// What `advisory` (if any) says about `component` of a release.
-    fn evaluate(advisory: Option<&PreparedAdvisory>, c: &Component) -> Option<Match> {
-        let a = advisory?;
+    /// What `advisory` (if any) says about `component` of a release: the first `affected` entry, in
+    /// advisory order, that names its package, is not scoped to another release and matches.
+    fn evaluate(advisory: Option<&Advisory>, c: &Component) -> Option<Open> {
+        let a = advisory.filter(|a| a.withdrawn.is_none() && a.change != AdvisoryChange::Delete)?;
         let eco = c.package.as_ref()?.ecosystem;
-        let m = a.affects_prepared(eco, &c.name, c.prepared.as_ref()?)?;
-        Some(Match { range_type: m.range_type.to_string(), event: m.event, comparator: m.comparator.to_string() })
+        for x in &a.affected {
+            let Some((entry_eco, entry_release)) = split_osv(&x.package.ecosystem) else { continue };
+            if entry_eco != eco || !eco.same_package(&x.package.name, &c.name) {
+                continue;
+            }
+            let applies = release_applies(entry_release.as_ref(), c.release.as_ref());
+            if applies == ReleaseMatch::Different {
+                continue;
+            }
+            let Some(m) = affected_entry(x, eco, &c.version) else { continue };
+            return Some(Open {
+                matched: Match {
+                    range_type: m.range_type.to_string(),
+                    event: m.event,
+                    comparator: m.comparator.to_string(),
+                },
+                distro_release: entry_release.is_some().then(|| x.package.ecosystem.clone()),
+                release_unknown: entry_release.is_some() && applies == ReleaseMatch::Unknown,
+            });
+        }
+        None
     }
 
     /// Re-evaluates `advisory_id` against the releases containing `packages`; emits deltas.
@@ -106,7 +184,7 @@ impl ReferenceState {
         cause: &Envelope,
     ) -> Vec<Finding> {
         let mut out = Vec::new();
-        let mut memo: BTreeMap<(String, String), Option<Match>> = BTreeMap::new();
+        let mut memo: BTreeMap<(String, String, String, Option<DistroRelease>), Option<Open>> = BTreeMap::new();
         let mut releases = BTreeSet::new();
         for p in packages {
             if let Some(rs) = self.releases_by_package.get(p) {
@@ -125,8 +203,8 @@ impl ReferenceState {
                     FindingKey { release: release.clone(), advisory: advisory_id.to_string(), purl: c.purl.clone() };
                 // Many releases share a package version: evaluate each distinct one once.
                 let now = memo
-                    .entry((c.name.clone(), c.version.clone()))
-                    .or_insert_with(|| Self::evaluate(self.prepared.get(advisory_id), &c))
+                    .entry((c.ecosystem.clone(), c.name.clone(), c.version.clone(), c.release.clone()))
+                    .or_insert_with(|| Self::evaluate(self.advisories.get(advisory_id), &c))
                     .clone();
                 out.extend(self.transition(key, now, refresh, &c, cause));
             }
@@ -137,7 +215,7 @@ impl ReferenceState {
     fn transition(
         &mut self,
         key: FindingKey,
-        now: Option<Match>,
+        now: Option<Open>,
         refresh: bool,
         c: &Component,
         cause: &Envelope,
@@ -163,10 +241,11 @@ impl ReferenceState {
         }
     }
 
-    fn finding(&self, key: &FindingKey, change: FindingChange, m: Match, c: &Component, cause: &Envelope) -> Finding {
+    fn finding(&self, key: &FindingKey, change: FindingChange, m: Open, c: &Component, cause: &Envelope) -> Finding {
         let advisory = self.advisories.get(&key.advisory);
-        let (known_exploited, fixed) = facts_of(advisory);
-        let fixed_versions = c.package.as_ref().and_then(|p| fixed.get(p)).cloned().unwrap_or_default();
+        let facts = facts_of(advisory);
+        let known_exploited = facts.0;
+        let fixed_versions = fixed_for(&facts, c.package.as_ref(), c.release.as_ref());
         let change_tag: &[u8] = if change == FindingChange::Opened { b"opened" } else { b"closed" };
         let cause_id = cause.event_id.to_string();
         Finding {
@@ -201,7 +280,7 @@ impl ReferenceState {
             package_version: c.version.as_str().into(),
             vex_status: VexStatus::Affected,
             severity: advisory.and_then(severity).map(Text::from),
-            matched: Arc::new(m),
+            matched: Arc::new(m.matched),
             vex_statement_ids: Vec::new(),
             cause_event_id: cause_id.into(),
             vex_justification: None,
@@ -209,8 +288,8 @@ impl ReferenceState {
             vex_votes: Vec::new(),
             known_exploited,
             fixed_versions: texts(fixed_versions),
-            distro_release: None,
-        release_unknown: false,
+            distro_release: m.distro_release.map(Text::from),
+            release_unknown: m.release_unknown,
         }
     }
 
@@ -231,10 +310,8 @@ impl ReferenceState {
         }
         if a.change == AdvisoryChange::Delete {
             self.advisories.remove(&a.id);
-            self.prepared.remove(&a.id);
         } else {
             self.advisories.insert(a.id.clone(), a.clone());
-            self.prepared.insert(a.id.clone(), PreparedAdvisory::new(a));
         }
         let refresh = facts_of(self.advisories.get(&a.id)) != old_facts;
         let touched: BTreeSet<PackageKey> = before.union(&after).cloned().collect();
@@ -247,12 +324,14 @@ impl ReferenceState {
             version: r.release_version.clone(),
             environment: r.environment.clone(),
         };
+        let os = os_release(r.os.as_ref());
         let components: Vec<Component> = r
             .components
             .iter()
             .map(|c| Component {
                 package: PackageKey::new(&c.ecosystem, &c.name),
-                prepared: Ecosystem::from_osv(&c.ecosystem).map(|e| e.prepare(&c.version)),
+                release: ReleaseSource::of(&c.ecosystem, c.distro_release.as_deref(), os.as_ref())
+                    .release(Ecosystem::from_osv(&c.ecosystem)),
                 ecosystem: c.ecosystem.clone(),
                 name: c.name.clone(),
                 version: c.version.clone(),
@@ -277,11 +356,11 @@ impl ReferenceState {
             }
         }
         // Desired findings of the new inventory.
-        let mut desired: BTreeMap<FindingKey, (Match, Component)> = BTreeMap::new();
+        let mut desired: BTreeMap<FindingKey, (Open, Component)> = BTreeMap::new();
         for c in &components {
             let Some(p) = &c.package else { continue };
             for id in self.advisories_by_package.get(p).into_iter().flatten() {
-                if let Some(m) = Self::evaluate(self.prepared.get(id), c) {
+                if let Some(m) = Self::evaluate(self.advisories.get(id), c) {
                     desired.insert(
                         FindingKey { release: key.clone(), advisory: id.clone(), purl: c.purl.clone() },
                         (m, c.clone()),
@@ -304,7 +383,7 @@ impl ReferenceState {
         for k in stale {
             let c = old.iter().find(|c| c.purl == k.purl).cloned().unwrap_or(Component {
                 package: None,
-                prepared: None,
+                release: None,
                 ecosystem: String::new(),
                 name: String::new(),
                 version: String::new(),

@@ -3,19 +3,18 @@
 
 use std::cmp::Ordering;
 use std::collections::hash_map::Entry;
-use std::sync::Arc;
 
-use trustloop_schemas::{EventIdPrefix, Finding, FindingChange, Match, ReleaseInventory};
+use trustloop_schemas::{EventIdPrefix, Finding, FindingChange, ReleaseInventory};
 
 use super::emit::{Cause, Ids, finding, of_advisory};
 use super::fx::FxHashMap;
 use super::tables::{AdvisoryId, ComponentEntry, ComponentId, PurlId, ReleaseEntry, next_id, use_ranks};
-use super::{ImpactState, OpenFinding, ReleaseKey, evaluate};
+use super::{ImpactState, OpenFinding, ReleaseKey, ReleaseSource, evaluate, os_release};
 
 /// A finding the new inventory wants: (advisory, purl, inventory position, proof).
-type Want = (AdvisoryId, PurlId, u32, Arc<Match>);
+type Want = (AdvisoryId, PurlId, u32, OpenFinding);
 /// A delta: (advisory, purl, the component it is reported with, change, proof).
-type Delta = (AdvisoryId, PurlId, Option<ComponentId>, FindingChange, Arc<Match>);
+type Delta = (AdvisoryId, PurlId, Option<ComponentId>, FindingChange, OpenFinding);
 
 impl ImpactState {
     pub(super) fn apply_release(&mut self, r: &ReleaseInventory) -> Vec<Finding> {
@@ -35,9 +34,11 @@ impl ImpactState {
             }
         };
         let mut components: Vec<ComponentId> = Vec::with_capacity(r.components.len());
+        let os = os_release(r.os.as_ref());
         for c in &r.components {
             let (packages, package_ids) = (&mut self.packages, &mut self.package_ids);
-            let (cid, new) = self.components.intern(c, |key| Self::package_id(packages, package_ids, key));
+            let source = ReleaseSource::of(&c.ecosystem, c.distro_release.as_deref(), os.as_ref());
+            let (cid, new) = self.components.intern(c, source, |key| Self::package_id(packages, package_ids, key));
             if new && let Some(p) = self.components.get(cid).package {
                 self.packages[p as usize].components.push(cid);
             }
@@ -127,15 +128,15 @@ impl ImpactState {
         let mut deltas: Vec<Delta> = Vec::with_capacity(stale.len() + desired.len());
         for (aid, purl) in stale {
             if let Some(f) = self.advisories[aid as usize].open.remove(&(rid, purl)) {
-                deltas.push((aid, purl, first.get(&purl).copied(), FindingChange::Closed, f.matched));
+                deltas.push((aid, purl, first.get(&purl).copied(), FindingChange::Closed, f));
             }
         }
         for (aid, purl, pos, m) in desired {
             match self.advisories[aid as usize].open.entry((rid, purl)) {
                 Entry::Vacant(v) => {
-                    v.insert(OpenFinding { matched: m.clone() });
+                    v.insert(m.clone());
                 }
-                Entry::Occupied(mut o) if *o.get().matched != *m => o.get_mut().matched = m.clone(),
+                Entry::Occupied(mut o) if *o.get() != m => *o.get_mut() = m.clone(),
                 Entry::Occupied(_) => continue,
             }
             deltas.push((aid, purl, Some(components[pos as usize]), FindingChange::Opened, m));

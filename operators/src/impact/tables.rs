@@ -5,12 +5,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use trustloop_schemas::{Advisory, Component, Match, Text};
+use trustloop_schemas::{Advisory, Component, Text};
 
 use super::emit::{Facts, Subject};
 use super::fx::FxHashMap;
-use super::{OpenFinding, PackageKey, ReleaseKey};
+use super::{OpenFinding, PackageKey, ReleaseKey, ReleaseSource};
 use crate::osv::PreparedAdvisory;
+use crate::versions::distro::DistroRelease;
 use crate::versions::{Ecosystem, Prepared};
 
 /// Dense id of a release (its `ReleaseKey`).
@@ -68,6 +69,8 @@ pub(super) struct ComponentEntry {
     pub eco: Option<Ecosystem>,
     /// The version parsed for the ecosystem (when supported).
     pub prepared: Option<Prepared>,
+    /// The release of its distribution it was built for, if known.
+    pub release: Option<DistroRelease>,
     /// Ecosystem, name, version and purl as written.
     text: [Text; 4],
     /// Its purl.
@@ -76,16 +79,23 @@ pub(super) struct ComponentEntry {
     pub occurrences: Vec<(ReleaseId, u32)>,
     /// What the current version of advisories naming its package said about it, by advisory
     /// (ascending); an advisory's entries are dropped when it changes, and refilled on demand.
-    pub evals: Vec<(AdvisoryId, Option<Arc<Match>>)>,
+    pub evals: Vec<(AdvisoryId, Option<OpenFinding>)>,
 }
 
 impl ComponentEntry {
-    fn new(c: &Component, package: Option<PackageId>, purl: PurlId, purl_text: Text) -> ComponentEntry {
+    fn new(
+        c: &Component,
+        release: ReleaseSource<'_>,
+        package: Option<PackageId>,
+        purl: PurlId,
+        purl_text: Text,
+    ) -> ComponentEntry {
         let eco = Ecosystem::from_osv(&c.ecosystem);
         ComponentEntry {
             package,
             eco,
             prepared: eco.map(|e| e.prepare(&c.version)),
+            release: release.release(eco),
             text: [c.ecosystem.as_str().into(), c.name.as_str().into(), c.version.as_str().into(), purl_text],
             purl,
             occurrences: Vec::new(),
@@ -100,6 +110,7 @@ impl ComponentEntry {
             package: None,
             eco: None,
             prepared: None,
+            release: None,
             text: [empty.clone(), empty.clone(), empty.clone(), empty],
             purl: 0,
             occurrences: Vec::new(),
@@ -294,12 +305,13 @@ impl Ranks {
     }
 }
 
-/// The component tables: every distinct component, keyed by its four strings.
+/// The component tables: every distinct component, keyed by its four strings and where its
+/// distribution release comes from.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Components {
     /// By component id.
     pub entries: Vec<ComponentEntry>,
-    /// Length-prefixed (ecosystem, name, version, purl) → id.
+    /// Length-prefixed (ecosystem, name, version, purl, release source) → id.
     ids: FxHashMap<Box<[u8]>, ComponentId>,
     /// Purls by id.
     pub purls: Strings,
@@ -308,13 +320,25 @@ pub(super) struct Components {
 }
 
 impl Components {
-    /// The id of component `c`, interning it (and its package, via `package_of`) if new.
-    pub fn intern(&mut self, c: &Component, package_of: impl FnOnce(PackageKey) -> PackageId) -> (ComponentId, bool) {
+    /// The id of component `c`, whose release comes from `release`, interning it (and its package,
+    /// via `package_of`) if new.
+    pub fn intern(
+        &mut self,
+        c: &Component,
+        release: ReleaseSource<'_>,
+        package_of: impl FnOnce(PackageKey) -> PackageId,
+    ) -> (ComponentId, bool) {
         self.scratch.clear();
-        for s in [&c.ecosystem, &c.name, &c.version, &c.purl] {
+        let (tag, text) = match release {
+            ReleaseSource::None => (0u8, ""),
+            ReleaseSource::Own(r) => (1, r),
+            ReleaseSource::Os(r) => (2, r.as_str()),
+        };
+        for s in [c.ecosystem.as_str(), &c.name, &c.version, &c.purl, text] {
             self.scratch.extend_from_slice(&(s.len() as u64).to_le_bytes());
             self.scratch.extend_from_slice(s.as_bytes());
         }
+        self.scratch.push(tag);
         if let Some(&id) = self.ids.get(self.scratch.as_slice()) {
             return (id, false);
         }
@@ -322,7 +346,7 @@ impl Components {
         let package = PackageKey::new(&c.ecosystem, &c.name).map(package_of);
         let purl = self.purls.intern(&c.purl);
         let purl_text = self.purls.text(purl).clone();
-        self.entries.push(ComponentEntry::new(c, package, purl, purl_text));
+        self.entries.push(ComponentEntry::new(c, release, package, purl, purl_text));
         self.ids.insert(self.scratch.as_slice().into(), id);
         (id, true)
     }

@@ -218,37 +218,77 @@ fn open_findings_of_one_advisory() {
 mod differential {
     use proptest::prelude::*;
     use trustloop_schemas::{
-        Affected, AffectedPackage, Component as InvComponent, EventCodec, EventTime, InventoryFormat, Range,
-        RangeEvent, RangeType, Severity,
+        Affected, AffectedPackage, Component as InvComponent, EventCodec, EventTime, InventoryFormat, OperatingSystem,
+        Range, RangeEvent, RangeType, Severity,
     };
 
     use super::super::reference::ReferenceState;
     use super::*;
 
-    /// (ecosystem, name as written, version, purl): two spellings of one PyPI and one crates.io
-    /// package, purls shared by two versions, an unsupported ecosystem.
-    const COMPONENTS: [(&str, &str, &str, &str); 12] = [
-        ("crates.io", "tokio", "1.0.0", "pkg:cargo/tokio@1.0.0"),
-        ("crates.io", "tokio", "1.2.0", "pkg:cargo/tokio@1.2.0"),
-        ("crates.io", "foo_bar", "0.9.0", "pkg:cargo/foo_bar@0.9.0"),
-        ("crates.io", "foo-bar", "2.0.0", "pkg:cargo/foo-bar@2.0.0"),
-        ("PyPI", "Django", "3.2", "pkg:pypi/django@3.2"),
-        ("PyPI", "django", "4.0.0", "pkg:pypi/django@4.0.0"),
-        ("PyPI", "zope.interface", "1.0", "pkg:pypi/zope-interface"),
-        ("PyPI", "zope_interface", "2.0", "pkg:pypi/zope-interface"),
-        ("Go", "golang.org/x/net", "v0.1.0", "pkg:golang/golang.org/x/net@v0.1.0"),
-        ("Go", "golang.org/x/net", "v0.9.0", "pkg:golang/golang.org/x/net@v0.9.0"),
-        ("Hex", "plug", "1.0.0", "pkg:hex/plug@1.0.0"),
-        ("crates.io", "tokio", "2.0.0", "pkg:cargo/tokio@1.2.0"),
+    /// (ecosystem, name as written, version, purl, distribution release): two spellings of one PyPI
+    /// and one crates.io package, purls shared by two versions, an unsupported ecosystem; then
+    /// distribution packages of known releases (also as a code name, and one purl written with two
+    /// releases), of unknown ones (the inventory's operating system may tell) and of a release only
+    /// partly known (openEuler `22.03` against advisories for its service packs).
+    const COMPONENTS: [(&str, &str, &str, &str, Option<&str>); 24] = [
+        ("crates.io", "tokio", "1.0.0", "pkg:cargo/tokio@1.0.0", None),
+        ("crates.io", "tokio", "1.2.0", "pkg:cargo/tokio@1.2.0", None),
+        ("crates.io", "foo_bar", "0.9.0", "pkg:cargo/foo_bar@0.9.0", None),
+        ("crates.io", "foo-bar", "2.0.0", "pkg:cargo/foo-bar@2.0.0", None),
+        ("PyPI", "Django", "3.2", "pkg:pypi/django@3.2", None),
+        ("PyPI", "django", "4.0.0", "pkg:pypi/django@4.0.0", None),
+        ("PyPI", "zope.interface", "1.0", "pkg:pypi/zope-interface", None),
+        ("PyPI", "zope_interface", "2.0", "pkg:pypi/zope-interface", None),
+        ("Go", "golang.org/x/net", "v0.1.0", "pkg:golang/golang.org/x/net@v0.1.0", None),
+        ("Go", "golang.org/x/net", "v0.9.0", "pkg:golang/golang.org/x/net@v0.9.0", None),
+        ("Hex", "plug", "1.0.0", "pkg:hex/plug@1.0.0", None),
+        ("crates.io", "tokio", "2.0.0", "pkg:cargo/tokio@1.2.0", None),
+        (
+            "Debian",
+            "openssl",
+            "1.1.1n-0+deb11u1",
+            "pkg:deb/debian/openssl@1.1.1n-0+deb11u1?distro=debian-11",
+            Some("11"),
+        ),
+        ("Debian", "openssl", "3.0.9-1", "pkg:deb/debian/openssl@3.0.9-1?distro=debian-12", Some("12")),
+        ("Debian", "openssl", "1.1.1n-0+deb11u1", "pkg:deb/debian/openssl@1.1.1n-0+deb11u1", None),
+        ("Debian", "openssl", "1.1.1n-0+deb11u1", "pkg:deb/debian/openssl@1.1.1n-0+deb11u1", Some("11.7")),
+        ("Debian", "openssl", "3.0.11-1~deb12u2", "pkg:deb/debian/openssl@3.0.11-1~deb12u2", Some("bookworm")),
+        ("Ubuntu", "openssl", "1.1.1f-1ubuntu2", "pkg:deb/ubuntu/openssl@1.1.1f-1ubuntu2", Some("20.04")),
+        ("Ubuntu", "openssl", "1.1.1f-1ubuntu2.20", "pkg:deb/ubuntu/openssl@1.1.1f-1ubuntu2.20", None),
+        ("AlmaLinux", "openssl", "1:3.0.7-24.el9", "pkg:rpm/almalinux/openssl@3.0.7-24.el9?epoch=1", Some("9")),
+        ("AlmaLinux", "openssl", "1:1.1.1k-9.el8", "pkg:rpm/almalinux/openssl@1.1.1k-9.el8?epoch=1", Some("8")),
+        ("AlmaLinux", "openssl", "1:3.0.7-27.el9", "pkg:rpm/almalinux/openssl@3.0.7-27.el9?epoch=1", None),
+        ("Alpine", "openssl", "3.1.4-r5", "pkg:apk/alpine/openssl@3.1.4-r5", Some("3.19")),
+        ("openEuler", "openssl", "1.1.1m-2", "pkg:rpm/openeuler/openssl@1.1.1m-2", Some("22.03")),
     ];
-    /// (ecosystem, name as an advisory writes it, versions to draw range events from).
-    const PACKAGES: [(&str, &str, [&str; 4]); 6] = [
+    /// (ecosystem, name as an advisory writes it, versions to draw range events from): language
+    /// packages, then distribution entries scoped to releases (and one bare `Debian`).
+    const PACKAGES: [(&str, &str, [&str; 4]); 15] = [
         ("crates.io", "tokio", ["0.9.0", "1.0.0", "1.2.0", "2.0.0"]),
         ("crates.io", "foo-bar", ["0.1.0", "1.0.0", "2.0.0", "3.0.0"]),
         ("PyPI", "DJANGO", ["1.0", "3.2.0", "4.0", "5.0"]),
         ("PyPI", "zope-interface", ["0.5", "1.0", "2.0", "3.0"]),
         ("Go", "golang.org/x/net", ["0", "v0.1.0", "v0.5.0", "v0.9.0"]),
         ("Hex", "plug", ["0.1.0", "1.0.0", "1.1.0", "2.0.0"]),
+        ("Debian:11", "openssl", ["0", "1.1.1k-1", "1.1.1n-0+deb11u1", "1.1.1w-0+deb11u1"]),
+        ("Debian:12", "openssl", ["0", "3.0.9-1", "3.0.11-1~deb12u2", "3.1.0-1"]),
+        ("Debian", "openssl", ["0", "1.1.1n-0+deb11u1", "3.0.9-1", "3.0.11-1~deb12u2"]),
+        ("Ubuntu:20.04:LTS", "openssl", ["0", "1.1.1f-1ubuntu2", "1.1.1f-1ubuntu2.20", "3.0.0"]),
+        ("AlmaLinux:9", "openssl", ["0", "1:3.0.7-24.el9", "1:3.0.7-27.el9", "1:3.2.2-6.el9"]),
+        ("AlmaLinux:8", "openssl", ["0", "1:1.1.1k-9.el8", "1:1.1.1k-12.el8", "1:1.1.1k-14.el8"]),
+        ("Alpine:v3.19", "openssl", ["0", "3.1.4-r5", "3.1.6-r0", "3.1.7-r0"]),
+        ("openEuler:22.03-LTS-SP3", "openssl", ["0", "1.1.1m-1", "1.1.1m-2", "1.1.1m-5"]),
+        ("openEuler:22.03-LTS-SP1", "openssl", ["0", "1.1.1m-1", "1.1.1m-2", "1.1.1m-5"]),
+    ];
+    /// Operating systems an inventory may name (distribution, release): as OSV names them, as
+    /// os-release does, of a distribution without a release.
+    const SYSTEMS: [(&str, Option<&str>); 5] = [
+        ("Debian", Some("12")),
+        ("AlmaLinux", Some("9.4")),
+        ("ubuntu", Some("20.04")),
+        ("Debian", None),
+        ("openEuler", Some("22.03")),
     ];
 
     fn envelope(key: &str, n: u64) -> Envelope {
@@ -267,17 +307,17 @@ mod differential {
         /// id, (package, introduced, fixed-or-last, kind, listed version) per entry, withdrawn.
         Advisory(u8, Vec<(u8, u8, u8, u8, Option<u8>)>, bool),
         Delete(u8),
-        /// name, environment?, components.
-        Release(u8, bool, Vec<u8>),
+        /// name, environment?, operating system?, components.
+        Release(u8, bool, Option<u8>, Vec<u8>),
     }
 
     fn step() -> impl Strategy<Value = Step> {
         prop_oneof![
-            4 => (0u8..4, proptest::collection::vec((0u8..6, 0u8..4, 0u8..4, 0u8..3, proptest::option::of(0u8..4)), 1..3), any::<bool>())
+            4 => (0u8..4, proptest::collection::vec((0u8..PACKAGES.len() as u8, 0u8..4, 0u8..4, 0u8..3, proptest::option::of(0u8..4)), 1..4), any::<bool>())
                 .prop_map(|(id, entries, w)| Step::Advisory(id, entries, w && id == 0)),
             1 => (0u8..4).prop_map(Step::Delete),
-            4 => (0u8..3, any::<bool>(), proptest::collection::vec(0u8..12, 0..7))
-                .prop_map(|(n, env, cs)| Step::Release(n, env, cs)),
+            4 => (0u8..3, any::<bool>(), proptest::option::of(0u8..SYSTEMS.len() as u8), proptest::collection::vec(0u8..COMPONENTS.len() as u8, 0..8))
+                .prop_map(|(n, env, os, cs)| Step::Release(n, env, os, cs)),
         ]
     }
 
@@ -329,7 +369,7 @@ mod differential {
                 })
             }
             Step::Delete(id) => super::delete(&format!("ADV-{id}"), n),
-            Step::Release(name, env, cs) => Event::ReleaseInventory(ReleaseInventory {
+            Step::Release(name, env, os, cs) => Event::ReleaseInventory(ReleaseInventory {
                 envelope: envelope("rel", n),
                 release_name: format!("rel-{name}"),
                 release_version: "1.0".into(),
@@ -339,25 +379,61 @@ mod differential {
                 components: cs
                     .iter()
                     .map(|&c| {
-                        let (eco, name, version, purl) = COMPONENTS[c as usize];
+                        let (eco, name, version, purl, release) = COMPONENTS[c as usize];
                         InvComponent {
                             purl: purl.into(),
                             ecosystem: eco.into(),
                             name: name.into(),
                             version: version.into(),
                             scope: None,
+                            distro_release: release.map(str::to_string),
                             ..Default::default()
                         }
                     })
                     .collect(),
-                os: None,
-        left_out: Vec::new(),
+                os: os.map(|o| {
+                    let (distribution, release) = SYSTEMS[o as usize];
+                    OperatingSystem {
+                        distribution: distribution.into(),
+                        release: release.map(str::to_string),
+                        name: None,
+                    }
+                }),
+                left_out: Vec::new(),
             }),
         }
     }
 
+    /// The input space reaches findings of every kind: of entries without a release, of a known
+    /// release, of an unknown one, and the releases' entries change what findings say.
+    #[test]
+    fn input_space_reaches_every_kind_of_finding() {
+        use proptest::strategy::ValueTree;
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let (mut bare, mut known, mut unknown, mut os_told) = (0, 0, 0, 0);
+        for _ in 0..200 {
+            let steps = proptest::collection::vec(step(), 1..40).new_tree(&mut runner).expect("tree").current();
+            let mut s = ImpactState::default();
+            for (n, st) in steps.iter().enumerate() {
+                let e = event(n as u64, st);
+                for f in s.apply(&e) {
+                    match (&f.distro_release, f.release_unknown) {
+                        (None, _) => bare += 1,
+                        (Some(_), false) => known += 1,
+                        (Some(_), true) => unknown += 1,
+                    }
+                    if let (Step::Release(_, _, Some(_), _), Some(_)) = (st, &f.distro_release) {
+                        os_told += 1;
+                    }
+                }
+            }
+        }
+        eprintln!("findings: {bare} without a release, {known} of a known release, {unknown} of an unknown one");
+        assert!(bare > 0 && known > 0 && unknown > 0 && os_told > 0, "{bare} {known} {unknown} {os_told}");
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(ProptestConfig::with_cases(512))]
 
         /// The interned operator emits byte-identical deltas, in the same order, as the string-keyed
         /// one it replaced, and ends with the same open findings.
@@ -377,10 +453,186 @@ mod differential {
             let a: Vec<(FindingKey, Match)> = new.open_findings().map(|(k, m)| (k, m.clone())).collect();
             let b: Vec<(FindingKey, Match)> = old.open_findings().map(|(k, m)| (k.clone(), m.clone())).collect();
             prop_assert_eq!(a, b);
+            // Incremental = batch: a fresh state fed the final advisories, then the final releases.
+            let mut last_advisory: BTreeMap<u8, usize> = BTreeMap::new();
+            let mut last_release: BTreeMap<(u8, bool), usize> = BTreeMap::new();
+            for (n, s) in steps.iter().enumerate() {
+                match s {
+                    Step::Advisory(id, ..) | Step::Delete(id) => { last_advisory.insert(*id, n); }
+                    Step::Release(name, env, ..) => { last_release.insert((*name, *env), n); }
+                }
+            }
+            let mut batch = ImpactState::default();
+            for &n in last_advisory.values().chain(last_release.values()) {
+                batch.apply(&event(n as u64, &steps[n]));
+            }
+            // A purl listed twice in one inventory is left out: an advisory change walks its
+            // occurrences in inventory order (the last one decides), an inventory keeps the last
+            // occurrence that matches — both operators have always done so.
+            let mut twice: BTreeSet<(String, Option<String>, String)> = BTreeSet::new();
+            for &n in last_release.values() {
+                let Event::ReleaseInventory(r) = event(n as u64, &steps[n]) else { continue };
+                let mut seen = BTreeSet::new();
+                for c in &r.components {
+                    if !seen.insert(c.purl.clone()) {
+                        twice.insert((r.release_name.clone(), r.environment.clone(), c.purl.clone()));
+                    }
+                }
+            }
             for id in 0..4 {
                 let id = format!("ADV-{id}");
                 prop_assert_eq!(new.advisory(&id), old.advisory(&id));
+                let of = |s: &ImpactState| -> Vec<(FindingKey, OpenFinding)> {
+                    s.open_findings_of(&id)
+                        .into_iter()
+                        .filter(|(k, _)| {
+                            !twice.contains(&(k.release.name.clone(), k.release.environment.clone(), k.purl.clone()))
+                        })
+                        .map(|(k, f)| (k, f.clone()))
+                        .collect()
+                };
+                prop_assert_eq!(of(&new), of(&batch), "incremental vs batch, {}", id);
             }
         }
+    }
+}
+
+/// An advisory `id` with one `ECOSYSTEM` range `introduced: 0, fixed: <fixed>` per entry
+/// (ecosystem as written, package name, fixed version).
+fn distro_advisory(id: &str, n: u64, entries: &[(&str, &str, &str)]) -> Event {
+    let Event::Advisory(mut a) = advisory(id, n, "x", "0", None) else { unreachable!() };
+    a.affected = entries
+        .iter()
+        .map(|(eco, name, fixed)| trustloop_schemas::Affected {
+            package: AffectedPackage { ecosystem: (*eco).into(), name: (*name).into(), purl: None },
+            ranges: vec![Range {
+                kind: RangeType::Ecosystem,
+                repo: None,
+                events: vec![
+                    RangeEvent { introduced: Some("0".into()), ..Default::default() },
+                    RangeEvent { fixed: Some((*fixed).into()), ..Default::default() },
+                ],
+            }],
+            versions: vec![],
+            ecosystem_specific: None,
+            database_specific: None,
+        })
+        .collect();
+    Event::Advisory(a)
+}
+
+/// A release of distribution packages (ecosystem, name, version, release), on operating system `os`.
+fn distro_release(
+    name: &str,
+    n: u64,
+    os: Option<(&str, &str)>,
+    components: &[(&str, &str, &str, Option<&str>)],
+) -> Event {
+    let Event::ReleaseInventory(mut r) = release(name, n, &[]) else { unreachable!() };
+    r.components = components
+        .iter()
+        .map(|(eco, p, v, rel)| InvComponent {
+            purl: format!("pkg:deb/{}/{p}@{v}", eco.to_ascii_lowercase()),
+            ecosystem: (*eco).into(),
+            name: (*p).into(),
+            version: (*v).into(),
+            distro_release: rel.map(str::to_string),
+            ..Default::default()
+        })
+        .collect();
+    r.os = os.map(|(d, v)| trustloop_schemas::OperatingSystem {
+        distribution: d.into(),
+        release: Some(v.into()),
+        name: None,
+    });
+    Event::ReleaseInventory(r)
+}
+
+/// (release, purl, distro_release, release_unknown) of each finding.
+fn scoped(out: &[Finding]) -> Vec<(String, String, Option<String>, bool)> {
+    out.iter()
+        .map(|f| {
+            (
+                f.release_name.to_string(),
+                f.purl.to_string(),
+                f.distro_release.as_deref().map(str::to_string),
+                f.release_unknown,
+            )
+        })
+        .collect()
+}
+
+/// A `Debian:11` advisory never matches a Debian 12 component, matches a Debian 11 one, and matches
+/// one of an unknown release saying so; the inventory's operating system tells a component's release.
+#[test]
+fn debian_11_advisory_matches_only_debian_11() {
+    let mut s = ImpactState::default();
+    let d11 = Some("Debian:11".to_string());
+    s.apply(&distro_release("d12", 1, None, &[("Debian", "openssl", "1.1.1n-0+deb11u1", Some("12"))]));
+    s.apply(&distro_release("d11", 2, None, &[("Debian", "openssl", "1.1.1n-0+deb11u1", Some("bullseye"))]));
+    s.apply(&distro_release("unknown", 3, None, &[("Debian", "openssl", "1.1.1n-0+deb11u1", None)]));
+    s.apply(&distro_release("os12", 4, Some(("Debian", "12.5")), &[("Debian", "openssl", "1.1.1n-0+deb11u1", None)]));
+    s.apply(&distro_release("os11", 5, Some(("debian", "11")), &[("Debian", "openssl", "1.1.1n-0+deb11u1", None)]));
+    // Another distribution's operating system says nothing about a Debian package.
+    s.apply(&distro_release("alma", 6, Some(("AlmaLinux", "9")), &[("Debian", "openssl", "1.1.1n-0+deb11u1", None)]));
+    let out = s.apply(&distro_advisory("DSA-1", 7, &[("Debian:11", "openssl", "1.1.1w-0+deb11u1")]));
+    let purl = "pkg:deb/debian/openssl@1.1.1n-0+deb11u1".to_string();
+    let want = |r: &str, unknown| (r.to_string(), purl.clone(), d11.clone(), unknown);
+    assert_eq!(scoped(&out), vec![want("alma", true), want("d11", false), want("os11", false), want("unknown", true)]);
+    assert_eq!(out[1].fixed_versions, trustloop_schemas::texts(["1.1.1w-0+deb11u1"]));
+    // The same advisory learns a Debian 12 entry (first in advisory order) that also matches: the
+    // known releases keep their entry, the unknown ones report the first entry that matches.
+    let out = s.apply(&distro_advisory(
+        "DSA-1",
+        8,
+        &[("Debian:12", "openssl", "3.0.11-1~deb12u2"), ("Debian:11", "openssl", "1.1.1w-0+deb11u1")],
+    ));
+    let d12 = Some("Debian:12".to_string());
+    let reopened = |r: &str| (r.to_string(), purl.clone(), d12.clone(), true);
+    assert_eq!(
+        scoped(&out),
+        vec![
+            reopened("alma"),
+            ("d11".into(), purl.clone(), d11.clone(), false),
+            ("d12".into(), purl.clone(), d12.clone(), false),
+            ("os11".into(), purl.clone(), d11.clone(), false),
+            ("os12".into(), purl.clone(), d12.clone(), false),
+            reopened("unknown"),
+        ],
+        "facts changed (a new fixed version): every open finding is re-emitted"
+    );
+    let fixed = |r: &str| out.iter().find(|f| &*f.release_name == r).map(|f| f.fixed_versions.to_vec());
+    assert_eq!(fixed("d11"), Some(vec!["1.1.1w-0+deb11u1".into()]), "Debian 11's fix only");
+    assert_eq!(fixed("d12"), Some(vec!["3.0.11-1~deb12u2".into()]), "Debian 12's fix only");
+    assert_eq!(fixed("unknown"), Some(vec!["3.0.11-1~deb12u2".into(), "1.1.1w-0+deb11u1".into()]));
+    // A bare `Debian` entry applies to every release, and its findings name no release.
+    let out = s.apply(&distro_advisory("DSA-2", 9, &[("Debian", "openssl", "9.9")]));
+    assert_eq!(out.len(), 6);
+    assert!(out.iter().all(|f| f.distro_release.is_none() && !f.release_unknown));
+    // Re-importing the unknown release as Debian 12 closes nothing but re-opens DSA-1 (the finding
+    // now holds for a known release).
+    let out = s.apply(&distro_release("unknown", 10, None, &[("Debian", "openssl", "1.1.1n-0+deb11u1", Some("12"))]));
+    assert_eq!(changes(&out), vec![("unknown".into(), "DSA-1".into(), FindingChange::Opened)]);
+    assert_eq!(scoped(&out), vec![("unknown".into(), purl.clone(), d12.clone(), false)]);
+    // As Debian 13: DSA-1 closes, DSA-2 stays.
+    let out = s.apply(&distro_release("unknown", 11, None, &[("Debian", "openssl", "1.1.1n-0+deb11u1", Some("13"))]));
+    assert_eq!(changes(&out), vec![("unknown".into(), "DSA-1".into(), FindingChange::Closed)]);
+}
+
+/// Finding ids and bytes of inputs without distribution releases: the reference operator (which
+/// derives each id from its parts) agrees, and the findings name no release.
+#[test]
+fn findings_without_releases_name_none() {
+    let events = [
+        release("a", 1, &[("tokio", "1.2.0")]),
+        advisory("R-1", 2, "tokio", "0", Some("1.5.0")),
+        release("a", 3, &[("tokio", "1.5.0")]),
+    ];
+    let mut s = ImpactState::default();
+    let mut r = super::reference::ReferenceState::default();
+    for e in &events {
+        let (a, b) = (s.apply(e), r.apply(e));
+        assert_eq!(a, b);
+        assert!(a.iter().all(|f| f.distro_release.is_none() && !f.release_unknown));
     }
 }
