@@ -1,5 +1,6 @@
 //! trustloop's functional core: pure, deterministic operators. No clock, no randomness, no I/O.
 //!
+//! * [`coverage`] — blind spots: the components of a release no advisory source can check.
 //! * [`versions`] — version ordering per ecosystem (OSV ecosystem names), the basis of impact
 //!   selection.
 //! * [`decision`] — the decision operator: release gates and trust rules → verdicts and actions.
@@ -14,6 +15,7 @@
 //! * [`trust`] — the trust scoring operator: telemetry × findings → trust scores.
 //! * [`vex`] — alias unification and VEX consensus over statements from several issuers.
 
+pub mod coverage;
 pub mod decision;
 pub mod enforce;
 pub mod findings;

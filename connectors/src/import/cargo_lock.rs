@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use trustloop_schemas::{Component, EventTime, InventoryFormat, ReleaseInventory};
+use trustloop_schemas::{Component, EventTime, InventoryFormat, LeftOutComponent, ReleaseInventory};
 
 use super::ImportError;
 pub use super::release::ReleaseRef;
@@ -19,14 +19,9 @@ pub struct LockfileInventory {
     pub skipped: Vec<String>,
 }
 
-/// Parses a `Cargo.lock` text into the inventory of `release`.
-pub fn parse(
-    text: &str,
-    path: &str,
-    release: &ReleaseRef,
-    tenant: &str,
-    event_time: EventTime,
-) -> Result<LockfileInventory, ImportError> {
+/// The crates.io packages of a `Cargo.lock` text (sorted by purl, deduplicated), and the packages
+/// left out as `name@version` (workspace members, path and git dependencies).
+pub fn packages(text: &str, path: &str) -> Result<(Vec<Component>, Vec<String>), ImportError> {
     let lock: cargo_lock::Lockfile = text.parse().map_err(|e: cargo_lock::Error| ImportError {
         path: path.to_string(),
         pointer: String::new(),
@@ -51,7 +46,19 @@ pub fn parse(
     }
     components.sort_by(|a, b| a.purl.cmp(&b.purl));
     components.dedup();
-    let inventory = inventory(
+    Ok((components, skipped))
+}
+
+/// Parses a `Cargo.lock` text into the inventory of `release`.
+pub fn parse(
+    text: &str,
+    path: &str,
+    release: &ReleaseRef,
+    tenant: &str,
+    event_time: EventTime,
+) -> Result<LockfileInventory, ImportError> {
+    let (components, skipped) = packages(text, path)?;
+    let mut inventory = inventory(
         release,
         InventoryFormat::CargoLock,
         text.as_bytes(),
@@ -60,6 +67,15 @@ pub fn parse(
         format!("cargo-lock:{path}"),
         event_time,
     );
+    inventory.left_out = skipped
+        .iter()
+        .map(|s| LeftOutComponent {
+            component: s.clone(),
+            ecosystem: Some("crates.io".into()),
+            reason: "a workspace member, path or git dependency".into(),
+            location: path.to_string(),
+        })
+        .collect();
     Ok(LockfileInventory { inventory, skipped })
 }
 

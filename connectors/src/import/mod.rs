@@ -3,6 +3,7 @@
 //! * [`osv`] — OSV advisories (JSON or YAML) into `Advisory` events.
 //! * [`osv_history`] — an ordered advisory stream (JSON lines, gzip) into `Advisory` events.
 //! * [`cargo_lock`] — `Cargo.lock` files into `ReleaseInventory` events.
+//! * [`lockfile`] — lockfiles of every kind (and directories of them) into one `ReleaseInventory`.
 //! * [`cyclonedx`], [`spdx`] — CycloneDX and SPDX JSON SBOMs into `ReleaseInventory` events; [`sbom`]
 //!   tells them apart; [`release`] is what the inventory importers share.
 //! * [`openvex`], [`csaf`], [`cyclonedx_vex`] — VEX documents into `VexStatement` events; [`vex`]
@@ -12,6 +13,7 @@ pub mod cargo_lock;
 pub mod csaf;
 pub mod cyclonedx;
 pub mod cyclonedx_vex;
+pub mod lockfile;
 pub mod openvex;
 pub mod osv;
 pub mod osv_history;

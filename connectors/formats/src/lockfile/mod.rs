@@ -194,6 +194,23 @@ impl Kind {
         }
     }
 
+    /// The OSV ecosystem of the packages this kind pins.
+    pub fn ecosystem(self) -> &'static str {
+        match self {
+            Kind::PackageLock | Kind::YarnLock | Kind::PnpmLock | Kind::BunLock => "npm",
+            Kind::PoetryLock | Kind::PipfileLock | Kind::UvLock | Kind::PdmLock | Kind::Requirements => "PyPI",
+            Kind::GoMod => "Go",
+            Kind::GemfileLock => "RubyGems",
+            Kind::ComposerLock => "Packagist",
+            Kind::PubspecLock => "Pub",
+            Kind::MixLock => "Hex",
+            Kind::GradleLockfile | Kind::PomXml => "Maven",
+            Kind::NugetLock => "NuGet",
+            Kind::PackageResolved => "SwiftURL",
+            Kind::RenvLock => "CRAN",
+        }
+    }
+
     /// The kind `--kind NAME` names.
     pub fn from_name(name: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.name() == name)
