@@ -312,4 +312,6 @@ impl<'a> ReleaseSource<'a> {
 #[cfg(test)]
 mod reference;
 #[cfg(test)]
+mod shared_data;
+#[cfg(test)]
 mod tests;
