@@ -1,20 +1,27 @@
-//! CycloneDX JSON SBOMs (<https://cyclonedx.org/specification/overview/>, spec versions 1.2–1.6)
-//! into one `ReleaseInventory` event.
+//! CycloneDX JSON SBOMs (<https://cyclonedx.org/specification/overview/>, spec versions 1.2–1.7)
+//! into one `ReleaseInventory` event; CycloneDX XML too, once `trustloop_formats` has converted it
+//! to the JSON shape ([`parse_value`]).
 //!
 //! Every component with a package URL — `components`, their nested `components` at any depth, and
 //! the nested components of `metadata.component` — becomes an inventory component with its OSV
-//! ecosystem and package name; `scope` (`required`/`optional`/`excluded`) is kept. The release is
-//! the caller's, else `metadata.component`'s `name@version`. The event time is `metadata.timestamp`,
-//! else the caller's.
+//! ecosystem and package name; `scope` (`required`/`optional`/`excluded`), `hashes` and `licenses`
+//! (ids, names, expressions) are kept, and `dependencies` (by `bom-ref`) become each component's
+//! `depends_on`; what `metadata.component` depends on is `direct` (also through a component without
+//! a purl it depends on, like trivy's operating-system and lockfile components). A component of
+//! `type` `operating-system` is the image's OS (its `name` is os-release's `ID`, its `version`
+//! `VERSION_ID`) and, without a purl, is not a left-out component. The release is the caller's, else
+//! `metadata.component`'s `name@version`. The event time is `metadata.timestamp`, else the caller's.
+
+use std::collections::{HashMap, HashSet};
 
 use serde::Deserialize;
-use trustloop_schemas::{EventTime, InventoryFormat};
+use trustloop_schemas::{EventTime, InventoryFormat, OperatingSystem};
 
 use super::ImportError;
-use super::release::{Components, ReleaseChoice, SbomInventory, document_time};
+use super::release::{Components, Node, ReleaseChoice, SbomInventory, document_time, operating_system};
 
 /// The specification versions read (JSON exists from 1.2 on).
-pub const SPEC_VERSIONS: [&str; 5] = ["1.2", "1.3", "1.4", "1.5", "1.6"];
+pub const SPEC_VERSIONS: [&str; 6] = ["1.2", "1.3", "1.4", "1.5", "1.6", "1.7"];
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -25,6 +32,8 @@ struct Bom {
     metadata: Option<Metadata>,
     #[serde(default)]
     components: Option<Vec<CdxComponent>>,
+    #[serde(default)]
+    dependencies: Option<Vec<Dependency>>,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +64,10 @@ impl Scope {
 
 #[derive(Deserialize)]
 struct CdxComponent {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(rename = "bom-ref", default)]
+    bom_ref: Option<String>,
     #[serde(default)]
     group: Option<String>,
     #[serde(default)]
@@ -62,11 +75,51 @@ struct CdxComponent {
     #[serde(default)]
     version: Option<String>,
     #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
     purl: Option<String>,
     #[serde(default)]
     scope: Option<Scope>,
     #[serde(default)]
+    hashes: Option<Vec<Hash>>,
+    #[serde(default)]
+    licenses: Option<Vec<LicenseChoice>>,
+    #[serde(default)]
     components: Option<Vec<CdxComponent>>,
+}
+
+#[derive(Deserialize)]
+struct Hash {
+    #[serde(default)]
+    alg: Option<String>,
+    #[serde(default)]
+    content: Option<String>,
+}
+
+/// A `licenses` entry: a licence or an SPDX expression.
+#[derive(Deserialize)]
+struct LicenseChoice {
+    #[serde(default)]
+    license: Option<License>,
+    #[serde(default)]
+    expression: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct License {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Dependency {
+    #[serde(rename = "ref")]
+    reference: String,
+    #[serde(default)]
+    depends_on: Option<Vec<String>>,
 }
 
 impl CdxComponent {
@@ -84,17 +137,97 @@ impl CdxComponent {
         }
         s
     }
+
+    fn is_operating_system(&self) -> bool {
+        self.kind.as_deref() == Some("operating-system")
+    }
+
+    /// The image's OS this component describes.
+    fn operating_system(&self) -> OperatingSystem {
+        operating_system(
+            self.name.as_deref().unwrap_or_default(),
+            self.version.as_deref().unwrap_or_default(),
+            self.description.as_deref(),
+        )
+    }
 }
 
-fn collect(components: &[CdxComponent], prefix: &str, out: &mut Components<'_>) {
+/// What [`collect`] fills in beside the components.
+struct Walk<'b> {
+    /// Graph nodes by `bom-ref`.
+    nodes: HashMap<&'b str, Node>,
+    os: Option<OperatingSystem>,
+}
+
+fn collect<'b>(components: &'b [CdxComponent], prefix: &str, out: &mut Components<'_>, walk: &mut Walk<'b>) {
     for (i, c) in components.iter().enumerate() {
         let pointer = format!("{prefix}/{i}");
-        match c.purl.as_deref().filter(|p| !p.trim().is_empty()) {
-            Some(purl) => out.add(purl, pointer.clone(), format!("{pointer}/purl"), c.scope.map(Scope::as_str)),
-            None => out.no_purl(pointer.clone(), c.label()),
+        if c.is_operating_system() && walk.os.is_none() {
+            walk.os = Some(c.operating_system());
+        }
+        let node = match c.purl.as_deref().filter(|p| !p.trim().is_empty()) {
+            Some(purl) => match out.add(purl, pointer.clone(), format!("{pointer}/purl"), c.scope.map(Scope::as_str)) {
+                Some(k) => {
+                    details(c, k, out);
+                    Node::Component(k)
+                }
+                None => Node::Other { through: false },
+            },
+            None => {
+                if !c.is_operating_system() {
+                    out.no_purl(pointer.clone(), c.label());
+                }
+                Node::Other { through: true }
+            }
+        };
+        if let Some(r) = c.bom_ref.as_deref() {
+            walk.nodes.entry(r).or_insert(node);
         }
         if let Some(nested) = &c.components {
-            collect(nested, &format!("{pointer}/components"), out);
+            collect(nested, &format!("{pointer}/components"), out, walk);
+        }
+    }
+}
+
+/// A component's hashes and licences onto inventory component `k`.
+fn details(c: &CdxComponent, k: usize, out: &mut Components<'_>) {
+    for h in c.hashes.iter().flatten() {
+        if let (Some(alg), Some(content)) = (&h.alg, &h.content) {
+            out.hash(k, alg, content);
+        }
+    }
+    for l in c.licenses.iter().flatten() {
+        let license = l.expression.as_deref().or_else(|| {
+            let license = l.license.as_ref()?;
+            license.id.as_deref().filter(|id| !id.trim().is_empty()).or(license.name.as_deref())
+        });
+        if let Some(license) = license {
+            out.license(k, license);
+        }
+    }
+}
+
+/// The `dependencies` graph onto the components: each edge between inventory components, and what
+/// the root depends on directly (or through a purl-less component it depends on) as direct.
+fn graph(dependencies: &[Dependency], nodes: &HashMap<&str, Node>, out: &mut Components<'_>) {
+    let node = |r: &str| nodes.get(r).copied().unwrap_or(Node::Other { through: false });
+    let mut through: HashSet<&str> = HashSet::new();
+    for d in dependencies {
+        let from = node(&d.reference);
+        for to in d.depends_on.iter().flatten() {
+            let target = node(to);
+            if from == Node::Root && target == (Node::Other { through: true }) {
+                through.insert(to.as_str());
+            }
+            out.depends(from, target);
+        }
+    }
+    if through.is_empty() {
+        return;
+    }
+    for d in dependencies.iter().filter(|d| through.contains(d.reference.as_str())) {
+        for to in d.depends_on.iter().flatten() {
+            out.depends(Node::Root, node(to));
         }
     }
 }
@@ -112,7 +245,7 @@ fn own_identity(c: &CdxComponent) -> Option<(String, String)> {
 /// into the inventory of `release` for `tenant`. `event_time` is used when the document has no
 /// `metadata.timestamp`.
 ///
-/// A document that is not CycloneDX JSON 1.2–1.6, or does not have the specification's shape, is an
+/// A document that is not CycloneDX JSON 1.2–1.7, or does not have the specification's shape, is an
 /// error at the JSON pointer of the offending value; a component whose purl does not parse is only
 /// that component's rejection (in [`SbomInventory::rejected`]).
 pub fn parse(
@@ -122,9 +255,35 @@ pub fn parse(
     tenant: &str,
     event_time: EventTime,
 ) -> Result<SbomInventory, ImportError> {
+    let bom: Bom = super::from_json(bytes, path)?;
+    read(bom, bytes, path, release, tenant, event_time)
+}
+
+/// Like [`parse`], for a document already in CycloneDX JSON's shape (`value`, CycloneDX XML
+/// converted by `trustloop_formats::sbom`); `document` is the original, whose digest the inventory
+/// keeps. Errors point into `value`.
+pub fn parse_value(
+    value: serde_json::Value,
+    document: &[u8],
+    path: &str,
+    release: &ReleaseChoice,
+    tenant: &str,
+    event_time: EventTime,
+) -> Result<SbomInventory, ImportError> {
+    let bom: Bom = super::sbom::from_value(value, path)?;
+    read(bom, document, path, release, tenant, event_time)
+}
+
+fn read(
+    bom: Bom,
+    bytes: &[u8],
+    path: &str,
+    release: &ReleaseChoice,
+    tenant: &str,
+    event_time: EventTime,
+) -> Result<SbomInventory, ImportError> {
     let err =
         |pointer: &str, reason: String| ImportError { path: path.to_string(), pointer: pointer.to_string(), reason };
-    let bom: Bom = super::from_json(bytes, path)?;
     if bom.bom_format != "CycloneDX" {
         return Err(err("/bomFormat", format!("`{}` is not `CycloneDX`", bom.bom_format)));
     }
@@ -143,11 +302,23 @@ pub fn parse(
         "/metadata/timestamp",
     )?;
     let mut components = Components::new(path);
+    let mut walk = Walk { nodes: HashMap::new(), os: None };
     if let Some(cs) = &bom.components {
-        collect(cs, "/components", &mut components);
+        collect(cs, "/components", &mut components, &mut walk);
     }
     if let Some(cs) = meta_component.and_then(|c| c.components.as_deref()) {
-        collect(cs, "/metadata/component/components", &mut components);
+        collect(cs, "/metadata/component/components", &mut components, &mut walk);
+    }
+    if let Some(r) = meta_component.and_then(|c| c.bom_ref.as_deref()) {
+        walk.nodes.insert(r, Node::Root);
+    }
+    if let Some(deps) = &bom.dependencies {
+        graph(deps, &walk.nodes, &mut components);
+    }
+    if let Some(os) =
+        walk.os.or_else(|| meta_component.filter(|c| c.is_operating_system()).map(|c| c.operating_system()))
+    {
+        components.set_os(os);
     }
     Ok(components.finish(&release, InventoryFormat::Cyclonedx, bytes, tenant, format!("cyclonedx:{path}"), time))
 }

@@ -1,13 +1,16 @@
 //! What every release-inventory importer shares: the release an inventory belongs to, the inventory
 //! event itself, and the collection of components from package URLs — deduplicated by purl, sorted,
-//! with every component left out (no purl, no version, no OSV ecosystem) or rejected (a purl that does
-//! not parse) accounted for.
+//! with their digests, licences, dependency graph and distribution release, and every component left
+//! out (no purl, no version, no OSV ecosystem) or rejected (a purl that does not parse) accounted for
+//! in document order; the image's operating system; [`coverage`] per ecosystem.
 
 use std::collections::BTreeMap;
 
 use trustloop_operators::purl::Purl;
+use trustloop_operators::versions::distro;
 use trustloop_schemas::{
-    Component, Envelope, EventTime, EventType, InventoryFormat, ReleaseInventory, derive_event_id,
+    Component, Envelope, EventTime, EventType, InventoryFormat, LeftOutComponent, OperatingSystem, ReleaseInventory,
+    derive_event_id,
 };
 
 use super::ImportError;
@@ -119,7 +122,8 @@ pub enum SkipReason {
     NoPurl,
     /// Its package URL has no version.
     NoVersion,
-    /// Its package URL's type (`generic`, `oci`, `github`, ...) has no OSV ecosystem.
+    /// Its package URL's type (`generic`, `oci`, `github`; `rpm/fedora` for a distribution's
+    /// packages) has no OSV ecosystem.
     UnknownEcosystem(String),
 }
 
@@ -153,7 +157,8 @@ impl std::fmt::Display for SkippedComponent {
 /// A release inventory read from an SBOM, with what was left out of it and what was wrong in it.
 #[derive(Debug, Clone)]
 pub struct SbomInventory {
-    /// The inventory event (without the skipped and rejected components).
+    /// The inventory event; its `left_out` lists, in document order, both the skipped and the
+    /// rejected components.
     pub inventory: ReleaseInventory,
     /// Components left out: no purl, no version, no OSV ecosystem.
     pub skipped: Vec<SkippedComponent>,
@@ -163,14 +168,110 @@ pub struct SbomInventory {
     pub duplicates: usize,
 }
 
-/// Collects a document's components from their purls: deduplicated by purl (scopes merged), sorted
-/// by purl, the rest skipped or rejected with their JSON pointers.
+/// Per ecosystem, how many components an inventory holds and how many were left out. The key is the
+/// OSV ecosystem (`npm`, `Debian`); a left-out component without one counts under its purl type
+/// (`generic`, `rpm/fedora`), else under `(none)` (no purl, or one that does not parse).
+pub fn coverage(inventory: &ReleaseInventory) -> BTreeMap<String, (usize, usize)> {
+    let mut out: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for c in &inventory.components {
+        match out.get_mut(c.ecosystem.as_str()) {
+            Some(counts) => counts.0 += 1,
+            None => {
+                out.insert(c.ecosystem.clone(), (1, 0));
+            }
+        }
+    }
+    for l in &inventory.left_out {
+        out.entry(l.ecosystem.clone().unwrap_or_else(|| "(none)".to_string())).or_default().1 += 1;
+    }
+    out
+}
+
+/// The image's operating system from an os-release style `id` (`debian`, `ubuntu`, `alpine`) and
+/// `version` (`12`, `22.04`, `3.20.1`): the distribution and release as OSV names them when trustloop
+/// knows the distribution, else `id` and `version` as written; `name` is the document's own name
+/// for it (`Debian GNU/Linux 12 (bookworm)`), else `id version`.
+pub fn operating_system(id: &str, version: &str, name: Option<&str>) -> OperatingSystem {
+    let (id, version) = (id.trim(), version.trim());
+    let name = name.map(str::trim).filter(|n| !n.is_empty()).map(str::to_string).or_else(|| {
+        let joined = format!("{id} {version}");
+        Some(joined.trim().to_string()).filter(|n| !n.is_empty())
+    });
+    // Some tools write the pretty name (`Debian GNU/Linux`) where os-release's `ID` belongs.
+    let known = distro::from_os_release(id, version).or_else(|| {
+        let first = id.split_whitespace().next().unwrap_or_default().to_ascii_lowercase();
+        distro::from_os_release(&first, version)
+    });
+    match known {
+        Some((eco, release)) => OperatingSystem {
+            distribution: eco.osv_name().to_string(),
+            release: release.map(|r| r.as_str().to_string()),
+            name,
+        },
+        None => OperatingSystem {
+            distribution: id.to_string(),
+            release: Some(version.to_string()).filter(|v| !v.is_empty()),
+            name,
+        },
+    }
+}
+
+/// A hash algorithm's name in CycloneDX spelling (`SHA256`, `sha-256` → `SHA-256`; `SHA3-256`,
+/// `BLAKE2b-256`, `MD5` as they are).
+pub fn hash_algorithm(alg: &str) -> String {
+    let upper = alg.trim().to_ascii_uppercase();
+    if let Some(rest) = upper.strip_prefix("BLAKE2B") {
+        return format!("BLAKE2b{rest}");
+    }
+    match upper.strip_prefix("SHA") {
+        Some(bits) if !bits.is_empty() && bits.bytes().all(|b| b.is_ascii_digit()) => format!("SHA-{bits}"),
+        _ => upper,
+    }
+}
+
+/// A licence field's value if it names one: not empty, `NOASSERTION` or `NONE`.
+pub(crate) fn license_value(v: Option<&str>) -> Option<&str> {
+    v.map(str::trim).filter(|v| !v.is_empty() && !matches!(*v, "NOASSERTION" | "NONE"))
+}
+
+/// How a document's dependency graph names a node: the release itself, one of the inventory's
+/// components, or something else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Node {
+    /// The release's own root component (CycloneDX `metadata.component`, an SPDX described package).
+    Root,
+    /// The inventory component of this index (see [`Components::add`]).
+    Component(usize),
+    /// A component that is not in the inventory; `through`: it stands for a part of the release (the
+    /// image's operating system, a component without a purl), so what the root reaches through it
+    /// directly counts as direct.
+    Other {
+        /// Whether the root's edges pass through it.
+        through: bool,
+    },
+}
+
+/// One component while it is collected.
+struct Collected {
+    component: Component,
+    /// Indices of the components it depends on.
+    depends_on: Vec<usize>,
+    direct: bool,
+}
+
+/// Collects a document's components from their purls: deduplicated by purl (scopes, hashes and
+/// licences merged), sorted by purl, the rest skipped or rejected with their JSON pointers, in
+/// document order; and the dependency graph between them.
 pub(crate) struct Components<'a> {
     path: &'a str,
-    by_purl: BTreeMap<String, Component>,
+    items: Vec<Collected>,
+    by_purl: std::collections::HashMap<String, usize>,
     skipped: Vec<SkippedComponent>,
     rejected: Vec<ImportError>,
+    left_out: Vec<LeftOutComponent>,
     duplicates: usize,
+    graph_known: bool,
+    os: Option<OperatingSystem>,
 }
 
 /// Rank of a scope when one purl appears several times: the most binding wins. An absent scope is
@@ -184,58 +285,162 @@ fn scope_rank(scope: Option<&str>) -> u8 {
     }
 }
 
+/// How a left-out purl names its type: `rpm/fedora` for a distribution's packages, else the type.
+fn type_label(p: &Purl) -> String {
+    match (&p.namespace, p.ty.as_str()) {
+        (Some(ns), "rpm" | "deb" | "apk" | "alpm") => format!("{}/{}", p.ty, ns.to_ascii_lowercase()),
+        _ => p.ty.clone(),
+    }
+}
+
+/// The release of its distribution a purl names in its `distro` qualifier, when that names the
+/// purl's own distribution (`ecosystem`).
+fn purl_distro_release(p: &Purl, ecosystem: &str) -> Option<String> {
+    let (eco, release) = p.distro()?;
+    (eco.osv_name() == ecosystem).then(|| release.map(|r| r.as_str().to_string())).flatten()
+}
+
 impl<'a> Components<'a> {
     /// An empty collection for the document at `path`.
     pub(crate) fn new(path: &'a str) -> Components<'a> {
-        Components { path, by_purl: BTreeMap::new(), skipped: Vec::new(), rejected: Vec::new(), duplicates: 0 }
+        Components {
+            path,
+            items: Vec::new(),
+            by_purl: std::collections::HashMap::new(),
+            skipped: Vec::new(),
+            rejected: Vec::new(),
+            left_out: Vec::new(),
+            duplicates: 0,
+            graph_known: false,
+            os: None,
+        }
+    }
+
+    fn skip(&mut self, pointer: String, component: String, ecosystem: Option<String>, reason: SkipReason) {
+        self.left_out.push(LeftOutComponent {
+            component: component.clone(),
+            ecosystem,
+            reason: reason.to_string(),
+            location: pointer.clone(),
+        });
+        self.skipped.push(SkippedComponent { pointer, component, reason });
     }
 
     /// A component without a package URL, at `pointer`, described by `label` (`name@version`).
     pub(crate) fn no_purl(&mut self, pointer: String, label: String) {
-        self.skipped.push(SkippedComponent { pointer, component: label, reason: SkipReason::NoPurl });
+        self.skip(pointer, label, None, SkipReason::NoPurl);
     }
 
-    /// A component with package URL `purl` (at `purl_pointer`) of the component at `pointer`.
-    pub(crate) fn add(&mut self, purl: &str, pointer: String, purl_pointer: String, scope: Option<&str>) {
+    /// A component with package URL `purl` (at `purl_pointer`) of the component at `pointer`; the
+    /// index of the inventory component it is (an earlier one with the same purl, or a new one), or
+    /// `None` when it is left out or rejected.
+    pub(crate) fn add(
+        &mut self,
+        purl: &str,
+        pointer: String,
+        purl_pointer: String,
+        scope: Option<&str>,
+    ) -> Option<usize> {
         let purl = purl.trim();
-        let parsed: Purl = match purl.parse() {
-            Ok(p) => p,
-            Err(e) => {
-                self.rejected.push(ImportError {
-                    path: self.path.to_string(),
-                    pointer: purl_pointer,
-                    reason: format!("{e}"),
-                });
-                return;
-            }
-        };
-        let skip = |reason| SkippedComponent { pointer, component: purl.to_string(), reason };
-        let Some(version) = parsed.version.clone() else {
-            self.skipped.push(skip(SkipReason::NoVersion));
-            return;
-        };
-        let Some(ecosystem) = parsed.osv_ecosystem() else {
-            self.skipped.push(skip(SkipReason::UnknownEcosystem(parsed.ty.clone())));
-            return;
-        };
-        if let Some(existing) = self.by_purl.get_mut(purl) {
+        if let Some(&i) = self.by_purl.get(purl) {
             self.duplicates += 1;
+            let existing = &mut self.items.get_mut(i)?.component;
             if scope_rank(scope) > scope_rank(existing.scope.as_deref()) {
                 existing.scope = scope.map(str::to_string);
             }
-            return;
+            return Some(i);
         }
-        self.by_purl.insert(
-            purl.to_string(),
-            Component {
+        let parsed: Purl = match purl.parse() {
+            Ok(p) => p,
+            Err(e) => {
+                let reason = e.to_string();
+                self.left_out.push(LeftOutComponent {
+                    component: purl.to_string(),
+                    ecosystem: None,
+                    reason: reason.clone(),
+                    location: pointer,
+                });
+                self.rejected.push(ImportError { path: self.path.to_string(), pointer: purl_pointer, reason });
+                return None;
+            }
+        };
+        let ecosystem = parsed.osv_ecosystem();
+        let Some(version) = parsed.osv_version() else {
+            let eco = ecosystem.map(str::to_string).unwrap_or_else(|| type_label(&parsed));
+            self.skip(pointer, purl.to_string(), Some(eco), SkipReason::NoVersion);
+            return None;
+        };
+        let Some(ecosystem) = ecosystem else {
+            let label = type_label(&parsed);
+            self.skip(pointer, purl.to_string(), Some(label.clone()), SkipReason::UnknownEcosystem(label));
+            return None;
+        };
+        let i = self.items.len();
+        self.by_purl.insert(purl.to_string(), i);
+        self.items.push(Collected {
+            component: Component {
                 purl: purl.to_string(),
                 ecosystem: ecosystem.to_string(),
                 name: parsed.osv_name(),
                 version,
                 scope: scope.map(str::to_string),
+                distro_release: purl_distro_release(&parsed, ecosystem),
+                location: Some(pointer),
                 ..Default::default()
             },
-        );
+            depends_on: Vec::new(),
+            direct: false,
+        });
+        Some(i)
+    }
+
+    /// Adds a digest (`alg` as the document names it, normalised by [`hash_algorithm`]) to component
+    /// `i`; a second digest of the same algorithm is ignored. Hex digests are kept in lower case.
+    pub(crate) fn hash(&mut self, i: usize, alg: &str, value: &str) {
+        let value = value.trim();
+        let Some(item) = self.items.get_mut(i) else { return };
+        if value.is_empty() || alg.trim().is_empty() {
+            return;
+        }
+        let value =
+            if value.bytes().all(|b| b.is_ascii_hexdigit()) { value.to_ascii_lowercase() } else { value.to_string() };
+        item.component.hashes.entry(hash_algorithm(alg)).or_insert(value);
+    }
+
+    /// Adds a licence (an SPDX expression, id or name) to component `i`, once.
+    pub(crate) fn license(&mut self, i: usize, license: &str) {
+        let license = license.trim();
+        let Some(item) = self.items.get_mut(i) else { return };
+        if !license.is_empty() && !item.component.licenses.iter().any(|l| l == license) {
+            item.component.licenses.push(license.to_string());
+        }
+    }
+
+    /// Records the edge `from` → `to` of the document's dependency graph: a component depending on
+    /// another, the root depending on a component (which is then direct). Edges from or to anything
+    /// that is not an inventory component are dropped.
+    pub(crate) fn depends(&mut self, from: Node, to: Node) {
+        let Node::Component(to) = to else { return };
+        match from {
+            Node::Root => {
+                self.graph_known = true;
+                if let Some(item) = self.items.get_mut(to) {
+                    item.direct = true;
+                }
+            }
+            Node::Component(from) if from != to => {
+                if let Some(item) = self.items.get_mut(from) {
+                    item.depends_on.push(to);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The image's operating system; components of its distribution without a release of their own
+    /// get its release.
+    pub(crate) fn set_os(&mut self, os: OperatingSystem) {
+        self.os = Some(os);
     }
 
     /// The inventory of `release` from what was collected.
@@ -248,21 +453,38 @@ impl<'a> Components<'a> {
         source: String,
         event_time: EventTime,
     ) -> SbomInventory {
-        let components: Vec<Component> = self.by_purl.into_values().collect();
+        let Components { path, items, skipped, rejected, left_out, duplicates, graph_known, os, .. } = self;
+        let purls: Vec<String> = items.iter().map(|c| c.component.purl.clone()).collect();
+        let mut components: Vec<Component> = items
+            .into_iter()
+            .map(|item| {
+                let mut c = item.component;
+                let mut deps: Vec<String> = item.depends_on.iter().filter_map(|&j| purls.get(j)).cloned().collect();
+                deps.sort_unstable();
+                deps.dedup();
+                c.depends_on = deps;
+                c.direct = graph_known.then_some(item.direct);
+                if c.distro_release.is_none()
+                    && let Some(os) = os.as_ref().filter(|os| os.distribution == c.ecosystem)
+                {
+                    c.distro_release = os.release.clone();
+                }
+                c
+            })
+            .collect();
+        components.sort_unstable_by(|a, b| a.purl.cmp(&b.purl));
         tracing::debug!(
-            path = self.path,
+            path,
             components = components.len(),
-            skipped = self.skipped.len(),
-            rejected = self.rejected.len(),
-            duplicates = self.duplicates,
+            skipped = skipped.len(),
+            rejected = rejected.len(),
+            duplicates,
             "inventory read"
         );
-        SbomInventory {
-            inventory: inventory(release, format, document, components, tenant, source, event_time),
-            skipped: self.skipped,
-            rejected: self.rejected,
-            duplicates: self.duplicates,
-        }
+        let mut inventory = inventory(release, format, document, components, tenant, source, event_time);
+        inventory.os = os;
+        inventory.left_out = left_out;
+        SbomInventory { inventory, skipped, rejected, duplicates }
     }
 }
 
@@ -339,10 +561,79 @@ mod tests {
                 ("/components/7", &SkipReason::NoPurl),
             ]
         );
+        let left_out: Vec<(&str, Option<&str>)> =
+            inv.inventory.left_out.iter().map(|l| (l.location.as_str(), l.ecosystem.as_deref())).collect();
+        assert_eq!(
+            left_out,
+            vec![
+                ("/components/4", Some("generic")),
+                ("/components/5", Some("npm")),
+                ("/components/6", None),
+                ("/components/7", None)
+            ],
+            "skipped and rejected, in document order"
+        );
         assert_eq!(inv.rejected.len(), 1);
         assert_eq!(inv.rejected[0].pointer, "/components/6/purl");
         assert!(inv.rejected[0].to_string().starts_with("bom.json at /components/6/purl: invalid package URL"));
         assert_eq!(inv.inventory.envelope.event_time, EventTime::from_micros(5));
+    }
+
+    #[test]
+    fn hash_algorithms_in_cyclonedx_spelling() {
+        for (alg, want) in [
+            ("SHA256", "SHA-256"),
+            ("sha1", "SHA-1"),
+            ("SHA-512", "SHA-512"),
+            ("SHA3-256", "SHA3-256"),
+            ("BLAKE2b-256", "BLAKE2b-256"),
+            ("blake3", "BLAKE3"),
+            ("MD5", "MD5"),
+        ] {
+            assert_eq!(hash_algorithm(alg), want, "{alg}");
+        }
+    }
+
+    #[test]
+    fn operating_systems_and_coverage() {
+        let os = operating_system("ubuntu", "22.04", Some("Ubuntu 22.04.4 LTS"));
+        assert_eq!((os.distribution.as_str(), os.release.as_deref()), ("Ubuntu", Some("22.04")));
+        assert_eq!(os.name.as_deref(), Some("Ubuntu 22.04.4 LTS"));
+        let os = operating_system("Debian GNU/Linux", "13", None);
+        assert_eq!((os.distribution.as_str(), os.release.as_deref()), ("Debian", Some("13")));
+        let os = operating_system("fedora", "40", None);
+        assert_eq!(
+            (os.distribution.as_str(), os.release.as_deref(), os.name.as_deref()),
+            ("fedora", Some("40"), Some("fedora 40"))
+        );
+
+        let mut c = Components::new("bom.json");
+        let deb = c.add("pkg:deb/debian/tzdata@2024a-0", "/c/0".into(), "/c/0/purl".into(), None).expect("deb");
+        let npm = c.add("pkg:npm/a@1", "/c/1".into(), "/c/1/purl".into(), None).expect("npm");
+        c.add("pkg:rpm/fedora/bash@5", "/c/2".into(), "/c/2/purl".into(), None);
+        c.no_purl("/c/3".into(), "x".into());
+        c.depends(Node::Root, Node::Component(npm));
+        c.depends(Node::Component(npm), Node::Component(deb));
+        c.depends(Node::Component(npm), Node::Other { through: false });
+        c.hash(npm, "sha256", "ABCD");
+        c.license(npm, "MIT");
+        c.license(npm, "MIT");
+        c.set_os(operating_system("debian", "12", None));
+        let release = ReleaseRef::parse("app@1", None).expect("release");
+        let inv = c.finish(&release, InventoryFormat::Cyclonedx, b"{}", "t", "s".into(), EventTime::from_micros(0));
+        let [deb, npm] = &inv.inventory.components[..] else { panic!("{:?}", inv.inventory.components) };
+        assert_eq!((deb.distro_release.as_deref(), deb.direct), (Some("12"), Some(false)));
+        assert_eq!((npm.distro_release.as_deref(), npm.direct), (None, Some(true)));
+        assert_eq!(npm.depends_on, vec![deb.purl.clone()]);
+        assert_eq!(npm.hashes.get("SHA-256").map(String::as_str), Some("abcd"));
+        assert_eq!(npm.licenses, vec!["MIT".to_string()]);
+        let cov = coverage(&inv.inventory);
+        let want: BTreeMap<String, (usize, usize)> =
+            [("(none)", (0, 1)), ("Debian", (1, 0)), ("npm", (1, 0)), ("rpm/fedora", (0, 1))]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+        assert_eq!(cov, want);
     }
 
     #[test]

@@ -1,33 +1,60 @@
-//! SBOMs of either format: which one a document is, and its inventory.
+//! SBOMs of any form trustloop reads: which one a document is, and its inventory.
+//!
+//! CycloneDX JSON and SPDX 2.2/2.3 JSON are read directly; CycloneDX XML, SPDX tag-value and SPDX 3.0
+//! JSON-LD are converted by `trustloop_formats::sbom` to the JSON shape first. The inventory's
+//! `document_digest` is always that of the original bytes. Errors in a converted document name its
+//! line (`line 12:5`, in [`ImportError::pointer`]) when the conversion fails, else a JSON pointer
+//! into the converted shape.
 
 use std::path::Path;
 
 use serde::Deserialize;
+use trustloop_formats::error::{FormatError, Location};
+use trustloop_formats::sbom::{self as text, TextForm};
 use trustloop_schemas::EventTime;
 
 use super::ImportError;
 use super::release::{ReleaseChoice, SbomInventory};
 use super::{cyclonedx, spdx};
 
-/// An SBOM format trustloop reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An SBOM form trustloop reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SbomFormat {
     /// CycloneDX JSON.
     CycloneDx,
-    /// SPDX JSON.
+    /// SPDX 2.2/2.3 JSON.
     Spdx,
+    /// CycloneDX XML.
+    CycloneDxXml,
+    /// SPDX tag-value.
+    SpdxTagValue,
+    /// SPDX 3.0 JSON-LD.
+    Spdx3JsonLd,
 }
 
 impl std::fmt::Display for SbomFormat {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            SbomFormat::CycloneDx => "CycloneDX",
-            SbomFormat::Spdx => "SPDX",
+            SbomFormat::CycloneDx => "CycloneDX JSON",
+            SbomFormat::Spdx => "SPDX JSON",
+            SbomFormat::CycloneDxXml => "CycloneDX XML",
+            SbomFormat::SpdxTagValue => "SPDX tag-value",
+            SbomFormat::Spdx3JsonLd => "SPDX 3.0 JSON-LD",
         })
     }
 }
 
-/// The two top-level members that tell the formats apart; everything else is skipped unread.
+impl From<TextForm> for SbomFormat {
+    fn from(form: TextForm) -> SbomFormat {
+        match form {
+            TextForm::CycloneDxXml => SbomFormat::CycloneDxXml,
+            TextForm::SpdxTagValue => SbomFormat::SpdxTagValue,
+            TextForm::Spdx3JsonLd => SbomFormat::Spdx3JsonLd,
+        }
+    }
+}
+
+/// The two top-level members that tell the JSON formats apart; everything else is skipped unread.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Marker {
@@ -37,9 +64,13 @@ struct Marker {
     spdx_version: Option<serde_json::Value>,
 }
 
-/// The format of a JSON document: CycloneDX when its `bomFormat` is `CycloneDX`, SPDX when it has an
-/// `spdxVersion` string; `None` for anything else, including text that is not a JSON object.
+/// The form of a document: CycloneDX XML, SPDX tag-value or SPDX 3.0 JSON-LD as
+/// `trustloop_formats::sbom::detect` tells them; else CycloneDX JSON when its `bomFormat` is
+/// `CycloneDX`, SPDX JSON when it has an `spdxVersion` string; `None` for anything else.
 pub fn detect(bytes: &[u8]) -> Option<SbomFormat> {
+    if let Some(form) = text::detect(bytes) {
+        return Some(form.into());
+    }
     let m: Marker = serde_json::from_slice(bytes).ok()?;
     if m.bom_format.as_ref().and_then(|v| v.as_str()) == Some("CycloneDX") {
         Some(SbomFormat::CycloneDx)
@@ -50,7 +81,33 @@ pub fn detect(bytes: &[u8]) -> Option<SbomFormat> {
     }
 }
 
-/// Parses an SBOM of either format (detected with [`detect`]) into the inventory of `release`.
+/// A conversion error as an import error: the line (`line 12`, `line 12:5`), byte offset or JSON
+/// pointer in [`ImportError::pointer`].
+pub fn import_error(e: FormatError) -> ImportError {
+    let pointer = match e.location {
+        Location::Document => String::new(),
+        Location::Line(l) => format!("line {l}"),
+        Location::LineColumn(l, c) => format!("line {l}:{c}"),
+        Location::Pointer(p) => p,
+        Location::Offset(o) => format!("byte {o}"),
+    };
+    ImportError { path: e.path, pointer, reason: e.reason }
+}
+
+/// Deserializes a document already read into a JSON value (named `path` in errors): an error
+/// carries the JSON pointer of the offending value.
+pub(crate) fn from_value<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+    path: &str,
+) -> Result<T, ImportError> {
+    serde_path_to_error::deserialize(value).map_err(|e| ImportError {
+        path: path.to_string(),
+        pointer: super::json_pointer(e.path()),
+        reason: e.inner().to_string(),
+    })
+}
+
+/// Parses an SBOM of any form (detected with [`detect`]) into the inventory of `release`.
 /// `path` names the document in errors and in the event's source; `event_time` is used when the
 /// document carries no creation time.
 pub fn parse(
@@ -60,19 +117,27 @@ pub fn parse(
     tenant: &str,
     event_time: EventTime,
 ) -> Result<(SbomFormat, SbomInventory), ImportError> {
-    match detect(bytes) {
-        Some(SbomFormat::CycloneDx) => {
-            cyclonedx::parse(bytes, path, release, tenant, event_time).map(|i| (SbomFormat::CycloneDx, i))
+    let Some(format) = detect(bytes) else {
+        let reason = match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Err(e) => format!("not JSON ({e}), nor CycloneDX XML, SPDX tag-value or SPDX 3.0 JSON-LD"),
+            Ok(_) => "neither a CycloneDX (`bomFormat`) nor an SPDX (`spdxVersion`) JSON document".to_string(),
+        };
+        return Err(ImportError { path: path.to_string(), pointer: String::new(), reason });
+    };
+    let inventory = match format {
+        SbomFormat::CycloneDx => cyclonedx::parse(bytes, path, release, tenant, event_time)?,
+        SbomFormat::Spdx => spdx::parse(bytes, path, release, tenant, event_time)?,
+        SbomFormat::CycloneDxXml => {
+            let value = text::to_json(TextForm::CycloneDxXml, bytes, path).map_err(import_error)?;
+            cyclonedx::parse_value(value, bytes, path, release, tenant, event_time)?
         }
-        Some(SbomFormat::Spdx) => spdx::parse(bytes, path, release, tenant, event_time).map(|i| (SbomFormat::Spdx, i)),
-        None => {
-            let reason = match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-                Err(e) => format!("not JSON: {e}"),
-                Ok(_) => "neither a CycloneDX (`bomFormat`) nor an SPDX (`spdxVersion`) JSON document".to_string(),
-            };
-            Err(ImportError { path: path.to_string(), pointer: String::new(), reason })
+        SbomFormat::SpdxTagValue | SbomFormat::Spdx3JsonLd => {
+            let form = if format == SbomFormat::SpdxTagValue { TextForm::SpdxTagValue } else { TextForm::Spdx3JsonLd };
+            let value = text::to_json(form, bytes, path).map_err(import_error)?;
+            spdx::parse_value(value, bytes, path, release, tenant, event_time)?
         }
-    }
+    };
+    Ok((format, inventory))
 }
 
 /// Reads and parses an SBOM file.
@@ -109,7 +174,7 @@ mod tests {
             br#"{"@context":"https://openvex.dev/ns/v0.2.0","statements":[]}"#,
             br#"{"id":"GHSA-xxxx","modified":"2024-01-01T00:00:00Z"}"#,
             b"[1,2]",
-            b"<bom xmlns=\"http://cyclonedx.org/schema/bom/1.4\"/>",
+            b"<bom xmlns=\"http://example.com/bom\"/>",
             b"",
         ] {
             assert_eq!(detect(other), None, "{}", String::from_utf8_lossy(other));

@@ -1,19 +1,28 @@
 //! SPDX JSON SBOMs (<https://spdx.github.io/spdx-spec/v2.3/>, versions 2.2 and 2.3) into one
-//! `ReleaseInventory` event.
+//! `ReleaseInventory` event; SPDX tag-value and SPDX 3.0 JSON-LD too, once `trustloop_formats` has
+//! converted them to the JSON shape ([`parse_value`]).
 //!
 //! A package's package URLs are its `externalRefs` of `referenceType` `purl` (category
-//! `PACKAGE-MANAGER`, or 2.2's `PACKAGE_MANAGER`); each becomes an inventory component. The packages
-//! the document describes (`documentDescribes`, `DESCRIBES` / `DESCRIBED_BY` relationships with the
-//! document) are the release itself, not components: the release is the caller's, else the one
-//! described package's `name@versionInfo`. The event time is `creationInfo.created`, else the caller's.
+//! `PACKAGE-MANAGER`, or 2.2's `PACKAGE_MANAGER`); each becomes an inventory component, with the
+//! package's `checksums` and its licence (`licenseConcluded`, else `licenseDeclared`; `NOASSERTION`
+//! and `NONE` say nothing). `relationships` make the dependency graph: `A DEPENDS_ON B` and
+//! `A CONTAINS B` are edges A → B, `A DEPENDENCY_OF B` (and `DEV_`, `BUILD_`, `OPTIONAL_`,
+//! `PROVIDED_`, `TEST_`, `RUNTIME_DEPENDENCY_OF`) are B → A. The packages the document describes
+//! (`documentDescribes`, `DESCRIBES` / `DESCRIBED_BY` relationships with the document) are the release
+//! itself, not components: what they reach directly is `direct` (also through a package without a purl
+//! they reach, like trivy's operating-system package). The release is the caller's, else the one
+//! described package's `name@versionInfo`. A package whose `primaryPackagePurpose` is
+//! `OPERATING-SYSTEM` (or whose SPDXID is `SPDXRef-OperatingSystem-…`) is the image's OS (`name` is
+//! os-release's `ID`, `versionInfo` its `VERSION_ID`) and, without a purl, is not a left-out component.
+//! The event time is `creationInfo.created`, else the caller's.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::Deserialize;
-use trustloop_schemas::{EventTime, InventoryFormat};
+use trustloop_schemas::{EventTime, InventoryFormat, OperatingSystem};
 
 use super::ImportError;
-use super::release::{Components, ReleaseChoice, SbomInventory, document_time};
+use super::release::{Components, Node, ReleaseChoice, SbomInventory, document_time, license_value, operating_system};
 
 /// The SPDX versions read.
 pub const SPDX_VERSIONS: [&str; 2] = ["SPDX-2.2", "SPDX-2.3"];
@@ -49,7 +58,24 @@ struct Package {
     #[serde(default)]
     version_info: Option<String>,
     #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    primary_package_purpose: Option<String>,
+    #[serde(default)]
+    checksums: Option<Vec<Checksum>>,
+    #[serde(default)]
+    license_concluded: Option<String>,
+    #[serde(default)]
+    license_declared: Option<String>,
+    #[serde(default)]
     external_refs: Option<Vec<ExternalRef>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Checksum {
+    algorithm: String,
+    checksum_value: String,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +99,39 @@ impl Package {
         match &self.version_info {
             Some(v) => format!("{}@{v}", self.name),
             None => self.name.clone(),
+        }
+    }
+
+    fn is_operating_system(&self) -> bool {
+        self.primary_package_purpose.as_deref() == Some("OPERATING-SYSTEM")
+            || self.spdx_id.starts_with("SPDXRef-OperatingSystem-")
+    }
+
+    /// The image's OS this package describes.
+    fn operating_system(&self) -> OperatingSystem {
+        operating_system(&self.name, self.version_info.as_deref().unwrap_or_default(), self.description.as_deref())
+    }
+
+    /// Its licence: the concluded one, else the declared one.
+    fn license(&self) -> Option<&str> {
+        license_value(self.license_concluded.as_deref()).or_else(|| license_value(self.license_declared.as_deref()))
+    }
+}
+
+impl Relationship {
+    /// The dependency edge (depender, dependee) this relationship is, if it is one.
+    fn edge(&self) -> Option<(&str, &str)> {
+        let (a, b) = (self.spdx_element_id.as_str(), self.related_spdx_element.as_str());
+        match self.relationship_type.as_str() {
+            "DEPENDS_ON" | "CONTAINS" => Some((a, b)),
+            "DEPENDENCY_OF"
+            | "DEV_DEPENDENCY_OF"
+            | "BUILD_DEPENDENCY_OF"
+            | "OPTIONAL_DEPENDENCY_OF"
+            | "PROVIDED_DEPENDENCY_OF"
+            | "TEST_DEPENDENCY_OF"
+            | "RUNTIME_DEPENDENCY_OF" => Some((b, a)),
+            _ => None,
         }
     }
 }
@@ -110,9 +169,35 @@ pub fn parse(
     tenant: &str,
     event_time: EventTime,
 ) -> Result<SbomInventory, ImportError> {
+    let doc: SpdxDoc = super::from_json(bytes, path)?;
+    read(&doc, bytes, path, release, tenant, event_time)
+}
+
+/// Like [`parse`], for a document already in SPDX 2.x JSON's shape (`value`: SPDX tag-value or 3.0
+/// JSON-LD converted by `trustloop_formats::sbom`); `document` is the original, whose digest the
+/// inventory keeps. Errors point into `value`.
+pub fn parse_value(
+    value: serde_json::Value,
+    document: &[u8],
+    path: &str,
+    release: &ReleaseChoice,
+    tenant: &str,
+    event_time: EventTime,
+) -> Result<SbomInventory, ImportError> {
+    let doc: SpdxDoc = super::sbom::from_value(value, path)?;
+    read(&doc, document, path, release, tenant, event_time)
+}
+
+fn read(
+    doc: &SpdxDoc,
+    bytes: &[u8],
+    path: &str,
+    release: &ReleaseChoice,
+    tenant: &str,
+    event_time: EventTime,
+) -> Result<SbomInventory, ImportError> {
     let err =
         |pointer: &str, reason: String| ImportError { path: path.to_string(), pointer: pointer.to_string(), reason };
-    let doc: SpdxDoc = super::from_json(bytes, path)?;
     if !SPDX_VERSIONS.contains(&doc.spdx_version.as_str()) {
         return Err(err(
             "/spdxVersion",
@@ -120,7 +205,7 @@ pub fn parse(
         ));
     }
     let packages = doc.packages.as_deref().unwrap_or_default();
-    let described = described(&doc);
+    let described = described(doc);
     let described_packages: Vec<(usize, &Package)> =
         packages.iter().enumerate().filter(|(_, p)| described.contains(p.spdx_id.as_str())).collect();
     let identity = match described_packages.as_slice() {
@@ -139,24 +224,76 @@ pub fn parse(
         "/creationInfo/created",
     )?;
     let mut components = Components::new(path);
+    let mut nodes: HashMap<&str, Node> = HashMap::with_capacity(packages.len());
+    let mut os = None;
     for (i, p) in packages.iter().enumerate() {
+        if p.is_operating_system() && os.is_none() {
+            os = Some(p.operating_system());
+        }
         if described.contains(p.spdx_id.as_str()) {
+            nodes.insert(p.spdx_id.as_str(), Node::Root);
             continue;
         }
-        let pointer = format!("/packages/{i}");
-        let mut any = false;
-        for (j, r) in p.external_refs.iter().flatten().enumerate() {
-            if is_purl_ref(r) && !r.reference_locator.trim().is_empty() {
-                any = true;
-                let purl_pointer = format!("{pointer}/externalRefs/{j}/referenceLocator");
-                components.add(&r.reference_locator, pointer.clone(), purl_pointer, None);
-            }
-        }
-        if !any {
-            components.no_purl(pointer, p.label());
-        }
+        let node = package(p, format!("/packages/{i}"), &mut components);
+        nodes.entry(p.spdx_id.as_str()).or_insert(node);
+    }
+    for d in &described {
+        nodes.insert(d, Node::Root);
+    }
+    graph(doc.relationships.as_deref().unwrap_or_default(), &nodes, &mut components);
+    if let Some(os) = os {
+        components.set_os(os);
     }
     Ok(components.finish(&release, InventoryFormat::Spdx, bytes, tenant, format!("spdx:{path}"), time))
+}
+
+/// One undescribed package's components (one per purl), its graph node.
+fn package(p: &Package, pointer: String, components: &mut Components<'_>) -> Node {
+    let mut first = None;
+    let mut any = false;
+    for (j, r) in p.external_refs.iter().flatten().enumerate() {
+        if !is_purl_ref(r) || r.reference_locator.trim().is_empty() {
+            continue;
+        }
+        any = true;
+        let purl_pointer = format!("{pointer}/externalRefs/{j}/referenceLocator");
+        let Some(k) = components.add(&r.reference_locator, pointer.clone(), purl_pointer, None) else { continue };
+        first.get_or_insert(k);
+        for c in p.checksums.iter().flatten() {
+            components.hash(k, &c.algorithm, &c.checksum_value);
+        }
+        if let Some(l) = p.license() {
+            components.license(k, l);
+        }
+    }
+    if !any && !p.is_operating_system() {
+        components.no_purl(pointer, p.label());
+    }
+    match first {
+        Some(k) => Node::Component(k),
+        None => Node::Other { through: !any },
+    }
+}
+
+/// The relationships' dependency edges onto the components: each edge between inventory components,
+/// and what the described packages reach directly (or through a purl-less package they reach) as
+/// direct.
+fn graph(relationships: &[Relationship], nodes: &HashMap<&str, Node>, out: &mut Components<'_>) {
+    let node = |id: &str| nodes.get(id).copied().unwrap_or(Node::Other { through: false });
+    let mut through: HashSet<&str> = HashSet::new();
+    for (from_id, to_id) in relationships.iter().filter_map(Relationship::edge) {
+        let (from, to) = (node(from_id), node(to_id));
+        if from == Node::Root && to == (Node::Other { through: true }) {
+            through.insert(to_id);
+        }
+        out.depends(from, to);
+    }
+    if through.is_empty() {
+        return;
+    }
+    for (_, to_id) in relationships.iter().filter_map(Relationship::edge).filter(|(f, _)| through.contains(f)) {
+        out.depends(Node::Root, node(to_id));
+    }
 }
 
 #[cfg(test)]
