@@ -245,4 +245,16 @@ fn cyclonedx_examples_keep_components_and_gain_details_shared_data() {
         total_edges += edges.len();
     }
     assert!(total_hashes > 0 && total_licences > 0 && total_edges > 0, "{total_hashes} {total_licences} {total_edges}");
+    // Nested (`bare`) and flattened (`flat`) layouts of one npm install are the same inventory but
+    // for where each component is in its document.
+    let layout = |dir: &str| {
+        let path = shared_data().join(format!("sboms/cyclonedx/juice-shop/via_npm/{dir}/bom.1.4.json"));
+        let (_, inv) = import_bytes(&std::fs::read(path).expect("read"), dir).expect("imports");
+        let mut components = inv.inventory.components;
+        components.iter_mut().for_each(|c| c.location = None);
+        components
+    };
+    let (bare, flat) = (layout("bare"), layout("flat"));
+    assert_eq!(bare, flat);
+    assert!(bare.iter().any(|c| c.direct == Some(true)) && bare.iter().any(|c| c.direct == Some(false)));
 }

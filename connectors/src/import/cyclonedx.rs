@@ -7,7 +7,8 @@
 //! ecosystem and package name; `scope` (`required`/`optional`/`excluded`), `hashes` and `licenses`
 //! (ids, names, expressions) are kept, and `dependencies` (by `bom-ref`) become each component's
 //! `depends_on`; what `metadata.component` depends on is `direct` (also through a component without
-//! a purl it depends on, like trivy's operating-system and lockfile components). A component of
+//! a purl it depends on, like trivy's operating-system and lockfile components) — when the graph links
+//! `metadata.component` to any component; otherwise `direct` is not known (`None`). A component of
 //! `type` `operating-system` is the image's OS (its `name` is os-release's `ID`, its `version`
 //! `VERSION_ID`) and, without a purl, is not a left-out component. The release is the caller's, else
 //! `metadata.component`'s `name@version`. The event time is `metadata.timestamp`, else the caller's.

@@ -10,7 +10,8 @@
 //! `PROVIDED_`, `TEST_`, `RUNTIME_DEPENDENCY_OF`) are B → A. The packages the document describes
 //! (`documentDescribes`, `DESCRIBES` / `DESCRIBED_BY` relationships with the document) are the release
 //! itself, not components: what they reach directly is `direct` (also through a package without a purl
-//! they reach, like trivy's operating-system package). The release is the caller's, else the one
+//! they reach, like trivy's operating-system package) — when they reach any component at all; otherwise
+//! `direct` is not known (`None`). The release is the caller's, else the one
 //! described package's `name@versionInfo`. A package whose `primaryPackagePurpose` is
 //! `OPERATING-SYSTEM` (or whose SPDXID is `SPDXRef-OperatingSystem-…`) is the image's OS (`name` is
 //! os-release's `ID`, `versionInfo` its `VERSION_ID`) and, without a purl, is not a left-out component.
