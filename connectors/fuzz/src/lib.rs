@@ -1,0 +1,106 @@
+//! What every fuzz target shares: how raw bytes become a parser's input. Each target under
+//! `fuzz_targets/` is one line calling one of these; the regression tests in
+//! `connectors/tests/fuzz_regressions.rs` and `connectors/formats/tests/fuzz_regressions.rs` feed
+//! their files to the parsers the same way.
+
+use trustloop_connectors::import::release::{ReleaseChoice, ReleaseRef};
+use trustloop_connectors::import::{cargo_lock, csaf, cyclonedx_vex, openvex, osv, osv_history, sbom, vex};
+use trustloop_formats::FormatError;
+use trustloop_formats::Location;
+use trustloop_formats::lockfile::Kind;
+use trustloop_schemas::EventTime;
+
+const TENANT: &str = "fuzz";
+
+/// The bytes as text: invalid UTF-8 is replaced (U+FFFD) rather than refused, so every input
+/// reaches the parser.
+pub fn text(data: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(data)
+}
+
+/// A fixed event time, so a run does not depend on the clock.
+fn event_time() -> EventTime {
+    EventTime::from_micros(1_700_000_000_000_000)
+}
+
+/// An OSV document, JSON or YAML.
+pub fn osv(data: &[u8], format: osv::Format) {
+    let _ = osv::parse(&text(data), format, "fuzz/advisory", TENANT);
+}
+
+/// One line of an OSV history stream.
+pub fn osv_history_line(data: &[u8]) {
+    let _ = osv_history::parse_line(&text(data), "fuzz/history.jsonl:1", TENANT);
+}
+
+/// A CSAF document (and the VEX format detection, which reads any JSON).
+pub fn csaf(data: &[u8]) {
+    let _ = vex::detect(data);
+    let _ = csaf::parse(data, "fuzz/csaf.json", TENANT);
+}
+
+/// An OpenVEX document.
+pub fn openvex(data: &[u8]) {
+    let _ = vex::detect(data);
+    let _ = openvex::parse(data, "fuzz/openvex.json", TENANT);
+}
+
+/// A CycloneDX VEX document.
+pub fn cyclonedx_vex(data: &[u8]) {
+    let _ = vex::detect(data);
+    let _ = cyclonedx_vex::parse(data, "fuzz/vex.cdx.json", TENANT);
+}
+
+/// A CycloneDX or SPDX JSON SBOM, with the release taken from the document and given by the caller.
+pub fn sbom(data: &[u8]) {
+    let from_doc = ReleaseChoice::FromDocument { environment: None };
+    let _ = sbom::parse(data, "fuzz/sbom.json", &from_doc, TENANT, event_time());
+    let given = ReleaseChoice::Given(ReleaseRef { name: "app".into(), version: "1.0.0".into(), environment: None });
+    let _ = sbom::parse(data, "fuzz/sbom.json", &given, TENANT, event_time());
+}
+
+/// A `Cargo.lock`.
+pub fn cargo_lock(data: &[u8]) {
+    let release = ReleaseRef { name: "app".into(), version: "1.0.0".into(), environment: Some("prod".into()) };
+    let _ = cargo_lock::parse(&text(data), "fuzz/Cargo.lock", &release, TENANT, event_time());
+}
+
+/// A package URL, and what trustloop derives from one.
+pub fn purl(data: &[u8]) {
+    if let Ok(p) = text(data).parse::<trustloop_operators::purl::Purl>() {
+        let _ = p.osv_ecosystem();
+        let _ = p.osv_name();
+    }
+}
+
+/// A lockfile or manifest of `kind`. For requirements files, the bytes after the first NUL are what
+/// the first `-r`/`-c` include reads (later includes fail), so includes are fuzzed too.
+pub fn lockfile(kind: Kind, data: &[u8]) {
+    let (main, included) = match data.iter().position(|&b| b == 0) {
+        Some(i) if kind == Kind::Requirements => (&data[..i], Some(&data[i + 1..])),
+        _ => (data, None),
+    };
+    let mut included = included.map(|b| text(b).into_owned());
+    let mut read = |name: &str| -> Result<String, FormatError> {
+        included.take().ok_or_else(|| FormatError::new(name, Location::Document, "no such file while fuzzing"))
+    };
+    let _ = kind.parse(&text(main), &format!("fuzz/{}", kind.name()), &mut read);
+}
+
+/// A CycloneDX XML SBOM into the CycloneDX JSON shape (and the form detection).
+pub fn sbom_cyclonedx_xml(data: &[u8]) {
+    let _ = trustloop_formats::sbom::detect(data);
+    let _ = trustloop_formats::sbom::cyclonedx_xml::to_json(&text(data), "fuzz/bom.xml");
+}
+
+/// An SPDX 2.x tag-value SBOM into the SPDX JSON shape (and the form detection).
+pub fn sbom_spdx_tag_value(data: &[u8]) {
+    let _ = trustloop_formats::sbom::detect(data);
+    let _ = trustloop_formats::sbom::spdx_tag::to_json(&text(data), "fuzz/sbom.spdx");
+}
+
+/// An SPDX 3.0 JSON-LD SBOM into the SPDX 2.3 JSON shape (and the form detection).
+pub fn sbom_spdx3(data: &[u8]) {
+    let _ = trustloop_formats::sbom::detect(data);
+    let _ = trustloop_formats::sbom::spdx3::to_json(data, "fuzz/sbom.spdx3.json");
+}

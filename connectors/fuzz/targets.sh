@@ -1,0 +1,31 @@
+# Sourced by seed.sh and run.sh: the fuzz targets and the longest input each is given (-max_len,
+# also the size cap of its seeds). Texts a parser reads whole are allowed more than a purl.
+
+# Every target, in the order run.sh runs them.
+FUZZ_TARGETS=(
+  purl osv_json osv_yaml osv_history_line csaf openvex cyclonedx_vex sbom_json cargo_lock
+  lockfile_package_lock lockfile_yarn_lock lockfile_pnpm_lock lockfile_bun_lock lockfile_poetry_lock
+  lockfile_pipfile_lock lockfile_uv_lock lockfile_pdm_lock lockfile_requirements lockfile_go_mod
+  lockfile_gemfile_lock lockfile_composer_lock lockfile_pubspec_lock lockfile_mix_lock
+  lockfile_gradle_lockfile lockfile_nuget_lock lockfile_package_resolved lockfile_renv_lock lockfile_pom_xml
+  sbom_cyclonedx_xml sbom_spdx_tag_value sbom_spdx3
+)
+
+# Targets whose source file exists (the SBOM text-form targets come and go with their modules).
+fuzz_existing_targets() {
+  local here t
+  here=$(dirname "${BASH_SOURCE[0]}")
+  for t in "${FUZZ_TARGETS[@]}"; do
+    [[ -f "$here/fuzz_targets/$t.rs" ]] && echo "$t"
+  done
+}
+
+# -max_len of a target, in bytes.
+fuzz_max_len() {
+  case "$1" in
+    purl) echo 512 ;;
+    osv_history_line | osv_json | osv_yaml | csaf | openvex | cyclonedx_vex) echo 65536 ;;
+    sbom_*) echo 131072 ;;
+    *) echo 32768 ;;
+  esac
+}
