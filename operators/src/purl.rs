@@ -169,6 +169,8 @@ pub fn osv_ecosystem(ty: &str, namespace: Option<&str>) -> Option<&'static str> 
             Some("ubuntu") => "Ubuntu",
             _ => "Debian",
         },
+        // Older syft releases wrote Alpine packages as `pkg:alpine/NAME@VERSION`.
+        "alpine" => "Alpine",
         "apk" => match namespace.map(str::to_ascii_lowercase).as_deref() {
             Some("wolfi") => "Wolfi",
             Some("chainguard") => "Chainguard",
@@ -299,6 +301,12 @@ mod tests {
         }
         assert_eq!(purl("pkg:oci/nginx@sha256%3Aabc").version.as_deref(), Some("sha256:abc"));
         assert_eq!(purl("pkg:oci/nginx@sha256%3Aabc").osv_ecosystem(), None);
+    }
+
+    #[test]
+    fn older_syft_alpine_purls_are_alpine() {
+        let p = purl("pkg:alpine/musl@1.2.3-r0?arch=x86_64&upstream=musl&distro=alpine-3.18.4");
+        assert_eq!((p.osv_ecosystem(), p.osv_name().as_str()), (Some("Alpine"), "musl"));
     }
 
     #[test]

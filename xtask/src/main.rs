@@ -14,8 +14,21 @@ use std::process::{Command, ExitStatus};
 use anyhow::{Context, Result, bail};
 
 /// Debian packages the build and the tests need.
-const APT_PACKAGES: &[&str] =
-    &["kcat", "build-essential", "pkg-config", "libssl-dev", "zlib1g-dev", "postgresql", "chromium", "chromium-driver"];
+/// `rpm` and `distro-info-data` are oracles: RPM version ordering, Debian and Ubuntu code names.
+const APT_PACKAGES: &[&str] = &[
+    "kcat",
+    "build-essential",
+    "pkg-config",
+    "libssl-dev",
+    "zlib1g-dev",
+    "postgresql",
+    "chromium",
+    "chromium-driver",
+    "rpm",
+    "distro-info-data",
+];
+/// PyPI packages the oracles need: `packaging` (PEP 440 / PEP 508, for requirements files).
+const PYPI_PACKAGES: &[&str] = &["packaging"];
 /// The Kafka-protocol broker the Kafka-backed tests run against.
 const TANSU_VERSION: &str = "0.6.0";
 
@@ -114,6 +127,25 @@ fn install() -> Result<Prerequisites> {
         eprintln!("    missing {} and no apt-get here: install them with your package manager", missing.join(" "));
     }
     let kcat = on_path("kcat");
+
+    step("PyPI packages (oracles)");
+    for p in PYPI_PACKAGES {
+        let have = Command::new("python3").args(["-c", &format!("import {p}")]).status().is_ok_and(|s| s.success());
+        if have {
+            eprintln!("    present: {p}");
+        } else if on_path("python3") {
+            run_ok(Command::new("python3").args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                p,
+            ]))?;
+        } else {
+            eprintln!("    no python3 here: the {p} oracle tests skip themselves");
+        }
+    }
 
     step(&format!("Tansu {TANSU_VERSION} broker"));
     let tools = cache_dir().join("tools");

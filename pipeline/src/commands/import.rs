@@ -3,17 +3,19 @@
 //! (OpenVEX, CSAF, CycloneDX VEX). Every bad item is reported with its path and JSON pointer, written
 //! to `dlq`, and the import goes on; the summary counts imported, rejected and unsupported items.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
-use trustloop_connectors::import::cargo_lock::{self, ReleaseRef};
+use trustloop_connectors::import::cargo_lock::ReleaseRef;
+use trustloop_connectors::import::lockfile::{self, LockKind};
 use trustloop_connectors::import::vex;
 use trustloop_connectors::import::{ImportError, osv, osv_history};
 use trustloop_connectors::import::{release::ReleaseChoice, sbom};
 use trustloop_schemas::json::IngestDefaults;
-use trustloop_schemas::{Event, EventTime, EventType};
+use trustloop_schemas::{Event, EventTime, EventType, ReleaseInventory};
 
 use crate::backend::{Backend, BackendArgs};
 use crate::cli::OutputArgs;
@@ -42,28 +44,49 @@ pub enum ImportCommand {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// A `Cargo.lock` as the inventory of a release.
-    CargoLock {
-        /// The `Cargo.lock` file.
-        path: PathBuf,
-        /// The release it describes, `NAME@VERSION`.
+    /// Lockfiles and manifests as the inventory of one release: package-lock.json (v1–v3) and
+    /// npm-shrinkwrap.json, yarn.lock (v1, berry), pnpm-lock.yaml (v5–v9), bun.lock, poetry.lock,
+    /// Pipfile.lock, uv.lock, pdm.lock, requirements.txt (pinned lines, `-r`/`-c` includes), go.mod,
+    /// Gemfile.lock, composer.lock, pubspec.lock, mix.lock, gradle.lockfile, packages.lock.json,
+    /// Package.resolved, renv.lock, pom.xml and Cargo.lock. A directory is walked and every
+    /// lockfile in it is part of the release (a monorepo; `node_modules`, `vendor`, `target` and
+    /// version-control folders are not entered). A file's kind is told by its name, else by its
+    /// content. What a file lists but does not pin is left out, counted by reason, and kept on the
+    /// inventory; a file that cannot be read is rejected (to `dlq`, with its line) and the rest is
+    /// imported.
+    #[command(visible_alias = "cargo-lock")]
+    Lockfile {
+        /// Lockfiles, or directories to walk for them.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The release they describe, `NAME@VERSION`.
         #[arg(long)]
         release: String,
         /// The environment the release runs in.
         #[arg(long)]
         env: Option<String>,
+        /// Read every file as this kind instead of telling it by name and content (`cargo-lock`,
+        /// `package-lock`, `yarn-lock`, `pnpm-lock`, `bun-lock`, `poetry-lock`, `pipfile-lock`,
+        /// `uv-lock`, `pdm-lock`, `requirements`, `go-mod`, `gemfile-lock`, `composer-lock`,
+        /// `pubspec-lock`, `mix-lock`, `gradle-lockfile`, `nuget-lock`, `package-resolved`,
+        /// `renv-lock`, `pom-xml`).
+        #[arg(long)]
+        kind: Option<String>,
     },
-    /// An SBOM — CycloneDX JSON (1.2–1.6) or SPDX JSON (2.2, 2.3), told apart by content — as the
-    /// inventory of a release. Components whose purl does not parse are rejected (to `dlq`), the rest
-    /// is imported; components without a purl, a version or an OSV ecosystem are left out and counted.
+    /// SBOMs — CycloneDX JSON (1.2–1.6) or XML, SPDX JSON (2.2, 2.3) or tag-value, SPDX 3.0
+    /// JSON-LD, told apart by content — each as the inventory of a release. Directories are walked.
+    /// Components whose purl does not parse are rejected (to `dlq`), the rest is imported;
+    /// components without a purl, a version or an OSV ecosystem are left out, counted by reason and
+    /// kept on the inventory.
     Sbom {
-        /// The SBOM file.
-        path: PathBuf,
-        /// The release it describes, `NAME@VERSION`; by default the document's own (CycloneDX
-        /// `metadata.component`, the package an SPDX document describes).
+        /// SBOM files, or directories to walk for them.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The release it describes, `NAME@VERSION` (one file only); by default each document's own
+        /// (CycloneDX `metadata.component`, the package an SPDX document describes).
         #[arg(long)]
         release: Option<String>,
-        /// The environment the release runs in.
+        /// The environment the releases run in.
         #[arg(long)]
         env: Option<String>,
     },
@@ -89,6 +112,56 @@ pub struct ImportSummary {
     /// Components left out of an inventory (no registry identity: a path or git dependency, no purl,
     /// no version, or an ecosystem OSV does not cover).
     pub skipped_components: u64,
+    /// Per ecosystem, for inventories: components imported and left out (by reason).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub ecosystems: BTreeMap<String, EcosystemCounts>,
+}
+
+/// An ecosystem's share of imported inventories.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct EcosystemCounts {
+    /// Components imported.
+    pub components: u64,
+    /// Components left out, by reason.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub left_out: BTreeMap<String, u64>,
+    /// Whether trustloop orders this ecosystem's versions (if not, its components are imported but
+    /// no advisory can match them: a blind spot).
+    pub ordered: bool,
+}
+
+impl ImportSummary {
+    /// Counts an inventory's components and left-out entries per ecosystem; `rejected` of the
+    /// left-out entries were rejected (and are counted as such), not skipped.
+    fn count(&mut self, inventory: &ReleaseInventory, rejected: usize) {
+        let ordered = |e: &str| trustloop_operators::versions::Ecosystem::from_osv(e).is_some();
+        for c in &inventory.components {
+            let e = self.ecosystems.entry(c.ecosystem.clone()).or_default();
+            e.components += 1;
+            e.ordered = ordered(&c.ecosystem);
+        }
+        for l in &inventory.left_out {
+            let name = l.ecosystem.clone().unwrap_or_else(|| "(none)".into());
+            let e = self.ecosystems.entry(name.clone()).or_default();
+            *e.left_out.entry(l.reason.clone()).or_default() += 1;
+            e.ordered = ordered(&name);
+        }
+        self.skipped_components += inventory.left_out.len().saturating_sub(rejected) as u64;
+    }
+
+    /// The per-ecosystem table, for people.
+    fn print_ecosystems(&self) {
+        if self.ecosystems.is_empty() {
+            return;
+        }
+        eprintln!("{:<16} {:>10} {:>9}  LEFT OUT BY REASON", "ECOSYSTEM", "COMPONENTS", "LEFT OUT");
+        for (name, e) in &self.ecosystems {
+            let left: u64 = e.left_out.values().sum();
+            let reasons: Vec<String> = e.left_out.iter().map(|(r, n)| format!("{n} × {r}")).collect();
+            let note = if e.ordered || e.components == 0 { "" } else { "  (no version ordering: not checked)" };
+            eprintln!("{name:<16} {:>10} {left:>9}  {}{note}", e.components, reasons.join(", "));
+        }
+    }
 }
 
 fn walk(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -134,7 +207,7 @@ pub async fn run(backend_args: &BackendArgs, args: ImportArgs) -> Result<ExitCod
         IngestDefaults { tenant: Some(args.tenant.clone()), source: "import".into(), now_micros: super::now_micros() };
     let topic = match &args.what {
         ImportCommand::Osv { .. } => EventType::Advisory.topic(),
-        ImportCommand::CargoLock { .. } => EventType::ReleaseInventory.topic(),
+        ImportCommand::Lockfile { .. } => EventType::ReleaseInventory.topic(),
         ImportCommand::Sbom { .. } => EventType::ReleaseInventory.topic(),
         ImportCommand::Vex { .. } => EventType::VexStatement.topic(),
     };
@@ -178,19 +251,11 @@ pub async fn run(backend_args: &BackendArgs, args: ImportArgs) -> Result<ExitCod
                 }
             }
         }
-        ImportCommand::CargoLock { path, release, env } => {
-            let release = ReleaseRef::parse(release, env.clone()).map_err(anyhow::Error::msg)?;
-            let now = EventTime::from_micros(super::now_micros());
-            match cargo_lock::parse_file(path, &release, &args.tenant, now) {
-                Ok(inv) => {
-                    sink.summary.skipped_components += inv.skipped.len() as u64;
-                    sink.accept(Event::ReleaseInventory(inv.inventory)).await?;
-                }
-                Err(e) => sink.reject(topic, &e).await?,
-            }
+        ImportCommand::Lockfile { paths, release, env, kind } => {
+            import_lockfiles(&mut sink, topic, paths, release, env.clone(), kind.as_deref(), &args.tenant).await?
         }
-        ImportCommand::Sbom { path, release, env } => {
-            import_sbom(&mut sink, topic, path, release.as_deref(), env.clone(), &args.tenant).await?
+        ImportCommand::Sbom { paths, release, env } => {
+            import_sboms(&mut sink, topic, paths, release.as_deref(), env.clone(), &args.tenant).await?
         }
         ImportCommand::Vex { paths } => import_vex(&mut sink, topic, paths, &args.tenant).await?,
     }
@@ -200,6 +265,7 @@ pub async fn run(backend_args: &BackendArgs, args: ImportArgs) -> Result<ExitCod
     if args.output.json {
         println!("{}", serde_json::to_string(s)?);
     } else {
+        s.print_ecosystems();
         eprintln!(
             "imported {} event(s) to {topic}; rejected {} (written to dlq); unsupported {}{}",
             s.imported,
@@ -215,49 +281,140 @@ pub async fn run(backend_args: &BackendArgs, args: ImportArgs) -> Result<ExitCod
     Ok(if s.rejected == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// `import sbom`: one CycloneDX or SPDX document as the inventory of a release. Each component whose
-/// purl does not parse is rejected (to `dlq`) and the rest is imported; what was left out is counted
-/// and summed up by reason (each one is logged at `info`).
-async fn import_sbom(
+/// `import lockfile`: every lockfile under `paths` as the inventory of one release. A file that
+/// cannot be read is rejected (to `dlq`, with its line); what the files list but do not pin is
+/// left out and counted by reason.
+async fn import_lockfiles(
     sink: &mut Sink<'_>,
     topic: &str,
-    path: &Path,
+    paths: &[PathBuf],
+    release: &str,
+    env: Option<String>,
+    kind: Option<&str>,
+    tenant: &str,
+) -> Result<()> {
+    let release = ReleaseRef::parse(release, env).map_err(anyhow::Error::msg)?;
+    let forced = match kind {
+        None => None,
+        Some(k) => Some(LockKind::from_name(k).ok_or_else(|| {
+            anyhow::anyhow!("--kind {k}: not a lockfile kind (one of {})", LockKind::names().join(", "))
+        })?),
+    };
+    let now = EventTime::from_micros(super::now_micros());
+    let out = match lockfile::import(paths, forced, &release, tenant, now) {
+        Ok(out) => out,
+        Err(e) => bail!("{e}"),
+    };
+    for f in &out.files {
+        eprintln!("{} ({}): {} package(s), {} left out", f.path, f.kind.name(), f.packages, f.left_out);
+    }
+    for u in &out.unsupported {
+        tracing::info!(file = %u, "not a lockfile kind trustloop reads; skipped");
+        sink.summary.unsupported += 1;
+    }
+    for e in &out.errors {
+        sink.reject(topic, e).await?;
+    }
+    let Some(inventory) = out.inventory else {
+        if out.errors.is_empty() {
+            bail!(
+                "no lockfile found under {}",
+                paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            );
+        }
+        return Ok(());
+    };
+    for l in &inventory.left_out {
+        tracing::info!(component = %l.component, location = %l.location, reason = %l.reason, "left out of the inventory");
+    }
+    eprintln!(
+        "{}: {} component(s) from {} file(s)",
+        inventory.envelope.key,
+        inventory.components.len(),
+        out.files.len()
+    );
+    sink.summary.count(&inventory, 0);
+    sink.accept(Event::ReleaseInventory(inventory)).await
+}
+
+/// `import sbom`: every SBOM under `paths`, each as the inventory of a release. Files are parsed on
+/// all cores, in order; each component whose purl does not parse is rejected (to `dlq`) and the rest
+/// is imported; what was left out is counted by reason.
+async fn import_sboms(
+    sink: &mut Sink<'_>,
+    topic: &str,
+    paths: &[PathBuf],
     release: Option<&str>,
     env: Option<String>,
     tenant: &str,
 ) -> Result<()> {
-    let choice = match release {
-        Some(r) => ReleaseChoice::Given(ReleaseRef::parse(r, env).map_err(anyhow::Error::msg)?),
+    use futures::StreamExt;
+    let given = release.map(|r| ReleaseRef::parse(r, env.clone()).map_err(anyhow::Error::msg)).transpose()?;
+    let mut files = Vec::new();
+    for p in paths {
+        if !p.exists() {
+            bail!("{}: no such file or directory", p.display());
+        }
+        walk(p, &mut files)?;
+    }
+    let choice = match given {
+        Some(r) if files.len() > 1 => {
+            bail!("--release {}@{} names one release, but {} SBOMs were given", r.name, r.version, files.len())
+        }
+        Some(r) => ReleaseChoice::Given(r),
         None => ReleaseChoice::FromDocument { environment: env },
     };
     let now = EventTime::from_micros(super::now_micros());
-    let (format, inv) = match sbom::parse_file(path, &choice, tenant, now) {
-        Ok(parsed) => parsed,
-        Err(e) => return sink.reject(topic, &e).await,
-    };
-    for e in &inv.rejected {
-        sink.reject(topic, e).await?;
-    }
-    let mut reasons = std::collections::BTreeMap::<String, usize>::new();
-    for s in &inv.skipped {
-        tracing::info!(component = %s.component, pointer = %s.pointer, reason = %s.reason, "left out of the inventory");
-        *reasons.entry(s.reason.to_string()).or_default() += 1;
-    }
-    eprintln!(
-        "{format} {}: {} with {} component(s){}{}",
-        path.display(),
-        inv.inventory.envelope.key,
-        inv.inventory.components.len(),
-        if inv.duplicates > 0 { format!(" ({} duplicate entries merged)", inv.duplicates) } else { String::new() },
-        if reasons.is_empty() {
-            String::new()
-        } else {
-            let by_reason: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} × {r}")).collect();
-            format!("; left out {}: {}", inv.skipped.len(), by_reason.join(", "))
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+    let tenant = tenant.to_string();
+    let mut parsed = futures::stream::iter(files)
+        .map(|f| {
+            let (choice, tenant) = (choice.clone(), tenant.clone());
+            tokio::task::spawn_blocking(move || {
+                let result = sbom::parse_file(&f, &choice, &tenant, now);
+                (f, result)
+            })
+        })
+        .buffered(workers);
+    while let Some(joined) = parsed.next().await {
+        let (path, result) = joined?;
+        let (format, inv) = match result {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                sink.reject(topic, &e).await?;
+                continue;
+            }
+        };
+        for e in &inv.rejected {
+            sink.reject(topic, e).await?;
         }
-    );
-    sink.summary.skipped_components += inv.skipped.len() as u64;
-    sink.accept(Event::ReleaseInventory(inv.inventory)).await
+        let mut reasons = BTreeMap::<String, usize>::new();
+        for s in &inv.skipped {
+            tracing::debug!(component = %s.component, pointer = %s.pointer, reason = %s.reason, "left out of the inventory");
+            *reasons.entry(s.reason.to_string()).or_default() += 1;
+        }
+        let os = inv.inventory.os.as_ref().map(|os| match &os.release {
+            Some(r) => format!(" on {} {r}", os.distribution),
+            None => format!(" on {}", os.distribution),
+        });
+        eprintln!(
+            "{format} {}: {}{} with {} component(s){}{}",
+            path.display(),
+            inv.inventory.envelope.key,
+            os.unwrap_or_default(),
+            inv.inventory.components.len(),
+            if inv.duplicates > 0 { format!(" ({} duplicate entries merged)", inv.duplicates) } else { String::new() },
+            if reasons.is_empty() {
+                String::new()
+            } else {
+                let by_reason: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} × {r}")).collect();
+                format!("; left out {}: {}", inv.skipped.len(), by_reason.join(", "))
+            }
+        );
+        sink.summary.count(&inv.inventory, inv.rejected.len());
+        sink.accept(Event::ReleaseInventory(inv.inventory)).await?;
+    }
+    Ok(())
 }
 
 /// `import vex`: every file under `paths`; a VEX document's statements are imported, a malformed one

@@ -1,4 +1,4 @@
-//! CycloneDX XML (<https://cyclonedx.org/docs/1.6/xml/>, specification 1.2–1.6) turned into the JSON
+//! CycloneDX XML (<https://cyclonedx.org/docs/1.6/xml/>, specification 1.2–1.7) turned into the JSON
 //! shape of CycloneDX JSON.
 //!
 //! The document is streamed (quick-xml events, no tree): the root `<bom>` in the namespace
@@ -23,7 +23,7 @@ use crate::error::{FormatError, Location, line_column};
 pub const NAMESPACE_PREFIX: &str = "http://cyclonedx.org/schema/bom/";
 
 /// The specification versions read (the ones the CycloneDX JSON importer reads too).
-pub const SPEC_VERSIONS: [&str; 5] = ["1.2", "1.3", "1.4", "1.5", "1.6"];
+pub const SPEC_VERSIONS: [&str; 6] = ["1.2", "1.3", "1.4", "1.5", "1.6", "1.7"];
 
 /// Elements nested deeper than this are refused (the output is a tree the JSON reader must walk).
 const MAX_DEPTH: usize = 256;

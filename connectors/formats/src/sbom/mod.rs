@@ -18,7 +18,7 @@ use crate::error::{FormatError, Location};
 /// An SBOM form that is converted before a JSON importer reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TextForm {
-    /// CycloneDX XML 1.2–1.6, converted to the CycloneDX JSON shape.
+    /// CycloneDX XML 1.2–1.7, converted to the CycloneDX JSON shape.
     CycloneDxXml,
     /// SPDX 2.x tag-value, converted to the SPDX 2.x JSON shape.
     SpdxTagValue,
