@@ -49,9 +49,12 @@ fn sbom_text_form(target: &str, data: &[u8]) {
     };
 }
 
+/// How a target feeds its parser.
+type Parser = Box<dyn Fn(&[u8])>;
+
 /// Every target of this crate with its parser.
-fn targets() -> Vec<(String, Box<dyn Fn(&[u8])>)> {
-    let mut all: Vec<(String, Box<dyn Fn(&[u8])>)> = Vec::new();
+fn targets() -> Vec<(String, Parser)> {
+    let mut all: Vec<(String, Parser)> = Vec::new();
     for kind in Kind::ALL {
         all.push((target_of(kind), Box::new(move |d| lockfile(kind, d))));
     }
