@@ -349,7 +349,7 @@ impl Kind {
             Kind::NugetLock => nuget::parse(text, path),
             Kind::PackageResolved => swift::parse(text, path),
             Kind::RenvLock => renv::parse(text, path),
-            Kind::PomXml => pom::parse(text, path),
+            Kind::PomXml => pom::parse_with(text, path, read),
         }
     }
 }

@@ -1,17 +1,20 @@
-//! Maven's `pom.xml`, as far as the file itself tells: the `dependencies` of the project and of its
-//! profiles active by default, each versioned by its own `version` or else by the file's
-//! `dependencyManagement`, with `${...}` properties interpolated from the file's `properties` and
-//! its own coordinates (`${project.version}`, `${project.parent.version}`, ...). The parent POM and
-//! imported BOMs are not read: a version only they could give is left out as unresolved, and so is
-//! a property the file does not define. A version range is left out as unpinned. Build plugins'
-//! dependencies are not the project's and are skipped.
+//! Maven's `pom.xml`: the `dependencies` of the project and of its profiles active by default, each
+//! versioned by its own `version` or else by the `dependencyManagement`, with `${...}` properties
+//! interpolated from the `properties` and the file's own coordinates (`${project.version}`,
+//! `${project.parent.version}`, ...). [`parse_with`] also reads the local parent POMs, as Maven and
+//! osv-scalibr do: each at its `<relativePath>` when it is the `<parent>` named there, inheriting its
+//! `properties`, `dependencyManagement` and `dependencies` (the child's win); what the parent
+//! declares is reported at the line of the child's `<parent>`. Imported BOMs and parents from a
+//! registry are not read: a version only they could give is left out as unresolved, and so is a
+//! property nothing defines. A version range is left out as unpinned. Build plugins' dependencies
+//! are not the project's and are skipped.
 //!
 //! A non-`compile` scope (`test`, `provided`, `runtime`, `system`) is the package's group. As
 //! osv-scalibr does, declarations of one `groupId:artifactId:type:classifier` count once (the first),
 //! and one `groupId:artifactId` yields one package (the last declaration's). The line of a package
-//! is the line of its `<dependency>`.
+//! is the line of its `<dependency>`, or of the `<parent>` for one a parent declares.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use quick_xml::events::Event;
 use quick_xml::reader::Reader;
@@ -24,6 +27,8 @@ use crate::error::{FormatError, Location};
 const MAX_DEPTH: usize = 256;
 /// How many times a property may expand into another.
 const MAX_EXPANSIONS: usize = 32;
+/// How many parent POMs are read above the file.
+const MAX_PARENTS: usize = 16;
 
 /// An element: its local name, text and children, and the line where it starts.
 #[derive(Debug, Default)]
@@ -68,25 +73,37 @@ struct Declared {
     line: u32,
 }
 
-/// Parses the file `path` with text `text`.
+/// Parses the file `path` with text `text` alone: what only a parent POM could give is left out.
 pub fn parse(text: &str, path: &str) -> Result<Parsed, FormatError> {
+    parse_with(text, path, &mut |p| Err(FormatError::new(p, Location::Document, "no parent POM is read")))
+}
+
+/// Parses the file `path` with text `text` and the local parent POMs it names, which `read`
+/// fetches by their path relative to `path`'s folder. A parent that cannot be read, does not parse
+/// or is not the `<parent>` the child names is skipped, and so are the ancestors above it.
+pub fn parse_with(
+    text: &str,
+    path: &str,
+    read: &mut dyn FnMut(&str) -> Result<String, FormatError>,
+) -> Result<Parsed, FormatError> {
     let root = read_tree(text, path)?;
     if root.name != "project" {
         return Err(FormatError::new(path, Location::Line(root.line), "not a pom.xml: the root is not `<project>`"));
     }
-    let profiles: Vec<&Node> =
-        root.all(&["profiles", "profile"]).into_iter().filter(|p| active_by_default(p)).collect();
-    let scopes: Vec<&Node> = std::iter::once(&root).chain(profiles.iter().copied()).collect();
-    let properties = properties(&root, &scopes);
+    let ancestors = ancestors(&root, path, read);
+    let parent_line = root.child("parent").map(|p| p.line);
+    let layers: Vec<Layer> =
+        std::iter::once(Layer::new(&root, None)).chain(ancestors.iter().map(|a| Layer::new(a, parent_line))).collect();
+    let properties = properties(&root, ancestors.first(), &layers);
     let mut parsed = Parsed::default();
     let mut managed: BTreeMap<Coordinates, (Option<String>, Option<String>)> = BTreeMap::new();
-    for node in scopes.iter().flat_map(|s| s.all(&["dependencyManagement", "dependencies", "dependency"])) {
+    for (node, _) in layers.iter().flat_map(|l| l.all(&["dependencyManagement", "dependencies", "dependency"])) {
         if let Ok(d) = declared(node, &properties) {
             managed.entry(key(&d)).or_insert((d.version, d.scope));
         }
     }
     let mut kept: Vec<Declared> = Vec::new();
-    for node in scopes.iter().flat_map(|s| s.all(&["dependencies", "dependency"])) {
+    for (node, line) in layers.iter().flat_map(|l| l.all(&["dependencies", "dependency"])) {
         match declared(node, &properties) {
             Ok(mut d) => {
                 if kept.iter().any(|k| key(k) == key(&d)) {
@@ -96,10 +113,11 @@ pub fn parse(text: &str, path: &str) -> Result<Parsed, FormatError> {
                     d.version = d.version.or_else(|| version.clone());
                     d.scope = d.scope.or_else(|| scope.clone());
                 }
+                d.line = line;
                 kept.push(d);
             }
             Err((entry, reason)) => {
-                parsed.left_out.push(LeftOut { entry, location: Location::Line(node.line), reason });
+                parsed.left_out.push(LeftOut { entry, location: Location::Line(line), reason });
             }
         }
     }
@@ -107,6 +125,123 @@ pub fn parse(text: &str, path: &str) -> Result<Parsed, FormatError> {
         add(&mut parsed, d, &properties, path)?;
     }
     Ok(parsed)
+}
+
+/// One POM of the inheritance chain: its root and active profiles, and the line its entries are
+/// reported at (the child's `<parent>` for an ancestor's; `None`: their own).
+struct Layer<'a> {
+    scopes: Vec<&'a Node>,
+    line: Option<u32>,
+}
+
+impl<'a> Layer<'a> {
+    fn new(root: &'a Node, line: Option<u32>) -> Self {
+        let profiles = root.all(&["profiles", "profile"]).into_iter().filter(|p| active_by_default(p));
+        Layer { scopes: std::iter::once(root).chain(profiles).collect(), line }
+    }
+
+    /// The nodes at `path` in every scope, each with the line to report it at.
+    fn all(&self, path: &'a [&'a str]) -> Vec<(&'a Node, u32)> {
+        self.scopes.iter().flat_map(|s| s.all(path)).map(|n| (n, self.line.unwrap_or(n.line))).collect()
+    }
+}
+
+/// The parent POMs of `root` (the file `path`) that `read` finds, nearest first: each at its
+/// `<relativePath>` (`../pom.xml` if unsaid, none if empty; `DIR/pom.xml` for a folder), kept only
+/// if its coordinates are the `<parent>`'s and its packaging is `pom`; at most [`MAX_PARENTS`],
+/// stopping where a file or coordinate comes round again.
+fn ancestors(root: &Node, path: &str, read: &mut dyn FnMut(&str) -> Result<String, FormatError>) -> Vec<Node> {
+    let own = path.rsplit(['/', '\\']).next().unwrap_or(path).to_string();
+    let mut files = BTreeSet::from([own.clone()]);
+    let mut seen = BTreeSet::from([coordinates_of(root)]);
+    let mut current = own;
+    let mut out: Vec<Node> = Vec::new();
+    while out.len() < MAX_PARENTS {
+        let Some((wanted, relative)) = out.last().unwrap_or(root).child("parent").and_then(parent_reference) else {
+            break;
+        };
+        let Some((file, node)) = load(&current, &relative, read) else { break };
+        let found = coordinates_of(&node);
+        let matches = found.0 == wanted.0
+            && found.1 == wanted.1
+            && wanted.2.as_ref().is_none_or(|v| *v == found.2)
+            && node.text_of("packaging") == Some("pom");
+        if !matches || !files.insert(file.clone()) || !seen.insert(found) {
+            break;
+        }
+        current = file;
+        out.push(node);
+    }
+    out
+}
+
+/// The group, artifact and (if said) version a `<parent>` names.
+type ParentCoordinates = (String, String, Option<String>);
+
+/// What a `<parent>` names: group, artifact and version (if said), and where the file is (`../pom.xml`
+/// if unsaid); `None` without a group or artifact, or with an empty `<relativePath/>`.
+fn parent_reference(parent: &Node) -> Option<(ParentCoordinates, String)> {
+    let group = parent.text_of("groupId")?.to_string();
+    let artifact = parent.text_of("artifactId")?.to_string();
+    let relative = match parent.child("relativePath") {
+        None => "../pom.xml".to_string(),
+        Some(r) => r.text.trim().to_string(),
+    };
+    if relative.is_empty() {
+        return None;
+    }
+    Some(((group, artifact, parent.text_of("version").map(str::to_string)), relative))
+}
+
+/// Reads and parses the POM at `relative` from the file `current` (both relative to the top
+/// file's folder): that file, or `pom.xml` in it if it names a folder. Its path and root element.
+fn load(
+    current: &str,
+    relative: &str,
+    read: &mut dyn FnMut(&str) -> Result<String, FormatError>,
+) -> Option<(String, Node)> {
+    let target = join(current, relative);
+    let (file, text) = match read(&target) {
+        Ok(text) => (target, text),
+        Err(_) if !target.to_ascii_lowercase().ends_with(".xml") => {
+            let inside = if target.is_empty() { "pom.xml".to_string() } else { format!("{target}/pom.xml") };
+            let text = read(&inside).ok()?;
+            (inside, text)
+        }
+        Err(_) => return None,
+    };
+    let node = read_tree(&text, &file).ok().filter(|n| n.name == "project")?;
+    Some((file, node))
+}
+
+/// `written` (a path as a POM writes it) from the folder of `current`, with `.` and `..` folded.
+fn join(current: &str, written: &str) -> String {
+    if written.starts_with(['/', '\\']) || matches!(written.get(1..3), Some(":\\" | ":/")) {
+        return written.to_string();
+    }
+    let mut parts: Vec<&str> = current.split(['/', '\\']).collect();
+    parts.pop();
+    for part in written.split(['/', '\\']) {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    parts.join("/")
+}
+
+/// A POM's group, artifact and version, the group and version from its `<parent>` where unsaid.
+fn coordinates_of(root: &Node) -> (String, String, String) {
+    let field = |name: &str| {
+        root.text_of(name)
+            .or_else(|| if name == "artifactId" { None } else { root.child("parent").and_then(|p| p.text_of(name)) })
+            .unwrap_or("")
+            .to_string()
+    };
+    (field("groupId"), field("artifactId"), field("version"))
 }
 
 /// Group, artifact, type and classifier.
@@ -201,13 +336,19 @@ fn active_by_default(profile: &Node) -> bool {
     profile.child("activation").and_then(|a| a.text_of("activeByDefault")).is_some_and(|t| t == "true")
 }
 
-/// The properties the file defines (its own and its active profiles'), and its coordinates as
-/// `project.*` (also `pom.*`) and `project.parent.*` (also `parent.*`).
-fn properties(root: &Node, scopes: &[&Node]) -> BTreeMap<String, String> {
+/// The properties of the chain (a nearer POM's win; the file's own, with its active profiles',
+/// last), and the file's coordinates as `project.*` (also `pom.*`) and `project.parent.*` (also
+/// `parent.*`), those of the parent read from its file where the `<parent>` does not say them.
+fn properties(root: &Node, parent_file: Option<&Node>, layers: &[Layer]) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
+    for layer in layers.iter().skip(1).rev() {
+        insert_properties(&mut out, &layer.scopes);
+    }
     let parent = root.child("parent");
-    for field in ["groupId", "artifactId", "version"] {
-        let parent_value = parent.and_then(|p| p.text_of(field));
+    let from_file = parent_file.map(coordinates_of);
+    for (i, field) in ["groupId", "artifactId", "version"].into_iter().enumerate() {
+        let file_value = from_file.as_ref().map(|(g, a, v)| [g, a, v][i].as_str()).filter(|v| !v.is_empty());
+        let parent_value = parent.and_then(|p| p.text_of(field)).or(file_value);
         let own = root.text_of(field).or(if field == "artifactId" { None } else { parent_value });
         for (prefix, value) in
             [("project.", own), ("pom.", own), ("project.parent.", parent_value), ("parent.", parent_value)]
@@ -217,6 +358,14 @@ fn properties(root: &Node, scopes: &[&Node]) -> BTreeMap<String, String> {
             }
         }
     }
+    if let Some(own) = layers.first() {
+        insert_properties(&mut out, &own.scopes);
+    }
+    out
+}
+
+/// Inserts the `<properties>` of each scope, later ones over earlier ones.
+fn insert_properties(out: &mut BTreeMap<String, String>, scopes: &[&Node]) {
     for scope in scopes {
         for props in scope.children("properties") {
             for p in &props.children {
@@ -224,7 +373,6 @@ fn properties(root: &Node, scopes: &[&Node]) -> BTreeMap<String, String> {
             }
         }
     }
-    out
 }
 
 /// `text` with every `${name}` replaced from `properties` (repeatedly, up to a bound); the name of
@@ -491,5 +639,172 @@ mod tests {
         assert_eq!(interpolate("${a}", &props), Err("a".to_string()));
         assert_eq!(interpolate("v${b}", &props), Ok("vxy".to_string()));
         assert_eq!(interpolate("${unclosed", &props), Err("unclosed".to_string()));
+    }
+
+    /// A reader over `files` (paths relative to the parsed file's folder); counts its calls.
+    fn reader<'a>(
+        files: &'a [(&'a str, &'a str)],
+        calls: &'a mut Vec<String>,
+    ) -> impl FnMut(&str) -> Result<String, FormatError> + 'a {
+        move |p: &str| {
+            calls.push(p.to_string());
+            files
+                .iter()
+                .find(|(name, _)| *name == p)
+                .map(|(_, text)| text.to_string())
+                .ok_or_else(|| FormatError::new(p, Location::Document, "missing"))
+        }
+    }
+
+    fn versions(parsed: &Parsed) -> Vec<(&str, &str, Option<u32>)> {
+        parsed.packages.iter().map(|p| (p.name.as_str(), p.version.as_str(), p.line)).collect()
+    }
+
+    const CHILD: &str = "<project>
+  <artifactId>child</artifactId>
+  <parent>
+    <groupId>org.acme</groupId><artifactId>mid</artifactId><version>2</version>
+    <relativePath>../mid</relativePath>
+  </parent>
+  <properties><b.version>2.0-child</b.version></properties>
+  <dependencies>
+    <dependency><groupId>org.a</groupId><artifactId>a</artifactId></dependency>
+    <dependency><groupId>org.b</groupId><artifactId>b</artifactId><version>${b.version}</version></dependency>
+    <dependency><groupId>org.c</groupId><artifactId>c</artifactId><version>${project.parent.version}</version></dependency>
+  </dependencies>
+</project>";
+
+    const MID: &str = "<project>
+  <groupId>org.acme</groupId><artifactId>mid</artifactId><version>2</version><packaging>pom</packaging>
+  <parent><groupId>org.acme</groupId><artifactId>top</artifactId><version>1</version></parent>
+  <properties><b.version>2.0-mid</b.version><a.version>1.0-mid</a.version></properties>
+  <dependencyManagement><dependencies>
+    <dependency><groupId>org.a</groupId><artifactId>a</artifactId><version>${a.version}</version></dependency>
+  </dependencies></dependencyManagement>
+  <dependencies>
+    <dependency><groupId>org.b</groupId><artifactId>b</artifactId><version>9</version></dependency>
+    <dependency><groupId>org.mid</groupId><artifactId>m</artifactId><version>${top.version}</version></dependency>
+  </dependencies>
+</project>";
+
+    const TOP: &str = "<project>
+  <groupId>org.acme</groupId><artifactId>top</artifactId><version>1</version><packaging>pom</packaging>
+  <properties><a.version>1.0-top</a.version><top.version>3.0</top.version></properties>
+  <dependencies>
+    <dependency><groupId>org.top</groupId><artifactId>t</artifactId><version>${project.version}</version></dependency>
+  </dependencies>
+</project>";
+
+    #[test]
+    fn parents_are_inherited() {
+        let files = [("../mid/pom.xml", MID), ("../pom.xml", TOP)];
+        let mut calls = Vec::new();
+        let parsed = parse_with(CHILD, "app/pom.xml", &mut reader(&files, &mut calls)).expect("parses");
+        assert_eq!(
+            versions(&parsed),
+            vec![
+                ("org.a:a", "1.0-mid", Some(9)),
+                ("org.b:b", "2.0-child", Some(10)),
+                ("org.c:c", "2", Some(11)),
+                ("org.mid:m", "3.0", Some(3)),
+                ("org.top:t", "2", Some(3)),
+            ]
+        );
+        assert!(parsed.left_out.is_empty(), "{:?}", parsed.left_out);
+        assert_eq!(calls, vec!["../mid", "../mid/pom.xml", "../pom.xml"]);
+        assert_eq!(parsed.packages[0].purl, "pkg:maven/org.a/a@1.0-mid");
+    }
+
+    #[test]
+    fn parse_alone_leaves_inherited_versions_out() {
+        let parsed = parse(CHILD, "pom.xml").expect("parses");
+        assert_eq!(versions(&parsed), vec![("org.b:b", "2.0-child", Some(10)), ("org.c:c", "2", Some(11))]);
+        assert!(matches!(&parsed.left_out[..], [l] if l.entry == "org.a:a:" && l.location == Location::Line(9)));
+    }
+
+    #[test]
+    fn a_parent_with_other_coordinates_is_ignored() {
+        let wrong_version = MID.replace("<version>2</version>", "<version>3</version>");
+        let not_pom = MID.replace("<packaging>pom</packaging>", "");
+        for mid in [wrong_version.as_str(), not_pom.as_str(), "<project", "<other/>"] {
+            let files = [("../mid/pom.xml", mid), ("../pom.xml", TOP)];
+            let mut calls = Vec::new();
+            let parsed = parse_with(CHILD, "app/pom.xml", &mut reader(&files, &mut calls)).expect("parses");
+            assert_eq!(versions(&parsed), vec![("org.b:b", "2.0-child", Some(10)), ("org.c:c", "2", Some(11))]);
+            assert_eq!(parsed.left_out.len(), 1, "{mid}");
+            assert_eq!(calls, vec!["../mid", "../mid/pom.xml"], "the grandparent is not read past a mismatch");
+        }
+    }
+
+    #[test]
+    fn missing_or_empty_relative_path() {
+        let mut calls = Vec::new();
+        let parsed = parse_with(CHILD, "app/pom.xml", &mut reader(&[], &mut calls)).expect("parses");
+        assert_eq!(parsed, parse(CHILD, "app/pom.xml").expect("parses"));
+        let empty = CHILD.replace("<relativePath>../mid</relativePath>", "<relativePath/>");
+        let files = [("../mid/pom.xml", MID), ("../pom.xml", MID)];
+        let mut calls = Vec::new();
+        let parsed = parse_with(&empty, "app/pom.xml", &mut reader(&files, &mut calls)).expect("parses");
+        assert!(calls.is_empty(), "{calls:?}");
+        assert_eq!(parsed.packages.len(), 2);
+        // No `<relativePath>`: `../pom.xml`.
+        let default = CHILD.replace("<relativePath>../mid</relativePath>", "");
+        let mut calls = Vec::new();
+        let parsed = parse_with(&default, "app/pom.xml", &mut reader(&files, &mut calls)).expect("parses");
+        assert_eq!(calls, vec!["../pom.xml", "../../pom.xml"]);
+        assert_eq!(parsed.packages.len(), 3);
+        let left = &parsed.left_out[..];
+        assert!(matches!(left, [l] if l.reason == LeftOutReason::Unresolved("${top.version}".to_string())), "{left:?}");
+        assert_eq!(left[0].location, Location::Line(3));
+    }
+
+    #[test]
+    fn a_cycle_of_parents_ends() {
+        // mid names itself as its own parent at `../pom.xml`, then by another path.
+        let looping = MID.replace(
+            "<artifactId>top</artifactId><version>1</version>",
+            "<artifactId>mid</artifactId><version>2</version>",
+        );
+        let files = [("../mid/pom.xml", looping.as_str()), ("../pom.xml", looping.as_str())];
+        let mut calls = Vec::new();
+        let parsed = parse_with(CHILD, "app/pom.xml", &mut reader(&files, &mut calls)).expect("parses");
+        assert_eq!(calls, vec!["../mid", "../mid/pom.xml", "../pom.xml"]);
+        assert!(parsed.packages.iter().any(|p| p.name == "org.a:a"));
+        // A child that is its own parent's parent: the coordinates come round again.
+        let child = CHILD.replace(
+            "<artifactId>child</artifactId>",
+            "<groupId>org.acme</groupId><artifactId>top</artifactId><version>1</version>",
+        );
+        let files = [("../mid/pom.xml", MID), ("../pom.xml", child.as_str())];
+        let mut calls = Vec::new();
+        parse_with(&child, "app/pom.xml", &mut reader(&files, &mut calls)).expect("parses");
+        assert_eq!(calls, vec!["../mid", "../mid/pom.xml", "../pom.xml"]);
+    }
+
+    #[test]
+    fn the_chain_is_bounded() {
+        let chain = "<project><groupId>g</groupId><artifactId>a</artifactId><version>1</version>
+<packaging>pom</packaging><parent><groupId>g</groupId><artifactId>a</artifactId>
+<relativePath>x/pom.xml</relativePath></parent></project>";
+        let mut calls = 0;
+        let mut read = |_: &str| {
+            calls += 1;
+            Ok::<_, FormatError>(chain.replacen(
+                "<artifactId>a</artifactId><version>1</version>",
+                &format!("<artifactId>a</artifactId><version>{calls}</version>"),
+                1,
+            ))
+        };
+        parse_with("<project><parent><groupId>g</groupId><artifactId>a</artifactId><relativePath>x/pom.xml</relativePath></parent></project>", "pom.xml", &mut read).expect("parses");
+        assert_eq!(calls, MAX_PARENTS);
+    }
+
+    #[test]
+    fn joins_paths() {
+        assert_eq!(join("pom.xml", "../pom.xml"), "../pom.xml");
+        assert_eq!(join("a/pom.xml", "../b/pom.xml"), "b/pom.xml");
+        assert_eq!(join("x.xml", "./parent/pom.xml"), "parent/pom.xml");
+        assert_eq!(join("a/pom.xml", "/abs/pom.xml"), "/abs/pom.xml");
+        assert_eq!(join("../pom.xml", "../pom.xml"), "../../pom.xml");
     }
 }
