@@ -541,6 +541,21 @@ fn derived_events_do_not_depend_on_partitions_tasks_or_parts() {
         let name = format!("straight-p{partitions}");
         others.push((name.clone(), straight(tmp.path(), &name, partitions, &inputs), true));
     }
+    // Passes of at most ~40 records per input partition: every stage stops at the same merge
+    // point, so nothing changes — the enforcement lifecycle included.
+    let mut bounded = Scenario::new(tmp.path(), "bounded-p3", 3);
+    bounded.run_args.extend(["--pass-limit", "40"]);
+    bounded.append(&inputs, &inputs.documents, inputs.telemetry(), 0);
+    let report = bounded.run();
+    let passes = report["bounded_passes"].as_u64().unwrap_or(0);
+    assert!(passes > 20, "a backlog of ~9,000 lines in passes of ~40 per partition: {report}");
+    bounded.assert_settled("bounded-p3");
+    assert!(bounded.assert_causes_log_times("bounded-p3") > 100);
+    others.push((
+        "bounded-p3".into(),
+        Outcome { derived: bounded.derived(), final_states: bounded.final_states() },
+        true,
+    ));
     // One task per partition: a stage waits for its slowest upstream task (alignment), so the
     // backlog reaches the enforcement operator over several passes and the adapters answer in
     // between — at other points of its input, as with inputs in parts.

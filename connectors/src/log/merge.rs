@@ -56,6 +56,16 @@ struct Cursor {
 /// Where a record comes in the merge.
 type MergeKey = (i64, Option<u64>, usize, u32, i64);
 
+/// A place in the merge order that every reader of the log agrees on, whatever its inputs: a log
+/// time and a [`SEQ_HEADER`] sequence number (records without one come first in their log time).
+/// A bound at `(t, s)` takes every record up to and including it, of every topic and partition.
+pub type MergePoint = (i64, Option<u64>);
+
+/// Where `record` comes in the merge order, as a [`MergePoint`].
+pub fn merge_point(record: &StoredRecord) -> MergePoint {
+    (record.timestamp_ms, seq_of(record))
+}
+
 impl Cursor {
     fn head_key(&self) -> Option<MergeKey> {
         self.buffer.front().map(|(seq, r)| (r.timestamp_ms, *seq, self.topic_index, self.partition, r.offset))
@@ -66,8 +76,10 @@ impl Cursor {
 pub struct MergedInput {
     log: Arc<dyn EventLog>,
     cursors: Vec<Cursor>,
-    /// Stop before the first record of a later log time (milliseconds), if set.
-    until_time: Option<i64>,
+    /// Stop before the first record that comes after this point, if set.
+    until: Option<MergePoint>,
+    /// Records one read of one partition fetches.
+    chunk: usize,
 }
 
 impl MergedInput {
@@ -87,19 +99,35 @@ impl MergedInput {
                 buffer: VecDeque::new(),
             })
             .collect();
-        MergedInput { log, cursors, until_time: None }
+        MergedInput { log, cursors, until: None, chunk: CHUNK }
     }
 
     /// Ends the merge before the first record whose log time is after `ms` (`None`: no such bound).
-    pub fn until_time(mut self, ms: Option<i64>) -> MergedInput {
-        self.until_time = ms;
+    pub fn until_time(self, ms: Option<i64>) -> MergedInput {
+        self.until(ms.map(|ms| (ms, Some(u64::MAX))))
+    }
+
+    /// Reads at most `records` records of a partition at a time (at least one; 5,000 by default):
+    /// for a merge expected to end after about that many, so that it does not read far past the end.
+    pub fn chunk(mut self, records: usize) -> MergedInput {
+        self.chunk = records.clamp(1, CHUNK);
+        self
+    }
+
+    /// Ends the merge before the first record that comes after `point` (`None`: no such bound);
+    /// a bound already set stays if it is earlier.
+    pub fn until(mut self, point: Option<MergePoint>) -> MergedInput {
+        self.until = match (self.until, point) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         self
     }
 
     async fn fill(&mut self) -> LogResult<()> {
         for c in &mut self.cursors {
             if c.buffer.is_empty() && c.next < c.end {
-                let want = usize::try_from(c.end - c.next).unwrap_or(CHUNK).min(CHUNK);
+                let want = usize::try_from(c.end - c.next).unwrap_or(self.chunk).min(self.chunk);
                 let records = self.log.read(&c.topic, c.partition, c.next, want).await?;
                 if records.is_empty() {
                     // Retention or a compacted gap: nothing more below `end` can be read.
@@ -131,12 +159,57 @@ impl MergedInput {
             self.cursors.iter().enumerate().filter_map(|(i, c)| c.head_key().map(|k| (k, i))).min().map(|(_, i)| i);
         Ok(best.and_then(|i| {
             let c = &mut self.cursors[i];
-            if let (Some(limit), Some((_, head))) = (self.until_time, c.buffer.front())
-                && head.timestamp_ms > limit
+            if let (Some(limit), Some((seq, head))) = (self.until, c.buffer.front())
+                && (head.timestamp_ms, *seq) > limit
             {
                 return None;
             }
             c.buffer.pop_front().map(|(_, r)| (c.range, r))
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::Record;
+    use crate::log::embedded::{EmbeddedLog, EmbeddedOptions};
+
+    /// A record of log time `ms` and sequence number `seq`, its value the sequence number.
+    fn record(ms: i64, seq: u64) -> Record {
+        Record {
+            key: None,
+            value: Bytes::from(seq.to_string()),
+            timestamp_ms: Some(ms),
+            headers: vec![seq_header(seq)],
+        }
+    }
+
+    async fn values(mut merged: MergedInput) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(r) = merged.next().await.expect("merge") {
+            out.push(String::from_utf8_lossy(&r.value).into_owned());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_merge_point_ends_the_merge_inside_a_batch_whatever_the_chunk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log: Arc<dyn EventLog> = Arc::new(EmbeddedLog::open(dir.path(), EmbeddedOptions::default()).expect("log"));
+        log.create_topic("t", 2).await.expect("topic");
+        // One batch at 100 ms spread over two partitions (sequence numbers 0–3), then one at 200 ms.
+        log.append("t", 0, vec![record(100, 0), record(100, 2), record(200, 4)]).await.expect("append");
+        log.append("t", 1, vec![record(100, 1), record(100, 3), record(200, 5)]).await.expect("append");
+        let ranges = || vec![("t".to_string(), 0, 0, 0, 3), ("t".to_string(), 0, 1, 0, 3)];
+        for chunk in [1, 2, 5_000] {
+            let all = MergedInput::new(log.clone(), ranges()).chunk(chunk);
+            assert_eq!(values(all).await, ["0", "1", "2", "3", "4", "5"], "chunk {chunk}");
+            let to_2 = MergedInput::new(log.clone(), ranges()).chunk(chunk).until(Some((100, Some(2))));
+            assert_eq!(values(to_2).await, ["0", "1", "2"], "chunk {chunk}");
+            // The earlier of two bounds holds; a log time takes all of its sequence numbers.
+            let both = MergedInput::new(log.clone(), ranges()).until_time(Some(100)).until(Some((200, Some(4))));
+            assert_eq!(values(both.chunk(chunk)).await, ["0", "1", "2", "3"], "chunk {chunk}");
+        }
     }
 }

@@ -22,7 +22,7 @@ use crate::ops::server::Server;
 use crate::runtime::dispatch::Dispatch;
 use crate::runtime::graph::Layout;
 use crate::runtime::snapshot::SnapshotStore;
-use crate::runtime::{Effect, PassDone, Stage, graph, run_until_idle_observed};
+use crate::runtime::{Effect, PassDone, PassLimits, Stage, graph, run_until_idle_observed};
 use trustloop_connectors::log::LogError;
 use trustloop_connectors::log::membership::{Change, Membership};
 use trustloop_schemas::EventType;
@@ -45,9 +45,16 @@ pub struct RunArgs {
     /// How often to look for new input when idle, in milliseconds.
     #[arg(long, env = "TRUSTLOOP_POLL_MS", default_value_t = 500)]
     pub poll_ms: u64,
-    /// Most passes over the operators before a run that never settles is stopped.
+    /// Most passes over the operators before a run that never settles is stopped (passes that stop
+    /// at `--pass-limit` in a backlog do not count).
     #[arg(long, default_value_t = 1_000)]
     pub max_passes: u32,
+    /// Records a pass reads at most from one input partition, roughly: a backlog is worked through
+    /// in passes that each commit (and end their transaction, with `--transactions`). Every stage
+    /// of a pass stops at the same place in the merge order, so what is derived does not depend on
+    /// it. 0: a pass reads everything there is.
+    #[arg(long, env = "TRUSTLOOP_PASS_LIMIT", default_value_t = crate::runtime::DEFAULT_PASS_LIMIT)]
+    pub pass_limit: u64,
     /// Kafka only: write each operator's outputs and commit its input offsets in one Kafka
     /// transaction per pass (`transactional.id` = the stage's consumer group, `trustloop.<operator>`
     /// or `trustloop.<operator>.task-<p>`; consumers read `read_committed`), the Kafka Streams way. Needs a broker with transactions (Tansu 0.6 has
@@ -259,7 +266,8 @@ async fn drive(
                 }
                 if *stop.borrow() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
             };
-            run_until_idle_observed(&backend, &mut stages, &mut effects, args.max_passes, &mut observe).await
+            let limits = PassLimits { max_passes: args.max_passes, pass_limit: args.pass_limit };
+            run_until_idle_observed(&backend, &mut stages, &mut effects, limits, &mut observe).await
         };
         let mut report = match result {
             Ok(report) => {

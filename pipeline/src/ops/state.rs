@@ -170,6 +170,7 @@ mod tests {
         ops.record_pass(&PassDone {
             pass: 1,
             consumed: 3,
+            bounded: false,
             duration: Duration::from_millis(4),
             stages: &stages,
             effects: &[],
@@ -187,6 +188,7 @@ mod tests {
         ops.record_pass(&PassDone {
             pass: 2,
             consumed: 2,
+            bounded: false,
             duration: Duration::from_millis(6),
             stages: &stages,
             effects: &[],

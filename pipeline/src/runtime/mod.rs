@@ -6,6 +6,12 @@
 //! (partitioned by key). Passes over all stages repeat until none consumes anything: the loop is
 //! closed (verdicts become actions, actions results, results new action states) and idle.
 //!
+//! **Bounded passes.** A backlog is worked through in passes of about `pass_limit` records per
+//! input partition: when some stage is further behind than that on a partition, every stage of the
+//! pass stops at one place in the merge order (a log time and sequence number, [`Cutoff`]), so each
+//! pass commits — and, with transactions, ends its transaction — after a bounded amount of work,
+//! and the order every operator sees is the one an unbounded pass gives.
+//!
 //! **Restore: snapshot, then replay.** A stage whose operator keeps snapshots ([`snapshot`]) starts
 //! from its newest usable snapshot — taken after a commit, so it reflects committed inputs only —
 //! and re-applies the inputs after it; others start from offset 0 with empty state. Either way,
@@ -54,7 +60,7 @@ use trustloop_schemas::{DeadLetter, Envelope, Event, EventId, EventTime, EventTy
 use crate::backend::Backend;
 use crate::ingest::EventWriter;
 use crate::lineage::Lineage;
-use trustloop_connectors::log::merge::{MergedInput, seq_of};
+use trustloop_connectors::log::merge::{MergePoint, MergedInput, merge_point, seq_of};
 use trustloop_replay::{Admission, admit};
 
 /// The share of an operator's input a stage reads: all of it, or the task of one partition number.
@@ -352,8 +358,18 @@ impl Stage {
             .collect()
     }
 
-    /// Feeds every input available now — on topics in `cutoff`, only below the offsets it gives —
-    /// and returns how many input records were applied.
+    /// Where the stage reads partition `partition` of `topic` next, if it reads that partition
+    /// (`start`: the partition's first offset).
+    fn next_offset(&self, topic: &str, partition: u32, start: i64) -> Option<i64> {
+        let input = *self.op.inputs().iter().find(|t| t.topic() == topic)?;
+        if self.task.keyed(self.op.partitioning(), input) && partition != self.task.id {
+            return None;
+        }
+        Some(self.positions.get(&(topic.to_string(), partition)).copied().unwrap_or(0).max(start))
+    }
+
+    /// Feeds every input available now — on topics in `cutoff`, only below the offsets it gives,
+    /// and up to its merge point if it has one — and returns how many input records were applied.
     pub async fn pass(&mut self, backend: &Backend, cutoff: &Cutoff) -> Result<u64> {
         let mut ranges = Vec::new();
         let partitioning = self.op.partitioning();
@@ -376,7 +392,7 @@ impl Stage {
                 }
                 self.bounds.insert((topic.to_string(), p as u32), (o.start, o.end));
                 let from = self.positions.get(&(topic.to_string(), p as u32)).copied().unwrap_or(0).max(o.start);
-                let until = cutoff.get(&(topic.to_string(), p as u32)).map_or(o.end, |c| (*c).min(o.end));
+                let until = cutoff.offsets.get(&(topic.to_string(), p as u32)).map_or(o.end, |c| (*c).min(o.end));
                 ranges.push((topic.to_string(), i, p as u32, from, until));
             }
         }
@@ -393,14 +409,19 @@ impl Stage {
             false => tracing::Span::none(),
         };
         let written_before = self.stats.written;
-        let applied = self.apply(backend, ranges).instrument(span.clone()).await?;
+        let applied = self.apply(backend, ranges, cutoff).instrument(span.clone()).await?;
         span.record("applied", applied);
         span.record("written", self.stats.written - written_before);
         Ok(applied)
     }
 
     /// [`Stage::pass`] over `ranges` (topic, input index, partition, from, until).
-    async fn apply(&mut self, backend: &Backend, ranges: Vec<(String, usize, u32, i64, i64)>) -> Result<u64> {
+    async fn apply(
+        &mut self,
+        backend: &Backend,
+        ranges: Vec<(String, usize, u32, i64, i64)>,
+        cutoff: &Cutoff,
+    ) -> Result<u64> {
         let partitioning = self.op.partitioning();
         // Per range (looked up once, not per record): its key, committed offset, event type, and
         // the position reached.
@@ -416,7 +437,10 @@ impl Stage {
             true => None,
             false => self.upstream_frontier(backend).await?,
         };
-        let mut input = MergedInput::new(backend.log.clone(), ranges).until_time(until_time);
+        let mut input = MergedInput::new(backend.log.clone(), ranges).until_time(until_time).until(cutoff.until);
+        if let Some(chunk) = cutoff.chunk {
+            input = input.chunk(chunk);
+        }
         let group = self.group.clone();
         let transaction = match self.transactional {
             true => Some(
@@ -717,41 +741,119 @@ pub struct AdapterStats {
 pub struct RunReport {
     /// Passes over all stages until nothing was left.
     pub passes: u32,
+    /// Of those, passes that stopped at the pass limit in a backlog.
+    pub bounded_passes: u32,
     /// Per operator (its tasks' counts summed).
     pub stages: BTreeMap<&'static str, StageStats>,
     /// Inputs handled per effect.
     pub effects: BTreeMap<&'static str, u64>,
 }
 
-/// End offsets of the topics no stage writes, fixed at the start of a pass: every stage of the pass
-/// reads those topics only up to here, so a downstream stage never sees an input its upstream stages
-/// have not processed yet (and live order equals the log's merge order, which replay follows).
-pub type Cutoff = BTreeMap<(String, u32), i64>;
+/// Records a pass reads at most from one input partition, roughly, by default (see [`Cutoff`]).
+pub const DEFAULT_PASS_LIMIT: u64 = 100_000;
 
-async fn cutoff(backend: &Backend, stages: &[Stage]) -> Result<Cutoff> {
-    let derived: std::collections::BTreeSet<&'static str> =
+/// Where every stage of a pass stops, fixed at its start.
+///
+/// - The end offsets of the topics no stage writes: every stage of the pass reads those topics only
+///   up to here, so a downstream stage never sees an input its upstream stages have not processed
+///   yet (and live order equals the log's merge order, which replay follows).
+/// - With a backlog, a merge point: when a stage is more than the pass limit behind on one of its
+///   input partitions, the pass ends, for every stage and every input, at the merge point of the
+///   record that many records ahead of it. Derived events carry their cause's merge point, so a
+///   downstream stage stops where its upstream stages did.
+#[derive(Debug, Clone, Default)]
+pub struct Cutoff {
+    offsets: BTreeMap<(String, u32), i64>,
+    until: Option<MergePoint>,
+    /// With a merge point: records to read from a partition at a time (a stage reads about this
+    /// many at most before the merge point stops it).
+    chunk: Option<usize>,
+}
+
+impl Cutoff {
+    /// No bound: every stage reads everything there is.
+    pub fn new() -> Cutoff {
+        Cutoff::default()
+    }
+
+    /// The merge point the pass ends at, if it is bounded.
+    pub fn until(&self) -> Option<MergePoint> {
+        self.until
+    }
+}
+
+impl FromIterator<((String, u32), i64)> for Cutoff {
+    /// End offsets of (topic, partition), no merge point.
+    fn from_iter<I: IntoIterator<Item = ((String, u32), i64)>>(iter: I) -> Cutoff {
+        Cutoff { offsets: iter.into_iter().collect(), until: None, chunk: None }
+    }
+}
+
+/// The cutoff of the next pass over `stages`, reading about `pass_limit` records at most from each
+/// input partition (0: no limit).
+async fn cutoff(backend: &Backend, stages: &[Stage], pass_limit: u64) -> Result<Cutoff> {
+    let derived: BTreeSet<&'static str> =
         stages.iter().flat_map(|s| s.op.outputs().iter().map(|t| t.topic())).collect();
+    let inputs: BTreeSet<&'static str> = stages.iter().flat_map(|s| s.op.inputs().iter().map(|t| t.topic())).collect();
+    // Only the topics no stage writes are cut by offset; a backlog can be anywhere.
+    let topics: Vec<&str> = match pass_limit {
+        0 => inputs.difference(&derived).copied().collect(),
+        _ => inputs.iter().copied().collect(),
+    };
+    let limit = i64::try_from(pass_limit).unwrap_or(i64::MAX);
     let mut out = Cutoff::new();
-    let inputs: std::collections::BTreeSet<&'static str> =
-        stages.iter().flat_map(|s| s.op.inputs().iter().map(|t| t.topic())).collect();
-    let topics: Vec<&str> = inputs.difference(&derived).copied().collect();
     for (topic, offsets) in topics.iter().zip(backend.log.offsets_of(&topics).await?) {
         for (p, o) in offsets.iter().enumerate() {
-            out.insert((topic.to_string(), p as u32), o.end);
+            let p = p as u32;
+            if !derived.contains(topic) {
+                out.offsets.insert((topic.to_string(), p), o.end);
+            }
+            if pass_limit == 0 {
+                continue;
+            }
+            let Some(slowest) = stages.iter().filter_map(|s| s.next_offset(topic, p, o.start)).min() else {
+                continue;
+            };
+            if o.end.saturating_sub(slowest) <= limit {
+                continue;
+            }
+            // The merge point `limit` records ahead of the slowest reader — or of its next record,
+            // if that comes later (a producer's clock may go back): the pass takes that record at
+            // least, so it always makes progress.
+            let at = |offset: i64| async move {
+                let records = backend.log.read(topic, p, offset, 1).await?;
+                anyhow::Ok(records.first().map(merge_point))
+            };
+            let (next, ahead) = (at(slowest).await?, at(slowest.saturating_add(limit)).await?);
+            if let Some(point) = next.max(ahead) {
+                out.until = Some(out.until.map_or(point, |u| u.min(point)));
+                out.chunk = Some(usize::try_from(pass_limit).unwrap_or(usize::MAX).saturating_add(1));
+            }
         }
     }
     Ok(out)
 }
 
 /// Runs `stages` (in order) and then `effects`, pass after pass, until a whole pass consumes nothing.
-/// `max_passes` bounds a loop that would never settle.
+/// `max_passes` bounds a loop that would never settle (passes cut short by [`DEFAULT_PASS_LIMIT`]
+/// work through a backlog, and do not count).
 pub async fn run_until_idle(
     backend: &Backend,
     stages: &mut [Stage],
     effects: &mut [Box<dyn Effect>],
     max_passes: u32,
 ) -> Result<RunReport> {
-    run_until_idle_observed(backend, stages, effects, max_passes, &mut |_| ControlFlow::Continue(())).await
+    let limits = PassLimits { max_passes, pass_limit: DEFAULT_PASS_LIMIT };
+    run_until_idle_observed(backend, stages, effects, limits, &mut |_| ControlFlow::Continue(())).await
+}
+
+/// How far [`run_until_idle_observed`] goes.
+#[derive(Debug, Clone, Copy)]
+pub struct PassLimits {
+    /// Most passes that read everything there was before a loop that never settles is stopped.
+    pub max_passes: u32,
+    /// Records a pass reads at most from one input partition, roughly (0: no limit; see [`Cutoff`]).
+    pub pass_limit: u64,
 }
 
 /// One finished pass of [`run_until_idle_observed`], as its observer sees it.
@@ -760,6 +862,8 @@ pub struct PassDone<'a> {
     pub pass: u32,
     /// Input records the stages and effects consumed in it (0: the loop has settled).
     pub consumed: u64,
+    /// Whether it stopped short of the end of a backlog (at the pass limit).
+    pub bounded: bool,
     /// How long it took (wall clock).
     pub duration: Duration,
     /// The stages, after the pass.
@@ -774,18 +878,20 @@ pub async fn run_until_idle_observed(
     backend: &Backend,
     stages: &mut [Stage],
     effects: &mut [Box<dyn Effect>],
-    max_passes: u32,
+    limits: PassLimits,
     observe: &mut (dyn FnMut(&PassDone<'_>) -> ControlFlow<()> + Send),
 ) -> Result<RunReport> {
     let mut report = RunReport::default();
+    // Passes that read everything there was: a loop that never settles makes more and more of them.
+    let mut whole_passes = 0u32;
     loop {
         report.passes += 1;
         let started = Instant::now();
         // A debug span (the subscriber logs span closes): idle polls stay quiet at `info`.
         let span = tracing::debug_span!("pass", pass = report.passes, consumed = tracing::field::Empty);
-        let consumed = async {
+        let (consumed, bounded) = async {
             let mut consumed = 0;
-            let cutoff = cutoff(backend, stages).await?;
+            let cutoff = cutoff(backend, stages, limits.pass_limit).await?;
             for s in stages.iter_mut() {
                 let n = s.pass(backend, &cutoff).await?;
                 tracing::debug!(stage = s.name(), applied = n, "stage pass");
@@ -797,7 +903,7 @@ pub async fn run_until_idle_observed(
                 *report.effects.entry(e.name()).or_default() += n;
                 consumed += n;
             }
-            anyhow::Ok(consumed)
+            anyhow::Ok((consumed, cutoff.until.is_some()))
         }
         .instrument(span.clone())
         .await?;
@@ -805,19 +911,21 @@ pub async fn run_until_idle_observed(
         span.record("consumed", consumed);
         let ms = duration.as_micros() as f64 / 1e3;
         if consumed > 0 {
-            tracing::info!(pass = report.passes, consumed, duration_ms = ms, "pass done");
+            tracing::info!(pass = report.passes, consumed, bounded, duration_ms = ms, "pass done");
         } else {
             tracing::debug!(pass = report.passes, duration_ms = ms, "pass done: idle");
         }
-        let done = PassDone { pass: report.passes, consumed, duration, stages: &*stages, effects: &*effects };
+        let done = PassDone { pass: report.passes, consumed, bounded, duration, stages: &*stages, effects: &*effects };
         if observe(&done).is_break() {
             break;
         }
         if consumed == 0 {
             break;
         }
-        if report.passes >= max_passes {
-            anyhow::bail!("the pipeline did not settle after {max_passes} passes");
+        report.bounded_passes += u32::from(bounded);
+        whole_passes += u32::from(!bounded);
+        if whole_passes >= limits.max_passes {
+            anyhow::bail!("the pipeline did not settle after {} passes", limits.max_passes);
         }
     }
     for s in stages.iter() {
