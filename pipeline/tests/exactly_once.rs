@@ -450,6 +450,7 @@ fn broker_outage_pauses_and_resumes_without_loss() {
     let mut child = target
         .command()
         .args(["--kafka-timeout-ms", "2000", "run", "--poll-ms", "100"])
+        .env("TRUSTLOOP_LOG", "info")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).expect("log file"))
         .spawn()
@@ -517,6 +518,7 @@ fn scale_out_survives_a_member_killed_mid_stream() {
             .command()
             .args(["-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500"])
             .args(["run", "--scale-out", "--poll-ms", "100"])
+            .env("TRUSTLOOP_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
