@@ -94,6 +94,8 @@ pub async fn run(backend_args: &BackendArgs, args: FindingsArgs) -> Result<ExitC
             "severity": f.severity,
             "known_exploited": f.known_exploited,
             "fixed_versions": f.fixed_versions,
+            "distro_release": f.distro_release,
+            "release_unknown": f.release_unknown,
             "match": {"range_type": f.matched.range_type, "event": f.matched.event, "comparator": f.matched.comparator},
         }));
     }

@@ -96,7 +96,9 @@ pub struct LeftOut {
 /// What a lockfile yields.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Parsed {
-    /// The packages it pins, in the order the file lists them (duplicates kept as the file has them).
+    /// The packages it pins, in the order the file lists them. A package a file installs at several
+    /// places (npm's nested `node_modules`) may be listed once per place or once in all, as the kind
+    /// says; importers merge by purl.
     pub packages: Vec<Package>,
     /// What it lists but does not pin.
     pub left_out: Vec<LeftOut>,
