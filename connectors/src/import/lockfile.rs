@@ -162,19 +162,6 @@ pub struct LockfileImport {
     pub unsupported: Vec<String>,
 }
 
-impl From<FormatError> for ImportError {
-    fn from(e: FormatError) -> ImportError {
-        let pointer = match e.location {
-            Location::Document => String::new(),
-            Location::Line(l) => format!("line {l}"),
-            Location::LineColumn(l, c) => format!("line {l}:{c}"),
-            Location::Pointer(p) => p,
-            Location::Offset(o) => format!("byte {o}"),
-        };
-        ImportError { path: e.path, pointer, reason: e.reason }
-    }
-}
-
 /// The packages of one file, as components and left-out entries (locations named after `name`).
 fn read_one(path: &Path, name: &str, kind: LockKind, text: &str) -> Result<(Parsed, Vec<Component>), ImportError> {
     match kind {

@@ -34,6 +34,21 @@ pub struct ImportError {
     pub reason: String,
 }
 
+/// A parse error of `trustloop-formats` as an import error: its line (`line 12`, `line 12:5`), byte
+/// offset or JSON pointer in [`ImportError::pointer`].
+impl From<trustloop_formats::FormatError> for ImportError {
+    fn from(e: trustloop_formats::FormatError) -> ImportError {
+        let pointer = match e.location {
+            trustloop_formats::Location::Document => String::new(),
+            trustloop_formats::Location::Line(l) => format!("line {l}"),
+            trustloop_formats::Location::LineColumn(l, c) => format!("line {l}:{c}"),
+            trustloop_formats::Location::Pointer(p) => p,
+            trustloop_formats::Location::Offset(o) => format!("byte {o}"),
+        };
+        ImportError { path: e.path, pointer, reason: e.reason }
+    }
+}
+
 /// Converts serde_path_to_error's path (`affected[0].ranges[1].type`) to a JSON pointer.
 pub(crate) fn json_pointer(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;

@@ -9,7 +9,6 @@
 use std::path::Path;
 
 use serde::Deserialize;
-use trustloop_formats::error::{FormatError, Location};
 use trustloop_formats::sbom::{self as text, TextForm};
 use trustloop_schemas::EventTime;
 
@@ -81,19 +80,6 @@ pub fn detect(bytes: &[u8]) -> Option<SbomFormat> {
     }
 }
 
-/// A conversion error as an import error: the line (`line 12`, `line 12:5`), byte offset or JSON
-/// pointer in [`ImportError::pointer`].
-pub fn import_error(e: FormatError) -> ImportError {
-    let pointer = match e.location {
-        Location::Document => String::new(),
-        Location::Line(l) => format!("line {l}"),
-        Location::LineColumn(l, c) => format!("line {l}:{c}"),
-        Location::Pointer(p) => p,
-        Location::Offset(o) => format!("byte {o}"),
-    };
-    ImportError { path: e.path, pointer, reason: e.reason }
-}
-
 /// Deserializes a document already read into a JSON value (named `path` in errors): an error
 /// carries the JSON pointer of the offending value.
 pub(crate) fn from_value<T: serde::de::DeserializeOwned>(
@@ -128,12 +114,12 @@ pub fn parse(
         SbomFormat::CycloneDx => cyclonedx::parse(bytes, path, release, tenant, event_time)?,
         SbomFormat::Spdx => spdx::parse(bytes, path, release, tenant, event_time)?,
         SbomFormat::CycloneDxXml => {
-            let value = text::to_json(TextForm::CycloneDxXml, bytes, path).map_err(import_error)?;
+            let value = text::to_json(TextForm::CycloneDxXml, bytes, path).map_err(ImportError::from)?;
             cyclonedx::parse_value(value, bytes, path, release, tenant, event_time)?
         }
         SbomFormat::SpdxTagValue | SbomFormat::Spdx3JsonLd => {
             let form = if format == SbomFormat::SpdxTagValue { TextForm::SpdxTagValue } else { TextForm::Spdx3JsonLd };
-            let value = text::to_json(form, bytes, path).map_err(import_error)?;
+            let value = text::to_json(form, bytes, path).map_err(ImportError::from)?;
             spdx::parse_value(value, bytes, path, release, tenant, event_time)?
         }
     };
