@@ -119,7 +119,7 @@ fn pending_crashes_do_not_panic() {
 fn targets_are_named_as_the_fuzz_crate_names_them() {
     assert_eq!(target_of(Kind::PackageLock), "lockfile_package_lock");
     assert_eq!(target_of(Kind::GradleLockfile), "lockfile_gradle_lockfile");
-    let fuzz_targets = regressions().join("../fuzz_targets");
+    let fuzz_targets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/fuzz_targets");
     for (t, _) in targets() {
         assert!(fuzz_targets.join(format!("{t}.rs")).is_file(), "no fuzz target {t}");
     }
