@@ -17,6 +17,19 @@
 //! for an advisory change; advisory id, then purl, for an inventory — never in hash-map order). The
 //! string-keyed operator this replaced is kept in the tests (`reference.rs`): both emit
 //! byte-identical deltas.
+//!
+//! Distribution releases: an `affected` entry whose ecosystem names a release (`Debian:11`,
+//! `AlmaLinux:9`, `Ubuntu:22.04:LTS`) applies only to components built for that release — the
+//! component's `distro_release`, else the inventory's operating system when it is of the component's
+//! distribution (a `distro_release` that names no release of the distribution is not known). A
+//! component of another release is not affected by the entry; one whose release is not known is
+//! matched against every release's entries, and its finding says so (`release_unknown`). The first
+//! entry in advisory order that applies and matches is the finding's proof, and its ecosystem its
+//! `distro_release` (none for an entry without a release); its `fixed_versions` are those of the
+//! entries that apply to the component's release (of every entry when that is not known). Where a
+//! component's release comes from is part of its identity in the tables, so one evaluation still
+//! serves every release containing it; inputs without distribution releases give the same findings,
+//! byte for byte, as before.
 
 mod advisory;
 mod emit;
