@@ -356,6 +356,27 @@ impl Kind {
     }
 }
 
+/// The path `written` in the file `current` (a path relative to the top file's folder, as the
+/// `read` closure of [`Kind::parse`] takes it): from `current`'s folder, with `.` and `..` folded
+/// where they can be; an absolute path (`/x`, `C:\x`) as written.
+pub(crate) fn join(current: &str, written: &str) -> String {
+    if written.starts_with(['/', '\\']) || matches!(written.get(1..3), Some(":\\" | ":/")) {
+        return written.to_string();
+    }
+    let mut parts: Vec<&str> = current.split(['/', '\\']).collect();
+    parts.pop();
+    for part in written.split(['/', '\\']) {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    parts.join("/")
+}
+
 /// Builds a purl of type `ty` (`npm`, `pypi`, ...) with an optional namespace; `None` if the
 /// `packageurl` crate refuses the parts.
 pub fn purl(ty: &str, namespace: Option<&str>, name: &str, version: &str) -> Option<String> {

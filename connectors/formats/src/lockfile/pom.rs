@@ -20,7 +20,7 @@ use quick_xml::events::Event;
 use quick_xml::reader::Reader;
 
 use super::composer::LineIndex;
-use super::{LeftOut, LeftOutReason, Package, Parsed};
+use super::{LeftOut, LeftOutReason, Package, Parsed, join};
 use crate::error::{FormatError, Location};
 
 /// How deep elements may nest before the input is refused.
@@ -212,25 +212,6 @@ fn load(
     };
     let node = read_tree(&text, &file).ok().filter(|n| n.name == "project")?;
     Some((file, node))
-}
-
-/// `written` (a path as a POM writes it) from the folder of `current`, with `.` and `..` folded.
-fn join(current: &str, written: &str) -> String {
-    if written.starts_with(['/', '\\']) || matches!(written.get(1..3), Some(":\\" | ":/")) {
-        return written.to_string();
-    }
-    let mut parts: Vec<&str> = current.split(['/', '\\']).collect();
-    parts.pop();
-    for part in written.split(['/', '\\']) {
-        match part {
-            "" | "." => {}
-            ".." if parts.last().is_some_and(|p| *p != "..") => {
-                parts.pop();
-            }
-            _ => parts.push(part),
-        }
-    }
-    parts.join("/")
 }
 
 /// A POM's group, artifact and version, the group and version from its `<parent>` where unsaid.

@@ -16,6 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::join;
 use super::poetry::pypi_package;
 use super::uv::normalize;
 use super::{LeftOut, LeftOutReason, Package, Parsed};
@@ -282,26 +283,6 @@ fn is_url(s: &str) -> bool {
 
 fn is_local_url(url: &str) -> bool {
     url.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("file:"))
-}
-
-/// `written` relative to the folder of `rel` (both relative to the top file's folder), with `.`
-/// and `..` resolved where they can be.
-fn join(rel: &str, written: &str) -> String {
-    if written.starts_with(['/', '\\']) || written.get(1..3) == Some(":\\") || written.get(1..3) == Some(":/") {
-        return written.to_string();
-    }
-    let mut parts: Vec<&str> = rel.split(['/', '\\']).collect();
-    parts.pop();
-    for part in written.split(['/', '\\']) {
-        match part {
-            "" | "." => {}
-            ".." if parts.last().is_some_and(|p| *p != "..") => {
-                parts.pop();
-            }
-            _ => parts.push(part),
-        }
-    }
-    parts.join("/")
 }
 
 /// The logical lines of a file, as pip's `join_lines` and `ignore_comments` make them: each with
