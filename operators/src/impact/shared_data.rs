@@ -15,6 +15,7 @@ use trustloop_schemas::{
 };
 
 use super::ImpactState;
+use crate::versions::oracle::rpm_vercmp_all;
 
 fn shared_data() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("TRUSTLOOP_SHARED_DATA") {
@@ -83,39 +84,6 @@ fn advisories() -> Vec<Advisory> {
         }
     }
     out
-}
-
-/// Runs every pair through one `rpm` process (`rpm.vercmp` in its Lua, pairs on stdin); `None` if
-/// `rpm` cannot be run.
-fn rpm_vercmp_all(pairs: &[(String, String)]) -> Option<Vec<Ordering>> {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let script =
-        r#"%{lua: for l in io.lines() do local a, b = l:match("^(.-)\t(.*)$"); print(rpm.vercmp(a, b) .. "\n") end}"#;
-    let mut child = Command::new("rpm")
-        .args(["--eval", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .ok()?;
-    let mut stdin = child.stdin.take()?;
-    let input: String = pairs.iter().map(|(a, b)| format!("{a}\t{b}\n")).collect();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let out = child.wait_with_output().expect("rpm output");
-    writer.join().expect("writer thread").expect("write pairs to rpm");
-    assert!(out.status.success(), "rpm failed: {}", String::from_utf8_lossy(&out.stderr));
-    let results: Vec<Ordering> = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(|r| match r {
-            "-1" => Ordering::Less,
-            "0" => Ordering::Equal,
-            "1" => Ordering::Greater,
-            other => panic!("rpm printed {other:?}"),
-        })
-        .collect();
-    assert_eq!(results.len(), pairs.len(), "one rpm result per pair");
-    Some(results)
 }
 
 /// The `fixed` version of an entry, which in this data is always one range `introduced: 0, fixed`.

@@ -391,7 +391,7 @@ impl Ecosystem {
 }
 
 #[cfg(test)]
-mod oracle;
+pub(crate) mod oracle;
 
 #[cfg(test)]
 mod tests {

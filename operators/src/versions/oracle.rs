@@ -165,7 +165,7 @@ fn almalinux_versions() -> std::collections::BTreeSet<String> {
 
 /// Runs every pair through one `rpm` process (`rpm.vercmp` in its Lua, pairs on stdin); `None` if
 /// `rpm` cannot be run.
-fn rpm_vercmp_all(pairs: &[(&str, &str)]) -> Option<Vec<Ordering>> {
+pub(crate) fn rpm_vercmp_all<S: AsRef<str>>(pairs: &[(S, S)]) -> Option<Vec<Ordering>> {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let script =
@@ -178,7 +178,7 @@ fn rpm_vercmp_all(pairs: &[(&str, &str)]) -> Option<Vec<Ordering>> {
         .spawn()
         .ok()?;
     let mut stdin = child.stdin.take()?;
-    let input: String = pairs.iter().map(|(a, b)| format!("{a}\t{b}\n")).collect();
+    let input: String = pairs.iter().map(|(a, b)| format!("{}\t{}\n", a.as_ref(), b.as_ref())).collect();
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     let out = child.wait_with_output().expect("rpm output");
     writer.join().expect("writer thread").expect("write pairs to rpm");
