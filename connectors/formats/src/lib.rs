@@ -10,6 +10,7 @@
 //!   JSON shape of CycloneDX / SPDX 2.x JSON, which the JSON importers read.
 
 pub mod error;
+pub mod intel;
 pub mod lockfile;
 pub mod sbom;
 
