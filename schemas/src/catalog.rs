@@ -126,7 +126,7 @@ const WRITER_CACHE_LIMIT: usize = 1024;
 /// their state), `Send` and `Sync`.
 #[derive(Debug, Clone)]
 pub struct EventCodec {
-    ids: Arc<[u32; 13]>,
+    ids: Arc<[u32; EventType::ALL.len()]>,
     by_id: Arc<HashMap<u32, EventType>>,
     /// Writer schemas already looked up, by id. Schema ids are immutable (as in a Confluent
     /// registry), so an id's schema never needs to be fetched twice.
@@ -149,7 +149,7 @@ impl EventCodec {
     /// A codec using ids assigned by an external registry (e.g. Confluent Schema Registry) where given,
     /// the default ids elsewhere.
     pub fn with_ids(assigned: &HashMap<EventType, u32>) -> Self {
-        let mut ids = [0u32; 13];
+        let mut ids = [0u32; EventType::ALL.len()];
         let mut by_id = HashMap::new();
         for t in EventType::ALL {
             let id = assigned.get(&t).copied().unwrap_or(schema_info(t).default_id);

@@ -24,7 +24,7 @@ macro_rules! event_types {
 
         impl EventType {
             /// Every event type.
-            pub const ALL: [EventType; 13] = [$(EventType::$variant),*];
+            pub const ALL: [EventType; 15] = [$(EventType::$variant),*];
 
             /// The record name, e.g. `Telemetry`.
             pub fn name(self) -> &'static str {
@@ -89,6 +89,8 @@ event_types! {
     EnforcementAction => "enforcement_action", "actions";
     EnforcementResult => "enforcement_result", "action-results";
     DeadLetter => "dead_letter", "dlq";
+    KnownExploited => "known_exploited", "known-exploited";
+    EpssScores => "epss_scores", "epss";
 }
 
 impl EventType {
@@ -108,10 +110,13 @@ impl EventType {
     ///
     /// - `ReleaseInventory` 2: component hashes, licences, dependencies, direct flag, distribution
     ///   release and location; the image's OS; the components left out; format `lockfile`.
-    /// - `Finding` 2: the advisory's distribution release, and whether the component's was unknown.
+    /// - `Finding` 2: the advisory's distribution release, and whether the component's was unknown;
+    ///   3: the CVEs listed as known exploited, and the EPSS score and percentile.
+    /// - `Advisory` 2: the upstream vulnerabilities of a distribution advisory.
     pub fn schema_version(self) -> i32 {
         match self {
-            EventType::ReleaseInventory | EventType::Finding => 2,
+            EventType::Finding => 3,
+            EventType::ReleaseInventory | EventType::Advisory => 2,
             _ => 1,
         }
     }
@@ -141,6 +146,8 @@ macro_rules! with_event {
             $crate::Event::EnforcementAction($e) => $body,
             $crate::Event::EnforcementResult($e) => $body,
             $crate::Event::DeadLetter($e) => $body,
+            $crate::Event::KnownExploited($e) => $body,
+            $crate::Event::EpssScores($e) => $body,
         }
     };
 }
@@ -200,6 +207,14 @@ macro_rules! with_event_type {
             }
             $crate::EventType::DeadLetter => {
                 type $t = $crate::events::DeadLetter;
+                $body
+            }
+            $crate::EventType::KnownExploited => {
+                type $t = $crate::events::KnownExploited;
+                $body
+            }
+            $crate::EventType::EpssScores => {
+                type $t = $crate::events::EpssScores;
                 $body
             }
         }

@@ -324,6 +324,10 @@ pub struct Advisory {
     /// `database_specific`, as JSON text.
     #[serde(default)]
     pub database_specific: Option<String>,
+    /// Ids of the upstream vulnerabilities a downstream (distribution) advisory is about (OSV 1.6
+    /// `upstream`).
+    #[serde(default)]
+    pub upstream: Vec<String>,
 }
 
 /// VEX document format a statement came from.
@@ -594,6 +598,108 @@ pub struct Finding {
     /// of every release.
     #[serde(default)]
     pub release_unknown: bool,
+    /// CVE ids of the vulnerability: those of its advisory's alias group, and the upstream CVEs a
+    /// distribution advisory fixes (ascending).
+    #[serde(default)]
+    pub cves: Texts,
+    /// Those of [`Finding::cves`] listed in a catalog of known-exploited vulnerabilities when the
+    /// finding was emitted.
+    #[serde(default)]
+    pub exploited_ids: Texts,
+    /// Highest EPSS score (0–1) among those CVEs in force when the finding was emitted.
+    #[serde(default)]
+    pub epss: Option<f64>,
+    /// Percentile of that score.
+    #[serde(default)]
+    pub epss_percentile: Option<f64>,
+}
+
+/// Whether a catalog entry lists a vulnerability or takes it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatalogChange {
+    /// The vulnerability is in the catalog.
+    Listed,
+    /// A later catalog no longer lists it.
+    Removed,
+}
+
+/// A vulnerability listed in a catalog of vulnerabilities known to be exploited in the wild (CISA
+/// KEV), or taken out of it. Event time: when it was added (or when the catalog that dropped it was
+/// released).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnownExploited {
+    /// Common envelope.
+    pub envelope: Envelope,
+    /// Listed or removed.
+    pub change: CatalogChange,
+    /// CVE id.
+    pub cve: String,
+    /// Catalog (`cisa-kev`).
+    pub catalog: String,
+    /// Version of the catalog the entry was read from.
+    pub catalog_version: String,
+    /// When it was added to the catalog, `YYYY-MM-DD`.
+    pub date_added: String,
+    /// When remediation is due, `YYYY-MM-DD`.
+    #[serde(default)]
+    pub due_date: Option<String>,
+    /// Vendor or project.
+    #[serde(default)]
+    pub vendor_project: Option<String>,
+    /// Product.
+    #[serde(default)]
+    pub product: Option<String>,
+    /// The catalog's name of the vulnerability.
+    #[serde(default)]
+    pub vulnerability_name: Option<String>,
+    /// Description.
+    #[serde(default)]
+    pub short_description: Option<String>,
+    /// Required action.
+    #[serde(default)]
+    pub required_action: Option<String>,
+    /// `Known` if used in ransomware campaigns, else `Unknown`.
+    #[serde(default)]
+    pub known_ransomware_campaign_use: Option<String>,
+    /// Notes and references.
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// CWE ids.
+    #[serde(default)]
+    pub cwes: Vec<String>,
+}
+
+/// One CVE's EPSS score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpssScore {
+    /// CVE id.
+    pub cve: String,
+    /// Probability of exploitation activity in the next 30 days, 0–1.
+    pub epss: f64,
+    /// Percentile among all scored CVEs, 0–1.
+    pub percentile: f64,
+}
+
+/// Part of one day's EPSS scores (FIRST). Event time: the score date.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpssScores {
+    /// Common envelope.
+    pub envelope: Envelope,
+    /// EPSS model version (`v2025.03.14`).
+    #[serde(default)]
+    pub model_version: Option<String>,
+    /// Score date as the file states it (RFC 3339 or `YYYY-MM-DD`).
+    pub score_date: String,
+    /// 0-based number of this part of the day's scores.
+    pub part: i32,
+    /// How many parts the day's scores were split into.
+    pub parts: i32,
+    /// Scores, in file order.
+    pub scores: Vec<EpssScore>,
 }
 
 /// Kind of subject a verdict is about.

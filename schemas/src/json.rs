@@ -94,6 +94,8 @@ pub fn default_key(event: &Event) -> String {
         Event::EnforcementAction(e) => e.subject.clone(),
         Event::EnforcementResult(e) => e.action_id.clone(),
         Event::DeadLetter(e) => e.source_topic.clone(),
+        Event::KnownExploited(e) => e.cve.clone(),
+        Event::EpssScores(e) => format!("{}#{}", e.score_date, e.part),
     }
 }
 

@@ -123,7 +123,7 @@ fn every_schema_parses_and_shares_one_envelope() {
     let mut ids: Vec<u32> = EventType::ALL.iter().map(|t| schema_info(*t).default_id).collect();
     ids.sort_unstable();
     ids.dedup();
-    assert_eq!(ids.len(), 13, "schema ids are distinct");
+    assert_eq!(ids.len(), EventType::ALL.len(), "schema ids are distinct");
 }
 
 #[test]
@@ -372,7 +372,11 @@ fn json_round_trip_covers_most_random_events() {
             }
         }
     }
-    assert!(accepted > 13 * 20 / 2, "only {accepted} of {} random events were valid", 13 * 20);
+    assert!(
+        accepted > EventType::ALL.len() * 20 / 2,
+        "only {accepted} of {} random events were valid",
+        EventType::ALL.len() * 20
+    );
 }
 
 #[test]
@@ -455,12 +459,12 @@ fn registry_ids_of_current_schemas_take_the_direct_path_and_are_looked_up_once()
             assert_eq!(ours.decode(&framed, &registry).expect("registry ids"), event);
         }
     }
-    assert_eq!(registry.1.get(), 13, "each writer schema is fetched once");
+    assert_eq!(registry.1.get(), EventType::ALL.len(), "each writer schema is fetched once");
     // Clones share what was learnt.
     let framed = external.encode(&random_event(EventType::Verdict, 7)).expect("encode");
     ours.clone().decode(&framed, &NoWriterSchemas).expect("cached");
     let registered: Vec<_> = ours.schemas().collect();
-    assert_eq!(registered.len(), 13);
+    assert_eq!(registered.len(), EventType::ALL.len());
     for (ty, id, schema, text) in registered {
         assert_eq!(id, schema_info(ty).default_id);
         assert_eq!(Schema::parse_str(text).expect("parses"), *schema);
@@ -612,8 +616,8 @@ fn json_defaults_fill_the_envelope() {
     assert!(e.to_string().starts_with("components[0]: missing field `ecosystem`"), "{e}");
 }
 
-/// Inventories and findings written with their version-1 schemas (kept in `avro/history/`) are read
-/// by today's codec, every new field at its schema default.
+/// Inventories, findings and advisories written with their older schemas (kept in `avro/history/`)
+/// are read by today's codec, every new field at its schema default.
 #[test]
 fn version_1_inventories_and_findings_are_read_with_defaults() {
     let old = Schema::parse_str(include_str!("../avro/history/release_inventory.v1.avsc")).expect("v1 schema");
@@ -636,24 +640,51 @@ fn version_1_inventories_and_findings_are_read_with_defaults() {
     assert!(c.hashes.is_empty() && c.licenses.is_empty() && c.depends_on.is_empty());
     assert_eq!((c.direct, c.distro_release.as_deref(), c.location.as_deref()), (None, None, None));
 
-    let old = Schema::parse_str(include_str!("../avro/history/finding.v1.avsc")).expect("v1 schema");
-    let mut finding = match random_event(EventType::Finding, 7) {
-        Event::Finding(f) => f,
-        other => panic!("not a finding: {other:?}"),
-    };
-    finding.distro_release = None;
-    finding.release_unknown = false;
-    apache_avro::util::set_serde_human_readable(false);
-    let value = match apache_avro::to_value(&finding).expect("value") {
-        apache_avro::types::Value::Record(fields) => apache_avro::types::Value::Record(
-            fields.into_iter().filter(|(name, _)| name != "distro_release" && name != "release_unknown").collect(),
+    let finding_v1 = include_str!("../avro/history/finding.v1.avsc");
+    let finding_v2 = include_str!("../avro/history/finding.v2.avsc");
+    let advisory_v1 = include_str!("../avro/history/advisory.v1.avsc");
+    for (n, (ty, old, new_fields)) in [
+        (
+            EventType::Finding,
+            finding_v1,
+            &["distro_release", "release_unknown", "cves", "exploited_ids", "epss", "epss_percentile"][..],
         ),
-        other => panic!("not a record: {other:?}"),
-    };
-    let value = value.resolve(&old).expect("resolve v1");
-    let body = apache_avro::to_avro_datum(&old, value).expect("encode v1");
-    let mut framed = Vec::new();
-    wire::frame(92, &body, &mut framed);
-    let read = EventCodec::new().decode(&framed, &OldSchemas(92, old)).expect("v1 finding read");
-    assert_eq!(read, Event::Finding(finding));
+        (EventType::Finding, finding_v2, &["cves", "exploited_ids", "epss", "epss_percentile"][..]),
+        (EventType::Advisory, advisory_v1, &["upstream"][..]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let old = Schema::parse_str(old).expect("old schema");
+        let mut event = random_event(ty, 7);
+        match &mut event {
+            Event::Finding(f) => {
+                if new_fields.contains(&"distro_release") {
+                    f.distro_release = None;
+                    f.release_unknown = false;
+                }
+                f.cves = Default::default();
+                f.exploited_ids = Default::default();
+                f.epss = None;
+                f.epss_percentile = None;
+            }
+            Event::Advisory(a) => a.upstream.clear(),
+            other => panic!("unexpected {other:?}"),
+        }
+        apache_avro::util::set_serde_human_readable(false);
+        let value = with_event!(&event, e => apache_avro::to_value(e).expect("value"));
+        let value = match value {
+            apache_avro::types::Value::Record(fields) => apache_avro::types::Value::Record(
+                fields.into_iter().filter(|(name, _)| !new_fields.contains(&name.as_str())).collect(),
+            ),
+            other => panic!("not a record: {other:?}"),
+        };
+        let value = value.resolve(&old).expect("resolve old");
+        let body = apache_avro::to_avro_datum(&old, value).expect("encode old");
+        let mut framed = Vec::new();
+        let id = 92 + n as u32;
+        wire::frame(id, &body, &mut framed);
+        let read = EventCodec::new().decode(&framed, &OldSchemas(id, old)).expect("old event read");
+        assert_eq!(read, event, "{ty} written with an older schema (case {n})");
+    }
 }
