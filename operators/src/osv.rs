@@ -174,13 +174,49 @@ impl PreparedAffected {
 pub struct PreparedAdvisory {
     active: bool,
     affected: Vec<PreparedAffected>,
+    /// For an advisory of many entries (a distribution's advisory names every binary package of
+    /// each release): the entries naming each package, by [`Ecosystem::package_key`], in advisory
+    /// order — so a lookup does not scan them all.
+    by_name: Option<std::collections::HashMap<String, Vec<u32>>>,
 }
+
+/// Advisories with more entries than this get a by-name index.
+const INDEX_ABOVE: usize = 8;
 
 impl PreparedAdvisory {
     /// Prepares `advisory`; withdrawn or deleted advisories affect nothing.
     pub fn new(advisory: &Advisory) -> PreparedAdvisory {
         let active = advisory.withdrawn.is_none() && advisory.change != trustloop_schemas::AdvisoryChange::Delete;
-        PreparedAdvisory { active, affected: advisory.affected.iter().map(PreparedAffected::new).collect() }
+        let affected: Vec<PreparedAffected> = advisory.affected.iter().map(PreparedAffected::new).collect();
+        let by_name = (affected.len() > INDEX_ABOVE).then(|| {
+            let mut index: std::collections::HashMap<String, Vec<u32>> = std::collections::HashMap::new();
+            for (i, a) in affected.iter().enumerate() {
+                if let Some(eco) = a.eco {
+                    index.entry(eco.package_key(&a.name).into_owned()).or_default().push(i as u32);
+                }
+            }
+            index
+        });
+        PreparedAdvisory { active, affected, by_name }
+    }
+
+    /// The first `found` of the entries of ecosystem `eco` naming package `name`, in advisory order.
+    fn find_entry<'a, T>(
+        &'a self,
+        eco: Ecosystem,
+        name: &str,
+        mut found: impl FnMut(&'a PreparedAffected) -> Option<T>,
+    ) -> Option<T> {
+        let mut check = |a: &'a PreparedAffected| {
+            if a.eco == Some(eco) && eco.same_package(&a.name, name) { found(a) } else { None }
+        };
+        match &self.by_name {
+            Some(index) => {
+                let hits = index.get(eco.package_key(name).as_ref()).map_or(&[][..], Vec::as_slice);
+                hits.iter().find_map(|&i| check(&self.affected[i as usize]))
+            }
+            None => self.affected.iter().find_map(check),
+        }
     }
 
     /// Whether `version` (prepared for `eco`) of package `name` is affected, and why.
@@ -188,10 +224,7 @@ impl PreparedAdvisory {
         if !self.active {
             return None;
         }
-        self.affected
-            .iter()
-            .filter(|a| a.eco == Some(eco) && eco.same_package(&a.name, name))
-            .find_map(|a| a.matches(eco, version))
+        self.find_entry(eco, name, |a| a.matches(eco, version))
     }
 
     /// Whether `version` (prepared for `eco`) of package `name`, built for distribution release
@@ -208,7 +241,7 @@ impl PreparedAdvisory {
         if !self.active {
             return None;
         }
-        self.affected.iter().filter(|a| a.eco == Some(eco) && eco.same_package(&a.name, name)).find_map(|a| {
+        self.find_entry(eco, name, |a| {
             let applies = release_applies(a.release.as_ref(), release);
             if applies == ReleaseMatch::Different {
                 return None;
@@ -324,5 +357,56 @@ mod tests {
         assert!(hit(&listed, "1.0.1"));
         assert!(!hit(&listed, "1.0.2"), "GIT ranges do not match versions");
         assert_eq!(affected_entry(&listed, Ecosystem::CratesIo, "1.0.0").map(|m| m.range_type), Some("versions"));
+    }
+
+    #[test]
+    fn a_many_entry_advisory_finds_the_first_entry_naming_the_package_by_its_key() {
+        // More entries than INDEX_ABOVE: looked up by name, in advisory order, names compared as
+        // the ecosystem compares them.
+        let mut affected = Vec::new();
+        for i in 0..12 {
+            let mut a =
+                entry(vec![range(RangeType::Ecosystem, &[("introduced", "0"), ("fixed", &format!("{i}.0"))])], &[]);
+            a.package = AffectedPackage { ecosystem: "PyPI".into(), name: format!("pkg_{}", i % 3), purl: None };
+            affected.push(a);
+        }
+        affected[7].package.ecosystem = "crates.io".into();
+        affected[7].package.name = "Some_Crate".into();
+        let advisory = Advisory {
+            envelope: trustloop_schemas::Envelope {
+                event_id: trustloop_schemas::derive_event_id("test", &[]),
+                tenant: "t".into(),
+                key: "k".into(),
+                event_time: trustloop_schemas::EventTime::from_micros(0),
+                source: "test".into(),
+                schema_version: 2,
+            },
+            change: trustloop_schemas::AdvisoryChange::Upsert,
+            id: "PYSEC-0".into(),
+            modified: trustloop_schemas::EventTime::from_micros(0),
+            published: None,
+            withdrawn: None,
+            aliases: vec![],
+            related: vec![],
+            summary: None,
+            details: None,
+            severity: vec![],
+            affected,
+            references: vec![],
+            known_exploited: false,
+            database_specific: None,
+            upstream: vec![],
+        };
+        let p = PreparedAdvisory::new(&advisory);
+        assert!(p.by_name.is_some(), "indexed");
+        let pypi = |name: &str, v: &str| p.affects_prepared(Ecosystem::PyPI, name, &Ecosystem::PyPI.prepare(v));
+        // pkg-1 (= pkg_1, PKG.1) is named by entries 1, 4, 7 (crates.io), 10: the first PyPI one
+        // that matches wins.
+        assert_eq!(pypi("PKG.1", "0.5").map(|m| m.event), Some("introduced=0,fixed=1.0".into()));
+        assert_eq!(pypi("pkg-1", "3.0").map(|m| m.event), Some("introduced=0,fixed=4.0".into()));
+        assert_eq!(pypi("pkg_1", "9.0").map(|m| m.event), Some("introduced=0,fixed=10.0".into()));
+        assert!(pypi("pkg-3", "0.1").is_none());
+        let cargo = p.affects_prepared(Ecosystem::CratesIo, "some-crate", &Ecosystem::CratesIo.prepare("1.0.0"));
+        assert_eq!(cargo.map(|m| m.event), Some("introduced=0,fixed=7.0".into()));
     }
 }

@@ -33,7 +33,7 @@
 
 mod advisory;
 mod emit;
-mod fx;
+pub(crate) mod fx;
 mod release;
 mod tables;
 
@@ -99,9 +99,14 @@ pub struct FindingKey {
 }
 
 /// What the operator keeps about one open finding (the value of the open-findings state): what one
-/// evaluation of an advisory against a component found.
+/// evaluation of an advisory against a component found. One pointer: the open-findings maps hold
+/// millions of them, and the release path sorts and clones them by the thousand.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenFinding {
+pub struct OpenFinding(Arc<Proof>);
+
+/// Why a component is affected (see [`OpenFinding`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proof {
     /// Why the component's version is affected (shared by the findings of one evaluation).
     pub matched: Arc<Match>,
     /// The ecosystem of the matching `affected` entry (`Debian:11`), when it is scoped to a
@@ -110,6 +115,21 @@ pub struct OpenFinding {
     /// The component's release is not known (or only in part), so it was matched against the
     /// entries of every release.
     pub release_unknown: bool,
+}
+
+impl OpenFinding {
+    /// An open finding with this proof.
+    pub fn new(proof: Proof) -> OpenFinding {
+        OpenFinding(Arc::new(proof))
+    }
+}
+
+impl std::ops::Deref for OpenFinding {
+    type Target = Proof;
+
+    fn deref(&self) -> &Proof {
+        &self.0
+    }
 }
 
 /// The impact operator's state (see the module docs).
@@ -259,7 +279,7 @@ fn evaluate(advisory: Option<&PreparedAdvisory>, c: &tables::ComponentEntry) -> 
     let (m, entry, applies) =
         advisory?.affects_in_release(c.eco?, c.name(), c.prepared.as_ref()?, c.release.as_ref())?;
     let scoped = entry.release().is_some();
-    Some(OpenFinding {
+    Some(OpenFinding::new(Proof {
         matched: Arc::new(Match {
             range_type: m.range_type.to_string(),
             event: m.event,
@@ -267,7 +287,7 @@ fn evaluate(advisory: Option<&PreparedAdvisory>, c: &tables::ComponentEntry) -> 
         }),
         distro_release: scoped.then(|| entry.ecosystem_text().clone()),
         release_unknown: scoped && applies == ReleaseMatch::Unknown,
-    })
+    }))
 }
 
 /// The distribution and release of an inventory's operating system (`distribution` as OSV names

@@ -311,6 +311,17 @@ impl Ecosystem {
         }
     }
 
+    /// The name `name` is compared by: two names are [`Ecosystem::same_package`] exactly when their
+    /// keys are equal (PyPI's normalised name, crates.io's lower-cased with `_` as `-`, else as
+    /// written).
+    pub fn package_key(self, name: &str) -> std::borrow::Cow<'_, str> {
+        match self {
+            Ecosystem::PyPI => std::borrow::Cow::Owned(pypi::normalize_name(name)),
+            Ecosystem::CratesIo => std::borrow::Cow::Owned(name.replace('_', "-").to_ascii_lowercase()),
+            _ => std::borrow::Cow::Borrowed(name),
+        }
+    }
+
     /// Whether two package names denote the same package in this ecosystem (PyPI normalises names per
     /// PEP 503; crates.io treats `-` and `_` alike; the others compare exactly).
     pub fn same_package(self, a: &str, b: &str) -> bool {
