@@ -133,6 +133,10 @@ fn finding(n: u64, i: usize, s: &Source, vex: VexStatus, kev: bool, change: Find
         fixed_versions: texts(&s.fixed),
         distro_release: None,
         release_unknown: false,
+        cves: texts::<&str>([]),
+        exploited_ids: texts::<&str>([]),
+        epss: None,
+        epss_percentile: None,
     })
 }
 

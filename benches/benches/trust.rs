@@ -88,6 +88,10 @@ fn finding(i: u64, release: u64, severity: &str) -> Event {
         fixed_versions: texts::<&str>([]),
         distro_release: None,
         release_unknown: false,
+        cves: texts::<&str>([]),
+        exploited_ids: texts::<&str>([]),
+        epss: None,
+        epss_percentile: None,
     })
 }
 

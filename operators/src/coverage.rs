@@ -184,6 +184,7 @@ mod tests {
             references: vec![],
             known_exploited: false,
             database_specific: None,
+            upstream: Vec::new(),
         }
     }
 

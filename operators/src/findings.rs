@@ -18,16 +18,27 @@
 //! still-open finding (an update: the finding key — release, environment, advisory, purl — is the
 //! same), caused by the statement, advisory or policy that changed it.
 //!
+//! Exploitation intelligence ([`crate::intel`]): every finding carries the CVEs of its
+//! vulnerability (its advisory's alias group, and the upstream CVEs a distribution advisory fixes),
+//! those of them a known-exploited catalog lists, and the highest EPSS score among them. A
+//! `KnownExploited` event that lists or drops a CVE re-emits the open findings of every advisory
+//! whose vulnerability has it, as updates caused by that event, `known_exploited` set while any of
+//! its CVEs is listed (or the advisory itself says so). EPSS scores are carried as in force when a
+//! finding is emitted; a new day's scores re-emit nothing (the decision operator reads the scores
+//! itself, so a verdict always uses the scores in force).
+//!
 //! Memory: the layer stores a view only for the open findings some statement touched; everything
 //! else it needs to re-emit a finding is rebuilt from the impact operator's interned state.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use trustloop_schemas::{Advisory, AdvisoryChange, Event, EventType, Finding, FindingChange, derive_event_id};
+use trustloop_schemas::{Advisory, AdvisoryChange, Event, EventType, Finding, FindingChange, Texts, derive_event_id};
 
 use crate::decision::accept::ActivePolicy;
 use crate::impact::ImpactState;
+use crate::impact::fx::FxHashMap;
 use crate::input::Input;
+use crate::intel::{Intel, upstream_cves, vulnerability_cves};
 use crate::operator::Operator;
 use crate::purl::Purl;
 use crate::vex::{Consensus, IssuerTrust, Subject, VexIndex, id_key};
@@ -87,6 +98,33 @@ pub struct FindingsState {
     trusts: BTreeMap<String, IssuerTrust>,
     /// Advisory ids by their id key (as alias groups name them).
     by_key: BTreeMap<String, BTreeSet<String>>,
+    /// Known-exploited catalogs and EPSS scores.
+    intel: Intel,
+    /// The upstream CVEs of each advisory that has some (id keys).
+    upstream: BTreeMap<String, Vec<String>>,
+    /// Advisory ids by the upstream CVEs they name.
+    by_upstream: BTreeMap<String, BTreeSet<String>>,
+    /// What each advisory's open findings carry of the intelligence (non-default only; looked up
+    /// for every delta, hence hashed).
+    intel_of: FxHashMap<String, AdvisoryIntel>,
+}
+
+/// What a vulnerability's findings carry of the exploitation intelligence (EPSS aside).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct AdvisoryIntel {
+    /// The vulnerability's CVEs (as id keys, ascending).
+    cves: Texts,
+    /// Those listed as known exploited.
+    exploited: Texts,
+}
+
+/// One advisory's intelligence and its highest EPSS score (score, percentile), for a run of deltas.
+type IntelRun<'a> = (Option<&'a AdvisoryIntel>, Option<(f64, f64)>);
+
+impl AdvisoryIntel {
+    fn is_default(&self) -> bool {
+        self.cves.is_empty() && self.exploited.is_empty()
+    }
 }
 
 /// The issuer trust of a policy's `vex` section.
@@ -111,6 +149,11 @@ impl FindingsState {
         &self.vex
     }
 
+    /// The known-exploited catalogs and EPSS scores known so far.
+    pub fn intel(&self) -> &Intel {
+        &self.intel
+    }
+
     /// The issuer trust in force for `tenant`.
     fn trust_for(&self, tenant: &str) -> &IssuerTrust {
         self.trusts.get(tenant).unwrap_or_else(|| default_trust())
@@ -132,6 +175,7 @@ impl FindingsState {
                 if let Some(v) = self.views.get(id).and_then(|m| m.get(&open_key(&f))) {
                     v.apply_to(&mut f);
                 }
+                self.intel_into(&mut f);
                 out.push(f);
             }
         }
@@ -148,7 +192,21 @@ impl FindingsState {
             }
             Event::VexStatement(s) => {
                 let touched = self.vex.insert(s);
-                self.reevaluate(&touched, event)
+                // A statement's aliases may join groups, and so change their CVEs.
+                let changed = self.refresh_intel(&touched);
+                self.reevaluate(&touched, event, &changed)
+            }
+            Event::KnownExploited(k) => {
+                let Some(cve) = self.intel.apply_kev(k) else { return Vec::new() };
+                let mut ids = self.vex.aliases().group(&cve);
+                let upstream = self.by_upstream.get(&cve).into_iter().flatten().map(|a| id_key(a));
+                ids.extend(upstream.collect::<Vec<_>>());
+                let changed = self.refresh_intel(&ids);
+                self.reevaluate(&ids, event, &changed)
+            }
+            Event::EpssScores(e) => {
+                self.intel.apply_epss(e);
+                Vec::new()
             }
             Event::Policy(p) => {
                 let tenant = p.envelope.tenant.to_string();
@@ -158,7 +216,7 @@ impl FindingsState {
                         self.trusts.insert(tenant.clone(), trust_from(&next.doc.vex));
                         self.policies.insert(tenant.clone(), next);
                         let all: BTreeSet<String> = self.advisories.keys().map(|a| id_key(a)).collect();
-                        let mut out = self.reevaluate(&all, event);
+                        let mut out = self.reevaluate(&all, event, &BTreeSet::new());
                         out.retain(|f| *f.envelope.tenant == *tenant);
                         out
                     }
@@ -173,7 +231,8 @@ impl FindingsState {
         let old_aliases = self.advisories.get(&a.id).cloned().unwrap_or_default();
         let new_aliases = if a.change == AdvisoryChange::Delete { Vec::new() } else { a.aliases.clone() };
         let mut touched = BTreeSet::new();
-        if old_aliases != new_aliases {
+        let aliases_changed = old_aliases != new_aliases;
+        if aliases_changed {
             touched.extend(self.vex.aliases().group(&a.id));
             self.vex.aliases_mut().remove(&a.id, &old_aliases);
             self.vex.aliases_mut().add(&a.id, &new_aliases);
@@ -192,18 +251,82 @@ impl FindingsState {
         } else if self.advisories.insert(a.id.clone(), new_aliases).is_none() {
             self.by_key.entry(id_key(&a.id)).or_default().insert(a.id.clone());
         }
+        let new_upstream = if a.change == AdvisoryChange::Delete { Vec::new() } else { upstream_cves(a) };
+        let old_upstream = self.upstream.get(&a.id).cloned().unwrap_or_default();
+        if old_upstream != new_upstream {
+            for cve in &old_upstream {
+                if let Some(ids) = self.by_upstream.get_mut(cve) {
+                    ids.remove(&a.id);
+                    if ids.is_empty() {
+                        self.by_upstream.remove(cve);
+                    }
+                }
+            }
+            for cve in &new_upstream {
+                self.by_upstream.entry(cve.clone()).or_default().insert(a.id.clone());
+            }
+            if new_upstream.is_empty() {
+                self.upstream.remove(&a.id);
+            } else {
+                self.upstream.insert(a.id.clone(), new_upstream);
+            }
+        }
+        // The intelligence of this advisory and of the groups it joined or left, before its
+        // findings are emitted with it.
+        touched.insert(id_key(&a.id));
+        let changed = self.refresh_intel(&touched);
+        if changed.is_empty() && !aliases_changed {
+            touched.clear();
+        }
         let event = Event::Advisory(a.clone());
         let deltas = self.impact.apply(&event);
         let mut out = self.complete(deltas);
         if !touched.is_empty() {
-            // The alias groups changed: re-evaluate the VEX views of their open findings (those
-            // impact just emitted already carry the new view).
+            // The alias groups (or the CVEs they carry) changed: re-evaluate their open findings
+            // (those impact just emitted already carry the new view and intelligence).
             let done: BTreeSet<(String, OpenKey)> =
                 out.iter().map(|f| (f.advisory_id.to_string(), open_key(f))).collect();
-            let more = self.reevaluate(&touched, &event);
+            let more = self.reevaluate(&touched, &event, &changed);
             out.extend(more.into_iter().filter(|f| !done.contains(&(f.advisory_id.to_string(), open_key(f)))));
         }
+        if a.change == AdvisoryChange::Delete {
+            // Its closing deltas carried what it had; nothing of it is open any more.
+            self.intel_of.remove(&a.id);
+        }
         out
+    }
+
+    /// Recomputes what the advisories named by `ids` (id keys) carry of the intelligence; returns
+    /// the advisories for which it changed.
+    fn refresh_intel(&mut self, ids: &BTreeSet<String>) -> BTreeSet<String> {
+        let advisories: Vec<String> =
+            ids.iter().filter_map(|k| self.by_key.get(k)).flat_map(|set| set.iter().cloned()).collect();
+        let mut changed = BTreeSet::new();
+        for advisory in advisories {
+            let group = self.vex.aliases().group(&advisory);
+            let upstream = self.upstream.get(&advisory).map_or(&[][..], Vec::as_slice);
+            let cves = vulnerability_cves(&group, upstream);
+            let exploited = self.intel.exploited(&cves);
+            let now = AdvisoryIntel { cves, exploited };
+            if self.intel_of.get(&advisory).map_or(now.is_default(), |before| *before == now) {
+                continue;
+            }
+            if now.is_default() {
+                self.intel_of.remove(&advisory);
+            } else {
+                self.intel_of.insert(advisory.clone(), now);
+            }
+            changed.insert(advisory);
+        }
+        changed
+    }
+
+    /// Fills what a finding of its advisory carries of the intelligence: CVEs, those listed as
+    /// known exploited, the highest EPSS score in force.
+    fn intel_into(&self, f: &mut Finding) {
+        let intel = self.intel_of.get(&*f.advisory_id);
+        let epss = intel.and_then(|i| self.intel.epss(&i.cves)).map(|(_, s)| (s.epss, s.percentile));
+        set_intel(f, intel, epss);
     }
 
     /// Completes impact's deltas with the VEX view; tracks the views.
@@ -213,6 +336,20 @@ impl FindingsState {
     /// about it at all are looked up once per run of deltas; a finding no statement can touch costs
     /// next to nothing.
     fn complete(&mut self, mut deltas: Vec<Finding>) -> Vec<Finding> {
+        if !self.intel_of.is_empty() {
+            // Deltas come in runs of one advisory: look its intelligence up once per run.
+            let mut run: Option<(trustloop_schemas::Text, IntelRun<'_>)> = None;
+            for f in &mut deltas {
+                if run.as_ref().is_none_or(|(id, _)| *id != f.advisory_id) {
+                    let intel = self.intel_of.get(&*f.advisory_id);
+                    let epss = intel.and_then(|i| self.intel.epss(&i.cves)).map(|(_, s)| (s.epss, s.percentile));
+                    run = Some((f.advisory_id.clone(), (intel, epss)));
+                }
+                if let Some((_, (intel, epss))) = &run {
+                    set_intel(f, *intel, *epss);
+                }
+            }
+        }
         if self.vex.is_empty() && self.views.is_empty() {
             // No statement, no view: every delta is complete as impact emitted it.
             return deltas;
@@ -297,7 +434,10 @@ impl FindingsState {
 
     /// Re-evaluates the open findings of every advisory whose id is in `ids` (id keys); emits an
     /// update for each whose VEX view changed.
-    fn reevaluate(&mut self, ids: &BTreeSet<String>, cause: &Event) -> Vec<Finding> {
+    ///
+    /// The advisories in `intel_changed` have new intelligence: each of their open findings is
+    /// emitted, whether or not its view changed.
+    fn reevaluate(&mut self, ids: &BTreeSet<String>, cause: &Event, intel_changed: &BTreeSet<String>) -> Vec<Finding> {
         let cause_id: trustloop_schemas::Text = cause.envelope().event_id.to_string().into();
         // The advisories the ids name (an id key may stand for differently spelled ids).
         let advisories: Vec<String> =
@@ -305,12 +445,14 @@ impl FindingsState {
         let mut out = Vec::new();
         for advisory in advisories {
             let group = self.vex.aliases().group(&advisory);
+            let forced = intel_changed.contains(&advisory);
             for mut f in self.impact.open_finding_events_of(&advisory, cause.envelope()) {
                 let key = open_key(&f);
                 let last = self.views.get(&advisory).and_then(|m| m.get(&key)).cloned().unwrap_or_default();
                 let tenant = f.envelope.tenant.clone();
                 self.view_into(&mut f, &group, self.trust_for(&tenant));
-                if View::of(&f) == last {
+                self.intel_into(&mut f);
+                if View::of(&f) == last && !forced {
                     continue;
                 }
                 f.cause_event_id = cause_id.clone();
@@ -331,6 +473,23 @@ impl FindingsState {
         }
         out
     }
+}
+
+/// Sets a finding's intelligence: its advisory's CVEs and listed CVEs, and the EPSS score in force.
+fn set_intel(f: &mut Finding, intel: Option<&AdvisoryIntel>, epss: Option<(f64, f64)>) {
+    match intel {
+        Some(i) => {
+            f.cves = i.cves.clone();
+            f.exploited_ids = i.exploited.clone();
+            f.known_exploited |= !i.exploited.is_empty();
+        }
+        None => {
+            f.cves = Texts::default();
+            f.exploited_ids = Texts::default();
+        }
+    }
+    f.epss = epss.map(|e| e.0);
+    f.epss_percentile = epss.map(|e| e.1);
 }
 
 fn open_key(f: &Finding) -> OpenKey {
@@ -367,7 +526,14 @@ impl Operator for FindingsState {
     }
 
     fn inputs(&self) -> &'static [EventType] {
-        &[EventType::Policy, EventType::Advisory, EventType::VexStatement, EventType::ReleaseInventory]
+        &[
+            EventType::Policy,
+            EventType::Advisory,
+            EventType::VexStatement,
+            EventType::ReleaseInventory,
+            EventType::KnownExploited,
+            EventType::EpssScores,
+        ]
     }
 
     fn outputs(&self) -> &'static [EventType] {

@@ -21,6 +21,7 @@ pub mod enforce;
 pub mod findings;
 pub mod impact;
 pub mod input;
+pub mod intel;
 pub mod operator;
 pub mod osv;
 pub mod policy;

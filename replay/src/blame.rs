@@ -1,12 +1,15 @@
 //! Blame: each change of a subject's verdict and the input that flipped it. The decision operator is
 //! replayed over everything it had committed; every verdict it derives for the subject is seen
 //! together with the input that caused it (the last one applied), classified: an advisory delta
-//! (a finding opened or closed), a VEX statement (a finding whose status VEX set), an approval, a
+//! (a finding opened or closed), a VEX statement (a finding whose status VEX set), a known-exploited
+//! catalog entry (a finding whose catalog-listed CVEs changed), a day's EPSS scores, an approval, a
 //! policy version, a trust change, a promotion request.
+
+use std::collections::HashMap;
 
 use serde::Serialize;
 use trustloop_operators::decision::DecisionState;
-use trustloop_schemas::{Event, EventTime, FindingChange, Outcome};
+use trustloop_schemas::{Event, EventTime, Finding, FindingChange, Outcome, Texts};
 
 use crate::feed::{History, ReplayError, Share, committed_ranges, feed};
 
@@ -21,7 +24,8 @@ pub struct Change {
     pub to: Outcome,
     /// The verdict's event id.
     pub verdict_id: String,
-    /// What flipped it: `advisory`, `vex`, `approval`, `policy`, `trust`, `promotion`.
+    /// What flipped it: `advisory`, `vex`, `known-exploited`, `epss`, `approval`, `policy`, `trust`,
+    /// `promotion`.
     pub cause_kind: &'static str,
     /// The input that flipped it, in a line.
     pub cause: String,
@@ -37,13 +41,15 @@ pub async fn blame(history: History<'_>, tenant: &str, subject: &str) -> Result<
     let ranges = committed_ranges(history, &op).await?;
     let mut changes: Vec<Change> = Vec::new();
     let mut last: Option<Outcome> = None;
+    let mut listed = Listed::default();
     feed(history, &mut op, &ranges, Share::ALL, &mut |applied| {
+        let newly_listed = listed.changed(applied.event);
         for out in applied.outputs {
             let Event::Verdict(v) = out else { continue };
             if v.subject != subject || *v.envelope.tenant != *tenant || last == Some(v.outcome) {
                 continue;
             }
-            let (cause_kind, cause) = describe(applied.event);
+            let (cause_kind, cause) = describe(applied.event, newly_listed);
             changes.push(Change {
                 at: v.envelope.event_time,
                 from: last,
@@ -61,18 +67,61 @@ pub async fn blame(history: History<'_>, tenant: &str, subject: &str) -> Result<
     Ok(changes)
 }
 
-/// What kind of input `event` is and what it says, for the blame.
-fn describe(event: &Event) -> (&'static str, String) {
+/// The catalog-listed CVEs each finding was last seen with, to tell a catalog's change from others.
+#[derive(Default)]
+struct Listed {
+    by_finding: HashMap<(String, String, Option<String>, String, String), Texts>,
+}
+
+impl Listed {
+    /// Whether `event` is a finding whose catalog-listed CVEs differ from its last delta's.
+    fn changed(&mut self, event: &Event) -> bool {
+        let Event::Finding(f) = event else { return false };
+        let key = (
+            f.release_name.to_string(),
+            f.release_version.to_string(),
+            f.environment.as_deref().map(str::to_string),
+            f.advisory_id.to_string(),
+            f.purl.to_string(),
+        );
+        let before = match f.change {
+            FindingChange::Opened => self.by_finding.insert(key, f.exploited_ids.clone()),
+            FindingChange::Closed => self.by_finding.remove(&key),
+        };
+        f.change == FindingChange::Opened && before.is_some_and(|b| b != f.exploited_ids)
+    }
+}
+
+/// A finding delta in a line.
+fn finding_line(f: &Finding, verb: &str) -> String {
+    format!(
+        "{} {verb} for {}@{} in {}@{} (VEX {:?})",
+        f.advisory_id, f.release_name, f.release_version, f.package_name, f.package_version, f.vex_status
+    )
+}
+
+/// What kind of input `event` is and what it says, for the blame (`newly_listed`: a finding whose
+/// catalog-listed CVEs just changed).
+fn describe(event: &Event, newly_listed: bool) -> (&'static str, String) {
     match event {
+        Event::Finding(f) if newly_listed => {
+            let what = if f.exploited_ids.is_empty() {
+                "no CVE of it is in a known-exploited catalog any more".to_string()
+            } else {
+                format!("{} in a known-exploited catalog", f.exploited_ids.join(", "))
+            };
+            ("known-exploited", format!("{}: {what} (catalog event {})", finding_line(f, "updated"), f.cause_event_id))
+        }
+        Event::EpssScores(e) => (
+            "epss",
+            format!("EPSS scores of {} (part {} of {}, {} scores)", e.score_date, e.part + 1, e.parts, e.scores.len()),
+        ),
         Event::Finding(f) => {
             let verb = match f.change {
                 FindingChange::Opened => "opened",
                 FindingChange::Closed => "closed",
             };
-            let what = format!(
-                "{} {verb} for {}@{} in {}@{} (VEX {:?})",
-                f.advisory_id, f.release_name, f.release_version, f.package_name, f.package_version, f.vex_status
-            );
+            let what = finding_line(f, verb);
             match f.vex_statement_ids.is_empty() {
                 true => ("advisory", what),
                 false => ("vex", format!("{what}, statements {}", f.vex_statement_ids.join(", "))),

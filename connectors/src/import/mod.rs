@@ -8,11 +8,15 @@
 //!   tells them apart; [`release`] is what the inventory importers share.
 //! * [`openvex`], [`csaf`], [`cyclonedx_vex`] — VEX documents into `VexStatement` events; [`vex`]
 //!   tells the formats apart and holds what they share.
+//! * [`kev`] — CISA's Known Exploited Vulnerabilities catalog into `KnownExploited` events;
+//!   [`epss`] — FIRST's daily EPSS scores into `EpssScores` events.
 
 pub mod cargo_lock;
 pub mod csaf;
 pub mod cyclonedx;
 pub mod cyclonedx_vex;
+pub mod epss;
+pub mod kev;
 pub mod lockfile;
 pub mod openvex;
 pub mod osv;

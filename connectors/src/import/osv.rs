@@ -23,6 +23,8 @@ struct OsvDoc {
     #[serde(default)]
     related: Option<Vec<String>>,
     #[serde(default)]
+    upstream: Option<Vec<String>>,
+    #[serde(default)]
     summary: Option<String>,
     #[serde(default)]
     details: Option<String>,
@@ -206,6 +208,7 @@ pub fn parse(text: &str, format: Format, path: &str, tenant: &str) -> Result<Adv
             .collect(),
         known_exploited: false,
         database_specific: json_text(doc.database_specific),
+        upstream: doc.upstream.unwrap_or_default(),
     };
     let digest = trustloop_schemas::canonical_digest(&trustloop_schemas::Event::Advisory(advisory.clone()));
     advisory.envelope.event_id = derive_event_id("osv", &[advisory.id.as_bytes(), &digest]);

@@ -92,6 +92,7 @@ pub fn parse_line(line: &str, where_: &str, tenant: &str) -> Result<Advisory, Im
                 references: vec![],
                 known_exploited: false,
                 database_specific: None,
+                upstream: Vec::new(),
             })
         }
         other => Err(err("/change", format!("unknown change `{other}` (expected upsert or delete)"))),

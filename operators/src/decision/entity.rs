@@ -187,6 +187,7 @@ impl EntityState {
             approvals: Vec::new(),
             promotion: None,
             trust_score: Some(self.digest),
+            epss: None,
         };
         Decision {
             outcome: self.outcome(),

@@ -19,7 +19,12 @@
 //!                                environment (else empty)
 //!     group("promotion", P)      release: canonical digest of the subject's latest promotion request
 //!     group("trust-score", S)    entity: canonical digest of the entity's latest trust score
-//! )                              (every group is always present; unused ones are empty)
+//!     texts("epss", E)           release, only when a rule with an EPSS condition applies to the
+//!                                subject: the EPSS score in force for each open finding that has
+//!                                one, as UTF-8 `CVE|epss|percentile|score-date` (the finding's
+//!                                highest-scored CVE; numbers as Rust prints f64), sorted, each once
+//! )                              (every group but `epss` is always present; unused ones are empty)
+//! texts(n,T)= item(n) ‖ item(u64_be(|T|)) ‖ item(t_1) ‖ … ‖ item(t_k)
 //! ```
 //!
 //! Canonical digests are `trustloop_schemas::canonical_digest` of the input events as received.
@@ -52,6 +57,9 @@ pub struct Evidence<'a> {
     pub promotion: Option<[u8; 32]>,
     /// Canonical digest of the trust score considered.
     pub trust_score: Option<[u8; 32]>,
+    /// The EPSS scores considered, when an EPSS condition was evaluated (any order: sorted and
+    /// de-duplicated when encoded).
+    pub epss: Option<Vec<String>>,
 }
 
 impl Evidence<'_> {
@@ -98,6 +106,14 @@ impl Evidence<'_> {
         group("approvals", &self.approvals);
         group("promotion", self.promotion.as_slice());
         group("trust-score", self.trust_score.as_slice());
+        if let Some(scores) = &self.epss {
+            let sorted: std::collections::BTreeSet<&String> = scores.iter().collect();
+            item(b"epss");
+            item(&(sorted.len() as u64).to_be_bytes());
+            for t in sorted {
+                item(t.as_bytes());
+            }
+        }
     }
 }
 
@@ -116,6 +132,7 @@ mod tests {
             approvals: vec![],
             promotion: Some([3; 32]),
             trust_score: None,
+            epss: None,
         };
         let bytes = e.encode();
         let mut expected = Vec::new();

@@ -27,6 +27,11 @@
 //!   The entity's verdict (FAIL while isolate/quarantine is active, WARN while block_promotion/notify
 //!   is, else PASS) is emitted on its first score and whenever its outcome changes — before the
 //!   actions of the same input.
+//! * **EPSS.** `EpssScores` events (every tenant's, read in full) keep the latest score of each
+//!   CVE. A rule may condition on the highest score among a finding's CVEs (`min_epss`,
+//!   `min_epss_percentile`); a day's scores re-check the subjects whose policy has such a rule for
+//!   their environment and whose release has a finding with a changed score. Known exploitation
+//!   comes with the findings (the findings operator re-emits them when a catalog lists their CVE).
 //! * **Policies.** A `Policy` event is applied under the trust operator's rules ([`accept`]); one that
 //!   is not is counted and kept (the newest [`accept::REJECTIONS_KEPT`]) in the tenant's state, the
 //!   policy in force stays. An applied policy re-evaluates every subject and entity of the tenant.
@@ -50,7 +55,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use trustloop_schemas::{
-    ActionKind, Approval, Envelope, Event, EventTime, EventType, Finding, FindingChange, Outcome, Policy,
+    ActionKind, Approval, Envelope, EpssScores, Event, EventTime, EventType, Finding, FindingChange, Outcome, Policy,
     PromotionRequest, Reason, SubjectKind, TrustScore, canonical_digest,
 };
 
@@ -61,6 +66,7 @@ use self::release::{
     ApprovalRecord, FindingKey, Gate, OpenFinding, PromotionRecord, Release, SubjectState, applies, covers,
 };
 use crate::input::{Frontier, Input};
+use crate::intel::EpssTable;
 use crate::operator::Operator;
 use crate::trust::findings::Severity;
 
@@ -111,8 +117,8 @@ impl Tenant {
         }
     }
 
-    /// What `subject` is evaluated from, at `now`.
-    fn gate<'a>(&'a self, subject: &'a str, now: EventTime) -> Option<Gate<'a>> {
+    /// What `subject` is evaluated from, at `now`, with the EPSS scores `epss`.
+    fn gate<'a>(&'a self, subject: &'a str, now: EventTime, epss: &'a EpssTable) -> Option<Gate<'a>> {
         let state = self.subjects.get(subject)?;
         Some(Gate {
             policy: &self.policy.doc,
@@ -122,6 +128,7 @@ impl Tenant {
             release: self.releases.get(&state.release()),
             approvals: self.approvals.get(subject),
             now,
+            epss,
         })
     }
 
@@ -153,11 +160,20 @@ pub struct DecisionState {
     /// Upcoming time boundaries → (tenant, subject) to re-check when the watermark reaches them.
     #[serde(with = "crate::serde_pairs")]
     boundaries: BTreeMap<EventTime, BTreeSet<(String, String)>>,
+    /// The EPSS scores in force (every tenant's).
+    #[serde(default)]
+    epss: EpssTable,
 }
 
 /// The event types the decision operator reads.
-pub const INPUTS: &[EventType] =
-    &[EventType::Policy, EventType::Finding, EventType::TrustScore, EventType::Approval, EventType::PromotionRequest];
+pub const INPUTS: &[EventType] = &[
+    EventType::Policy,
+    EventType::Finding,
+    EventType::TrustScore,
+    EventType::Approval,
+    EventType::PromotionRequest,
+    EventType::EpssScores,
+];
 
 impl DecisionState {
     /// An empty state: no tenant, the built-in default policy in force for every tenant.
@@ -193,7 +209,7 @@ impl DecisionState {
     /// a subject no promotion was requested for.
     pub fn evaluate_release(&self, tenant: &str, subject: &str) -> Option<Decision> {
         let t = self.tenants.get(tenant)?;
-        Some(t.gate(subject, self.watermark?)?.assess().explain())
+        Some(t.gate(subject, self.watermark?, &self.epss)?.assess().explain())
     }
 
     /// The decision about entity `entity` of `tenant` (its latest trust score under the policy in
@@ -228,6 +244,7 @@ impl DecisionState {
             }
             Event::Policy(p) => self.on_policy(p, now, &mut dirty, &mut entity_out),
             Event::TrustScore(s) => self.on_score(s, canonical_digest(event), now, &mut entity_out),
+            Event::EpssScores(e) => self.on_epss(e, &mut dirty),
             _ => {}
         }
         if before.is_some_and(|w| now > w) {
@@ -285,6 +302,8 @@ impl DecisionState {
                     vex_status: f.vex_status,
                     known_exploited: f.known_exploited,
                     fixed_versions: f.fixed_versions.iter().map(|v| v.to_string()).collect(),
+                    cves: f.cves.iter().map(|c| c.to_string()).collect(),
+                    exploited_ids: f.exploited_ids.iter().map(|c| c.to_string()).collect(),
                 };
                 release.findings.insert(key, open).is_none_or(|old| old.digest != digest)
             }
@@ -303,6 +322,33 @@ impl DecisionState {
         if let Some(r) = t.releases.get(&release_key) {
             for env in &r.environments {
                 dirty.insert((tenant.to_string(), format!("{release_key}@{env}")));
+            }
+        }
+    }
+
+    /// Applies a day's EPSS scores; re-checks the subjects of tenants whose policy has an EPSS
+    /// condition for their environment and whose release has a finding with a changed score.
+    fn on_epss(&mut self, e: &EpssScores, dirty: &mut BTreeSet<(String, String)>) {
+        let changed: BTreeSet<String> = self.epss.apply(e).into_iter().collect();
+        if changed.is_empty() {
+            return;
+        }
+        for (tenant, t) in &self.tenants {
+            let gates = &t.policy.doc.release_gates;
+            if !gates.rules.iter().any(|r| r.when.uses_epss()) {
+                continue;
+            }
+            for (subject, s) in &t.subjects {
+                if !release::rules_use_epss(gates, &s.environment) {
+                    continue;
+                }
+                let touched = t
+                    .releases
+                    .get(&s.release())
+                    .is_some_and(|r| r.findings.values().any(|f| f.cves.iter().any(|c| changed.contains(c))));
+                if touched {
+                    dirty.insert((tenant.clone(), subject.clone()));
+                }
             }
         }
     }
@@ -458,7 +504,7 @@ impl DecisionState {
         let (tenant, subject) = key;
         let Some(t) = self.tenants.get_mut(tenant) else { return };
         let (decision, previous) = {
-            let Some(gate) = t.gate(subject, now) else { return };
+            let Some(gate) = t.gate(subject, now, &self.epss) else { return };
             let a = gate.assess();
             if !promotion && Some(a.outcome) == gate.state.last {
                 return;

@@ -13,6 +13,7 @@ use trustloop_schemas::{ApprovalDecision, EventTime, Outcome, Reason, SubjectKin
 
 use super::Decision;
 use super::evidence::Evidence;
+use crate::intel::EpssTable;
 use crate::policy::{FindingMatch, GateOutcome, PolicyDoc, SeverityPolicy, Waiver};
 use crate::trust::findings::Severity;
 
@@ -50,6 +51,12 @@ pub struct OpenFinding {
     pub known_exploited: bool,
     /// Fixed versions (non-empty: a fix is available).
     pub fixed_versions: Vec<String>,
+    /// CVE ids of the vulnerability (its EPSS scores are looked up by them).
+    #[serde(default)]
+    pub cves: Vec<String>,
+    /// Those listed as known exploited.
+    #[serde(default)]
+    pub exploited_ids: Vec<String>,
 }
 
 /// A release `NAME@VERSION`: its open findings and the environments promotions were requested to.
@@ -135,8 +142,8 @@ fn waives(w: &Waiver, key: &FindingKey, f: &OpenFinding) -> bool {
     w.advisory.eq_ignore_ascii_case(&key.advisory) || f.aliases.iter().any(|a| w.advisory.eq_ignore_ascii_case(a))
 }
 
-/// Whether a finding meets every condition of `m`.
-pub fn matches(m: &FindingMatch, f: &OpenFinding, severity: &SeverityPolicy) -> bool {
+/// Whether a finding meets every condition of `m` (EPSS conditions against the scores in `epss`).
+pub fn matches(m: &FindingMatch, f: &OpenFinding, severity: &SeverityPolicy, epss: &EpssTable) -> bool {
     if !m.vex_status.contains(&f.vex_status) {
         return false;
     }
@@ -160,6 +167,14 @@ pub fn matches(m: &FindingMatch, f: &OpenFinding, severity: &SeverityPolicy) -> 
     {
         return false;
     }
+    if m.uses_epss() {
+        let Some((_, score)) = epss.highest(&f.cves) else { return false };
+        if m.min_epss.is_some_and(|min| score.epss < min)
+            || m.min_epss_percentile.is_some_and(|min| score.percentile < min)
+        {
+            return false;
+        }
+    }
     true
 }
 
@@ -180,6 +195,8 @@ pub struct Gate<'a> {
     pub approvals: Option<&'a BTreeMap<String, ApprovalRecord>>,
     /// The operator's watermark.
     pub now: EventTime,
+    /// The EPSS scores in force.
+    pub epss: &'a EpssTable,
 }
 
 type Found<'a> = (&'a FindingKey, &'a OpenFinding);
@@ -203,6 +220,13 @@ pub struct Assessment<'a> {
     approvals_considered: bool,
     /// Whether a time-based rule was evaluated ("now" is then evidence).
     time_based: bool,
+    /// Whether a rule with an EPSS condition applies (the scores are then evidence).
+    epss_considered: bool,
+}
+
+/// Whether a gate rule applying to environment `env` has an EPSS condition.
+pub fn rules_use_epss(gates: &crate::policy::ReleaseGates, env: &str) -> bool {
+    gates.rules.iter().any(|r| r.when.uses_epss() && applies(&r.environments, env))
 }
 
 impl<'a> Gate<'a> {
@@ -235,7 +259,7 @@ impl<'a> Gate<'a> {
                 continue;
             }
             for (j, &ri) in rule_ids.iter().enumerate() {
-                if matches(&gates.rules[ri].when, f, severity) {
+                if matches(&gates.rules[ri].when, f, severity, self.epss) {
                     matched[j].push((k, f));
                 }
             }
@@ -277,7 +301,18 @@ impl<'a> Gate<'a> {
         } else {
             Outcome::Pass
         };
-        Assessment { gate: self, outcome, rules, waivers, approvals, freezes, approvals_considered, time_based }
+        let epss_considered = rules_use_epss(gates, env);
+        Assessment {
+            gate: self,
+            outcome,
+            rules,
+            waivers,
+            approvals,
+            freezes,
+            approvals_considered,
+            time_based,
+            epss_considered,
+        }
     }
 }
 
@@ -309,7 +344,12 @@ impl Assessment<'_> {
             if let Some(d) = rule.description.as_deref().filter(|d| !d.is_empty()) {
                 let _ = write!(message, ": {d}");
             }
-            reasons.push(Reason { rule: rule.id.clone(), message, facts: capped(hits, |h| finding_fact(h, severity)) });
+            let epss = rule.when.uses_epss().then_some(g.epss);
+            reasons.push(Reason {
+                rule: rule.id.clone(),
+                message,
+                facts: capped(hits, |h| finding_fact(h, severity, epss)),
+            });
         }
 
         for &(i, standing) in &self.approvals {
@@ -375,7 +415,7 @@ impl Assessment<'_> {
                     plural(n)
                 )
             };
-            let mut facts = capped(hits, |h| finding_fact(h, severity));
+            let mut facts = capped(hits, |h| finding_fact(h, severity, None));
             if !w.approved_by.is_empty() {
                 facts.push(format!("waiver approved by {}", w.approved_by.join(", ")));
             }
@@ -395,6 +435,14 @@ impl Assessment<'_> {
             },
             promotion: g.state.promotion.as_ref().map(|p| p.digest),
             trust_score: None,
+            epss: self.epss_considered.then(|| {
+                g.release
+                    .into_iter()
+                    .flat_map(|r| r.findings.values())
+                    .filter_map(|f| g.epss.highest(&f.cves))
+                    .map(|(cve, s)| format!("{cve}|{}|{}|{}", s.epss, s.percentile, s.date))
+                    .collect()
+            }),
         };
         Decision {
             outcome: self.outcome,
@@ -437,6 +485,12 @@ pub fn conditions(m: &FindingMatch) -> String {
     if let Some(f) = m.fix_available {
         parts.push(if f { "a fix is available" } else { "no fix is available" }.to_string());
     }
+    if let Some(e) = m.min_epss {
+        parts.push(format!("EPSS {e} or higher"));
+    }
+    if let Some(p) = m.min_epss_percentile {
+        parts.push(format!("EPSS percentile {p} or higher"));
+    }
     let statuses: Vec<&str> = m.vex_status.iter().map(|s| vex_name(*s)).collect();
     parts.push(format!("VEX status {}", statuses.join(" or ")));
     parts.join(", ")
@@ -453,8 +507,9 @@ pub fn vex_name(s: VexStatus) -> &'static str {
 }
 
 /// One finding, for an auditor: advisory (aliases) in purl [environment]: severity band (source
-/// text, score), VEX status, known exploited, fixed versions.
-fn finding_fact((k, f): &Found<'_>, severity: &SeverityPolicy) -> String {
+/// text, score), VEX status, known exploited (and the catalog-listed CVEs that make it so), fixed
+/// versions; with `epss` (a rule with an EPSS condition), the score in force.
+fn finding_fact((k, f): &Found<'_>, severity: &SeverityPolicy, epss: Option<&EpssTable>) -> String {
     let mut s = k.advisory.clone();
     if !f.aliases.is_empty() {
         let _ = write!(s, " ({})", f.aliases.join(", "));
@@ -481,11 +536,28 @@ fn finding_fact((k, f): &Found<'_>, severity: &SeverityPolicy) -> String {
     }
     let _ = write!(
         s,
-        ", VEX {}, known exploited: {}, fix: {}",
+        ", VEX {}, known exploited: {}",
         vex_name(f.vex_status),
-        if f.known_exploited { "yes" } else { "no" },
+        match (f.known_exploited, f.exploited_ids.is_empty()) {
+            (false, _) => "no".to_string(),
+            (true, true) => "yes".to_string(),
+            (true, false) => format!("yes ({} in a known-exploited catalog)", f.exploited_ids.join(", ")),
+        },
+    );
+    let _ = write!(
+        s,
+        ", fix: {}",
         if f.fixed_versions.is_empty() { "none known".to_string() } else { f.fixed_versions.join(", ") }
     );
+    if let Some(table) = epss {
+        match table.highest(&f.cves) {
+            Some((cve, score)) => {
+                let _ =
+                    write!(s, ", EPSS {} (percentile {}) for {cve} on {}", score.epss, score.percentile, score.date);
+            }
+            None => s.push_str(", EPSS: no score"),
+        }
+    }
     s
 }
 

@@ -41,6 +41,7 @@ struct F {
     severity: Option<&'static str>,
     kev: bool,
     fixed: &'static [&'static str],
+    cves: &'static [&'static str],
 }
 
 impl Default for F {
@@ -56,6 +57,7 @@ impl Default for F {
             severity: Some("HIGH"),
             kev: false,
             fixed: &[],
+            cves: &[],
         }
     }
 }
@@ -94,6 +96,10 @@ fn finding_of(tenant: &str, n: u64, at: i64, f: F) -> Event {
         fixed_versions: texts(f.fixed),
         distro_release: None,
         release_unknown: false,
+        cves: texts(f.cves),
+        exploited_ids: texts::<&str>([]),
+        epss: None,
+        epss_percentile: None,
     })
 }
 
@@ -274,6 +280,63 @@ fn known_exploited_rule() {
     let v = one_verdict(&out);
     assert_eq!(v.outcome, Outcome::Fail);
     assert!(v.reasons[0].facts[0].contains("known exploited: yes"), "{:?}", v.reasons);
+}
+
+fn epss_day(n: u64, at: i64, scores: &[(&str, f64, f64)]) -> Event {
+    Event::EpssScores(trustloop_schemas::EpssScores {
+        envelope: envelope("acme", "epss", n, at),
+        model_version: Some("v2025.03.14".into()),
+        score_date: time(at),
+        part: 0,
+        parts: 1,
+        scores: scores
+            .iter()
+            .map(|(cve, epss, percentile)| trustloop_schemas::EpssScore {
+                cve: cve.to_string(),
+                epss: *epss,
+                percentile: *percentile,
+            })
+            .collect(),
+    })
+}
+
+#[test]
+fn epss_rules_use_the_scores_in_force_and_a_new_day_re_decides() {
+    let rules = "[{id: likely, when: {min_epss: 0.5, min_epss_percentile: 0.9}, outcome: fail}]";
+    let mut r = Run::with(&gates(rules, "[]", "[]", "[]"));
+    r.feed(&finding(1, T0, F { cves: &["CVE-2024-0001", "CVE-2024-0002"], ..F::default() }));
+    let out = r.feed(&promotion(2, T0, "shop@1.0", "dev", "staging"));
+    let pass = one_verdict(&out);
+    assert_eq!(pass.outcome, Outcome::Pass, "no score: the rule does not match");
+    // The highest-scored CVE counts; both thresholds must be met.
+    let out = r.feed(&epss_day(3, T0 + H, &[("CVE-2024-0001", 0.2, 0.95), ("CVE-2024-0002", 0.6, 0.85)]));
+    assert!(verdicts(&out).is_empty(), "0.6 at percentile 0.85: below the percentile");
+    let out = r.feed(&epss_day(4, T0 + 2 * H, &[("CVE-2024-0002", 0.7, 0.97)]));
+    let v = one_verdict(&out);
+    assert_eq!((v.outcome, rules_of(v)), (Outcome::Fail, vec!["likely"]));
+    let fact = &v.reasons[0].facts[0];
+    assert!(fact.contains("EPSS 0.7 (percentile 0.97) for CVE-2024-0002 on "), "{fact}");
+    assert!(v.reasons[0].message.contains("EPSS 0.5 or higher, EPSS percentile 0.9 or higher"), "{:?}", v.reasons);
+    let failed = v.evidence_digest.clone();
+    // Replay's view: the decision recomputed from the state is the verdict.
+    let d = r.s.evaluate_release("acme", "shop@1.0@staging").expect("decision");
+    assert_eq!((d.outcome, &d.evidence_digest), (Outcome::Fail, &failed));
+    let out = r.feed(&epss_day(5, T0 + 3 * H, &[("CVE-2024-0002", 0.1, 0.5)]));
+    let v = one_verdict(&out);
+    assert_eq!(v.outcome, Outcome::Pass);
+    assert_ne!(v.evidence_digest, pass.evidence_digest, "the scores in force are evidence");
+    assert!(verdicts(&r.feed(&epss_day(6, T0 + 4 * H, &[("CVE-2024-0002", 0.1, 0.5)]))).is_empty());
+}
+
+#[test]
+fn without_an_epss_rule_scores_change_no_verdict_and_no_evidence() {
+    let mut r = Run::with(&gates(HIGH_FAILS, "[]", "[]", "[]"));
+    r.feed(&finding(1, T0, F { severity: Some("LOW"), cves: &["CVE-2024-0001"], ..F::default() }));
+    let before = one_verdict(&r.feed(&promotion(2, T0, "shop@1.0", "dev", "staging"))).evidence_digest.clone();
+    assert!(r.feed(&epss_day(3, T0 + H, &[("CVE-2024-0001", 0.99, 0.99)])).is_empty());
+    let d = r.s.evaluate_release("acme", "shop@1.0@staging").expect("decision");
+    assert_eq!(d.evidence_digest, before);
+    assert!(!d.reasons.iter().flat_map(|r| &r.facts).any(|f| f.contains("EPSS")));
 }
 
 #[test]
@@ -816,6 +879,7 @@ fn script(steps: &[(u8, u8, u8, u16)]) -> Vec<Event> {
                         severity: SEVERITIES[usize::from(b / 8 % 5)],
                         kev: a / 32 % 4 == 0,
                         fixed: if b / 40 % 2 == 0 { &[] } else { &["9.9"] },
+                        cves: &[],
                     },
                 )
             }

@@ -46,6 +46,7 @@ fn advisory(n: u128, id: &str, aliases: &[&str], kev: bool) -> Event {
         references: vec![],
         known_exploited: kev,
         database_specific: None,
+        upstream: Vec::new(),
     })
 }
 
@@ -214,4 +215,104 @@ fn advisory_facts_reach_open_findings_without_a_match_change() {
     assert_eq!((out[0].change, out[0].known_exploited), (FindingChange::Opened, true));
     assert!(s.apply_event(&advisory(4, "RUSTSEC-2024-0336", &[], true)).is_empty(), "nothing new, nothing emitted");
     assert!(s.open_findings().iter().all(|f| f.known_exploited));
+}
+
+fn kev(n: u128, cve: &str, change: trustloop_schemas::CatalogChange) -> Event {
+    Event::KnownExploited(trustloop_schemas::KnownExploited {
+        envelope: envelope(cve, n),
+        change,
+        cve: cve.into(),
+        catalog: "cisa-kev".into(),
+        catalog_version: "2025.08.25".into(),
+        date_added: "2025-08-25".into(),
+        due_date: None,
+        vendor_project: None,
+        product: None,
+        vulnerability_name: None,
+        short_description: None,
+        required_action: None,
+        known_ransomware_campaign_use: None,
+        notes: None,
+        cwes: vec![],
+    })
+}
+
+fn epss(n: u128, scores: &[(&str, f64)]) -> Event {
+    Event::EpssScores(trustloop_schemas::EpssScores {
+        envelope: envelope("epss", n),
+        model_version: Some("v2025.03.14".into()),
+        score_date: "2025-08-25".into(),
+        part: 0,
+        parts: 1,
+        scores: scores
+            .iter()
+            .map(|(cve, s)| trustloop_schemas::EpssScore { cve: cve.to_string(), epss: *s, percentile: *s })
+            .collect(),
+    })
+}
+
+#[test]
+fn a_catalog_listing_re_emits_the_findings_of_its_alias_group_and_a_removal_takes_it_back() {
+    use trustloop_schemas::CatalogChange::{Listed, Removed};
+    let mut s = FindingsState::default();
+    let out = feed(&mut s, &[&advisory(1, "RUSTSEC-2024-0336", &["CVE-2024-32650"], false), &release(2, "0.21.10")]);
+    assert_eq!(out.len(), 1);
+    assert!(!out[0].known_exploited);
+    assert_eq!(out[0].cves, trustloop_schemas::texts(["CVE-2024-32650"]));
+    assert!(out[0].exploited_ids.is_empty());
+
+    assert!(s.apply_event(&kev(3, "CVE-2099-0001", Listed)).is_empty(), "a CVE no finding has");
+    let listed = kev(4, "cve-2024-32650", Listed);
+    let out = s.apply_event(&listed);
+    assert_eq!(out.len(), 1, "the open finding is updated");
+    let f = &out[0];
+    assert_eq!((f.change, f.known_exploited), (FindingChange::Opened, true));
+    assert_eq!(f.exploited_ids, trustloop_schemas::texts(["CVE-2024-32650"]));
+    assert_eq!(f.cause_event_id.to_string(), listed.envelope().event_id.to_string());
+    assert!(s.apply_event(&kev(5, "CVE-2024-32650", Listed)).is_empty(), "listed again: nothing changes");
+
+    // EPSS is carried as in force at emission; a new day's scores re-emit nothing.
+    assert!(s.apply_event(&epss(6, &[("CVE-2024-32650", 0.42)])).is_empty());
+    let out = s.apply_event(&kev(7, "CVE-2024-32650", Removed));
+    assert_eq!(out.len(), 1);
+    assert!(!out[0].known_exploited && out[0].exploited_ids.is_empty());
+    assert_eq!(out[0].epss, Some(0.42));
+
+    // A new release after the listing carries it from the start.
+    s.apply_event(&kev(8, "CVE-2024-32650", Listed));
+    let out = s.apply_event(&release(9, "0.21.9"));
+    assert!(
+        out.iter()
+            .any(|f| f.change == FindingChange::Opened && f.known_exploited && f.package_version.as_ref() == "0.21.9")
+    );
+}
+
+#[test]
+fn a_distribution_advisory_carries_the_upstream_cves_of_its_related_list() {
+    use trustloop_schemas::CatalogChange::Listed;
+    let mut s = FindingsState::default();
+    let Event::Advisory(mut a) = advisory(1, "ALSA-2022:0267", &[], false) else { unreachable!() };
+    a.related = vec!["CVE-2021-4034".into()];
+    a.affected[0].package = AffectedPackage { ecosystem: "AlmaLinux:8".into(), name: "polkit".into(), purl: None };
+    a.affected[0].ranges[0].kind = RangeType::Ecosystem;
+    a.affected[0].ranges[0].events = vec![
+        RangeEvent { introduced: Some("0".into()), ..Default::default() },
+        RangeEvent { fixed: Some("0.115-13.el8_5.1".into()), ..Default::default() },
+    ];
+    let Event::ReleaseInventory(mut r) = release(2, "x") else { unreachable!() };
+    r.components[0] = Component {
+        purl: "pkg:rpm/almalinux/polkit@0.115-12.el8?distro=almalinux-8.5".into(),
+        ecosystem: "AlmaLinux".into(),
+        name: "polkit".into(),
+        version: "0.115-12.el8".into(),
+        distro_release: Some("8".into()),
+        ..Default::default()
+    };
+    let out = feed(&mut s, &[&Event::Advisory(a), &Event::ReleaseInventory(r)]);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].cves, trustloop_schemas::texts(["CVE-2021-4034"]));
+    let out = s.apply_event(&kev(3, "CVE-2021-4034", Listed));
+    assert_eq!(out.len(), 1);
+    assert!(out[0].known_exploited);
+    assert_eq!(out[0].advisory_id.as_ref(), "ALSA-2022:0267", "the distribution's advisory stays its own finding");
 }

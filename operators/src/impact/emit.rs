@@ -249,5 +249,10 @@ pub(super) fn finding(
         fixed_versions: facts.fixed_of(component.package, component.release.as_ref()).clone(),
         distro_release: found.distro_release.clone(),
         release_unknown: found.release_unknown,
+        // The findings layer fills these in (crate::findings).
+        cves: Texts::default(),
+        exploited_ids: Texts::default(),
+        epss: None,
+        epss_percentile: None,
     }
 }

@@ -290,6 +290,10 @@ impl ReferenceState {
             fixed_versions: texts(fixed_versions),
             distro_release: m.distro_release.map(Text::from),
             release_unknown: m.release_unknown,
+            cves: Default::default(),
+            exploited_ids: Default::default(),
+            epss: None,
+            epss_percentile: None,
         }
     }
 

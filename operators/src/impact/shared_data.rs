@@ -60,6 +60,7 @@ fn advisory(path: &std::path::Path, n: u128) -> Advisory {
         references: Vec::new(),
         known_exploited: false,
         database_specific: None,
+        upstream: Vec::new(),
     }
 }
 

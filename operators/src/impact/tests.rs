@@ -43,6 +43,7 @@ fn advisory(id: &str, n: u64, pkg: &str, introduced: &str, fixed: Option<&str>) 
         references: vec![],
         known_exploited: false,
         database_specific: None,
+        upstream: Vec::new(),
     })
 }
 
@@ -366,6 +367,7 @@ mod differential {
                     references: vec![],
                     known_exploited: n.is_multiple_of(3),
                     database_specific: None,
+                    upstream: vec![],
                 })
             }
             Step::Delete(id) => super::delete(&format!("ADV-{id}"), n),

@@ -166,6 +166,20 @@ pub struct FindingMatch {
     pub fix_available: Option<bool>,
     /// The finding's status after VEX is one of these.
     pub vex_status: Vec<VexStatus>,
+    /// The highest EPSS score (0–1) in force among the vulnerability's CVEs is at least this
+    /// (findings without a score do not match). Left out of the digest when not set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_epss: Option<f64>,
+    /// That score's percentile (0–1) is at least this. Left out of the digest when not set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_epss_percentile: Option<f64>,
+}
+
+impl FindingMatch {
+    /// Whether it has a condition on EPSS.
+    pub fn uses_epss(&self) -> bool {
+        self.min_epss.is_some() || self.min_epss_percentile.is_some()
+    }
 }
 
 impl Default for FindingMatch {
@@ -176,6 +190,8 @@ impl Default for FindingMatch {
             known_exploited: None,
             fix_available: None,
             vex_status: vec![VexStatus::Affected, VexStatus::UnderInvestigation],
+            min_epss: None,
+            min_epss_percentile: None,
         }
     }
 }

@@ -159,6 +159,12 @@ impl Checker {
             if let Some(c) = r.when.min_cvss {
                 self.range(when("min_cvss"), c, 0.0, 10.0, "a CVSS score");
             }
+            if let Some(e) = r.when.min_epss {
+                self.range(when("min_epss"), e, 0.0, 1.0, "an EPSS probability");
+            }
+            if let Some(p) = r.when.min_epss_percentile {
+                self.range(when("min_epss_percentile"), p, 0.0, 1.0, "an EPSS percentile");
+            }
             if r.when.vex_status.is_empty() {
                 self.issue(
                     when("vex_status"),

@@ -75,6 +75,10 @@ fn finding(
         fixed_versions: texts::<&str>([]),
         distro_release: None,
         release_unknown: false,
+        cves: texts::<&str>([]),
+        exploited_ids: texts::<&str>([]),
+        epss: None,
+        epss_percentile: None,
     })
 }
 

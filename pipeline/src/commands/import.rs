@@ -1,6 +1,6 @@
 //! `trustloop import`: real documents into events — OSV advisories (files, directories, history
-//! streams), release inventories (`Cargo.lock`, CycloneDX and SPDX SBOMs) and VEX statements
-//! (OpenVEX, CSAF, CycloneDX VEX). Every bad item is reported with its path and JSON pointer, written
+//! streams), release inventories (lockfiles, CycloneDX and SPDX SBOMs), VEX statements (OpenVEX,
+//! CSAF, CycloneDX VEX), CISA's known-exploited catalog and FIRST's EPSS scores. Every bad item is reported with its path and JSON pointer, written
 //! to `dlq`, and the import goes on; the summary counts imported, rejected and unsupported items.
 
 use std::collections::BTreeMap;
@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 use trustloop_connectors::import::cargo_lock::ReleaseRef;
 use trustloop_connectors::import::lockfile::{self, LockKind};
 use trustloop_connectors::import::vex;
-use trustloop_connectors::import::{ImportError, osv, osv_history};
+use trustloop_connectors::import::{ImportError, epss, kev, osv, osv_history};
 use trustloop_connectors::import::{release::ReleaseChoice, sbom};
 use trustloop_schemas::json::IngestDefaults;
 use trustloop_schemas::{Event, EventTime, EventType, ReleaseInventory};
@@ -97,6 +97,24 @@ pub enum ImportCommand {
         /// Files or directories.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+    },
+    /// CISA's Known Exploited Vulnerabilities catalog (`known_exploited_vulnerabilities.json`): one
+    /// `KnownExploited` event per CVE it adds, at its `dateAdded`; a CVE listed by an earlier import
+    /// that this catalog no longer has is taken back (at the catalog's release time). Findings whose
+    /// vulnerability has a listed CVE become known exploited, and the releases they are in are
+    /// decided again. A malformed entry is rejected (to `dlq`, with its JSON pointer).
+    Kev {
+        /// The catalog file.
+        file: PathBuf,
+    },
+    /// FIRST's daily EPSS scores (`epss_scores-YYYY-MM-DD.csv`, or `.csv.gz`): `EpssScores` events
+    /// at the file's score date. A malformed line is rejected (to `dlq`, with its line number).
+    Epss {
+        /// The scores file.
+        file: PathBuf,
+        /// The score date (`YYYY-MM-DD`), for files that do not state one.
+        #[arg(long)]
+        date: Option<String>,
     },
 }
 
@@ -210,6 +228,8 @@ pub async fn run(backend_args: &BackendArgs, args: ImportArgs) -> Result<ExitCod
         ImportCommand::Lockfile { .. } => EventType::ReleaseInventory.topic(),
         ImportCommand::Sbom { .. } => EventType::ReleaseInventory.topic(),
         ImportCommand::Vex { .. } => EventType::VexStatement.topic(),
+        ImportCommand::Kev { .. } => EventType::KnownExploited.topic(),
+        ImportCommand::Epss { .. } => EventType::EpssScores.topic(),
     };
     let mut sink = Sink {
         events: EventWriter::new(&backend, topic).await?,
@@ -258,6 +278,10 @@ pub async fn run(backend_args: &BackendArgs, args: ImportArgs) -> Result<ExitCod
             import_sboms(&mut sink, topic, paths, release.as_deref(), env.clone(), &args.tenant).await?
         }
         ImportCommand::Vex { paths } => import_vex(&mut sink, topic, paths, &args.tenant).await?,
+        ImportCommand::Kev { file } => import_kev(&backend, &mut sink, topic, file, &args.tenant).await?,
+        ImportCommand::Epss { file, date } => {
+            import_epss(&mut sink, topic, file, date.as_deref(), &args.tenant).await?
+        }
     }
     sink.events.flush().await?;
     sink.dlq.flush().await?;
@@ -413,6 +437,52 @@ async fn import_sboms(
         );
         sink.summary.count(&inv.inventory, inv.rejected.len());
         sink.accept(Event::ReleaseInventory(inv.inventory)).await?;
+    }
+    Ok(())
+}
+
+/// `import kev`: the catalog's new listings and the removals of what it no longer lists (the
+/// tenant's listings so far are read from the topic).
+async fn import_kev(backend: &Backend, sink: &mut Sink<'_>, topic: &str, file: &Path, tenant: &str) -> Result<()> {
+    let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let before: Vec<trustloop_schemas::KnownExploited> = backend
+        .events(topic)
+        .await?
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::KnownExploited(k) if *k.envelope.tenant == *tenant => Some(k),
+            _ => None,
+        })
+        .collect();
+    let listed = kev::listed_after(&before);
+    match kev::import(&text, &file.display().to_string(), tenant, &listed) {
+        Ok(catalog) => {
+            tracing::info!(version = %catalog.version, entries = catalog.entries, "KEV catalog");
+            for e in &catalog.rejected {
+                sink.reject(topic, e).await?;
+            }
+            for e in catalog.events {
+                sink.accept(Event::KnownExploited(e)).await?;
+            }
+        }
+        Err(e) => sink.reject(topic, &e).await?,
+    }
+    Ok(())
+}
+
+/// `import epss`: one day's scores, in parts.
+async fn import_epss(sink: &mut Sink<'_>, topic: &str, file: &Path, date: Option<&str>, tenant: &str) -> Result<()> {
+    match epss::read_file(file, tenant, date) {
+        Ok(day) => {
+            tracing::info!(date = %day.score_date, scores = day.scores, parts = day.events.len(), "EPSS scores");
+            for e in &day.rejected {
+                sink.reject(topic, e).await?;
+            }
+            for e in day.events {
+                sink.accept(Event::EpssScores(e)).await?;
+            }
+        }
+        Err(e) => sink.reject(topic, &e).await?,
     }
     Ok(())
 }

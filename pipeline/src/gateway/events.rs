@@ -48,7 +48,9 @@ pub fn writer_role(ty: EventType) -> Option<Role> {
         | EventType::Advisory
         | EventType::VexStatement
         | EventType::ReleaseInventory
-        | EventType::PromotionRequest => Some(Role::Ingest),
+        | EventType::PromotionRequest
+        | EventType::KnownExploited
+        | EventType::EpssScores => Some(Role::Ingest),
         EventType::Policy | EventType::Approval => Some(Role::Admin),
         EventType::TrustScore
         | EventType::Finding
