@@ -242,10 +242,7 @@ fn real_advisories_shared_data() {
         let doc = csaf_advisory::read_file(&path, "t").expect("read");
         if let Some(doc) = &doc {
             assert!(doc.rejected.is_empty(), "{}: {:?}", path.display(), doc.rejected);
-            let mut reasons: BTreeSet<(UnresolvedReason, usize)> = BTreeSet::new();
-            for r in doc.unresolved.iter().map(|u| u.reason).collect::<BTreeSet<_>>() {
-                reasons.insert((r, doc.unresolved.iter().filter(|u| u.reason == r).count()));
-            }
+            let reasons = csaf_advisory::count_by_reason(&doc.unresolved);
             eprintln!(
                 "{:<32} {:<16} {:>3} advisories, {:>4} unresolved {reasons:?}",
                 path.file_name().and_then(|n| n.to_str()).unwrap_or_default(),

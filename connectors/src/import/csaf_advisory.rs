@@ -61,7 +61,7 @@
 //! A later document about the same CVE replaces the earlier one's advisory (an OSV upsert of the
 //! same id).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -244,6 +244,15 @@ impl std::fmt::Display for UnresolvedReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// How many of `unresolved` there are for each reason.
+pub fn count_by_reason(unresolved: &[UnresolvedProduct]) -> BTreeMap<UnresolvedReason, usize> {
+    let mut out = BTreeMap::new();
+    for u in unresolved {
+        *out.entry(u.reason).or_default() += 1;
+    }
+    out
 }
 
 /// Whether a document is a CSAF advisory this reader takes: JSON with `document.csaf_version`, not
@@ -952,6 +961,17 @@ mod tests {
         let telnet = &doc.unresolved[5];
         assert_eq!(telnet.name, "telnet-1:0.17-85.el9.src as a component of Red Hat Enterprise Linux AppStream (v. 9)");
         assert_eq!((telnet.path.as_str(), telnet.document_id.as_str()), ("adv.json", "EXSA-2024-0001"));
+        let counts: Vec<(UnresolvedReason, usize)> = count_by_reason(&doc.unresolved).into_iter().collect();
+        assert_eq!(
+            counts,
+            [
+                (UnresolvedReason::CpeOnly, 1),
+                (UnresolvedReason::NameOnly, 2),
+                (UnresolvedReason::NoOsvEcosystem, 1),
+                (UnresolvedReason::NoVersion, 1),
+                (UnresolvedReason::UnsupportedVersionRange, 1),
+            ]
+        );
         let json = serde_json::to_value(&doc.unresolved[3]).expect("json");
         assert_eq!(
             json,
