@@ -63,6 +63,9 @@ candidates() {
         files . "$scratch/history"
       fi ;;
     csaf) [[ -n $data ]] && containing '"csaf_version"' "$data/vex" ;;
+    csaf_advisory)
+      files '\.json$' "$root/connectors/tests/fixtures/csaf"
+      [[ -n $data ]] && containing '"csaf_version"' "$data/vex" ;;
     openvex) [[ -n $data ]] && containing 'openvex' "$data/vex" ;;
     cyclonedx_vex) [[ -n $data ]] && containing '"bomFormat"' "$data/vex" ;;
     sbom_json)

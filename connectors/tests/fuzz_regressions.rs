@@ -6,7 +6,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use trustloop_connectors::import::release::{ReleaseChoice, ReleaseRef};
-use trustloop_connectors::import::{cargo_lock, csaf, cyclonedx_vex, openvex, osv, osv_history, sbom, vex};
+use trustloop_connectors::import::{
+    cargo_lock, csaf, csaf_advisory, cyclonedx_vex, openvex, osv, osv_history, sbom, vex,
+};
 use trustloop_schemas::EventTime;
 
 /// Crashes found by fuzzing whose fix is pending, as `(target, file)`: skipped by the always-on
@@ -32,6 +34,10 @@ fn parser(target: &str) -> Option<fn(&[u8])> {
         "csaf" => |d| {
             let _ = vex::detect(d);
             drop(csaf::parse(d, "fuzz/csaf.json", TENANT))
+        },
+        "csaf_advisory" => |d| {
+            let _ = csaf_advisory::is_advisory(d);
+            drop(csaf_advisory::parse(d, "fuzz/csaf-advisory.json", TENANT))
         },
         "openvex" => |d| {
             let _ = vex::detect(d);
@@ -61,8 +67,18 @@ fn parser(target: &str) -> Option<fn(&[u8])> {
     })
 }
 
-const TARGETS: [&str; 9] =
-    ["osv_json", "osv_yaml", "osv_history_line", "csaf", "openvex", "cyclonedx_vex", "sbom_json", "cargo_lock", "purl"];
+const TARGETS: [&str; 10] = [
+    "osv_json",
+    "osv_yaml",
+    "osv_history_line",
+    "csaf",
+    "csaf_advisory",
+    "openvex",
+    "cyclonedx_vex",
+    "sbom_json",
+    "cargo_lock",
+    "purl",
+];
 
 fn regressions() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions")

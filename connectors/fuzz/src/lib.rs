@@ -4,7 +4,9 @@
 //! their files to the parsers the same way.
 
 use trustloop_connectors::import::release::{ReleaseChoice, ReleaseRef};
-use trustloop_connectors::import::{cargo_lock, csaf, cyclonedx_vex, openvex, osv, osv_history, sbom, vex};
+use trustloop_connectors::import::{
+    cargo_lock, csaf, csaf_advisory, cyclonedx_vex, openvex, osv, osv_history, sbom, vex,
+};
 use trustloop_formats::FormatError;
 use trustloop_formats::Location;
 use trustloop_formats::lockfile::Kind;
@@ -37,6 +39,12 @@ pub fn osv_history_line(data: &[u8]) {
 pub fn csaf(data: &[u8]) {
     let _ = vex::detect(data);
     let _ = csaf::parse(data, "fuzz/csaf.json", TENANT);
+}
+
+/// A CSAF document read as security advisories (and the advisory detection, which reads any JSON).
+pub fn csaf_advisory(data: &[u8]) {
+    let _ = csaf_advisory::is_advisory(data);
+    let _ = csaf_advisory::parse(data, "fuzz/csaf-advisory.json", TENANT);
 }
 
 /// An OpenVEX document.

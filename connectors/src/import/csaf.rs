@@ -5,7 +5,9 @@
 //! Product ids are resolved through the `product_tree` (branches at any depth, `full_product_names`,
 //! `relationships`, `product_groups`) to the product's purl where it has one, else its name. A
 //! product that a relationship defines without a purl of its own is the platform it relates to,
-//! with the component as a subcomponent.
+//! with the component as a subcomponent. The product tree is read by `csaf/product_tree.rs`, which
+//! the advisory reader ([`super::csaf_advisory`]) shares; a broken tree (a relationship or group
+//! naming an undefined product id) rejects the whole VEX document.
 //!
 //! Statuses: `known_affected`/`first_affected`/`last_affected` → affected, `known_not_affected` →
 //! not_affected, `fixed`/`first_fixed` → fixed, `under_investigation` → under_investigation
@@ -23,6 +25,10 @@ use trustloop_schemas::{EventTime, VexFormat, VexJustification, VexStatement, Ve
 
 use super::ImportError;
 use super::vex::{DocumentInfo, Draft, error, finish, from_json, push_unique, time_at};
+
+pub(crate) mod product_tree;
+
+use product_tree::{ProductTree, Products, Resolved};
 
 /// `document.category` of the CSAF VEX profile.
 pub const VEX_PROFILE: &str = "csaf_vex";
@@ -56,53 +62,6 @@ struct Tracking {
     current_release_date: String,
 }
 
-#[derive(Deserialize, Default)]
-struct ProductTree {
-    #[serde(default)]
-    branches: Vec<Branch>,
-    #[serde(default)]
-    full_product_names: Vec<FullProductName>,
-    #[serde(default)]
-    relationships: Vec<Relationship>,
-    #[serde(default)]
-    product_groups: Vec<ProductGroup>,
-}
-
-#[derive(Deserialize)]
-struct Branch {
-    #[serde(default)]
-    branches: Vec<Branch>,
-    #[serde(default)]
-    product: Option<FullProductName>,
-}
-
-#[derive(Deserialize)]
-struct FullProductName {
-    name: String,
-    product_id: String,
-    #[serde(default)]
-    product_identification_helper: Option<IdentificationHelper>,
-}
-
-#[derive(Deserialize)]
-struct IdentificationHelper {
-    #[serde(default)]
-    purl: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Relationship {
-    full_product_name: FullProductName,
-    product_reference: String,
-    relates_to_product_reference: String,
-}
-
-#[derive(Deserialize)]
-struct ProductGroup {
-    group_id: String,
-    product_ids: Vec<String>,
-}
-
 #[derive(Deserialize)]
 struct Vulnerability {
     #[serde(default)]
@@ -127,24 +86,24 @@ struct VulnerabilityId {
 /// The product status lists; any other key is an unknown status and rejected.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ProductStatus {
+pub(crate) struct ProductStatus {
     #[serde(default)]
-    first_affected: Vec<String>,
+    pub first_affected: Vec<String>,
     #[serde(default)]
-    first_fixed: Vec<String>,
+    pub first_fixed: Vec<String>,
     #[serde(default)]
-    fixed: Vec<String>,
+    pub fixed: Vec<String>,
     #[serde(default)]
-    known_affected: Vec<String>,
+    pub known_affected: Vec<String>,
     #[serde(default)]
-    known_not_affected: Vec<String>,
+    pub known_not_affected: Vec<String>,
     #[serde(default)]
-    last_affected: Vec<String>,
+    pub last_affected: Vec<String>,
+    /// A recommendation, not a VEX status: accepted, its ids checked, and left out.
     #[serde(default)]
-    #[allow(dead_code)] // a recommendation, not a VEX status: accepted and left out
-    recommended: Vec<String>,
+    pub recommended: Vec<String>,
     #[serde(default)]
-    under_investigation: Vec<String>,
+    pub under_investigation: Vec<String>,
 }
 
 impl ProductStatus {
@@ -158,6 +117,20 @@ impl ProductStatus {
             ("fixed", VexStatus::Fixed, &self.fixed),
             ("first_fixed", VexStatus::Fixed, &self.first_fixed),
             ("under_investigation", VexStatus::UnderInvestigation, &self.under_investigation),
+        ]
+    }
+
+    /// Every list with its key, `recommended` included, in the schema's order.
+    pub(crate) fn all(&self) -> [(&'static str, &[String]); 8] {
+        [
+            ("first_affected", &self.first_affected),
+            ("first_fixed", &self.first_fixed),
+            ("fixed", &self.fixed),
+            ("known_affected", &self.known_affected),
+            ("known_not_affected", &self.known_not_affected),
+            ("last_affected", &self.last_affected),
+            ("recommended", &self.recommended),
+            ("under_investigation", &self.under_investigation),
         ]
     }
 }
@@ -191,131 +164,6 @@ struct Remediation {
     product_ids: Vec<String>,
     #[serde(default)]
     group_ids: Vec<String>,
-}
-
-/// A product id resolved: what to call it, and the component when it is "component of platform".
-#[derive(Clone)]
-struct Resolved {
-    product: String,
-    subcomponent: Option<String>,
-}
-
-/// The product tree as lookups.
-struct Products<'a> {
-    /// product id → purl, else name.
-    labels: HashMap<&'a str, String>,
-    /// product id → (component, platform), for relationships whose product has no purl of its own.
-    composed: HashMap<&'a str, (&'a str, &'a str)>,
-    /// group id → product ids.
-    groups: HashMap<&'a str, &'a [String]>,
-}
-
-fn label(p: &FullProductName) -> String {
-    let purl = p.product_identification_helper.as_ref().and_then(|h| h.purl.as_deref()).map(str::trim);
-    match purl.filter(|p| !p.is_empty()) {
-        Some(purl) => purl.to_string(),
-        None if !p.name.trim().is_empty() => p.name.trim().to_string(),
-        None => p.product_id.clone(),
-    }
-}
-
-impl<'a> Products<'a> {
-    fn new(tree: &'a ProductTree, path: &str) -> Result<Products<'a>, ImportError> {
-        let mut labels = HashMap::new();
-        fn walk<'a>(branches: &'a [Branch], labels: &mut HashMap<&'a str, String>) {
-            for b in branches {
-                if let Some(p) = &b.product {
-                    labels.entry(p.product_id.as_str()).or_insert_with(|| label(p));
-                }
-                walk(&b.branches, labels);
-            }
-        }
-        walk(&tree.branches, &mut labels);
-        for p in &tree.full_product_names {
-            labels.entry(p.product_id.as_str()).or_insert_with(|| label(p));
-        }
-        for r in &tree.relationships {
-            labels.entry(r.full_product_name.product_id.as_str()).or_insert_with(|| label(&r.full_product_name));
-        }
-        let mut composed = HashMap::new();
-        for (i, r) in tree.relationships.iter().enumerate() {
-            for (field, id) in [
-                ("product_reference", &r.product_reference),
-                ("relates_to_product_reference", &r.relates_to_product_reference),
-            ] {
-                if !labels.contains_key(id.as_str()) {
-                    return Err(error(
-                        path,
-                        format!("/product_tree/relationships/{i}/{field}"),
-                        format!("product id `{id}` is not defined in the product tree"),
-                    ));
-                }
-            }
-            let own_purl = r.full_product_name.product_identification_helper.as_ref().and_then(|h| h.purl.as_deref());
-            if own_purl.is_none_or(|p| p.trim().is_empty()) {
-                composed
-                    .entry(r.full_product_name.product_id.as_str())
-                    .or_insert((r.product_reference.as_str(), r.relates_to_product_reference.as_str()));
-            }
-        }
-        let mut groups = HashMap::new();
-        for (i, g) in tree.product_groups.iter().enumerate() {
-            for (j, id) in g.product_ids.iter().enumerate() {
-                if !labels.contains_key(id.as_str()) {
-                    return Err(error(
-                        path,
-                        format!("/product_tree/product_groups/{i}/product_ids/{j}"),
-                        format!("product id `{id}` is not defined in the product tree"),
-                    ));
-                }
-            }
-            groups.insert(g.group_id.as_str(), g.product_ids.as_slice());
-        }
-        Ok(Products { labels, composed, groups })
-    }
-
-    fn resolve(&self, id: &str, path: &str, pointer: &str) -> Result<Resolved, ImportError> {
-        let undefined = || error(path, pointer, format!("product id `{id}` is not defined in the product tree"));
-        if let Some((component, platform)) = self.composed.get(id) {
-            let product = self.labels.get(platform).ok_or_else(undefined)?.clone();
-            let component = self.labels.get(component).ok_or_else(undefined)?.clone();
-            return Ok(Resolved { product, subcomponent: Some(component) });
-        }
-        let product = self.labels.get(id).ok_or_else(undefined)?.clone();
-        Ok(Resolved { product, subcomponent: None })
-    }
-
-    /// The product ids a flag, threat or remediation names, directly or through its groups;
-    /// `None` when it names none (it then applies to every product of the vulnerability).
-    fn named(
-        &self,
-        product_ids: &'a [String],
-        group_ids: &'a [String],
-        path: &str,
-        pointer: &str,
-    ) -> Result<Option<Vec<&'a str>>, ImportError> {
-        if product_ids.is_empty() && group_ids.is_empty() {
-            return Ok(None);
-        }
-        let mut ids: Vec<&str> = Vec::new();
-        for (j, id) in product_ids.iter().enumerate() {
-            if !self.labels.contains_key(id.as_str()) {
-                return Err(error(
-                    path,
-                    format!("{pointer}/product_ids/{j}"),
-                    format!("product id `{id}` is not defined in the product tree"),
-                ));
-            }
-            ids.push(id);
-        }
-        for (j, g) in group_ids.iter().enumerate() {
-            let members = self.groups.get(g.as_str()).ok_or_else(|| {
-                error(path, format!("{pointer}/group_ids/{j}"), format!("product group `{g}` is not defined"))
-            })?;
-            ids.extend(members.iter().map(String::as_str));
-        }
-        Ok(Some(ids))
-    }
 }
 
 /// What a vulnerability says about one product, beyond its status.
@@ -389,7 +237,10 @@ pub fn parse(bytes: &[u8], path: &str, tenant: &str) -> Result<Vec<VexStatement>
     if vex_profile && doc.vulnerabilities.is_empty() {
         return Err(error(path, "/vulnerabilities", "a csaf_vex document must have vulnerabilities"));
     }
-    let products = Products::new(&doc.product_tree, path)?;
+    let products = Products::new(&doc.product_tree, path);
+    if let Some(e) = products.errors().first() {
+        return Err(e.clone());
+    }
     let mut drafts = Vec::new();
     for (i, v) in doc.vulnerabilities.iter().enumerate() {
         let at = format!("/vulnerabilities/{i}");

@@ -2,6 +2,8 @@
 //!
 //! * [`osv`] — OSV advisories (JSON or YAML) into `Advisory` events.
 //! * [`osv_history`] — an ordered advisory stream (JSON lines, gzip) into `Advisory` events.
+//! * [`csaf_advisory`] — CSAF 2.0 security advisories into `Advisory` events (one per
+//!   vulnerability), with the products that cannot be placed in an OSV ecosystem listed.
 //! * [`cargo_lock`] — `Cargo.lock` files into `ReleaseInventory` events.
 //! * [`lockfile`] — lockfiles of every kind (and directories of them) into one `ReleaseInventory`.
 //! * [`cyclonedx`], [`spdx`] — CycloneDX and SPDX JSON SBOMs into `ReleaseInventory` events; [`sbom`]
@@ -13,6 +15,7 @@
 
 pub mod cargo_lock;
 pub mod csaf;
+pub mod csaf_advisory;
 pub mod cyclonedx;
 pub mod cyclonedx_vex;
 pub mod epss;

@@ -1,6 +1,7 @@
 //! `trustloop import`: real documents into events — OSV advisories (files, directories, history
-//! streams), release inventories (lockfiles, CycloneDX and SPDX SBOMs), VEX statements (OpenVEX,
-//! CSAF, CycloneDX VEX), CISA's known-exploited catalog and FIRST's EPSS scores. Every bad item is reported with its path and JSON pointer, written
+//! streams), CSAF 2.0 security advisories, release inventories (lockfiles, CycloneDX and SPDX
+//! SBOMs), VEX statements (OpenVEX, CSAF, CycloneDX VEX), CISA's known-exploited catalog and
+//! FIRST's EPSS scores. Every bad item is reported with its path and JSON pointer (or line), written
 //! to `dlq`, and the import goes on; the summary counts imported, rejected and unsupported items.
 
 use std::collections::BTreeMap;
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use trustloop_connectors::import::cargo_lock::ReleaseRef;
+use trustloop_connectors::import::csaf_advisory::{self, UnresolvedProduct};
 use trustloop_connectors::import::lockfile::{self, LockKind};
 use trustloop_connectors::import::vex;
 use trustloop_connectors::import::{ImportError, epss, kev, osv, osv_history};
@@ -40,6 +42,16 @@ pub enum ImportCommand {
     /// OSV advisories: `.json`/`.yaml` files, directories of them (recursively), and ordered history
     /// streams (`.jsonl`, `.jsonl.gz`: upserts and deletes in commit order).
     Osv {
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// CSAF 2.0 security advisories (and any non-VEX CSAF document with vulnerabilities): files or
+    /// directories of them (recursively), one advisory per vulnerability, on the same topic as
+    /// `import osv`. A malformed vulnerability is rejected (to `dlq`) and the rest of its document
+    /// imported; products that cannot be placed in an OSV ecosystem (a CPE or a name only, no
+    /// version, ...) are left out of `affected` and counted by reason (`--json` lists them).
+    Csaf {
         /// Files or directories.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -133,6 +145,9 @@ pub struct ImportSummary {
     /// Per ecosystem, for inventories: components imported and left out (by reason).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub ecosystems: BTreeMap<String, EcosystemCounts>,
+    /// For CSAF advisories: the products left out of `affected` (with file, document, reason).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unresolved_products: Vec<UnresolvedProduct>,
 }
 
 /// An ecosystem's share of imported inventories.
@@ -224,7 +239,7 @@ pub async fn run(backend_args: &BackendArgs, args: ImportArgs) -> Result<ExitCod
     let defaults =
         IngestDefaults { tenant: Some(args.tenant.clone()), source: "import".into(), now_micros: super::now_micros() };
     let topic = match &args.what {
-        ImportCommand::Osv { .. } => EventType::Advisory.topic(),
+        ImportCommand::Osv { .. } | ImportCommand::Csaf { .. } => EventType::Advisory.topic(),
         ImportCommand::Lockfile { .. } => EventType::ReleaseInventory.topic(),
         ImportCommand::Sbom { .. } => EventType::ReleaseInventory.topic(),
         ImportCommand::Vex { .. } => EventType::VexStatement.topic(),
@@ -271,6 +286,7 @@ pub async fn run(backend_args: &BackendArgs, args: ImportArgs) -> Result<ExitCod
                 }
             }
         }
+        ImportCommand::Csaf { paths } => import_csaf(&mut sink, topic, paths, &args.tenant).await?,
         ImportCommand::Lockfile { paths, release, env, kind } => {
             import_lockfiles(&mut sink, topic, paths, release, env.clone(), kind.as_deref(), &args.tenant).await?
         }
@@ -290,6 +306,7 @@ pub async fn run(backend_args: &BackendArgs, args: ImportArgs) -> Result<ExitCod
         println!("{}", serde_json::to_string(s)?);
     } else {
         s.print_ecosystems();
+        print_unresolved(&s.unresolved_products);
         eprintln!(
             "imported {} event(s) to {topic}; rejected {} (written to dlq); unsupported {}{}",
             s.imported,
@@ -514,4 +531,51 @@ async fn import_vex(sink: &mut Sink<'_>, topic: &str, paths: &[PathBuf], tenant:
         }
     }
     Ok(())
+}
+
+/// `import csaf`: every file under `paths`; a CSAF advisory's vulnerabilities are imported as
+/// advisories and its rejected parts written to `dlq`, a document that cannot be read is rejected as
+/// a whole, a file that is not a CSAF advisory is counted as unsupported.
+async fn import_csaf(sink: &mut Sink<'_>, topic: &str, paths: &[PathBuf], tenant: &str) -> Result<()> {
+    let mut files = Vec::new();
+    for p in paths {
+        if !p.exists() {
+            bail!("{}: no such file or directory", p.display());
+        }
+        walk(p, &mut files)?;
+    }
+    for f in files {
+        match csaf_advisory::read_file(&f, tenant) {
+            Ok(Some(doc)) => {
+                tracing::debug!(file = %f.display(), advisories = doc.advisories.len(), "CSAF advisory");
+                for a in doc.advisories {
+                    sink.accept(Event::Advisory(a)).await?;
+                }
+                for e in &doc.rejected {
+                    sink.reject(topic, e).await?;
+                }
+                sink.summary.unresolved_products.extend(doc.unresolved);
+            }
+            Ok(None) => {
+                tracing::debug!(file = %f.display(), "not a CSAF advisory; skipped");
+                sink.summary.unsupported += 1;
+            }
+            Err(e) => sink.reject(topic, &e).await?,
+        }
+    }
+    Ok(())
+}
+
+/// The CSAF products left out of `affected`, counted by reason, for people.
+fn print_unresolved(unresolved: &[UnresolvedProduct]) {
+    if unresolved.is_empty() {
+        return;
+    }
+    let reasons: Vec<String> =
+        csaf_advisory::count_by_reason(unresolved).iter().map(|(r, n)| format!("{n} × {r}")).collect();
+    eprintln!(
+        "{} product(s) not placed in an OSV ecosystem, left out of `affected` (--json lists them): {}",
+        unresolved.len(),
+        reasons.join(", ")
+    );
 }
