@@ -67,6 +67,10 @@ candidates() {
       files '\.json$' "$root/connectors/tests/fixtures/csaf"
       [[ -n $data ]] && containing '"csaf_version"' "$data/vex" ;;
     openvex) [[ -n $data ]] && containing 'openvex' "$data/vex" ;;
+    kev)
+      files '\.json$' "$root/connectors/tests/fixtures/kev"
+      [[ -n $data ]] && files '\.json$' "$data/advisories/kev" ;;
+    epss) files '\.csv$' "$root/connectors/tests/fixtures/epss" ;;
     cyclonedx_vex) [[ -n $data ]] && containing '"bomFormat"' "$data/vex" ;;
     sbom_json)
       files '\.json$' "$fmt_fixtures"

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use trustloop_connectors::import::release::{ReleaseChoice, ReleaseRef};
 use trustloop_connectors::import::{
-    cargo_lock, csaf, csaf_advisory, cyclonedx_vex, openvex, osv, osv_history, sbom, vex,
+    cargo_lock, csaf, csaf_advisory, cyclonedx_vex, epss, kev, openvex, osv, osv_history, sbom, vex,
 };
 use trustloop_schemas::EventTime;
 
@@ -39,6 +39,14 @@ fn parser(target: &str) -> Option<fn(&[u8])> {
             let _ = csaf_advisory::is_advisory(d);
             drop(csaf_advisory::parse(d, "fuzz/csaf-advisory.json", TENANT))
         },
+        "kev" => |d| {
+            let text = text(d);
+            if let Ok(catalog) = kev::import(&text, "fuzz/kev.json", TENANT, &Default::default()) {
+                let listed = kev::listed_after(&catalog.events);
+                drop(kev::import(&text, "fuzz/kev.json", TENANT, &listed));
+            }
+        },
+        "epss" => |d| drop(epss::import(&text(d), "fuzz/epss.csv", TENANT, Some("2025-08-25"))),
         "openvex" => |d| {
             let _ = vex::detect(d);
             drop(openvex::parse(d, "fuzz/openvex.json", TENANT))
@@ -67,12 +75,14 @@ fn parser(target: &str) -> Option<fn(&[u8])> {
     })
 }
 
-const TARGETS: [&str; 10] = [
+const TARGETS: [&str; 12] = [
     "osv_json",
     "osv_yaml",
     "osv_history_line",
     "csaf",
     "csaf_advisory",
+    "kev",
+    "epss",
     "openvex",
     "cyclonedx_vex",
     "sbom_json",

@@ -5,7 +5,7 @@
 
 use trustloop_connectors::import::release::{ReleaseChoice, ReleaseRef};
 use trustloop_connectors::import::{
-    cargo_lock, csaf, csaf_advisory, cyclonedx_vex, openvex, osv, osv_history, sbom, vex,
+    cargo_lock, csaf, csaf_advisory, cyclonedx_vex, epss, kev, openvex, osv, osv_history, sbom, vex,
 };
 use trustloop_formats::FormatError;
 use trustloop_formats::Location;
@@ -45,6 +45,20 @@ pub fn csaf(data: &[u8]) {
 pub fn csaf_advisory(data: &[u8]) {
     let _ = csaf_advisory::is_advisory(data);
     let _ = csaf_advisory::parse(data, "fuzz/csaf-advisory.json", TENANT);
+}
+
+/// A known-exploited catalog (nothing listed before, and everything it lists listed before).
+pub fn kev(data: &[u8]) {
+    let text = text(data);
+    if let Ok(catalog) = kev::import(&text, "fuzz/kev.json", TENANT, &Default::default()) {
+        let listed = kev::listed_after(&catalog.events);
+        let _ = kev::import(&text, "fuzz/kev.json", TENANT, &listed);
+    }
+}
+
+/// An EPSS scores file (with a date given, for files that state none).
+pub fn epss(data: &[u8]) {
+    let _ = epss::import(&text(data), "fuzz/epss.csv", TENANT, Some("2025-08-25"));
 }
 
 /// An OpenVEX document.
