@@ -177,7 +177,7 @@ pub struct PreparedAdvisory {
     /// For an advisory of many entries (a distribution's advisory names every binary package of
     /// each release): the entries naming each package, by [`Ecosystem::package_key`], in advisory
     /// order — so a lookup does not scan them all.
-    by_name: Option<std::collections::HashMap<String, Vec<u32>>>,
+    by_name: Option<crate::impact::fx::FxHashMap<String, Vec<u32>>>,
 }
 
 /// Advisories with more entries than this get a by-name index.
@@ -189,7 +189,7 @@ impl PreparedAdvisory {
         let active = advisory.withdrawn.is_none() && advisory.change != trustloop_schemas::AdvisoryChange::Delete;
         let affected: Vec<PreparedAffected> = advisory.affected.iter().map(PreparedAffected::new).collect();
         let by_name = (affected.len() > INDEX_ABOVE).then(|| {
-            let mut index: std::collections::HashMap<String, Vec<u32>> = std::collections::HashMap::new();
+            let mut index: crate::impact::fx::FxHashMap<String, Vec<u32>> = Default::default();
             for (i, a) in affected.iter().enumerate() {
                 if let Some(eco) = a.eco {
                     index.entry(eco.package_key(&a.name).into_owned()).or_default().push(i as u32);

@@ -136,6 +136,12 @@ fn topics_lists_every_trustloop_topic() {
     for t in trustloop_e2e::TRUSTLOOP_TOPICS {
         assert!(names.contains(&t), "{t} missing from {names:?}");
     }
+    // The tests' list (what they provision on the mock cluster) is every event type's topic.
+    let mut every: Vec<&str> = trustloop_schemas::EventType::ALL.iter().map(|t| t.topic()).collect();
+    let mut listed = trustloop_e2e::TRUSTLOOP_TOPICS.to_vec();
+    every.sort_unstable();
+    listed.sort_unstable();
+    assert_eq!(listed, every, "trustloop_e2e::TRUSTLOOP_TOPICS");
     assert!(!names.iter().any(|n| n.starts_with('_')), "internal topics are not listed");
     let telemetry = topics.as_array().expect("array").iter().find(|t| t["topic"] == "telemetry").expect("telemetry");
     assert_eq!(telemetry["events"], 2);

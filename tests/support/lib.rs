@@ -204,7 +204,7 @@ impl MockKafka {
 }
 
 /// trustloop's topics.
-pub const TRUSTLOOP_TOPICS: [&str; 13] = [
+pub const TRUSTLOOP_TOPICS: [&str; 15] = [
     "telemetry",
     "inventory",
     "advisories",
@@ -218,6 +218,8 @@ pub const TRUSTLOOP_TOPICS: [&str; 13] = [
     "actions",
     "action-results",
     "dlq",
+    "known-exploited",
+    "epss",
 ];
 
 /// Runs the `trustloop` binary `bin` on the embedded log in `data` with `args` and `stdin` piped in,

@@ -235,10 +235,10 @@ mod tests {
         let registry = open(dir.path()).await;
         registry.register_all(&codec).await.expect("register");
         registry.register_all(&codec).await.expect("register again is idempotent");
-        assert_eq!(registry.entries().len(), 13);
+        assert_eq!(registry.entries().len(), EventType::ALL.len());
         let reopened = open(dir.path()).await;
         reopened.register_all(&codec).await.expect("register");
-        assert_eq!(reopened.entries().len(), 13, "no duplicates after reopening");
+        assert_eq!(reopened.entries().len(), EventType::ALL.len(), "no duplicates after reopening");
         let id = codec.schema_id(EventType::Telemetry);
         let entry = reopened.lookup(id).expect("telemetry");
         assert_eq!(entry.subject, "telemetry-value");

@@ -197,6 +197,19 @@ impl ImportSummary {
     }
 }
 
+/// Every file under `paths` (directories walked, in name order); a path that does not exist is an
+/// error.
+fn files_under(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for p in paths {
+        if !p.exists() {
+            bail!("{}: no such file or directory", p.display());
+        }
+        walk(p, &mut files)?;
+    }
+    Ok(files)
+}
+
 fn walk(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     if path.is_dir() {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
@@ -254,13 +267,7 @@ pub async fn run(backend_args: &BackendArgs, args: ImportArgs) -> Result<ExitCod
     };
     match &args.what {
         ImportCommand::Osv { paths } => {
-            let mut files = Vec::new();
-            for p in paths {
-                if !p.exists() {
-                    bail!("{}: no such file or directory", p.display());
-                }
-                walk(p, &mut files)?;
-            }
+            let files = files_under(paths)?;
             for f in files {
                 let name = f.display().to_string();
                 if name.ends_with(".jsonl") || name.ends_with(".jsonl.gz") {
@@ -391,13 +398,7 @@ async fn import_sboms(
 ) -> Result<()> {
     use futures::StreamExt;
     let given = release.map(|r| ReleaseRef::parse(r, env.clone()).map_err(anyhow::Error::msg)).transpose()?;
-    let mut files = Vec::new();
-    for p in paths {
-        if !p.exists() {
-            bail!("{}: no such file or directory", p.display());
-        }
-        walk(p, &mut files)?;
-    }
+    let files = files_under(paths)?;
     let choice = match given {
         Some(r) if files.len() > 1 => {
             bail!("--release {}@{} names one release, but {} SBOMs were given", r.name, r.version, files.len())
@@ -508,13 +509,7 @@ async fn import_epss(sink: &mut Sink<'_>, topic: &str, file: &Path, date: Option
 /// is rejected (to `dlq`, with path and JSON pointer) and the import goes on, a file that is not a
 /// VEX document is counted as unsupported.
 async fn import_vex(sink: &mut Sink<'_>, topic: &str, paths: &[PathBuf], tenant: &str) -> Result<()> {
-    let mut files = Vec::new();
-    for p in paths {
-        if !p.exists() {
-            bail!("{}: no such file or directory", p.display());
-        }
-        walk(p, &mut files)?;
-    }
+    let files = files_under(paths)?;
     for f in files {
         match vex::read_file(&f, tenant) {
             Ok(Some(statements)) => {
@@ -537,13 +532,7 @@ async fn import_vex(sink: &mut Sink<'_>, topic: &str, paths: &[PathBuf], tenant:
 /// advisories and its rejected parts written to `dlq`, a document that cannot be read is rejected as
 /// a whole, a file that is not a CSAF advisory is counted as unsupported.
 async fn import_csaf(sink: &mut Sink<'_>, topic: &str, paths: &[PathBuf], tenant: &str) -> Result<()> {
-    let mut files = Vec::new();
-    for p in paths {
-        if !p.exists() {
-            bail!("{}: no such file or directory", p.display());
-        }
-        walk(p, &mut files)?;
-    }
+    let files = files_under(paths)?;
     for f in files {
         match csaf_advisory::read_file(&f, tenant) {
             Ok(Some(doc)) => {
