@@ -1,8 +1,8 @@
 //! Known exploitation at fleet scale: CISA's whole catalog imported while 10,000 promoted releases
 //! wait on it. Setup (untimed): one advisory per catalog CVE (a GHSA-style id aliasing the CVE, on
 //! its own npm package) and as many advisories of CVEs the catalog does not list; 10,000 releases of
-//! 200 npm components each, drawn from those packages (so most releases hold a few findings whose
-//! CVE the catalog lists, and others that it does not); each release promoted to staging (PASS
+//! 200 npm components each, one in 200 from those packages at an affected version (so about 40 % of
+//! the releases hold a finding whose CVE the catalog lists); each release promoted to staging (PASS
 //! under the default policy: the findings have no severity). Timed, as one run: reading the catalog
 //! (`import::kev::import`: JSON → `KnownExploited` events), the findings operator applying every
 //! event (re-emitting the open findings each listing touches), and the decision operator applying
@@ -145,7 +145,7 @@ fn main() {
     for (n, cve) in cves.iter().enumerate() {
         fed.feed(&advisory(n as u64, cve));
     }
-    // Releases: 200 components each, 1 in 20 from the advisories' packages at an affected version.
+    // Releases: 200 components each, 1 in 200 from the advisories' packages at an affected version.
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     let mut next = || {
         rng ^= rng << 13;
@@ -158,7 +158,7 @@ fn main() {
         let mut components = Vec::with_capacity(COMPONENTS);
         let mut listed_here = false;
         for c in 0..COMPONENTS {
-            let (name, version) = if next() % 20 == 0 {
+            let (name, version) = if next() % 200 == 0 {
                 let a = (next() % cves.len() as u64) as usize;
                 listed_here |= a < listed.len();
                 (format!("pkg-{a}"), "1.0.0".to_string())
