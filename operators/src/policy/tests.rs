@@ -315,3 +315,26 @@ fn enforcement_retry_timeouts_and_ttl() {
     let e = err(&doc("enforcement:\n  timeouts: {ack: 1m}\n"));
     assert!(e.message.contains("unknown field `ack`") && e.message.contains("acknowledge"), "{e}");
 }
+
+#[test]
+fn epss_conditions_are_validated_located_and_left_out_of_the_digest_when_unused() {
+    // A policy without EPSS conditions canonicalises without the keys (so its digest is what it
+    // was before they existed); one that uses them is another policy.
+    let doc = crate::policy::default_policy();
+    assert!(!doc.canonical_json().contains("epss"), "{}", doc.canonical_json());
+    let with = DEFAULT_YAML
+        .replace("        known_exploited: true\n", "        known_exploited: true\n        min_epss: 0.5\n");
+    assert_ne!(with, DEFAULT_YAML, "the default policy has the known-exploited rule this test edits");
+    let epss = parse(&with).expect("valid");
+    assert_eq!(epss.release_gates.rules[0].when.min_epss, Some(0.5));
+    assert!(epss.canonical_json().contains("\"min_epss\":0.5"));
+    assert_ne!(epss.digest(), doc.digest());
+    // Out of range: located at the value.
+    let e = err(&DEFAULT_YAML.replace(
+        "        known_exploited: true\n",
+        "        known_exploited: true\n        min_epss_percentile: 1.5\n",
+    ));
+    assert!(e.to_string().contains("release_gates.rules[0].when.min_epss_percentile"), "{e}");
+    assert!(e.to_string().contains("an EPSS percentile must be between 0 and 1"), "{e}");
+    assert!(at(&e).0.is_some(), "{e}");
+}
