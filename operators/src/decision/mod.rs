@@ -304,6 +304,8 @@ impl DecisionState {
                     fixed_versions: f.fixed_versions.iter().map(|v| v.to_string()).collect(),
                     cves: f.cves.iter().map(|c| c.to_string()).collect(),
                     exploited_ids: f.exploited_ids.iter().map(|c| c.to_string()).collect(),
+                    ecosystem: f.ecosystem.to_string(),
+                    package: f.package_name.to_string(),
                 };
                 release.findings.insert(key, open).is_none_or(|old| old.digest != digest)
             }

@@ -57,6 +57,12 @@ pub struct OpenFinding {
     /// Those listed as known exploited.
     #[serde(default)]
     pub exploited_ids: Vec<String>,
+    /// The component's ecosystem, as OSV names it.
+    #[serde(default)]
+    pub ecosystem: String,
+    /// The component's package name.
+    #[serde(default)]
+    pub package: String,
 }
 
 /// A release `NAME@VERSION`: its open findings and the environments promotions were requested to.
@@ -142,10 +148,32 @@ fn waives(w: &Waiver, key: &FindingKey, f: &OpenFinding) -> bool {
     w.advisory.eq_ignore_ascii_case(&key.advisory) || f.aliases.iter().any(|a| w.advisory.eq_ignore_ascii_case(a))
 }
 
-/// Whether a finding meets every condition of `m` (EPSS conditions against the scores in `epss`).
-pub fn matches(m: &FindingMatch, f: &OpenFinding, severity: &SeverityPolicy, epss: &EpssTable) -> bool {
+/// Whether a finding (`key`, `f`) meets every condition of `m` (EPSS conditions against the
+/// scores in `epss`).
+pub fn matches(
+    m: &FindingMatch,
+    key: &FindingKey,
+    f: &OpenFinding,
+    severity: &SeverityPolicy,
+    epss: &EpssTable,
+) -> bool {
     if !m.vex_status.contains(&f.vex_status) {
         return false;
+    }
+    if !m.purls.is_empty() && !m.purls.iter().any(|p| glob(p, &key.purl)) {
+        return false;
+    }
+    if !m.ecosystems.is_empty() && !m.ecosystems.contains(&f.ecosystem) {
+        return false;
+    }
+    if !m.packages.is_empty() && !m.packages.contains(&f.package) {
+        return false;
+    }
+    if !m.vulnerabilities.is_empty() {
+        let mut ids = std::iter::once(&key.advisory).chain(&f.aliases).chain(&f.cves);
+        if !ids.any(|id| m.vulnerabilities.iter().any(|v| v.eq_ignore_ascii_case(id))) {
+            return false;
+        }
     }
     if let Some(min) = m.min_severity
         && f.severity.band(severity) < min
@@ -176,6 +204,23 @@ pub fn matches(m: &FindingMatch, f: &OpenFinding, severity: &SeverityPolicy, eps
         }
     }
     true
+}
+
+/// Whether `text` matches `pattern`, where `*` matches any run of characters (none included) and
+/// every other character itself.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let Some(first) = parts.next() else { return true };
+    let Some(mut rest) = text.strip_prefix(first) else { return false };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else { return rest.is_empty() };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// Everything one release subject is evaluated from.
@@ -259,7 +304,7 @@ impl<'a> Gate<'a> {
                 continue;
             }
             for (j, &ri) in rule_ids.iter().enumerate() {
-                if matches(&gates.rules[ri].when, f, severity, self.epss) {
+                if matches(&gates.rules[ri].when, k, f, severity, self.epss) {
                     matched[j].push((k, f));
                 }
             }
@@ -490,6 +535,16 @@ pub fn conditions(m: &FindingMatch) -> String {
     }
     if let Some(p) = m.min_epss_percentile {
         parts.push(format!("EPSS percentile {p} or higher"));
+    }
+    for (what, list) in [
+        ("purl", &m.purls),
+        ("ecosystem", &m.ecosystems),
+        ("package", &m.packages),
+        ("vulnerability", &m.vulnerabilities),
+    ] {
+        if !list.is_empty() {
+            parts.push(format!("{what} {}", list.join(" or ")));
+        }
     }
     let statuses: Vec<&str> = m.vex_status.iter().map(|s| vex_name(*s)).collect();
     parts.push(format!("VEX status {}", statuses.join(" or ")));

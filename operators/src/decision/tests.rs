@@ -340,6 +340,48 @@ fn without_an_epss_rule_scores_change_no_verdict_and_no_evidence() {
 }
 
 #[test]
+fn purl_ecosystem_package_and_vulnerability_matchers() {
+    let rules = "[{id: acme, when: {purls: ['pkg:cargo/acme-*', '*@0.0.*'], ecosystems: [crates.io]}, outcome: fail},\
+                  {id: pkg, when: {packages: [openssl]}, outcome: warn},\
+                  {id: cve, when: {vulnerabilities: [cve-2024-0009]}, outcome: fail}]";
+    let mut r = Run::with(&gates(rules, "[]", "[]", "[]"));
+    // openssl (the test findings' package): the package rule only.
+    r.feed(&finding(1, T0, F::default()));
+    let v = one_verdict(&r.feed(&promotion(2, T0, "shop@1.0", "dev", "staging"))).clone();
+    assert_eq!((v.outcome, rules_of(&v)), (Outcome::Warn, vec!["pkg"]));
+    assert!(v.reasons[0].message.contains("package openssl"), "{:?}", v.reasons);
+    // A purl matching a pattern: the purl rule.
+    let out = r.feed(&finding(3, T0, F { purl: "pkg:cargo/acme-core@1.2.0", advisory: "GHSA-1", ..F::default() }));
+    let v = one_verdict(&out);
+    assert_eq!((v.outcome, rules_of(v)), (Outcome::Fail, vec!["acme", "pkg"]));
+    r.feed(&finding(
+        4,
+        T0,
+        F { purl: "pkg:cargo/acme-core@1.2.0", advisory: "GHSA-1", change: FindingChange::Closed, ..F::default() },
+    ));
+    // A vulnerability named by one of its CVEs (any case) or aliases.
+    let out = r.feed(&finding(
+        5,
+        T0,
+        F { purl: "pkg:cargo/x@1", advisory: "GHSA-2", cves: &["CVE-2024-0009"], ..F::default() },
+    ));
+    let v = one_verdict(&out);
+    assert_eq!((v.outcome, rules_of(v)), (Outcome::Fail, vec!["pkg", "cve"]));
+    assert!(v.reasons[1].message.contains("vulnerability cve-2024-0009"), "{:?}", v.reasons);
+}
+
+#[test]
+fn globs_match_runs_of_any_characters() {
+    use super::release::glob;
+    assert!(glob("pkg:npm/@acme/*", "pkg:npm/@acme/ui@1.0.0"));
+    assert!(!glob("pkg:npm/@acme/*", "pkg:npm/@other/ui@1.0.0"));
+    assert!(glob("*openssl*", "pkg:rpm/almalinux/openssl-libs@3.0.7"));
+    assert!(glob("pkg:cargo/serde@1.0.*", "pkg:cargo/serde@1.0.200"));
+    assert!(glob("exact", "exact") && !glob("exact", "exactly") && !glob("a*b*c", "acb"));
+    assert!(glob("*", "") && glob("a**b", "ab") && !glob("ab*", "a"));
+}
+
+#[test]
 fn fix_available_rule_both_ways() {
     let rules = "[{id: fix, when: {fix_available: true}, outcome: fail}, {id: nofix, when: {fix_available: false}, outcome: warn}]";
     let mut r = Run::with(&gates(rules, "[]", "[]", "[]"));

@@ -173,6 +173,21 @@ pub struct FindingMatch {
     /// That score's percentile (0–1) is at least this. Left out of the digest when not set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_epss_percentile: Option<f64>,
+    /// The component's purl matches one of these patterns (`*` matches any run of characters:
+    /// `pkg:npm/@acme/*`, `pkg:rpm/*openssl*`). Empty: any. Left out of the digest when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub purls: Vec<String>,
+    /// The component's ecosystem (as OSV names it: `npm`, `PyPI`, `Debian`, …) is one of these.
+    /// Empty: any. Left out of the digest when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ecosystems: Vec<String>,
+    /// The component's package name is one of these. Empty: any. Left out of the digest when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
+    /// The vulnerability is one of these: the advisory's id, one of its aliases or one of its CVEs
+    /// (ASCII case-insensitive). Empty: any. Left out of the digest when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vulnerabilities: Vec<String>,
 }
 
 impl FindingMatch {
@@ -192,6 +207,10 @@ impl Default for FindingMatch {
             vex_status: vec![VexStatus::Affected, VexStatus::UnderInvestigation],
             min_epss: None,
             min_epss_percentile: None,
+            purls: Vec::new(),
+            ecosystems: Vec::new(),
+            packages: Vec::new(),
+            vulnerabilities: Vec::new(),
         }
     }
 }

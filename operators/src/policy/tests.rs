@@ -338,3 +338,18 @@ fn epss_conditions_are_validated_located_and_left_out_of_the_digest_when_unused(
     assert!(e.to_string().contains("an EPSS percentile must be between 0 and 1"), "{e}");
     assert!(at(&e).0.is_some(), "{e}");
 }
+
+#[test]
+fn empty_matcher_entries_are_located() {
+    let e = err(&DEFAULT_YAML.replace(
+        "        known_exploited: true\n",
+        "        known_exploited: true\n        purls: ['pkg:npm/*', ' ']\n",
+    ));
+    assert!(e.to_string().contains("release_gates.rules[0].when.purls[1]: empty purl pattern"), "{e}");
+    let ok = parse(
+        &DEFAULT_YAML
+            .replace("        known_exploited: true\n", "        known_exploited: true\n        packages: []\n"),
+    )
+    .expect("an empty list is no condition");
+    assert_eq!(ok.digest(), crate::policy::default_policy().digest(), "and leaves the digest as it was");
+}

@@ -165,6 +165,10 @@ impl Checker {
             if let Some(p) = r.when.min_epss_percentile {
                 self.range(when("min_epss_percentile"), p, 0.0, 1.0, "an EPSS percentile");
             }
+            self.names(&r.when.purls, when("purls"), "purl pattern");
+            self.names(&r.when.ecosystems, when("ecosystems"), "ecosystem");
+            self.names(&r.when.packages, when("packages"), "package");
+            self.names(&r.when.vulnerabilities, when("vulnerabilities"), "vulnerability id");
             if r.when.vex_status.is_empty() {
                 self.issue(
                     when("vex_status"),
