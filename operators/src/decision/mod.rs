@@ -138,6 +138,9 @@ impl Tenant {
         let gates = &self.policy.doc.release_gates;
         let release = s.release();
         let mut times = Vec::new();
+        for r in gates.rules.iter().filter(|r| r.outcome.hides() && applies(&r.environments, &s.environment)) {
+            times.extend(r.until);
+        }
         for w in gates.freeze_windows.iter().filter(|w| applies(&w.environments, &s.environment)) {
             times.extend([w.from, w.until]);
         }

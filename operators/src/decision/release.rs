@@ -290,7 +290,8 @@ impl<'a> Gate<'a> {
             .filter(|&i| covers(&gates.waivers[i], &self.state.name, &release))
             .map(|i| (i, now < gates.waivers[i].expires, Vec::new()))
             .collect();
-        let mut time_based = !waivers.is_empty();
+        let mut time_based = !waivers.is_empty()
+            || rule_ids.iter().any(|&i| gates.rules[i].outcome.hides() && gates.rules[i].until.is_some());
         let severity = &self.policy.severity;
         for (k, f) in self.release.into_iter().flat_map(|r| r.findings.iter()) {
             let mut hidden = false;
@@ -304,8 +305,15 @@ impl<'a> Gate<'a> {
                 continue;
             }
             for (j, &ri) in rule_ids.iter().enumerate() {
-                if matches(&gates.rules[ri].when, k, f, severity, self.epss) {
+                let rule = &gates.rules[ri];
+                if rule.outcome.hides() && rule.until.is_none_or(|until| now >= until) {
+                    continue; // an ignore or defer rule past its end matches nothing
+                }
+                if matches(&rule.when, k, f, severity, self.epss) {
                     matched[j].push((k, f));
+                    if rule.outcome.hides() {
+                        break; // hidden from the rules after it
+                    }
                 }
             }
         }
@@ -377,7 +385,12 @@ impl Assessment<'_> {
 
         for (i, hits) in &self.rules {
             let rule = &gates.rules[*i];
-            let level = if rule.outcome == GateOutcome::Fail { "FAIL" } else { "WARN" };
+            let level = match rule.outcome {
+                GateOutcome::Fail => "FAIL",
+                GateOutcome::Warn => "WARN",
+                GateOutcome::Ignore => "IGNORED",
+                GateOutcome::Defer => "DEFERRED",
+            };
             let mut message = format!(
                 "{level}: {} open finding{} of {release} match{} rule `{}` ({})",
                 hits.len(),
@@ -386,6 +399,12 @@ impl Assessment<'_> {
                 rule.id,
                 conditions(&rule.when)
             );
+            if let Some(until) = rule.until.filter(|_| rule.outcome.hides()) {
+                let _ = write!(message, ", hidden from the rules after it until {until}");
+                if let Some(j) = rule.justification.as_deref() {
+                    let _ = write!(message, ". Justification: {j}");
+                }
+            }
             if let Some(d) = rule.description.as_deref().filter(|d| !d.is_empty()) {
                 let _ = write!(message, ": {d}");
             }

@@ -371,6 +371,30 @@ fn purl_ecosystem_package_and_vulnerability_matchers() {
 }
 
 #[test]
+fn defer_and_ignore_hide_findings_from_later_rules_until_their_end() {
+    let until = time(T0 + H);
+    let rules = format!(
+        "[{{id: later, when: {{vulnerabilities: [GHSA-aaaa-bbbb-cccc]}}, outcome: defer, until: '{until}'}},\
+          {{id: accepted, when: {{purls: ['pkg:cargo/dev-*']}}, outcome: ignore, until: '{}', justification: dev only}},\
+          {{id: high, when: {{min_severity: high}}, outcome: fail}}]",
+        time(T0 + 10 * H)
+    );
+    let mut r = Run::with(&gates(&rules, "[]", "[]", "[]"));
+    r.feed(&finding(1, T0, F::default()));
+    r.feed(&finding(2, T0, F { purl: "pkg:cargo/dev-tool@1.0.0", advisory: "GHSA-2", ..F::default() }));
+    let out = r.feed(&promotion(3, T0, "shop@1.0", "dev", "staging"));
+    let v = one_verdict(&out);
+    assert_eq!((v.outcome, rules_of(v)), (Outcome::Pass, vec!["later", "accepted"]));
+    assert!(v.reasons[0].message.starts_with("DEFERRED: 1 open finding"), "{:?}", v.reasons);
+    assert!(v.reasons[1].message.contains("Justification: dev only"), "{:?}", v.reasons);
+    // The defer ends at its event time: the next input past it re-decides, and the high rule fails.
+    let out = r.feed(&approval(4, T0 + 2 * H, "shop@1.0@staging", "alice", ApprovalDecision::Approve, None));
+    let v = one_verdict(&out);
+    assert_eq!((v.outcome, rules_of(v)), (Outcome::Fail, vec!["accepted", "high"]));
+    assert!(v.reasons[1].facts[0].contains("pkg:cargo/openssl"), "{:?}", v.reasons);
+}
+
+#[test]
 fn globs_match_runs_of_any_characters() {
     use super::release::glob;
     assert!(glob("pkg:npm/@acme/*", "pkg:npm/@acme/ui@1.0.0"));

@@ -90,6 +90,8 @@ impl Default for ReleaseGates {
             environments: environments.iter().map(|e| e.to_string()).collect(),
             when,
             outcome,
+            until: None,
+            justification: None,
         };
         ReleaseGates {
             rules: vec![
@@ -148,8 +150,15 @@ pub struct GateRule {
     /// Conditions on one finding, all of which must hold.
     #[serde(default)]
     pub when: FindingMatch,
-    /// `warn` or `fail`.
+    /// `warn`, `fail`, `ignore` or `defer`.
     pub outcome: GateOutcome,
+    /// For `ignore` and `defer`: until when (event time, exclusive) the rule holds; after it the
+    /// rule matches nothing. Left out of the digest when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<EventTime>,
+    /// For `ignore`: why the risk is accepted (required there). Left out of the digest when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub justification: Option<String>,
 }
 
 /// Conditions on a finding (all given ones must hold; an omitted one always holds).
@@ -223,6 +232,19 @@ pub enum GateOutcome {
     Warn,
     /// The verdict is `FAIL`.
     Fail,
+    /// An accepted risk: until `until`, the findings it matches are hidden from the rules after it
+    /// (with a `justification`).
+    Ignore,
+    /// Decided later: until `until`, the findings it matches are hidden from the rules after it.
+    Defer,
+}
+
+impl GateOutcome {
+    /// Whether the rule hides the findings it matches from the rules after it (while in force)
+    /// instead of setting the outcome.
+    pub fn hides(self) -> bool {
+        matches!(self, GateOutcome::Ignore | GateOutcome::Defer)
+    }
 }
 
 impl From<GateOutcome> for Outcome {
@@ -230,6 +252,7 @@ impl From<GateOutcome> for Outcome {
         match o {
             GateOutcome::Warn => Outcome::Warn,
             GateOutcome::Fail => Outcome::Fail,
+            GateOutcome::Ignore | GateOutcome::Defer => Outcome::Pass,
         }
     }
 }

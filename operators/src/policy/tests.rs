@@ -353,3 +353,24 @@ fn empty_matcher_entries_are_located() {
     .expect("an empty list is no condition");
     assert_eq!(ok.digest(), crate::policy::default_policy().digest(), "and leaves the digest as it was");
 }
+
+#[test]
+fn ignore_and_defer_need_an_end_and_ignore_a_justification() {
+    let rule = |extra: &str| {
+        DEFAULT_YAML.replace(
+            "        known_exploited: true\n      outcome: fail",
+            &format!("        known_exploited: true\n      {extra}"),
+        )
+    };
+    assert_ne!(rule("outcome: defer"), DEFAULT_YAML, "the edited rule is in the default policy");
+    let e = err(&rule("outcome: defer"));
+    assert!(e.to_string().contains("release_gates.rules[0].outcome: an ignore or defer rule needs `until`"), "{e}");
+    let e = err(&rule("outcome: ignore\n      until: 2027-01-01T00:00:00Z"));
+    assert!(e.to_string().contains("needs a `justification`"), "{e}");
+    let e = err(&rule("outcome: fail\n      until: 2027-01-01T00:00:00Z"));
+    assert!(e.to_string().contains("release_gates.rules[0].until: `until` is for ignore and defer rules"), "{e}");
+    let ok = parse(&rule("outcome: ignore\n      until: 2027-01-01T00:00:00Z\n      justification: accepted"))
+        .expect("valid");
+    assert!(ok.canonical_json().contains("\"until\""));
+    assert!(!crate::policy::default_policy().canonical_json().contains("\"until\""), "unused: not in the digest");
+}

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::duration::Duration;
 use super::error::Seg;
-use super::model::{API_VERSION, PolicyDoc};
+use super::model::{API_VERSION, GateOutcome, PolicyDoc};
 
 /// The name of the missed-heartbeat feature in `TrustScore` events (no telemetry feature may use it).
 pub const RESERVED_HEARTBEAT: &str = "missed_heartbeats";
@@ -164,6 +164,18 @@ impl Checker {
             }
             if let Some(p) = r.when.min_epss_percentile {
                 self.range(when("min_epss_percentile"), p, 0.0, 1.0, "an EPSS percentile");
+            }
+            match (r.outcome, r.until, r.justification.as_deref().map(str::trim)) {
+                (GateOutcome::Ignore | GateOutcome::Defer, None, _) => {
+                    self.issue(at("outcome"), "an ignore or defer rule needs `until` (there is no rule without an end)")
+                }
+                (GateOutcome::Ignore, Some(_), None | Some("")) => {
+                    self.issue(at("outcome"), "an ignore rule needs a `justification`")
+                }
+                (GateOutcome::Warn | GateOutcome::Fail, Some(_), _) => {
+                    self.issue(at("until"), "`until` is for ignore and defer rules")
+                }
+                _ => {}
             }
             self.names(&r.when.purls, when("purls"), "purl pattern");
             self.names(&r.when.ecosystems, when("ecosystems"), "ecosystem");
