@@ -309,6 +309,8 @@ impl DecisionState {
                     exploited_ids: f.exploited_ids.iter().map(|c| c.to_string()).collect(),
                     ecosystem: f.ecosystem.to_string(),
                     package: f.package_name.to_string(),
+                    vex_justification: f.vex_justification,
+                    vex_votes: f.vex_votes.clone(),
                 };
                 release.findings.insert(key, open).is_none_or(|old| old.digest != digest)
             }

@@ -63,6 +63,12 @@ pub struct OpenFinding {
     /// The component's package name.
     #[serde(default)]
     pub package: String,
+    /// The justification of the VEX consensus (for `not_affected`).
+    #[serde(default)]
+    pub vex_justification: Option<trustloop_schemas::VexJustification>,
+    /// Every counted VEX vote, `issuer=status`.
+    #[serde(default)]
+    pub vex_votes: Vec<String>,
 }
 
 /// A release `NAME@VERSION`: its open findings and the environments promotions were requested to.
@@ -157,9 +163,38 @@ pub fn matches(
     severity: &SeverityPolicy,
     epss: &EpssTable,
 ) -> bool {
-    if !m.vex_status.contains(&f.vex_status) {
-        return false;
-    }
+    m.vex_status.contains(&f.vex_status) && matches_but_vex(m, key, f, severity, epss)
+}
+
+/// Whether a `require_vex` rule's VEX requirement clears finding `f`: its status after VEX is
+/// `fixed`, or `not_affected` with one of the rule's justifications (any, if it lists none), and one
+/// of the rule's issuers voted that status (any counted issuer, if it lists none).
+pub fn vex_accepted(rule: &crate::policy::GateRule, f: &OpenFinding) -> bool {
+    let status = match f.vex_status {
+        VexStatus::NotAffected => {
+            let listed = f.vex_justification.is_some_and(|j| rule.justifications.contains(&j));
+            if !rule.justifications.is_empty() && !listed {
+                return false;
+            }
+            "not_affected"
+        }
+        VexStatus::Fixed => "fixed",
+        VexStatus::Affected | VexStatus::UnderInvestigation => return false,
+    };
+    rule.issuers.is_empty()
+        || f.vex_votes.iter().any(|v| {
+            v.rsplit_once('=').is_some_and(|(issuer, s)| s == status && rule.issuers.iter().any(|r| r == issuer))
+        })
+}
+
+/// [`matches`] without the VEX status condition (a `require_vex` rule looks at every status).
+fn matches_but_vex(
+    m: &FindingMatch,
+    key: &FindingKey,
+    f: &OpenFinding,
+    severity: &SeverityPolicy,
+    epss: &EpssTable,
+) -> bool {
     if !m.purls.is_empty() && !m.purls.iter().any(|p| glob(p, &key.purl)) {
         return false;
     }
@@ -309,7 +344,13 @@ impl<'a> Gate<'a> {
                 if rule.outcome.hides() && rule.until.is_none_or(|until| now >= until) {
                     continue; // an ignore or defer rule past its end matches nothing
                 }
-                if matches(&rule.when, k, f, severity, self.epss) {
+                let hit = match rule.outcome {
+                    GateOutcome::RequireVex => {
+                        matches_but_vex(&rule.when, k, f, severity, self.epss) && !vex_accepted(rule, f)
+                    }
+                    _ => matches(&rule.when, k, f, severity, self.epss),
+                };
+                if hit {
                     matched[j].push((k, f));
                     if rule.outcome.hides() {
                         break; // hidden from the rules after it
@@ -343,9 +384,10 @@ impl<'a> Gate<'a> {
             }
         }
 
-        let fails = rules.iter().any(|(i, _)| gates.rules[*i].outcome == GateOutcome::Fail)
-            || !freezes.is_empty()
-            || approvals.iter().any(|&(i, standing)| standing < gates.approvals[i].required);
+        let fails =
+            rules.iter().any(|(i, _)| matches!(gates.rules[*i].outcome, GateOutcome::Fail | GateOutcome::RequireVex))
+                || !freezes.is_empty()
+                || approvals.iter().any(|&(i, standing)| standing < gates.approvals[i].required);
         let warns = rules.iter().any(|(i, _)| gates.rules[*i].outcome == GateOutcome::Warn);
         let outcome = if fails {
             Outcome::Fail
@@ -390,6 +432,7 @@ impl Assessment<'_> {
                 GateOutcome::Warn => "WARN",
                 GateOutcome::Ignore => "IGNORED",
                 GateOutcome::Defer => "DEFERRED",
+                GateOutcome::RequireVex => "FAIL",
             };
             let mut message = format!(
                 "{level}: {} open finding{} of {release} match{} rule `{}` ({})",
@@ -399,6 +442,22 @@ impl Assessment<'_> {
                 rule.id,
                 conditions(&rule.when)
             );
+            if rule.outcome == GateOutcome::RequireVex {
+                message.push_str(" without an accepted VEX statement (not_affected");
+                if !rule.justifications.is_empty() {
+                    let names: Vec<String> = rule
+                        .justifications
+                        .iter()
+                        .filter_map(|j| serde_json::to_value(j).ok().and_then(|v| v.as_str().map(str::to_string)))
+                        .collect();
+                    let _ = write!(message, " because {}", names.join(" or "));
+                }
+                message.push_str(" or fixed");
+                if !rule.issuers.is_empty() {
+                    let _ = write!(message, ", from {}", rule.issuers.join(" or "));
+                }
+                message.push(')');
+            }
             if let Some(until) = rule.until.filter(|_| rule.outcome.hides()) {
                 let _ = write!(message, ", hidden from the rules after it until {until}");
                 if let Some(j) = rule.justification.as_deref() {

@@ -42,6 +42,8 @@ struct F {
     kev: bool,
     fixed: &'static [&'static str],
     cves: &'static [&'static str],
+    votes: &'static [&'static str],
+    justification: Option<trustloop_schemas::VexJustification>,
 }
 
 impl Default for F {
@@ -58,6 +60,8 @@ impl Default for F {
             kev: false,
             fixed: &[],
             cves: &[],
+            votes: &[],
+            justification: None,
         }
     }
 }
@@ -89,9 +93,9 @@ fn finding_of(tenant: &str, n: u64, at: i64, f: F) -> Event {
         }),
         vex_statement_ids: vec![],
         cause_event_id: "test".into(),
-        vex_justification: None,
+        vex_justification: f.justification,
         vex_conflict: false,
-        vex_votes: vec![],
+        vex_votes: f.votes.iter().map(|v| v.to_string()).collect(),
         known_exploited: f.kev,
         fixed_versions: texts(f.fixed),
         distro_release: None,
@@ -392,6 +396,32 @@ fn defer_and_ignore_hide_findings_from_later_rules_until_their_end() {
     let v = one_verdict(&out);
     assert_eq!((v.outcome, rules_of(v)), (Outcome::Fail, vec!["accepted", "high"]));
     assert!(v.reasons[1].facts[0].contains("pkg:cargo/openssl"), "{:?}", v.reasons);
+}
+
+#[test]
+fn require_vex_accepts_only_listed_issuers_and_justifications() {
+    use trustloop_schemas::VexJustification::{ComponentNotPresent, VulnerableCodeNotInExecutePath};
+    let rules = "[{id: vex-or-fail, when: {min_severity: high}, outcome: require_vex, issuers: [vendor],\
+                   justifications: [component_not_present, vulnerable_code_not_present]}]";
+    let mut r = Run::with(&gates(rules, "[]", "[]", "[]"));
+    // Affected: no statement clears it.
+    r.feed(&finding(1, T0, F::default()));
+    let v = one_verdict(&r.feed(&promotion(2, T0, "shop@1.0", "dev", "staging"))).clone();
+    assert_eq!((v.outcome, rules_of(&v)), (Outcome::Fail, vec!["vex-or-fail"]));
+    assert!(v.reasons[0].message.contains("without an accepted VEX statement (not_affected because component_not_present or vulnerable_code_not_present or fixed, from vendor)"), "{:?}", v.reasons);
+    // not_affected by the vendor, but with a justification the rule does not accept: still FAIL.
+    let na = |n, votes: &'static [&'static str], j| {
+        finding(n, T0, F { vex: VexStatus::NotAffected, votes, justification: Some(j), ..F::default() })
+    };
+    assert!(verdicts(&r.feed(&na(3, &["vendor=not_affected"], VulnerableCodeNotInExecutePath))).is_empty());
+    // ... by another issuer with an accepted one: still FAIL.
+    assert!(verdicts(&r.feed(&na(4, &["triage=not_affected"], ComponentNotPresent))).is_empty());
+    // ... by the vendor with an accepted one: PASS.
+    let v = one_verdict(&r.feed(&na(5, &["triage=affected", "vendor=not_affected"], ComponentNotPresent))).clone();
+    assert_eq!(v.outcome, Outcome::Pass, "{:?}", v.reasons);
+    // Fixed, as the vendor says: accepted whatever the justification list.
+    let fixed = F { vex: VexStatus::Fixed, votes: &["vendor=fixed"], ..F::default() };
+    assert!(verdicts(&r.feed(&finding(6, T0, fixed))).is_empty(), "still PASS");
 }
 
 #[test]
@@ -946,6 +976,8 @@ fn script(steps: &[(u8, u8, u8, u16)]) -> Vec<Event> {
                         kev: a / 32 % 4 == 0,
                         fixed: if b / 40 % 2 == 0 { &[] } else { &["9.9"] },
                         cves: &[],
+                        votes: &[],
+                        justification: None,
                     },
                 )
             }

@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
-use trustloop_schemas::{ActionKind, EventTime, Outcome, VexStatus};
+use trustloop_schemas::{ActionKind, EventTime, Outcome, VexJustification, VexStatus};
 
 use super::duration::Duration;
 use super::severity::Band;
@@ -92,6 +92,8 @@ impl Default for ReleaseGates {
             outcome,
             until: None,
             justification: None,
+            issuers: Vec::new(),
+            justifications: Vec::new(),
         };
         ReleaseGates {
             rules: vec![
@@ -159,6 +161,14 @@ pub struct GateRule {
     /// For `ignore`: why the risk is accepted (required there). Left out of the digest when not set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub justification: Option<String>,
+    /// For `require_vex`: the issuers whose VEX vote counts (empty: any issuer the consensus
+    /// counted). Left out of the digest when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issuers: Vec<String>,
+    /// For `require_vex`: the justifications a `not_affected` status is accepted with (empty: any,
+    /// or none). Left out of the digest when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub justifications: Vec<VexJustification>,
 }
 
 /// Conditions on a finding (all given ones must hold; an omitted one always holds).
@@ -237,6 +247,10 @@ pub enum GateOutcome {
     Ignore,
     /// Decided later: until `until`, the findings it matches are hidden from the rules after it.
     Defer,
+    /// The verdict is `FAIL` for every finding it matches (whatever its VEX status) that no
+    /// accepted VEX statement clears: status `not_affected` (with one of `justifications`, if
+    /// given) or `fixed`, voted by one of `issuers` (if given).
+    RequireVex,
 }
 
 impl GateOutcome {
@@ -251,7 +265,7 @@ impl From<GateOutcome> for Outcome {
     fn from(o: GateOutcome) -> Outcome {
         match o {
             GateOutcome::Warn => Outcome::Warn,
-            GateOutcome::Fail => Outcome::Fail,
+            GateOutcome::Fail | GateOutcome::RequireVex => Outcome::Fail,
             GateOutcome::Ignore | GateOutcome::Defer => Outcome::Pass,
         }
     }

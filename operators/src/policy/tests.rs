@@ -374,3 +374,20 @@ fn ignore_and_defer_need_an_end_and_ignore_a_justification() {
     assert!(ok.canonical_json().contains("\"until\""));
     assert!(!crate::policy::default_policy().canonical_json().contains("\"until\""), "unused: not in the digest");
 }
+
+#[test]
+fn issuers_and_justifications_are_for_require_vex_rules() {
+    let rule = |extra: &str| {
+        DEFAULT_YAML.replace(
+            "        known_exploited: true\n      outcome: fail",
+            &format!("        known_exploited: true\n      {extra}"),
+        )
+    };
+    let e = err(&rule("outcome: fail\n      issuers: [vendor]"));
+    assert!(e.to_string().contains("release_gates.rules[0].issuers: `issuers` is for require_vex rules"), "{e}");
+    let e = err(&rule("outcome: require_vex\n      justifications: [not_a_justification]"));
+    assert!(e.to_string().contains("justifications"), "{e}");
+    let ok =
+        parse(&rule("outcome: require_vex\n      issuers: [vendor]\n      justifications: [component_not_present]"));
+    assert!(ok.is_ok(), "{ok:?}");
+}

@@ -172,11 +172,20 @@ impl Checker {
                 (GateOutcome::Ignore, Some(_), None | Some("")) => {
                     self.issue(at("outcome"), "an ignore rule needs a `justification`")
                 }
-                (GateOutcome::Warn | GateOutcome::Fail, Some(_), _) => {
+                (GateOutcome::Warn | GateOutcome::Fail | GateOutcome::RequireVex, Some(_), _) => {
                     self.issue(at("until"), "`until` is for ignore and defer rules")
                 }
                 _ => {}
             }
+            if r.outcome != GateOutcome::RequireVex {
+                if !r.issuers.is_empty() {
+                    self.issue(at("issuers"), "`issuers` is for require_vex rules");
+                }
+                if !r.justifications.is_empty() {
+                    self.issue(at("justifications"), "`justifications` is for require_vex rules");
+                }
+            }
+            self.names(&r.issuers, at("issuers"), "issuer");
             self.names(&r.when.purls, when("purls"), "purl pattern");
             self.names(&r.when.ecosystems, when("ecosystems"), "ecosystem");
             self.names(&r.when.packages, when("packages"), "package");
