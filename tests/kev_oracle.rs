@@ -242,7 +242,7 @@ fn shared_data_known_exploited_findings_are_those_whose_vulnerability_holds_a_ca
     let advisories = advisories(&data);
     let inventories = inventories(&data, &advisories);
     let text = std::fs::read_to_string(&catalog_path).expect("catalog");
-    let kev = kev::import(&text, "kev.json", "acme", &BTreeSet::new()).expect("catalog");
+    let kev = kev::import(&text, "kev.json", "acme", &BTreeSet::new(), None).expect("catalog");
     assert!(kev.rejected.is_empty(), "{:?}", kev.rejected);
     let kev_events: Vec<Event> = kev.events.iter().cloned().map(Event::KnownExploited).collect();
     let expected = expected_exploited(&advisories, &catalog_cves(&catalog_path));
@@ -273,7 +273,7 @@ fn shared_data_known_exploited_findings_are_those_whose_vulnerability_holds_a_ca
     // Taking the catalog back (a later, empty catalog) clears every listing.
     let listed = kev::listed_after(&kev.events);
     let empty = r#"{"catalogVersion": "9999.01.01", "dateReleased": "9999-01-01T00:00:00Z", "count": 0, "vulnerabilities": []}"#;
-    let removals: Vec<KnownExploited> = kev::import(empty, "kev.json", "acme", &listed).expect("empty").events;
+    let removals: Vec<KnownExploited> = kev::import(empty, "kev.json", "acme", &listed, None).expect("empty").events;
     assert_eq!(removals.len(), listed.len());
     let all: Vec<Event> = last.into_iter().chain(removals.into_iter().map(Event::KnownExploited)).collect();
     assert!(run(&all).values().all(|f| !f.known_exploited && f.exploited_ids.is_empty()));

@@ -131,7 +131,7 @@ fn main() {
         200
     };
     let text = catalog();
-    let listed: Vec<String> = kev::import(&text, "kev.json", "acme", &BTreeSet::new())
+    let listed: Vec<String> = kev::import(&text, "kev.json", "acme", &BTreeSet::new(), None)
         .expect("catalog")
         .events
         .iter()
@@ -206,7 +206,7 @@ fn main() {
 
     // Timed: the catalog read, the findings re-emitted, the releases re-decided.
     let t = Instant::now();
-    let catalog = kev::import(&text, "kev.json", "acme", &BTreeSet::new()).expect("catalog");
+    let catalog = kev::import(&text, "kev.json", "acme", &BTreeSet::new(), None).expect("catalog");
     let read = t.elapsed();
     let mut flipped = BTreeSet::new();
     let mut reemitted = 0usize;

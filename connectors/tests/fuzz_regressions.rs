@@ -41,9 +41,9 @@ fn parser(target: &str) -> Option<fn(&[u8])> {
         },
         "kev" => |d| {
             let text = text(d);
-            if let Ok(catalog) = kev::import(&text, "fuzz/kev.json", TENANT, &Default::default()) {
+            if let Ok(catalog) = kev::import(&text, "fuzz/kev.json", TENANT, &Default::default(), None) {
                 let listed = kev::listed_after(&catalog.events);
-                drop(kev::import(&text, "fuzz/kev.json", TENANT, &listed));
+                drop(kev::import(&text, "fuzz/kev.json", TENANT, &listed, None));
             }
         },
         "epss" => |d| drop(epss::import(&text(d), "fuzz/epss.csv", TENANT, Some("2025-08-25"))),

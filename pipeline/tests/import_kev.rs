@@ -152,6 +152,12 @@ fn a_catalog_listing_flips_a_promoted_release_at_its_date_and_a_later_catalog_ta
     assert_eq!(v.last().expect("verdict")["outcome"], "PASS", "{v:#?}");
     let kev = consume(d, "known-exploited");
     assert_eq!(kev.last().expect("event")["change"], "removed", "{kev:#?}");
+    // The older catalog again, after the newer one: refused whole (it would re-list the CVE).
+    let out = trustloop(d, &["import", "kev", &listed], "");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("catalog 2099.04.02 is older than catalog 2099.05.01"), "{err}");
+    assert_eq!(consume(d, "known-exploited").len(), kev.len(), "nothing written");
 }
 
 #[test]

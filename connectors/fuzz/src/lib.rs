@@ -50,9 +50,9 @@ pub fn csaf_advisory(data: &[u8]) {
 /// A known-exploited catalog (nothing listed before, and everything it lists listed before).
 pub fn kev(data: &[u8]) {
     let text = text(data);
-    if let Ok(catalog) = kev::import(&text, "fuzz/kev.json", TENANT, &Default::default()) {
+    if let Ok(catalog) = kev::import(&text, "fuzz/kev.json", TENANT, &Default::default(), None) {
         let listed = kev::listed_after(&catalog.events);
-        let _ = kev::import(&text, "fuzz/kev.json", TENANT, &listed);
+        let _ = kev::import(&text, "fuzz/kev.json", TENANT, &listed, None);
     }
 }
 

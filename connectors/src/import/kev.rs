@@ -8,6 +8,9 @@
 //! on them flips at each entry's `dateAdded`. Event ids derive from the CVE, the change and the
 //! catalog version: importing the same catalog twice writes nothing the second time.
 //!
+//! A catalog older than one already imported (a lower `catalogVersion` than a listing or removal in
+//! the log names) is refused as a whole: it would take back what the newer catalog added.
+//!
 //! Reading is [`trustloop_formats::intel::kev`]: a document that is not a catalog is one error; a
 //! malformed entry is one rejected item (with its JSON pointer), and the rest is imported.
 
@@ -35,9 +38,25 @@ pub struct KevImport {
 }
 
 /// Reads catalog `text` (named `path` in errors) for `tenant`; `listed` are the CVEs the log lists
-/// now (as written by earlier imports, any case).
-pub fn import(text: &str, path: &str, tenant: &str, listed: &BTreeSet<String>) -> Result<KevImport, ImportError> {
+/// now (as written by earlier imports, any case), `newest` the newest catalog version they came from.
+pub fn import(
+    text: &str,
+    path: &str,
+    tenant: &str,
+    listed: &BTreeSet<String>,
+    newest: Option<&str>,
+) -> Result<KevImport, ImportError> {
     let catalog = kev::parse(text, path)?;
+    if let Some(newest) = newest.filter(|n| *n > catalog.version.as_str()) {
+        return Err(ImportError {
+            path: path.to_string(),
+            pointer: "/catalogVersion".into(),
+            reason: format!(
+                "catalog {} is older than catalog {newest}, already imported: importing it would take back what the newer one lists",
+                catalog.version
+            ),
+        });
+    }
     let released = EventTime::parse_rfc3339(&catalog.released).map_err(|e| ImportError {
         path: path.to_string(),
         pointer: "/dateReleased".into(),
@@ -120,6 +139,11 @@ fn removal(cve: &str, at: EventTime, version: &str, tenant: &str) -> KnownExploi
     }
 }
 
+/// The newest catalog version `events` came from (versions are `YYYY.MM.DD`, ordered as text).
+pub fn newest_version<'a>(events: impl IntoIterator<Item = &'a KnownExploited>) -> Option<String> {
+    events.into_iter().map(|e| e.catalog_version.as_str()).max().map(str::to_string)
+}
+
 /// The CVEs listed after `events` (in log order) were applied.
 pub fn listed_after<'a>(events: impl IntoIterator<Item = &'a KnownExploited>) -> BTreeSet<String> {
     let mut listed = BTreeSet::new();
@@ -150,18 +174,25 @@ mod tests {
     #[test]
     fn new_listings_in_date_order_and_removals_of_dropped_entries() {
         let first = catalog("2025-08-25", &[("CVE-2025-0002", "2025-08-25"), ("CVE-2021-4034", "2022-06-27")]);
-        let a = import(&first, "kev.json", "acme", &BTreeSet::new()).expect("catalog");
+        let a = import(&first, "kev.json", "acme", &BTreeSet::new(), None).expect("catalog");
         let order: Vec<(&str, CatalogChange)> = a.events.iter().map(|e| (e.cve.as_str(), e.change)).collect();
         assert_eq!(order, [("CVE-2021-4034", CatalogChange::Listed), ("CVE-2025-0002", CatalogChange::Listed)]);
         assert_eq!(a.events[0].envelope.event_time.to_rfc3339(), "2022-06-27T00:00:00.000000Z");
         let listed = listed_after(&a.events);
 
         // The same catalog again: nothing new.
-        assert!(import(&first, "kev.json", "acme", &listed).expect("again").events.is_empty());
+        let newest = newest_version(&a.events);
+        assert!(import(&first, "kev.json", "acme", &listed, newest.as_deref()).expect("again").events.is_empty());
 
         // A later catalog drops CVE-2025-0002 and adds one.
         let second = catalog("2025-09-01", &[("CVE-2021-4034", "2022-06-27"), ("CVE-2025-0003", "2025-09-01")]);
-        let b = import(&second, "kev.json", "acme", &listed).expect("catalog");
+        let b = import(&second, "kev.json", "acme", &listed, newest.as_deref()).expect("catalog");
+        // The older catalog after the newer one: refused, nothing taken back.
+        let newer = newest_version(a.events.iter().chain(&b.events));
+        let e = import(&first, "kev.json", "acme", &listed_after(a.events.iter().chain(&b.events)), newer.as_deref())
+            .expect_err("older");
+        assert_eq!(e.pointer, "/catalogVersion");
+        assert!(e.reason.contains("older than catalog 2025-09-01"), "{e}");
         let order: Vec<(&str, CatalogChange)> = b.events.iter().map(|e| (e.cve.as_str(), e.change)).collect();
         // In event time: the new entry's date (midnight) before the catalog's release time.
         assert_eq!(order, [("CVE-2025-0003", CatalogChange::Listed), ("CVE-2025-0002", CatalogChange::Removed)]);
@@ -173,11 +204,11 @@ mod tests {
     #[test]
     fn a_bad_entry_is_rejected_with_its_pointer_and_the_rest_imported() {
         let text = catalog("2025-08-25", &[("CVE-2021-4034", "2022-06-27"), ("CVE-X", "2022-06-27")]);
-        let a = import(&text, "kev.json", "acme", &BTreeSet::new()).expect("catalog");
+        let a = import(&text, "kev.json", "acme", &BTreeSet::new(), None).expect("catalog");
         assert_eq!(a.events.len(), 1);
         assert_eq!(a.rejected.len(), 1);
         assert_eq!(a.rejected[0].pointer, "/vulnerabilities/1/cveID");
-        let e = import(&text[..text.len() - 20], "kev.json", "acme", &BTreeSet::new()).expect_err("truncated");
+        let e = import(&text[..text.len() - 20], "kev.json", "acme", &BTreeSet::new(), None).expect_err("truncated");
         assert!(e.pointer.starts_with("line 1:"), "{e}");
     }
 }

@@ -473,7 +473,8 @@ async fn import_kev(backend: &Backend, sink: &mut Sink<'_>, topic: &str, file: &
         })
         .collect();
     let listed = kev::listed_after(&before);
-    match kev::import(&text, &file.display().to_string(), tenant, &listed) {
+    let newest = kev::newest_version(&before);
+    match kev::import(&text, &file.display().to_string(), tenant, &listed, newest.as_deref()) {
         Ok(catalog) => {
             tracing::info!(version = %catalog.version, entries = catalog.entries, "KEV catalog");
             for e in &catalog.rejected {
