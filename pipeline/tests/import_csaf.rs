@@ -4,35 +4,9 @@
 //! advisories`, rejections with `--topic dlq`, unresolved products in the summary.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use serde_json::Value;
-
-fn trustloop(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trustloop"))
-        .arg("--data")
-        .arg(data)
-        .args(["--partitions", "1"])
-        .args(args)
-        .env_remove("TRUSTLOOP_DATA")
-        .env_remove("TRUSTLOOP_BROKERS")
-        .env_remove("TRUSTLOOP_TENANT")
-        .output()
-        .expect("run trustloop")
-}
-
-fn json_lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
-        .collect()
-}
-
-fn consume(data: &Path, topic: &str) -> Vec<Value> {
-    let out = trustloop(data, &["consume", "--topic", topic, "--from-beginning"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    json_lines(&out)
-}
+mod support;
+use support::*;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../connectors/tests/fixtures/csaf")

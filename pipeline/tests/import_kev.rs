@@ -5,39 +5,11 @@
 //! place, to `dlq`, and the rest is imported.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn trustloop(data: &Path, args: &[&str], stdin: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trustloop"))
-        .args(["--data", &data.display().to_string(), "--partitions", "1"])
-        .args(args)
-        .env_remove("TRUSTLOOP_DATA")
-        .env_remove("TRUSTLOOP_BROKERS")
-        .env_remove("TRUSTLOOP_TENANT")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run trustloop");
-    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("stdin");
-    child.wait_with_output().expect("trustloop output")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn json_lines(text: &str) -> Vec<Value> {
-    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}"))).collect()
-}
-
-fn consume(data: &Path, topic: &str) -> Vec<Value> {
-    json_lines(&ok(&trustloop(data, &["consume", "--topic", topic, "--from-beginning"], "")))
-}
+mod support;
+use support::*;
 
 const ADVISORY: &str = r#"{"id":"TEST-2026-0101","modified":"2026-01-01T00:00:00Z","aliases":["CVE-2026-99101"],
   "affected":[{"package":{"ecosystem":"npm","name":"lodash"},
@@ -79,21 +51,17 @@ fn a_catalog_listing_flips_a_promoted_release_at_its_date_and_a_later_catalog_ta
         std::fs::write(&p, text).expect("write");
         p.display().to_string()
     };
-    ok(&trustloop(d, &["import", "osv", &file("advisory.json", ADVISORY)], ""));
+    ok(&trustloop(d, &["import", "osv", &file("advisory.json", ADVISORY)]));
     std::fs::create_dir_all(dir.path().join("web")).expect("mkdir");
-    ok(&trustloop(
-        d,
-        &["import", "lockfile", &file("web/package-lock.json", PACKAGE_LOCK), "--release", "shop@1.0.0"],
-        "",
-    ));
+    ok(&trustloop(d, &["import", "lockfile", &file("web/package-lock.json", PACKAGE_LOCK), "--release", "shop@1.0.0"]));
     let promotion = r#"{"release_name": "shop", "release_version": "1.0.0", "from_environment": "dev",
         "to_environment": "staging", "requested_by": "ci", "event_time": "2026-03-01T00:00:00Z"}"#;
-    ok(&trustloop(
+    ok(&trustloop_with_stdin(
         d,
         &["produce", "--topic", "promotions", "--tenant", "default"],
         &format!("{}\n", promotion.replace('\n', " ")),
     ));
-    ok(&trustloop(d, &["run", "--until-idle"], ""));
+    ok(&trustloop(d, &["run", "--until-idle"]));
     let v = verdicts(d);
     assert_eq!(v.len(), 1, "{v:#?}");
     assert_eq!(v[0]["outcome"], "PASS", "{v:#?}");
@@ -108,10 +76,10 @@ fn a_catalog_listing_flips_a_promoted_release_at_its_date_and_a_later_catalog_ta
             &[("CVE-2026-99101", "2099-04-01"), ("CVE-2021-4034", "2022-06-27")],
         ),
     );
-    let out = trustloop(d, &["import", "--json", "kev", &listed], "");
+    let out = trustloop(d, &["import", "--json", "kev", &listed]);
     let summary: Value = serde_json::from_str(&ok(&out)).expect("summary");
     assert_eq!(summary["imported"], 2, "{summary}");
-    ok(&trustloop(d, &["run", "--until-idle"], ""));
+    ok(&trustloop(d, &["run", "--until-idle"]));
     let v = verdicts(d);
     assert_eq!(v.len(), 2, "{v:#?}");
     let fail = &v[1];
@@ -131,29 +99,28 @@ fn a_catalog_listing_flips_a_promoted_release_at_its_date_and_a_later_catalog_ta
 
     // Replay rebuilds that verdict byte for byte; blame names the catalog.
     let id = fail["event_id"].as_str().expect("id");
-    let replayed: Value =
-        serde_json::from_str(&ok(&trustloop(d, &["replay", "verdict", id, "--json"], ""))).expect("json");
+    let replayed: Value = serde_json::from_str(&ok(&trustloop(d, &["replay", "verdict", id, "--json"]))).expect("json");
     assert_eq!(replayed["matched"], true, "{replayed:#}");
     let blame: Value =
-        serde_json::from_str(&ok(&trustloop(d, &["blame", "shop@1.0.0@staging", "--json"], ""))).expect("json");
+        serde_json::from_str(&ok(&trustloop(d, &["blame", "shop@1.0.0@staging", "--json"]))).expect("json");
     let change = blame.as_array().and_then(|c| c.last()).expect("a change");
     assert_eq!(change["cause_kind"], "known-exploited", "{blame:#?}");
     assert!(change["cause"].as_str().expect("cause").contains("CVE-2026-99101"), "{change}");
 
     // The same catalog again writes nothing; a later one without the entry takes it back.
     let again: Value =
-        serde_json::from_str(&ok(&trustloop(d, &["import", "--json", "kev", &listed], ""))).expect("summary");
+        serde_json::from_str(&ok(&trustloop(d, &["import", "--json", "kev", &listed]))).expect("summary");
     assert_eq!(again["imported"], 0, "{again}");
     let dropped =
         file("kev-2.json", &catalog("2099.05.01", "2099-05-01T10:00:00.000Z", &[("CVE-2021-4034", "2022-06-27")]));
-    ok(&trustloop(d, &["import", "kev", &dropped], ""));
-    ok(&trustloop(d, &["run", "--until-idle"], ""));
+    ok(&trustloop(d, &["import", "kev", &dropped]));
+    ok(&trustloop(d, &["run", "--until-idle"]));
     let v = verdicts(d);
     assert_eq!(v.last().expect("verdict")["outcome"], "PASS", "{v:#?}");
     let kev = consume(d, "known-exploited");
     assert_eq!(kev.last().expect("event")["change"], "removed", "{kev:#?}");
     // The older catalog again, after the newer one: refused whole (it would re-list the CVE).
-    let out = trustloop(d, &["import", "kev", &listed], "");
+    let out = trustloop(d, &["import", "kev", &listed]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("catalog 2099.04.02 is older than catalog 2099.05.01"), "{err}");
@@ -168,14 +135,14 @@ fn bad_catalogs_and_epss_lines_are_rejected_with_their_place_and_the_rest_import
     let good = catalog("2026.04.02", "2026-04-02T10:00:00.000Z", &[("CVE-2026-99101", "2026-04-01")]);
     let truncated = dir.path().join("truncated.json");
     std::fs::write(&truncated, &good[..good.len() / 2]).expect("write");
-    let out = trustloop(d, &["import", "kev", &truncated.display().to_string()], "");
+    let out = trustloop(d, &["import", "kev", &truncated.display().to_string()]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("truncated.json at line 2:"), "{err}");
     let bad_entry = dir.path().join("bad-entry.json");
     std::fs::write(&bad_entry, good.replace("\"dateAdded\": \"2026-04-01\"", "\"dateAdded\": \"April\""))
         .expect("write");
-    let out = trustloop(d, &["import", "kev", &bad_entry.display().to_string()], "");
+    let out = trustloop(d, &["import", "kev", &bad_entry.display().to_string()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("at /vulnerabilities/0/dateAdded"), "{out:?}");
 
@@ -186,7 +153,7 @@ fn bad_catalogs_and_epss_lines_are_rejected_with_their_place_and_the_rest_import
          CVE-2026-99101,0.97,0.999\nCVE-2026-0002,2.5,0.1\nCVE-2026-0003,0.01,0.2\n",
     )
     .expect("write");
-    let out = trustloop(d, &["import", "--json", "epss", &epss.display().to_string()], "");
+    let out = trustloop(d, &["import", "--json", "epss", &epss.display().to_string()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("score_date"), "an offset without a colon is not RFC 3339: {err}");
     std::fs::write(
@@ -195,7 +162,7 @@ fn bad_catalogs_and_epss_lines_are_rejected_with_their_place_and_the_rest_import
          CVE-2026-99101,0.97,0.999\nCVE-2026-0002,2.5,0.1\nCVE-2026-0003,0.01,0.2\n",
     )
     .expect("write");
-    let out = trustloop(d, &["import", "--json", "epss", &epss.display().to_string()], "");
+    let out = trustloop(d, &["import", "--json", "epss", &epss.display().to_string()]);
     assert_eq!(out.status.code(), Some(1), "one line rejected");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("epss_scores-2026-04-02.csv at line 4: epss of CVE-2026-0002 is `2.5`"), "{err}");

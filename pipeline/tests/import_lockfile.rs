@@ -4,31 +4,11 @@
 //! blind spots `findings --blind-spots` and SQL list.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn trustloop(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trustloop"))
-        .args(["--data", &data.display().to_string(), "--partitions", "1"])
-        .args(args)
-        .env_remove("TRUSTLOOP_DATA")
-        .env_remove("TRUSTLOOP_BROKERS")
-        .env_remove("TRUSTLOOP_TENANT")
-        .output()
-        .expect("run trustloop")
-}
-
-fn json_lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
-        .collect()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+mod support;
+use support::*;
 
 fn write(root: &Path, rel: &str, text: &str) {
     let p = root.join(rel);

@@ -1,38 +1,10 @@
 //! Black-box tests of `trustloop import sbom`: CycloneDX and SPDX documents into `inventory`, bad
 //! components to `dlq`, the release taken from the document, and findings on the imported release.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
 use serde_json::Value;
 
-fn trustloop(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trustloop"))
-        .args(["--data", &data.display().to_string(), "--partitions", "1"])
-        .args(args)
-        .env_remove("TRUSTLOOP_DATA")
-        .env_remove("TRUSTLOOP_BROKERS")
-        .env_remove("TRUSTLOOP_TENANT")
-        .output()
-        .expect("run trustloop")
-}
-
-fn json_lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
-        .collect()
-}
-
-fn consume(data: &Path, topic: &str) -> Vec<Value> {
-    let out = trustloop(data, &["consume", "--topic", topic, "--from-beginning"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    json_lines(&out)
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+mod support;
+use support::*;
 
 /// A CycloneDX 1.4 SBOM written for this test: nested components, a component without a purl, a
 /// component whose purl does not parse, an npm package that is also nested (a duplicate).
