@@ -137,6 +137,10 @@ fn finding(n: u64, i: usize, s: &Source, vex: VexStatus, kev: bool, change: Find
         exploited_ids: texts::<&str>([]),
         epss: None,
         epss_percentile: None,
+        scope: None,
+        direct: None,
+        licenses: Default::default(),
+        cwes: Default::default(),
     })
 }
 

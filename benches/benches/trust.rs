@@ -92,6 +92,10 @@ fn finding(i: u64, release: u64, severity: &str) -> Event {
         exploited_ids: texts::<&str>([]),
         epss: None,
         epss_percentile: None,
+        scope: None,
+        direct: None,
+        licenses: Default::default(),
+        cwes: Default::default(),
     })
 }
 

@@ -111,11 +111,12 @@ impl EventType {
     /// - `ReleaseInventory` 2: component hashes, licences, dependencies, direct flag, distribution
     ///   release and location; the image's OS; the components left out; format `lockfile`.
     /// - `Finding` 2: the advisory's distribution release, and whether the component's was unknown;
-    ///   3: the CVEs listed as known exploited, and the EPSS score and percentile.
+    ///   3: the CVEs listed as known exploited, and the EPSS score and percentile; 4: the
+    ///   component's scope, directness and licences, and the advisory's CWE ids.
     /// - `Advisory` 2: the upstream vulnerabilities of a distribution advisory.
     pub fn schema_version(self) -> i32 {
         match self {
-            EventType::Finding => 3,
+            EventType::Finding => 4,
             EventType::ReleaseInventory | EventType::Advisory => 2,
             _ => 1,
         }

@@ -612,6 +612,21 @@ pub struct Finding {
     /// Percentile of that score.
     #[serde(default)]
     pub epss_percentile: Option<f64>,
+    /// The component's scope as its inventory gives it (`required`, `optional`, `excluded`; a
+    /// lockfile's dependency groups joined with commas: `dev`, `optional,test`), if it gives one.
+    #[serde(default)]
+    pub scope: Option<Text>,
+    /// Whether the release depends on the component directly (`true`) or only through other
+    /// components (`false`); `None`: its inventory does not say.
+    #[serde(default)]
+    pub direct: Option<bool>,
+    /// The component's licences as its inventory gives them (SPDX expressions where the document
+    /// uses them).
+    #[serde(default)]
+    pub licenses: Texts,
+    /// The weakness (CWE) ids the advisory names (`CWE-79`), ascending.
+    #[serde(default)]
+    pub cwes: Texts,
 }
 
 /// Whether a catalog entry lists a vulnerability or takes it back.

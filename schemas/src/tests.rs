@@ -642,14 +642,18 @@ fn version_1_inventories_and_findings_are_read_with_defaults() {
 
     let finding_v1 = include_str!("../avro/history/finding.v1.avsc");
     let finding_v2 = include_str!("../avro/history/finding.v2.avsc");
+    let finding_v3 = include_str!("../avro/history/finding.v3.avsc");
     let advisory_v1 = include_str!("../avro/history/advisory.v1.avsc");
+    const V4: [&str; 4] = ["scope", "direct", "licenses", "cwes"];
+    let v1: Vec<&str> = ["distro_release", "release_unknown", "cves", "exploited_ids", "epss", "epss_percentile"]
+        .into_iter()
+        .chain(V4)
+        .collect();
+    let v2: Vec<&str> = ["cves", "exploited_ids", "epss", "epss_percentile"].into_iter().chain(V4).collect();
     for (n, (ty, old, new_fields)) in [
-        (
-            EventType::Finding,
-            finding_v1,
-            &["distro_release", "release_unknown", "cves", "exploited_ids", "epss", "epss_percentile"][..],
-        ),
-        (EventType::Finding, finding_v2, &["cves", "exploited_ids", "epss", "epss_percentile"][..]),
+        (EventType::Finding, finding_v1, &v1[..]),
+        (EventType::Finding, finding_v2, &v2[..]),
+        (EventType::Finding, finding_v3, &V4[..]),
         (EventType::Advisory, advisory_v1, &["upstream"][..]),
     ]
     .into_iter()
@@ -663,10 +667,17 @@ fn version_1_inventories_and_findings_are_read_with_defaults() {
                     f.distro_release = None;
                     f.release_unknown = false;
                 }
-                f.cves = Default::default();
-                f.exploited_ids = Default::default();
-                f.epss = None;
-                f.epss_percentile = None;
+                if new_fields.contains(&"cves") {
+                    f.cves = Default::default();
+                    f.exploited_ids = Default::default();
+                    f.epss = None;
+                    f.epss_percentile = None;
+                }
+                // What a version-3 writer could not write reads as the v4 defaults.
+                f.scope = None;
+                f.direct = None;
+                f.licenses = Default::default();
+                f.cwes = Default::default();
             }
             Event::Advisory(a) => a.upstream.clear(),
             other => panic!("unexpected {other:?}"),

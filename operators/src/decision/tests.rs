@@ -104,6 +104,10 @@ fn finding_of(tenant: &str, n: u64, at: i64, f: F) -> Event {
         exploited_ids: texts::<&str>([]),
         epss: None,
         epss_percentile: None,
+        scope: None,
+        direct: None,
+        licenses: Default::default(),
+        cwes: Default::default(),
     })
 }
 

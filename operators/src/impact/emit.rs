@@ -254,5 +254,9 @@ pub(super) fn finding(
         exploited_ids: Texts::default(),
         epss: None,
         epss_percentile: None,
+        scope: None,
+        direct: None,
+        licenses: Texts::default(),
+        cwes: Texts::default(),
     }
 }

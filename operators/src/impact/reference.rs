@@ -294,6 +294,10 @@ impl ReferenceState {
             exploited_ids: Default::default(),
             epss: None,
             epss_percentile: None,
+            scope: None,
+            direct: None,
+            licenses: Default::default(),
+            cwes: Default::default(),
         }
     }
 

@@ -79,6 +79,10 @@ fn finding(
         exploited_ids: texts::<&str>([]),
         epss: None,
         epss_percentile: None,
+        scope: None,
+        direct: None,
+        licenses: Default::default(),
+        cwes: Default::default(),
     })
 }
 
