@@ -316,3 +316,95 @@ fn a_distribution_advisory_carries_the_upstream_cves_of_its_related_list() {
     assert!(out[0].known_exploited);
     assert_eq!(out[0].advisory_id.as_ref(), "ALSA-2022:0267", "the distribution's advisory stays its own finding");
 }
+
+/// `release(n, "0.21.10")` with the rustls component's scope, directness and licences set, plus a
+/// second component (serde, never affected) with a licence.
+fn release_with(n: u128, scope: Option<&str>, direct: Option<bool>, licenses: &[&str]) -> Event {
+    let Event::ReleaseInventory(mut r) = release(n, "0.21.10") else { unreachable!("an inventory") };
+    let c = &mut r.components[0];
+    c.scope = scope.map(str::to_string);
+    c.direct = direct;
+    c.licenses = licenses.iter().map(|l| l.to_string()).collect();
+    r.components.push(Component {
+        purl: "pkg:cargo/serde@1.0.0".into(),
+        ecosystem: "crates.io".into(),
+        name: "serde".into(),
+        version: "1.0.0".into(),
+        licenses: vec!["MIT".into()],
+        ..Default::default()
+    });
+    Event::ReleaseInventory(r)
+}
+
+fn with_cwes(e: Event, database_specific: &str) -> Event {
+    let Event::Advisory(mut a) = e else { unreachable!("an advisory") };
+    a.database_specific = Some(database_specific.to_string());
+    Event::Advisory(a)
+}
+
+fn context_of(f: &Finding) -> (Option<&str>, Option<bool>, Vec<&str>, Vec<&str>) {
+    (f.scope.as_deref(), f.direct, f.licenses.iter().map(|l| &**l).collect(), f.cwes.iter().map(|c| &**c).collect())
+}
+
+#[test]
+fn findings_carry_their_components_scope_directness_and_licences_and_their_advisorys_cwes() {
+    let mut s = FindingsState::default();
+    let ghsa = with_cwes(advisory(1, "GHSA-rust-ls00-0001", &[], false), r#"{"cwe_ids": ["CWE-400", "CWE-20"]}"#);
+    let out = feed(&mut s, &[&ghsa, &release_with(2, Some("dev"), Some(false), &["MIT OR Apache-2.0"])]);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(context_of(&out[0]), (Some("dev"), Some(false), vec!["MIT OR Apache-2.0"], vec!["CWE-20", "CWE-400"]));
+    // The listing carries the same.
+    assert_eq!(context_of(&s.open_findings()[0]), context_of(&out[0]));
+
+    // Without any of them, a finding carries none (and no other advisory's CWEs).
+    let mut plain = FindingsState::default();
+    let out = feed(&mut plain, &[&advisory(1, "RUSTSEC-2024-0336", &[], false), &release(2, "0.21.10")]);
+    assert_eq!(context_of(&out[0]), (None, None, vec![], vec![]));
+}
+
+#[test]
+fn a_re_import_that_changes_a_components_facts_re_emits_its_open_findings() {
+    let mut s = FindingsState::default();
+    let first = release_with(2, Some("dev"), Some(false), &["MIT"]);
+    feed(&mut s, &[&advisory(1, "RUSTSEC-2024-0336", &[], false), &first]);
+    // The same inventory again: nothing changes, nothing is emitted.
+    let Event::ReleaseInventory(mut again) = first.clone() else { unreachable!() };
+    again.envelope.event_id = EventId(uuid::Uuid::from_u128(3));
+    assert!(feed(&mut s, &[&Event::ReleaseInventory(again)]).is_empty());
+    // The affected component now required, direct and GPL: one update, caused by the inventory.
+    let changed = release_with(4, None, Some(true), &["GPL-3.0-only"]);
+    let out = feed(&mut s, &[&changed]);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(
+        (out[0].change, &*out[0].cause_event_id),
+        (FindingChange::Opened, &*changed.envelope().event_id.to_string())
+    );
+    assert_eq!(context_of(&out[0]), (None, Some(true), vec!["GPL-3.0-only"], vec![]));
+    // Only the unaffected component changes: no finding to update.
+    let Event::ReleaseInventory(mut other) = release_with(5, None, Some(true), &["GPL-3.0-only"]) else {
+        unreachable!()
+    };
+    other.components[1].licenses = vec!["Apache-2.0".into()];
+    assert!(feed(&mut s, &[&Event::ReleaseInventory(other)]).is_empty());
+}
+
+#[test]
+fn an_advisory_whose_cwes_change_re_emits_its_open_findings_and_its_delete_closes_with_them() {
+    let mut s = FindingsState::default();
+    feed(&mut s, &[&advisory(1, "GHSA-rust-ls00-0001", &[], false), &release(2, "0.21.10")]);
+    let out = feed(&mut s, &[&with_cwes(advisory(3, "GHSA-rust-ls00-0001", &[], false), r#"{"cwe_ids": ["CWE-79"]}"#)]);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(context_of(&out[0]).3, vec!["CWE-79"]);
+    // The same CWEs again (another upsert): no update.
+    assert!(
+        feed(&mut s, &[&with_cwes(advisory(4, "GHSA-rust-ls00-0001", &[], false), r#"{"cwe_ids": ["cwe-79"]}"#)])
+            .is_empty()
+    );
+    let Event::Advisory(mut gone) = advisory(5, "GHSA-rust-ls00-0001", &[], false) else { unreachable!() };
+    gone.change = AdvisoryChange::Delete;
+    let out = feed(&mut s, &[&Event::Advisory(gone)]);
+    assert_eq!(
+        out.iter().map(|f| (f.change, context_of(f).3)).collect::<Vec<_>>(),
+        [(FindingChange::Closed, vec!["CWE-79"])]
+    );
+}
