@@ -311,6 +311,10 @@ impl DecisionState {
                     package: f.package_name.to_string(),
                     vex_justification: f.vex_justification,
                     vex_votes: f.vex_votes.clone(),
+                    scope: text(&f.scope),
+                    direct: f.direct,
+                    licenses: f.licenses.iter().map(|l| l.to_string()).collect(),
+                    cwes: f.cwes.iter().filter_map(|c| crate::policy::Cwe::parse(c)).collect(),
                 };
                 release.findings.insert(key, open).is_none_or(|old| old.digest != digest)
             }

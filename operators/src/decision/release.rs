@@ -14,7 +14,8 @@ use trustloop_schemas::{ApprovalDecision, EventTime, Outcome, Reason, SubjectKin
 use super::Decision;
 use super::evidence::Evidence;
 use crate::intel::EpssTable;
-use crate::policy::{FindingMatch, GateOutcome, PolicyDoc, SeverityPolicy, Waiver};
+use crate::policy::matchers::{advisory_source, scope_matches};
+use crate::policy::{Cwe, Dependency, FindingMatch, GateOutcome, PolicyDoc, SeverityPolicy, Waiver};
 use crate::trust::findings::Severity;
 
 /// Most facts listed in one reason; the rest are counted in a last fact (the evidence digest covers
@@ -69,6 +70,18 @@ pub struct OpenFinding {
     /// Every counted VEX vote, `issuer=status`.
     #[serde(default)]
     pub vex_votes: Vec<String>,
+    /// The component's scope, as its inventory gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Whether the release depends on the component directly, if its inventory says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direct: Option<bool>,
+    /// The component's licences, as its inventory gives them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub licenses: Vec<String>,
+    /// The weaknesses the advisory names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cwes: Vec<Cwe>,
 }
 
 /// A release `NAME@VERSION`: its open findings and the environments promotions were requested to.
@@ -209,6 +222,23 @@ fn matches_but_vex(
         if !ids.any(|id| m.vulnerabilities.iter().any(|v| v.eq_ignore_ascii_case(id))) {
             return false;
         }
+    }
+    if !m.cwes.is_empty() && !f.cwes.iter().any(|c| m.cwes.contains(c)) {
+        return false;
+    }
+    if !m.sources.is_empty() {
+        let source = advisory_source(&key.advisory);
+        if !m.sources.iter().any(|s| s.trim().eq_ignore_ascii_case(source)) {
+            return false;
+        }
+    }
+    if !m.scopes.is_empty() && !scope_matches(&m.scopes, f.scope.as_deref()) {
+        return false;
+    }
+    if let Some(d) = m.dependency
+        && !d.holds(f.direct)
+    {
+        return false;
     }
     if let Some(min) = m.min_severity
         && f.severity.band(severity) < min
@@ -471,7 +501,11 @@ impl Assessment<'_> {
             reasons.push(Reason {
                 rule: rule.id.clone(),
                 message,
-                facts: capped(hits, |h| finding_fact(h, severity, epss)),
+                facts: capped(hits, |h| {
+                    let mut fact = finding_fact(h, severity, epss);
+                    context_fact(&mut fact, &rule.when, h);
+                    fact
+                }),
             });
         }
 
@@ -614,15 +648,25 @@ pub fn conditions(m: &FindingMatch) -> String {
     if let Some(p) = m.min_epss_percentile {
         parts.push(format!("EPSS percentile {p} or higher"));
     }
+    let cwes: Vec<String> = m.cwes.iter().map(Cwe::to_string).collect();
     for (what, list) in [
         ("purl", &m.purls),
         ("ecosystem", &m.ecosystems),
         ("package", &m.packages),
         ("vulnerability", &m.vulnerabilities),
+        ("weakness", &cwes),
+        ("source", &m.sources),
+        ("scope", &m.scopes),
     ] {
         if !list.is_empty() {
             parts.push(format!("{what} {}", list.join(" or ")));
         }
+    }
+    if let Some(d) = m.dependency {
+        parts.push(match d {
+            Dependency::Direct => "a direct dependency".to_string(),
+            Dependency::Transitive => "a transitive dependency".to_string(),
+        });
     }
     let statuses: Vec<&str> = m.vex_status.iter().map(|s| vex_name(*s)).collect();
     parts.push(format!("VEX status {}", statuses.join(" or ")));
@@ -692,6 +736,33 @@ fn finding_fact((k, f): &Found<'_>, severity: &SeverityPolicy, epss: Option<&Eps
         }
     }
     s
+}
+
+/// Appends to a finding's fact what it is of the component and advisory facts `m` matches on: its
+/// weaknesses, its advisory's source, its component's scope, directness and licences.
+fn context_fact(s: &mut String, m: &FindingMatch, (k, f): &Found<'_>) {
+    if !m.cwes.is_empty() {
+        let cwes: Vec<String> = f.cwes.iter().map(Cwe::to_string).collect();
+        let _ = write!(s, ", weaknesses: {}", if cwes.is_empty() { "none named".to_string() } else { cwes.join(", ") });
+    }
+    if !m.sources.is_empty() {
+        let _ = write!(s, ", source {}", advisory_source(&k.advisory));
+    }
+    if !m.scopes.is_empty() {
+        match &f.scope {
+            Some(scope) => {
+                let _ = write!(s, ", scope {scope}");
+            }
+            None => s.push_str(", no scope given (required)"),
+        }
+    }
+    if m.dependency.is_some() {
+        s.push_str(match f.direct {
+            Some(true) => ", direct dependency",
+            Some(false) => ", transitive dependency",
+            None => ", directness not known",
+        });
+    }
 }
 
 /// One approver's latest approval event, and whether it stands at `now`.

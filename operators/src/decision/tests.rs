@@ -44,6 +44,10 @@ struct F {
     cves: &'static [&'static str],
     votes: &'static [&'static str],
     justification: Option<trustloop_schemas::VexJustification>,
+    scope: Option<&'static str>,
+    direct: Option<bool>,
+    licenses: &'static [&'static str],
+    cwes: &'static [&'static str],
 }
 
 impl Default for F {
@@ -62,6 +66,10 @@ impl Default for F {
             cves: &[],
             votes: &[],
             justification: None,
+            scope: None,
+            direct: None,
+            licenses: &[],
+            cwes: &[],
         }
     }
 }
@@ -104,10 +112,10 @@ fn finding_of(tenant: &str, n: u64, at: i64, f: F) -> Event {
         exploited_ids: texts::<&str>([]),
         epss: None,
         epss_percentile: None,
-        scope: None,
-        direct: None,
-        licenses: Default::default(),
-        cwes: Default::default(),
+        scope: f.scope.map(Text::from),
+        direct: f.direct,
+        licenses: texts(f.licenses),
+        cwes: texts(f.cwes),
     })
 }
 
@@ -426,6 +434,69 @@ fn require_vex_accepts_only_listed_issuers_and_justifications() {
     // Fixed, as the vendor says: accepted whatever the justification list.
     let fixed = F { vex: VexStatus::Fixed, votes: &["vendor=fixed"], ..F::default() };
     assert!(verdicts(&r.feed(&finding(6, T0, fixed))).is_empty(), "still PASS");
+}
+
+/// The outcome and fired rules of the verdict a fresh run gives `shop@1.0` → staging, with the
+/// rules `rules`, after the findings `findings` (each a new open finding).
+fn decide(rules: &str, findings: &[F]) -> Verdict {
+    let mut r = Run::with(&gates(rules, "[]", "[]", "[]"));
+    for (n, f) in findings.iter().enumerate() {
+        r.feed(&finding(n as u64 + 1, T0, f.clone()));
+    }
+    one_verdict(&r.feed(&promotion(100, T0, "shop@1.0", "dev", "staging"))).clone()
+}
+
+#[test]
+fn cwe_matcher_matches_a_named_weakness_of_the_advisory() {
+    let rules = "[{id: xss, when: {cwes: [cwe-79, CWE-89]}, outcome: fail}]";
+    let v = decide(rules, &[F { cwes: &["CWE-20", "CWE-79"], ..F::default() }]);
+    assert_eq!((v.outcome, rules_of(&v)), (Outcome::Fail, vec!["xss"]));
+    assert!(v.reasons[0].message.contains("weakness CWE-79 or CWE-89"), "{:?}", v.reasons);
+    assert!(v.reasons[0].facts[0].ends_with(", weaknesses: CWE-20, CWE-79"), "{:?}", v.reasons);
+    // Another weakness, or none named: no match.
+    for cwes in [&["CWE-20"][..], &[][..]] {
+        let v = decide(rules, &[F { cwes, ..F::default() }]);
+        assert_eq!((v.outcome, rules_of(&v)), (Outcome::Pass, vec![]), "{cwes:?}");
+    }
+}
+
+#[test]
+fn source_matcher_matches_the_advisory_ids_prefix() {
+    let rules = "[{id: ghsa, when: {sources: [ghsa]}, outcome: warn}, {id: distro, when: {sources: [ALSA, DSA]}, outcome: fail}]";
+    let v = decide(rules, &[F { advisory: "GHSA-aaaa-bbbb-cccc", ..F::default() }]);
+    assert_eq!((v.outcome, rules_of(&v)), (Outcome::Warn, vec!["ghsa"]));
+    assert!(v.reasons[0].facts[0].ends_with(", source GHSA"), "{:?}", v.reasons);
+    let v = decide(rules, &[F { advisory: "ALSA-2022:0267", ..F::default() }]);
+    assert_eq!((v.outcome, rules_of(&v)), (Outcome::Fail, vec!["distro"]));
+    // An alias from the source does not make the advisory one of its.
+    let v = decide(rules, &[F { advisory: "RUSTSEC-2024-0001", aliases: &["GHSA-xxxx-yyyy-zzzz"], ..F::default() }]);
+    assert_eq!((v.outcome, rules_of(&v)), (Outcome::Pass, vec![]));
+}
+
+#[test]
+fn scope_matcher_matches_a_listed_group_and_no_scope_as_required() {
+    let rules = "[{id: dev, when: {scopes: [dev, test]}, outcome: warn}, {id: shipped, when: {scopes: [required]}, outcome: fail}]";
+    let v = decide(rules, &[F { scope: Some("optional,test"), ..F::default() }]);
+    assert_eq!((v.outcome, rules_of(&v)), (Outcome::Warn, vec!["dev"]));
+    assert!(v.reasons[0].facts[0].ends_with(", scope optional,test"), "{:?}", v.reasons);
+    let v = decide(rules, &[F { scope: None, ..F::default() }]);
+    assert_eq!((v.outcome, rules_of(&v)), (Outcome::Fail, vec!["shipped"]));
+    assert!(v.reasons[0].facts[0].ends_with(", no scope given (required)"), "{:?}", v.reasons);
+    let v = decide(rules, &[F { scope: Some("excluded"), ..F::default() }]);
+    assert_eq!((v.outcome, rules_of(&v)), (Outcome::Pass, vec![]));
+}
+
+#[test]
+fn dependency_matcher_matches_direct_or_transitive_and_unknown_is_neither() {
+    let rules = "[{id: direct, when: {dependency: direct}, outcome: fail}, {id: transitive, when: {dependency: transitive}, outcome: warn}]";
+    let v = decide(rules, &[F { direct: Some(true), ..F::default() }]);
+    assert_eq!((v.outcome, rules_of(&v)), (Outcome::Fail, vec!["direct"]));
+    assert!(v.reasons[0].message.contains("a direct dependency"), "{:?}", v.reasons);
+    let v = decide(rules, &[F { direct: Some(false), ..F::default() }]);
+    assert_eq!((v.outcome, rules_of(&v)), (Outcome::Warn, vec!["transitive"]));
+    assert!(v.reasons[0].facts[0].ends_with(", transitive dependency"), "{:?}", v.reasons);
+    let v = decide(rules, &[F { direct: None, ..F::default() }]);
+    assert_eq!((v.outcome, rules_of(&v)), (Outcome::Pass, vec![]));
 }
 
 #[test]
@@ -982,6 +1053,7 @@ fn script(steps: &[(u8, u8, u8, u16)]) -> Vec<Event> {
                         cves: &[],
                         votes: &[],
                         justification: None,
+                        ..F::default()
                     },
                 )
             }

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use trustloop_schemas::{Advisory, Finding, ReleaseInventory, Text, Texts};
 
 use crate::impact::fx::FxHashMap;
+use crate::policy::Cwe;
 
 /// A release as its findings name it: name, version, environment.
 type ReleaseKey = (Text, Text, Option<Text>);
@@ -185,21 +186,11 @@ pub fn cwes_of(database_specific: Option<&str>) -> Vec<String> {
     let Some(text) = database_specific else { return Vec::new() };
     let Ok(db) = serde_json::from_str::<DatabaseSpecific>(text) else { return Vec::new() };
     let listed = db.cwe_ids.iter().filter_map(|v| v.as_str());
-    let mut numbers: Vec<u32> =
-        listed.chain(db.cwe.as_ref().and_then(|c| c.id.as_deref())).filter_map(cwe_number).collect();
-    numbers.sort_unstable();
-    numbers.dedup();
-    numbers.into_iter().map(|n| format!("CWE-{n}")).collect()
-}
-
-/// The number of a CWE id written `CWE-79` (any case, surrounding blanks ignored).
-pub fn cwe_number(id: &str) -> Option<u32> {
-    let id = id.trim();
-    let (prefix, digits) = id.split_at_checked(4)?;
-    if !prefix.eq_ignore_ascii_case("CWE-") || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
+    let mut cwes: Vec<Cwe> =
+        listed.chain(db.cwe.as_ref().and_then(|c| c.id.as_deref())).filter_map(Cwe::parse).collect();
+    cwes.sort_unstable();
+    cwes.dedup();
+    cwes.into_iter().map(|c| c.to_string()).collect()
 }
 
 #[cfg(test)]
@@ -214,9 +205,5 @@ mod tests {
         assert_eq!(cwes_of(Some(csaf)), ["CWE-1333"]);
         assert!(cwes_of(Some(r#"{"cwe_ids": "CWE-79"}"#)).is_empty(), "not a list: none");
         assert!(cwes_of(Some("[1, 2]")).is_empty() && cwes_of(Some("not json")).is_empty() && cwes_of(None).is_empty());
-        assert_eq!(
-            (cwe_number(" CWE-0079 "), cwe_number("CWE-"), cwe_number("CWE-7a"), cwe_number("79")),
-            (Some(79), None, None, None)
-        );
     }
 }

@@ -12,6 +12,7 @@
 pub mod accept;
 pub mod duration;
 pub mod error;
+pub mod matchers;
 pub mod model;
 pub mod severity;
 pub mod validate;
@@ -22,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 pub use duration::Duration;
 pub use error::PolicyError;
+pub use matchers::{Cwe, Dependency};
 pub use model::*;
 pub use severity::{Band, CvssError, cvss_score};
 

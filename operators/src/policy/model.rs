@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use trustloop_schemas::{ActionKind, EventTime, Outcome, VexJustification, VexStatus};
 
 use super::duration::Duration;
+use super::matchers::{Cwe, Dependency};
 use super::severity::Band;
 
 /// The only `api_version` this build reads.
@@ -207,6 +208,24 @@ pub struct FindingMatch {
     /// (ASCII case-insensitive). Empty: any. Left out of the digest when empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub vulnerabilities: Vec<String>,
+    /// The advisory names one of these weaknesses (`CWE-79`; GHSA's `cwe_ids`, a CSAF
+    /// vulnerability's `cwe`). Empty: any. Left out of the digest when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cwes: Vec<Cwe>,
+    /// The advisory's source is one of these: its id's prefix up to the first `-` (`GHSA`,
+    /// `RUSTSEC`, `PYSEC`, `GO`, `ALSA`, `CVE`, …; ASCII case-insensitive, see
+    /// [`super::matchers::advisory_source`]). Empty: any. Left out of the digest when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
+    /// The component's scope is one of these (`required`, `optional`, `excluded`, `dev`, `test`, a
+    /// lockfile group; ASCII case-insensitive; a component of several groups matches if one is
+    /// listed; one without a scope is `required`). Empty: any. Left out of the digest when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    /// The release depends on the component `direct`ly or only `transitive`ly (a component whose
+    /// inventory does not say is neither). Left out of the digest when not set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dependency: Option<Dependency>,
 }
 
 impl FindingMatch {
@@ -230,6 +249,10 @@ impl Default for FindingMatch {
             ecosystems: Vec::new(),
             packages: Vec::new(),
             vulnerabilities: Vec::new(),
+            cwes: Vec::new(),
+            sources: Vec::new(),
+            scopes: Vec::new(),
+            dependency: None,
         }
     }
 }
@@ -651,6 +674,9 @@ impl PolicyDoc {
             set(&mut r.environments);
             r.when.vex_status.sort_by_key(|s| vex_rank(*s));
             r.when.vex_status.dedup();
+            set(&mut r.when.cwes);
+            set(&mut r.when.sources);
+            set(&mut r.when.scopes);
         }
         for a in &mut self.release_gates.approvals {
             set(&mut a.environments);

@@ -391,3 +391,48 @@ fn issuers_and_justifications_are_for_require_vex_rules() {
         parse(&rule("outcome: require_vex\n      issuers: [vendor]\n      justifications: [component_not_present]"));
     assert!(ok.is_ok(), "{ok:?}");
 }
+
+/// The default policy with `extra` (lines of YAML at the first rule's `when` indentation) added to
+/// the known-exploited rule's conditions.
+fn with_condition(extra: &str) -> String {
+    let yaml =
+        DEFAULT_YAML.replace("        known_exploited: true\n", &format!("        known_exploited: true\n{extra}"));
+    assert_ne!(yaml, DEFAULT_YAML, "the default policy has the known-exploited rule this test edits");
+    yaml
+}
+
+#[test]
+fn weakness_source_scope_and_dependency_matchers_are_located_and_left_out_of_the_digest_when_unused() {
+    let default = crate::policy::default_policy();
+    for key in ["cwes", "sources", "scopes", "dependency"] {
+        assert!(!default.canonical_json().contains(&format!("\"{key}\"")), "{key}: {}", default.canonical_json());
+    }
+    let empty = parse(&with_condition("        cwes: []\n        sources: []\n        scopes: []\n")).expect("valid");
+    assert_eq!(empty.digest(), default.digest(), "empty lists are no condition, and leave the digest as it was");
+
+    // Used, they are canonical: CWE ids in upper case, lists sorted.
+    let a = parse(&with_condition("        cwes: [cwe-89, CWE-79]\n        sources: [RUSTSEC, GHSA]\n        scopes: [test, dev]\n        dependency: transitive\n")).expect("valid");
+    let b = parse(&with_condition("        dependency: transitive\n        scopes: [dev, test]\n        sources: [GHSA, RUSTSEC]\n        cwes: [CWE-79, CWE-89, CWE-79]\n")).expect("valid");
+    assert_eq!(a.digest(), b.digest());
+    assert_ne!(a.digest(), default.digest());
+    assert!(a.canonical_json().contains(r#""cwes":["CWE-79","CWE-89"]"#), "{}", a.canonical_json());
+    assert_eq!(a.release_gates.rules[0].when.dependency, Some(crate::policy::Dependency::Transitive));
+
+    // Bad values: FILE:LINE:COLUMN at the value.
+    let line = DEFAULT_YAML.lines().position(|l| l == "        known_exploited: true").expect("the rule") + 2;
+    let e = err(&with_condition("        cwes: [CWE-79, XSS]\n"));
+    assert!(e.message.contains("`XSS` is not a CWE id: write CWE-<number>"), "{e}");
+    assert_eq!(e.line, Some(line), "{e}");
+    let e = err(&with_condition("        cwes: [79]\n"));
+    assert!(e.message.contains("`79` is not a CWE id: write CWE-79"), "{e}");
+    let e = err(&with_condition("        dependency: indirect\n"));
+    assert!(e.message.contains("unknown variant `indirect`") && e.message.contains("transitive"), "{e}");
+    assert_eq!(e.line, Some(line), "{e}");
+    let e = err(&with_condition("        sources: [GHSA, GHSA-xxxx]\n"));
+    assert!(e.to_string().contains("release_gates.rules[0].when.sources[1]: `GHSA-xxxx` is not a source"), "{e}");
+    assert_eq!(e.line, Some(line), "{e}");
+    let e = err(&with_condition("        scopes: ['dev,test']\n"));
+    assert!(e.to_string().contains("release_gates.rules[0].when.scopes[0]: `dev,test` names several scopes"), "{e}");
+    let e = err(&with_condition("        scopes: [' ']\n"));
+    assert!(e.to_string().contains("when.scopes[0]: empty scope"), "{e}");
+}

@@ -190,6 +190,28 @@ impl Checker {
             self.names(&r.when.ecosystems, when("ecosystems"), "ecosystem");
             self.names(&r.when.packages, when("packages"), "package");
             self.names(&r.when.vulnerabilities, when("vulnerabilities"), "vulnerability id");
+            self.names(&r.when.sources, when("sources"), "source");
+            for (j, source) in r.when.sources.iter().enumerate() {
+                if source.contains('-') {
+                    let mut p = when("sources");
+                    p.push(Seg::Index(j));
+                    self.issue(
+                        p,
+                        format!(
+                            "`{source}` is not a source: a source is an advisory id's prefix up to its first `-` \
+                             (GHSA, RUSTSEC, PYSEC, GO, ALSA, CVE)"
+                        ),
+                    );
+                }
+            }
+            self.names(&r.when.scopes, when("scopes"), "scope");
+            for (j, scope) in r.when.scopes.iter().enumerate() {
+                if scope.contains(',') {
+                    let mut p = when("scopes");
+                    p.push(Seg::Index(j));
+                    self.issue(p, format!("`{scope}` names several scopes: list each on its own"));
+                }
+            }
             if r.when.vex_status.is_empty() {
                 self.issue(
                     when("vex_status"),
