@@ -12,6 +12,7 @@
 //! * [`osv`] — OSV range evaluation: is a version affected by an advisory, and why.
 //! * [`policy`] — policy documents (YAML): the model, validation with locations, digests, the default.
 //! * [`purl`] — package URLs and their OSV identity (ecosystem, package name).
+//! * [`spdx`] — SPDX licence expressions, and whether a licence can be taken under given terms.
 //! * [`trust`] — the trust scoring operator: telemetry × findings → trust scores.
 //! * [`vex`] — alias unification and VEX consensus over statements from several issuers.
 
@@ -27,6 +28,7 @@ pub mod osv;
 pub mod policy;
 pub mod purl;
 pub(crate) mod serde_pairs;
+pub mod spdx;
 pub mod trust;
 pub mod versions;
 pub mod vex;
