@@ -15,7 +15,7 @@ use super::Decision;
 use super::evidence::Evidence;
 use crate::intel::EpssTable;
 use crate::policy::matchers::{advisory_source, scope_matches};
-use crate::policy::{Cwe, Dependency, FindingMatch, GateOutcome, PolicyDoc, SeverityPolicy, Waiver};
+use crate::policy::{Cwe, Dependency, FindingMatch, GateOutcome, LicenseJudgement, PolicyDoc, SeverityPolicy, Waiver};
 use crate::trust::findings::Severity;
 
 /// Most facts listed in one reason; the rest are counted in a last fact (the evidence digest covers
@@ -237,6 +237,11 @@ fn matches_but_vex(
     }
     if let Some(d) = m.dependency
         && !d.holds(f.direct)
+    {
+        return false;
+    }
+    if let Some(l) = &m.licenses
+        && !l.matches(&f.licenses)
     {
         return false;
     }
@@ -668,6 +673,23 @@ pub fn conditions(m: &FindingMatch) -> String {
             Dependency::Transitive => "a transitive dependency".to_string(),
         });
     }
+    if let Some(l) = &m.licenses {
+        let mut lists = Vec::new();
+        if !l.allow.is_empty() {
+            lists.push(format!("allowed {}", l.allow.join(", ")));
+        }
+        if !l.deny.is_empty() {
+            lists.push(format!("denied {}", l.deny.join(", ")));
+        }
+        let mut text = String::from("a licence");
+        if !lists.is_empty() {
+            let _ = write!(text, " not acceptable ({})", lists.join("; "));
+        }
+        if l.unknown {
+            text.push_str(if lists.is_empty() { " not known" } else { " or not known" });
+        }
+        parts.push(text);
+    }
     let statuses: Vec<&str> = m.vex_status.iter().map(|s| vex_name(*s)).collect();
     parts.push(format!("VEX status {}", statuses.join(" or ")));
     parts.join(", ")
@@ -762,6 +784,18 @@ fn context_fact(s: &mut String, m: &FindingMatch, (k, f): &Found<'_>) {
             Some(false) => ", transitive dependency",
             None => ", directness not known",
         });
+    }
+    if let Some(l) = &m.licenses {
+        let judgement = match l.judge(&f.licenses) {
+            LicenseJudgement::Acceptable => "acceptable",
+            LicenseJudgement::NotAcceptable => "not acceptable",
+            LicenseJudgement::Unknown => "not known",
+        };
+        if f.licenses.is_empty() {
+            let _ = write!(s, ", no licence given ({judgement})");
+        } else {
+            let _ = write!(s, ", licence {} ({judgement})", f.licenses.join("; "));
+        }
     }
 }
 

@@ -500,6 +500,34 @@ fn dependency_matcher_matches_direct_or_transitive_and_unknown_is_neither() {
 }
 
 #[test]
+fn licence_matcher_matches_components_whose_licence_is_not_acceptable() {
+    let rules = "[{id: copyleft, when: {licenses: {deny: [GPL-3.0-only, AGPL-3.0]}}, outcome: fail},\
+                  {id: allowed, when: {licenses: {allow: [MIT, Apache-2.0], unknown: true}}, outcome: warn}]";
+    // Dual-licensed: MIT can be taken, so neither list objects.
+    let v = decide(rules, &[F { licenses: &["MIT OR GPL-3.0-only"], ..F::default() }]);
+    assert_eq!((v.outcome, rules_of(&v)), (Outcome::Pass, vec![]));
+    // AND: both apply, GPL-3.0-only cannot be avoided (and is not allowed).
+    let v = decide(rules, &[F { licenses: &["MIT AND GPL-3.0-only"], ..F::default() }]);
+    assert_eq!((v.outcome, rules_of(&v)), (Outcome::Fail, vec!["copyleft", "allowed"]));
+    assert!(
+        v.reasons[0].message.contains("a licence not acceptable (denied AGPL-3.0, GPL-3.0-only)"),
+        "{:?}",
+        v.reasons
+    );
+    assert!(v.reasons[0].facts[0].ends_with(", licence MIT AND GPL-3.0-only (not acceptable)"), "{:?}", v.reasons);
+    // Not denied but not allowed: the allow-list rule only.
+    let v = decide(rules, &[F { licenses: &["BSD-3-Clause"], ..F::default() }]);
+    assert_eq!((v.outcome, rules_of(&v)), (Outcome::Warn, vec!["allowed"]));
+    // Unknown (none given, or not SPDX): only the rule with `unknown: true`.
+    for licenses in [&[][..], &["Apache License 2.0"][..]] {
+        let v = decide(rules, &[F { licenses, ..F::default() }]);
+        assert_eq!((v.outcome, rules_of(&v)), (Outcome::Warn, vec!["allowed"]), "{licenses:?}");
+    }
+    let v = decide(rules, &[F { licenses: &[], ..F::default() }]);
+    assert!(v.reasons[0].facts[0].ends_with(", no licence given (not known)"), "{:?}", v.reasons);
+}
+
+#[test]
 fn globs_match_runs_of_any_characters() {
     use super::release::glob;
     assert!(glob("pkg:npm/@acme/*", "pkg:npm/@acme/ui@1.0.0"));

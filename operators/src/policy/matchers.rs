@@ -97,9 +97,116 @@ pub fn scope_matches(scopes: &[String], scope: Option<&str>) -> bool {
     names.any(|n| scopes.iter().any(|s| s.trim().eq_ignore_ascii_case(n)))
 }
 
+/// The `licenses` matcher: a finding matches when its component's licence is not acceptable under
+/// `allow` and `deny` (or, with `unknown`, when its licence is not known).
+///
+/// A term (an SPDX id, `id+`, `id WITH exception`) is acceptable when an `allow` entry names it (or
+/// there is no `allow` list) and no `deny` entry does (see [`crate::spdx::Term::named_by`]). An
+/// expression is acceptable when some way of taking it uses only acceptable terms (`MIT OR
+/// GPL-3.0-only` is, under `deny: [GPL-3.0-only]`; `MIT AND GPL-3.0-only` is not). A component with
+/// several licence entries is under all of them: each must be acceptable.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LicenseMatch {
+    /// SPDX licence ids (or `id+`, `id WITH exception`) a component may be under. Empty: any not
+    /// denied.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    /// SPDX licence ids a component may not be under.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
+    /// Whether a component whose licence is not known — none given, or one that is not an SPDX
+    /// expression (a licence name such as `Apache License 2.0`) — matches. Default: it does not.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unknown: bool,
+}
+
+/// What a [`LicenseMatch`] makes of a component's licences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LicenseJudgement {
+    /// Every licence entry can be taken under acceptable terms.
+    Acceptable,
+    /// Some entry cannot.
+    NotAcceptable,
+    /// None is given, or some entry is not an SPDX expression (and none is known not acceptable).
+    Unknown,
+}
+
+impl LicenseMatch {
+    /// Whether the term is acceptable: allowed (or no allow list) and not denied.
+    pub fn accepts(&self, term: &crate::spdx::Term) -> bool {
+        (self.allow.is_empty() || self.allow.iter().any(|a| term.named_by(a)))
+            && !self.deny.iter().any(|d| term.named_by(d))
+    }
+
+    /// What the lists make of a component under every one of `licenses` (SPDX expressions).
+    pub fn judge(&self, licenses: &[String]) -> LicenseJudgement {
+        let mut unknown = licenses.is_empty();
+        for l in licenses {
+            match crate::spdx::Expression::parse(l) {
+                Ok(e) if !e.satisfiable(&|t| self.accepts(t)) => return LicenseJudgement::NotAcceptable,
+                Ok(_) => {}
+                Err(_) => unknown = true,
+            }
+        }
+        if unknown { LicenseJudgement::Unknown } else { LicenseJudgement::Acceptable }
+    }
+
+    /// Whether a component under `licenses` matches: its licence is not acceptable, or not known
+    /// and `unknown` is set.
+    pub fn matches(&self, licenses: &[String]) -> bool {
+        match self.judge(licenses) {
+            LicenseJudgement::Acceptable => false,
+            LicenseJudgement::NotAcceptable => true,
+            LicenseJudgement::Unknown => self.unknown,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn list(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn an_allow_list_needs_one_alternative_fully_allowed() {
+        let m = LicenseMatch { allow: list(&["MIT", "Apache-2.0", "BSD-3-Clause"]), ..LicenseMatch::default() };
+        assert!(!m.matches(&list(&["MIT OR Apache-2.0"])));
+        assert!(!m.matches(&list(&["GPL-3.0-only OR MIT"])), "MIT can be chosen");
+        assert!(m.matches(&list(&["MIT AND GPL-3.0-only"])), "AND needs both");
+        assert!(m.matches(&list(&["LGPL-2.1-only"])));
+        assert!(m.matches(&list(&["MIT", "GPL-3.0-only"])), "several entries: each applies");
+        assert!(!m.matches(&list(&["(MIT OR GPL-2.0) AND BSD-3-Clause"])));
+    }
+
+    #[test]
+    fn a_deny_list_matches_what_cannot_avoid_a_denied_id() {
+        let m = LicenseMatch { deny: list(&["GPL-3.0-only", "AGPL-3.0"]), ..LicenseMatch::default() };
+        assert!(!m.matches(&list(&["MIT OR GPL-3.0-only"])), "MIT avoids it");
+        assert!(m.matches(&list(&["GPL-3.0-only"])));
+        assert!(m.matches(&list(&["Apache-2.0 AND gpl-3.0-only"])));
+        assert!(m.matches(&list(&["AGPL-3.0+"])), "an id names its + form");
+        assert!(!m.matches(&list(&["MIT"])));
+        // Both lists: allowed and not denied.
+        let both = LicenseMatch { allow: list(&["GPL-3.0-only", "MIT"]), deny: list(&["GPL-3.0-only"]), ..m };
+        assert!(both.matches(&list(&["GPL-3.0-only"])) && !both.matches(&list(&["GPL-3.0-only OR MIT"])));
+    }
+
+    #[test]
+    fn unknown_licences_match_only_when_asked() {
+        let mut m = LicenseMatch { allow: list(&["MIT"]), ..LicenseMatch::default() };
+        for licenses in [&[][..], &["Apache License 2.0"][..], &["MIT", "Custom licence"][..]] {
+            assert_eq!(m.judge(&list(licenses)), LicenseJudgement::Unknown, "{licenses:?}");
+            assert!(!m.matches(&list(licenses)), "{licenses:?}");
+        }
+        // A known unacceptable entry decides, whatever the others.
+        assert_eq!(m.judge(&list(&["not spdx at all", "GPL-3.0-only"])), LicenseJudgement::NotAcceptable);
+        m.unknown = true;
+        assert!(m.matches(&[]) && m.matches(&list(&["Apache License 2.0"])) && !m.matches(&list(&["MIT"])));
+    }
 
     #[test]
     fn cwe_ids_read_in_any_case_and_print_canonically() {

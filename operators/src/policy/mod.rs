@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 pub use duration::Duration;
 pub use error::PolicyError;
-pub use matchers::{Cwe, Dependency};
+pub use matchers::{Cwe, Dependency, LicenseJudgement, LicenseMatch};
 pub use model::*;
 pub use severity::{Band, CvssError, cvss_score};
 

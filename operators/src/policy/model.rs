@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use trustloop_schemas::{ActionKind, EventTime, Outcome, VexJustification, VexStatus};
 
 use super::duration::Duration;
-use super::matchers::{Cwe, Dependency};
+use super::matchers::{Cwe, Dependency, LicenseMatch};
 use super::severity::Band;
 
 /// The only `api_version` this build reads.
@@ -226,6 +226,10 @@ pub struct FindingMatch {
     /// inventory does not say is neither). Left out of the digest when not set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dependency: Option<Dependency>,
+    /// The component's licence is not acceptable under these SPDX allow and deny lists (or not
+    /// known, with `unknown: true`; see [`LicenseMatch`]). Left out of the digest when not set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub licenses: Option<LicenseMatch>,
 }
 
 impl FindingMatch {
@@ -253,6 +257,7 @@ impl Default for FindingMatch {
             sources: Vec::new(),
             scopes: Vec::new(),
             dependency: None,
+            licenses: None,
         }
     }
 }
@@ -677,6 +682,10 @@ impl PolicyDoc {
             set(&mut r.when.cwes);
             set(&mut r.when.sources);
             set(&mut r.when.scopes);
+            if let Some(l) = &mut r.when.licenses {
+                set(&mut l.allow);
+                set(&mut l.deny);
+            }
         }
         for a in &mut self.release_gates.approvals {
             set(&mut a.environments);

@@ -436,3 +436,38 @@ fn weakness_source_scope_and_dependency_matchers_are_located_and_left_out_of_the
     let e = err(&with_condition("        scopes: [' ']\n"));
     assert!(e.to_string().contains("when.scopes[0]: empty scope"), "{e}");
 }
+
+#[test]
+fn licence_lists_are_checked_located_and_left_out_of_the_digest_when_unused() {
+    let default = crate::policy::default_policy();
+    assert!(!default.canonical_json().contains("\"licenses\""), "{}", default.canonical_json());
+    let a = parse(&with_condition("        licenses: {deny: [GPL-3.0-only, AGPL-3.0], allow: []}\n")).expect("valid");
+    let b = parse(&with_condition(
+        "        licenses:\n          deny: [AGPL-3.0, GPL-3.0-only]\n          unknown: false\n",
+    ))
+    .expect("valid");
+    assert_eq!(a.digest(), b.digest(), "order, empty lists and the default unknown do not count");
+    assert_ne!(a.digest(), default.digest());
+    assert!(
+        a.canonical_json().contains(r#""licenses":{"deny":["AGPL-3.0","GPL-3.0-only"]}"#),
+        "{}",
+        a.canonical_json()
+    );
+
+    let line = DEFAULT_YAML.lines().position(|l| l == "        known_exploited: true").expect("the rule") + 2;
+    let e = err(&with_condition("        licenses:\n          allow: [MIT, Apache License 2.0]\n"));
+    assert!(
+        e.to_string()
+            .contains("release_gates.rules[0].when.licenses.allow[1]: `Apache License 2.0` is not an SPDX licence id"),
+        "{e}"
+    );
+    assert_eq!(e.line, Some(line + 1), "{e}");
+    let e = err(&with_condition("        licenses: {allow: [MIT], deny: [mit]}\n"));
+    assert!(e.to_string().contains("when.licenses.deny[0]: `mit` is both allowed and denied"), "{e}");
+    assert_eq!(e.line, Some(line), "{e}");
+    let e = err(&with_condition("        licenses: {}\n"));
+    assert!(e.to_string().contains("when.licenses: licenses matches nothing without"), "{e}");
+    let e = err(&with_condition("        licenses: {alow: [MIT]}\n"));
+    assert!(e.message.contains("unknown field `alow`") && e.message.contains("allow"), "{e}");
+    assert!(parse(&with_condition("        licenses: {unknown: true}\n")).is_ok());
+}

@@ -204,6 +204,37 @@ impl Checker {
                     );
                 }
             }
+            if let Some(l) = &r.when.licenses {
+                let at = |list: &str, j: usize| {
+                    let mut p = when("licenses");
+                    p.extend([k(list), Seg::Index(j)]);
+                    p
+                };
+                for (list, entries) in [("allow", &l.allow), ("deny", &l.deny)] {
+                    for (j, entry) in entries.iter().enumerate() {
+                        if let Err(e) = crate::spdx::parse_term(entry) {
+                            self.issue(
+                                at(list, j),
+                                format!(
+                                    "`{entry}` is not an SPDX licence id ({e}): write an id such as MIT, \
+                                     GPL-2.0+ or GPL-2.0-only WITH Classpath-exception-2.0"
+                                ),
+                            );
+                        }
+                    }
+                }
+                for (j, entry) in l.deny.iter().enumerate() {
+                    if l.allow.iter().any(|a| a.trim().eq_ignore_ascii_case(entry.trim())) {
+                        self.issue(at("deny", j), format!("`{entry}` is both allowed and denied: list it once"));
+                    }
+                }
+                if l.allow.is_empty() && l.deny.is_empty() && !l.unknown {
+                    self.issue(
+                        when("licenses"),
+                        "licenses matches nothing without `allow` or `deny` lists (or `unknown: true`)",
+                    );
+                }
+            }
             self.names(&r.when.scopes, when("scopes"), "scope");
             for (j, scope) in r.when.scopes.iter().enumerate() {
                 if scope.contains(',') {
