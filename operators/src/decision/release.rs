@@ -156,6 +156,16 @@ pub fn applies(environments: &[String], env: &str) -> bool {
     environments.is_empty() || environments.iter().any(|e| e == env)
 }
 
+/// Whether a gate rule's `releases` patterns (empty = all) include release `name`@`version`: a
+/// pattern includes it if it matches the name (`payments-*`) or `NAME@VERSION` (`shop@2.*`).
+pub fn applies_to_release(patterns: &[String], name: &str, version: &str) -> bool {
+    if patterns.is_empty() {
+        return true;
+    }
+    let release = format!("{name}@{version}");
+    patterns.iter().any(|p| glob(p, name) || glob(p, &release))
+}
+
 /// Whether `w` lists the release (`NAME` or `NAME@VERSION`).
 pub fn covers(w: &Waiver, name: &str, release: &str) -> bool {
     w.releases.iter().any(|r| r == release || r == name)
@@ -353,8 +363,13 @@ impl<'a> Gate<'a> {
         let release = self.state.release();
         let now = self.now;
 
-        let rule_ids: Vec<usize> =
-            (0..gates.rules.len()).filter(|&i| applies(&gates.rules[i].environments, env)).collect();
+        let rule_ids: Vec<usize> = (0..gates.rules.len())
+            .filter(|&i| {
+                let rule = &gates.rules[i];
+                applies(&rule.environments, env)
+                    && applies_to_release(&rule.releases, &self.state.name, &self.state.version)
+            })
+            .collect();
         let mut matched: Vec<Vec<Found<'a>>> = vec![Vec::new(); rule_ids.len()];
         let mut waivers: Vec<(usize, bool, Vec<Found<'a>>)> = (0..gates.waivers.len())
             .filter(|&i| covers(&gates.waivers[i], &self.state.name, &release))

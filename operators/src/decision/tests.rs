@@ -528,6 +528,35 @@ fn licence_matcher_matches_components_whose_licence_is_not_acceptable() {
 }
 
 #[test]
+fn release_patterns_limit_a_rule_to_the_releases_they_match() {
+    let rules = "[{id: shop2, releases: ['shop@2.*', 'pay-*'], when: {min_severity: high}, outcome: fail},\
+                  {id: any, when: {min_severity: high}, outcome: warn}]";
+    let mut r = Run::with(&gates(rules, "[]", "[]", "[]"));
+    for (n, release) in [(1, "shop@1.0"), (2, "shop@2.1"), (3, "pay-api@1.0"), (4, "payments@1.0")] {
+        r.feed(&finding(n, T0, F { release, ..F::default() }));
+    }
+    let mut fired = Vec::new();
+    for (n, release) in [(11, "shop@1.0"), (12, "shop@2.1"), (13, "pay-api@1.0"), (14, "payments@1.0")] {
+        let v = one_verdict(&r.feed(&promotion(n, T0, release, "dev", "staging"))).clone();
+        fired.push((release, v.outcome, rules_of(&v).into_iter().map(str::to_string).collect::<Vec<_>>()));
+    }
+    let expected = |release, outcome, rules: &[&str]| (release, outcome, rules.iter().map(|s| s.to_string()).collect());
+    assert_eq!(
+        fired,
+        vec![
+            expected("shop@1.0", Outcome::Warn, &["any"]),
+            expected("shop@2.1", Outcome::Fail, &["shop2", "any"]),
+            expected("pay-api@1.0", Outcome::Fail, &["shop2", "any"]),
+            expected("payments@1.0", Outcome::Warn, &["any"]),
+        ]
+    );
+    use super::release::applies_to_release;
+    let p = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert!(applies_to_release(&[], "x", "1") && applies_to_release(&p(&["@acme/app"]), "@acme/app", "1.0"));
+    assert!(!applies_to_release(&p(&["shop"]), "shopping", "1") && applies_to_release(&p(&["shop*"]), "shopping", "1"));
+}
+
+#[test]
 fn globs_match_runs_of_any_characters() {
     use super::release::glob;
     assert!(glob("pkg:npm/@acme/*", "pkg:npm/@acme/ui@1.0.0"));

@@ -89,6 +89,7 @@ impl Default for ReleaseGates {
             id: id.into(),
             description: Some(description.into()),
             environments: environments.iter().map(|e| e.to_string()).collect(),
+            releases: Vec::new(),
             when,
             outcome,
             until: None,
@@ -150,6 +151,11 @@ pub struct GateRule {
     /// Target environments the rule applies to; empty means every environment.
     #[serde(default)]
     pub environments: Vec<String>,
+    /// Releases the rule applies to, as patterns (`*` matches any run of characters) of the release
+    /// name (`payments-*`) or of `NAME@VERSION` (`shop@2.*`). Empty: every release. Left out of the
+    /// digest when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub releases: Vec<String>,
     /// Conditions on one finding, all of which must hold.
     #[serde(default)]
     pub when: FindingMatch,
@@ -677,6 +683,7 @@ impl PolicyDoc {
         }
         for r in &mut self.release_gates.rules {
             set(&mut r.environments);
+            set(&mut r.releases);
             r.when.vex_status.sort_by_key(|s| vex_rank(*s));
             r.when.vex_status.dedup();
             set(&mut r.when.cwes);

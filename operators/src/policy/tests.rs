@@ -471,3 +471,25 @@ fn licence_lists_are_checked_located_and_left_out_of_the_digest_when_unused() {
     assert!(e.message.contains("unknown field `alow`") && e.message.contains("allow"), "{e}");
     assert!(parse(&with_condition("        licenses: {unknown: true}\n")).is_ok());
 }
+
+#[test]
+fn release_patterns_are_located_and_left_out_of_the_digest_when_unused() {
+    let default = crate::policy::default_policy();
+    assert!(!default.canonical_json().contains("\"releases\":["), "{}", default.canonical_json());
+    let rule = |releases: &str| {
+        let yaml = DEFAULT_YAML.replace(
+            "      environments: []               # target environments; [] = every environment\n",
+            &format!("      environments: []\n      releases: {releases}\n"),
+        );
+        assert_ne!(yaml, DEFAULT_YAML, "the default policy has the line this test edits");
+        yaml
+    };
+    assert_eq!(parse(&rule("[]")).expect("valid").digest(), default.digest());
+    let a = parse(&rule("['shop@2.*', pay-*]")).expect("valid");
+    let b = parse(&rule("[pay-*, 'shop@2.*', pay-*]")).expect("valid");
+    assert_eq!(a.digest(), b.digest());
+    assert_ne!(a.digest(), default.digest());
+    let e = err(&rule("[shop, '']"));
+    assert!(e.to_string().contains("release_gates.rules[0].releases[1]: empty release pattern"), "{e}");
+    assert!(e.line.is_some(), "{e}");
+}

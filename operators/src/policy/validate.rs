@@ -155,6 +155,7 @@ impl Checker {
         for (i, r) in g.rules.iter().enumerate() {
             let at = |key: &str| vec![k("release_gates"), k("rules"), Seg::Index(i), k(key)];
             self.names(&r.environments, at("environments"), "environment");
+            self.names(&r.releases, at("releases"), "release pattern");
             let when = |key: &str| vec![k("release_gates"), k("rules"), Seg::Index(i), k("when"), k(key)];
             if let Some(c) = r.when.min_cvss {
                 self.range(when("min_cvss"), c, 0.0, 10.0, "a CVSS score");
