@@ -346,7 +346,7 @@ impl DecisionState {
         }
         for (tenant, t) in &self.tenants {
             let gates = &t.policy.doc.release_gates;
-            if !gates.rules.iter().any(|r| r.when.uses_epss()) {
+            if !gates.rules.iter().any(|r| r.uses_epss()) {
                 continue;
             }
             for (subject, s) in &t.subjects {

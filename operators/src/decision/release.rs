@@ -15,7 +15,10 @@ use super::Decision;
 use super::evidence::Evidence;
 use crate::intel::EpssTable;
 use crate::policy::matchers::{advisory_source, scope_matches};
-use crate::policy::{Cwe, Dependency, FindingMatch, GateOutcome, LicenseJudgement, PolicyDoc, SeverityPolicy, Waiver};
+use crate::policy::{
+    Cwe, Dependency, EscalateTo, Escalation, FindingMatch, GateOutcome, LicenseJudgement, PolicyDoc, SeverityPolicy,
+    Waiver,
+};
 use crate::trust::findings::Severity;
 
 /// Most facts listed in one reason; the rest are counted in a last fact (the evidence digest covers
@@ -326,14 +329,18 @@ pub struct Gate<'a> {
 
 type Found<'a> = (&'a FindingKey, &'a OpenFinding);
 
+/// A finding a rule matched, and whether the rule's `escalate` conditions escalated it.
+type Hit<'a> = (Found<'a>, bool);
+
 /// The outcome of a subject and what made it so (see [`Gate::assess`]).
 #[derive(Debug)]
 pub struct Assessment<'a> {
     gate: Gate<'a>,
     /// The outcome.
     pub outcome: Outcome,
-    /// Gate rules (policy index) that matched, with the findings they matched.
-    rules: Vec<(usize, Vec<Found<'a>>)>,
+    /// Gate rules (policy index) that matched, with the findings they matched (and whether each
+    /// was escalated).
+    rules: Vec<(usize, Vec<Hit<'a>>)>,
     /// Waivers listing the release (policy index, still in force), with the open findings of their
     /// advisory (hidden while in force).
     waivers: Vec<(usize, bool, Vec<Found<'a>>)>,
@@ -349,9 +356,51 @@ pub struct Assessment<'a> {
     epss_considered: bool,
 }
 
-/// Whether a gate rule applying to environment `env` has an EPSS condition.
+/// Whether a gate rule applying to environment `env` has an EPSS condition (in `when` or
+/// `escalate`).
 pub fn rules_use_epss(gates: &crate::policy::ReleaseGates, env: &str) -> bool {
-    gates.rules.iter().any(|r| r.when.uses_epss() && applies(&r.environments, env))
+    gates.rules.iter().any(|r| r.uses_epss() && applies(&r.environments, env))
+}
+
+/// Whether finding `f` meets a condition of `e` (EPSS against the scores in `epss`). Builds no
+/// string: [`Gate::assess`] asks it of every finding a rule with `escalate` matches.
+fn escalates(e: &Escalation, f: &OpenFinding, epss: &EpssTable) -> bool {
+    (e.known_exploited && f.known_exploited)
+        || (e.uses_epss()
+            && epss.highest(&f.cves).is_some_and(|(_, score)| {
+                e.min_epss.is_some_and(|min| score.epss >= min)
+                    || e.min_epss_percentile.is_some_and(|min| score.percentile >= min)
+            }))
+}
+
+/// The conditions of `e` that finding `f` meets, in words (see [`escalates`]).
+fn escalation(e: &Escalation, f: &OpenFinding, epss: &EpssTable) -> Vec<String> {
+    let mut why = Vec::new();
+    if e.known_exploited && f.known_exploited {
+        why.push("known exploited".to_string());
+    }
+    if e.uses_epss()
+        && let Some((cve, score)) = epss.highest(&f.cves)
+    {
+        if let Some(min) = e.min_epss.filter(|min| score.epss >= *min) {
+            why.push(format!("EPSS {} of {cve} at least {min}", score.epss));
+        }
+        if let Some(min) = e.min_epss_percentile.filter(|min| score.percentile >= *min) {
+            why.push(format!("EPSS percentile {} of {cve} at least {min}", score.percentile));
+        }
+    }
+    why
+}
+
+/// The outcome a rule's hit gives: the rule's own, or its escalation's.
+fn effect(rule: &crate::policy::GateRule, escalated: bool) -> Outcome {
+    match rule.escalate.as_ref().filter(|_| escalated) {
+        Some(e) => match e.to {
+            EscalateTo::Warn => Outcome::Warn,
+            EscalateTo::Fail => Outcome::Fail,
+        },
+        None => rule.outcome.into(),
+    }
 }
 
 impl<'a> Gate<'a> {
@@ -370,7 +419,7 @@ impl<'a> Gate<'a> {
                     && applies_to_release(&rule.releases, &self.state.name, &self.state.version)
             })
             .collect();
-        let mut matched: Vec<Vec<Found<'a>>> = vec![Vec::new(); rule_ids.len()];
+        let mut matched: Vec<Vec<Hit<'a>>> = vec![Vec::new(); rule_ids.len()];
         let mut waivers: Vec<(usize, bool, Vec<Found<'a>>)> = (0..gates.waivers.len())
             .filter(|&i| covers(&gates.waivers[i], &self.state.name, &release))
             .map(|i| (i, now < gates.waivers[i].expires, Vec::new()))
@@ -401,15 +450,16 @@ impl<'a> Gate<'a> {
                     _ => matches(&rule.when, k, f, severity, self.epss),
                 };
                 if hit {
-                    matched[j].push((k, f));
-                    if rule.outcome.hides() {
-                        break; // hidden from the rules after it
+                    let up = rule.escalate.as_ref().is_some_and(|e| escalates(e, f, self.epss));
+                    matched[j].push(((k, f), up));
+                    if rule.outcome.hides() && !up {
+                        break; // hidden from the rules after it (unless escalated)
                     }
                 }
             }
         }
         waivers.retain(|w| !w.2.is_empty());
-        let rules: Vec<(usize, Vec<Found<'a>>)> =
+        let rules: Vec<(usize, Vec<Hit<'a>>)> =
             rule_ids.into_iter().zip(matched).filter(|(_, hits)| !hits.is_empty()).collect();
 
         let mut approvals = Vec::new();
@@ -434,11 +484,12 @@ impl<'a> Gate<'a> {
             }
         }
 
-        let fails =
-            rules.iter().any(|(i, _)| matches!(gates.rules[*i].outcome, GateOutcome::Fail | GateOutcome::RequireVex))
-                || !freezes.is_empty()
-                || approvals.iter().any(|&(i, standing)| standing < gates.approvals[i].required);
-        let warns = rules.iter().any(|(i, _)| gates.rules[*i].outcome == GateOutcome::Warn);
+        let gives =
+            |o: Outcome| rules.iter().any(|(i, hits)| hits.iter().any(|(_, up)| effect(&gates.rules[*i], *up) == o));
+        let fails = gives(Outcome::Fail)
+            || !freezes.is_empty()
+            || approvals.iter().any(|&(i, standing)| standing < gates.approvals[i].required);
+        let warns = gives(Outcome::Warn);
         let outcome = if fails {
             Outcome::Fail
         } else if warns {
@@ -477,12 +528,15 @@ impl Assessment<'_> {
 
         for (i, hits) in &self.rules {
             let rule = &gates.rules[*i];
-            let level = match rule.outcome {
-                GateOutcome::Fail => "FAIL",
-                GateOutcome::Warn => "WARN",
-                GateOutcome::Ignore => "IGNORED",
-                GateOutcome::Defer => "DEFERRED",
-                GateOutcome::RequireVex => "FAIL",
+            let escalated = hits.iter().filter(|(_, up)| *up).count();
+            let level = match (rule.outcome, rule.escalate.as_ref().filter(|_| escalated > 0)) {
+                (_, Some(e)) if e.to == EscalateTo::Fail => "FAIL",
+                (_, Some(_)) => "WARN",
+                (GateOutcome::Fail, None) => "FAIL",
+                (GateOutcome::Warn, None) => "WARN",
+                (GateOutcome::Ignore, None) => "IGNORED",
+                (GateOutcome::Defer, None) => "DEFERRED",
+                (GateOutcome::RequireVex, None) => "FAIL",
             };
             let mut message = format!(
                 "{level}: {} open finding{} of {release} match{} rule `{}` ({})",
@@ -509,21 +563,32 @@ impl Assessment<'_> {
                 message.push(')');
             }
             if let Some(until) = rule.until.filter(|_| rule.outcome.hides()) {
-                let _ = write!(message, ", hidden from the rules after it until {until}");
+                let which = if escalated > 0 { " (those not escalated)" } else { "" };
+                let _ = write!(message, ", hidden from the rules after it{which} until {until}");
                 if let Some(j) = rule.justification.as_deref() {
                     let _ = write!(message, ". Justification: {j}");
+                }
+            }
+            if let Some(e) = rule.escalate.as_ref().filter(|_| escalated > 0) {
+                let to = if e.to == EscalateTo::Fail { "FAIL" } else { "WARN" };
+                let _ = write!(message, "; {escalated} of them escalated to {to} ({})", escalation_conditions(e));
+                if rule.outcome.hides() {
+                    message.push_str(" and not hidden");
                 }
             }
             if let Some(d) = rule.description.as_deref().filter(|d| !d.is_empty()) {
                 let _ = write!(message, ": {d}");
             }
-            let epss = rule.when.uses_epss().then_some(g.epss);
+            let epss = rule.uses_epss().then_some(g.epss);
             reasons.push(Reason {
                 rule: rule.id.clone(),
                 message,
-                facts: capped(hits, |h| {
+                facts: capped(hits, |(h, up)| {
                     let mut fact = finding_fact(h, severity, epss);
                     context_fact(&mut fact, &rule.when, h);
+                    if let Some(e) = rule.escalate.as_ref().filter(|_| *up) {
+                        let _ = write!(fact, "; escalated: {}", escalation(e, h.1, g.epss).join(", "));
+                    }
                     fact
                 }),
             });
@@ -708,6 +773,21 @@ pub fn conditions(m: &FindingMatch) -> String {
     let statuses: Vec<&str> = m.vex_status.iter().map(|s| vex_name(*s)).collect();
     parts.push(format!("VEX status {}", statuses.join(" or ")));
     parts.join(", ")
+}
+
+/// The conditions of an escalation, in words.
+fn escalation_conditions(e: &Escalation) -> String {
+    let mut parts = Vec::new();
+    if e.known_exploited {
+        parts.push("known exploited".to_string());
+    }
+    if let Some(x) = e.min_epss {
+        parts.push(format!("EPSS {x} or higher"));
+    }
+    if let Some(x) = e.min_epss_percentile {
+        parts.push(format!("EPSS percentile {x} or higher"));
+    }
+    parts.join(" or ")
 }
 
 /// The OpenVEX name of a status.

@@ -557,6 +557,57 @@ fn release_patterns_limit_a_rule_to_the_releases_they_match() {
 }
 
 #[test]
+fn a_warn_rule_escalates_to_fail_on_known_exploitation_or_epss() {
+    let rules = "[{id: high, when: {min_severity: high}, outcome: warn,\
+                   escalate: {known_exploited: true, min_epss: 0.5}}]";
+    let mut r = Run::with(&gates(rules, "[]", "[]", "[]"));
+    r.feed(&finding(1, T0, F { cves: &["CVE-2024-0001"], ..F::default() }));
+    let v = one_verdict(&r.feed(&promotion(2, T0, "shop@1.0", "dev", "staging"))).clone();
+    assert_eq!((v.outcome, rules_of(&v)), (Outcome::Warn, vec!["high"]), "neither condition: the rule warns");
+    assert!(!v.reasons[0].message.contains("escalated"), "{:?}", v.reasons);
+    // EPSS below the threshold changes nothing; at it, the rule fails.
+    assert!(verdicts(&r.feed(&epss_day(3, T0 + H, &[("CVE-2024-0001", 0.49, 0.9)]))).is_empty());
+    let v = one_verdict(&r.feed(&epss_day(4, T0 + 2 * H, &[("CVE-2024-0001", 0.5, 0.9)]))).clone();
+    assert_eq!((v.outcome, rules_of(&v)), (Outcome::Fail, vec!["high"]));
+    assert!(
+        v.reasons[0].message.starts_with("FAIL: 1 open finding of shop@1.0 matches rule `high`")
+            && v.reasons[0].message.contains("; 1 of them escalated to FAIL (known exploited or EPSS 0.5 or higher)"),
+        "{:?}",
+        v.reasons
+    );
+    assert!(v.reasons[0].facts[0].ends_with("; escalated: EPSS 0.5 of CVE-2024-0001 at least 0.5"), "{:?}", v.reasons);
+    // Replay's view agrees.
+    assert_eq!(r.s.evaluate_release("acme", "shop@1.0@staging").expect("decision").outcome, Outcome::Fail);
+    // Known exploited escalates whatever the score; a second, not escalated finding is listed too.
+    let mut r = Run::with(&gates(rules, "[]", "[]", "[]"));
+    r.feed(&finding(1, T0, F { kev: true, ..F::default() }));
+    r.feed(&finding(2, T0, F { advisory: "GHSA-2", ..F::default() }));
+    let v = one_verdict(&r.feed(&promotion(3, T0, "shop@1.0", "dev", "staging"))).clone();
+    assert_eq!(v.outcome, Outcome::Fail);
+    assert!(v.reasons[0].message.contains("2 open findings") && v.reasons[0].message.contains("1 of them escalated"));
+    let escalated: Vec<bool> = v.reasons[0].facts.iter().map(|f| f.ends_with("; escalated: known exploited")).collect();
+    assert_eq!(escalated, [false, true], "{:?}", v.reasons[0].facts);
+}
+
+#[test]
+fn an_escalated_finding_of_a_defer_rule_is_not_hidden() {
+    let rules = format!(
+        "[{{id: later, when: {{min_severity: high}}, outcome: defer, until: '{}', escalate: {{to: warn, known_exploited: true}}}},\
+          {{id: high, when: {{min_severity: high}}, outcome: fail}}]",
+        time(T0 + 10 * H)
+    );
+    let mut r = Run::with(&gates(&rules, "[]", "[]", "[]"));
+    r.feed(&finding(1, T0, F::default()));
+    let v = one_verdict(&r.feed(&promotion(2, T0, "shop@1.0", "dev", "staging"))).clone();
+    assert_eq!((v.outcome, rules_of(&v)), (Outcome::Pass, vec!["later"]), "deferred");
+    // Listed in a catalog: escalated to WARN by the defer rule, and no longer hidden from `high`.
+    let v = one_verdict(&r.feed(&finding(3, T0 + H, F { kev: true, ..F::default() }))).clone();
+    assert_eq!((v.outcome, rules_of(&v)), (Outcome::Fail, vec!["later", "high"]));
+    assert!(v.reasons[0].message.starts_with("WARN: "), "{:?}", v.reasons);
+    assert!(v.reasons[0].message.contains("escalated to WARN (known exploited) and not hidden"), "{:?}", v.reasons);
+}
+
+#[test]
 fn globs_match_runs_of_any_characters() {
     use super::release::glob;
     assert!(glob("pkg:npm/@acme/*", "pkg:npm/@acme/ui@1.0.0"));

@@ -96,6 +96,7 @@ impl Default for ReleaseGates {
             justification: None,
             issuers: Vec::new(),
             justifications: Vec::new(),
+            escalate: None,
         };
         ReleaseGates {
             rules: vec![
@@ -176,6 +177,60 @@ pub struct GateRule {
     /// or none). Left out of the digest when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub justifications: Vec<VexJustification>,
+    /// For `warn`, `ignore` and `defer`: the findings it matches that are known exploited or
+    /// likely to be exploited (any condition of it holds) take a stricter outcome instead. Left out
+    /// of the digest when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalate: Option<Escalation>,
+}
+
+impl GateRule {
+    /// Whether it has a condition on EPSS (in `when` or in `escalate`).
+    pub fn uses_epss(&self) -> bool {
+        self.when.uses_epss() || self.escalate.as_ref().is_some_and(Escalation::uses_epss)
+    }
+}
+
+/// When a finding a rule matches takes a stricter outcome than the rule's: it is known exploited,
+/// or its EPSS score or percentile reaches a threshold — any one of the conditions given suffices.
+/// An escalated finding of an `ignore` or `defer` rule is not hidden from the rules after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Escalation {
+    /// The outcome an escalated finding gives: `fail` (the default) or, for `ignore` and `defer`
+    /// rules, `warn`.
+    #[serde(default)]
+    pub to: EscalateTo,
+    /// Escalate a finding that is known exploited (the advisory says so, or a known-exploited
+    /// catalog lists one of its CVEs). Left out of the digest when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub known_exploited: bool,
+    /// Escalate a finding whose highest EPSS score in force is at least this (0–1). Left out of
+    /// the digest when not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_epss: Option<f64>,
+    /// Escalate a finding whose EPSS percentile is at least this (0–1). Left out of the digest when
+    /// not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_epss_percentile: Option<f64>,
+}
+
+impl Escalation {
+    /// Whether it has a condition on EPSS.
+    pub fn uses_epss(&self) -> bool {
+        self.min_epss.is_some() || self.min_epss_percentile.is_some()
+    }
+}
+
+/// The outcome an escalated finding gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalateTo {
+    /// The verdict is at least `WARN`.
+    Warn,
+    /// The verdict is `FAIL`.
+    #[default]
+    Fail,
 }
 
 /// Conditions on a finding (all given ones must hold; an omitted one always holds).

@@ -493,3 +493,37 @@ fn release_patterns_are_located_and_left_out_of_the_digest_when_unused() {
     assert!(e.to_string().contains("release_gates.rules[0].releases[1]: empty release pattern"), "{e}");
     assert!(e.line.is_some(), "{e}");
 }
+
+#[test]
+fn escalation_is_checked_located_and_left_out_of_the_digest_when_unused() {
+    let default = crate::policy::default_policy();
+    assert!(!default.canonical_json().contains("escalate"), "{}", default.canonical_json());
+    // The default policy's last rule warns on high findings.
+    let warn = |escalate: &str| {
+        let yaml = DEFAULT_YAML.replace(
+            "        min_severity: high\n      outcome: warn\n",
+            &format!("        min_severity: high\n      outcome: warn\n      escalate: {escalate}\n"),
+        );
+        assert_ne!(yaml, DEFAULT_YAML, "the default policy has the rule this test edits");
+        yaml
+    };
+    let a = parse(&warn("{known_exploited: true, min_epss: 0.5}")).expect("valid");
+    let b = parse(&warn("{min_epss: 0.5, to: fail, known_exploited: true}")).expect("valid");
+    assert_eq!(a.digest(), b.digest(), "to: fail is the default");
+    assert_ne!(a.digest(), default.digest());
+    let esc = a.release_gates.rules[3].escalate.as_ref().expect("escalate");
+    assert!(esc.known_exploited && esc.min_epss == Some(0.5) && esc.min_epss_percentile.is_none());
+    assert!(a.release_gates.rules[3].uses_epss() && !a.release_gates.rules[3].when.uses_epss());
+
+    let e = err(&warn("{to: warn, known_exploited: true}"));
+    assert!(e.to_string().contains("release_gates.rules[3].escalate.to: a warn rule escalates to fail"), "{e}");
+    assert!(e.line.is_some(), "{e}");
+    let e = err(&warn("{}"));
+    assert!(e.to_string().contains("release_gates.rules[3].escalate: escalate needs a condition"), "{e}");
+    let e = err(&warn("{min_epss_percentile: 2}"));
+    assert!(e.to_string().contains("escalate.min_epss_percentile: 2 is out of range"), "{e}");
+    let e = err(&warn("{known_exploited: true, to: block}"));
+    assert!(e.message.contains("unknown variant `block`") && e.message.contains("fail"), "{e}");
+    let e = err(&with_condition("      escalate: {known_exploited: true}\n"));
+    assert!(e.to_string().contains("release_gates.rules[0].escalate: a fail or require_vex rule fails already"), "{e}");
+}

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::duration::Duration;
 use super::error::Seg;
-use super::model::{API_VERSION, GateOutcome, PolicyDoc};
+use super::model::{API_VERSION, EscalateTo, GateOutcome, PolicyDoc};
 
 /// The name of the missed-heartbeat feature in `TrustScore` events (no telemetry feature may use it).
 pub const RESERVED_HEARTBEAT: &str = "missed_heartbeats";
@@ -184,6 +184,35 @@ impl Checker {
                 }
                 if !r.justifications.is_empty() {
                     self.issue(at("justifications"), "`justifications` is for require_vex rules");
+                }
+            }
+            if let Some(e) = &r.escalate {
+                let esc = |key: &str| {
+                    let mut p = at("escalate");
+                    p.push(k(key));
+                    p
+                };
+                match (r.outcome, e.to) {
+                    (GateOutcome::Fail | GateOutcome::RequireVex, _) => self.issue(
+                        at("escalate"),
+                        "a fail or require_vex rule fails already: escalate warn, ignore or defer rules",
+                    ),
+                    (GateOutcome::Warn, EscalateTo::Warn) => {
+                        self.issue(esc("to"), "a warn rule escalates to fail (the only stricter outcome)")
+                    }
+                    _ => {}
+                }
+                if !e.known_exploited && !e.uses_epss() {
+                    self.issue(
+                        at("escalate"),
+                        "escalate needs a condition: known_exploited: true, min_epss or min_epss_percentile",
+                    );
+                }
+                if let Some(x) = e.min_epss {
+                    self.range(esc("min_epss"), x, 0.0, 1.0, "an EPSS probability");
+                }
+                if let Some(x) = e.min_epss_percentile {
+                    self.range(esc("min_epss_percentile"), x, 0.0, 1.0, "an EPSS percentile");
                 }
             }
             self.names(&r.issuers, at("issuers"), "issuer");
