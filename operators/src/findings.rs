@@ -27,11 +27,10 @@
 //! finding is emitted; a new day's scores re-emit nothing (the decision operator reads the scores
 //! itself, so a verdict always uses the scores in force).
 //!
-//! Component and advisory context ([`context`]): every finding carries its component's scope,
-//! directness and licences as the release's latest inventory gives them, and the CWE ids its
-//! advisory's `database_specific` names. A re-imported inventory that changes a component's facts
-//! re-emits that component's open findings (as updates caused by the inventory); an advisory
-//! upsert that changes its CWE ids re-emits its open findings.
+//! Component and advisory context: every finding carries its component's scope, directness and
+//! licences as the release's latest inventory gives them, and the CWE ids its advisory names —
+//! the impact operator keeps them with the component and the advisory, and re-emits a finding
+//! when they change (a re-imported inventory, an advisory upsert).
 //!
 //! Memory: the layer stores a view only for the open findings some statement touched; everything
 //! else it needs to re-emit a finding is rebuilt from the impact operator's interned state.
@@ -48,8 +47,6 @@ use crate::intel::{Intel, upstream_cves, vulnerability_cves};
 use crate::operator::Operator;
 use crate::purl::Purl;
 use crate::vex::{Consensus, IssuerTrust, Subject, VexIndex, id_key};
-
-pub(crate) mod context;
 
 /// An open finding within its advisory: release name, version, environment, purl.
 type OpenKey = (String, String, Option<String>, String);
@@ -115,8 +112,6 @@ pub struct FindingsState {
     /// What each advisory's open findings carry of the intelligence (non-default only; looked up
     /// for every delta, hence hashed).
     intel_of: FxHashMap<String, AdvisoryIntel>,
-    /// The components' scope, directness and licences, and the advisories' CWE ids.
-    context: context::Context,
 }
 
 /// What a vulnerability's findings carry of the exploitation intelligence (EPSS aside).
@@ -186,7 +181,6 @@ impl FindingsState {
                     v.apply_to(&mut f);
                 }
                 self.intel_into(&mut f);
-                self.context.fill(&mut f);
                 out.push(f);
             }
         }
@@ -197,14 +191,9 @@ impl FindingsState {
     pub fn apply_event(&mut self, event: &Event) -> Vec<Finding> {
         match event {
             Event::Advisory(a) => self.apply_advisory(a),
-            Event::ReleaseInventory(r) => {
-                let changed = self.context.apply_inventory(r);
+            Event::ReleaseInventory(_) => {
                 let deltas = self.impact.apply(event);
-                let mut out = self.complete(deltas);
-                if !changed.is_empty() {
-                    out = self.refresh_components(r, &changed, event, out);
-                }
-                out
+                self.complete(deltas)
             }
             Event::VexStatement(s) => {
                 let touched = self.vex.insert(s);
@@ -290,12 +279,7 @@ impl FindingsState {
         // The intelligence of this advisory and of the groups it joined or left, before its
         // findings are emitted with it.
         touched.insert(id_key(&a.id));
-        let mut changed = self.refresh_intel(&touched);
-        // New CWE ids re-emit the advisory's open findings (a delete keeps them for its closing
-        // deltas, and forgets them below).
-        if a.change != AdvisoryChange::Delete && self.context.apply_advisory(a, false) {
-            changed.insert(a.id.clone());
-        }
+        let changed = self.refresh_intel(&touched);
         if changed.is_empty() && !aliases_changed {
             touched.clear();
         }
@@ -313,7 +297,6 @@ impl FindingsState {
         if a.change == AdvisoryChange::Delete {
             // Its closing deltas carried what it had; nothing of it is open any more.
             self.intel_of.remove(&a.id);
-            self.context.apply_advisory(a, true);
         }
         out
     }
@@ -358,11 +341,6 @@ impl FindingsState {
     /// about it at all are looked up once per run of deltas; a finding no statement can touch costs
     /// next to nothing.
     fn complete(&mut self, mut deltas: Vec<Finding>) -> Vec<Finding> {
-        if !self.context.is_empty() {
-            for f in &mut deltas {
-                self.context.fill(f);
-            }
-        }
         if !self.intel_of.is_empty() {
             // Deltas come in runs of one advisory: look its intelligence up once per run.
             let mut run: Option<(trustloop_schemas::Text, IntelRun<'_>)> = None;
@@ -479,95 +457,27 @@ impl FindingsState {
                 let tenant = f.envelope.tenant.clone();
                 self.view_into(&mut f, &group, self.trust_for(&tenant));
                 self.intel_into(&mut f);
-                self.context.fill(&mut f);
                 if View::of(&f) == last && !forced {
                     continue;
                 }
-                as_update(&mut f, &cause_id, &key, &advisory);
+                f.cause_event_id = cause_id.clone();
+                f.envelope.event_id = derive_event_id(
+                    "finding-update",
+                    &[
+                        cause_id.as_bytes(),
+                        key.0.as_bytes(),
+                        key.1.as_bytes(),
+                        key.2.as_deref().unwrap_or("").as_bytes(),
+                        advisory.as_bytes(),
+                        key.3.as_bytes(),
+                    ],
+                );
                 self.remember(&f);
                 out.push(f);
             }
         }
         out
     }
-
-    /// After inventory `r` changed the facts of the components `purls`: `out` (the deltas impact
-    /// emitted for it, completed), followed by an update of each open finding of those components in
-    /// that release that `out` does not already carry (advisory, then purl order).
-    fn refresh_components(
-        &mut self,
-        r: &trustloop_schemas::ReleaseInventory,
-        purls: &BTreeSet<String>,
-        cause: &Event,
-        mut out: Vec<Finding>,
-    ) -> Vec<Finding> {
-        // The packages of the changed components, as impact keys them: only advisories naming one
-        // can have an open finding of them.
-        let packages: BTreeSet<crate::impact::PackageKey> = r
-            .components
-            .iter()
-            .filter(|c| purls.contains(&c.purl))
-            .filter_map(|c| crate::impact::PackageKey::new(&c.ecosystem, &c.name))
-            .collect();
-        if packages.is_empty() {
-            return out;
-        }
-        let release = (r.release_name.as_str(), r.release_version.as_str(), r.environment.as_deref());
-        let done: BTreeSet<(String, String)> =
-            out.iter().map(|f| (f.advisory_id.to_string(), f.purl.to_string())).collect();
-        let cause_id: trustloop_schemas::Text = cause.envelope().event_id.to_string().into();
-        let advisories: Vec<String> = self
-            .advisories
-            .keys()
-            .filter(|id| self.impact.open_count_of(id) > 0)
-            .filter(|id| {
-                self.impact.advisory(id).is_some_and(|a| {
-                    a.affected.iter().any(|x| {
-                        crate::impact::PackageKey::new(&x.package.ecosystem, &x.package.name)
-                            .is_some_and(|k| packages.contains(&k))
-                    })
-                })
-            })
-            .cloned()
-            .collect();
-        for advisory in advisories {
-            let hit = |f: &Finding| {
-                (&*f.release_name, &*f.release_version, f.environment.as_deref()) == release
-                    && purls.contains(&*f.purl)
-                    && !done.contains(&(advisory.clone(), f.purl.to_string()))
-            };
-            let mut found: Vec<Finding> =
-                self.impact.open_finding_events_of(&advisory, cause.envelope()).into_iter().filter(hit).collect();
-            for f in &mut found {
-                let key = open_key(f);
-                if let Some(v) = self.views.get(&advisory).and_then(|m| m.get(&key)) {
-                    v.apply_to(f);
-                }
-                self.intel_into(f);
-                self.context.fill(f);
-                as_update(f, &cause_id, &key, &advisory);
-            }
-            out.extend(found);
-        }
-        out
-    }
-}
-
-/// Makes `f` (the open finding `key` of `advisory`) an update caused by `cause_id`: its cause and
-/// its id, derived from both.
-fn as_update(f: &mut Finding, cause_id: &trustloop_schemas::Text, key: &OpenKey, advisory: &str) {
-    f.cause_event_id = cause_id.clone();
-    f.envelope.event_id = derive_event_id(
-        "finding-update",
-        &[
-            cause_id.as_bytes(),
-            key.0.as_bytes(),
-            key.1.as_bytes(),
-            key.2.as_deref().unwrap_or("").as_bytes(),
-            advisory.as_bytes(),
-            key.3.as_bytes(),
-        ],
-    );
 }
 
 /// Sets a finding's intelligence: its advisory's CVEs and listed CVEs, and the EPSS score in force.

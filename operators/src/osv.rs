@@ -251,6 +251,33 @@ impl PreparedAdvisory {
     }
 }
 
+impl PreparedAdvisory {
+    /// [`PreparedAdvisory::affects_in_release`] over the entries `at` (indices into the advisory's
+    /// `affected`, ascending) that the caller already knows name the package — so no name is
+    /// compared: the impact operator keeps each advisory's entries by package.
+    pub fn affects_entries_in_release(
+        &self,
+        at: impl IntoIterator<Item = u32>,
+        eco: Ecosystem,
+        version: &Prepared,
+        release: Option<&DistroRelease>,
+    ) -> Option<(RangeMatch, &PreparedAffected, ReleaseMatch)> {
+        if !self.active {
+            return None;
+        }
+        at.into_iter().filter_map(|i| self.affected.get(i as usize)).find_map(|a| {
+            if a.eco != Some(eco) {
+                return None;
+            }
+            let applies = release_applies(a.release.as_ref(), release);
+            if applies == ReleaseMatch::Different {
+                return None;
+            }
+            a.matches(eco, version).map(|m| (m, a, applies))
+        })
+    }
+}
+
 /// Evaluates one range for `version`; returns the matching interval's description.
 pub fn range_matches(range: &Range, eco: Ecosystem, version: &str) -> Option<String> {
     PreparedRange::new(range, eco)?.matches(eco, &eco.prepare(version))

@@ -31,6 +31,7 @@ impl ImpactState {
             subject: Subject::new(&id, None),
             facts: Facts::default(),
             packages: Vec::new(),
+            entries: Vec::new(),
             open: Default::default(),
         });
         self.advisory_ids.insert(id, aid);
@@ -55,6 +56,8 @@ impl ImpactState {
         after.dedup();
         let entry = &mut self.advisories[aid as usize];
         let before = std::mem::replace(&mut entry.packages, after.clone());
+        entry.entries = named.iter().enumerate().filter_map(|(i, p)| Some(((*p)?, next_id(i)))).collect();
+        entry.entries.sort_unstable();
         for p in &before {
             if after.binary_search(p).is_err() {
                 let advisories = &mut self.packages[*p as usize].advisories;
@@ -118,7 +121,7 @@ impl ImpactState {
             .map(|&cid| self.components.get(cid).occurrences.len())
             .sum();
         let mut work: Vec<Work> = Vec::with_capacity(occurrences);
-        let prepared = self.advisories[aid as usize].prepared.as_ref();
+        let advisory = &self.advisories[aid as usize];
         let mut remember: Vec<(ComponentId, Option<Option<OpenFinding>>)> = Vec::new();
         for &p in touched {
             let named = self.packages[p as usize].advisories.binary_search(&aid).is_ok();
@@ -128,7 +131,7 @@ impl ImpactState {
                     remember.push((cid, None));
                     continue;
                 }
-                let now = evaluate(prepared, c);
+                let now = evaluate(advisory, c);
                 remember.push((cid, named.then(|| now.clone())));
                 let e = next_id(evals.len());
                 evals.push((cid, now));

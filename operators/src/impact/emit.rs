@@ -104,6 +104,8 @@ pub(super) struct Facts {
     fixed: Vec<(PackageId, Fixed)>,
     /// No versions (shared by the findings of packages without a fix).
     none: Texts,
+    /// The weaknesses it names (CWE ids, [`super::cwes::cwes_of`]).
+    pub cwes: Texts,
 }
 
 /// The `fixed` versions of one package, in the order the advisory gives them.
@@ -127,7 +129,7 @@ struct Scoped {
 
 impl Default for Facts {
     fn default() -> Facts {
-        Facts { known_exploited: false, fixed: Vec::new(), none: Texts::from(Vec::new()) }
+        Facts { known_exploited: false, fixed: Vec::new(), none: Texts::from(Vec::new()), cwes: Texts::default() }
     }
 }
 
@@ -177,7 +179,10 @@ impl Facts {
             });
             fixed.push((p, Fixed { all, scoped }));
         }
-        Facts { known_exploited: advisory.known_exploited, fixed, ..Facts::default() }
+        let cwes = super::cwes::cwes_of(advisory.database_specific.as_deref());
+        let cwes =
+            if cwes.is_empty() { Texts::default() } else { cwes.iter().map(|c| Text::from(c.as_str())).collect() };
+        Facts { known_exploited: advisory.known_exploited, fixed, cwes, ..Facts::default() }
     }
 
     /// The versions that fix `package` for a component built for distribution release `release`:
@@ -246,7 +251,12 @@ pub(super) fn finding(
         vex_conflict: false,
         vex_votes: Vec::new(),
         known_exploited: facts.known_exploited,
-        fixed_versions: facts.fixed_of(component.package, component.release.as_ref()).clone(),
+        // An open finding's proof holds the versions that fix it (found with it); a closing delta
+        // lists those the advisory names now.
+        fixed_versions: match change {
+            FindingChange::Opened => found.fixed.clone(),
+            FindingChange::Closed => facts.fixed_of(component.package, component.release.as_ref()).clone(),
+        },
         distro_release: found.distro_release.clone(),
         release_unknown: found.release_unknown,
         // The findings layer fills these in (crate::findings).
@@ -254,9 +264,9 @@ pub(super) fn finding(
         exploited_ids: Texts::default(),
         epss: None,
         epss_percentile: None,
-        scope: None,
-        direct: None,
-        licenses: Texts::default(),
-        cwes: Texts::default(),
+        scope: component.facts.scope.clone(),
+        direct: component.facts.direct,
+        licenses: component.facts.licenses.clone(),
+        cwes: facts.cwes.clone(),
     }
 }

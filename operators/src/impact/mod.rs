@@ -32,6 +32,7 @@
 //! byte for byte, as before.
 
 mod advisory;
+pub(crate) mod cwes;
 mod emit;
 pub(crate) mod fx;
 mod release;
@@ -40,10 +41,9 @@ mod tables;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use trustloop_schemas::{Advisory, Event, Finding, Match, OperatingSystem, Text};
+use trustloop_schemas::{Advisory, Event, Finding, Match, OperatingSystem, Text, Texts};
 
 use self::tables::{AdvisoryEntry, AdvisoryId, Components, PackageEntry, PackageId, Ranks, ReleaseEntry, ReleaseId};
-use crate::osv::PreparedAdvisory;
 use crate::versions::Ecosystem;
 use crate::versions::distro::{DistroRelease, ReleaseMatch, from_os_release, release_of};
 use fx::FxHashMap;
@@ -115,6 +115,8 @@ pub struct Proof {
     /// The component's release is not known (or only in part), so it was matched against the
     /// entries of every release.
     pub release_unknown: bool,
+    /// The versions that fix the component, for its release (what its findings list).
+    pub fixed: Texts,
 }
 
 impl OpenFinding {
@@ -272,12 +274,18 @@ fn ranks_of<K>(ids: &BTreeMap<K, u32>) -> Vec<u32> {
     ranks.refresh(ids).to_vec()
 }
 
-/// What `advisory` (if any) says about component `c` (see
-/// [`PreparedAdvisory::affects_in_release`]: when several entries could match, the first in advisory
-/// order that does is reported).
-fn evaluate(advisory: Option<&PreparedAdvisory>, c: &tables::ComponentEntry) -> Option<OpenFinding> {
-    let (m, entry, applies) =
-        advisory?.affects_in_release(c.eco?, c.name(), c.prepared.as_ref()?, c.release.as_ref())?;
+/// What advisory `a` (its current version, if any) says about component `c` (see
+/// [`crate::osv::PreparedAdvisory::affects_in_release`]: when several of its entries naming the component's
+/// package could match, the first in advisory order that does is reported), with the versions
+/// that fix it for the component's release.
+fn evaluate(a: &AdvisoryEntry, c: &tables::ComponentEntry) -> Option<OpenFinding> {
+    let p = c.package?;
+    let (m, entry, applies) = a.prepared.as_ref()?.affects_entries_in_release(
+        a.entries_of(p),
+        c.eco?,
+        c.prepared.as_ref()?,
+        c.release.as_ref(),
+    )?;
     let scoped = entry.release().is_some();
     Some(OpenFinding::new(Proof {
         matched: Arc::new(Match {
@@ -287,6 +295,7 @@ fn evaluate(advisory: Option<&PreparedAdvisory>, c: &tables::ComponentEntry) -> 
         }),
         distro_release: scoped.then(|| entry.ecosystem_text().clone()),
         release_unknown: scoped && applies == ReleaseMatch::Unknown,
+        fixed: a.facts.fixed_of(c.package, c.release.as_ref()).clone(),
     }))
 }
 

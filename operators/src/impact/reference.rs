@@ -23,6 +23,8 @@ struct Component {
     name: String,
     version: String,
     purl: String,
+    /// Scope, directness and licences.
+    facts: (Option<String>, Option<bool>, Vec<String>),
 }
 
 /// The operator as it was before ids were interned (every map keyed by strings).
@@ -42,6 +44,8 @@ struct Open {
     matched: Match,
     distro_release: Option<String>,
     release_unknown: bool,
+    /// The versions that fix the component, for its release.
+    fixed: Vec<String>,
 }
 
 fn packages_of(a: &Advisory) -> BTreeSet<PackageKey> {
@@ -55,8 +59,8 @@ fn packages_of(a: &Advisory) -> BTreeSet<PackageKey> {
 /// distribution release, of the unscoped entries and, per release, of the unscoped entries and that
 /// release's.
 type PackageFixed = (Vec<String>, Option<(Vec<String>, BTreeMap<DistroRelease, Vec<String>>)>);
-/// Known exploited, and the fixed versions of each package that has some.
-type Facts = (bool, BTreeMap<PackageKey, PackageFixed>);
+/// Known exploited, the fixed versions of each package that has some, the CWE ids.
+type Facts = (bool, BTreeMap<PackageKey, PackageFixed>, Vec<String>);
 
 /// The fixed versions of the entries of `a` naming `key` whose release `keep` accepts, each once.
 fn fixed_list(a: &Advisory, key: &PackageKey, keep: impl Fn(Option<&DistroRelease>) -> bool) -> Vec<String> {
@@ -104,7 +108,7 @@ fn facts_of(a: Option<&Advisory>) -> Facts {
         });
         fixed.insert(key, (all, scoped));
     }
-    (a.known_exploited, fixed)
+    (a.known_exploited, fixed, super::cwes::cwes_of(a.database_specific.as_deref()))
 }
 
 /// The fixed versions a finding of package `p` built for `release` reports (see `Facts::fixed_of`).
@@ -170,6 +174,7 @@ impl ReferenceState {
                 },
                 distro_release: entry_release.is_some().then(|| x.package.ecosystem.clone()),
                 release_unknown: entry_release.is_some() && applies == ReleaseMatch::Unknown,
+                fixed: fixed_for(&facts_of(Some(a)), c.package.as_ref(), c.release.as_ref()),
             });
         }
         None
@@ -245,7 +250,11 @@ impl ReferenceState {
         let advisory = self.advisories.get(&key.advisory);
         let facts = facts_of(advisory);
         let known_exploited = facts.0;
-        let fixed_versions = fixed_for(&facts, c.package.as_ref(), c.release.as_ref());
+        // An open finding lists the fixed versions found with it; a closing one those named now.
+        let fixed_versions = match change {
+            FindingChange::Opened => m.fixed.clone(),
+            FindingChange::Closed => fixed_for(&facts, c.package.as_ref(), c.release.as_ref()),
+        };
         let change_tag: &[u8] = if change == FindingChange::Opened { b"opened" } else { b"closed" };
         let cause_id = cause.event_id.to_string();
         Finding {
@@ -294,10 +303,10 @@ impl ReferenceState {
             exploited_ids: Default::default(),
             epss: None,
             epss_percentile: None,
-            scope: None,
-            direct: None,
-            licenses: Default::default(),
-            cwes: Default::default(),
+            scope: c.facts.0.as_deref().map(Text::from),
+            direct: c.facts.1,
+            licenses: texts(&c.facts.2),
+            cwes: texts(&facts.2),
         }
     }
 
@@ -344,6 +353,7 @@ impl ReferenceState {
                 name: c.name.clone(),
                 version: c.version.clone(),
                 purl: c.purl.clone(),
+                facts: (c.scope.clone(), c.direct, c.licenses.clone()),
             })
             .collect();
         // Forget the release's previous inventory (a re-import replaces it).
@@ -396,11 +406,14 @@ impl ReferenceState {
                 name: String::new(),
                 version: String::new(),
                 purl: k.purl.clone(),
+                facts: Default::default(),
             });
             out.extend(self.transition(k, None, false, &c, &r.envelope));
         }
         for (k, (m, c)) in desired {
-            out.extend(self.transition(k, Some(m), false, &c, &r.envelope));
+            // The component now says something else of itself: re-emit its finding.
+            let facts_changed = old.iter().rev().find(|o| o.purl == k.purl).is_some_and(|o| o.facts != c.facts);
+            out.extend(self.transition(k, Some(m), facts_changed, &c, &r.envelope));
         }
         out
     }

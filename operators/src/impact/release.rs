@@ -76,7 +76,7 @@ impl ImpactState {
                     at += 1;
                 }
                 if c.evals.get(at).is_none_or(|e| e.0 != aid) {
-                    let m = evaluate(self.advisories[aid as usize].prepared.as_ref(), c);
+                    let m = evaluate(&self.advisories[aid as usize], c);
                     c.evals.insert(at, (aid, m));
                 }
                 if let Some((_, Some(m))) = c.evals.get(at) {
@@ -131,13 +131,28 @@ impl ImpactState {
                 deltas.push((aid, purl, first.get(&purl).copied(), FindingChange::Closed, f));
             }
         }
+        // The component each purl was reported with in the previous inventory (the last listed): a
+        // finding whose component now says something else of itself (scope, directness,
+        // licences) is re-emitted with it.
+        let mut was: FxHashMap<PurlId, ComponentId> = FxHashMap::default();
+        for &cid in &old {
+            was.insert(self.components.get(cid).purl, cid);
+        }
         for (aid, purl, pos, m) in desired {
             match self.advisories[aid as usize].open.entry((rid, purl)) {
                 Entry::Vacant(v) => {
                     v.insert(m.clone());
                 }
                 Entry::Occupied(mut o) if *o.get() != m => *o.get_mut() = m.clone(),
-                Entry::Occupied(_) => continue,
+                Entry::Occupied(_) => {
+                    let now = components[pos as usize];
+                    let same = |before: ComponentId| {
+                        before == now || self.components.get(before).facts == self.components.get(now).facts
+                    };
+                    if was.get(&purl).copied().is_none_or(same) {
+                        continue;
+                    }
+                }
             }
             deltas.push((aid, purl, Some(components[pos as usize]), FindingChange::Opened, m));
         }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use trustloop_schemas::{Advisory, Component, Text};
+use trustloop_schemas::{Advisory, Component, Text, Texts};
 
 use super::emit::{Facts, Subject};
 use super::fx::FxHashMap;
@@ -46,8 +46,18 @@ pub(super) struct AdvisoryEntry {
     pub facts: Facts,
     /// The packages it currently names, ascending.
     pub packages: Vec<PackageId>,
+    /// Its `affected` entries by the package each names: (package, entry index), ascending.
+    pub entries: Vec<(PackageId, u32)>,
     /// Its open findings, by release and purl.
     pub open: FxHashMap<(ReleaseId, PurlId), OpenFinding>,
+}
+
+impl AdvisoryEntry {
+    /// The indices of its `affected` entries naming package `p`, in advisory order.
+    pub fn entries_of(&self, p: PackageId) -> impl Iterator<Item = u32> + '_ {
+        let start = self.entries.partition_point(|e| e.0 < p);
+        self.entries[start..].iter().take_while(move |e| e.0 == p).map(|e| e.1)
+    }
 }
 
 /// One package: the advisories naming it and the distinct components that are versions of it.
@@ -73,6 +83,9 @@ pub(super) struct ComponentEntry {
     pub release: Option<DistroRelease>,
     /// Ecosystem, name, version and purl as written.
     text: [Text; 4],
+    /// What the inventory says of it beyond its identity (scope, directness, licences): part of
+    /// the component's identity in the tables, so the findings reporting it carry them.
+    pub facts: ComponentFacts,
     /// Its purl.
     pub purl: PurlId,
     /// Where it occurs: (release, index in the release's inventory), ascending.
@@ -97,6 +110,7 @@ impl ComponentEntry {
             prepared: eco.map(|e| e.prepare(&c.version)),
             release: release.release(eco),
             text: [c.ecosystem.as_str().into(), c.name.as_str().into(), c.version.as_str().into(), purl_text],
+            facts: ComponentFacts::of(c),
             purl,
             occurrences: Vec::new(),
             evals: Vec::new(),
@@ -112,15 +126,11 @@ impl ComponentEntry {
             prepared: None,
             release: None,
             text: [empty.clone(), empty.clone(), empty.clone(), empty],
+            facts: ComponentFacts::default(),
             purl: 0,
             occurrences: Vec::new(),
             evals: Vec::new(),
         }
-    }
-
-    /// Package name as written.
-    pub fn name(&self) -> &str {
-        &self.text[1]
     }
 
     /// Purl as written (empty for [`ComponentEntry::missing`]).
@@ -133,7 +143,7 @@ impl ComponentEntry {
         &self.text[0]
     }
 
-    /// [`ComponentEntry::name`], shared.
+    /// Package name as written, shared.
     pub fn name_text(&self) -> &Text {
         &self.text[1]
     }
@@ -141,6 +151,31 @@ impl ComponentEntry {
     /// Version as written.
     pub fn version_text(&self) -> &Text {
         &self.text[2]
+    }
+}
+
+/// What an inventory says of a component beyond its identity.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct ComponentFacts {
+    /// Scope as written (`required`, `dev`, `dev,optional`).
+    pub scope: Option<Text>,
+    /// Direct (`true`) or transitive (`false`) dependency, if known.
+    pub direct: Option<bool>,
+    /// Licences as written.
+    pub licenses: Texts,
+}
+
+impl ComponentFacts {
+    fn of(c: &Component) -> ComponentFacts {
+        ComponentFacts {
+            scope: c.scope.as_deref().map(Text::from),
+            direct: c.direct,
+            licenses: if c.licenses.is_empty() {
+                Texts::default()
+            } else {
+                c.licenses.iter().map(|l| Text::from(l.as_str())).collect()
+            },
+        }
     }
 }
 
@@ -305,13 +340,13 @@ impl Ranks {
     }
 }
 
-/// The component tables: every distinct component, keyed by its four strings and where its
-/// distribution release comes from.
+/// The component tables: every distinct component, keyed by its four strings, where its
+/// distribution release comes from and its facts.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Components {
     /// By component id.
     pub entries: Vec<ComponentEntry>,
-    /// Length-prefixed (ecosystem, name, version, purl, release source) → id.
+    /// Length-prefixed (ecosystem, name, version, purl, release source, facts) → id.
     ids: FxHashMap<Box<[u8]>, ComponentId>,
     /// Purls by id.
     pub purls: Strings,
@@ -334,11 +369,25 @@ impl Components {
             ReleaseSource::Own(r) => (1, r),
             ReleaseSource::Os(r) => (2, r.as_str()),
         };
-        for s in [c.ecosystem.as_str(), &c.name, &c.version, &c.purl, text] {
+        let mut add = |s: &str| {
             self.scratch.extend_from_slice(&(s.len() as u64).to_le_bytes());
             self.scratch.extend_from_slice(s.as_bytes());
+        };
+        for s in [c.ecosystem.as_str(), &c.name, &c.version, &c.purl, text] {
+            add(s);
         }
-        self.scratch.push(tag);
+        // The facts: scope (absent and empty told apart), directness, licences.
+        add(c.scope.as_deref().unwrap_or(""));
+        for l in &c.licenses {
+            add(l);
+        }
+        let direct = match c.direct {
+            None => 0u8,
+            Some(false) => 1,
+            Some(true) => 2,
+        };
+        self.scratch.extend_from_slice(&[tag, u8::from(c.scope.is_some()), direct]);
+        self.scratch.extend_from_slice(&(c.licenses.len() as u64).to_le_bytes());
         if let Some(&id) = self.ids.get(self.scratch.as_slice()) {
             return (id, false);
         }

@@ -387,7 +387,11 @@ mod differential {
                             ecosystem: eco.into(),
                             name: name.into(),
                             version: version.into(),
-                            scope: None,
+                            // Facts that change between imports of a release (re-emitting its
+                            // findings) and tell otherwise equal components apart.
+                            scope: n.is_multiple_of(3).then(|| "dev".to_string()),
+                            direct: n.is_multiple_of(2).then_some(c.is_multiple_of(2)),
+                            licenses: if n.is_multiple_of(5) { vec!["MIT".into()] } else { Vec::new() },
                             distro_release: release.map(str::to_string),
                             ..Default::default()
                         }
