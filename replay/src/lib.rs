@@ -21,5 +21,5 @@ pub mod verdict;
 pub mod whatif;
 
 pub use admit::{Admission, admit};
-pub use feed::{History, Range, ReplayError, Share, feed};
+pub use feed::{History, Injected, Place, Range, ReplayError, Share, feed, feed_with};
 pub use verdict::{InputRef, VerdictReplay, replay_verdict};
