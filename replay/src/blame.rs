@@ -69,13 +69,13 @@ pub async fn blame(history: History<'_>, tenant: &str, subject: &str) -> Result<
 
 /// The catalog-listed CVEs each finding was last seen with, to tell a catalog's change from others.
 #[derive(Default)]
-struct Listed {
+pub(crate) struct Listed {
     by_finding: HashMap<(String, String, Option<String>, String, String), Texts>,
 }
 
 impl Listed {
     /// Whether `event` is a finding whose catalog-listed CVEs differ from its last delta's.
-    fn changed(&mut self, event: &Event) -> bool {
+    pub(crate) fn changed(&mut self, event: &Event) -> bool {
         let Event::Finding(f) = event else { return false };
         let key = (
             f.release_name.to_string(),
@@ -102,7 +102,7 @@ fn finding_line(f: &Finding, verb: &str) -> String {
 
 /// What kind of input `event` is and what it says, for the blame (`newly_listed`: a finding whose
 /// catalog-listed CVEs just changed).
-fn describe(event: &Event, newly_listed: bool) -> (&'static str, String) {
+pub(crate) fn describe(event: &Event, newly_listed: bool) -> (&'static str, String) {
     match event {
         Event::Finding(f) if newly_listed => {
             let what = if f.exploited_ids.is_empty() {

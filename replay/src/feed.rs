@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use trustloop_connectors::log::merge::MergedInput;
+use trustloop_connectors::log::merge::{MergePoint, MergedInput, merge_point, seq_header};
 use trustloop_connectors::log::{EventLog, LogError, StoredRecord};
 use trustloop_operators::input::Input;
 use trustloop_operators::operator::Operator;
@@ -140,12 +140,73 @@ pub async fn each_event(
     Ok(())
 }
 
+/// Where an input comes in a replay's merge order. A record of the log comes at its own merge point
+/// (log time and [`SEQ_HEADER`](trustloop_connectors::log::merge::SEQ_HEADER) sequence number), then
+/// by its topic's place in the operator's input list, partition and offset, as [`MergedInput`]
+/// orders them. An event derived during the replay comes where the runtime would have written it:
+/// at its cause's merge point (derived events carry their cause's log time and sequence number),
+/// then by its topic's place, partition and offset. An [`Injected`] input that the log does not hold
+/// comes *before* the records of its merge point, by rank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct Place {
+    /// The merge point: log time (milliseconds) and sequence number.
+    pub point: MergePoint,
+    /// At one merge point, injected inputs come first, in rank order; the log's records, and what
+    /// is derived from them, have rank [`Place::RECORDED`].
+    pub rank: u64,
+    /// The topic's place in the operator's input list.
+    pub topic_index: usize,
+    /// The partition.
+    pub partition: u32,
+    /// The offset.
+    pub offset: i64,
+}
+
+impl Place {
+    /// The rank of the log's own records and of what is derived from them.
+    pub const RECORDED: u64 = u64::MAX;
+
+    /// After every record of any log.
+    pub const END: MergePoint = (i64::MAX, Some(u64::MAX));
+
+    /// Where `record` comes, read from the topic at `topic_index` of the operator's inputs.
+    pub fn of_record(record: &StoredRecord, topic_index: usize) -> Place {
+        Place {
+            point: merge_point(record),
+            rank: Place::RECORDED,
+            topic_index,
+            partition: record.partition,
+            offset: record.offset,
+        }
+    }
+}
+
+/// An input a replay feeds that the log does not hold: an event derived by an upstream operator
+/// replayed under other conditions, or a candidate input of a what-if. It is fed to the operator as
+/// read from `topic` at its place's partition and offset (which must not be positions of the log's
+/// records the operator also reads, or an operator that tracks its input frontier would take it
+/// for one it has applied).
+#[derive(Debug, Clone)]
+pub struct Injected {
+    /// Where it comes in the merge order.
+    pub place: Place,
+    /// The topic it is fed as read from.
+    pub topic: String,
+    /// The event.
+    pub event: Event,
+}
+
 /// One input applied during a replay, with what the operator derived from it.
 pub struct Applied<'a> {
-    /// The record it came from.
+    /// The record it came from (for an injected input: a record made up of its topic, partition,
+    /// offset and merge point, with no value).
     pub record: &'a StoredRecord,
     /// The event.
     pub event: &'a Event,
+    /// Where it came in the merge order.
+    pub place: Place,
+    /// The index of the injected input it is, if it is one (else it is a record of the log).
+    pub injected: Option<usize>,
     /// What the operator derived from it.
     pub outputs: &'a [Event],
 }
@@ -170,7 +231,7 @@ pub async fn feed(
     share: Share,
     each: &mut (dyn FnMut(Applied<'_>) + Send),
 ) -> Result<FeedStats, ReplayError> {
-    feed_bounded(history, op, ranges, share, Bounds::default(), each).await
+    feed_with(history, op, ranges, share, Bounds::default(), &[], each).await
 }
 
 /// Bitemporal bounds of a replay: what had been *learned* by a time (log time) and what had
@@ -192,11 +253,29 @@ pub async fn feed_bounded(
     bounds: Bounds,
     each: &mut (dyn FnMut(Applied<'_>) + Send),
 ) -> Result<FeedStats, ReplayError> {
+    feed_with(history, op, ranges, share, bounds, &[], each).await
+}
+
+/// [`feed_bounded`] with `injected` inputs merged into the records of `ranges` at their places
+/// (records and injected inputs together in [`Place`] order; injected inputs in the order given
+/// where their places are equal). Injected inputs are not admitted (they are events already, not
+/// records); those whose merge point is past `bounds.learned_by_ms` are not fed, those whose event
+/// time is past `bounds.happened_by` count as rejected.
+pub async fn feed_with(
+    history: History<'_>,
+    op: &mut dyn Operator,
+    ranges: &[Range],
+    share: Share,
+    bounds: Bounds,
+    injected: &[Injected],
+    each: &mut (dyn FnMut(Applied<'_>) + Send),
+) -> Result<FeedStats, ReplayError> {
     let inputs = op.inputs();
     let partitioning = op.partitioning();
     let mut merge_ranges = Vec::with_capacity(ranges.len());
     let mut expected = Vec::with_capacity(ranges.len());
     let mut keyed = Vec::with_capacity(ranges.len());
+    let mut indexes = Vec::with_capacity(ranges.len());
     for r in ranges.iter().filter(|r| r.from < r.until) {
         let offsets = history.log.offsets(&r.topic).await?;
         let start = offsets.get(r.partition as usize).map_or(0, |o| o.start);
@@ -208,12 +287,55 @@ pub async fn feed_bounded(
         let index = ty.and_then(|t| inputs.iter().position(|i| *i == t)).unwrap_or(inputs.len());
         merge_ranges.push((r.topic.clone(), index, r.partition, r.from, r.until));
         expected.push(ty);
+        indexes.push(index);
         keyed.push((share.count > 1 && ty.is_some_and(|t| partitioning.is_keyed(t))).then_some(share.count));
     }
     let mut merged = MergedInput::new(history.log.clone(), merge_ranges).until_time(bounds.learned_by_ms);
+    let learned_by = bounds.learned_by_ms.map_or(Place::END, |ms| (ms, Some(u64::MAX)));
+    // Injected inputs in place order (stable: equal places keep the order given).
+    let mut order: Vec<usize> = (0..injected.len()).filter(|i| injected[*i].place.point <= learned_by).collect();
+    order.sort_by_key(|i| injected[*i].place);
+    let mut order = order.into_iter().peekable();
     let mut stats = FeedStats::default();
-    while let Some((i, record)) = merged.next_indexed().await? {
+    let mut next_record = merged.next_indexed().await?;
+    loop {
+        let take_injected = match (order.peek(), &next_record) {
+            (Some(j), Some((i, r))) => injected[*j].place < Place::of_record(r, indexes[*i]),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
         stats.read += 1;
+        if take_injected {
+            let Some(j) = order.next() else { break };
+            let inj = &injected[j];
+            if bounds.happened_by.is_some_and(|t| inj.event.envelope().event_time > t) {
+                stats.rejected += 1;
+                continue;
+            }
+            stats.applied += 1;
+            let record = StoredRecord {
+                topic: inj.topic.as_str().into(),
+                partition: inj.place.partition,
+                offset: inj.place.offset,
+                timestamp_ms: inj.place.point.0,
+                key: None,
+                value: bytes::Bytes::new(),
+                headers: inj.place.point.1.map(seq_header).into_iter().collect(),
+            };
+            let partition = i32::try_from(inj.place.partition).unwrap_or(i32::MAX);
+            let outputs = op.apply(&Input::new(&inj.topic, partition, inj.place.offset, &inj.event));
+            each(Applied {
+                record: &record,
+                event: &inj.event,
+                place: inj.place,
+                injected: Some(j),
+                outputs: &outputs,
+            });
+            continue;
+        }
+        let Some((i, record)) = next_record.take() else { break };
+        next_record = merged.next_indexed().await?;
         match admit(&record, expected[i], history.codec, history.writers, &*op, keyed[i]) {
             Admission::Apply(event) if bounds.happened_by.is_some_and(|t| event.envelope().event_time > t) => {
                 stats.rejected += 1;
@@ -221,7 +343,8 @@ pub async fn feed_bounded(
             Admission::Apply(event) => {
                 stats.applied += 1;
                 let outputs = op.apply(&Input::new(&record.topic, record.partition as i32, record.offset, &event));
-                each(Applied { record: &record, event: &event, outputs: &outputs });
+                let place = Place::of_record(&record, indexes[i]);
+                each(Applied { record: &record, event: &event, place, injected: None, outputs: &outputs });
             }
             Admission::Reject { .. } => stats.rejected += 1,
         }
@@ -319,5 +442,58 @@ mod tests {
         assert!(!task.contains(&"host-x".to_string()), "{task:?}");
         assert_eq!(stats.rejected, 1);
         assert!(task.iter().all(|e| partition_for_key(e.as_bytes(), 2) == 1 - home));
+    }
+
+    #[tokio::test]
+    async fn injected_inputs_come_before_the_records_of_their_merge_point_in_rank_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = EmbeddedLog::open(dir.path(), EmbeddedOptions::default()).expect("open");
+        log.create_topic("telemetry", 2).await.expect("create");
+        let codec = EventCodec::new();
+        append(&log, &codec, &["host-a", "host-b", "host-c"], |e| partition_for_key(e.as_bytes(), 2)).await;
+        let log: Arc<dyn EventLog> = Arc::new(log);
+        let history = History { log: &log, codec: &codec, writers: &NoWriterSchemas };
+        let ends = log.end_offsets("telemetry").await.expect("ends");
+        let ranges: Vec<Range> = ends
+            .iter()
+            .enumerate()
+            .map(|(p, end)| Range { topic: "telemetry".into(), partition: p as u32, from: 0, until: *end })
+            .collect();
+        // The merge point of host-c's record.
+        let mut points = BTreeMap::new();
+        let mut op = TrustState::new();
+        feed(history, &mut op, &ranges, Share::ALL, &mut |a| {
+            if let Event::Telemetry(t) = a.event {
+                points.insert(t.entity.clone(), a.place.point);
+            }
+        })
+        .await
+        .expect("feed");
+        let at = |point, rank, entity: &str| Injected {
+            place: Place { point, rank, topic_index: 0, partition: 0, offset: rank as i64 },
+            topic: "what-if".into(),
+            event: telemetry(10 + rank, entity),
+        };
+        let injected =
+            [at(Place::END, 0, "host-z"), at(points["host-c"], 2, "host-y"), at(points["host-c"], 1, "host-x")];
+        let mut op = TrustState::new();
+        let mut seen = Vec::new();
+        let stats = feed_with(history, &mut op, &ranges, Share::ALL, Bounds::default(), &injected, &mut |a| {
+            if let Event::Telemetry(t) = a.event {
+                seen.push((t.entity.clone(), a.injected));
+            }
+        })
+        .await
+        .expect("feed");
+        let expected = [
+            ("host-a", None),
+            ("host-b", None),
+            ("host-x", Some(2)),
+            ("host-y", Some(1)),
+            ("host-c", None),
+            ("host-z", Some(0)),
+        ];
+        assert_eq!(seen, expected.map(|(e, i)| (e.to_string(), i)));
+        assert_eq!(stats, FeedStats { read: 6, applied: 6, rejected: 0 });
     }
 }

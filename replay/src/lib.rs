@@ -3,10 +3,12 @@
 //! and compares what it derives with what was recorded.
 //!
 //! - [`admit`]: which records an operator is fed (shared with the runtime, so both agree).
-//! - [`feed`]: feeds an operator a set of partition ranges in the log's merge order.
+//! - [`feed`]: feeds an operator a set of partition ranges in the log's merge order, with inputs the
+//!   log does not hold merged in at their places.
 //! - [`verdict`]: replays the decision operator up to a verdict's input frontier and reports whether
 //!   the recomputed verdict is the recorded one, byte for byte, and which inputs determined it.
-//! - [`whatif`]: re-runs history (trust, then decisions) under a candidate policy and compares.
+//! - [`whatif`]: re-runs history (findings, trust, then decisions) under a candidate policy and with
+//!   candidate inputs merged at their event times, and compares.
 //! - [`event`]: any derived event (an enforcement action, say) replayed by id through the operator
 //!   that derived it.
 //! - [`blame`]: each change of a subject's verdict and the input that flipped it.
@@ -21,5 +23,5 @@ pub mod verdict;
 pub mod whatif;
 
 pub use admit::{Admission, admit};
-pub use feed::{History, Range, ReplayError, Share, feed};
+pub use feed::{History, Injected, Place, Range, ReplayError, Share, feed, feed_with};
 pub use verdict::{InputRef, VerdictReplay, replay_verdict};

@@ -12,7 +12,10 @@
 //!   tells the formats apart and holds what they share.
 //! * [`kev`] — CISA's Known Exploited Vulnerabilities catalog into `KnownExploited` events;
 //!   [`epss`] — FIRST's daily EPSS scores into `EpssScores` events.
+//! * [`any`] — any of these feed documents, its kind told by name and content, strictly (a bad part
+//!   fails the document): for commands given feed files of any kind (`trustloop replay --with`).
 
+pub mod any;
 pub mod cargo_lock;
 pub mod csaf;
 pub mod csaf_advisory;

@@ -6,19 +6,23 @@
 //!   mismatch.
 //! - `replay --all --verify`: re-derives every output of every operator from the log and compares
 //!   them all (see [`crate::runtime::verify`]).
+//! - `replay --policy FILE [--with FILE…] [--shift DURATION]`, `replay --with FILE…`: what-if —
+//!   history re-run under a candidate policy and with candidate feed inputs merged at their event
+//!   times, compared with what was recorded (see [`trustloop_replay::whatif`]).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use trustloop_connectors::import::any;
 use trustloop_operators::decision::DecisionState;
 use trustloop_operators::operator::Operator as _;
 use trustloop_replay::event::replay_event;
 use trustloop_replay::feed::Bounds;
 use trustloop_replay::subject::subject_at;
 use trustloop_replay::verdict::{Start, VerdictReplay, by_kind, replay_verdict};
-use trustloop_replay::whatif::what_if as what_if_replay;
+use trustloop_replay::whatif::{Candidate, Conditions, duration_text, what_if as what_if_replay};
 use trustloop_replay::{History, ReplayError};
 use trustloop_schemas::{Envelope, EventId, EventTime, EventType, Policy, SubjectKind, derive_event_id};
 
@@ -44,12 +48,29 @@ pub struct ReplayArgs {
     #[arg(long, requires = "all")]
     pub verify: bool,
     /// What-if: re-run history under this candidate policy (YAML, as `policy apply` takes it) for
-    /// `--tenant`: trust scores and decisions are re-derived with the candidate in force from the
-    /// start (instead of the tenant's recorded policies), and the subjects whose verdicts or
-    /// requested actions would have differed are listed. Nothing is written.
+    /// `--tenant`: findings, trust scores and decisions are re-derived with the candidate in force
+    /// from the start (instead of the tenant's recorded policies), and the subjects whose verdicts
+    /// or requested actions would have differed are listed. Nothing is written.
     #[arg(long, value_name = "FILE", conflicts_with = "all")]
     pub policy: Option<PathBuf>,
-    /// The tenant of `--policy`.
+    /// What-if with candidate inputs the log does not hold, merged into history at their own event
+    /// times (with `--policy`, or under the recorded policies): CISA KEV catalogs (every entry
+    /// listed at its dateAdded), FIRST EPSS scores (.csv, .csv.gz), OSV advisories (.json, .yaml,
+    /// .jsonl[.gz] history streams), CSAF advisories and VEX documents, files or directories; the
+    /// kind of each is told by its name and content. A candidate comes just before the first
+    /// recorded input that takes history's clock (the largest event time so far, in log order) past
+    /// its event time; recorded inputs first on equal times; candidates among themselves by event
+    /// time, then in the order given. A file with any bad part fails the command (with its place),
+    /// before anything is re-run. Repeatable; several files after one `--with` work too.
+    #[arg(long = "with", value_name = "FILE", num_args = 1.., conflicts_with = "all")]
+    pub with: Vec<PathBuf>,
+    /// Move every `--with` input's event time by this much: `-30d` (a month earlier), `+2w`,
+    /// `-1d12h` (units ms, s, m, h, d, w; no sign: later). "Had this catalog arrived a month
+    /// earlier": `--with kev.json --shift -30d`. Moved events get ids of their own.
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, requires = "with")]
+    pub shift: Option<String>,
+    /// The tenant of `--policy` and `--with`: whose verdicts are compared, whose the candidate
+    /// inputs are.
     #[arg(long, env = "TRUSTLOOP_TENANT", default_value = "default")]
     pub tenant: String,
     /// Compare only what happened at or after this event time (RFC 3339, e.g.
@@ -124,12 +145,11 @@ pub async fn run(backend_args: &BackendArgs, args: ReplayArgs) -> Result<ExitCod
         }
         Some(ReplayCommand::Subject(a)) => subject(&backend, &a).await,
         None if args.all => all(&backend, args.verify, since(args.since.as_deref())?, args.output.json).await,
-        None => match &args.policy {
-            Some(file) => what_if(&backend, file, &args.tenant, since(args.since.as_deref())?, args.output.json).await,
-            None => anyhow::bail!(
-                "say what to replay: `replay verdict EVENT_ID`, `replay --all --verify` or `replay --policy FILE`"
-            ),
-        },
+        None if args.policy.is_some() || !args.with.is_empty() => what_if(&backend, &args).await,
+        None => anyhow::bail!(
+            "say what to replay: `replay verdict EVENT_ID`, `replay --all --verify`, `replay --policy FILE` or \
+             `replay --with FILE`"
+        ),
     }
 }
 
@@ -420,7 +440,8 @@ fn since(text: Option<&str>) -> Result<EventTime> {
     }
 }
 
-async fn what_if(backend: &Backend, file: &Path, tenant: &str, since: EventTime, json: bool) -> Result<ExitCode> {
+/// The candidate policy of `--policy FILE` for `tenant`, checked as `policy apply` checks it.
+fn candidate_policy(file: &Path, tenant: &str) -> Result<Policy> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let doc = match trustloop_operators::policy::check(&text) {
         Ok(doc) => doc,
@@ -432,7 +453,7 @@ async fn what_if(backend: &Backend, file: &Path, tenant: &str, since: EventTime,
         }
     };
     let digest = doc.digest();
-    let candidate = Policy {
+    Ok(Policy {
         envelope: Envelope {
             event_id: derive_event_id("what-if-policy", &[tenant.as_bytes(), digest.as_bytes()]),
             tenant: tenant.into(),
@@ -443,20 +464,89 @@ async fn what_if(backend: &Backend, file: &Path, tenant: &str, since: EventTime,
         },
         name: doc.name.clone(),
         version: i64::MAX,
-        digest: digest.clone(),
+        digest,
         format: "yaml".into(),
         document: text,
+    })
+}
+
+/// `--shift`, in microseconds: `-30d`, `+2w`, `12h` (later).
+fn shift(text: Option<&str>) -> Result<i64> {
+    let Some(text) = text else { return Ok(0) };
+    let t = text.trim();
+    let (sign, rest) = match t.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, t.strip_prefix('+').unwrap_or(t)),
     };
+    let d = trustloop_operators::policy::duration::Duration::parse(rest)
+        .map_err(|e| anyhow::anyhow!("--shift {text:?}: {e} (with a sign: -30d is earlier, +30d later)"))?;
+    Ok(sign * d.as_micros())
+}
+
+/// The documents of `--with`, every problem reported (nothing is re-run if there is one).
+fn candidate_documents(paths: &[PathBuf], tenant: &str) -> Result<any::Documents> {
+    match any::read_paths(paths, tenant) {
+        Ok(docs) => Ok(docs),
+        Err(any::Problems(problems)) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            anyhow::bail!("{} problem(s) in the --with inputs; nothing was re-run", problems.len())
+        }
+    }
+}
+
+async fn what_if(backend: &Backend, args: &ReplayArgs) -> Result<ExitCode> {
+    let tenant = args.tenant.as_str();
+    let since = since(args.since.as_deref())?;
+    let json = args.output.json;
+    let policy = args.policy.as_deref().map(|f| candidate_policy(f, tenant)).transpose()?;
+    let by = shift(args.shift.as_deref())?;
+    let docs = candidate_documents(&args.with, tenant)?;
+    let candidates: Vec<Candidate> = docs
+        .documents
+        .iter()
+        .flat_map(|d| d.events.iter().map(|e| Candidate::new(e.clone(), d.path.clone()).shifted(by)))
+        .collect();
     let history = History { log: &backend.log, codec: &backend.codec, writers: &*backend.registry };
-    let report = what_if_replay(history, &candidate, since).await.context("re-running history")?;
+    let conditions = Conditions { tenant, policy: policy.as_ref(), candidates: &candidates, since };
+    let report = what_if_replay(history, &conditions).await.context("re-running history")?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
+    match &policy {
+        Some(p) => println!("what-if under policy {} (digest {}) for tenant {tenant}", p.name, p.digest),
+        None => println!("what-if under the recorded policies for tenant {tenant}"),
+    }
+    let moved = if by == 0 { String::new() } else { format!(", moved {}", duration_text(by)) };
+    for d in &docs.documents {
+        let times: Vec<EventTime> = d
+            .events
+            .iter()
+            .map(|e| EventTime::from_micros(e.envelope().event_time.as_micros().saturating_add(by)))
+            .collect();
+        let span = match (times.iter().min(), times.iter().max()) {
+            (Some(a), Some(b)) if a == b => format!(" at {a}"),
+            (Some(a), Some(b)) => format!(" from {a} to {b}"),
+            _ => String::new(),
+        };
+        let unresolved = match d.unresolved_products {
+            0 => String::new(),
+            n => format!("; {n} product(s) not placed in an OSV ecosystem, left out of `affected`"),
+        };
+        println!("  with {} ({}): {} event(s){span}{moved}{unresolved}", d.path, d.kind.as_str(), d.events.len());
+    }
+    if !docs.skipped.is_empty() {
+        println!(
+            "  not read ({} file(s) whose names say they are no feed document): {}",
+            docs.skipped.len(),
+            docs.skipped.join(", ")
+        );
+    }
     println!(
-        "what-if under policy {} (digest {digest}) for tenant {tenant}: {} trust scores and {} decision inputs \
-         re-run; {} subjects compared, {} would differ",
-        doc.name,
+        "{} findings, {} trust scores and {} decision inputs re-run; {} subjects compared, {} would differ",
+        report.findings,
         report.trust_scores,
         report.decision_inputs,
         report.subjects,
@@ -473,31 +563,31 @@ async fn what_if(backend: &Backend, file: &Path, tenant: &str, since: EventTime,
             Some(s) => format!("{} ({} verdicts)", outcome(s.outcome), steps.len()),
             None => "-".to_string(),
         };
-        let first = d
-            .recorded
-            .iter()
-            .zip(&d.candidate)
-            .find(|(a, b)| (a.at, a.outcome) != (b.at, b.outcome))
-            .map(|(a, b)| {
-                format!(
-                    "recorded {} at {}, candidate {} at {} ({})",
-                    outcome(a.outcome),
-                    a.at,
-                    outcome(b.outcome),
-                    b.at,
-                    b.reason
-                )
-            })
-            .unwrap_or_else(|| match d.recorded.len().cmp(&d.candidate.len()) {
-                std::cmp::Ordering::Less => format!("{} more verdicts", d.candidate.len() - d.recorded.len()),
-                std::cmp::Ordering::Greater => format!("{} fewer verdicts", d.recorded.len() - d.candidate.len()),
-                std::cmp::Ordering::Equal => "requested actions".to_string(),
-            });
+        let step = |s: &trustloop_replay::whatif::Step| format!("{} at {}", outcome(s.outcome), s.at);
+        let first = d.first_difference();
+        let text = match first {
+            Some((Some(a), Some(b))) => format!("recorded {}, candidate {} ({})", step(a), step(b), b.reason),
+            Some((None, Some(b))) => format!("candidate {}, not recorded ({})", step(b), b.reason),
+            Some((Some(a), None)) => format!("recorded {}, not derived by the candidate", step(a)),
+            _ => "requested actions".to_string(),
+        };
         let kind = match d.kind {
             SubjectKind::Release => "release",
             SubjectKind::Entity => "entity",
         };
-        println!("{:<40} {kind:<8} {:<22} {:<22} {first}", d.subject, last(&d.recorded), last(&d.candidate));
+        println!("{:<40} {kind:<8} {:<22} {:<22} {text}", d.subject, last(&d.recorded), last(&d.candidate));
+        if let Some((_, Some(b))) = first {
+            if let (Some(kind), Some(cause)) = (b.cause_kind, &b.cause) {
+                println!("{:<40} derived from {kind}: {cause}", "");
+            }
+            const SHOWN: usize = 5;
+            for c in b.candidates.iter().take(SHOWN) {
+                println!("{:<40} candidate input: {c}", "");
+            }
+            if b.candidates.len() > SHOWN {
+                println!("{:<40} … and {} more candidate inputs (--json lists them)", "", b.candidates.len() - SHOWN);
+            }
+        }
         if d.recorded_actions != d.candidate_actions {
             println!("{:<40} actions: recorded {:?}, candidate {:?}", "", d.recorded_actions, d.candidate_actions);
         }
