@@ -70,6 +70,10 @@ candidates() {
     kev)
       files '\.json$' "$root/connectors/tests/fixtures/kev"
       [[ -n $data ]] && files '\.json$' "$data/advisories/kev" ;;
+    feed_document)
+      # Every kind a what-if candidate may be: KEV catalogs, OSV and CSAF advisories, VEX.
+      files '\.json$' "$root/connectors/tests/fixtures/kev" "$root/pipeline/tests/fixtures"
+      [[ -n $data ]] && files '\.json$' "$data/advisories/kev" "$data/advisories/rustsec" "$data/vex" ;;
     epss) files '\.csv$' "$root/connectors/tests/fixtures/epss" ;;
     cyclonedx_vex) [[ -n $data ]] && containing '"bomFormat"' "$data/vex" ;;
     sbom_json)

@@ -3,7 +3,7 @@
 
 # Every target, in the order run.sh runs them.
 FUZZ_TARGETS=(
-  purl osv_json osv_yaml osv_history_line csaf csaf_advisory openvex cyclonedx_vex kev epss sbom_json cargo_lock
+  purl osv_json osv_yaml osv_history_line csaf csaf_advisory openvex cyclonedx_vex kev epss feed_document sbom_json cargo_lock
   lockfile_package_lock lockfile_yarn_lock lockfile_pnpm_lock lockfile_bun_lock lockfile_poetry_lock
   lockfile_pipfile_lock lockfile_uv_lock lockfile_pdm_lock lockfile_requirements lockfile_go_mod
   lockfile_gemfile_lock lockfile_composer_lock lockfile_pubspec_lock lockfile_mix_lock
@@ -24,7 +24,7 @@ fuzz_existing_targets() {
 fuzz_max_len() {
   case "$1" in
     purl) echo 512 ;;
-    osv_history_line | osv_json | osv_yaml | csaf | csaf_advisory | openvex | cyclonedx_vex | kev | epss) echo 65536 ;;
+    osv_history_line | osv_json | osv_yaml | csaf | csaf_advisory | openvex | cyclonedx_vex | kev | epss | feed_document) echo 65536 ;;
     sbom_*) echo 131072 ;;
     *) echo 32768 ;;
   esac

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use trustloop_connectors::import::release::{ReleaseChoice, ReleaseRef};
 use trustloop_connectors::import::{
-    cargo_lock, csaf, csaf_advisory, cyclonedx_vex, epss, kev, openvex, osv, osv_history, sbom, vex,
+    any, cargo_lock, csaf, csaf_advisory, cyclonedx_vex, epss, kev, openvex, osv, osv_history, sbom, vex,
 };
 use trustloop_schemas::EventTime;
 
@@ -47,6 +47,14 @@ fn parser(target: &str) -> Option<fn(&[u8])> {
             }
         },
         "epss" => |d| drop(epss::import(&text(d), "fuzz/epss.csv", TENANT, Some("2025-08-25"))),
+        "feed_document" => |d| {
+            // As the fuzz target: the bytes as a `.json` candidate file, its kind told by content.
+            let dir = std::env::temp_dir().join(format!("trustloop-fuzz-regressions-any-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("a scratch folder");
+            let path = dir.join("candidate.json");
+            std::fs::write(&path, d).expect("write the candidate");
+            drop(any::read_file(&path, TENANT))
+        },
         "openvex" => |d| {
             let _ = vex::detect(d);
             drop(openvex::parse(d, "fuzz/openvex.json", TENANT))
@@ -75,7 +83,7 @@ fn parser(target: &str) -> Option<fn(&[u8])> {
     })
 }
 
-const TARGETS: [&str; 12] = [
+const TARGETS: [&str; 13] = [
     "osv_json",
     "osv_yaml",
     "osv_history_line",
@@ -83,6 +91,7 @@ const TARGETS: [&str; 12] = [
     "csaf_advisory",
     "kev",
     "epss",
+    "feed_document",
     "openvex",
     "cyclonedx_vex",
     "sbom_json",

@@ -5,7 +5,7 @@
 
 use trustloop_connectors::import::release::{ReleaseChoice, ReleaseRef};
 use trustloop_connectors::import::{
-    cargo_lock, csaf, csaf_advisory, cyclonedx_vex, epss, kev, openvex, osv, osv_history, sbom, vex,
+    any, cargo_lock, csaf, csaf_advisory, cyclonedx_vex, epss, kev, openvex, osv, osv_history, sbom, vex,
 };
 use trustloop_formats::FormatError;
 use trustloop_formats::Location;
@@ -53,6 +53,20 @@ pub fn kev(data: &[u8]) {
     if let Ok(catalog) = kev::import(&text, "fuzz/kev.json", TENANT, &Default::default(), None) {
         let listed = kev::listed_after(&catalog.events);
         let _ = kev::import(&text, "fuzz/kev.json", TENANT, &listed, None);
+    }
+}
+
+/// A what-if candidate (`replay --with`) whose kind is told by content: the bytes as a `.json`
+/// file (a KEV catalog, OSV, CSAF or VEX document), read as `import::any` reads it — from a file,
+/// as the command does, in a scratch folder of this process.
+pub fn feed_document(data: &[u8]) {
+    let dir = std::env::temp_dir().join(format!("trustloop-fuzz-any-{}", std::process::id()));
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    let path = dir.join("candidate.json");
+    if std::fs::write(&path, data).is_ok() {
+        let _ = any::read_file(&path, TENANT);
     }
 }
 
