@@ -96,7 +96,7 @@ pub fn read_paths(paths: &[PathBuf], tenant: &str) -> Result<Documents, Problems
         let named = p.display().to_string();
         if p.is_dir() {
             let mut files = Vec::new();
-            if let Err(e) = walk(p, &mut files) {
+            if let Err(e) = super::walk(p, &mut files) {
                 problems.push(error(&named, format!("cannot read the directory: {e}")));
                 continue;
             }
@@ -225,19 +225,6 @@ fn strict(rejected: Vec<ImportError>) -> Result<(), Vec<ImportError>> {
 
 fn error(path: &str, reason: String) -> ImportError {
     ImportError { path: path.to_string(), pointer: String::new(), reason }
-}
-
-fn walk(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        entries.sort();
-        for e in entries {
-            walk(&e, out)?;
-        }
-    } else {
-        out.push(path.to_path_buf());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -32,6 +32,22 @@ pub mod sbom;
 pub mod spdx;
 pub mod vex;
 
+/// Appends `path` to `out` if it is a file, else every file under it (directories walked, entries in
+/// name order, so an import of a folder is the same on every machine).
+pub fn walk(path: &std::path::Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+    if path.is_dir() {
+        let mut entries: Vec<std::path::PathBuf> =
+            std::fs::read_dir(path)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        entries.sort();
+        for e in entries {
+            walk(&e, out)?;
+        }
+    } else {
+        out.push(path.to_path_buf());
+    }
+    Ok(())
+}
+
 /// Why a document (or a part of it) was not imported.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{path}{}: {reason}", if pointer.is_empty() { String::new() } else { format!(" at {pointer}") })]

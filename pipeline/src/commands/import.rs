@@ -205,22 +205,9 @@ fn files_under(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         if !p.exists() {
             bail!("{}: no such file or directory", p.display());
         }
-        walk(p, &mut files)?;
+        trustloop_connectors::import::walk(p, &mut files)?;
     }
     Ok(files)
-}
-
-fn walk(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        entries.sort();
-        for e in entries {
-            walk(&e, out)?;
-        }
-    } else {
-        out.push(path.to_path_buf());
-    }
-    Ok(())
 }
 
 struct Sink<'a> {
