@@ -95,20 +95,6 @@ impl ImpactState {
         self.reconcile(aid, &touched, refresh, &a.envelope)
     }
 
-    /// Records what advisory `aid` now says about component `cid` (`None`: forget, re-evaluate on
-    /// demand).
-    fn remember(&mut self, cid: ComponentId, aid: AdvisoryId, now: Option<Option<OpenFinding>>) {
-        let evals = &mut self.components.entries[cid as usize].evals;
-        match (evals.binary_search_by_key(&aid, |e| e.0), now) {
-            (Ok(at), Some(m)) => evals[at].1 = m,
-            (Ok(at), None) => {
-                evals.remove(at);
-            }
-            (Err(at), Some(m)) => evals.insert(at, (aid, m)),
-            (Err(_), None) => {}
-        }
-    }
-
     /// Re-evaluates advisory `aid` against every occurrence of the packages `touched`; emits deltas
     /// in release key order, then inventory order. With `refresh` (the advisory's facts changed),
     /// a finding that stays open with the same proof is re-emitted too, as an `opened` update.
@@ -139,7 +125,7 @@ impl ImpactState {
             }
         }
         for (cid, now) in remember {
-            self.remember(cid, aid, now);
+            self.components.entries[cid as usize].remember(aid, now);
         }
         if work.is_empty() {
             return Vec::new();

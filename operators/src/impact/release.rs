@@ -68,21 +68,25 @@ impl ImpactState {
         let mut desired: Vec<Want> = Vec::new();
         for (pos, &cid) in components.iter().enumerate() {
             let Some(p) = self.components.get(cid).package else { continue };
-            // Both ascending by advisory: walk them together, evaluating what is not cached.
-            let mut at = 0;
-            for &aid in &self.packages[p as usize].advisories {
-                let c = &mut self.components.entries[cid as usize];
-                while c.evals.get(at).is_some_and(|e| e.0 < aid) {
+            let advisories = &self.packages[p as usize].advisories;
+            let c = &mut self.components.entries[cid as usize];
+            if c.evaluated.len() != advisories.len() {
+                // Both ascending by advisory: walk them together, evaluating what is not known.
+                let mut at = 0;
+                for &aid in advisories {
+                    while c.evaluated.get(at).is_some_and(|&e| e < aid) {
+                        at += 1;
+                    }
+                    if c.evaluated.get(at) != Some(&aid) {
+                        let m = evaluate(&self.advisories[aid as usize], c);
+                        c.remember(aid, Some(m));
+                    }
                     at += 1;
                 }
-                if c.evals.get(at).is_none_or(|e| e.0 != aid) {
-                    let m = evaluate(&self.advisories[aid as usize], c);
-                    c.evals.insert(at, (aid, m));
-                }
-                if let Some((_, Some(m))) = c.evals.get(at) {
-                    desired.push((aid, c.purl, next_id(pos), m.clone()));
-                }
-                at += 1;
+                debug_assert_eq!(c.evaluated, *advisories, "a component's evaluations are its package's advisories");
+            }
+            for (aid, m) in &c.hits {
+                desired.push((*aid, c.purl, next_id(pos), m.clone()));
             }
         }
         self.sort_by_advisory_then_purl(&mut desired, |w| (w.0, w.1, w.2));

@@ -90,12 +90,40 @@ pub(super) struct ComponentEntry {
     pub purl: PurlId,
     /// Where it occurs: (release, index in the release's inventory), ascending.
     pub occurrences: Vec<(ReleaseId, u32)>,
-    /// What the current version of advisories naming its package said about it, by advisory
-    /// (ascending); an advisory's entries are dropped when it changes, and refilled on demand.
-    pub evals: Vec<(AdvisoryId, Option<OpenFinding>)>,
+    /// The advisories naming its package whose current version has been evaluated against it,
+    /// ascending: a subset of the package's advisories (an advisory's entry is dropped when it
+    /// changes while the component occurs nowhere, or stops naming the package), refilled on
+    /// demand. When it holds as many as the package has, it holds them all, and [`Self::hits`]
+    /// is all a release needs to read.
+    pub evaluated: Vec<AdvisoryId>,
+    /// Those of [`Self::evaluated`] that affect it, with their proof, ascending by advisory (most
+    /// components have none, and no allocation).
+    pub hits: Vec<(AdvisoryId, OpenFinding)>,
 }
 
 impl ComponentEntry {
+    /// Records what advisory `aid` says about it (`Some`: its evaluation, `None`: forget it, to be
+    /// re-evaluated on demand).
+    pub fn remember(&mut self, aid: AdvisoryId, now: Option<Option<OpenFinding>>) {
+        let known = self.evaluated.binary_search(&aid);
+        let hit = self.hits.binary_search_by_key(&aid, |h| h.0);
+        match (known, now.is_some()) {
+            (Ok(at), false) => {
+                self.evaluated.remove(at);
+            }
+            (Err(at), true) => self.evaluated.insert(at, aid),
+            _ => {}
+        }
+        match (hit, now.flatten()) {
+            (Ok(at), Some(m)) => self.hits[at].1 = m,
+            (Ok(at), None) => {
+                self.hits.remove(at);
+            }
+            (Err(at), Some(m)) => self.hits.insert(at, (aid, m)),
+            (Err(_), None) => {}
+        }
+    }
+
     fn new(
         c: &Component,
         release: ReleaseSource<'_>,
@@ -113,7 +141,8 @@ impl ComponentEntry {
             facts: ComponentFacts::of(c),
             purl,
             occurrences: Vec::new(),
-            evals: Vec::new(),
+            evaluated: Vec::new(),
+            hits: Vec::new(),
         }
     }
 
@@ -129,7 +158,8 @@ impl ComponentEntry {
             facts: ComponentFacts::default(),
             purl: 0,
             occurrences: Vec::new(),
-            evals: Vec::new(),
+            evaluated: Vec::new(),
+            hits: Vec::new(),
         }
     }
 
