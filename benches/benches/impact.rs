@@ -98,6 +98,7 @@ fn release(n: usize, components: Vec<Component>) -> Event {
         document_digest: None,
         components,
         os: None,
+        labels: Default::default(),
         left_out: Vec::new(),
     })
 }

@@ -185,6 +185,7 @@ fn main() {
             document_digest: None,
             components,
             os: None,
+            labels: Default::default(),
             left_out: vec![],
         }));
         let verdicts = fed.feed(&Event::PromotionRequest(PromotionRequest {

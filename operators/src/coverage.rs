@@ -209,6 +209,7 @@ mod tests {
             document_digest: None,
             components,
             os: None,
+            labels: Default::default(),
             left_out: vec![LeftOutComponent {
                 component: "pkg:generic/x@1".into(),
                 ecosystem: None,

@@ -109,7 +109,8 @@ impl EventType {
     /// are read through schema resolution, their new fields taking the schema's defaults).
     ///
     /// - `ReleaseInventory` 2: component hashes, licences, dependencies, direct flag, distribution
-    ///   release and location; the image's OS; the components left out; format `lockfile`.
+    ///   release and location; the image's OS; the components left out; format `lockfile`. 3: the
+    ///   release's labels.
     /// - `Finding` 2: the advisory's distribution release, and whether the component's was unknown;
     ///   3: the CVEs listed as known exploited, and the EPSS score and percentile; 4: the
     ///   component's scope, directness and licences, and the advisory's CWE ids.
@@ -117,7 +118,8 @@ impl EventType {
     pub fn schema_version(self) -> i32 {
         match self {
             EventType::Finding => 4,
-            EventType::ReleaseInventory | EventType::Advisory => 2,
+            EventType::ReleaseInventory => 3,
+            EventType::Advisory => 2,
             _ => 1,
         }
     }

@@ -165,6 +165,10 @@ pub struct ReleaseInventory {
     /// Components left out of `components`, each with its reason.
     #[serde(default)]
     pub left_out: Vec<LeftOutComponent>,
+    /// The release's labels (`team` → `payments`), as the importer was told them; what policy
+    /// rules' `labels` conditions match.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Whether an advisory event inserts/updates or deletes the advisory.

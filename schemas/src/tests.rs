@@ -93,7 +93,7 @@ fn apache_bytes(event: &Event) -> Vec<u8> {
 fn has_multi_entry_map(event: &Event) -> bool {
     match event {
         Event::Telemetry(t) => t.attributes.len() > 1,
-        Event::ReleaseInventory(r) => r.components.iter().any(|c| c.hashes.len() > 1),
+        Event::ReleaseInventory(r) => r.labels.len() > 1 || r.components.iter().any(|c| c.hashes.len() > 1),
         _ => false,
     }
 }
@@ -644,6 +644,7 @@ fn version_1_inventories_and_findings_are_read_with_defaults() {
     let finding_v2 = include_str!("../avro/history/finding.v2.avsc");
     let finding_v3 = include_str!("../avro/history/finding.v3.avsc");
     let advisory_v1 = include_str!("../avro/history/advisory.v1.avsc");
+    let inventory_v2 = include_str!("../avro/history/release_inventory.v2.avsc");
     const V4: [&str; 4] = ["scope", "direct", "licenses", "cwes"];
     let v1: Vec<&str> = ["distro_release", "release_unknown", "cves", "exploited_ids", "epss", "epss_percentile"]
         .into_iter()
@@ -655,6 +656,7 @@ fn version_1_inventories_and_findings_are_read_with_defaults() {
         (EventType::Finding, finding_v2, &v2[..]),
         (EventType::Finding, finding_v3, &V4[..]),
         (EventType::Advisory, advisory_v1, &["upstream"][..]),
+        (EventType::ReleaseInventory, inventory_v2, &["labels"][..]),
     ]
     .into_iter()
     .enumerate()
@@ -680,6 +682,7 @@ fn version_1_inventories_and_findings_are_read_with_defaults() {
                 f.cwes = Default::default();
             }
             Event::Advisory(a) => a.upstream.clear(),
+            Event::ReleaseInventory(r) => r.labels.clear(),
             other => panic!("unexpected {other:?}"),
         }
         apache_avro::util::set_serde_human_readable(false);

@@ -38,6 +38,50 @@ impl ReleaseRef {
     }
 }
 
+/// A release's labels (`team` → `payments`), as `--label KEY=VALUE` gives them.
+pub type Labels = BTreeMap<String, String>;
+
+/// Reads `KEY=VALUE` labels: a key is non-empty and has no `=` or whitespace, a value is the rest
+/// (possibly empty); a key given twice is an error.
+pub fn parse_labels(given: &[String]) -> Result<Labels, String> {
+    let mut labels = Labels::new();
+    for l in given {
+        let Some((key, value)) = l.split_once('=') else {
+            return Err(format!("label `{l}`: expected KEY=VALUE"));
+        };
+        if key.is_empty() || key.chars().any(char::is_whitespace) {
+            return Err(format!("label `{l}`: the key must be non-empty, without whitespace"));
+        }
+        if labels.insert(key.to_string(), value.to_string()).is_some() {
+            return Err(format!("label `{key}` is given twice"));
+        }
+    }
+    Ok(labels)
+}
+
+/// Labels `inventory` with `labels`. A labelled inventory's event id also covers its labels, so the
+/// same document imported with other labels is another event; an unlabelled one keeps the id it
+/// always had.
+pub fn set_labels(inventory: &mut ReleaseInventory, labels: &Labels) {
+    if labels.is_empty() {
+        return;
+    }
+    let digest = inventory.document_digest.as_deref().unwrap_or("");
+    let mut inputs: Vec<&[u8]> = vec![
+        inventory.release_name.as_bytes(),
+        inventory.release_version.as_bytes(),
+        inventory.environment.as_deref().unwrap_or("").as_bytes(),
+        digest.as_bytes(),
+        b"labels",
+    ];
+    for (k, v) in labels {
+        inputs.push(k.as_bytes());
+        inputs.push(v.as_bytes());
+    }
+    inventory.envelope.event_id = derive_event_id("inventory", &inputs);
+    inventory.labels = labels.clone();
+}
+
 /// The release a document is imported as: the one the caller names, or the one the document says
 /// it describes (a CycloneDX `metadata.component`, an SPDX document's described package).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +155,7 @@ pub(crate) fn inventory(
         document_digest: Some(digest),
         components,
         os: None,
+        labels: Default::default(),
         left_out: Vec::new(),
     }
 }
@@ -645,5 +690,39 @@ mod tests {
             document_time(Some("yesterday"), EventTime::from_micros(1), "f", "/t").expect_err("bad").pointer,
             "/t"
         );
+    }
+
+    #[test]
+    fn labels_are_read_as_key_value_and_a_labelled_inventory_gets_its_own_id() {
+        let given = |l: &[&str]| parse_labels(&l.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let labels = given(&["team=payments", "tier=", "url=a=b"]).expect("valid");
+        let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(pairs, vec![("team", "payments"), ("tier", ""), ("url", "a=b")]);
+        for (bad, why) in [("team", "expected KEY=VALUE"), ("=x", "non-empty"), ("a b=c", "whitespace")] {
+            let e = given(&[bad]).expect_err(bad);
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        assert!(given(&["a=1", "a=2"]).expect_err("twice").contains("given twice"));
+
+        let release = ReleaseRef::parse("shop@1.0", None).expect("release");
+        let plain = inventory(
+            &release,
+            InventoryFormat::Cyclonedx,
+            b"{}",
+            Vec::new(),
+            "acme",
+            "s".into(),
+            EventTime::from_micros(1),
+        );
+        let mut same = plain.clone();
+        set_labels(&mut same, &Labels::new());
+        assert_eq!(same, plain, "no labels: the event and its id are as they always were");
+        let mut a = plain.clone();
+        set_labels(&mut a, &labels);
+        let mut b = plain.clone();
+        set_labels(&mut b, &given(&["team=payments"]).expect("valid"));
+        assert_eq!(a.labels, labels);
+        let ids = [&plain, &a, &b].map(|i| i.envelope.event_id);
+        assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2], "{ids:?}");
     }
 }

@@ -188,6 +188,7 @@ impl EntityState {
             promotion: None,
             trust_score: Some(self.digest),
             epss: None,
+            labels: None,
         };
         Decision {
             outcome: self.outcome(),

@@ -23,7 +23,11 @@
 //!                                subject: the EPSS score in force for each open finding that has
 //!                                one, as UTF-8 `CVE|epss|percentile|score-date` (the finding's
 //!                                highest-scored CVE; numbers as Rust prints f64), sorted, each once
-//! )                              (every group but `epss` is always present; unused ones are empty)
+//!     texts("labels", L)         release, only when a rule with a `labels` condition applies to
+//!                                the subject's environment: the release's labels as UTF-8
+//!                                `KEY=VALUE`, sorted (none: an empty list)
+//! )                              (every group but `epss` and `labels` is always present; unused
+//!                                ones are empty)
 //! texts(n,T)= item(n) ‖ item(u64_be(|T|)) ‖ item(t_1) ‖ … ‖ item(t_k)
 //! ```
 //!
@@ -60,6 +64,9 @@ pub struct Evidence<'a> {
     /// The EPSS scores considered, when an EPSS condition was evaluated (any order: sorted and
     /// de-duplicated when encoded).
     pub epss: Option<Vec<String>>,
+    /// The release's labels as `KEY=VALUE`, when a rule with a `labels` condition was evaluated
+    /// (any order: sorted when encoded).
+    pub labels: Option<Vec<String>>,
 }
 
 impl Evidence<'_> {
@@ -106,13 +113,19 @@ impl Evidence<'_> {
         group("approvals", &self.approvals);
         group("promotion", self.promotion.as_slice());
         group("trust-score", self.trust_score.as_slice());
-        if let Some(scores) = &self.epss {
-            let sorted: std::collections::BTreeSet<&String> = scores.iter().collect();
-            item(b"epss");
+        let mut texts = |name: &str, texts: &[String]| {
+            let sorted: std::collections::BTreeSet<&String> = texts.iter().collect();
+            item(name.as_bytes());
             item(&(sorted.len() as u64).to_be_bytes());
             for t in sorted {
                 item(t.as_bytes());
             }
+        };
+        if let Some(scores) = &self.epss {
+            texts("epss", scores);
+        }
+        if let Some(labels) = &self.labels {
+            texts("labels", labels);
         }
     }
 }
@@ -133,6 +146,7 @@ mod tests {
             promotion: Some([3; 32]),
             trust_score: None,
             epss: None,
+            labels: None,
         };
         let bytes = e.encode();
         let mut expected = Vec::new();

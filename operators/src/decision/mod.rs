@@ -32,6 +32,11 @@
 //!   `min_epss_percentile`); a day's scores re-check the subjects whose policy has such a rule for
 //!   their environment and whose release has a finding with a changed score. Known exploitation
 //!   comes with the findings (the findings operator re-emits them when a catalog lists their CVE).
+//! * **Labels.** A `ReleaseInventory` (read by release, as findings are) sets its release's labels
+//!   (`NAME@VERSION`: the latest inventory's, whatever its environment; none kept for a release
+//!   without labels). A rule with a `labels` condition applies only to releases whose labels it
+//!   matches; a change of labels re-checks the release's subjects when the tenant's policy has
+//!   such a rule. Nothing else of an inventory is read here.
 //! * **Policies.** A `Policy` event is applied under the trust operator's rules ([`accept`]); one that
 //!   is not is counted and kept (the newest [`accept::REJECTIONS_KEPT`]) in the tenant's state, the
 //!   policy in force stays. An applied policy re-evaluates every subject and entity of the tenant.
@@ -56,7 +61,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use trustloop_schemas::{
     ActionKind, Approval, Envelope, EpssScores, Event, EventTime, EventType, Finding, FindingChange, Outcome, Policy,
-    PromotionRequest, Reason, SubjectKind, TrustScore, canonical_digest,
+    PromotionRequest, Reason, ReleaseInventory, SubjectKind, TrustScore, canonical_digest,
 };
 
 use self::accept::{ActivePolicy, RejectedPolicy};
@@ -98,6 +103,9 @@ pub struct Tenant {
     pub approvals: BTreeMap<String, BTreeMap<String, ApprovalRecord>>,
     /// Entities by name.
     pub entities: BTreeMap<String, EntityState>,
+    /// Release labels by release `NAME@VERSION` (only releases that have some).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, BTreeMap<String, String>>,
     /// How many `Policy` events were not applied.
     pub rejected_policies: u64,
     /// The newest of them, and why.
@@ -112,6 +120,7 @@ impl Tenant {
             subjects: BTreeMap::new(),
             approvals: BTreeMap::new(),
             entities: BTreeMap::new(),
+            labels: BTreeMap::new(),
             rejected_policies: 0,
             rejections: Vec::new(),
         }
@@ -126,6 +135,7 @@ impl Tenant {
             subject,
             state,
             release: self.releases.get(&state.release()),
+            labels: self.labels.get(&state.release()),
             approvals: self.approvals.get(subject),
             now,
             epss,
@@ -176,6 +186,7 @@ pub const INPUTS: &[EventType] = &[
     EventType::Approval,
     EventType::PromotionRequest,
     EventType::EpssScores,
+    EventType::ReleaseInventory,
 ];
 
 impl DecisionState {
@@ -248,6 +259,7 @@ impl DecisionState {
             Event::Policy(p) => self.on_policy(p, now, &mut dirty, &mut entity_out),
             Event::TrustScore(s) => self.on_score(s, canonical_digest(event), now, &mut entity_out),
             Event::EpssScores(e) => self.on_epss(e, &mut dirty),
+            Event::ReleaseInventory(r) => self.on_inventory(r, &mut dirty),
             _ => {}
         }
         if before.is_some_and(|w| now > w) {
@@ -332,6 +344,27 @@ impl DecisionState {
         }
         if let Some(r) = t.releases.get(&release_key) {
             for env in &r.environments {
+                dirty.insert((tenant.to_string(), format!("{release_key}@{env}")));
+            }
+        }
+    }
+
+    /// Sets the labels of the inventory's release; re-checks the release's subjects when they
+    /// changed and the tenant's policy has a rule with a `labels` condition.
+    fn on_inventory(&mut self, r: &ReleaseInventory, dirty: &mut BTreeSet<(String, String)>) {
+        let tenant = &*r.envelope.tenant;
+        let release_key = format!("{}@{}", r.release_name, r.release_version);
+        let t = self.tenant_mut(tenant);
+        let changed = if r.labels.is_empty() {
+            t.labels.remove(&release_key).is_some()
+        } else {
+            t.labels.insert(release_key.clone(), r.labels.clone()).as_ref() != Some(&r.labels)
+        };
+        if !changed || !t.policy.doc.release_gates.rules.iter().any(|rule| !rule.labels.is_empty()) {
+            return;
+        }
+        if let Some(release) = t.releases.get(&release_key) {
+            for env in &release.environments {
                 dirty.insert((tenant.to_string(), format!("{release_key}@{env}")));
             }
         }
@@ -588,16 +621,22 @@ impl Operator for DecisionState {
         DecisionState::apply(self, input)
     }
 
-    /// Findings and promotion requests by release `NAME@VERSION`, trust scores by entity; approvals
+    /// Findings, promotion requests and inventories by release `NAME@VERSION`, trust scores by entity; approvals
     /// (per subject, a release in an environment) and policies in full.
     fn partitioning(&self) -> crate::operator::Partitioning {
-        crate::operator::Partitioning::Keyed(&[EventType::Finding, EventType::PromotionRequest, EventType::TrustScore])
+        crate::operator::Partitioning::Keyed(&[
+            EventType::Finding,
+            EventType::PromotionRequest,
+            EventType::TrustScore,
+            EventType::ReleaseInventory,
+        ])
     }
 
     fn partition_key(&self, event: &Event) -> Option<String> {
         match event {
             Event::Finding(f) => Some(format!("{}@{}", f.release_name, f.release_version)),
             Event::PromotionRequest(p) => Some(format!("{}@{}", p.release_name, p.release_version)),
+            Event::ReleaseInventory(r) => Some(format!("{}@{}", r.release_name, r.release_version)),
             Event::TrustScore(s) => Some(s.entity.clone()),
             _ => None,
         }

@@ -169,6 +169,12 @@ pub fn applies_to_release(patterns: &[String], name: &str, version: &str) -> boo
     patterns.iter().any(|p| glob(p, name) || glob(p, &release))
 }
 
+/// Whether a gate rule's `labels` conditions (empty = all releases) hold for a release with
+/// `labels`: each key is among them, with a value its pattern matches.
+pub fn applies_to_labels(conditions: &BTreeMap<String, String>, labels: Option<&BTreeMap<String, String>>) -> bool {
+    conditions.iter().all(|(key, pattern)| labels.and_then(|l| l.get(key)).is_some_and(|v| glob(pattern, v)))
+}
+
 /// Whether `w` lists the release (`NAME` or `NAME@VERSION`).
 pub fn covers(w: &Waiver, name: &str, release: &str) -> bool {
     w.releases.iter().any(|r| r == release || r == name)
@@ -319,6 +325,8 @@ pub struct Gate<'a> {
     pub state: &'a SubjectState,
     /// The release's open findings, if any were ever reported.
     pub release: Option<&'a Release>,
+    /// The release's labels, if its latest inventory has some.
+    pub labels: Option<&'a BTreeMap<String, String>>,
     /// The subject's approvals by approver.
     pub approvals: Option<&'a BTreeMap<String, ApprovalRecord>>,
     /// The operator's watermark.
@@ -354,6 +362,8 @@ pub struct Assessment<'a> {
     time_based: bool,
     /// Whether a rule with an EPSS condition applies (the scores are then evidence).
     epss_considered: bool,
+    /// Whether a rule for the environment has a `labels` condition (the labels are then evidence).
+    labels_considered: bool,
 }
 
 /// Whether a gate rule applying to environment `env` has an EPSS condition (in `when` or
@@ -417,6 +427,7 @@ impl<'a> Gate<'a> {
                 let rule = &gates.rules[i];
                 applies(&rule.environments, env)
                     && applies_to_release(&rule.releases, &self.state.name, &self.state.version)
+                    && applies_to_labels(&rule.labels, self.labels)
             })
             .collect();
         let mut matched: Vec<Vec<Hit<'a>>> = vec![Vec::new(); rule_ids.len()];
@@ -498,6 +509,7 @@ impl<'a> Gate<'a> {
             Outcome::Pass
         };
         let epss_considered = rules_use_epss(gates, env);
+        let labels_considered = gates.rules.iter().any(|r| !r.labels.is_empty() && applies(&r.environments, env));
         Assessment {
             gate: self,
             outcome,
@@ -508,6 +520,7 @@ impl<'a> Gate<'a> {
             approvals_considered,
             time_based,
             epss_considered,
+            labels_considered,
         }
     }
 }
@@ -685,6 +698,9 @@ impl Assessment<'_> {
                     .map(|(cve, s)| format!("{cve}|{}|{}|{}", s.epss, s.percentile, s.date))
                     .collect()
             }),
+            labels: self
+                .labels_considered
+                .then(|| g.labels.into_iter().flatten().map(|(k, v)| format!("{k}={v}")).collect()),
         };
         Decision {
             outcome: self.outcome,

@@ -1271,3 +1271,90 @@ fn the_script_exercises_every_output_kind() {
     assert!(a.iter().any(|a| a.kind == ActionKind::Promote) && a.iter().any(|a| a.kind == ActionKind::BlockPromotion));
     assert!(a.iter().any(|a| a.revert));
 }
+
+/// An inventory of `release` (`NAME@VERSION`) with `labels` and no components.
+fn labelled(n: u64, at: i64, release: &str, labels: &[(&str, &str)]) -> Event {
+    let (name, version) = release.split_once('@').expect("NAME@VERSION");
+    Event::ReleaseInventory(trustloop_schemas::ReleaseInventory {
+        envelope: envelope("acme", release, n, at),
+        release_name: name.into(),
+        release_version: version.into(),
+        environment: None,
+        format: trustloop_schemas::InventoryFormat::Cyclonedx,
+        document_digest: None,
+        components: Vec::new(),
+        os: None,
+        labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        left_out: Vec::new(),
+    })
+}
+
+#[test]
+fn label_conditions_limit_a_rule_to_the_releases_whose_labels_match() {
+    let rules = "[{id: payments, labels: {team: payments, tier: 'crit*'}, when: {min_severity: high}, outcome: fail},\
+                  {id: any, when: {min_severity: high}, outcome: warn}]";
+    let mut r = Run::with(&gates(rules, "[]", "[]", "[]"));
+    let cases: [(&str, &[(&str, &str)]); 4] = [
+        ("shop@1.0", &[("team", "payments"), ("tier", "critical")]),
+        ("shop@2.0", &[("team", "payments"), ("tier", "low")]),
+        ("pay@1.0", &[("team", "payments")]),
+        ("web@1.0", &[]),
+    ];
+    let mut n = 0;
+    for (release, labels) in cases {
+        n += 2;
+        r.feed(&labelled(n, T0, release, labels));
+        r.feed(&finding(n + 1, T0, F { release, ..F::default() }));
+    }
+    let mut fired = Vec::new();
+    for (release, _) in cases {
+        n += 1;
+        let v = one_verdict(&r.feed(&promotion(n, T0, release, "dev", "staging"))).clone();
+        fired.push((release, v.outcome, rules_of(&v).into_iter().map(str::to_string).collect::<Vec<_>>()));
+    }
+    let expected = |release, outcome, rules: &[&str]| (release, outcome, rules.iter().map(|s| s.to_string()).collect());
+    assert_eq!(
+        fired,
+        vec![
+            expected("shop@1.0", Outcome::Fail, &["payments", "any"]),
+            expected("shop@2.0", Outcome::Warn, &["any"]),
+            expected("pay@1.0", Outcome::Warn, &["any"]),
+            expected("web@1.0", Outcome::Warn, &["any"]),
+        ]
+    );
+
+    // A later inventory that changes the labels re-decides the release's subjects; one with the
+    // same labels re-decides nothing.
+    let v =
+        one_verdict(&r.feed(&labelled(100, T0 + H, "shop@2.0", &[("team", "payments"), ("tier", "critical")]))).clone();
+    assert_eq!((v.outcome, rules_of(&v)), (Outcome::Fail, vec!["payments", "any"]));
+    assert!(
+        verdicts(&r.feed(&labelled(101, T0 + H, "shop@2.0", &[("team", "payments"), ("tier", "critical")]))).is_empty()
+    );
+    // Dropping the labels (an unlabelled inventory) takes the rule away again.
+    let v = one_verdict(&r.feed(&labelled(102, T0 + 2 * H, "shop@2.0", &[]))).clone();
+    assert_eq!((v.outcome, rules_of(&v)), (Outcome::Warn, vec!["any"]));
+    assert!(!r.s.tenant("acme").expect("tenant").labels.contains_key("shop@2.0"), "no labels, nothing kept");
+}
+
+#[test]
+fn labels_are_evidence_only_where_a_rule_reads_them() {
+    // Without a `labels` rule, labels neither re-decide nor change the evidence digest.
+    let plain = "[{id: any, when: {min_severity: high}, outcome: warn}]";
+    let digest_with = |rules: &str, labels: &[(&str, &str)]| {
+        let mut r = Run::with(&gates(rules, "[]", "[]", "[]"));
+        r.feed(&labelled(1, T0, "shop@1.0", labels));
+        r.feed(&finding(2, T0, F::default()));
+        let v = one_verdict(&r.feed(&promotion(3, T0, "shop@1.0", "dev", "staging"))).clone();
+        let relabelled = r.feed(&labelled(4, T0, "shop@1.0", &[("team", "other")]));
+        (v.evidence_digest, verdicts(&relabelled).len())
+    };
+    let (a, re_a) = digest_with(plain, &[]);
+    let (b, re_b) = digest_with(plain, &[("team", "payments")]);
+    assert_eq!((a.clone(), re_a, re_b), (b, 0, 0), "labels are not read without a labels rule");
+    // With one, two label sets give two digests.
+    let labelled_rule = "[{id: p, labels: {team: payments}, when: {min_severity: high}, outcome: fail}]";
+    let (c, _) = digest_with(labelled_rule, &[("team", "payments")]);
+    let (d, _) = digest_with(labelled_rule, &[("team", "payments"), ("tier", "low")]);
+    assert_ne!(c, d, "the labels are evidence where a rule reads them");
+}

@@ -67,6 +67,7 @@ fn release(n: u128, version: &str) -> Event {
             ..Default::default()
         }],
         os: None,
+        labels: Default::default(),
         left_out: Vec::new(),
     })
 }

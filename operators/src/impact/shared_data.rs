@@ -236,6 +236,7 @@ fn shared_data_almalinux_findings_match_releases_as_rpm_orders_them() {
         document_digest: None,
         components: plan.iter().map(Planned::component).collect(),
         os: Some(OperatingSystem { distribution: "AlmaLinux".into(), release: Some("9.4".into()), name: None }),
+        labels: Default::default(),
         left_out: Vec::new(),
     });
     // Advisories first (an inventory matched against them), and the other way round (each advisory

@@ -74,6 +74,7 @@ fn release(name: &str, n: u64, components: &[(&str, &str)]) -> Event {
             })
             .collect(),
         os: None,
+        labels: Default::default(),
         left_out: Vec::new(),
     })
 }
@@ -405,6 +406,7 @@ mod differential {
                         name: None,
                     }
                 }),
+                labels: Default::default(),
                 left_out: Vec::new(),
             }),
         }

@@ -90,6 +90,7 @@ impl Default for ReleaseGates {
             description: Some(description.into()),
             environments: environments.iter().map(|e| e.to_string()).collect(),
             releases: Vec::new(),
+            labels: BTreeMap::new(),
             when,
             outcome,
             until: None,
@@ -157,6 +158,12 @@ pub struct GateRule {
     /// digest when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub releases: Vec<String>,
+    /// Release labels the rule applies to: every key must be among the release's labels (its
+    /// latest inventory's, `trustloop import ... --label KEY=VALUE`) with a value the pattern
+    /// matches (`*` matches any run of characters). Empty: every release. Left out of the digest
+    /// when empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
     /// Conditions on one finding, all of which must hold.
     #[serde(default)]
     pub when: FindingMatch,

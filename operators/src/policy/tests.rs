@@ -495,6 +495,32 @@ fn release_patterns_are_located_and_left_out_of_the_digest_when_unused() {
 }
 
 #[test]
+fn label_conditions_are_located_and_left_out_of_the_digest_when_unused() {
+    let default = crate::policy::default_policy();
+    assert!(!default.canonical_json().contains("\"labels\""), "{}", default.canonical_json());
+    let rule = |labels: &str| {
+        let yaml = DEFAULT_YAML.replace(
+            "      environments: []               # target environments; [] = every environment\n",
+            &format!("      environments: []\n      labels: {labels}\n"),
+        );
+        assert_ne!(yaml, DEFAULT_YAML, "the default policy has the line this test edits");
+        yaml
+    };
+    assert_eq!(parse(&rule("{}")).expect("valid").digest(), default.digest());
+    let a = parse(&rule("{team: payments, tier: 'crit*'}")).expect("valid");
+    let b = parse(&rule("{tier: 'crit*', team: payments}")).expect("valid");
+    assert_eq!(a.digest(), b.digest(), "a map: order does not matter");
+    assert_ne!(a.digest(), default.digest());
+    let e = err(&rule("{team: ''}"));
+    assert!(e.to_string().contains("release_gates.rules[0].labels.team: empty label value pattern"), "{e}");
+    assert!(e.line.is_some(), "{e}");
+    let e = err(&rule("{'a=b': x}"));
+    assert!(e.to_string().contains("release_gates.rules[0].labels.a=b: label key"), "{e}");
+    let e = err(&rule("[team]"));
+    assert!(e.line.is_some(), "a list where a map belongs is located: {e}");
+}
+
+#[test]
 fn escalation_is_checked_located_and_left_out_of_the_digest_when_unused() {
     let default = crate::policy::default_policy();
     assert!(!default.canonical_json().contains("escalate"), "{}", default.canonical_json());

@@ -156,6 +156,15 @@ impl Checker {
             let at = |key: &str| vec![k("release_gates"), k("rules"), Seg::Index(i), k(key)];
             self.names(&r.environments, at("environments"), "environment");
             self.names(&r.releases, at("releases"), "release pattern");
+            for (key, pattern) in &r.labels {
+                let mut p = at("labels");
+                p.push(k(key));
+                if key.trim().is_empty() || key.contains('=') {
+                    self.issue(p, format!("label key {key:?}: a label key is a non-empty name without `=`"));
+                } else if pattern.is_empty() {
+                    self.issue(p, "empty label value pattern: give the value, or `*` for any value".to_string());
+                }
+            }
             let when = |key: &str| vec![k("release_gates"), k("rules"), Seg::Index(i), k("when"), k(key)];
             if let Some(c) = r.when.min_cvss {
                 self.range(when("min_cvss"), c, 0.0, 10.0, "a CVSS score");

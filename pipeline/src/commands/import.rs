@@ -13,9 +13,10 @@ use clap::{Args, Subcommand};
 use trustloop_connectors::import::cargo_lock::ReleaseRef;
 use trustloop_connectors::import::csaf_advisory::{self, UnresolvedProduct};
 use trustloop_connectors::import::lockfile::{self, LockKind};
+use trustloop_connectors::import::release::{Labels, ReleaseChoice, parse_labels, set_labels};
+use trustloop_connectors::import::sbom;
 use trustloop_connectors::import::vex;
 use trustloop_connectors::import::{ImportError, epss, kev, osv, osv_history};
-use trustloop_connectors::import::{release::ReleaseChoice, sbom};
 use trustloop_schemas::json::IngestDefaults;
 use trustloop_schemas::{Event, EventTime, EventType, ReleaseInventory};
 
@@ -84,6 +85,10 @@ pub enum ImportCommand {
         /// `renv-lock`, `pom-xml`).
         #[arg(long)]
         kind: Option<String>,
+        /// A label of the release, `KEY=VALUE` (repeat for more): what policy rules' `labels`
+        /// conditions match (`team=payments`, `tier=critical`).
+        #[arg(long = "label", value_name = "KEY=VALUE")]
+        labels: Vec<String>,
     },
     /// SBOMs — CycloneDX JSON (1.2–1.6) or XML, SPDX JSON (2.2, 2.3) or tag-value, SPDX 3.0
     /// JSON-LD, told apart by content — each as the inventory of a release. Directories are walked.
@@ -101,6 +106,10 @@ pub enum ImportCommand {
         /// The environment the releases run in.
         #[arg(long)]
         env: Option<String>,
+        /// A label of the releases, `KEY=VALUE` (repeat for more): what policy rules' `labels`
+        /// conditions match (`team=payments`, `tier=critical`).
+        #[arg(long = "label", value_name = "KEY=VALUE")]
+        labels: Vec<String>,
     },
     /// VEX statements: OpenVEX, CSAF 2.0 (VEX profile, or advisories with product status) and
     /// CycloneDX VEX files, or directories of them (recursively); the format is told per file by its
@@ -281,11 +290,14 @@ pub async fn run(backend_args: &BackendArgs, args: ImportArgs) -> Result<ExitCod
             }
         }
         ImportCommand::Csaf { paths } => import_csaf(&mut sink, topic, paths, &args.tenant).await?,
-        ImportCommand::Lockfile { paths, release, env, kind } => {
-            import_lockfiles(&mut sink, topic, paths, release, env.clone(), kind.as_deref(), &args.tenant).await?
+        ImportCommand::Lockfile { paths, release, env, kind, labels } => {
+            let labels = parse_labels(labels).map_err(anyhow::Error::msg)?;
+            let release = ReleaseRef::parse(release, env.clone()).map_err(anyhow::Error::msg)?;
+            import_lockfiles(&mut sink, topic, paths, &release, &labels, kind.as_deref(), &args.tenant).await?
         }
-        ImportCommand::Sbom { paths, release, env } => {
-            import_sboms(&mut sink, topic, paths, release.as_deref(), env.clone(), &args.tenant).await?
+        ImportCommand::Sbom { paths, release, env, labels } => {
+            let labels = parse_labels(labels).map_err(anyhow::Error::msg)?;
+            import_sboms(&mut sink, topic, paths, release.as_deref(), env.clone(), &labels, &args.tenant).await?
         }
         ImportCommand::Vex { paths } => import_vex(&mut sink, topic, paths, &args.tenant).await?,
         ImportCommand::Kev { file } => import_kev(&backend, &mut sink, topic, file, &args.tenant).await?,
@@ -323,12 +335,11 @@ async fn import_lockfiles(
     sink: &mut Sink<'_>,
     topic: &str,
     paths: &[PathBuf],
-    release: &str,
-    env: Option<String>,
+    release: &ReleaseRef,
+    labels: &Labels,
     kind: Option<&str>,
     tenant: &str,
 ) -> Result<()> {
-    let release = ReleaseRef::parse(release, env).map_err(anyhow::Error::msg)?;
     let forced = match kind {
         None => None,
         Some(k) => Some(LockKind::from_name(k).ok_or_else(|| {
@@ -336,7 +347,7 @@ async fn import_lockfiles(
         })?),
     };
     let now = EventTime::from_micros(super::now_micros());
-    let out = match lockfile::import(paths, forced, &release, tenant, now) {
+    let out = match lockfile::import(paths, forced, release, tenant, now) {
         Ok(out) => out,
         Err(e) => bail!("{e}"),
     };
@@ -350,7 +361,7 @@ async fn import_lockfiles(
     for e in &out.errors {
         sink.reject(topic, e).await?;
     }
-    let Some(inventory) = out.inventory else {
+    let Some(mut inventory) = out.inventory else {
         if out.errors.is_empty() {
             bail!(
                 "no lockfile found under {}",
@@ -368,6 +379,7 @@ async fn import_lockfiles(
         inventory.components.len(),
         out.files.len()
     );
+    set_labels(&mut inventory, labels);
     sink.summary.count(&inventory, 0);
     sink.accept(Event::ReleaseInventory(inventory)).await
 }
@@ -381,6 +393,7 @@ async fn import_sboms(
     paths: &[PathBuf],
     release: Option<&str>,
     env: Option<String>,
+    labels: &Labels,
     tenant: &str,
 ) -> Result<()> {
     use futures::StreamExt;
@@ -407,7 +420,7 @@ async fn import_sboms(
         .buffered(workers);
     while let Some(joined) = parsed.next().await {
         let (path, result) = joined?;
-        let (format, inv) = match result {
+        let (format, mut inv) = match result {
             Ok(parsed) => parsed,
             Err(e) => {
                 sink.reject(topic, &e).await?;
@@ -440,6 +453,7 @@ async fn import_sboms(
                 format!("; left out {}: {}", inv.skipped.len(), by_reason.join(", "))
             }
         );
+        set_labels(&mut inv.inventory, labels);
         sink.summary.count(&inv.inventory, inv.rejected.len());
         sink.accept(Event::ReleaseInventory(inv.inventory)).await?;
     }
