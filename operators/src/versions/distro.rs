@@ -9,25 +9,86 @@
 
 use super::Ecosystem;
 
-/// A distribution release, normalised for comparison (`11`, `22.04`, `3.20`, `9`, `15.5`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DistroRelease(String);
+/// A distribution release, normalised for comparison (`11`, `22.04`, `3.20`, `9`, `15.5`). Held
+/// inline when short (every release OSV names is), so matching a component's release against an
+/// advisory entry's reads no other memory: the impact operator compares them by the thousand.
+#[derive(Clone)]
+pub struct DistroRelease(ReleaseText);
+
+/// The text of a [`DistroRelease`]: inline up to [`INLINE`] bytes, else on the heap.
+#[derive(Clone)]
+enum ReleaseText {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<str>),
+}
+
+/// The longest release text kept inline.
+const INLINE: usize = 22;
 
 impl DistroRelease {
+    /// The release whose normalised text is `text`.
+    fn of(text: impl AsRef<str>) -> DistroRelease {
+        let text = text.as_ref();
+        let mut bytes = [0u8; INLINE];
+        match (bytes.get_mut(..text.len()), u8::try_from(text.len())) {
+            (Some(inline), Ok(len)) => {
+                inline.copy_from_slice(text.as_bytes());
+                DistroRelease(ReleaseText::Inline { len, bytes })
+            }
+            _ => DistroRelease(ReleaseText::Heap(text.into())),
+        }
+    }
+
     /// The normalised release text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            // Inline bytes are always a whole `&str` copied in `of`.
+            ReleaseText::Inline { len, bytes } => std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default(),
+            ReleaseText::Heap(s) => s,
+        }
     }
 
     /// Whether `self` is `other` made more precise after a `-` (`22.03-LTS-SP3` of `22.03`).
     fn refines(&self, other: &DistroRelease) -> bool {
-        self.0.strip_prefix(other.0.as_str()).is_some_and(|rest| rest.starts_with('-'))
+        self.as_str().strip_prefix(other.as_str()).is_some_and(|rest| rest.starts_with('-'))
+    }
+}
+
+impl PartialEq for DistroRelease {
+    fn eq(&self, other: &DistroRelease) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for DistroRelease {}
+
+impl std::hash::Hash for DistroRelease {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialOrd for DistroRelease {
+    fn partial_cmp(&self, other: &DistroRelease) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for DistroRelease {
+    fn cmp(&self, other: &DistroRelease) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::fmt::Debug for DistroRelease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DistroRelease").field(&self.as_str()).finish()
     }
 }
 
 impl std::fmt::Display for DistroRelease {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -87,9 +148,9 @@ pub fn from_os_release(id: &str, version_id: &str) -> Option<(Ecosystem, Option<
     let eco = distribution_of(&id)?;
     let version = version_id.trim();
     let release = match (eco, id.as_str()) {
-        (Ecosystem::OpenSuse, "opensuse-tumbleweed") => Some(DistroRelease("tumbleweed".into())),
+        (Ecosystem::OpenSuse, "opensuse-tumbleweed") => Some(DistroRelease::of("tumbleweed")),
         (Ecosystem::Suse | Ecosystem::OpenSuse, _) if id.contains("micro") && !version.is_empty() => {
-            normalize(eco, version).map(|r| DistroRelease(format!("micro-{r}")))
+            normalize(eco, version).map(|r| DistroRelease::of(format!("micro-{r}")))
         }
         (Ecosystem::Wolfi | Ecosystem::Chainguard, _) => None,
         _ if version.is_empty() => None,
@@ -204,7 +265,7 @@ fn dotted(v: &str, n: usize, pad: usize) -> Option<DistroRelease> {
     while parts.len() < pad {
         parts.push("0");
     }
-    Some(DistroRelease(parts.join(".")))
+    Some(DistroRelease::of(parts.join(".")))
 }
 
 /// `v` as a release of distribution `eco`, at the granularity of its OSV advisories.
@@ -215,17 +276,17 @@ fn normalize(eco: Ecosystem, v: &str) -> Option<DistroRelease> {
     match eco {
         Ecosystem::Debian if numeric => {
             let major = dotted(v, 1, 1)?;
-            let old = major.0.parse::<u32>().is_ok_and(|m| m <= 3);
+            let old = major.as_str().parse::<u32>().is_ok_and(|m| m <= 3);
             if old { dotted(v, 2, 2) } else { Some(major) }
         }
         Ecosystem::Ubuntu if numeric => {
             // `YY.MM`: the month keeps its leading zero.
             let mut parts = v.split('.').map(leading_digits);
             let (yy, mm) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-            (!yy.is_empty() && !mm.is_empty()).then(|| DistroRelease(format!("{yy}.{mm}")))
+            (!yy.is_empty() && !mm.is_empty()).then(|| DistroRelease::of(format!("{yy}.{mm}")))
         }
         Ecosystem::Alpine => dotted(lower.strip_prefix('v').unwrap_or(&lower), 2, 2)
-            .or_else(|| (!lower.is_empty()).then(|| DistroRelease(lower.clone()))),
+            .or_else(|| (!lower.is_empty()).then(|| DistroRelease::of(lower.clone()))),
         Ecosystem::RedHat
         | Ecosystem::AlmaLinux
         | Ecosystem::RockyLinux
@@ -237,8 +298,8 @@ fn normalize(eco: Ecosystem, v: &str) -> Option<DistroRelease> {
         }
         Ecosystem::PhotonOs if numeric => dotted(v, 2, 2),
         Ecosystem::Suse | Ecosystem::OpenSuse => suse_release(v),
-        Ecosystem::OpenEuler => Some(DistroRelease(v.to_ascii_uppercase())),
-        _ => (!lower.is_empty()).then(|| DistroRelease(lower.clone())),
+        Ecosystem::OpenEuler => Some(DistroRelease::of(v.to_ascii_uppercase())),
+        _ => (!lower.is_empty()).then(|| DistroRelease::of(lower.clone())),
     }
 }
 
@@ -248,7 +309,7 @@ fn normalize(eco: Ecosystem, v: &str) -> Option<DistroRelease> {
 fn suse_release(product: &str) -> Option<DistroRelease> {
     let lower = product.to_ascii_lowercase();
     if lower.contains("tumbleweed") {
-        return Some(DistroRelease("tumbleweed".into()));
+        return Some(DistroRelease::of("tumbleweed"));
     }
     let mut words = lower.split_whitespace();
     let version = words.by_ref().find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?;
@@ -261,7 +322,7 @@ fn suse_release(product: &str) -> Option<DistroRelease> {
         Some(sp) => dotted(&format!("{}.{sp}", leading_digits(version)), 2, 1),
         None => dotted(version, 2, 1),
     }?;
-    Some(if lower.contains("micro") { DistroRelease(format!("micro-{base}")) } else { base })
+    Some(if lower.contains("micro") { DistroRelease::of(format!("micro-{base}")) } else { base })
 }
 
 /// Debian and Ubuntu code names (from distro-info-data's `debian.csv` and `ubuntu.csv`).
@@ -342,8 +403,26 @@ fn code_name(name: &str) -> Option<(Ecosystem, Option<DistroRelease>)> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn release_texts_compare_as_strings_inline_or_not() {
+        let long = "x".repeat(INLINE + 1);
+        let texts = ["", "9", "22.04", "22.03-LTS-SP3", &"y".repeat(INLINE), &long, "micro-5.5"];
+        for a in texts {
+            assert_eq!(DistroRelease::of(a).as_str(), a);
+            assert_eq!(DistroRelease::of(a).to_string(), a);
+            for b in texts {
+                let (x, y) = (DistroRelease::of(a), DistroRelease::of(b));
+                assert_eq!(x.cmp(&y), a.cmp(b), "{a} vs {b}");
+                assert_eq!(x == y, a == b, "{a} vs {b}");
+            }
+        }
+        assert!(matches!(DistroRelease::of(&long).0, ReleaseText::Heap(_)));
+        assert!(matches!(DistroRelease::of("22.04").0, ReleaseText::Inline { .. }));
+        assert!(DistroRelease::of("22.03-LTS-SP3").refines(&DistroRelease::of("22.03")));
+    }
+
     fn rel(s: &str) -> Option<DistroRelease> {
-        Some(DistroRelease(s.to_string()))
+        Some(DistroRelease::of(s))
     }
 
     #[test]
