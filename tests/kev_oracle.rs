@@ -208,7 +208,7 @@ fn key(f: &Finding) -> Key {
         f.release_name.to_string(),
         f.release_version.to_string(),
         f.environment.as_deref().map(str::to_string),
-        f.advisory_id.to_string(),
+        f.vulnerability().to_string(),
         f.purl.to_string(),
     )
 }
@@ -254,7 +254,9 @@ fn shared_data_known_exploited_findings_are_those_whose_vulnerability_holds_a_ca
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>(), "the same findings either way");
     let mut exploited = BTreeMap::<String, usize>::new();
     for (k, f) in &a {
-        let want = &expected[&k.3];
+        // A finding of several sources holds the catalog CVEs of each.
+        let want: BTreeSet<String> = f.source_ids().flat_map(|id| expected[id].iter().cloned()).collect();
+        let want = &want;
         let got: BTreeSet<String> = f.exploited_ids.iter().map(|c| c.to_string()).collect();
         assert_eq!(&got, want, "{k:?}");
         assert_eq!(f.known_exploited, !want.is_empty(), "{k:?}");
@@ -277,4 +279,83 @@ fn shared_data_known_exploited_findings_are_those_whose_vulnerability_holds_a_ca
     assert_eq!(removals.len(), listed.len());
     let all: Vec<Event> = last.into_iter().chain(removals.into_iter().map(Event::KnownExploited)).collect();
     assert!(run(&all).values().all(|f| !f.known_exploited && f.exploited_ids.is_empty()));
+}
+
+/// The advisories' alias groups from the files alone (a union-find of this test's over each
+/// advisory's id and `aliases`, upper-cased): advisory id → (group name, the group's advisories).
+/// The name is the group's lowest CVE id, else its lowest id.
+fn expected_groups(advisories: &[(Advisory, Value)]) -> BTreeMap<String, (String, BTreeSet<String>)> {
+    let mut groups = Groups::default();
+    for (a, raw) in advisories {
+        groups.find(&a.id.to_ascii_uppercase());
+        for alias in raw["aliases"].as_array().into_iter().flatten().filter_map(|s| s.as_str()) {
+            groups.join(&a.id.to_ascii_uppercase(), &alias.trim().to_ascii_uppercase());
+        }
+    }
+    let mut ids: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let keys: Vec<String> = groups.parent.keys().cloned().collect();
+    for id in keys {
+        let root = groups.find(&id);
+        ids.entry(root).or_default().insert(id);
+    }
+    let mut advisories_of: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (a, _) in advisories {
+        advisories_of.entry(groups.find(&a.id.to_ascii_uppercase())).or_default().insert(a.id.clone());
+    }
+    let mut out = BTreeMap::new();
+    for (a, _) in advisories {
+        let root = groups.find(&a.id.to_ascii_uppercase());
+        let members = &ids[&root];
+        let name = members.iter().find(|i| i.starts_with("CVE-")).or_else(|| members.iter().next()).cloned();
+        out.insert(a.id.clone(), (name.unwrap_or_default(), advisories_of[&root].clone()));
+    }
+    out
+}
+
+#[test]
+#[ignore = "needs ../shared/data (advisories, lockfiles, SBOMs): run `cargo xtask test`"]
+fn shared_data_open_findings_are_the_distinct_release_component_alias_group_triples() {
+    let data = trustloop_e2e::shared_data().expect("../shared/data is missing: run `cargo xtask test`");
+    let advisories = advisories(&data);
+    let inventories = inventories(&data, &advisories);
+    let groups = expected_groups(&advisories);
+    let events: Vec<Event> =
+        advisories.iter().map(|(a, _)| Event::Advisory(a.clone())).chain(inventories.iter().cloned()).collect();
+    // Which advisory affects which component of which release: impact selection's per-source
+    // decisions (checked against other oracles elsewhere), grouped here by the test's own groups.
+    let mut impact = trustloop_operators::impact::ImpactState::default();
+    for e in &events {
+        impact.apply(e);
+    }
+    let mut triples: BTreeMap<Key, BTreeSet<String>> = BTreeMap::new();
+    for (k, _) in impact.open_findings() {
+        let (name, _) = &groups[&k.advisory];
+        let triple = (k.release.name, k.release.version, k.release.environment, name.clone(), k.purl);
+        triples.entry(triple).or_default().insert(k.advisory);
+    }
+    let open = run(&events);
+    let got: BTreeMap<Key, BTreeSet<String>> = open
+        .iter()
+        .map(|((name, version, env, vulnerability, purl), f)| {
+            let key = (name.clone(), version.clone(), env.clone(), vulnerability.to_ascii_uppercase(), purl.clone());
+            (key, f.source_ids().map(str::to_string).collect())
+        })
+        .collect();
+    assert_eq!(got.len(), triples.len(), "one open finding per (release, component, alias group)");
+    assert!(got == triples, "each finding lists exactly its group's advisories that affect the component");
+    let merged = got.values().filter(|s| s.len() > 1).count();
+    let by_source: BTreeMap<String, usize> = open
+        .values()
+        .flat_map(|f| f.sources.iter().map(|s| s.source.to_string()).collect::<BTreeSet<_>>())
+        .fold(BTreeMap::new(), |mut m, s| {
+            *m.entry(s).or_default() += 1;
+            m
+        });
+    println!(
+        "{} open findings from {} advisory findings; {merged} with several sources; by source: {by_source:?}",
+        got.len(),
+        impact.open_findings().count()
+    );
+    // The advisories' own groups hold several advisories somewhere, or the test would prove little.
+    assert!(groups.values().any(|(_, members)| members.len() > 1), "no alias group with several advisories");
 }

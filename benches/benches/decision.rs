@@ -141,6 +141,9 @@ fn finding(n: u64, i: usize, s: &Source, vex: VexStatus, kev: bool, change: Find
         direct: None,
         licenses: Default::default(),
         cwes: Default::default(),
+        vulnerability_id: Default::default(),
+        sources: Default::default(),
+        disagreements: Default::default(),
     })
 }
 

@@ -96,6 +96,9 @@ fn finding(i: u64, release: u64, severity: &str) -> Event {
         direct: None,
         licenses: Default::default(),
         cwes: Default::default(),
+        vulnerability_id: Default::default(),
+        sources: Default::default(),
+        disagreements: Default::default(),
     })
 }
 

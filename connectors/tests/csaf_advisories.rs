@@ -5,7 +5,8 @@
 //! -- --include-ignored`).
 //!
 //! For each document the oracle derives, from the document itself: which files are advisories; per
-//! vulnerability not rejected, the advisory id, that the document id is an alias, the CVSS v3 (else
+//! vulnerability not rejected, the advisory id (the document id and the vulnerability's CVE, else its
+//! first id, else its index), that its CVE and ids are its aliases, the CVSS v3 (else
 //! v2) vectors, the event time and the file's digest; for every `fixed`/`first_fixed` product with
 //! a purl and a version, a fixed event with that version for that purl's package; for every
 //! affected product with a purl and a version, that version; and the products of the `affected` and
@@ -141,18 +142,21 @@ fn check(path: &Path) -> Option<(usize, usize)> {
             continue;
         }
         imported += 1;
-        let id = str_at(v, "/cve")
-            .or_else(|| {
-                v.get("ids").and_then(Value::as_array).and_then(|ids| ids.iter().find_map(|x| str_at(x, "/text")))
-            })
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("{tracking_id}#{i}"));
+        let ids: Vec<&str> = str_at(v, "/cve")
+            .into_iter()
+            .chain(v.get("ids").and_then(Value::as_array).into_iter().flatten().filter_map(|x| str_at(x, "/text")))
+            .collect();
+        let id = match ids.first() {
+            Some(first) => format!("{tracking_id}#{first}"),
+            None => format!("{tracking_id}#{i}"),
+        };
         let a = by_id.get(id.as_str()).unwrap_or_else(|| panic!("{name}: no advisory {id}"));
         assert_eq!(a.envelope.event_time, time, "{name} {id}");
         assert_eq!(a.modified, time, "{name} {id}");
-        if id != tracking_id {
-            assert!(a.aliases.iter().any(|x| x == tracking_id), "{name} {id}: aliases {:?}", a.aliases);
+        for alias in &ids {
+            assert!(a.aliases.iter().any(|x| x == alias), "{name} {id}: aliases {:?}", a.aliases);
         }
+        assert!(!a.aliases.iter().any(|x| x == tracking_id), "{name} {id}: the document is not an alias");
         let db: Value = serde_json::from_str(a.database_specific.as_deref().expect("database_specific")).expect("json");
         assert_eq!(db["document_digest"], Value::String(digest.clone()), "{name} {id}");
         assert_eq!(db["source"], "csaf");

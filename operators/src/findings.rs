@@ -15,8 +15,29 @@
 //! * a policy (issuer weights, `vex` section) re-evaluates the tenant's open findings.
 //!
 //! Whenever a finding's VEX view changes, an `opened` delta with the new view is emitted for the
-//! still-open finding (an update: the finding key — release, environment, advisory, purl — is the
-//! same), caused by the statement, advisory or policy that changed it.
+//! still-open finding (an update: the finding key — release, environment, vulnerability, purl — is
+//! the same), caused by the statement, advisory or policy that changed it.
+//!
+//! **One finding per vulnerability** (`findings/merge.rs`). Impact selection decides per source advisory;
+//! the findings it emits are those of vulnerabilities: a release's component affected by one alias
+//! group gets one finding, however many advisories publish it (OSV records of RustSec, GitHub,
+//! PyPA, Go, AlmaLinux…, CSAF advisories). Its identity is (release, environment, vulnerability,
+//! purl); the vulnerability (`vulnerability_id`) is the group's lowest CVE id, else its lowest id.
+//! It lists every advisory of the group that affects the component (`sources`: database, advisory
+//! and document id, modified time, document digest), ordered by the policy's source precedence
+//! ([`crate::policy::SourcesPolicy`]: by default the distribution's own advisories for a
+//! distribution package, the ecosystem's database for a language package), and carries the first
+//! one's facts (`advisory_id`, aliases, severity, proof, fixed versions, distribution release); the
+//! aliases, CWE ids, CVEs, catalog listings, known-exploited flag and EPSS score are those of all
+//! its sources together. What the sources disagree on is listed (`disagreements`, `advisory=value`
+//! in precedence order): severity and fixed versions among the sources, which versions are affected
+//! (a member of the group that names the package but not this version), and withdrawals (a member
+//! that names the package and was withdrawn). A source withdrawing or deleting its advisory leaves
+//! the finding open with the others (an update); the last one closes it. When a group gains or
+//! loses an advisory or an alias, its findings are re-emitted, and those whose name changed are
+//! closed under the old name and opened under the new one, in the same batch. Disagreements are
+//! recomputed whenever a finding is emitted (a member's change that touches none of its findings
+//! does not re-emit them).
 //!
 //! Exploitation intelligence ([`crate::intel`]): every finding carries the CVEs of its
 //! vulnerability (its advisory's alias group, and the upstream CVEs a distribution advisory fixes),
@@ -35,7 +56,10 @@
 //! Memory: the layer stores a view only for the open findings some statement touched; everything
 //! else it needs to re-emit a finding is rebuilt from the impact operator's interned state.
 
+mod merge;
+
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use trustloop_schemas::{Advisory, AdvisoryChange, Event, EventType, Finding, FindingChange, Texts, derive_event_id};
 
@@ -48,7 +72,7 @@ use crate::operator::Operator;
 use crate::purl::Purl;
 use crate::vex::{Consensus, IssuerTrust, Subject, VexIndex, id_key};
 
-/// An open finding within its advisory: release name, version, environment, purl.
+/// An open finding within its advisory (or vulnerability): release name, version, environment, purl.
 type OpenKey = (String, String, Option<String>, String);
 
 /// The VEX view last emitted for an open finding. Only findings some statement touched have one
@@ -112,6 +136,10 @@ pub struct FindingsState {
     /// What each advisory's open findings carry of the intelligence (non-default only; looked up
     /// for every delta, hence hashed).
     intel_of: FxHashMap<String, AdvisoryIntel>,
+    /// The vulnerability of each advisory: its alias group's name and the advisories in it.
+    vulns: FxHashMap<String, Arc<merge::Vuln>>,
+    /// Each advisory as a finding's source (shared by the findings it alone holds).
+    sources: FxHashMap<String, trustloop_schemas::FindingSources>,
 }
 
 /// What a vulnerability's findings carry of the exploitation intelligence (EPSS aside).
@@ -184,7 +212,7 @@ impl FindingsState {
                 out.push(f);
             }
         }
-        out
+        self.merge(out, Vec::new(), &BTreeSet::new())
     }
 
     /// Applies one event; returns the finding deltas it causes.
@@ -193,13 +221,17 @@ impl FindingsState {
             Event::Advisory(a) => self.apply_advisory(a),
             Event::ReleaseInventory(_) => {
                 let deltas = self.impact.apply(event);
-                self.complete(deltas)
+                let deltas = self.complete(deltas);
+                self.merge(deltas, Vec::new(), &BTreeSet::new())
             }
             Event::VexStatement(s) => {
                 let touched = self.vex.insert(s);
-                // A statement's aliases may join groups, and so change their CVEs.
+                // A statement's aliases may join groups, and so change their CVEs and their names.
                 let changed = self.refresh_intel(&touched);
-                self.reevaluate(&touched, event, &changed)
+                let (before, rekeyed) = self.rekey_prepare(&touched, event.envelope());
+                let mut out = self.reevaluate(&touched, event, &changed);
+                self.rekey_finish(&mut out, &rekeyed, event.envelope());
+                self.merge(out, before, &rekeyed)
             }
             Event::KnownExploited(k) => {
                 let Some(cve) = self.intel.apply_kev(k) else { return Vec::new() };
@@ -207,7 +239,8 @@ impl FindingsState {
                 let upstream = self.by_upstream.get(&cve).into_iter().flatten().map(|a| id_key(a));
                 ids.extend(upstream.collect::<Vec<_>>());
                 let changed = self.refresh_intel(&ids);
-                self.reevaluate(&ids, event, &changed)
+                let out = self.reevaluate(&ids, event, &changed);
+                self.merge(out, Vec::new(), &BTreeSet::new())
             }
             Event::EpssScores(e) => {
                 self.intel.apply_epss(e);
@@ -218,12 +251,19 @@ impl FindingsState {
                 let current = self.policies.get(&tenant).cloned().unwrap_or_else(ActivePolicy::builtin);
                 match current.accept(p) {
                     Ok(next) => {
+                        let precedence_changed = next.doc.sources != current.doc.sources;
                         self.trusts.insert(tenant.clone(), trust_from(&next.doc.vex));
                         self.policies.insert(tenant.clone(), next);
                         let all: BTreeSet<String> = self.advisories.keys().map(|a| id_key(a)).collect();
                         let mut out = self.reevaluate(&all, event, &BTreeSet::new());
+                        if precedence_changed {
+                            // Which source a finding of several carries may have changed: re-emit them.
+                            let several: BTreeSet<String> =
+                                self.vulns.iter().filter(|(_, v)| !v.single()).map(|(a, _)| a.clone()).collect();
+                            self.rekey_finish(&mut out, &several, event.envelope());
+                        }
                         out.retain(|f| *f.envelope.tenant == *tenant);
-                        out
+                        self.merge(out, Vec::new(), &BTreeSet::new())
                     }
                     Err(_) => Vec::new(),
                 }
@@ -280,10 +320,15 @@ impl FindingsState {
         // findings are emitted with it.
         touched.insert(id_key(&a.id));
         let changed = self.refresh_intel(&touched);
+        let event = Event::Advisory(a.clone());
+        // Its vulnerability and those of the groups it joined or left; the findings they had.
+        let (before, rekeyed) = self.rekey_prepare(&touched, event.envelope());
+        if a.change != AdvisoryChange::Delete {
+            self.sources.insert(a.id.clone(), Arc::from([merge::source_of(a)]));
+        }
         if changed.is_empty() && !aliases_changed {
             touched.clear();
         }
-        let event = Event::Advisory(a.clone());
         let deltas = self.impact.apply(&event);
         let mut out = self.complete(deltas);
         if !touched.is_empty() {
@@ -294,11 +339,40 @@ impl FindingsState {
             let more = self.reevaluate(&touched, &event, &changed);
             out.extend(more.into_iter().filter(|f| !done.contains(&(f.advisory_id.to_string(), open_key(f)))));
         }
+        self.rekey_finish(&mut out, &rekeyed, event.envelope());
+        let out = self.merge(out, before, &rekeyed);
         if a.change == AdvisoryChange::Delete {
             // Its closing deltas carried what it had; nothing of it is open any more.
             self.intel_of.remove(&a.id);
+            self.vulns.remove(&a.id);
+            self.sources.remove(&a.id);
         }
         out
+    }
+
+    /// Recomputes the vulnerability of the advisories named by `touched` (id keys); returns the
+    /// open findings of those whose vulnerability changed as they were before (under the old
+    /// name), and those advisories.
+    fn rekey_prepare(
+        &mut self,
+        touched: &BTreeSet<String>,
+        cause: &trustloop_schemas::Envelope,
+    ) -> (Vec<(Arc<merge::Vuln>, Finding)>, BTreeSet<String>) {
+        let changed = self.refresh_vulns(touched);
+        let changed: Vec<_> = changed.into_iter().filter(|(_, before)| before.is_some()).collect();
+        let before = self.findings_before(&changed, cause);
+        (before, changed.into_iter().map(|(a, _)| a).collect())
+    }
+
+    /// Adds to `out` the open findings of `advisories` it does not hold yet, to be re-emitted
+    /// under their vulnerability as it is now.
+    fn rekey_finish(&self, out: &mut Vec<Finding>, advisories: &BTreeSet<String>, cause: &trustloop_schemas::Envelope) {
+        if advisories.is_empty() {
+            return;
+        }
+        let done: BTreeSet<(String, OpenKey)> = out.iter().map(|f| (f.advisory_id.to_string(), open_key(f))).collect();
+        let more = self.findings_after(advisories, cause);
+        out.extend(more.into_iter().filter(|f| !done.contains(&(f.advisory_id.to_string(), open_key(f)))));
     }
 
     /// Recomputes what the advisories named by `ids` (id keys) carry of the intelligence; returns

@@ -35,7 +35,17 @@ fn import_csaf_directory_then_consume() {
 
     let events = consume(data.path(), "advisories");
     let ids: Vec<&str> = events.iter().filter_map(|e| e["id"].as_str()).collect();
-    assert_eq!(ids, ["CVE-2024-20002", "CVE-2024-10001", "GHSA-aaaa-bbbb-cccc", "EXSA-2024-0001#2"]);
+    assert_eq!(
+        ids,
+        [
+            "EXSA-2024-0002#CVE-2024-20002",
+            "EXSA-2024-0001#CVE-2024-10001",
+            "EXSA-2024-0001#GHSA-aaaa-bbbb-cccc",
+            "EXSA-2024-0001#2"
+        ],
+        "each advisory keeps its document's identity; the CVE is an alias"
+    );
+    assert_eq!(events[0]["aliases"], serde_json::json!(["CVE-2024-20002"]));
     for e in &events {
         assert_eq!(e["tenant"], "acme");
         assert_eq!(e["key"], e["id"]);

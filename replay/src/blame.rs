@@ -81,7 +81,7 @@ impl Listed {
             f.release_name.to_string(),
             f.release_version.to_string(),
             f.environment.as_deref().map(str::to_string),
-            f.advisory_id.to_string(),
+            f.vulnerability().to_string(),
             f.purl.to_string(),
         );
         let before = match f.change {

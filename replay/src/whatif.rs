@@ -567,7 +567,7 @@ async fn place(
     Ok((items, report))
 }
 
-/// An open finding of a release: environment, advisory, purl.
+/// An open finding of a release: environment, vulnerability, purl.
 type OpenKey = (Option<String>, String, String);
 
 /// An open finding's CVEs (upper case) and the candidates it carries.
@@ -580,7 +580,7 @@ struct Tracker {
     kev: HashMap<String, Option<usize>>,
     /// Per CVE (upper case), the candidate whose EPSS scores are in force for it (`None`: recorded).
     epss: HashMap<String, Option<usize>>,
-    /// Per tenant and release `NAME@VERSION`: its open findings (environment, advisory, purl) with
+    /// Per tenant and release `NAME@VERSION`: its open findings (environment, vulnerability, purl) with
     /// their CVEs and the candidates they carry.
     open: HashMap<(String, String), BTreeMap<OpenKey, OpenFacts>>,
     /// The catalog-listed CVEs of each finding (blame's classification).
@@ -605,7 +605,8 @@ impl Tracker {
             }
             Event::Finding(f) => {
                 let release = (f.envelope.tenant.to_string(), format!("{}@{}", f.release_name, f.release_version));
-                let key = (f.environment.as_deref().map(str::to_string), f.advisory_id.to_string(), f.purl.to_string());
+                let key =
+                    (f.environment.as_deref().map(str::to_string), f.vulnerability().to_string(), f.purl.to_string());
                 let open = self.open.entry(release).or_default();
                 match f.change {
                     FindingChange::Opened => {

@@ -113,11 +113,13 @@ impl EventType {
     ///   release's labels.
     /// - `Finding` 2: the advisory's distribution release, and whether the component's was unknown;
     ///   3: the CVEs listed as known exploited, and the EPSS score and percentile; 4: the
-    ///   component's scope, directness and licences, and the advisory's CWE ids.
+    ///   component's scope, directness and licences, and the advisory's CWE ids; 5: the
+    ///   vulnerability (alias group) that identifies it, its sources with their provenance, and
+    ///   what they disagree on.
     /// - `Advisory` 2: the upstream vulnerabilities of a distribution advisory.
     pub fn schema_version(self) -> i32 {
         match self {
-            EventType::Finding => 4,
+            EventType::Finding => 5,
             EventType::ReleaseInventory => 3,
             EventType::Advisory => 2,
             _ => 1,

@@ -631,7 +631,67 @@ pub struct Finding {
     /// The weakness (CWE) ids the advisory names (`CWE-79`), ascending.
     #[serde(default)]
     pub cwes: Texts,
+    /// The vulnerability: the name of its sources' alias group (its lowest CVE id, else its lowest
+    /// id). With the release, environment and purl it is the finding's identity ([`Finding::vulnerability`]).
+    /// Empty in findings written before schema version 5.
+    #[serde(default)]
+    pub vulnerability_id: Text,
+    /// Every advisory that publishes the vulnerability for the component, with its provenance; the
+    /// one whose facts the finding carries (`advisory_id`) first.
+    #[serde(default)]
+    pub sources: FindingSources,
+    /// The facts the sources disagree on (the finding carries its first source's).
+    #[serde(default)]
+    pub disagreements: Disagreements,
 }
+
+impl Finding {
+    /// The vulnerability that, with the release, environment and purl, identifies the finding: its
+    /// `vulnerability_id`, or its `advisory_id` for a finding written before schema version 5.
+    pub fn vulnerability(&self) -> &str {
+        if self.vulnerability_id.is_empty() { &self.advisory_id } else { &self.vulnerability_id }
+    }
+
+    /// The ids of its sources (its `advisory_id` alone for a finding written before schema version 5).
+    pub fn source_ids(&self) -> impl Iterator<Item = &str> {
+        let own = self.sources.is_empty().then_some(&*self.advisory_id);
+        own.into_iter().chain(self.sources.iter().map(|s| &*s.advisory_id))
+    }
+}
+
+/// One advisory that publishes a finding's vulnerability, with its provenance.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FindingSource {
+    /// The database: the advisory id's prefix up to the first `-` (`RUSTSEC`, `GHSA`, `RHSA`, …).
+    pub source: Text,
+    /// The advisory's id.
+    pub advisory_id: Text,
+    /// The document it was published in: a CSAF document's tracking id, else the advisory id.
+    pub document_id: Text,
+    /// When the advisory was last modified.
+    pub modified: EventTime,
+    /// `sha256:<hex>` of the document (a CSAF file's bytes) or of the advisory event's canonical
+    /// encoding (an OSV record).
+    #[serde(default)]
+    pub digest: Option<Text>,
+}
+
+/// A fact a finding's sources disagree on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Disagreement {
+    /// `severity`, `fixed_versions`, `ranges` or `withdrawn`.
+    pub field: Text,
+    /// Each source's value, `advisory_id=value`, in precedence order.
+    pub values: Texts,
+}
+
+/// A finding's sources, shared (every finding of a single-source advisory carries the same list).
+pub type FindingSources = Arc<[FindingSource]>;
+
+/// A finding's disagreements, shared.
+pub type Disagreements = Arc<[Disagreement]>;
 
 /// Whether a catalog entry lists a vulnerability or takes it back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -643,18 +643,22 @@ fn version_1_inventories_and_findings_are_read_with_defaults() {
     let finding_v1 = include_str!("../avro/history/finding.v1.avsc");
     let finding_v2 = include_str!("../avro/history/finding.v2.avsc");
     let finding_v3 = include_str!("../avro/history/finding.v3.avsc");
+    let finding_v4 = include_str!("../avro/history/finding.v4.avsc");
     let advisory_v1 = include_str!("../avro/history/advisory.v1.avsc");
     let inventory_v2 = include_str!("../avro/history/release_inventory.v2.avsc");
-    const V4: [&str; 4] = ["scope", "direct", "licenses", "cwes"];
+    const V5: [&str; 3] = ["vulnerability_id", "sources", "disagreements"];
+    let v4: Vec<&str> = ["scope", "direct", "licenses", "cwes"].into_iter().chain(V5).collect();
     let v1: Vec<&str> = ["distro_release", "release_unknown", "cves", "exploited_ids", "epss", "epss_percentile"]
         .into_iter()
-        .chain(V4)
+        .chain(v4.iter().copied())
         .collect();
-    let v2: Vec<&str> = ["cves", "exploited_ids", "epss", "epss_percentile"].into_iter().chain(V4).collect();
+    let v2: Vec<&str> =
+        ["cves", "exploited_ids", "epss", "epss_percentile"].into_iter().chain(v4.iter().copied()).collect();
     for (n, (ty, old, new_fields)) in [
         (EventType::Finding, finding_v1, &v1[..]),
         (EventType::Finding, finding_v2, &v2[..]),
-        (EventType::Finding, finding_v3, &V4[..]),
+        (EventType::Finding, finding_v3, &v4[..]),
+        (EventType::Finding, finding_v4, &V5[..]),
         (EventType::Advisory, advisory_v1, &["upstream"][..]),
         (EventType::ReleaseInventory, inventory_v2, &["labels"][..]),
     ]
@@ -675,11 +679,18 @@ fn version_1_inventories_and_findings_are_read_with_defaults() {
                     f.epss = None;
                     f.epss_percentile = None;
                 }
-                // What a version-3 writer could not write reads as the v4 defaults.
-                f.scope = None;
-                f.direct = None;
-                f.licenses = Default::default();
-                f.cwes = Default::default();
+                if new_fields.contains(&"scope") {
+                    // What a version-3 writer could not write reads as the v4 defaults.
+                    f.scope = None;
+                    f.direct = None;
+                    f.licenses = Default::default();
+                    f.cwes = Default::default();
+                }
+                // Nor could any writer before version 5 write the vulnerability and its sources.
+                f.vulnerability_id = Default::default();
+                f.sources = Default::default();
+                f.disagreements = Default::default();
+                assert_eq!(f.vulnerability(), &*f.advisory_id, "an old finding is identified by its advisory");
             }
             Event::Advisory(a) => a.upstream.clear(),
             Event::ReleaseInventory(r) => r.labels.clear(),

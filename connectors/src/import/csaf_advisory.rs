@@ -3,9 +3,14 @@
 //! document with vulnerabilities that is not of the VEX profile (`csaf_vex` is read by
 //! [`super::csaf`] into VEX statements).
 //!
-//! **One advisory per vulnerability.** Its id is the vulnerability's `cve`, else the first of its
-//! `ids`, else `<tracking.id>#<index>` (the index of the vulnerability in the document, from 0); its
-//! aliases are the other of those and the document's `tracking.id` (`RHSA-2021:5186`). `modified`
+//! **One advisory per vulnerability, with the document's identity.** Its id is the document's
+//! `tracking.id` and the vulnerability's `cve`, else the first of its `ids`, else its index in the
+//! document (from 0): `RHSA-2021:5186#CVE-2021-44228`, `<tracking.id>#<index>`; its aliases are the
+//! CVE and the other ids. So a CSAF advisory is a source of its own — the source named by its id's
+//! prefix, `RHSA` — and meets the OSV records of the same vulnerability (RustSec, GHSA, a
+//! distribution's) in its CVE's alias group, where the findings layer merges them into one finding
+//! listing every source ([`trustloop_operators::findings`]). The document's tracking id is not an
+//! alias: it would join every vulnerability the document fixes into one group. `modified`
 //! and the event time are the document's `tracking.current_release_date`, `published` its
 //! `initial_release_date`. The summary is the vulnerability's `title` (else the document's), the
 //! details its notes of category `description`, `details`, `general` and `summary` (else the
@@ -58,8 +63,8 @@
 //! entry and of the broken relationship); the other vulnerabilities are imported. Broken groups, and
 //! broken relationships no vulnerability lists, are rejected items of their own.
 //!
-//! A later document about the same CVE replaces the earlier one's advisory (an OSV upsert of the
-//! same id).
+//! A later revision of the same document replaces its advisories (an OSV upsert of the same ids);
+//! another document about the same CVE is another source of the same vulnerability.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -471,9 +476,13 @@ fn advisory(
     for id in &v.ids {
         push_unique(&mut names, &id.text);
     }
-    let id = if names.is_empty() { format!("{}#{index}", cx.document_id) } else { names.remove(0) };
-    push_unique(&mut names, cx.document_id);
-    let aliases: Vec<String> = names.into_iter().filter(|n| *n != id).collect();
+    // The document's own identity for the vulnerability; the CVE and the other ids are aliases, so
+    // the findings layer merges it with other sources of the same vulnerability.
+    let id = match names.first() {
+        Some(first) => format!("{}#{first}", cx.document_id),
+        None => format!("{}#{index}", cx.document_id),
+    };
+    let aliases: Vec<String> = names;
 
     // Affected packages.
     let mut entries: Vec<Entry> = Vec::new();
@@ -836,11 +845,15 @@ mod tests {
         assert_eq!(doc.document_id, "EXSA-2024-0001");
         assert!(doc.rejected.is_empty(), "{:?}", doc.rejected);
         let ids: Vec<&str> = doc.advisories.iter().map(|a| a.id.as_str()).collect();
-        assert_eq!(ids, ["CVE-2024-10001", "GHSA-aaaa-bbbb-cccc", "EXSA-2024-0001#2"]);
+        assert_eq!(
+            ids,
+            ["EXSA-2024-0001#CVE-2024-10001", "EXSA-2024-0001#GHSA-aaaa-bbbb-cccc", "EXSA-2024-0001#2"],
+            "the document's identity and the vulnerability's: its CVE, else its first id, else its index"
+        );
         let aliases: Vec<&[String]> = doc.advisories.iter().map(|a| a.aliases.as_slice()).collect();
-        assert_eq!(aliases[0], ["EX-1001", "EXSA-2024-0001"]);
-        assert_eq!(aliases[1], ["EX-1002", "EXSA-2024-0001"]);
-        assert_eq!(aliases[2], ["EXSA-2024-0001"]);
+        assert_eq!(aliases[0], ["CVE-2024-10001", "EX-1001"]);
+        assert_eq!(aliases[1], ["GHSA-aaaa-bbbb-cccc", "EX-1002"]);
+        assert!(aliases[2].is_empty(), "not the document's id: it would join the document's vulnerabilities");
         let modified = EventTime::parse_rfc3339("2024-06-02T06:30:00Z").expect("time");
         let published = EventTime::parse_rfc3339("2024-06-01T12:00:00Z").expect("time");
         for a in &doc.advisories {
@@ -985,7 +998,7 @@ mod tests {
     fn a_broken_product_tree_rejects_only_the_vulnerabilities_that_list_it() {
         let doc = parse_ok(BROKEN);
         let ids: Vec<&str> = doc.advisories.iter().map(|a| a.id.as_str()).collect();
-        assert_eq!(ids, ["CVE-2024-20002"]);
+        assert_eq!(ids, ["EXSA-2024-0002#CVE-2024-20002"]);
         let lodash = &doc.advisories[0].affected;
         assert_eq!(lodash.len(), 1);
         assert_eq!(package(&lodash[0]), ("npm", "lodash", Some("pkg:npm/lodash")));

@@ -8,7 +8,7 @@
 //! * **Now.** "Now" is the operator's watermark: the largest event time of any input applied. Nothing
 //!   reads a clock. Verdicts and actions carry it as their event time.
 //! * **Findings.** `Finding` deltas keep the open findings per release `NAME@VERSION`, keyed by
-//!   (advisory, purl, environment): an `opened` delta for an open key replaces it (an update, e.g. a
+//!   (vulnerability, purl, environment): an `opened` delta for an open key replaces it (an update, e.g. a
 //!   VEX status change), `closed` removes it.
 //! * **Approvals.** The latest approval event (by event time; ties: the later input) of each approver
 //!   per subject `NAME@VERSION@ENVIRONMENT` is kept; it stands while it approves and `now < expires`.
@@ -302,7 +302,7 @@ impl DecisionState {
         let release_key = format!("{}@{}", f.release_name, f.release_version);
         let t = self.tenant_mut(tenant);
         let key = FindingKey {
-            advisory: f.advisory_id.to_string(),
+            advisory: f.vulnerability().to_string(),
             purl: f.purl.to_string(),
             environment: text(&f.environment),
         };
@@ -327,6 +327,16 @@ impl DecisionState {
                     direct: f.direct,
                     licenses: f.licenses.iter().map(|l| l.to_string()).collect(),
                     cwes: f.cwes.iter().filter_map(|c| crate::policy::Cwe::parse(c)).collect(),
+                    advisory: if *f.advisory_id == *f.vulnerability() {
+                        String::new()
+                    } else {
+                        f.advisory_id.to_string()
+                    },
+                    sources: if f.sources.len() == 1 && *f.sources[0].advisory_id == *f.advisory_id {
+                        Vec::new()
+                    } else {
+                        f.sources.iter().map(|s| s.advisory_id.to_string()).collect()
+                    },
                 };
                 release.findings.insert(key, open).is_none_or(|old| old.digest != digest)
             }

@@ -30,7 +30,8 @@ pub const MAX_FACTS: usize = 100;
 /// findings, and closing one leaves the other open.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct FindingKey {
-    /// Advisory id.
+    /// The vulnerability (the finding's `vulnerability_id`: its sources' alias group; the advisory
+    /// id of a finding written before Finding v5).
     pub advisory: String,
     /// Component purl.
     pub purl: String,
@@ -85,6 +86,26 @@ pub struct OpenFinding {
     /// The weaknesses the advisory names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cwes: Vec<Cwe>,
+    /// The advisory whose facts the finding carries, when it is not the key's vulnerability.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub advisory: String,
+    /// The advisories that publish the vulnerability for the component (their ids), when there
+    /// are several or one other than the key's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
+}
+
+impl OpenFinding {
+    /// The advisory whose facts it carries (the key's vulnerability when it names none of its own).
+    pub fn advisory<'a>(&'a self, key: &'a FindingKey) -> &'a str {
+        if self.advisory.is_empty() { &key.advisory } else { &self.advisory }
+    }
+
+    /// The ids of the advisories that publish it.
+    pub fn source_ids<'a>(&'a self, key: &'a FindingKey) -> impl Iterator<Item = &'a str> {
+        let own = self.sources.is_empty().then(|| self.advisory(key));
+        own.into_iter().chain(self.sources.iter().map(String::as_str))
+    }
 }
 
 /// A release `NAME@VERSION`: its open findings and the environments promotions were requested to.
@@ -183,7 +204,9 @@ pub fn covers(w: &Waiver, name: &str, release: &str) -> bool {
 /// Whether a waiver's advisory is the finding's advisory or one of its aliases (ASCII
 /// case-insensitive: `ghsa-…` and `GHSA-…` are the same id).
 fn waives(w: &Waiver, key: &FindingKey, f: &OpenFinding) -> bool {
-    w.advisory.eq_ignore_ascii_case(&key.advisory) || f.aliases.iter().any(|a| w.advisory.eq_ignore_ascii_case(a))
+    w.advisory.eq_ignore_ascii_case(&key.advisory)
+        || w.advisory.eq_ignore_ascii_case(f.advisory(key))
+        || f.aliases.iter().any(|a| w.advisory.eq_ignore_ascii_case(a))
 }
 
 /// Whether a finding (`key`, `f`) meets every condition of `m` (EPSS conditions against the
@@ -237,7 +260,10 @@ fn matches_but_vex(
         return false;
     }
     if !m.vulnerabilities.is_empty() {
-        let mut ids = std::iter::once(&key.advisory).chain(&f.aliases).chain(&f.cves);
+        let mut ids = [key.advisory.as_str(), f.advisory(key)]
+            .into_iter()
+            .chain(f.aliases.iter().map(String::as_str))
+            .chain(f.cves.iter().map(String::as_str));
         if !ids.any(|id| m.vulnerabilities.iter().any(|v| v.eq_ignore_ascii_case(id))) {
             return false;
         }
@@ -246,8 +272,8 @@ fn matches_but_vex(
         return false;
     }
     if !m.sources.is_empty() {
-        let source = advisory_source(&key.advisory);
-        if !m.sources.iter().any(|s| s.trim().eq_ignore_ascii_case(source)) {
+        let mut sources = f.source_ids(key).map(advisory_source);
+        if !sources.any(|source| m.sources.iter().any(|s| s.trim().eq_ignore_ascii_case(source))) {
             return false;
         }
     }
@@ -820,7 +846,7 @@ pub fn vex_name(s: VexStatus) -> &'static str {
 /// text, score), VEX status, known exploited (and the catalog-listed CVEs that make it so), fixed
 /// versions; with `epss` (a rule with an EPSS condition), the score in force.
 fn finding_fact((k, f): &Found<'_>, severity: &SeverityPolicy, epss: Option<&EpssTable>) -> String {
-    let mut s = k.advisory.clone();
+    let mut s = f.advisory(k).to_string();
     if !f.aliases.is_empty() {
         let _ = write!(s, " ({})", f.aliases.join(", "));
     }
@@ -879,7 +905,9 @@ fn context_fact(s: &mut String, m: &FindingMatch, (k, f): &Found<'_>) {
         let _ = write!(s, ", weaknesses: {}", if cwes.is_empty() { "none named".to_string() } else { cwes.join(", ") });
     }
     if !m.sources.is_empty() {
-        let _ = write!(s, ", source {}", advisory_source(&k.advisory));
+        let mut sources: Vec<&str> = f.source_ids(k).map(advisory_source).collect();
+        sources.dedup();
+        let _ = write!(s, ", source {}", sources.join(", "));
     }
     if !m.scopes.is_empty() {
         match &f.scope {

@@ -116,6 +116,9 @@ fn finding_of(tenant: &str, n: u64, at: i64, f: F) -> Event {
         direct: f.direct,
         licenses: texts(f.licenses),
         cwes: texts(f.cwes),
+        vulnerability_id: Default::default(),
+        sources: Default::default(),
+        disagreements: Default::default(),
     })
 }
 

@@ -168,12 +168,21 @@ fn an_advisory_gaining_an_alias_picks_up_the_statements_about_it() {
     feed(&mut s, &[&policy(1, 1, TRUSTED), &vex(2, "vendor", "GHSA-6g7w-8wpp-frhj", VexStatus::Fixed)]);
     let out = feed(&mut s, &[&advisory(3, "RUSTSEC-2024-0336", &[], false), &release(4, "0.21.10")]);
     assert_eq!(out[0].vex_status, VexStatus::Affected, "no alias yet");
+    assert_eq!(out[0].vulnerability_id.as_ref(), "RUSTSEC-2024-0336", "a group of one id is named by it");
     let out = s.apply_event(&advisory(5, "RUSTSEC-2024-0336", &["GHSA-6g7w-8wpp-frhj"], false));
-    assert_eq!(out.len(), 1);
-    assert_eq!(out[0].vex_status, VexStatus::Fixed);
+    // The group has no CVE and is named by its lowest id now: the finding is re-keyed.
+    let changes: Vec<(FindingChange, &str)> = out.iter().map(|f| (f.change, f.vulnerability())).collect();
+    assert_eq!(changes, [(FindingChange::Closed, "RUSTSEC-2024-0336"), (FindingChange::Opened, "GHSA-6g7w-8wpp-frhj")]);
+    assert_eq!(out[1].vex_status, VexStatus::Fixed);
+    assert_eq!(out[1].advisory_id.as_ref(), "RUSTSEC-2024-0336", "its one source");
     let out = s.apply_event(&advisory(6, "RUSTSEC-2024-0336", &[], false));
-    assert_eq!(out.len(), 1, "dropping the alias drops the statement");
-    assert_eq!(out[0].vex_status, VexStatus::Affected);
+    let changes: Vec<(FindingChange, &str)> = out.iter().map(|f| (f.change, f.vulnerability())).collect();
+    assert_eq!(
+        changes,
+        [(FindingChange::Closed, "GHSA-6g7w-8wpp-frhj"), (FindingChange::Opened, "RUSTSEC-2024-0336")],
+        "dropping the alias drops the statement, and the name"
+    );
+    assert_eq!(out[1].vex_status, VexStatus::Affected);
 }
 
 #[test]
@@ -409,4 +418,277 @@ fn an_advisory_whose_cwes_change_re_emits_its_open_findings_and_its_delete_close
         // As the rest of a deleted advisory's facts (known exploited, fixed versions): gone with it.
         [(FindingChange::Closed, vec![])]
     );
+}
+
+/// An advisory about rustls `0.19.0 ≤ v < fixed`, with a CVSS vector.
+fn source(n: u128, id: &str, aliases: &[&str], fixed: &str, vector: &str) -> Event {
+    let Event::Advisory(mut a) = advisory(n, id, aliases, false) else { unreachable!() };
+    a.affected[0].ranges[0].events[1].fixed = Some(fixed.into());
+    a.severity = vec![trustloop_schemas::Severity { kind: "CVSS_V3".into(), score: vector.into() }];
+    Event::Advisory(a)
+}
+
+fn withdrawn(event: &Event, n: u128) -> Event {
+    let Event::Advisory(mut a) = event.clone() else { unreachable!() };
+    a.envelope.event_id = EventId(uuid::Uuid::from_u128(n));
+    a.withdrawn = Some(EventTime::from_micros(n as i64));
+    Event::Advisory(a)
+}
+
+fn deleted(event: &Event, n: u128) -> Event {
+    let Event::Advisory(mut a) = event.clone() else { unreachable!() };
+    a.envelope.event_id = EventId(uuid::Uuid::from_u128(n));
+    a.change = AdvisoryChange::Delete;
+    Event::Advisory(a)
+}
+
+const HIGH: &str = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H";
+const LOW: &str = "CVSS:3.1/AV:L/AC:H/PR:H/UI:R/S:U/C:L/I:N/A:N";
+
+/// What identifies an open finding and what it lists: (vulnerability, purl, advisory, sources).
+fn listing(s: &FindingsState) -> Vec<(String, String, String, Vec<String>)> {
+    let mut all: Vec<_> = s
+        .open_findings()
+        .into_iter()
+        .map(|f| {
+            let sources = f.sources.iter().map(|x| x.advisory_id.to_string()).collect();
+            (f.vulnerability().to_string(), f.purl.to_string(), f.advisory_id.to_string(), sources)
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+#[test]
+fn several_sources_of_one_vulnerability_make_one_finding_listing_them_all() {
+    let rustsec = source(1, "RUSTSEC-2024-0336", &["CVE-2024-32650", "GHSA-6g7w-8wpp-frhj"], "0.21.11", HIGH);
+    let ghsa = source(2, "GHSA-6g7w-8wpp-frhj", &["CVE-2024-32650"], "0.21.12", LOW);
+    let mut s = FindingsState::default();
+    let out = feed(&mut s, &[&ghsa, &rustsec, &release(3, "0.21.10")]);
+    assert_eq!(out.len(), 1, "one finding for the vulnerability: {out:#?}");
+    let f = &out[0];
+    assert_eq!((f.change, f.vulnerability()), (FindingChange::Opened, "CVE-2024-32650"));
+    // crates.io's own database comes first by default: RustSec's facts.
+    assert_eq!(f.advisory_id.as_ref(), "RUSTSEC-2024-0336");
+    assert_eq!(f.severity.as_deref(), Some(HIGH));
+    assert_eq!(f.fixed_versions.iter().map(|v| v.to_string()).collect::<Vec<_>>(), ["0.21.11"]);
+    let sources: Vec<(&str, &str, &str)> =
+        f.sources.iter().map(|x| (&*x.source, &*x.advisory_id, &*x.document_id)).collect();
+    assert_eq!(
+        sources,
+        [("RUSTSEC", "RUSTSEC-2024-0336", "RUSTSEC-2024-0336"), ("GHSA", "GHSA-6g7w-8wpp-frhj", "GHSA-6g7w-8wpp-frhj")]
+    );
+    assert!(f.sources.iter().all(|x| x.digest.as_deref().is_some_and(|d| d.starts_with("sha256:"))));
+    assert_eq!(f.sources[1].modified, EventTime::from_micros(2));
+    let disagreements: Vec<(&str, Vec<&str>)> =
+        f.disagreements.iter().map(|d| (&*d.field, d.values.iter().map(|v| &**v).collect())).collect();
+    assert_eq!(
+        disagreements,
+        [
+            (
+                "severity",
+                vec![format!("RUSTSEC-2024-0336={HIGH}").as_str(), format!("GHSA-6g7w-8wpp-frhj={LOW}").as_str()]
+            ),
+            ("fixed_versions", vec!["RUSTSEC-2024-0336=0.21.11", "GHSA-6g7w-8wpp-frhj=0.21.12"]),
+        ]
+    );
+    assert_eq!(listing(&s).len(), 1);
+
+    // The same inputs in another order end in the same finding.
+    let mut t = FindingsState::default();
+    feed(&mut t, &[&release(3, "0.21.10"), &rustsec, &ghsa]);
+    assert_eq!(listing(&t), listing(&s));
+    let last = t.open_findings().remove(0);
+    assert_eq!((last.sources.len(), last.disagreements.len()), (2, 2));
+}
+
+#[test]
+fn a_source_withdrawing_leaves_the_others_and_the_last_one_closes_it() {
+    let rustsec = source(1, "RUSTSEC-2024-0336", &["CVE-2024-32650"], "0.21.11", HIGH);
+    let ghsa = source(2, "GHSA-6g7w-8wpp-frhj", &["CVE-2024-32650"], "0.21.11", HIGH);
+    let mut s = FindingsState::default();
+    feed(&mut s, &[&rustsec, &ghsa, &release(3, "0.21.10")]);
+    let out = s.apply_event(&withdrawn(&rustsec, 4));
+    assert_eq!(out.len(), 1, "{out:#?}");
+    let f = &out[0];
+    assert_eq!(
+        (f.change, f.vulnerability(), f.advisory_id.as_ref()),
+        (FindingChange::Opened, "CVE-2024-32650", "GHSA-6g7w-8wpp-frhj")
+    );
+    assert_eq!(f.sources.len(), 1);
+    let d: Vec<(&str, Vec<&str>)> =
+        f.disagreements.iter().map(|d| (&*d.field, d.values.iter().map(|v| &**v).collect())).collect();
+    assert_eq!(d, [("withdrawn", vec!["GHSA-6g7w-8wpp-frhj=published", "RUSTSEC-2024-0336=withdrawn"])]);
+    // The other source deleted: nothing holds it any more.
+    let out = s.apply_event(&deleted(&ghsa, 5));
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].change, out[0].vulnerability()), (FindingChange::Closed, "CVE-2024-32650"));
+    assert_eq!(out[0].sources.iter().map(|x| &*x.advisory_id).collect::<Vec<_>>(), ["GHSA-6g7w-8wpp-frhj"]);
+    assert!(s.open_findings().is_empty());
+    // Republished, it opens again with its one source.
+    let out = s.apply_event(&source(6, "RUSTSEC-2024-0336", &["CVE-2024-32650"], "0.21.11", HIGH));
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].change, out[0].sources.len()), (FindingChange::Opened, 1));
+}
+
+#[test]
+fn a_source_whose_ranges_miss_the_version_is_a_disagreement_not_a_source() {
+    let rustsec = source(1, "RUSTSEC-2024-0336", &["CVE-2024-32650"], "0.21.11", HIGH);
+    let ghsa = source(2, "GHSA-6g7w-8wpp-frhj", &["CVE-2024-32650"], "0.21.10", HIGH);
+    let mut s = FindingsState::default();
+    let out = feed(&mut s, &[&rustsec, &ghsa, &release(3, "0.21.10")]);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].sources.len(), 1);
+    let d: Vec<(&str, Vec<&str>)> =
+        out[0].disagreements.iter().map(|d| (&*d.field, d.values.iter().map(|v| &**v).collect())).collect();
+    assert_eq!(d, [("ranges", vec!["RUSTSEC-2024-0336=affected", "GHSA-6g7w-8wpp-frhj=not affected"])]);
+}
+
+#[test]
+fn groups_that_merge_later_re_key_their_findings() {
+    let mut s = FindingsState::default();
+    let rustsec = source(1, "RUSTSEC-2024-0336", &[], "0.21.11", HIGH);
+    let out = feed(&mut s, &[&rustsec, &release(2, "0.21.10")]);
+    assert_eq!(out[0].vulnerability(), "RUSTSEC-2024-0336");
+    let ids_before = out[0].envelope.event_id;
+    // A GHSA naming the RustSec id and a CVE joins the groups: the CVE names the vulnerability now.
+    let ghsa = source(3, "GHSA-6g7w-8wpp-frhj", &["CVE-2024-32650", "RUSTSEC-2024-0336"], "0.21.11", HIGH);
+    let out = s.apply_event(&ghsa);
+    let changes: Vec<(FindingChange, &str, usize)> =
+        out.iter().map(|f| (f.change, f.vulnerability(), f.sources.len())).collect();
+    assert_eq!(
+        changes,
+        [(FindingChange::Closed, "RUSTSEC-2024-0336", 1), (FindingChange::Opened, "CVE-2024-32650", 2)],
+        "{out:#?}"
+    );
+    assert_ne!(out[0].envelope.event_id, ids_before);
+    assert_eq!(
+        listing(&s),
+        [(
+            "CVE-2024-32650".to_string(),
+            "pkg:cargo/rustls@0.21.10".to_string(),
+            "RUSTSEC-2024-0336".to_string(),
+            vec!["RUSTSEC-2024-0336".to_string(), "GHSA-6g7w-8wpp-frhj".to_string()]
+        )]
+    );
+    // The GHSA deleted: the group splits, the RustSec advisory's finding is its own again.
+    let out = s.apply_event(&deleted(&ghsa, 4));
+    let changes: Vec<(FindingChange, &str, usize)> =
+        out.iter().map(|f| (f.change, f.vulnerability(), f.sources.len())).collect();
+    assert_eq!(
+        changes,
+        [(FindingChange::Closed, "CVE-2024-32650", 2), (FindingChange::Opened, "RUSTSEC-2024-0336", 1)],
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn the_policy_sets_whose_facts_a_finding_carries() {
+    let rustsec = source(1, "RUSTSEC-2024-0336", &["CVE-2024-32650"], "0.21.11", HIGH);
+    let ghsa = source(2, "GHSA-6g7w-8wpp-frhj", &["CVE-2024-32650"], "0.21.12", LOW);
+    let mut s = FindingsState::default();
+    feed(&mut s, &[&rustsec, &ghsa, &release(3, "0.21.10")]);
+    let yaml = crate::policy::DEFAULT_YAML
+        .replace("sources:\n  precedence: {}\n", "sources:\n  precedence:\n    crates.io: [GHSA]\n");
+    let doc = crate::policy::parse(&yaml).expect("policy");
+    let p = Event::Policy(Policy {
+        envelope: envelope("default", 4),
+        name: doc.name.clone(),
+        version: 1,
+        digest: doc.digest(),
+        format: "yaml".into(),
+        document: yaml,
+    });
+    let out = s.apply_event(&p);
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert_eq!((out[0].advisory_id.as_ref(), out[0].severity.as_deref()), ("GHSA-6g7w-8wpp-frhj", Some(LOW)));
+    assert_eq!(out[0].sources[0].advisory_id.as_ref(), "GHSA-6g7w-8wpp-frhj");
+    assert_eq!(out[0].disagreements[0].values[0].as_ref(), format!("GHSA-6g7w-8wpp-frhj={LOW}"));
+}
+
+mod merging {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// An identity of an open finding and what it lists: (release version, vulnerability, purl) →
+    /// (advisory carried, sources).
+    type Open = BTreeMap<(String, String, String), (String, Vec<String>)>;
+
+    fn replay(deltas: &[Finding], open: &mut Open) {
+        for f in deltas {
+            let key = (f.release_version.to_string(), f.vulnerability().to_string(), f.purl.to_string());
+            match f.change {
+                FindingChange::Opened => {
+                    let sources = f.sources.iter().map(|s| s.advisory_id.to_string()).collect();
+                    open.insert(key, (f.advisory_id.to_string(), sources));
+                }
+                FindingChange::Closed => {
+                    assert!(open.remove(&key).is_some(), "closing a finding that is not open: {f:#?}");
+                }
+            }
+        }
+    }
+
+    fn listed(s: &FindingsState) -> Open {
+        let mut open = Open::new();
+        replay(&s.open_findings(), &mut open);
+        open
+    }
+
+    fn release_at(n: u128, release: u8, version: &str) -> Event {
+        let Event::ReleaseInventory(mut r) = super::release(n, version) else { unreachable!() };
+        r.release_version = format!("1.{release}");
+        Event::ReleaseInventory(r)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// However sources, aliases, withdrawals, deletes and releases interleave: replaying the
+        /// emitted deltas gives the open findings, one per (release, component, alias group), each
+        /// listing exactly the advisories of its group that affect the component.
+        #[test]
+        fn deltas_replay_to_one_finding_per_vulnerability(
+            script in proptest::collection::vec((0u8..7, 0u8..4, 0u8..4, 0u8..3), 1..30)
+        ) {
+            let ids = ["RUSTSEC-2024-0336", "GHSA-6g7w-8wpp-frhj", "PYSEC-2024-1", "OSV-2024-9"];
+            let aliases = ["CVE-2024-32650", "CVE-2024-1", "GHSA-6g7w-8wpp-frhj", "RUSTSEC-2024-0336"];
+            let fixed = ["0.21.11", "0.21.10", "0.21.12"];
+            let versions = ["0.21.10", "0.21.9", "0.20.0", "0.22.0"];
+            let mut s = FindingsState::default();
+            let mut open = Open::new();
+            let mut latest: BTreeMap<&str, Event> = BTreeMap::new();
+            for (n, (kind, a, b, c)) in script.into_iter().enumerate() {
+                let n = n as u128 + 1;
+                let id = ids[a as usize];
+                let e = match kind {
+                    0..=2 => {
+                        let al: Vec<&str> = [aliases[b as usize], aliases[(b as usize + c as usize) % 4]]
+                            .into_iter().filter(|x| *x != id).take(c as usize).collect();
+                        let e = source(n, id, &al, fixed[c as usize], if c == 0 { HIGH } else { LOW });
+                        latest.insert(id, e.clone());
+                        e
+                    }
+                    3 => match latest.get(id) { Some(e) => withdrawn(e, n), None => continue },
+                    4 => match latest.remove(id) { Some(e) => deleted(&e, n), None => continue },
+                    _ => release_at(n, b % 2, versions[c as usize]),
+                };
+                let deltas = s.apply_event(&e);
+                replay(&deltas, &mut open);
+                prop_assert_eq!(&open, &listed(&s), "after {:?}", e);
+            }
+            // One finding per (release, purl, group), listing the group's affecting advisories.
+            for ((release, vulnerability, purl), (carried, sources)) in &open {
+                let vuln = s.vuln_of(carried);
+                prop_assert_eq!(&*vuln.name, vulnerability.as_str());
+                let key = crate::impact::ReleaseKey {
+                    name: "shop".into(), version: release.clone(), environment: Some("staging".into())
+                };
+                let holding: BTreeSet<&str> = vuln.members.iter()
+                    .filter(|m| s.impact().open_finding(m, &key, purl).is_some()).map(String::as_str).collect();
+                prop_assert_eq!(holding, sources.iter().map(String::as_str).collect::<BTreeSet<_>>());
+            }
+        }
+    }
 }

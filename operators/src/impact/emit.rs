@@ -268,5 +268,9 @@ pub(super) fn finding(
         direct: component.facts.direct,
         licenses: component.facts.licenses.clone(),
         cwes: facts.cwes.clone(),
+        // The findings layer names the vulnerability and lists the sources (crate::findings).
+        vulnerability_id: Default::default(),
+        sources: Default::default(),
+        disagreements: Default::default(),
     }
 }

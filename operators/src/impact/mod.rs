@@ -227,6 +227,16 @@ impl ImpactState {
             .collect()
     }
 
+    /// The open finding of the advisory `id` on the component `purl` of `release`, if there is one:
+    /// a point lookup, for the findings layer, which merges the findings of a vulnerability's
+    /// sources ([`crate::findings`]).
+    pub fn open_finding(&self, id: &str, release: &ReleaseKey, purl: &str) -> Option<&OpenFinding> {
+        let aid = *self.advisory_ids.get(id)?;
+        let rid = *self.release_ids.get(release)?;
+        let purl = self.components.purls.id(purl)?;
+        self.advisories[aid as usize].open.get(&(rid, purl))
+    }
+
     /// How many findings of the advisory `id` are open.
     pub fn open_count_of(&self, id: &str) -> usize {
         self.advisory_ids.get(id).map_or(0, |&aid| self.advisories[aid as usize].open.len())

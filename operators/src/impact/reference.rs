@@ -307,6 +307,9 @@ impl ReferenceState {
             direct: c.facts.1,
             licenses: texts(&c.facts.2),
             cwes: texts(&facts.2),
+            vulnerability_id: Default::default(),
+            sources: Default::default(),
+            disagreements: Default::default(),
         }
     }
 

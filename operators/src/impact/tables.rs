@@ -304,6 +304,11 @@ impl Strings {
         id
     }
 
+    /// The id of `s`, if it is interned.
+    pub fn id(&self, s: &str) -> Option<u32> {
+        self.ids.get(s).copied()
+    }
+
     /// The string of `id`.
     pub fn get(&self, id: u32) -> &str {
         self.items.get(id as usize).map_or("", |s| s)

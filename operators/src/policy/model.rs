@@ -45,6 +45,84 @@ pub struct PolicyDoc {
     /// Limits on enforcement actions.
     #[serde(default)]
     pub enforcement: EnforcementPolicy,
+    /// Whose word counts when several advisories publish one vulnerability for a component. Left
+    /// out of the digest when it lists nothing (the built-in order), so policies that do not use it
+    /// keep their digest.
+    #[serde(default, skip_serializing_if = "SourcesPolicy::is_default")]
+    pub sources: SourcesPolicy,
+}
+
+/// The precedence of advisory sources: which of the advisories that publish one vulnerability for
+/// a component gives the finding its facts (severity, fixed versions, the proof), the others'
+/// differing values being listed as disagreements.
+///
+/// A source is named as the `sources` matcher names it: the advisory id's prefix up to the first
+/// `-` (`RUSTSEC`, `GHSA`, `PYSEC`, `GO`, `ALSA`, `RHSA`, `DSA`, …; ASCII case-insensitive). The
+/// sources of a finding are ordered by the list of the component's ecosystem (else the `"*"` list),
+/// listed sources first in list order; then the built-in order: the component's own database —
+/// the distribution's advisories for a distribution package, the ecosystem's database for a
+/// language package ([`own_source`]) — before the others; ties by advisory id.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourcesPolicy {
+    /// Per OSV ecosystem of the component (`crates.io`, `PyPI`, `AlmaLinux`, …, without a release;
+    /// `"*"`: every ecosystem not listed), the sources most trusted first.
+    #[serde(deserialize_with = "unique_keys")]
+    pub precedence: BTreeMap<String, Vec<String>>,
+}
+
+impl SourcesPolicy {
+    /// Whether it lists nothing (the built-in order only).
+    pub fn is_default(&self) -> bool {
+        self.precedence.is_empty()
+    }
+
+    /// Where source `source` (an id prefix) comes for a component of OSV ecosystem `ecosystem`
+    /// (releases ignored): `(0, position)` when the policy lists it, `(1, 0)` when it is the
+    /// ecosystem's own database, `(2, 0)` otherwise. Smaller comes first.
+    pub fn rank(&self, ecosystem: &str, source: &str) -> (u8, usize) {
+        let base = ecosystem.split(':').next().unwrap_or(ecosystem).trim();
+        let list = self.precedence.get(base).or_else(|| self.precedence.get("*"));
+        if let Some(at) = list.and_then(|l| l.iter().position(|s| s.trim().eq_ignore_ascii_case(source))) {
+            return (0, at);
+        }
+        if own_source(base).iter().any(|s| s.eq_ignore_ascii_case(source)) { (1, 0) } else { (2, 0) }
+    }
+}
+
+/// The sources (id prefixes) that are a component's own database in OSV ecosystem `ecosystem`
+/// (without a release): a distribution's own advisories (`ALSA`, `ALBA`, `ALEA` for AlmaLinux,
+/// `DSA`, `DLA`, `DTSA` for Debian, `USN` for Ubuntu, `RHSA`, `RHBA`, `RHEA` for Red Hat, …), the
+/// language ecosystem's database (`RUSTSEC` for crates.io, `PYSEC` for PyPI, `GO` for Go, `RSEC` for
+/// CRAN, `HSEC` for Hackage), and GitHub's (`GHSA`) for the language ecosystems without one of their
+/// own (npm, Maven, NuGet, RubyGems, Packagist, Pub, Hex, SwiftURL, GitHub Actions). Empty for the
+/// others.
+pub fn own_source(ecosystem: &str) -> &'static [&'static str] {
+    match ecosystem {
+        "crates.io" => &["RUSTSEC"],
+        "PyPI" => &["PYSEC"],
+        "Go" => &["GO"],
+        "CRAN" => &["RSEC"],
+        "Hackage" => &["HSEC"],
+        "npm" | "Maven" | "NuGet" | "RubyGems" | "Packagist" | "Pub" | "Hex" | "SwiftURL" | "GitHub Actions" => {
+            &["GHSA"]
+        }
+        "AlmaLinux" => &["ALSA", "ALBA", "ALEA"],
+        "Rocky Linux" => &["RLSA", "RLBA", "RLEA", "RXSA"],
+        "Debian" => &["DSA", "DLA", "DTSA", "DEBIAN"],
+        "Ubuntu" => &["USN", "UBUNTU"],
+        "Red Hat" => &["RHSA", "RHBA", "RHEA"],
+        "Alpine" => &["ALPINE"],
+        "SUSE" | "openSUSE" => &["SUSE", "OPENSUSE"],
+        "Mageia" => &["MGASA"],
+        "openEuler" => &["OESA"],
+        "Photon OS" => &["PHSA"],
+        "Azure Linux" => &["AZL"],
+        "Wolfi" | "Chainguard" => &["CGA"],
+        "MinimOS" => &["MINI"],
+        "Bitnami" => &["BIT"],
+        _ => &[],
+    }
 }
 
 /// CVSS score thresholds of the severity bands (each band starts at its threshold).

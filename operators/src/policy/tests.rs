@@ -553,3 +553,46 @@ fn escalation_is_checked_located_and_left_out_of_the_digest_when_unused() {
     let e = err(&with_condition("      escalate: {known_exploited: true}\n"));
     assert!(e.to_string().contains("release_gates.rules[0].escalate: a fail or require_vex rule fails already"), "{e}");
 }
+
+#[test]
+fn source_precedence_is_validated_located_and_left_out_of_the_digest_when_unused() {
+    let default = crate::policy::default_policy();
+    assert!(default.sources.is_default());
+    assert!(!default.canonical_json().contains("\"precedence\""), "{}", default.canonical_json());
+    let with = |body: &str| {
+        let yaml = DEFAULT_YAML.replace("sources:\n  precedence: {}\n", &format!("sources:\n  precedence:\n{body}"));
+        assert_ne!(yaml, DEFAULT_YAML, "the default policy has the empty sources section this test edits");
+        yaml
+    };
+    let used = parse(&with("    PyPI: [GHSA, pysec]\n    \"*\": [GHSA]\n")).expect("valid");
+    assert_ne!(used.digest(), default.digest(), "a precedence is another policy");
+    assert!(used.canonical_json().contains(r#""precedence":{"*":["GHSA"],"PyPI":["GHSA","pysec"]}"#));
+    // Listed first in list order (case-insensitive), then the ecosystem's own, then the others.
+    let s = &used.sources;
+    assert_eq!(s.rank("PyPI", "GHSA"), (0, 0));
+    assert_eq!(s.rank("PyPI", "PYSEC"), (0, 1));
+    assert_eq!(s.rank("PyPI", "OSV"), (2, 0));
+    assert_eq!(s.rank("crates.io", "GHSA"), (0, 0), "the `*` list");
+    assert_eq!(s.rank("crates.io", "RUSTSEC"), (1, 0), "the ecosystem's own database, not listed");
+    assert_eq!(default.sources.rank("AlmaLinux:9", "ALSA"), (1, 0), "releases are ignored");
+    assert_eq!(default.sources.rank("AlmaLinux:9", "RHSA"), (2, 0));
+
+    // Bad keys and values: FILE:LINE:COLUMN at the key.
+    let line = DEFAULT_YAML.lines().position(|l| l == "sources:").expect("the section") + 3;
+    for (body, says) in [
+        ("    Pypi: [GHSA]\n", "sources.precedence.Pypi: `Pypi` is not an OSV ecosystem"),
+        ("    \"Debian:11\": [DSA]\n", "`Debian:11` is not an OSV ecosystem"),
+        ("    npm: []\n", "sources.precedence.npm: an empty list"),
+        ("    npm: [GHSA, ghsa]\n", "sources.precedence.npm[1]: `ghsa` is listed twice"),
+        ("    npm: [GHSA-xxxx]\n", "sources.precedence.npm[0]: `GHSA-xxxx` is not a source"),
+    ] {
+        let e = err(&with(body));
+        assert!(e.to_string().contains(says), "{body}: {e}");
+        assert_eq!(e.line, Some(line), "{e}");
+        assert!(e.column.is_some(), "{e}");
+    }
+    let e = err(&DEFAULT_YAML.replace("sources:\n  precedence: {}\n", "sources:\n  order: {}\n"));
+    assert!(e.message.contains("unknown field `order`"), "{e}");
+    let e = err(&with("    npm: [GHSA]\n    npm: [RUSTSEC]\n"));
+    assert!(e.message.contains("npm"), "a key given twice: {e}");
+}

@@ -26,6 +26,7 @@ pub(crate) fn validate(doc: &PolicyDoc) -> Vec<(Vec<Seg>, String)> {
     v.severity(doc);
     v.gates(doc);
     v.vex(doc);
+    v.sources(doc);
     v.trust(doc);
     v.enforcement(doc);
     v.issues
@@ -359,6 +360,46 @@ impl Checker {
                 vec![k("vex"), k("min_weight")],
                 format!("min_weight {} must be a finite weight above 0", v.min_weight),
             );
+        }
+    }
+
+    fn sources(&mut self, doc: &PolicyDoc) {
+        for (ecosystem, list) in &doc.sources.precedence {
+            let p = vec![k("sources"), k("precedence"), k(ecosystem)];
+            let known = ecosystem == "*"
+                || (!ecosystem.contains(':')
+                    && crate::versions::Ecosystem::from_osv(ecosystem).is_some()
+                    && ecosystem.trim() == ecosystem);
+            if !known {
+                self.issue(
+                    p.clone(),
+                    format!(
+                        "`{ecosystem}` is not an OSV ecosystem trustloop orders (write it as OSV does, without a \
+                         release: `crates.io`, `PyPI`, `AlmaLinux`; or `*` for every other one)"
+                    ),
+                );
+            }
+            if list.is_empty() {
+                self.issue(p.clone(), "an empty list: name the sources (advisory id prefixes) most trusted first");
+            }
+            let mut seen: Vec<String> = Vec::new();
+            for (i, source) in list.iter().enumerate() {
+                let mut at = p.clone();
+                at.push(Seg::Index(i));
+                let norm = source.trim().to_ascii_uppercase();
+                if norm.is_empty() || norm.contains('-') || norm.contains(char::is_whitespace) {
+                    self.issue(
+                        at,
+                        format!(
+                            "`{source}` is not a source: name it by its advisory ids' prefix (RUSTSEC, GHSA, ALSA)"
+                        ),
+                    );
+                } else if seen.contains(&norm) {
+                    self.issue(at, format!("`{source}` is listed twice"));
+                } else {
+                    seen.push(norm);
+                }
+            }
         }
     }
 

@@ -62,7 +62,7 @@ impl Open {
 /// The counted open findings of one release.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReleaseFindings {
-    /// `advisory \n purl` → the finding.
+    /// `vulnerability \n purl` → the finding (the vulnerability: [`Finding::vulnerability`]).
     open: BTreeMap<String, Open>,
     /// Number of open findings per band ([`Band::index`]), under the policy of the last update.
     counts: [u32; 5],
@@ -86,7 +86,7 @@ impl ReleaseFindings {
 
     /// Applies one finding delta; returns whether the counts changed.
     pub fn apply(&mut self, f: &Finding, policy: &SeverityPolicy) -> bool {
-        let key = format!("{}\n{}", f.advisory_id, f.purl);
+        let key = format!("{}\n{}", f.vulnerability(), f.purl);
         let before = self.open.get(&key).and_then(|o| o.band(policy));
         let holds = f.change == FindingChange::Opened && counts(f.vex_status);
         let entry = self.open.entry(key.clone()).or_default();

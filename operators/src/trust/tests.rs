@@ -83,6 +83,9 @@ fn finding(
         direct: None,
         licenses: Default::default(),
         cwes: Default::default(),
+        vulnerability_id: Default::default(),
+        sources: Default::default(),
+        disagreements: Default::default(),
     })
 }
 

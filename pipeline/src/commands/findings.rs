@@ -83,8 +83,16 @@ pub async fn run(backend_args: &BackendArgs, args: FindingsArgs) -> Result<ExitC
         rows.push(serde_json::json!({
             "release": release,
             "environment": f.environment,
+            "vulnerability": f.vulnerability(),
             "advisory": f.advisory_id,
             "aliases": f.aliases,
+            "sources": f.sources.iter().map(|s| serde_json::json!({
+                "source": s.source, "advisory": s.advisory_id, "document": s.document_id,
+                "modified": s.modified.as_micros(), "digest": s.digest,
+            })).collect::<Vec<_>>(),
+            "disagreements": f.disagreements.iter().map(|d| serde_json::json!({
+                "field": d.field, "values": d.values,
+            })).collect::<Vec<_>>(),
             "package": f.purl.rsplit_once('@').map_or(&*f.purl, |(p, _)| p),
             "version": f.package_version,
             "status": status_name(f.vex_status),
@@ -100,9 +108,9 @@ pub async fn run(backend_args: &BackendArgs, args: FindingsArgs) -> Result<ExitC
         }));
     }
     rows.sort_by(|a, b| {
-        (a["release"].as_str(), a["advisory"].as_str(), a["package"].as_str()).cmp(&(
+        (a["release"].as_str(), a["vulnerability"].as_str(), a["package"].as_str()).cmp(&(
             b["release"].as_str(),
-            b["advisory"].as_str(),
+            b["vulnerability"].as_str(),
             b["package"].as_str(),
         ))
     });
@@ -111,12 +119,17 @@ pub async fn run(backend_args: &BackendArgs, args: FindingsArgs) -> Result<ExitC
             println!("{r}");
         }
     } else {
-        println!("{:<28} {:<20} {:<32} {:<13} SEVERITY", "RELEASE", "ADVISORY", "PACKAGE", "STATUS");
+        println!(
+            "{:<28} {:<20} {:<32} {:<13} {:<10} SOURCES",
+            "RELEASE", "VULNERABILITY", "PACKAGE", "STATUS", "SEVERITY"
+        );
         for r in &rows {
+            let sources: Vec<&str> =
+                r["sources"].as_array().into_iter().flatten().filter_map(|s| s["advisory"].as_str()).collect();
             println!(
-                "{:<28} {:<20} {:<32} {:<13} {}",
+                "{:<28} {:<20} {:<32} {:<13} {:<10} {}",
                 r["release"].as_str().unwrap_or_default(),
-                r["advisory"].as_str().unwrap_or_default(),
+                r["vulnerability"].as_str().unwrap_or_default(),
                 format!(
                     "{}@{}",
                     r["package"].as_str().unwrap_or_default().trim_start_matches("pkg:"),
@@ -127,7 +140,8 @@ pub async fn run(backend_args: &BackendArgs, args: FindingsArgs) -> Result<ExitC
                     r["status"].as_str().unwrap_or_default(),
                     if r["vex_conflict"] == true { "*" } else { "" }
                 ),
-                r["severity"].as_str().unwrap_or("-"),
+                r["severity"].as_str().map_or("-", |s| if s.len() > 10 { "CVSS" } else { s }),
+                sources.join(","),
             );
         }
         eprintln!("{} open finding(s) (* = VEX issuers disagree; --json shows their votes)", rows.len());

@@ -37,6 +37,8 @@ pub(crate) enum Change {
     /// A finding opened (or re-opened).
     FindingOpened {
         key: FindingKey,
+        advisory_id: String,
+        sources: String,
         package_name: String,
         package_version: String,
         severity: Option<String>,
@@ -57,7 +59,8 @@ pub(crate) struct FindingKey {
     release_version: String,
     /// `""` for a release without an environment.
     environment: String,
-    advisory_id: String,
+    /// The vulnerability (alias group) that identifies it.
+    vulnerability_id: String,
     purl: String,
 }
 
@@ -108,12 +111,14 @@ impl Change {
                     release_name: f.release_name.to_string(),
                     release_version: f.release_version.to_string(),
                     environment: f.environment.as_deref().unwrap_or("").to_string(),
-                    advisory_id: f.advisory_id.to_string(),
+                    vulnerability_id: f.vulnerability().to_string(),
                     purl: f.purl.to_string(),
                 };
                 match f.change {
                     FindingChange::Opened => Change::FindingOpened {
                         key,
+                        advisory_id: f.advisory_id.to_string(),
+                        sources: f.source_ids().collect::<Vec<_>>().join(","),
                         package_name: f.package_name.to_string(),
                         package_version: f.package_version.to_string(),
                         severity: f.severity.as_deref().map(str::to_string),
@@ -216,6 +221,8 @@ impl Change {
             }
             Change::FindingOpened {
                 key,
+                advisory_id,
+                sources,
                 package_name,
                 package_version,
                 severity,
@@ -225,11 +232,13 @@ impl Change {
                 id,
             } => {
                 sqlx::query(
-                    "INSERT INTO findings (tenant, release_name, release_version, environment, advisory_id, purl, \
-                     package_name, package_version, severity, severity_band, vex_status, event_time_us, event_id) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-                     ON CONFLICT (tenant, release_name, release_version, environment, advisory_id, purl) \
-                     DO UPDATE SET package_name = excluded.package_name, \
+                    "INSERT INTO findings (tenant, release_name, release_version, environment, vulnerability_id, purl, \
+                     advisory_id, sources, package_name, package_version, severity, severity_band, vex_status, \
+                     event_time_us, event_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+                     ON CONFLICT (tenant, release_name, release_version, environment, vulnerability_id, purl) \
+                     DO UPDATE SET advisory_id = excluded.advisory_id, sources = excluded.sources, \
+                     package_name = excluded.package_name, \
                      package_version = excluded.package_version, severity = excluded.severity, \
                      severity_band = excluded.severity_band, \
                      vex_status = excluded.vex_status, event_time_us = excluded.event_time_us, \
@@ -239,8 +248,10 @@ impl Change {
                 .bind(&key.release_name)
                 .bind(&key.release_version)
                 .bind(&key.environment)
-                .bind(&key.advisory_id)
+                .bind(&key.vulnerability_id)
                 .bind(&key.purl)
+                .bind(advisory_id)
+                .bind(sources)
                 .bind(package_name)
                 .bind(package_version)
                 .bind(severity)
@@ -254,13 +265,13 @@ impl Change {
             Change::FindingClosed { key } => {
                 sqlx::query(
                     "DELETE FROM findings WHERE tenant = $1 AND release_name = $2 AND release_version = $3 \
-                     AND environment = $4 AND advisory_id = $5 AND purl = $6",
+                     AND environment = $4 AND vulnerability_id = $5 AND purl = $6",
                 )
                 .bind(&key.tenant)
                 .bind(&key.release_name)
                 .bind(&key.release_version)
                 .bind(&key.environment)
-                .bind(&key.advisory_id)
+                .bind(&key.vulnerability_id)
                 .bind(&key.purl)
                 .execute(&mut **tx)
                 .await?;

@@ -22,7 +22,7 @@ fn state_name(s: ActionState) -> &'static str {
     trustloop_connectors::enforce::state_name(s)
 }
 
-/// A finding: release name, version, environment, advisory, purl.
+/// A finding: release name, version, environment, vulnerability, purl.
 type FindingKey = (Text, Text, Option<Text>, Text, Text);
 
 /// The demo's outcome.
@@ -72,7 +72,8 @@ pub async fn collect(
     let mut open: BTreeMap<FindingKey, (VexStatus, bool)> = BTreeMap::new();
     for e in read_topic(backend, EventType::Finding.topic()).await? {
         if let Event::Finding(f) = e {
-            let key = (f.release_name, f.release_version, f.environment, f.advisory_id, f.purl);
+            let vulnerability: Text = f.vulnerability().into();
+            let key = (f.release_name, f.release_version, f.environment, vulnerability, f.purl);
             match f.change {
                 FindingChange::Opened => {
                     open.insert(key, (f.vex_status, f.vex_conflict));

@@ -154,7 +154,7 @@ impl Board {
                     f.release_name,
                     f.release_version,
                     f.environment.as_deref().unwrap_or(""),
-                    f.advisory_id,
+                    f.vulnerability(),
                     f.purl
                 );
                 match f.change {

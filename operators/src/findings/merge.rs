@@ -1,0 +1,504 @@
+//! One finding per vulnerability: the findings of a vulnerability's sources merged.
+//!
+//! Impact selection decides per source advisory; this step turns its per-advisory deltas into
+//! per-vulnerability ones (see the module docs of [`crate::findings`] for the rules). A finding's
+//! identity is (release, environment, vulnerability, purl), the vulnerability being the name of its
+//! sources' alias group ([`group_name`]). Its sources at a (release, purl) are the advisories of
+//! the group with an open impact finding there: nothing of the merge is stored, the sources are read
+//! back from the impact operator's state whenever a finding is emitted.
+//!
+//! * **One source** (the group holds one advisory, by far the common case): the source's delta
+//!   passes through with the vulnerability and its one source filled in, its id unchanged.
+//! * **Several**: the deltas of one batch are gathered by finding; each finding touched is emitted
+//!   once — `opened` (new or an update) while some source holds, carrying the facts of the first
+//!   source in the policy's precedence ([`crate::policy::SourcesPolicy`]), with every source and
+//!   what they disagree on; `closed` when the last source let go, listing the sources it had.
+//! * **Groups that change** (an alias arrives or goes, an advisory is deleted): every open finding
+//!   of each advisory whose group changed is re-emitted under the group's new name, and the findings
+//!   under the old name that no source holds any more are closed — deterministically, in the same
+//!   batch.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use trustloop_schemas::{
+    Advisory, Disagreement, Event, Finding, FindingChange, FindingSource, FindingSources, Text, Texts, derive_event_id,
+};
+
+use super::{FindingsState, OpenKey, open_key, set_view};
+use crate::impact::fx::FxHashMap;
+use crate::impact::{PackageKey, ReleaseKey};
+use crate::policy::SourcesPolicy;
+use crate::policy::matchers::advisory_source;
+use crate::vex::id_key;
+
+/// A vulnerability: the name of an alias group and the advisories in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Vuln {
+    /// The group's name ([`group_name`]).
+    pub name: Text,
+    /// The advisories of the group (ids, ascending).
+    pub members: Vec<String>,
+}
+
+impl Vuln {
+    /// Whether the group holds (at most) one advisory: its findings are its advisory's.
+    pub fn single(&self) -> bool {
+        self.members.len() <= 1
+    }
+}
+
+/// The name of the alias group `group` (id keys): its lowest CVE id, else its lowest id (in byte
+/// order of the upper-cased ids), spelled as the first of `spellings` with that key spells it.
+///
+/// A CVE names the vulnerability wherever one is known, so the name does not move when another
+/// source (a GHSA, a distribution advisory) joins the group; it moves only when the group gains its
+/// first (or a lower) CVE or loses the one it was named by, and then the finding is re-keyed.
+pub(super) fn group_name<'a>(group: &BTreeSet<String>, spellings: impl IntoIterator<Item = &'a str>) -> Text {
+    let Some(key) = group.iter().find(|k| k.starts_with("CVE-")).or_else(|| group.iter().next()) else {
+        return Text::from("");
+    };
+    let spelled = spellings.into_iter().find(|s| id_key(s) == *key);
+    Text::from(spelled.unwrap_or(key))
+}
+
+/// Advisory `a` as a finding's source: its database (the id's prefix), its id, the document it was
+/// published in (a CSAF advisory's `database_specific.document_id`, else its id), when it was
+/// modified, and the digest of the document (a CSAF advisory's `document_digest`, else the SHA-256
+/// of the advisory event's canonical encoding).
+pub(super) fn source_of(a: &Advisory) -> FindingSource {
+    let db: Option<serde_json::Value> = a.database_specific.as_deref().and_then(|d| serde_json::from_str(d).ok());
+    let field = |k: &str| db.as_ref().and_then(|v| v.get(k)).and_then(serde_json::Value::as_str).map(Text::from);
+    let digest = field("document_digest").unwrap_or_else(|| {
+        let digest = trustloop_schemas::canonical_digest(&Event::Advisory(a.clone()));
+        Text::from(format!("sha256:{}", hex::encode(digest)))
+    });
+    FindingSource {
+        source: Text::from(advisory_source(&a.id)),
+        advisory_id: Text::from(a.id.as_str()),
+        document_id: field("document_id").unwrap_or_else(|| Text::from(a.id.as_str())),
+        modified: a.modified,
+        digest: Some(digest),
+    }
+}
+
+/// The policy's source precedence when the tenant applied none (the built-in order).
+fn builtin_precedence() -> &'static SourcesPolicy {
+    static BUILTIN: std::sync::OnceLock<SourcesPolicy> = std::sync::OnceLock::new();
+    BUILTIN.get_or_init(|| crate::policy::default_policy().sources)
+}
+
+/// A finding touched by a batch of several sources' deltas.
+struct Slot {
+    tenant: Text,
+    name: Text,
+    key: OpenKey,
+    /// The advisories that may hold it: the members of its group, before and after the batch.
+    members: Vec<String>,
+    /// Findings of sources that held it before the batch and let go (closing deltas, or findings
+    /// under a name the group no longer has).
+    was: Vec<Finding>,
+    /// Findings of sources that hold it after the batch.
+    now: Vec<Finding>,
+}
+
+/// An output in the making: a delta that passed through, or a finding to resolve. (Unboxed: every
+/// delta of the common single-source case moves through one, and boxing would allocate for each.)
+#[allow(clippy::large_enum_variant)]
+enum Out {
+    Done(Finding),
+    Slot(usize),
+}
+
+impl FindingsState {
+    /// The vulnerability of the advisory `id` (a group of its own when it is not known).
+    pub(super) fn vuln_of(&self, id: &str) -> Arc<Vuln> {
+        self.vulns
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(Vuln { name: Text::from(id), members: vec![id.to_string()] }))
+    }
+
+    /// Recomputes the vulnerability of the advisories in the groups of `ids` (id keys); returns
+    /// those whose vulnerability changed, with the one they had (`None`: new).
+    pub(super) fn refresh_vulns(&mut self, ids: &BTreeSet<String>) -> Vec<(String, Option<Arc<Vuln>>)> {
+        let mut keys: BTreeSet<String> = BTreeSet::new();
+        for id in ids {
+            if !keys.contains(id) {
+                keys.extend(self.vex.aliases().group(id));
+            }
+        }
+        let advisories: BTreeSet<String> =
+            keys.iter().filter_map(|k| self.by_key.get(k)).flat_map(|set| set.iter().cloned()).collect();
+        let mut changed = Vec::new();
+        for advisory in advisories {
+            let group = self.vex.aliases().group(&advisory);
+            let members: BTreeSet<String> =
+                group.iter().filter_map(|k| self.by_key.get(k)).flat_map(|set| set.iter().cloned()).collect();
+            let spellings = members.iter().flat_map(|m| {
+                std::iter::once(m.as_str()).chain(self.advisories.get(m).into_iter().flatten().map(String::as_str))
+            });
+            let now = Vuln { name: group_name(&group, spellings), members: members.into_iter().collect() };
+            if self.vulns.get(&advisory).is_some_and(|v| **v == now) {
+                continue;
+            }
+            let before = self.vulns.insert(advisory.clone(), Arc::new(now));
+            changed.push((advisory, before));
+        }
+        changed
+    }
+
+    /// The open findings (before the batch) of the advisories whose vulnerability changed, under
+    /// the vulnerability they had: what may have to close.
+    pub(super) fn findings_before(
+        &self,
+        changed: &[(String, Option<Arc<Vuln>>)],
+        cause: &trustloop_schemas::Envelope,
+    ) -> Vec<(Arc<Vuln>, Finding)> {
+        let mut out = Vec::new();
+        for (advisory, before) in changed {
+            let Some(before) = before else { continue };
+            for mut f in self.impact.open_finding_events_of(advisory, cause) {
+                if let Some(v) = self.views.get(advisory).and_then(|m| m.get(&open_key(&f))) {
+                    v.apply_to(&mut f);
+                }
+                self.intel_into(&mut f);
+                out.push((before.clone(), f));
+            }
+        }
+        out
+    }
+
+    /// The open findings (after the batch) of `advisories`, completed: what must be re-emitted
+    /// under their vulnerability's current name and sources.
+    pub(super) fn findings_after<'a>(
+        &self,
+        advisories: impl IntoIterator<Item = &'a String>,
+        cause: &trustloop_schemas::Envelope,
+    ) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for advisory in advisories {
+            if !self.advisories.contains_key(advisory) {
+                continue;
+            }
+            let group = if self.vex.is_empty() { BTreeSet::new() } else { self.vex.aliases().group(advisory) };
+            for mut f in self.impact.open_finding_events_of(advisory, cause) {
+                let tenant = f.envelope.tenant.clone();
+                self.view_into(&mut f, &group, self.trust_for(&tenant));
+                self.intel_into(&mut f);
+                out.push(f);
+            }
+        }
+        out
+    }
+
+    /// Turns sources' deltas into vulnerabilities' (see the module docs): `deltas` are completed
+    /// deltas of sources (after the batch), `before` the findings of sources whose vulnerability
+    /// changed as they were before it, `rekeyed` the advisories whose vulnerability changed.
+    pub(super) fn merge(
+        &self,
+        deltas: Vec<Finding>,
+        before: Vec<(Arc<Vuln>, Finding)>,
+        rekeyed: &BTreeSet<String>,
+    ) -> Vec<Finding> {
+        let mut out: Vec<Out> = Vec::with_capacity(deltas.len());
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut index: FxHashMap<(Text, Text, OpenKey), usize> = FxHashMap::default();
+        let mut slot_of = |slots: &mut Vec<Slot>, out: &mut Vec<Out>, vuln: &Vuln, f: &Finding| -> usize {
+            let id = (f.envelope.tenant.clone(), vuln.name.clone(), open_key(f));
+            let at = *index.entry(id).or_insert_with_key(|(tenant, name, key)| {
+                slots.push(Slot {
+                    tenant: tenant.clone(),
+                    name: name.clone(),
+                    key: key.clone(),
+                    members: Vec::new(),
+                    was: Vec::new(),
+                    now: Vec::new(),
+                });
+                out.push(Out::Slot(slots.len() - 1));
+                slots.len() - 1
+            });
+            let members = &mut slots[at].members;
+            for m in &vuln.members {
+                if !members.contains(m) {
+                    members.push(m.clone());
+                }
+            }
+            at
+        };
+        for (vuln, f) in before {
+            let at = slot_of(&mut slots, &mut out, &vuln, &f);
+            slots[at].was.push(f);
+        }
+        // Deltas come in runs of one advisory: look its vulnerability up once per run.
+        let mut run: Option<(Text, Arc<Vuln>, Option<FindingSources>)> = None;
+        for mut f in deltas {
+            if run.as_ref().is_none_or(|(id, _, _)| *id != f.advisory_id) {
+                let vuln = self.vuln_of(&f.advisory_id);
+                run = Some((f.advisory_id.clone(), vuln, self.sources.get(&*f.advisory_id).cloned()));
+            }
+            let Some((_, vuln, sources)) = &run else { continue };
+            if vuln.single() && !rekeyed.contains(&*f.advisory_id) {
+                f.vulnerability_id = vuln.name.clone();
+                f.sources = sources.clone().unwrap_or_default();
+                out.push(Out::Done(f));
+                continue;
+            }
+            if f.change == FindingChange::Closed && rekeyed.contains(&*f.advisory_id) {
+                // Open under the name its group had: `before` holds it, under that name.
+                continue;
+            }
+            let at = slot_of(&mut slots, &mut out, vuln, &f);
+            match f.change {
+                FindingChange::Opened => slots[at].now.push(f),
+                FindingChange::Closed => slots[at].was.push(f),
+            }
+        }
+        if slots.is_empty() {
+            return out.into_iter().filter_map(|o| if let Out::Done(f) = o { Some(f) } else { None }).collect();
+        }
+        let mut resolved: Vec<Option<Finding>> = slots.into_iter().map(|s| self.resolve(s)).collect();
+        out.into_iter()
+            .filter_map(|o| match o {
+                Out::Done(f) => Some(f),
+                Out::Slot(i) => resolved[i].take(),
+            })
+            .collect()
+    }
+
+    /// The precedence of the sources of a finding of `tenant`'s.
+    fn precedence(&self, tenant: &str) -> &SourcesPolicy {
+        match self.policies.get(tenant) {
+            Some(p) => &p.doc.sources,
+            None => builtin_precedence(),
+        }
+    }
+
+    /// Sorts advisory ids by the precedence of their sources for a component of `ecosystem`.
+    fn by_precedence<T>(&self, tenant: &str, ecosystem: &str, items: &mut [T], id: impl Fn(&T) -> &str) {
+        let policy = self.precedence(tenant);
+        items.sort_by_cached_key(|x| {
+            let id = id(x);
+            (policy.rank(ecosystem, advisory_source(id)), id_key(id), id.to_string())
+        });
+    }
+
+    /// The delta of a finding several sources may hold, if any.
+    fn resolve(&self, mut slot: Slot) -> Option<Finding> {
+        let release =
+            ReleaseKey { name: slot.key.0.clone(), version: slot.key.1.clone(), environment: slot.key.2.clone() };
+        let purl = &slot.key.3;
+        // The sources that hold it now: members named as it is, with an open finding here.
+        let mut holding: Vec<&str> = slot
+            .members
+            .iter()
+            .filter(|m| self.vulns.get(*m).is_some_and(|v| v.name == slot.name))
+            .filter(|m| self.impact.open_finding(m, &release, purl).is_some())
+            .map(String::as_str)
+            .collect();
+        let sample = slot.now.first().or(slot.was.first())?;
+        let ecosystem = sample.ecosystem.clone();
+        self.by_precedence(&slot.tenant, &ecosystem, &mut holding, |m| m);
+        let mut f = if let Some(&primary) = holding.first() {
+            let mut f = match slot.now.iter().position(|f| *f.advisory_id == *primary) {
+                Some(i) => slot.now.swap_remove(i),
+                None => {
+                    let mut f = slot.now.first().or(slot.was.first())?.clone();
+                    if slot.now.is_empty() {
+                        // A source's finding from before the batch: its view is the group's now.
+                        if self.vex.is_empty() {
+                            set_view(&mut f, None);
+                        } else {
+                            let group = self.vex.aliases().group(primary);
+                            self.view_into(&mut f, &group, self.trust_for(&slot.tenant));
+                        }
+                    }
+                    self.carry_source(&mut f, primary, &release);
+                    f
+                }
+            };
+            f.change = FindingChange::Opened;
+            self.carry_all(&mut f, &holding);
+            f.disagreements = self.disagreements(&slot, &release, &holding, &f);
+            f
+        } else {
+            // Closed: the sources it had, the first of them carrying it.
+            if slot.was.is_empty() {
+                return None;
+            }
+            self.by_precedence(&slot.tenant, &ecosystem, &mut slot.was, |f| &f.advisory_id);
+            let mut had: Vec<FindingSource> = Vec::new();
+            for w in &slot.was {
+                for s in self.sources_of(&w.advisory_id) {
+                    if !had.iter().any(|h| h.advisory_id == s.advisory_id) {
+                        had.push(s.clone());
+                    }
+                }
+            }
+            let mut f = slot.was.swap_remove(0);
+            f.change = FindingChange::Closed;
+            f.sources = had.into();
+            f.disagreements = Default::default();
+            f
+        };
+        f.vulnerability_id = slot.name.clone();
+        let change: &[u8] = if f.change == FindingChange::Opened { b"opened" } else { b"closed" };
+        f.envelope.event_id = derive_event_id(
+            "finding-vulnerability",
+            &[
+                f.cause_event_id.as_bytes(),
+                slot.key.0.as_bytes(),
+                slot.key.1.as_bytes(),
+                slot.key.2.as_deref().unwrap_or("").as_bytes(),
+                slot.name.as_bytes(),
+                slot.key.3.as_bytes(),
+                change,
+            ],
+        );
+        Some(f)
+    }
+
+    /// The source records of the advisory `id` (its own, as its last upsert gave it).
+    fn sources_of(&self, id: &str) -> &[FindingSource] {
+        self.sources.get(id).map_or(&[], |s| &**s)
+    }
+
+    /// Makes `f` carry what the advisory `primary` says about it (its id, aliases, severity, proof,
+    /// fixed versions, CWE ids), as its open finding on `release` holds it.
+    fn carry_source(&self, f: &mut Finding, primary: &str, release: &ReleaseKey) {
+        let Some(open) = self.impact.open_finding(primary, release, &f.purl) else { return };
+        let advisory = self.impact.advisory(primary);
+        f.advisory_id = Text::from(primary);
+        f.aliases = advisory.map(|a| a.aliases.iter().map(|s| Text::from(s.as_str())).collect()).unwrap_or_default();
+        f.severity = advisory.and_then(|a| a.severity.first()).map(|s| Text::from(s.score.as_str()));
+        f.matched = open.matched.clone();
+        f.fixed_versions = open.fixed.clone();
+        f.distro_release = open.distro_release.clone();
+        f.release_unknown = open.release_unknown;
+        f.known_exploited = advisory.is_some_and(|a| a.known_exploited);
+        let cwes = crate::impact::cwes::cwes_of(advisory.and_then(|a| a.database_specific.as_deref()));
+        f.cwes = cwes.iter().map(|c| Text::from(c.as_str())).collect();
+        f.cves = Texts::default();
+        f.exploited_ids = Texts::default();
+        self.intel_into(f);
+    }
+
+    /// What a finding held by several sources carries of all of them: each source, every id the
+    /// sources give (as aliases, after the first source's own), the CWE ids, the CVEs and the
+    /// catalog-listed ones of any, known exploited if any says so, the highest EPSS score among
+    /// their CVEs.
+    fn carry_all(&self, f: &mut Finding, holding: &[&str]) {
+        f.sources = holding.iter().flat_map(|m| self.sources_of(m).iter().cloned()).collect();
+        if holding.len() < 2 {
+            return;
+        }
+        let mut aliases: Vec<Text> = f.aliases.to_vec();
+        let mut cwes: Vec<String> = f.cwes.iter().map(|c| c.to_string()).collect();
+        let mut cves: BTreeSet<Text> = f.cves.iter().cloned().collect();
+        let mut exploited: BTreeSet<Text> = f.exploited_ids.iter().cloned().collect();
+        for m in holding.iter().filter(|m| ***m != *f.advisory_id) {
+            let advisory = self.impact.advisory(m);
+            let ids =
+                std::iter::once(*m).chain(advisory.into_iter().flat_map(|a| a.aliases.iter().map(String::as_str)));
+            for id in ids {
+                if id_key(id) != id_key(&f.advisory_id) && !aliases.iter().any(|a| id_key(a) == id_key(id)) {
+                    aliases.push(Text::from(id));
+                }
+            }
+            f.known_exploited |= advisory.is_some_and(|a| a.known_exploited);
+            cwes.extend(crate::impact::cwes::cwes_of(advisory.and_then(|a| a.database_specific.as_deref())));
+            if let Some(intel) = self.intel_of.get(*m) {
+                cves.extend(intel.cves.iter().cloned());
+                exploited.extend(intel.exploited.iter().cloned());
+            }
+        }
+        cwes.sort_by_cached_key(|c| (crate::policy::Cwe::parse(c), c.clone()));
+        cwes.dedup();
+        f.aliases = aliases.into();
+        f.cwes = cwes.iter().map(|c| Text::from(c.as_str())).collect();
+        f.cves = cves.into_iter().collect();
+        f.exploited_ids = exploited.into_iter().collect();
+        f.known_exploited |= !f.exploited_ids.is_empty();
+        let epss = self.intel.epss(&f.cves).map(|(_, s)| (s.epss, s.percentile));
+        f.epss = epss.map(|e| e.0);
+        f.epss_percentile = epss.map(|e| e.1);
+    }
+
+    /// What the sources of a finding disagree on: severity and fixed versions among those that
+    /// hold it; which versions are affected (members of the group that name the package but do not
+    /// hold it), and withdrawals (members that name it and were withdrawn). Values in precedence
+    /// order, `advisory=value`.
+    fn disagreements(
+        &self,
+        slot: &Slot,
+        release: &ReleaseKey,
+        holding: &[&str],
+        f: &Finding,
+    ) -> trustloop_schemas::Disagreements {
+        let mut out: Vec<Disagreement> = Vec::new();
+        let package = PackageKey::new(&f.ecosystem, &f.package_name);
+        let names_package = |a: &Advisory| {
+            package.is_some()
+                && a.affected.iter().any(|x| PackageKey::new(&x.package.ecosystem, &x.package.name) == package)
+        };
+        // The members that name the package but do not hold the finding.
+        let mut others: Vec<(&str, bool)> = slot
+            .members
+            .iter()
+            .filter(|m| !holding.contains(&m.as_str()))
+            .filter(|m| self.vulns.get(*m).is_some_and(|v| v.name == slot.name))
+            .filter_map(|m| {
+                self.impact.advisory(m).filter(|a| names_package(a)).map(|a| (m.as_str(), a.withdrawn.is_some()))
+            })
+            .collect();
+        self.by_precedence(&slot.tenant, &f.ecosystem, &mut others, |(m, _)| m);
+        let mut field = |name: &str, values: Vec<String>| {
+            if values.len() > 1
+                && values.iter().map(|v| v.split_once('=').map_or("", |x| x.1)).collect::<BTreeSet<_>>().len() > 1
+            {
+                out.push(Disagreement {
+                    field: Text::from(name),
+                    values: values.iter().map(|v| Text::from(v.as_str())).collect(),
+                });
+            }
+        };
+        if holding.len() > 1 {
+            let severity = holding
+                .iter()
+                .map(|m| {
+                    let s =
+                        self.impact.advisory(m).and_then(|a| a.severity.first()).map_or("none", |s| s.score.as_str());
+                    format!("{m}={s}")
+                })
+                .collect();
+            field("severity", severity);
+            let fixed = holding
+                .iter()
+                .map(|m| {
+                    let fixed =
+                        self.impact.open_finding(m, release, &f.purl).map(|o| o.fixed.join(",")).unwrap_or_default();
+                    format!("{m}={}", if fixed.is_empty() { "none" } else { &fixed })
+                })
+                .collect();
+            field("fixed_versions", fixed);
+        }
+        let (withdrawn, not_affected): (Vec<_>, Vec<_>) = others.iter().partition(|(_, w)| *w);
+        if !not_affected.is_empty() {
+            let values = holding
+                .iter()
+                .map(|m| format!("{m}=affected"))
+                .chain(not_affected.iter().map(|(m, _)| format!("{m}=not affected")))
+                .collect();
+            field("ranges", values);
+        }
+        if !withdrawn.is_empty() {
+            let values = holding
+                .iter()
+                .map(|m| format!("{m}=published"))
+                .chain(withdrawn.iter().map(|(m, _)| format!("{m}=withdrawn")))
+                .collect();
+            field("withdrawn", values);
+        }
+        out.into()
+    }
+}
