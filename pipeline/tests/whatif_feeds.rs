@@ -223,6 +223,67 @@ fn a_catalog_dated_before_the_promotion_fails_it_and_one_dated_after_re_decides_
     assert!(consume(s.d(), "known-exploited").is_empty(), "a what-if writes nothing");
 }
 
+/// A catalog of `version`, released at `released` (a day), listing `cve` since `added`.
+fn catalog_of(version: &str, released: &str, cve: &str, added: &str) -> String {
+    format!(
+        r#"{{"title": "CISA Catalog", "catalogVersion": "{version}", "dateReleased": "{released}T10:00:00.000Z",
+            "count": 1, "vulnerabilities": [{{"cveID": "{cve}", "vendorProject": "lodash", "product": "lodash",
+            "vulnerabilityName": "test", "dateAdded": "{added}", "dueDate": "2099-06-01",
+            "knownRansomwareCampaignUse": "Unknown", "cwes": []}}]}}"#
+    )
+}
+
+#[test]
+fn a_candidate_catalog_takes_back_at_its_release_what_the_log_lists_then_and_it_does_not() {
+    // The log: the release's CVE listed (2099-01-15, a catalog released 2099-01-20) before the
+    // promotion, so the promotion fails under the default policy's known-exploited rule.
+    let s = Setup { data: tempfile::tempdir().expect("tempdir"), files: tempfile::tempdir().expect("tempdir") };
+    ok(&trustloop(s.d(), &["import", "osv", &s.file("advisory.json", ADVISORY)]));
+    std::fs::create_dir_all(s.files.path().join("web")).expect("mkdir");
+    ok(&trustloop(
+        s.d(),
+        &["import", "lockfile", &s.file("web/package-lock.json", PACKAGE_LOCK), "--release", "shop@1.0.0"],
+    ));
+    let listed = s.file("kev-log.json", &catalog_of("2099.01.20", "2099-01-20", CVE, "2099-01-15"));
+    ok(&trustloop(s.d(), &["import", "kev", &listed]));
+    let promotion = format!(
+        r#"{{"release_name": "shop", "release_version": "1.0.0", "from_environment": "dev", "to_environment": "staging",
+            "requested_by": "ci", "event_time": "{PROMOTED}T00:00:00Z"}}"#
+    );
+    ok(&trustloop_with_stdin(
+        s.d(),
+        &["produce", "--topic", "promotions", "--tenant", "default"],
+        &format!("{}\n", promotion.replace('\n', " ")),
+    ));
+    ok(&trustloop(s.d(), &["run", "--until-idle"]));
+    let recorded: Vec<Value> = consume(s.d(), "verdicts").into_iter().filter(|v| v["subject"] == SUBJECT).collect();
+    assert_eq!(recorded.len(), 1, "{recorded:#?}");
+    assert_eq!(recorded[0]["outcome"], "FAIL", "{recorded:#?}");
+
+    // A later catalog that no longer lists it (it lists another CVE), released before the
+    // promotion: the listing is taken back at its release, and the promotion passes.
+    let other = "CVE-2026-99999";
+    let dropped = s.file("kev-dropped.json", &catalog_of("2099.02.01", "2099-02-01", other, "2099-01-30"));
+    let report = s.what_if(&["--with", &dropped]);
+    let (steps, entry) = release(&report).expect("the release differs");
+    assert_eq!(steps, owned(vec![(midnight(PROMOTED), "PASS")]), "{entry:#}");
+    let merged = report["candidates"].to_string();
+    assert!(merged.contains(&format!("{CVE} removed by cisa-kev")), "the take-back is a candidate input: {report:#}");
+    // Released after the promotion (moved 60 days later), the promotion fails as recorded and the
+    // release passes from the catalog's release on.
+    let report = s.what_if(&["--with", &dropped, "--shift", "+60d"]);
+    let (steps, entry) = release(&report).expect("the release is re-decided");
+    let released = day_plus("2099-02-01", 60);
+    assert_eq!(steps.first().map(|s| s.1.as_str()), Some("FAIL"), "{entry:#}");
+    assert_eq!(steps.last().map(|s| s.1.as_str()), Some("PASS"), "{entry:#}");
+    assert!(steps.last().is_some_and(|s| s.0.starts_with(&released)), "{entry:#}");
+    // A catalog that still lists it takes nothing back.
+    let kept = s.file("kev-kept.json", &catalog_of("2099.02.01", "2099-02-01", CVE, "2099-01-15"));
+    let report = s.what_if(&["--with", &kept]);
+    assert!(release(&report).is_none(), "{report:#}");
+    assert!(!report["candidates"].to_string().contains("removed"), "{report:#}");
+}
+
 #[test]
 fn epss_scores_dated_before_the_promotion_fail_it_above_the_threshold_only() {
     let s = recorded();

@@ -24,7 +24,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use trustloop_schemas::Event;
+use trustloop_schemas::{Event, EventTime};
 
 use super::{ImportError, csaf_advisory, epss, kev, osv, osv_history, vex};
 
@@ -71,6 +71,21 @@ pub struct Document {
     pub events: Vec<Event>,
     /// CSAF products left out of `affected` (not placed in an OSV ecosystem with a version).
     pub unresolved_products: usize,
+    /// For a KEV catalog: its version, release time and the CVEs it lists. Its events list every
+    /// entry and take nothing back; what it takes back depends on what a log lists at its
+    /// release ([`super::kev::removals`]).
+    pub catalog: Option<Catalog>,
+}
+
+/// What a KEV catalog says of itself (see [`Document::catalog`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Catalog {
+    /// `catalogVersion`.
+    pub version: String,
+    /// `dateReleased`.
+    pub released: EventTime,
+    /// The CVEs it lists, upper case.
+    pub listed: BTreeSet<String>,
 }
 
 /// Every document under some paths.
@@ -128,7 +143,8 @@ pub fn read_paths(paths: &[PathBuf], tenant: &str) -> Result<Documents, Problems
 /// Reads one document (see the module docs): its events, or every problem found in it.
 pub fn read_file(path: &Path, tenant: &str) -> Result<Document, Vec<ImportError>> {
     let name = path.display().to_string();
-    let document = |kind, events: Vec<Event>| Document { path: name.clone(), kind, events, unresolved_products: 0 };
+    let document =
+        |kind, events: Vec<Event>| Document { path: name.clone(), kind, events, unresolved_products: 0, catalog: None };
     match kind_by_name(path) {
         Some(Kind::Epss) => {
             let day = epss::read_file(path, tenant, date_in_name(path).as_deref()).map_err(|e| vec![e])?;
@@ -161,7 +177,9 @@ pub fn read_file(path: &Path, tenant: &str) -> Result<Document, Vec<ImportError>
         let text = String::from_utf8(bytes).map_err(|e| vec![error(&name, format!("not UTF-8 text: {e}"))])?;
         let catalog = kev::import(&text, &name, tenant, &BTreeSet::new(), None).map_err(|e| vec![e])?;
         strict(catalog.rejected)?;
-        return Ok(document(Kind::Kev, catalog.events.into_iter().map(Event::KnownExploited).collect()));
+        let mut d = document(Kind::Kev, catalog.events.into_iter().map(Event::KnownExploited).collect());
+        d.catalog = Some(Catalog { version: catalog.version, released: catalog.released, listed: catalog.listed });
+        return Ok(d);
     }
     if csaf_advisory::is_advisory(&bytes) {
         let doc = csaf_advisory::parse(&bytes, &name, tenant).map_err(|e| vec![e])?;

@@ -29,6 +29,10 @@ pub const CATALOG: &str = "cisa-kev";
 pub struct KevImport {
     /// The catalog's version.
     pub version: String,
+    /// When it was released (`dateReleased`): the time of its removals.
+    pub released: EventTime,
+    /// The CVEs it lists (upper case), whether new or already listed.
+    pub listed: BTreeSet<String>,
     /// Entries in the catalog.
     pub entries: usize,
     /// Events to append: new listings and removals, in event-time order.
@@ -81,11 +85,29 @@ pub fn import(
             }),
         }
     }
-    for cve in listed.difference(&present) {
-        events.push(removal(cve, released, &catalog.version, tenant));
-    }
+    events.extend(removals(&listed, &present, released, &catalog.version, tenant));
     events.sort_by(|a, b| (a.envelope.event_time, &a.cve).cmp(&(b.envelope.event_time, &b.cve)));
-    Ok(KevImport { version: catalog.version, entries: catalog.entries.len(), events, rejected })
+    Ok(KevImport {
+        version: catalog.version,
+        released,
+        listed: present,
+        entries: catalog.entries.len(),
+        events,
+        rejected,
+    })
+}
+
+/// The removals, at `released`, of the CVEs `listed` (upper case) that catalog `version`, listing
+/// `present`, no longer has: what importing it takes back. What-if uses it too, with what the log
+/// listed at the candidate catalog's release.
+pub fn removals(
+    listed: &BTreeSet<String>,
+    present: &BTreeSet<String>,
+    released: EventTime,
+    version: &str,
+    tenant: &str,
+) -> Vec<KnownExploited> {
+    listed.difference(present).map(|cve| removal(cve, released, version, tenant)).collect()
 }
 
 fn envelope(cve: &str, change: &str, at: EventTime, version: &str, tenant: &str) -> Envelope {

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use trustloop_connectors::import::any;
+use trustloop_connectors::import::{any, kev};
 use trustloop_operators::decision::DecisionState;
 use trustloop_operators::operator::Operator as _;
 use trustloop_replay::event::replay_event;
@@ -24,7 +24,9 @@ use trustloop_replay::subject::subject_at;
 use trustloop_replay::verdict::{Start, VerdictReplay, by_kind, replay_verdict};
 use trustloop_replay::whatif::{Candidate, Conditions, duration_text, what_if as what_if_replay};
 use trustloop_replay::{History, ReplayError};
-use trustloop_schemas::{Envelope, EventId, EventTime, EventType, Policy, SubjectKind, derive_event_id};
+use trustloop_schemas::{
+    Envelope, Event, EventId, EventTime, EventType, KnownExploited, Policy, SubjectKind, derive_event_id,
+};
 
 use crate::backend::{Backend, BackendArgs};
 use crate::cli::OutputArgs;
@@ -55,7 +57,8 @@ pub struct ReplayArgs {
     pub policy: Option<PathBuf>,
     /// What-if with candidate inputs the log does not hold, merged into history at their own event
     /// times (with `--policy`, or under the recorded policies): CISA KEV catalogs (every entry
-    /// listed at its dateAdded), FIRST EPSS scores (.csv, .csv.gz), OSV advisories (.json, .yaml,
+    /// listed at its dateAdded; what the log lists at the catalog's dateReleased and the catalog
+    /// does not is taken back then, as importing it would), FIRST EPSS scores (.csv, .csv.gz), OSV advisories (.json, .yaml,
     /// .jsonl[.gz] history streams), CSAF advisories and VEX documents, files or directories; the
     /// kind of each is told by its name and content. A candidate comes just before the first
     /// recorded input that takes history's clock (the largest event time so far, in log order) past
@@ -496,6 +499,34 @@ fn candidate_documents(paths: &[PathBuf], tenant: &str) -> Result<any::Documents
     }
 }
 
+/// What each candidate KEV catalog takes back: the CVEs the log lists for `tenant` when the catalog
+/// is released (moved by `by`) that it does not list, removed at that time — as importing it then
+/// would have.
+async fn catalog_take_backs(backend: &Backend, docs: &any::Documents, tenant: &str, by: i64) -> Result<Vec<Candidate>> {
+    if docs.documents.iter().all(|d| d.catalog.is_none()) {
+        return Ok(Vec::new());
+    }
+    let log: Vec<KnownExploited> = backend
+        .events(EventType::KnownExploited.topic())
+        .await?
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::KnownExploited(k) if *k.envelope.tenant == *tenant => Some(k),
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::new();
+    for d in &docs.documents {
+        let Some(c) = &d.catalog else { continue };
+        let at = c.released.as_micros().saturating_add(by);
+        let listed = kev::listed_after(log.iter().filter(|k| k.envelope.event_time.as_micros() <= at));
+        for e in kev::removals(&listed, &c.listed, c.released, &c.version, tenant) {
+            out.push(Candidate::new(Event::KnownExploited(e), d.path.clone()).shifted(by));
+        }
+    }
+    Ok(out)
+}
+
 async fn what_if(backend: &Backend, args: &ReplayArgs) -> Result<ExitCode> {
     let tenant = args.tenant.as_str();
     let since = since(args.since.as_deref())?;
@@ -503,11 +534,12 @@ async fn what_if(backend: &Backend, args: &ReplayArgs) -> Result<ExitCode> {
     let policy = args.policy.as_deref().map(|f| candidate_policy(f, tenant)).transpose()?;
     let by = shift(args.shift.as_deref())?;
     let docs = candidate_documents(&args.with, tenant)?;
-    let candidates: Vec<Candidate> = docs
+    let mut candidates: Vec<Candidate> = docs
         .documents
         .iter()
         .flat_map(|d| d.events.iter().map(|e| Candidate::new(e.clone(), d.path.clone()).shifted(by)))
         .collect();
+    candidates.extend(catalog_take_backs(backend, &docs, tenant, by).await?);
     let history = History { log: &backend.log, codec: &backend.codec, writers: &*backend.registry };
     let conditions = Conditions { tenant, policy: policy.as_ref(), candidates: &candidates, since };
     let report = what_if_replay(history, &conditions).await.context("re-running history")?;
