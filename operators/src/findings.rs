@@ -228,7 +228,7 @@ impl FindingsState {
                 let touched = self.vex.insert(s);
                 // A statement's aliases may join groups, and so change their CVEs and their names.
                 let changed = self.refresh_intel(&touched);
-                let (before, rekeyed) = self.rekey_prepare(&touched, event.envelope());
+                let (before, rekeyed) = self.rekey_prepare(&touched, event.envelope(), None);
                 let mut out = self.reevaluate(&touched, event, &changed);
                 self.rekey_finish(&mut out, &rekeyed, event.envelope());
                 self.merge(out, before, &rekeyed)
@@ -322,7 +322,8 @@ impl FindingsState {
         let changed = self.refresh_intel(&touched);
         let event = Event::Advisory(a.clone());
         // Its vulnerability and those of the groups it joined or left; the findings they had.
-        let (before, rekeyed) = self.rekey_prepare(&touched, event.envelope());
+        let current = (a.change != AdvisoryChange::Delete).then_some(a);
+        let (before, rekeyed) = self.rekey_prepare(&touched, event.envelope(), current);
         if a.change != AdvisoryChange::Delete {
             self.sources.insert(a.id.clone(), Arc::from([merge::source_of(a)]));
         }
@@ -357,8 +358,9 @@ impl FindingsState {
         &mut self,
         touched: &BTreeSet<String>,
         cause: &trustloop_schemas::Envelope,
+        current: Option<&Advisory>,
     ) -> (Vec<(Arc<merge::Vuln>, Finding)>, BTreeSet<String>) {
-        let changed = self.refresh_vulns(touched);
+        let changed = self.refresh_vulns(touched, current);
         let changed: Vec<_> = changed.into_iter().filter(|(_, before)| before.is_some()).collect();
         let before = self.findings_before(&changed, cause);
         (before, changed.into_iter().map(|(a, _)| a).collect())

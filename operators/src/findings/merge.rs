@@ -7,8 +7,9 @@
 //! the group with an open impact finding there: nothing of the merge is stored, the sources are read
 //! back from the impact operator's state whenever a finding is emitted.
 //!
-//! * **One source** (the group holds one advisory, by far the common case): the source's delta
-//!   passes through with the vulnerability and its one source filled in, its id unchanged.
+//! * **One source** (the group holds one advisory, or the component's package is named by one
+//!   advisory of the group: by far the common case): the source's delta passes through with the
+//!   vulnerability and its one source filled in, its id unchanged.
 //! * **Several**: the deltas of one batch are gathered by finding; each finding touched is emitted
 //!   once — `opened` (new or an update) while some source holds, carrying the facts of the first
 //!   source in the policy's precedence ([`crate::policy::SourcesPolicy`]), with every source and
@@ -18,7 +19,7 @@
 //!   under the old name that no source holds any more are closed — deterministically, in the same
 //!   batch.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use trustloop_schemas::{
@@ -39,6 +40,9 @@ pub(super) struct Vuln {
     pub name: Text,
     /// The advisories of the group (ids, ascending).
     pub members: Vec<String>,
+    /// The packages several advisories of the group name (ascending): only a finding of one of
+    /// them can have several sources, or disagreements.
+    pub contested: Vec<PackageKey>,
 }
 
 impl Vuln {
@@ -46,6 +50,18 @@ impl Vuln {
     pub fn single(&self) -> bool {
         self.members.len() <= 1
     }
+
+    /// Whether the finding `f` is of a package several advisories of the group name (else it is
+    /// its one source's finding).
+    pub fn contests(&self, f: &Finding) -> bool {
+        !self.contested.is_empty()
+            && PackageKey::new(&f.ecosystem, &f.package_name).is_some_and(|k| self.contested.binary_search(&k).is_ok())
+    }
+}
+
+/// The packages `a` names.
+fn packages_of(a: &Advisory) -> BTreeSet<PackageKey> {
+    a.affected.iter().filter_map(|x| PackageKey::new(&x.package.ecosystem, &x.package.name)).collect()
 }
 
 /// The name of the alias group `group` (id keys): its lowest CVE id, else its lowest id (in byte
@@ -113,15 +129,19 @@ enum Out {
 impl FindingsState {
     /// The vulnerability of the advisory `id` (a group of its own when it is not known).
     pub(super) fn vuln_of(&self, id: &str) -> Arc<Vuln> {
-        self.vulns
-            .get(id)
-            .cloned()
-            .unwrap_or_else(|| Arc::new(Vuln { name: Text::from(id), members: vec![id.to_string()] }))
+        self.vulns.get(id).cloned().unwrap_or_else(|| {
+            Arc::new(Vuln { name: Text::from(id), members: vec![id.to_string()], contested: Vec::new() })
+        })
     }
 
-    /// Recomputes the vulnerability of the advisories in the groups of `ids` (id keys); returns
-    /// those whose vulnerability changed, with the one they had (`None`: new).
-    pub(super) fn refresh_vulns(&mut self, ids: &BTreeSet<String>) -> Vec<(String, Option<Arc<Vuln>>)> {
+    /// Recomputes the vulnerability of the advisories in the groups of `ids` (id keys), `current`
+    /// being the version of an advisory the impact operator has not applied yet; returns those
+    /// whose vulnerability changed, with the one they had (`None`: new).
+    pub(super) fn refresh_vulns(
+        &mut self,
+        ids: &BTreeSet<String>,
+        current: Option<&Advisory>,
+    ) -> Vec<(String, Option<Arc<Vuln>>)> {
         let mut keys: BTreeSet<String> = BTreeSet::new();
         for id in ids {
             if !keys.contains(id) {
@@ -138,7 +158,21 @@ impl FindingsState {
             let spellings = members.iter().flat_map(|m| {
                 std::iter::once(m.as_str()).chain(self.advisories.get(m).into_iter().flatten().map(String::as_str))
             });
-            let now = Vuln { name: group_name(&group, spellings), members: members.into_iter().collect() };
+            let mut contested = Vec::new();
+            if members.len() > 1 {
+                let mut seen: BTreeMap<PackageKey, usize> = BTreeMap::new();
+                for m in &members {
+                    let advisory = match current {
+                        Some(a) if a.id == *m => Some(a),
+                        _ => self.impact.advisory(m),
+                    };
+                    for p in advisory.map(packages_of).unwrap_or_default() {
+                        *seen.entry(p).or_default() += 1;
+                    }
+                }
+                contested = seen.into_iter().filter(|(_, n)| *n > 1).map(|(p, _)| p).collect();
+            }
+            let now = Vuln { name: group_name(&group, spellings), members: members.into_iter().collect(), contested };
             if self.vulns.get(&advisory).is_some_and(|v| **v == now) {
                 continue;
             }
@@ -238,7 +272,7 @@ impl FindingsState {
                 run = Some((f.advisory_id.clone(), vuln, self.sources.get(&*f.advisory_id).cloned()));
             }
             let Some((_, vuln, sources)) = &run else { continue };
-            if vuln.single() && !rekeyed.contains(&*f.advisory_id) {
+            if (vuln.single() || !vuln.contests(&f)) && !rekeyed.contains(&*f.advisory_id) {
                 f.vulnerability_id = vuln.name.clone();
                 f.sources = sources.clone().unwrap_or_default();
                 out.push(Out::Done(f));
