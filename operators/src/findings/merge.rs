@@ -118,6 +118,9 @@ struct Slot {
     now: Vec<Finding>,
 }
 
+/// A run of deltas of one advisory: its id, vulnerability and source.
+type Run<'a> = (Text, Option<&'a Arc<Vuln>>, Option<&'a FindingSources>);
+
 /// An output in the making: a delta that passed through, or a finding to resolve. (Unboxed: every
 /// delta of the common single-source case moves through one, and boxing would allocate for each.)
 #[allow(clippy::large_enum_variant)]
@@ -231,10 +234,13 @@ impl FindingsState {
     /// changed as they were before it, `rekeyed` the advisories whose vulnerability changed.
     pub(super) fn merge(
         &self,
-        deltas: Vec<Finding>,
+        mut deltas: Vec<Finding>,
         before: Vec<(Arc<Vuln>, Finding)>,
         rekeyed: &BTreeSet<String>,
     ) -> Vec<Finding> {
+        if before.is_empty() && self.pass_through(&mut deltas, rekeyed) {
+            return deltas;
+        }
         let mut out: Vec<Out> = Vec::with_capacity(deltas.len());
         let mut slots: Vec<Slot> = Vec::new();
         let mut index: FxHashMap<(Text, Text, OpenKey), usize> = FxHashMap::default();
@@ -298,6 +304,27 @@ impl FindingsState {
                 Out::Slot(i) => resolved[i].take(),
             })
             .collect()
+    }
+
+    /// The common case, in place: when every delta is its one source's finding, fills in their
+    /// vulnerability and source and returns true (else false, some of them filled in).
+    fn pass_through(&self, deltas: &mut [Finding], rekeyed: &BTreeSet<String>) -> bool {
+        // Deltas come in runs of one advisory: look its vulnerability up once per run.
+        let mut run: Option<Run<'_>> = None;
+        for f in deltas {
+            if run.as_ref().is_none_or(|(id, _, _)| *id != f.advisory_id) {
+                let id = &*f.advisory_id;
+                run = Some((f.advisory_id.clone(), self.vulns.get(id), self.sources.get(id)));
+            }
+            let Some((_, vuln, sources)) = &run else { return false };
+            let Some(vuln) = vuln else { return false };
+            if (!vuln.single() && vuln.contests(f)) || rekeyed.contains(&*f.advisory_id) {
+                return false;
+            }
+            f.vulnerability_id = vuln.name.clone();
+            f.sources = sources.cloned().unwrap_or_default();
+        }
+        true
     }
 
     /// The precedence of the sources of a finding of `tenant`'s.
