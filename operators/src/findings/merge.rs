@@ -59,6 +59,36 @@ impl Vuln {
     }
 }
 
+/// What the findings layer knows of an advisory: its vulnerability, and itself as a source.
+#[derive(Debug, Clone)]
+pub(super) struct Known {
+    /// Its vulnerability.
+    pub vuln: Arc<Vuln>,
+    /// The vulnerability's name (inline: read for every run of deltas).
+    pub name: Text,
+    /// Whether each of its findings is its own alone: the group holds one advisory, or no package
+    /// is named by several.
+    pub alone: bool,
+    /// The advisory as a finding's source.
+    pub source: FindingSources,
+}
+
+impl Known {
+    /// An advisory of `vuln`, its source not known yet.
+    pub fn new(vuln: Arc<Vuln>) -> Known {
+        let mut k = Known { vuln: vuln.clone(), name: Text::from(""), alone: false, source: FindingSources::default() };
+        k.set(vuln);
+        k
+    }
+
+    /// Its vulnerability is `vuln`.
+    fn set(&mut self, vuln: Arc<Vuln>) {
+        self.name = vuln.name.clone();
+        self.alone = vuln.single() || vuln.contested.is_empty();
+        self.vuln = vuln;
+    }
+}
+
 /// The packages `a` names.
 fn packages_of(a: &Advisory) -> BTreeSet<PackageKey> {
     a.affected.iter().filter_map(|x| PackageKey::new(&x.package.ecosystem, &x.package.name)).collect()
@@ -118,9 +148,6 @@ struct Slot {
     now: Vec<Finding>,
 }
 
-/// A run of deltas of one advisory: its id, vulnerability and source.
-type Run<'a> = (Text, Option<&'a Arc<Vuln>>, Option<&'a FindingSources>);
-
 /// An output in the making: a delta that passed through, or a finding to resolve. (Unboxed: every
 /// delta of the common single-source case moves through one, and boxing would allocate for each.)
 #[allow(clippy::large_enum_variant)]
@@ -132,7 +159,7 @@ enum Out {
 impl FindingsState {
     /// The vulnerability of the advisory `id` (a group of its own when it is not known).
     pub(super) fn vuln_of(&self, id: &str) -> Arc<Vuln> {
-        self.vulns.get(id).cloned().unwrap_or_else(|| {
+        self.vulns.get(id).map(|k| k.vuln.clone()).unwrap_or_else(|| {
             Arc::new(Vuln { name: Text::from(id), members: vec![id.to_string()], contested: Vec::new() })
         })
     }
@@ -176,10 +203,21 @@ impl FindingsState {
                 contested = seen.into_iter().filter(|(_, n)| *n > 1).map(|(p, _)| p).collect();
             }
             let now = Vuln { name: group_name(&group, spellings), members: members.into_iter().collect(), contested };
-            if self.vulns.get(&advisory).is_some_and(|v| **v == now) {
+            if self.vulns.get(&advisory).is_some_and(|k| *k.vuln == now) {
                 continue;
             }
-            let before = self.vulns.insert(advisory.clone(), Arc::new(now));
+            let now = Arc::new(now);
+            let before = match self.vulns.get_mut(&advisory) {
+                Some(k) => {
+                    let before = k.vuln.clone();
+                    k.set(now);
+                    Some(before)
+                }
+                None => {
+                    self.vulns.insert(advisory.clone(), Known::new(now));
+                    None
+                }
+            };
             changed.push((advisory, before));
         }
         changed
@@ -275,7 +313,8 @@ impl FindingsState {
         for mut f in deltas {
             if run.as_ref().is_none_or(|(id, _, _)| *id != f.advisory_id) {
                 let vuln = self.vuln_of(&f.advisory_id);
-                run = Some((f.advisory_id.clone(), vuln, self.sources.get(&*f.advisory_id).cloned()));
+                let sources: FindingSources = self.sources_of(&f.advisory_id).into();
+                run = Some((f.advisory_id.clone(), vuln, Some(sources)));
             }
             let Some((_, vuln, sources)) = &run else { continue };
             if (vuln.single() || !vuln.contests(&f)) && !rekeyed.contains(&*f.advisory_id) {
@@ -310,19 +349,17 @@ impl FindingsState {
     /// vulnerability and source and returns true (else false, some of them filled in).
     fn pass_through(&self, deltas: &mut [Finding], rekeyed: &BTreeSet<String>) -> bool {
         // Deltas come in runs of one advisory: look its vulnerability up once per run.
-        let mut run: Option<Run<'_>> = None;
+        let mut run: Option<(Text, Option<&Known>)> = None;
         for f in deltas {
-            if run.as_ref().is_none_or(|(id, _, _)| *id != f.advisory_id) {
-                let id = &*f.advisory_id;
-                run = Some((f.advisory_id.clone(), self.vulns.get(id), self.sources.get(id)));
+            if run.as_ref().is_none_or(|(id, _)| *id != f.advisory_id) {
+                run = Some((f.advisory_id.clone(), self.vulns.get(&*f.advisory_id)));
             }
-            let Some((_, vuln, sources)) = &run else { return false };
-            let Some(vuln) = vuln else { return false };
-            if (!vuln.single() && vuln.contests(f)) || rekeyed.contains(&*f.advisory_id) {
+            let Some((_, Some(known))) = &run else { return false };
+            if (!known.alone && known.vuln.contests(f)) || rekeyed.contains(&*f.advisory_id) {
                 return false;
             }
-            f.vulnerability_id = vuln.name.clone();
-            f.sources = sources.cloned().unwrap_or_default();
+            f.vulnerability_id = known.name.clone();
+            f.sources = known.source.clone();
         }
         true
     }
@@ -353,7 +390,7 @@ impl FindingsState {
         let mut holding: Vec<&str> = slot
             .members
             .iter()
-            .filter(|m| self.vulns.get(*m).is_some_and(|v| v.name == slot.name))
+            .filter(|m| self.vulns.get(*m).is_some_and(|k| k.name == slot.name))
             .filter(|m| self.impact.open_finding(m, &release, purl).is_some())
             .map(String::as_str)
             .collect();
@@ -421,7 +458,7 @@ impl FindingsState {
 
     /// The source records of the advisory `id` (its own, as its last upsert gave it).
     fn sources_of(&self, id: &str) -> &[FindingSource] {
-        self.sources.get(id).map_or(&[], |s| &**s)
+        self.vulns.get(id).map_or(&[], |k| &*k.source)
     }
 
     /// Makes `f` carry what the advisory `primary` says about it (its id, aliases, severity, proof,
@@ -507,7 +544,7 @@ impl FindingsState {
             .members
             .iter()
             .filter(|m| !holding.contains(&m.as_str()))
-            .filter(|m| self.vulns.get(*m).is_some_and(|v| v.name == slot.name))
+            .filter(|m| self.vulns.get(*m).is_some_and(|k| k.name == slot.name))
             .filter_map(|m| {
                 self.impact.advisory(m).filter(|a| names_package(a)).map(|a| (m.as_str(), a.withdrawn.is_some()))
             })
