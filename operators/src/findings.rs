@@ -137,9 +137,9 @@ pub struct FindingsState {
     /// for every delta, hence hashed).
     intel_of: FxHashMap<String, AdvisoryIntel>,
     /// The vulnerability of each advisory: its alias group's name and the advisories in it.
-    vulns: FxHashMap<String, Arc<merge::Vuln>>,
-    /// Each advisory as a finding's source (shared by the findings it alone holds).
-    sources: FxHashMap<String, trustloop_schemas::FindingSources>,
+    /// With it, the advisory as a finding's source (shared by the findings it alone holds): one
+    /// lookup per run of an advisory's deltas.
+    vulns: FxHashMap<String, merge::Known>,
 }
 
 /// What a vulnerability's findings carry of the exploitation intelligence (EPSS aside).
@@ -228,7 +228,7 @@ impl FindingsState {
                 let touched = self.vex.insert(s);
                 // A statement's aliases may join groups, and so change their CVEs and their names.
                 let changed = self.refresh_intel(&touched);
-                let (before, rekeyed) = self.rekey_prepare(&touched, event.envelope());
+                let (before, rekeyed) = self.rekey_prepare(&touched, event.envelope(), None);
                 let mut out = self.reevaluate(&touched, event, &changed);
                 self.rekey_finish(&mut out, &rekeyed, event.envelope());
                 self.merge(out, before, &rekeyed)
@@ -259,7 +259,7 @@ impl FindingsState {
                         if precedence_changed {
                             // Which source a finding of several carries may have changed: re-emit them.
                             let several: BTreeSet<String> =
-                                self.vulns.iter().filter(|(_, v)| !v.single()).map(|(a, _)| a.clone()).collect();
+                                self.vulns.iter().filter(|(_, k)| !k.vuln.single()).map(|(a, _)| a.clone()).collect();
                             self.rekey_finish(&mut out, &several, event.envelope());
                         }
                         out.retain(|f| *f.envelope.tenant == *tenant);
@@ -322,9 +322,12 @@ impl FindingsState {
         let changed = self.refresh_intel(&touched);
         let event = Event::Advisory(a.clone());
         // Its vulnerability and those of the groups it joined or left; the findings they had.
-        let (before, rekeyed) = self.rekey_prepare(&touched, event.envelope());
+        let current = (a.change != AdvisoryChange::Delete).then_some(a);
+        let (before, rekeyed) = self.rekey_prepare(&touched, event.envelope(), current);
         if a.change != AdvisoryChange::Delete {
-            self.sources.insert(a.id.clone(), Arc::from([merge::source_of(a)]));
+            let vuln = self.vuln_of(&a.id);
+            self.vulns.entry(a.id.clone()).or_insert_with(|| merge::Known::new(vuln)).source =
+                Arc::from([merge::source_of(a)]);
         }
         if changed.is_empty() && !aliases_changed {
             touched.clear();
@@ -345,7 +348,6 @@ impl FindingsState {
             // Its closing deltas carried what it had; nothing of it is open any more.
             self.intel_of.remove(&a.id);
             self.vulns.remove(&a.id);
-            self.sources.remove(&a.id);
         }
         out
     }
@@ -357,8 +359,9 @@ impl FindingsState {
         &mut self,
         touched: &BTreeSet<String>,
         cause: &trustloop_schemas::Envelope,
+        current: Option<&Advisory>,
     ) -> (Vec<(Arc<merge::Vuln>, Finding)>, BTreeSet<String>) {
-        let changed = self.refresh_vulns(touched);
+        let changed = self.refresh_vulns(touched, current);
         let changed: Vec<_> = changed.into_iter().filter(|(_, before)| before.is_some()).collect();
         let before = self.findings_before(&changed, cause);
         (before, changed.into_iter().map(|(a, _)| a).collect())

@@ -554,9 +554,10 @@ pub struct Finding {
     /// Environment, if known.
     #[serde(default)]
     pub environment: Option<Text>,
-    /// Advisory id.
+    /// The advisory whose facts the finding carries: its only source, or the first of its sources in
+    /// the policy's precedence (since schema version 5; before, the one advisory of the finding).
     pub advisory_id: Text,
-    /// Its aliases.
+    /// Its aliases (with several sources: every other id they give).
     #[serde(default)]
     pub aliases: Texts,
     /// Component purl.

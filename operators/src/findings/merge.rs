@@ -7,8 +7,9 @@
 //! the group with an open impact finding there: nothing of the merge is stored, the sources are read
 //! back from the impact operator's state whenever a finding is emitted.
 //!
-//! * **One source** (the group holds one advisory, by far the common case): the source's delta
-//!   passes through with the vulnerability and its one source filled in, its id unchanged.
+//! * **One source** (the group holds one advisory, or the component's package is named by one
+//!   advisory of the group: by far the common case): the source's delta passes through with the
+//!   vulnerability and its one source filled in, its id unchanged.
 //! * **Several**: the deltas of one batch are gathered by finding; each finding touched is emitted
 //!   once — `opened` (new or an update) while some source holds, carrying the facts of the first
 //!   source in the policy's precedence ([`crate::policy::SourcesPolicy`]), with every source and
@@ -18,7 +19,7 @@
 //!   under the old name that no source holds any more are closed — deterministically, in the same
 //!   batch.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use trustloop_schemas::{
@@ -39,6 +40,9 @@ pub(super) struct Vuln {
     pub name: Text,
     /// The advisories of the group (ids, ascending).
     pub members: Vec<String>,
+    /// The packages several advisories of the group name (ascending): only a finding of one of
+    /// them can have several sources, or disagreements.
+    pub contested: Vec<PackageKey>,
 }
 
 impl Vuln {
@@ -46,6 +50,48 @@ impl Vuln {
     pub fn single(&self) -> bool {
         self.members.len() <= 1
     }
+
+    /// Whether the finding `f` is of a package several advisories of the group name (else it is
+    /// its one source's finding).
+    pub fn contests(&self, f: &Finding) -> bool {
+        !self.contested.is_empty()
+            && PackageKey::new(&f.ecosystem, &f.package_name).is_some_and(|k| self.contested.binary_search(&k).is_ok())
+    }
+}
+
+/// What the findings layer knows of an advisory: its vulnerability, and itself as a source.
+#[derive(Debug, Clone)]
+pub(super) struct Known {
+    /// Its vulnerability.
+    pub vuln: Arc<Vuln>,
+    /// The vulnerability's name (inline: read for every run of deltas).
+    pub name: Text,
+    /// Whether each of its findings is its own alone: the group holds one advisory, or no package
+    /// is named by several.
+    pub alone: bool,
+    /// The advisory as a finding's source.
+    pub source: FindingSources,
+}
+
+impl Known {
+    /// An advisory of `vuln`, its source not known yet.
+    pub fn new(vuln: Arc<Vuln>) -> Known {
+        let mut k = Known { vuln: vuln.clone(), name: Text::from(""), alone: false, source: FindingSources::default() };
+        k.set(vuln);
+        k
+    }
+
+    /// Its vulnerability is `vuln`.
+    fn set(&mut self, vuln: Arc<Vuln>) {
+        self.name = vuln.name.clone();
+        self.alone = vuln.single() || vuln.contested.is_empty();
+        self.vuln = vuln;
+    }
+}
+
+/// The packages `a` names.
+fn packages_of(a: &Advisory) -> BTreeSet<PackageKey> {
+    a.affected.iter().filter_map(|x| PackageKey::new(&x.package.ecosystem, &x.package.name)).collect()
 }
 
 /// The name of the alias group `group` (id keys): its lowest CVE id, else its lowest id (in byte
@@ -113,15 +159,19 @@ enum Out {
 impl FindingsState {
     /// The vulnerability of the advisory `id` (a group of its own when it is not known).
     pub(super) fn vuln_of(&self, id: &str) -> Arc<Vuln> {
-        self.vulns
-            .get(id)
-            .cloned()
-            .unwrap_or_else(|| Arc::new(Vuln { name: Text::from(id), members: vec![id.to_string()] }))
+        self.vulns.get(id).map(|k| k.vuln.clone()).unwrap_or_else(|| {
+            Arc::new(Vuln { name: Text::from(id), members: vec![id.to_string()], contested: Vec::new() })
+        })
     }
 
-    /// Recomputes the vulnerability of the advisories in the groups of `ids` (id keys); returns
-    /// those whose vulnerability changed, with the one they had (`None`: new).
-    pub(super) fn refresh_vulns(&mut self, ids: &BTreeSet<String>) -> Vec<(String, Option<Arc<Vuln>>)> {
+    /// Recomputes the vulnerability of the advisories in the groups of `ids` (id keys), `current`
+    /// being the version of an advisory the impact operator has not applied yet; returns those
+    /// whose vulnerability changed, with the one they had (`None`: new).
+    pub(super) fn refresh_vulns(
+        &mut self,
+        ids: &BTreeSet<String>,
+        current: Option<&Advisory>,
+    ) -> Vec<(String, Option<Arc<Vuln>>)> {
         let mut keys: BTreeSet<String> = BTreeSet::new();
         for id in ids {
             if !keys.contains(id) {
@@ -138,11 +188,36 @@ impl FindingsState {
             let spellings = members.iter().flat_map(|m| {
                 std::iter::once(m.as_str()).chain(self.advisories.get(m).into_iter().flatten().map(String::as_str))
             });
-            let now = Vuln { name: group_name(&group, spellings), members: members.into_iter().collect() };
-            if self.vulns.get(&advisory).is_some_and(|v| **v == now) {
+            let mut contested = Vec::new();
+            if members.len() > 1 {
+                let mut seen: BTreeMap<PackageKey, usize> = BTreeMap::new();
+                for m in &members {
+                    let advisory = match current {
+                        Some(a) if a.id == *m => Some(a),
+                        _ => self.impact.advisory(m),
+                    };
+                    for p in advisory.map(packages_of).unwrap_or_default() {
+                        *seen.entry(p).or_default() += 1;
+                    }
+                }
+                contested = seen.into_iter().filter(|(_, n)| *n > 1).map(|(p, _)| p).collect();
+            }
+            let now = Vuln { name: group_name(&group, spellings), members: members.into_iter().collect(), contested };
+            if self.vulns.get(&advisory).is_some_and(|k| *k.vuln == now) {
                 continue;
             }
-            let before = self.vulns.insert(advisory.clone(), Arc::new(now));
+            let now = Arc::new(now);
+            let before = match self.vulns.get_mut(&advisory) {
+                Some(k) => {
+                    let before = k.vuln.clone();
+                    k.set(now);
+                    Some(before)
+                }
+                None => {
+                    self.vulns.insert(advisory.clone(), Known::new(now));
+                    None
+                }
+            };
             changed.push((advisory, before));
         }
         changed
@@ -197,10 +272,13 @@ impl FindingsState {
     /// changed as they were before it, `rekeyed` the advisories whose vulnerability changed.
     pub(super) fn merge(
         &self,
-        deltas: Vec<Finding>,
+        mut deltas: Vec<Finding>,
         before: Vec<(Arc<Vuln>, Finding)>,
         rekeyed: &BTreeSet<String>,
     ) -> Vec<Finding> {
+        if before.is_empty() && self.pass_through(&mut deltas, rekeyed) {
+            return deltas;
+        }
         let mut out: Vec<Out> = Vec::with_capacity(deltas.len());
         let mut slots: Vec<Slot> = Vec::new();
         let mut index: FxHashMap<(Text, Text, OpenKey), usize> = FxHashMap::default();
@@ -235,10 +313,11 @@ impl FindingsState {
         for mut f in deltas {
             if run.as_ref().is_none_or(|(id, _, _)| *id != f.advisory_id) {
                 let vuln = self.vuln_of(&f.advisory_id);
-                run = Some((f.advisory_id.clone(), vuln, self.sources.get(&*f.advisory_id).cloned()));
+                let sources: FindingSources = self.sources_of(&f.advisory_id).into();
+                run = Some((f.advisory_id.clone(), vuln, Some(sources)));
             }
             let Some((_, vuln, sources)) = &run else { continue };
-            if vuln.single() && !rekeyed.contains(&*f.advisory_id) {
+            if (vuln.single() || !vuln.contests(&f)) && !rekeyed.contains(&*f.advisory_id) {
                 f.vulnerability_id = vuln.name.clone();
                 f.sources = sources.clone().unwrap_or_default();
                 out.push(Out::Done(f));
@@ -264,6 +343,25 @@ impl FindingsState {
                 Out::Slot(i) => resolved[i].take(),
             })
             .collect()
+    }
+
+    /// The common case, in place: when every delta is its one source's finding, fills in their
+    /// vulnerability and source and returns true (else false, some of them filled in).
+    fn pass_through(&self, deltas: &mut [Finding], rekeyed: &BTreeSet<String>) -> bool {
+        // Deltas come in runs of one advisory: look its vulnerability up once per run.
+        let mut run: Option<(Text, Option<&Known>)> = None;
+        for f in deltas {
+            if run.as_ref().is_none_or(|(id, _)| *id != f.advisory_id) {
+                run = Some((f.advisory_id.clone(), self.vulns.get(&*f.advisory_id)));
+            }
+            let Some((_, Some(known))) = &run else { return false };
+            if (!known.alone && known.vuln.contests(f)) || rekeyed.contains(&*f.advisory_id) {
+                return false;
+            }
+            f.vulnerability_id = known.name.clone();
+            f.sources = known.source.clone();
+        }
+        true
     }
 
     /// The precedence of the sources of a finding of `tenant`'s.
@@ -292,7 +390,7 @@ impl FindingsState {
         let mut holding: Vec<&str> = slot
             .members
             .iter()
-            .filter(|m| self.vulns.get(*m).is_some_and(|v| v.name == slot.name))
+            .filter(|m| self.vulns.get(*m).is_some_and(|k| k.name == slot.name))
             .filter(|m| self.impact.open_finding(m, &release, purl).is_some())
             .map(String::as_str)
             .collect();
@@ -360,7 +458,7 @@ impl FindingsState {
 
     /// The source records of the advisory `id` (its own, as its last upsert gave it).
     fn sources_of(&self, id: &str) -> &[FindingSource] {
-        self.sources.get(id).map_or(&[], |s| &**s)
+        self.vulns.get(id).map_or(&[], |k| &*k.source)
     }
 
     /// Makes `f` carry what the advisory `primary` says about it (its id, aliases, severity, proof,
@@ -446,7 +544,7 @@ impl FindingsState {
             .members
             .iter()
             .filter(|m| !holding.contains(&m.as_str()))
-            .filter(|m| self.vulns.get(*m).is_some_and(|v| v.name == slot.name))
+            .filter(|m| self.vulns.get(*m).is_some_and(|k| k.name == slot.name))
             .filter_map(|m| {
                 self.impact.advisory(m).filter(|a| names_package(a)).map(|a| (m.as_str(), a.withdrawn.is_some()))
             })

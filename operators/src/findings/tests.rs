@@ -636,10 +636,24 @@ mod merging {
         open
     }
 
+    /// Release `1.<release>` with rustls and ring at `version`.
     fn release_at(n: u128, release: u8, version: &str) -> Event {
         let Event::ReleaseInventory(mut r) = super::release(n, version) else { unreachable!() };
         r.release_version = format!("1.{release}");
+        let mut ring = r.components[0].clone();
+        ring.name = "ring".into();
+        ring.purl = format!("pkg:cargo/ring@{version}");
+        r.components.push(ring);
         Event::ReleaseInventory(r)
+    }
+
+    /// An advisory about rustls, or about ring.
+    fn about(n: u128, id: &str, aliases: &[&str], fixed: &str, vector: &str, ring: bool) -> Event {
+        let Event::Advisory(mut a) = source(n, id, aliases, fixed, vector) else { unreachable!() };
+        if ring {
+            a.affected[0].package.name = "ring".into();
+        }
+        Event::Advisory(a)
     }
 
     proptest! {
@@ -666,7 +680,10 @@ mod merging {
                     0..=2 => {
                         let al: Vec<&str> = [aliases[b as usize], aliases[(b as usize + c as usize) % 4]]
                             .into_iter().filter(|x| *x != id).take(c as usize).collect();
-                        let e = source(n, id, &al, fixed[c as usize], if c == 0 { HIGH } else { LOW });
+                        // Mostly about rustls; sometimes ring, so that a group's advisories may
+                        // name different packages (and change which they name).
+                        let ring = a == 3 && b % 2 == 1;
+                        let e = about(n, id, &al, fixed[c as usize], if c == 0 { HIGH } else { LOW }, ring);
                         latest.insert(id, e.clone());
                         e
                     }
