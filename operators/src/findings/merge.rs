@@ -309,25 +309,31 @@ impl FindingsState {
             slots[at].was.push(f);
         }
         // Deltas come in runs of one advisory: look its vulnerability up once per run.
-        let mut run: Option<(Text, Arc<Vuln>, Option<FindingSources>)> = None;
+        let mut run: Option<(Text, Option<&Known>)> = None;
         for mut f in deltas {
-            if run.as_ref().is_none_or(|(id, _, _)| *id != f.advisory_id) {
-                let vuln = self.vuln_of(&f.advisory_id);
-                let sources: FindingSources = self.sources_of(&f.advisory_id).into();
-                run = Some((f.advisory_id.clone(), vuln, Some(sources)));
+            if run.as_ref().is_none_or(|(id, _)| *id != f.advisory_id) {
+                run = Some((f.advisory_id.clone(), self.vulns.get(&*f.advisory_id)));
             }
-            let Some((_, vuln, sources)) = &run else { continue };
-            if (vuln.single() || !vuln.contests(&f)) && !rekeyed.contains(&*f.advisory_id) {
-                f.vulnerability_id = vuln.name.clone();
-                f.sources = sources.clone().unwrap_or_default();
+            let known = run.as_ref().and_then(|(_, k)| *k);
+            let rekeyed_here = rekeyed.contains(&*f.advisory_id);
+            if let Some(k) = known.filter(|k| (k.alone || !k.vuln.contests(&f)) && !rekeyed_here) {
+                f.vulnerability_id = k.name.clone();
+                f.sources = k.source.clone();
                 out.push(Out::Done(f));
                 continue;
             }
-            if f.change == FindingChange::Closed && rekeyed.contains(&*f.advisory_id) {
+            if known.is_none() && !rekeyed_here {
+                // Not an advisory the layer knows (cannot happen through `apply_event`): its own.
+                f.vulnerability_id = f.advisory_id.clone();
+                out.push(Out::Done(f));
+                continue;
+            }
+            if f.change == FindingChange::Closed && rekeyed_here {
                 // Open under the name its group had: `before` holds it, under that name.
                 continue;
             }
-            let at = slot_of(&mut slots, &mut out, vuln, &f);
+            let vuln = known.map_or_else(|| self.vuln_of(&f.advisory_id), |k| k.vuln.clone());
+            let at = slot_of(&mut slots, &mut out, &vuln, &f);
             match f.change {
                 FindingChange::Opened => slots[at].now.push(f),
                 FindingChange::Closed => slots[at].was.push(f),
