@@ -90,6 +90,20 @@ pub struct Backend {
 }
 
 impl Backend {
+    /// The known-exploited catalog events of `tenant`, in log order (what `import kev` compares a
+    /// new catalog with, and what a candidate catalog of `replay --with` takes back from).
+    pub async fn known_exploited(&self, tenant: &str) -> Result<Vec<trustloop_schemas::KnownExploited>> {
+        Ok(self
+            .events(trustloop_schemas::EventType::KnownExploited.topic())
+            .await?
+            .into_iter()
+            .filter_map(|e| match e {
+                trustloop_schemas::Event::KnownExploited(k) if *k.envelope.tenant == *tenant => Some(k),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// Every event of `topic`, partition by partition (each key's events in order): for reports,
     /// listings and tests, not for the runtime's merged reads.
     pub async fn events(&self, topic: &str) -> Result<Vec<trustloop_schemas::Event>> {

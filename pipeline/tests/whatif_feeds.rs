@@ -103,6 +103,19 @@ impl Setup {
 /// A log with the advisory, the release's inventory and its promotion, run: PASS under the default
 /// policy (the advisory has no severity and nothing says it is exploited).
 fn recorded() -> Setup {
+    let s = logged(|_| {});
+    let verdicts: Vec<Value> = consume(s.d(), "verdicts").into_iter().filter(|v| v["subject"] == SUBJECT).collect();
+    let outcomes: Vec<(&str, &str)> = verdicts
+        .iter()
+        .map(|v| (v["event_time"].as_str().unwrap_or(""), v["outcome"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(outcomes, [(midnight(PROMOTED).as_str(), "PASS")], "{verdicts:#?}");
+    s
+}
+
+/// A log with the advisory and the release's inventory, then what `before_promotion` adds, then
+/// the release's promotion; run.
+fn logged(before_promotion: impl FnOnce(&Setup)) -> Setup {
     let s = Setup { data: tempfile::tempdir().expect("tempdir"), files: tempfile::tempdir().expect("tempdir") };
     ok(&trustloop(s.d(), &["import", "osv", &s.file("advisory.json", ADVISORY)]));
     std::fs::create_dir_all(s.files.path().join("web")).expect("mkdir");
@@ -110,6 +123,7 @@ fn recorded() -> Setup {
         s.d(),
         &["import", "lockfile", &s.file("web/package-lock.json", PACKAGE_LOCK), "--release", "shop@1.0.0"],
     ));
+    before_promotion(&s);
     let promotion = format!(
         r#"{{"release_name": "shop", "release_version": "1.0.0", "from_environment": "dev", "to_environment": "staging",
             "requested_by": "ci", "event_time": "{PROMOTED}T00:00:00Z"}}"#
@@ -120,12 +134,6 @@ fn recorded() -> Setup {
         &format!("{}\n", promotion.replace('\n', " ")),
     ));
     ok(&trustloop(s.d(), &["run", "--until-idle"]));
-    let verdicts: Vec<Value> = consume(s.d(), "verdicts").into_iter().filter(|v| v["subject"] == SUBJECT).collect();
-    let outcomes: Vec<(&str, &str)> = verdicts
-        .iter()
-        .map(|v| (v["event_time"].as_str().unwrap_or(""), v["outcome"].as_str().unwrap_or("")))
-        .collect();
-    assert_eq!(outcomes, [(midnight(PROMOTED).as_str(), "PASS")], "{verdicts:#?}");
     s
 }
 
@@ -237,25 +245,10 @@ fn catalog_of(version: &str, released: &str, cve: &str, added: &str) -> String {
 fn a_candidate_catalog_takes_back_at_its_release_what_the_log_lists_then_and_it_does_not() {
     // The log: the release's CVE listed (2099-01-15, a catalog released 2099-01-20) before the
     // promotion, so the promotion fails under the default policy's known-exploited rule.
-    let s = Setup { data: tempfile::tempdir().expect("tempdir"), files: tempfile::tempdir().expect("tempdir") };
-    ok(&trustloop(s.d(), &["import", "osv", &s.file("advisory.json", ADVISORY)]));
-    std::fs::create_dir_all(s.files.path().join("web")).expect("mkdir");
-    ok(&trustloop(
-        s.d(),
-        &["import", "lockfile", &s.file("web/package-lock.json", PACKAGE_LOCK), "--release", "shop@1.0.0"],
-    ));
-    let listed = s.file("kev-log.json", &catalog_of("2099.01.20", "2099-01-20", CVE, "2099-01-15"));
-    ok(&trustloop(s.d(), &["import", "kev", &listed]));
-    let promotion = format!(
-        r#"{{"release_name": "shop", "release_version": "1.0.0", "from_environment": "dev", "to_environment": "staging",
-            "requested_by": "ci", "event_time": "{PROMOTED}T00:00:00Z"}}"#
-    );
-    ok(&trustloop_with_stdin(
-        s.d(),
-        &["produce", "--topic", "promotions", "--tenant", "default"],
-        &format!("{}\n", promotion.replace('\n', " ")),
-    ));
-    ok(&trustloop(s.d(), &["run", "--until-idle"]));
+    let s = logged(|s| {
+        let listed = s.file("kev-log.json", &catalog_of("2099.01.20", "2099-01-20", CVE, "2099-01-15"));
+        ok(&trustloop(s.d(), &["import", "kev", &listed]));
+    });
     let recorded: Vec<Value> = consume(s.d(), "verdicts").into_iter().filter(|v| v["subject"] == SUBJECT).collect();
     assert_eq!(recorded.len(), 1, "{recorded:#?}");
     assert_eq!(recorded[0]["outcome"], "FAIL", "{recorded:#?}");

@@ -464,15 +464,7 @@ async fn import_sboms(
 /// tenant's listings so far are read from the topic).
 async fn import_kev(backend: &Backend, sink: &mut Sink<'_>, topic: &str, file: &Path, tenant: &str) -> Result<()> {
     let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    let before: Vec<trustloop_schemas::KnownExploited> = backend
-        .events(topic)
-        .await?
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::KnownExploited(k) if *k.envelope.tenant == *tenant => Some(k),
-            _ => None,
-        })
-        .collect();
+    let before = backend.known_exploited(tenant).await?;
     let listed = kev::listed_after(&before);
     let newest = kev::newest_version(&before);
     match kev::import(&text, &file.display().to_string(), tenant, &listed, newest.as_deref()) {

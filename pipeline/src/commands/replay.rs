@@ -24,9 +24,7 @@ use trustloop_replay::subject::subject_at;
 use trustloop_replay::verdict::{Start, VerdictReplay, by_kind, replay_verdict};
 use trustloop_replay::whatif::{Candidate, Conditions, duration_text, what_if as what_if_replay};
 use trustloop_replay::{History, ReplayError};
-use trustloop_schemas::{
-    Envelope, Event, EventId, EventTime, EventType, KnownExploited, Policy, SubjectKind, derive_event_id,
-};
+use trustloop_schemas::{Envelope, Event, EventId, EventTime, EventType, Policy, SubjectKind, derive_event_id};
 
 use crate::backend::{Backend, BackendArgs};
 use crate::cli::OutputArgs;
@@ -506,15 +504,7 @@ async fn catalog_take_backs(backend: &Backend, docs: &any::Documents, tenant: &s
     if docs.documents.iter().all(|d| d.catalog.is_none()) {
         return Ok(Vec::new());
     }
-    let log: Vec<KnownExploited> = backend
-        .events(EventType::KnownExploited.topic())
-        .await?
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::KnownExploited(k) if *k.envelope.tenant == *tenant => Some(k),
-            _ => None,
-        })
-        .collect();
+    let log = backend.known_exploited(tenant).await?;
     let mut out = Vec::new();
     for d in &docs.documents {
         let Some(c) = &d.catalog else { continue };
