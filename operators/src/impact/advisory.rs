@@ -7,7 +7,7 @@ use std::sync::Arc;
 use trustloop_schemas::{Advisory, AdvisoryChange, Envelope, Finding, FindingChange};
 
 use super::emit::{Cause, Facts, Subject, finding};
-use super::tables::{AdvisoryEntry, AdvisoryId, ComponentId, PackageId, ReleaseId, next_id, use_ranks};
+use super::tables::{AdvisoryEntry, AdvisoryId, ComponentId, OfPackage, PackageId, ReleaseId, next_id, use_ranks};
 use super::{ImpactState, OpenFinding, PackageKey, evaluate};
 use crate::osv::PreparedAdvisory;
 
@@ -60,17 +60,19 @@ impl ImpactState {
         entry.entries.sort_unstable();
         for p in &before {
             if after.binary_search(p).is_err() {
-                let advisories = &mut self.packages[*p as usize].advisories;
-                if let Ok(at) = advisories.binary_search(&aid) {
-                    advisories.remove(at);
+                let package = &mut self.packages[*p as usize];
+                if let Ok(at) = package.advisories.binary_search(&aid) {
+                    package.advisories.remove(at);
+                    package.of.remove(at);
                 }
             }
         }
         for p in &after {
             if before.binary_search(p).is_err() {
-                let advisories = &mut self.packages[*p as usize].advisories;
-                if let Err(at) = advisories.binary_search(&aid) {
-                    advisories.insert(at, aid);
+                let package = &mut self.packages[*p as usize];
+                if let Err(at) = package.advisories.binary_search(&aid) {
+                    package.advisories.insert(at, aid);
+                    package.of.insert(at, OfPackage { entries: (0, 0), fixed: None });
                 }
             }
         }
@@ -88,6 +90,13 @@ impl ImpactState {
         // Findings carry the facts: when they change, every open finding is re-emitted with them.
         let refresh = entry.facts != facts;
         entry.facts = facts;
+        // Where what it now says of each package it names is (set after its entries and facts).
+        for &p in &entry.packages {
+            let package = &mut self.packages[p as usize];
+            if let Ok(at) = package.advisories.binary_search(&aid) {
+                package.of[at] = entry.of_package(p);
+            }
+        }
         let mut touched = before;
         touched.extend(after);
         touched.sort_unstable();
@@ -111,13 +120,14 @@ impl ImpactState {
         let mut remember: Vec<(ComponentId, Option<Option<OpenFinding>>)> = Vec::new();
         for &p in touched {
             let named = self.packages[p as usize].advisories.binary_search(&aid).is_ok();
+            let at = advisory.of_package(p);
             for &cid in &self.packages[p as usize].components {
                 let c = self.components.get(cid);
                 if c.occurrences.is_empty() {
                     remember.push((cid, None));
                     continue;
                 }
-                let now = evaluate(advisory, c);
+                let now = evaluate(advisory, at, c);
                 remember.push((cid, named.then(|| now.clone())));
                 let e = next_id(evals.len());
                 evals.push((cid, now));

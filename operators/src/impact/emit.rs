@@ -189,9 +189,17 @@ impl Facts {
     /// those of the entries naming it that are not scoped to another release. With the release not
     /// known, or met by several releases' entries (only partly known), those of every entry.
     pub fn fixed_of(&self, package: Option<PackageId>, release: Option<&DistroRelease>) -> &Texts {
-        let Some(p) = package else { return &self.none };
-        let Ok(at) = self.fixed.binary_search_by_key(&p, |(q, _)| *q) else { return &self.none };
-        let fixed = &self.fixed[at].1;
+        self.fixed_at(package.and_then(|p| self.fixed_index(p)), release)
+    }
+
+    /// Where the fixed versions of package `p` are, if it has some.
+    pub fn fixed_index(&self, p: PackageId) -> Option<u32> {
+        self.fixed.binary_search_by_key(&p, |(q, _)| *q).ok().map(super::tables::next_id)
+    }
+
+    /// [`Self::fixed_of`] the package whose fixed versions are at `at` ([`Self::fixed_index`]).
+    pub fn fixed_at(&self, at: Option<u32>, release: Option<&DistroRelease>) -> &Texts {
+        let Some(fixed) = at.and_then(|at| self.fixed.get(at as usize)).map(|f| &f.1) else { return &self.none };
         let (Some(scoped), Some(release)) = (&fixed.scoped, release) else { return &fixed.all };
         let mut applying = scoped
             .by_release

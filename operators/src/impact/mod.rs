@@ -35,6 +35,7 @@ mod advisory;
 pub(crate) mod cwes;
 mod emit;
 pub(crate) mod fx;
+mod key_table;
 mod release;
 mod tables;
 
@@ -272,7 +273,7 @@ impl ImpactState {
         key: PackageKey,
     ) -> u32 {
         *ids.entry(key).or_insert_with(|| {
-            packages.push(PackageEntry { advisories: Vec::new(), components: Vec::new() });
+            packages.push(PackageEntry { advisories: Vec::new(), of: Vec::new(), components: Vec::new() });
             tables::next_id(packages.len() - 1)
         })
     }
@@ -288,10 +289,11 @@ fn ranks_of<K>(ids: &BTreeMap<K, u32>) -> Vec<u32> {
 /// [`crate::osv::PreparedAdvisory::affects_in_release`]: when several of its entries naming the component's
 /// package could match, the first in advisory order that does is reported), with the versions
 /// that fix it for the component's release.
-fn evaluate(a: &AdvisoryEntry, c: &tables::ComponentEntry) -> Option<OpenFinding> {
-    let p = c.package?;
+///
+/// `at` is where what `a` says of the component's package is ([`AdvisoryEntry::of_package`]).
+fn evaluate(a: &AdvisoryEntry, at: tables::OfPackage, c: &tables::ComponentEntry) -> Option<OpenFinding> {
     let (m, entry, applies) = a.prepared.as_ref()?.affects_entries_in_release(
-        a.entries_of(p),
+        a.entries_at(at),
         c.eco?,
         c.prepared.as_ref()?,
         c.release.as_ref(),
@@ -305,7 +307,7 @@ fn evaluate(a: &AdvisoryEntry, c: &tables::ComponentEntry) -> Option<OpenFinding
         }),
         distro_release: scoped.then(|| entry.ecosystem_text().clone()),
         release_unknown: scoped && applies == ReleaseMatch::Unknown,
-        fixed: a.facts.fixed_of(c.package, c.release.as_ref()).clone(),
+        fixed: a.facts.fixed_at(at.fixed, c.release.as_ref()).clone(),
     }))
 }
 

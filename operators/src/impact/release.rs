@@ -33,17 +33,23 @@ impl ImpactState {
                 rid
             }
         };
-        let mut components: Vec<ComponentId> = Vec::with_capacity(r.components.len());
         let os = os_release(r.os.as_ref());
-        for c in &r.components {
-            let (packages, package_ids) = (&mut self.packages, &mut self.package_ids);
-            let source = ReleaseSource::of(&c.ecosystem, c.distro_release.as_deref(), os.as_ref());
-            let (cid, new) = self.components.intern(c, source, |key| Self::package_id(packages, package_ids, key));
+        let sources: Vec<ReleaseSource<'_>> = r
+            .components
+            .iter()
+            .map(|c| ReleaseSource::of(&c.ecosystem, c.distro_release.as_deref(), os.as_ref()))
+            .collect();
+        let (packages, package_ids) = (&mut self.packages, &mut self.package_ids);
+        let interned =
+            self.components.intern_all(&r.components, &sources, |key| Self::package_id(packages, package_ids, key));
+        let mut components: Vec<ComponentId> = Vec::with_capacity(interned.len());
+        for (cid, new) in interned {
             if new && let Some(p) = self.components.get(cid).package {
                 self.packages[p as usize].components.push(cid);
             }
             components.push(cid);
         }
+        self.components.touch(&components, &self.packages);
 
         // Forget the release's previous inventory (a re-import replaces it).
         let old = std::mem::take(&mut self.releases[rid as usize].components);
@@ -68,17 +74,18 @@ impl ImpactState {
         let mut desired: Vec<Want> = Vec::new();
         for (pos, &cid) in components.iter().enumerate() {
             let Some(p) = self.components.get(cid).package else { continue };
-            let advisories = &self.packages[p as usize].advisories;
+            let package = &self.packages[p as usize];
+            let advisories = &package.advisories;
             let c = &mut self.components.entries[cid as usize];
             if c.evaluated.len() != advisories.len() {
                 // Both ascending by advisory: walk them together, evaluating what is not known.
                 let mut at = 0;
-                for &aid in advisories {
+                for (&aid, &of) in advisories.iter().zip(&package.of) {
                     while c.evaluated.get(at).is_some_and(|&e| e < aid) {
                         at += 1;
                     }
                     if c.evaluated.get(at) != Some(&aid) {
-                        let m = evaluate(&self.advisories[aid as usize], c);
+                        let m = evaluate(&self.advisories[aid as usize], of, c);
                         c.remember(aid, Some(m));
                     }
                     at += 1;

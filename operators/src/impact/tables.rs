@@ -9,6 +9,7 @@ use trustloop_schemas::{Advisory, Component, Text, Texts};
 
 use super::emit::{Facts, Subject};
 use super::fx::FxHashMap;
+use super::key_table::{KeyTable, hash_key};
 use super::{OpenFinding, PackageKey, ReleaseKey, ReleaseSource};
 use crate::osv::PreparedAdvisory;
 use crate::versions::distro::DistroRelease;
@@ -53,11 +54,30 @@ pub(super) struct AdvisoryEntry {
 }
 
 impl AdvisoryEntry {
-    /// The indices of its `affected` entries naming package `p`, in advisory order.
-    pub fn entries_of(&self, p: PackageId) -> impl Iterator<Item = u32> + '_ {
+    /// Where what it says of package `p` is (two binary searches; a package keeps this for each
+    /// advisory naming it, see [`PackageEntry::of`]).
+    pub fn of_package(&self, p: PackageId) -> OfPackage {
         let start = self.entries.partition_point(|e| e.0 < p);
-        self.entries[start..].iter().take_while(move |e| e.0 == p).map(|e| e.1)
+        let end = start + self.entries[start..].partition_point(|e| e.0 == p);
+        OfPackage { entries: (next_id(start), next_id(end)), fixed: self.facts.fixed_index(p) }
     }
+
+    /// The indices of its `affected` entries at `at`, in advisory order.
+    pub fn entries_at(&self, at: OfPackage) -> impl Iterator<Item = u32> + '_ {
+        let (start, end) = (at.entries.0 as usize, at.entries.1 as usize);
+        self.entries.get(start..end).unwrap_or_default().iter().map(|e| e.1)
+    }
+}
+
+/// Where an advisory's entries naming one package are in [`AdvisoryEntry::entries`], and where its
+/// fixed versions of the package are in its facts: kept by the package, so that evaluating the
+/// advisory against a new component of the package searches neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct OfPackage {
+    /// (start, end) in [`AdvisoryEntry::entries`].
+    pub entries: (u32, u32),
+    /// In the facts' fixed versions ([`Facts::fixed_at`]), if the package has some.
+    pub fixed: Option<u32>,
 }
 
 /// One package: the advisories naming it and the distinct components that are versions of it.
@@ -65,6 +85,8 @@ impl AdvisoryEntry {
 pub(super) struct PackageEntry {
     /// The advisories currently naming it, ascending.
     pub advisories: Vec<AdvisoryId>,
+    /// For each of [`Self::advisories`], where what it says of this package is.
+    pub of: Vec<OfPackage>,
     /// Every distinct component of this package seen so far.
     pub components: Vec<ComponentId>,
 }
@@ -382,57 +404,100 @@ pub(super) struct Components {
     /// By component id.
     pub entries: Vec<ComponentEntry>,
     /// Length-prefixed (ecosystem, name, version, purl, release source, facts) → id.
-    ids: FxHashMap<Box<[u8]>, ComponentId>,
+    keys: KeyTable,
     /// Purls by id.
     pub purls: Strings,
     /// Scratch buffer for lookups.
     scratch: Vec<u8>,
 }
 
+/// Appends the identity of component `c`, whose release comes from `release`, to `key`: its strings
+/// length-prefixed (ecosystem, name, version, purl, release), then its facts (scope, absent and
+/// empty told apart; directness; licences).
+fn key_into(key: &mut Vec<u8>, c: &Component, release: ReleaseSource<'_>) {
+    let (tag, text) = match release {
+        ReleaseSource::None => (0u8, ""),
+        ReleaseSource::Own(r) => (1, r),
+        ReleaseSource::Os(r) => (2, r.as_str()),
+    };
+    let mut add = |s: &str| {
+        key.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        key.extend_from_slice(s.as_bytes());
+    };
+    for s in [c.ecosystem.as_str(), &c.name, &c.version, &c.purl, text] {
+        add(s);
+    }
+    add(c.scope.as_deref().unwrap_or(""));
+    for l in &c.licenses {
+        add(l);
+    }
+    let direct = match c.direct {
+        None => 0u8,
+        Some(false) => 1,
+        Some(true) => 2,
+    };
+    key.extend_from_slice(&[tag, u8::from(c.scope.is_some()), direct]);
+    key.extend_from_slice(&(c.licenses.len() as u64).to_le_bytes());
+}
+
 impl Components {
-    /// The id of component `c`, whose release comes from `release`, interning it (and its package,
-    /// via `package_of`) if new.
-    pub fn intern(
+    /// The ids of components `cs` (each one's release coming from the same place in `sources`), in
+    /// order, and whether each is new: new ones (and their packages, via `package_of`) are interned
+    /// in order. One batch, so that the table's memory misses overlap (see [`KeyTable`]).
+    pub fn intern_all(
         &mut self,
-        c: &Component,
-        release: ReleaseSource<'_>,
-        package_of: impl FnOnce(PackageKey) -> PackageId,
-    ) -> (ComponentId, bool) {
+        cs: &[Component],
+        sources: &[ReleaseSource<'_>],
+        mut package_of: impl FnMut(PackageKey) -> PackageId,
+    ) -> Vec<(ComponentId, bool)> {
         self.scratch.clear();
-        let (tag, text) = match release {
-            ReleaseSource::None => (0u8, ""),
-            ReleaseSource::Own(r) => (1, r),
-            ReleaseSource::Os(r) => (2, r.as_str()),
-        };
-        let mut add = |s: &str| {
-            self.scratch.extend_from_slice(&(s.len() as u64).to_le_bytes());
-            self.scratch.extend_from_slice(s.as_bytes());
-        };
-        for s in [c.ecosystem.as_str(), &c.name, &c.version, &c.purl, text] {
-            add(s);
+        let mut ends = Vec::with_capacity(cs.len());
+        for (c, release) in cs.iter().zip(sources) {
+            key_into(&mut self.scratch, c, *release);
+            ends.push(self.scratch.len());
         }
-        // The facts: scope (absent and empty told apart), directness, licences.
-        add(c.scope.as_deref().unwrap_or(""));
-        for l in &c.licenses {
-            add(l);
+        let key = |i: usize| &self.scratch[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
+        let hashes: Vec<u64> = (0..ends.len()).map(|i| hash_key(key(i))).collect();
+        self.keys.touch(&hashes);
+        let mut out = Vec::with_capacity(cs.len());
+        for (i, (c, release)) in cs.iter().zip(sources).enumerate() {
+            let k = &self.scratch[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
+            if let Some(id) = self.keys.find(hashes[i], k) {
+                out.push((id, false));
+                continue;
+            }
+            let id = self.keys.insert(hashes[i], k);
+            debug_assert_eq!(id as usize, self.entries.len(), "a component's key and entry share its id");
+            let package = PackageKey::new(&c.ecosystem, &c.name).map(&mut package_of);
+            let purl = self.purls.intern(&c.purl);
+            let purl_text = self.purls.text(purl).clone();
+            self.entries.push(ComponentEntry::new(c, *release, package, purl, purl_text));
+            out.push((id, true));
         }
-        let direct = match c.direct {
-            None => 0u8,
-            Some(false) => 1,
-            Some(true) => 2,
-        };
-        self.scratch.extend_from_slice(&[tag, u8::from(c.scope.is_some()), direct]);
-        self.scratch.extend_from_slice(&(c.licenses.len() as u64).to_le_bytes());
-        if let Some(&id) = self.ids.get(self.scratch.as_slice()) {
-            return (id, false);
+        out
+    }
+
+    /// Brings into the cache what a release reads of components `ids` (their entries, the last of
+    /// their occurrences, their first hit, their packages); returns a value only so the loads are not
+    /// optimised away. As [`KeyTable::touch`]: one short loop per level, the misses overlapping.
+    pub fn touch(&self, ids: &[ComponentId], packages: &[PackageEntry]) -> u64 {
+        let mut sum = 0u64;
+        for &id in ids {
+            if let Some(c) = self.entries.get(id as usize) {
+                sum = sum.wrapping_add((c.occurrences.len() + c.hits.len() + c.evaluated.len()) as u64);
+                sum = sum.wrapping_add(u64::from(c.package.unwrap_or(0)));
+            }
         }
-        let id = next_id(self.entries.len());
-        let package = PackageKey::new(&c.ecosystem, &c.name).map(package_of);
-        let purl = self.purls.intern(&c.purl);
-        let purl_text = self.purls.text(purl).clone();
-        self.entries.push(ComponentEntry::new(c, release, package, purl, purl_text));
-        self.ids.insert(self.scratch.as_slice().into(), id);
-        (id, true)
+        for &id in ids {
+            if let Some(c) = self.entries.get(id as usize) {
+                sum = sum.wrapping_add(c.occurrences.last().map_or(0, |o| u64::from(o.0)));
+                sum = sum.wrapping_add(c.hits.first().map_or(0, |h| u64::from(h.0)));
+                if let Some(p) = c.package.and_then(|p| packages.get(p as usize)) {
+                    sum = sum.wrapping_add(p.advisories.len() as u64);
+                }
+            }
+        }
+        std::hint::black_box(sum)
     }
 
     /// The entry of `id`.
