@@ -743,12 +743,14 @@ impl EventLog for KafkaLog {
                 reader.position = ReadPosition::default();
                 return Err(kafka_error(&format!("reading {name}/{partition}"), &e));
             }
-            // Where to go on: after the last record, or further where the consumer stepped over
-            // offsets it hands out nothing for (transaction markers, aborted records; librdkafka
-            // moves the position past the control records it consumes).
-            // The position is trusted once it is this assignment's: when the read went on where the
-            // last one stopped, or handed out something of this assignment (records; an
-            // end-of-partition event, which comes after the control records before it).
+            // Where to go on (the read contract): after the last record, or further where the
+            // consumer stepped over offsets it hands out nothing for (transaction markers, aborted
+            // records: librdkafka moves its position past the control records it consumes). Its
+            // position is trusted once it is this assignment's: when the read went on where the last
+            // one stopped, or handed out something of this assignment (records; an end-of-partition
+            // event, which comes after the control records before it). At the end exactly when
+            // that reaches the end offset seen at the start of the read; else, with no records,
+            // this is *nothing yet*.
             let after_last = out.last().map_or(offset, |r| r.offset + 1);
             let trusted = same || eof || !out.is_empty();
             let next = match app_position(&reader.consumer, &name, partition) {
