@@ -122,8 +122,8 @@ pub async fn each_event(
 }
 
 /// Where an input comes in a replay's merge order. A record of the log comes at its own merge point
-/// (log time and [`SEQ_HEADER`](trustloop_connectors::log::merge::SEQ_HEADER) sequence number), then
-/// by its topic's place in the operator's input list, partition and offset, as [`MergedInput`]
+/// (log time and [`SEQ_HEADER`](trustloop_connectors::feed::SEQ_HEADER) sequence number), then
+/// by its topic's place in the operator's input list, partition and offset, as [`MergedInput`](trustloop_connectors::feed::MergedInput)
 /// orders them. An event derived during the replay comes where the runtime would have written it:
 /// at its cause's merge point (derived events carry their cause's log time and sequence number),
 /// then by its topic's place, partition and offset. An [`Injected`] input that the log does not hold

@@ -7,7 +7,7 @@
 //! 2. **Merge**: the ranges' records in the log's own merge order ([`MergedInput`], ordered by
 //!    [`MergeKey`]: log time, writer sequence number, input place, partition, offset), each
 //!    partition read by a [`PartitionReader`](crate::log::PartitionReader).
-//! 3. **Admit**: each record decoded and checked for the operator and its [`Share`] ([`admit`]):
+//! 3. **Admit**: each record decoded and checked for the operator and its [`Share`] ([`admit()`]):
 //!    applied, or rejected as a dead letter of some kind.
 //! 4. **Apply**: the caller applies what is admitted and does what it does with the outputs (the
 //!    runtime writes them; replay compares or collects them).

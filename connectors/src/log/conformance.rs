@@ -170,7 +170,7 @@ pub async fn reads_go_past_transaction_markers(log: &dyn EventLog) {
     let mut reader = PartitionReader::new(t.as_str(), 0, 0);
     let all = reader.read_all(log).await.expect("read past the markers");
     let values: Vec<Bytes> = all.iter().map(|r| r.value.clone()).collect();
-    assert_eq!(values, ["txn-a0", "txn-a1", "txn-a2", "plain", "txn-b0", "txn-b1"].map(|v| Bytes::from(v)));
+    assert_eq!(values, ["txn-a0", "txn-a1", "txn-a2", "plain", "txn-b0", "txn-b1"].map(Bytes::from));
     assert_eq!(reader.position(), end, "the reader ends at the end offset, past the last marker");
     // Reading on from the last record of the first transaction: the plain record next.
     let (after, _) = read_raw_to_end(log, &t, 0, all[2].offset + 1, 1, end).await;
@@ -230,7 +230,7 @@ where
     }
     async fn read(&self, topic: &str, partition: u32, offset: i64, max_records: usize) -> LogResult<ReadBatch> {
         let batch = self.inner.read(topic, partition, offset, max_records).await?;
-        if !batch.records.is_empty() && self.reads.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
+        if !batch.records.is_empty() && self.reads.fetch_add(1, Ordering::Relaxed).is_multiple_of(2) {
             self.hiccups.fetch_add(1, Ordering::Relaxed);
             return Ok(ReadBatch { records: Vec::new(), next_offset: offset, end: ReadEnd::MoreMayFollow });
         }
