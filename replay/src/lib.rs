@@ -2,9 +2,9 @@
 //! same input order and the same admission rules as the runtime, up to a recorded input frontier,
 //! and compares what it derives with what was recorded.
 //!
-//! - [`admit`]: which records an operator is fed (the runtime's own, from
+//! - [`admit()`]: which records an operator is fed (the runtime's own, from
 //!   [`trustloop_connectors::feed`], so both agree).
-//! - [`feed`]: feeds an operator a set of partition ranges through the runtime's
+//! - [`feed`](mod@feed): feeds an operator a set of partition ranges through the runtime's
 //!   [`Feed`](trustloop_connectors::feed::Feed) — the log's merge order, the same admission — with
 //!   inputs the log does not hold merged in at their places.
 //! - [`verdict`]: replays the decision operator up to a verdict's input frontier and reports whether
