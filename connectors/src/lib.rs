@@ -3,6 +3,8 @@
 //! * [`log`] — the [`log::EventLog`] trait (topics, partitions, offsets, consumer-group offsets)
 //!   with two backends: [`log::embedded::EmbeddedLog`] (the default, file-backed) and
 //!   [`log::kafka::KafkaLog`] (real Kafka via rdkafka).
+//! * [`feed`] — how an operator is fed its input, live and in replay: ranges of the log, merged in
+//!   the log's own order, admitted, applied — one [`feed::Feed`] the runtime and replay both drive.
 //! * [`enforce`] — enforcement adapters (webhook, command, Kafka topic) that perform dispatched
 //!   actions and report their results, with rate limits and routing by action kind.
 //! * [`import`] — importers of real documents (OSV advisories, ...).
@@ -10,6 +12,7 @@
 //!   readable after the event schemas evolve.
 
 pub mod enforce;
+pub mod feed;
 pub mod import;
 pub mod log;
 pub mod registry;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use trustloop_connectors::log::EventLog;
 use trustloop_connectors::log::embedded::{EmbeddedLog, EmbeddedOptions, FsyncPolicy};
 use trustloop_connectors::log::kafka::{KafkaConfig, KafkaLog};
+use trustloop_connectors::log::{EventLog, PartitionReader};
 use trustloop_connectors::registry::LogSchemaRegistry;
 use trustloop_connectors::registry::confluent::{ConfluentRegistry, ConfluentRegistryConfig};
 use trustloop_schemas::{EventCodec, EventType, WriterSchemas};
@@ -109,14 +109,9 @@ impl Backend {
     pub async fn events(&self, topic: &str) -> Result<Vec<trustloop_schemas::Event>> {
         let mut out = Vec::new();
         for (p, o) in self.log.offsets(topic).await?.iter().enumerate() {
-            let mut pos = o.start;
-            while pos < o.end {
-                let records = self.log.read(topic, p as u32, pos, 10_000).await?;
-                if records.is_empty() {
-                    break;
-                }
+            let mut reader = PartitionReader::new(topic, p as u32, o.start).until(o.end);
+            while let Some(records) = reader.next(&*self.log).await? {
                 for r in &records {
-                    pos = r.offset + 1;
                     out.push(self.codec.decode(&r.value, &*self.registry)?);
                 }
             }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
-use trustloop_connectors::log::merge::seq_header;
+use trustloop_connectors::feed::seq_header;
 use trustloop_connectors::log::{LogTransaction, Record, partition_for_key};
 use trustloop_schemas::json::{IngestDefaults, parse_event_json};
 use trustloop_schemas::{DeadLetter, Envelope, Event, EventTime, EventType, derive_event_id};
@@ -41,7 +41,7 @@ pub struct IngestReport {
 /// Appends events to a topic: encodes them, partitions them by key and appends them in batches of
 /// [`BATCH`] over all partitions ([`EventLog::append_batch`](trustloop_connectors::log::EventLog::append_batch):
 /// on the embedded log, a batch is visible whole or not at all), each record numbered in
-/// [`SEQ_HEADER`](trustloop_connectors::log::merge::SEQ_HEADER).
+/// [`SEQ_HEADER`](trustloop_connectors::feed::SEQ_HEADER).
 pub struct EventWriter<'a> {
     backend: &'a Backend,
     topic: String,
@@ -49,7 +49,7 @@ pub struct EventWriter<'a> {
     pending: BTreeMap<u32, Vec<Record>>,
     /// Records in `pending`.
     waiting: usize,
-    /// The [`SEQ_HEADER`](trustloop_connectors::log::merge::SEQ_HEADER) of the next event pushed without a cause.
+    /// The [`SEQ_HEADER`](trustloop_connectors::feed::SEQ_HEADER) of the next event pushed without a cause.
     next_seq: u64,
     appended: u64,
     /// The transaction appends go through, if any.
@@ -107,7 +107,7 @@ impl<'a> EventWriter<'a> {
     }
 
     /// Queues an event derived from the input at `cause_ms` (its log time) with `cause_seq` (its
-    /// [`SEQ_HEADER`](trustloop_connectors::log::merge::SEQ_HEADER)): derived events carry their cause's log time, as Kafka Streams does, and its
+    /// [`SEQ_HEADER`](trustloop_connectors::feed::SEQ_HEADER)): derived events carry their cause's log time, as Kafka Streams does, and its
     /// place in its batch, so they are merged downstream in the order of their causes.
     pub async fn push_derived(&mut self, event: &Event, cause_ms: i64, cause_seq: Option<u64>) -> Result<()> {
         self.queue(event, Some(cause_ms), cause_seq, None).await

@@ -1,15 +1,15 @@
 //! Feeding an operator a recorded stretch of its input again: the same ranges, in the log's merge
-//! order ([`MergedInput`]), through the same admission ([`admit`]).
+//! order, through the same admission — the runtime's own [`Feed`] — with inputs the log does not
+//! hold merged in at their places.
 
 use std::sync::Arc;
 
-use trustloop_connectors::log::merge::{MergePoint, MergedInput, merge_point, seq_header};
-use trustloop_connectors::log::{EventLog, LogError, StoredRecord};
+pub use trustloop_connectors::feed::Share;
+use trustloop_connectors::feed::{Admission, Fed, Feed, InputRange, MergeKey, MergePoint, seq_header};
+use trustloop_connectors::log::{EventLog, LogError, PartitionReader, StoredRecord};
 use trustloop_operators::input::Input;
 use trustloop_operators::operator::Operator;
 use trustloop_schemas::{Event, EventCodec, EventType, WriterSchemas};
-
-use crate::admit::{Admission, admit};
 
 /// The log replay reads, and how to decode it.
 #[derive(Clone, Copy)]
@@ -33,22 +33,6 @@ pub struct Range {
     pub from: i64,
     /// The offset fed up to (excluded).
     pub until: i64,
-}
-
-/// Which share of the operator's input the live run's stage had: all of it, or the task of one
-/// partition number out of `count` (one task per partition), whose keyed inputs reject misrouted
-/// records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Share {
-    /// The task's partition number.
-    pub task: u32,
-    /// How many tasks; 1: a single stage read everything.
-    pub count: u32,
-}
-
-impl Share {
-    /// A single stage reading every partition.
-    pub const ALL: Share = Share { task: 0, count: 1 };
 }
 
 /// Why a replay could not be done.
@@ -122,11 +106,8 @@ pub async fn each_event(
 ) -> Result<(), ReplayError> {
     let offsets = history.log.offsets(topic).await?;
     for (p, o) in offsets.iter().enumerate() {
-        let mut pos = o.start;
-        while pos < o.end {
-            let records = history.log.read(topic, p as u32, pos, 10_000).await?;
-            let Some(last) = records.last() else { break };
-            pos = last.offset + 1;
+        let mut reader = PartitionReader::new(topic, p as u32, o.start).until(o.end);
+        while let Some(records) = reader.next(&**history.log).await? {
             for r in records {
                 // Records that do not decode are dead letters, not events.
                 if let Ok(event) = history.codec.decode(&r.value, history.writers)
@@ -141,8 +122,8 @@ pub async fn each_event(
 }
 
 /// Where an input comes in a replay's merge order. A record of the log comes at its own merge point
-/// (log time and [`SEQ_HEADER`](trustloop_connectors::log::merge::SEQ_HEADER) sequence number), then
-/// by its topic's place in the operator's input list, partition and offset, as [`MergedInput`]
+/// (log time and [`SEQ_HEADER`](trustloop_connectors::feed::SEQ_HEADER) sequence number), then
+/// by its topic's place in the operator's input list, partition and offset, as [`MergedInput`](trustloop_connectors::feed::MergedInput)
 /// orders them. An event derived during the replay comes where the runtime would have written it:
 /// at its cause's merge point (derived events carry their cause's log time and sequence number),
 /// then by its topic's place, partition and offset. An [`Injected`] input that the log does not hold
@@ -171,12 +152,17 @@ impl Place {
 
     /// Where `record` comes, read from the topic at `topic_index` of the operator's inputs.
     pub fn of_record(record: &StoredRecord, topic_index: usize) -> Place {
+        Place::recorded(MergeKey::of(record, topic_index))
+    }
+
+    /// Where a record of the log at `key` in the merge comes: at its merge key, ranked as recorded.
+    pub fn recorded(key: MergeKey) -> Place {
         Place {
-            point: merge_point(record),
+            point: key.point,
             rank: Place::RECORDED,
-            topic_index,
-            partition: record.partition,
-            offset: record.offset,
+            topic_index: key.input,
+            partition: key.partition,
+            offset: key.offset,
         }
     }
 }
@@ -271,36 +257,36 @@ pub async fn feed_with(
     each: &mut (dyn FnMut(Applied<'_>) + Send),
 ) -> Result<FeedStats, ReplayError> {
     let inputs = op.inputs();
-    let partitioning = op.partitioning();
-    let mut merge_ranges = Vec::with_capacity(ranges.len());
-    let mut expected = Vec::with_capacity(ranges.len());
-    let mut keyed = Vec::with_capacity(ranges.len());
-    let mut indexes = Vec::with_capacity(ranges.len());
+    let mut feed_ranges = Vec::with_capacity(ranges.len());
     for r in ranges.iter().filter(|r| r.from < r.until) {
         let offsets = history.log.offsets(&r.topic).await?;
         let start = offsets.get(r.partition as usize).map_or(0, |o| o.start);
         if r.from < start {
             return Err(ReplayError::Truncated { topic: r.topic.clone(), partition: r.partition, from: r.from, start });
         }
-        let ty = EventType::from_topic(&r.topic);
         // The input's place in the operator's list orders topics within one log time, as live.
-        let index = ty.and_then(|t| inputs.iter().position(|i| *i == t)).unwrap_or(inputs.len());
-        merge_ranges.push((r.topic.clone(), index, r.partition, r.from, r.until));
-        expected.push(ty);
-        indexes.push(index);
-        keyed.push((share.count > 1 && ty.is_some_and(|t| partitioning.is_keyed(t))).then_some(share.count));
+        let ty = EventType::from_topic(&r.topic);
+        let input = ty.and_then(|t| inputs.iter().position(|i| *i == t)).unwrap_or(inputs.len());
+        feed_ranges.push(InputRange {
+            topic: r.topic.clone(),
+            input,
+            partition: r.partition,
+            from: r.from,
+            until: r.until,
+        });
     }
-    let mut merged = MergedInput::new(history.log.clone(), merge_ranges).until_time(bounds.learned_by_ms);
+    let mut records = Feed::new(history.log.clone(), history.codec, history.writers, &*op, share, feed_ranges)
+        .until_time(bounds.learned_by_ms);
     let learned_by = bounds.learned_by_ms.map_or(Place::END, |ms| (ms, Some(u64::MAX)));
     // Injected inputs in place order (stable: equal places keep the order given).
     let mut order: Vec<usize> = (0..injected.len()).filter(|i| injected[*i].place.point <= learned_by).collect();
     order.sort_by_key(|i| injected[*i].place);
     let mut order = order.into_iter().peekable();
     let mut stats = FeedStats::default();
-    let mut next_record = merged.next_indexed().await?;
+    let mut next_record = records.next(&*op).await?;
     loop {
         let take_injected = match (order.peek(), &next_record) {
-            (Some(j), Some((i, r))) => injected[*j].place < Place::of_record(r, indexes[*i]),
+            (Some(j), Some(fed)) => injected[*j].place < Place::recorded(fed.key),
             (Some(_), None) => true,
             (None, Some(_)) => false,
             (None, None) => break,
@@ -334,20 +320,20 @@ pub async fn feed_with(
             });
             continue;
         }
-        let Some((i, record)) = next_record.take() else { break };
-        next_record = merged.next_indexed().await?;
-        match admit(&record, expected[i], history.codec, history.writers, &*op, keyed[i]) {
+        let Some(Fed { key, record, admission, .. }) = next_record.take() else { break };
+        match admission {
             Admission::Apply(event) if bounds.happened_by.is_some_and(|t| event.envelope().event_time > t) => {
                 stats.rejected += 1;
             }
             Admission::Apply(event) => {
                 stats.applied += 1;
                 let outputs = op.apply(&Input::new(&record.topic, record.partition as i32, record.offset, &event));
-                let place = Place::of_record(&record, indexes[i]);
+                let place = Place::recorded(key);
                 each(Applied { record: &record, event: &event, place, injected: None, outputs: &outputs });
             }
             Admission::Reject { .. } => stats.rejected += 1,
         }
+        next_record = records.next(&*op).await?;
     }
     Ok(stats)
 }
@@ -357,8 +343,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use bytes::Bytes;
+    use trustloop_connectors::feed::seq_header;
     use trustloop_connectors::log::embedded::{EmbeddedLog, EmbeddedOptions};
-    use trustloop_connectors::log::merge::seq_header;
     use trustloop_connectors::log::{Record, partition_for_key};
     use trustloop_operators::trust::TrustState;
     use trustloop_schemas::{Envelope, EventId, EventTime, NoWriterSchemas, Telemetry};

@@ -2,9 +2,11 @@
 //! same input order and the same admission rules as the runtime, up to a recorded input frontier,
 //! and compares what it derives with what was recorded.
 //!
-//! - [`admit`]: which records an operator is fed (shared with the runtime, so both agree).
-//! - [`feed`]: feeds an operator a set of partition ranges in the log's merge order, with inputs the
-//!   log does not hold merged in at their places.
+//! - [`admit()`]: which records an operator is fed (the runtime's own, from
+//!   [`trustloop_connectors::feed`], so both agree).
+//! - [`feed`](mod@feed): feeds an operator a set of partition ranges through the runtime's
+//!   [`Feed`](trustloop_connectors::feed::Feed) — the log's merge order, the same admission — with
+//!   inputs the log does not hold merged in at their places.
 //! - [`verdict`]: replays the decision operator up to a verdict's input frontier and reports whether
 //!   the recomputed verdict is the recorded one, byte for byte, and which inputs determined it.
 //! - [`whatif`]: re-runs history (findings, trust, then decisions) under a candidate policy and with
@@ -14,7 +16,6 @@
 //! - [`blame`]: each change of a subject's verdict and the input that flipped it.
 //! - [`subject`]: a subject's decision as known at a log time, of what had happened by an event time.
 
-pub mod admit;
 pub mod blame;
 pub mod event;
 pub mod feed;
@@ -22,6 +23,6 @@ pub mod subject;
 pub mod verdict;
 pub mod whatif;
 
-pub use admit::{Admission, admit};
 pub use feed::{History, Injected, Place, Range, ReplayError, Share, feed, feed_with};
+pub use trustloop_connectors::feed::{Admission, admit};
 pub use verdict::{InputRef, VerdictReplay, replay_verdict};

@@ -40,7 +40,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
-use trustloop_connectors::log::merge::{MergedInput, merge_point};
+use trustloop_connectors::feed::{InputRange, MergedInput, merge_point};
 use trustloop_connectors::log::partition_for_key;
 use trustloop_operators::decision::DecisionState;
 use trustloop_operators::findings::FindingsState;
@@ -533,7 +533,10 @@ async fn place(
         let until = furthest.entry((r.topic.clone(), r.partition)).or_insert(r.until);
         *until = (*until).max(r.until);
     }
-    let merge_ranges = furthest.into_iter().map(|((topic, p), until)| (topic, 0, p, 0, until)).collect();
+    let merge_ranges = furthest
+        .into_iter()
+        .map(|((topic, partition), until)| InputRange { topic, input: 0, partition, from: 0, until })
+        .collect();
     let mut merged = MergedInput::new(std::sync::Arc::clone(history.log), merge_ranges);
     let mut clock: Option<EventTime> = None;
     let mut next = 0;

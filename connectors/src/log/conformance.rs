@@ -6,7 +6,13 @@
 
 use bytes::Bytes;
 
-use super::{EventLog, Header, LogError, Record, TopicPartitionOffset};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{
+    Appended, EventLog, Header, LogError, LogResult, LogTransaction, PartitionOffsets, PartitionReader, ReadBatch,
+    ReadEnd, Record, TopicInfo, TopicPartitionOffset,
+};
 
 fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,28 +27,230 @@ fn rec(key: &str, value: &str) -> Record {
     Record::new(Some(Bytes::copy_from_slice(key.as_bytes())), Bytes::copy_from_slice(value.as_bytes()))
 }
 
-/// Reads a partition from `from` to its end offset, in chunks, however the backend splits reads.
+/// Reads a partition from `from` to its end offset with a [`PartitionReader`], checking the read
+/// contract on the way (see [`read_checked`]).
 pub async fn read_to_end(log: &dyn EventLog, topic: &str, partition: u32, from: i64) -> Vec<super::StoredRecord> {
     let end = log.end_offsets(topic).await.expect("end offsets")[partition as usize];
+    let got = PartitionReader::new(topic, partition, from).until(end).read_all(log).await.expect("read");
+    let mut next = from;
+    for r in &got {
+        assert!(r.offset >= next, "offsets must not go backwards");
+        next = r.offset + 1;
+    }
+    got
+}
+
+/// One [`EventLog::read`], checked against the contract: the records lie in
+/// `offset..next_offset` in increasing order, at most `max` of them, and the batch says it is at the
+/// end exactly when `next_offset` has reached `end` (the partition's end offset, which must not move
+/// during the read).
+pub async fn read_checked(
+    log: &dyn EventLog,
+    topic: &str,
+    partition: u32,
+    offset: i64,
+    max: usize,
+    end: i64,
+) -> ReadBatch {
+    let batch = log.read(topic, partition, offset, max).await.expect("read");
+    let at = format!("read({topic}/{partition} @{offset}, {max}) with end offset {end}: {batch:?}");
+    assert!(batch.records.len() <= max, "{at}: more records than asked for");
+    assert!(batch.next_offset >= offset, "{at}: the next offset goes back");
+    let mut prev = offset - 1;
+    for r in &batch.records {
+        assert!(r.offset > prev && r.offset < batch.next_offset, "{at}: record at {} out of order or place", r.offset);
+        prev = r.offset;
+    }
+    assert_eq!(batch.at_end(), batch.next_offset >= end, "{at}: at the end exactly when the next offset is the end");
+    if batch.records.is_empty() && !batch.at_end() {
+        assert!(batch.is_nothing_yet(), "{at}: empty below the end offset is nothing yet");
+    }
+    batch
+}
+
+/// Reads `topic`/`partition` from `from` to `end` with raw reads of `max` records, each checked by
+/// [`read_checked`]; reads that come back with nothing yet are made again (a bounded number of
+/// times). Returns the records and the last batch.
+async fn read_raw_to_end(
+    log: &dyn EventLog,
+    topic: &str,
+    partition: u32,
+    from: i64,
+    max: usize,
+    end: i64,
+) -> (Vec<super::StoredRecord>, ReadBatch) {
     let mut out = Vec::new();
     let mut next = from;
-    let mut empty_reads = 0;
-    while next < end {
-        let batch = log.read(topic, partition, next, 1000).await.expect("read");
-        if batch.is_empty() {
-            // Kafka may answer a fetch with nothing while the data is in flight; never loop forever.
-            empty_reads += 1;
-            assert!(empty_reads < 200, "read({topic}/{partition}@{next}) stayed empty below end offset {end}");
+    let mut nothing_yet = 0;
+    loop {
+        let batch = read_checked(log, topic, partition, next, max, end).await;
+        out.extend(batch.records.iter().cloned());
+        if batch.at_end() {
+            return (out, batch);
+        }
+        if batch.is_nothing_yet() && batch.next_offset == next {
+            nothing_yet += 1;
+            assert!(nothing_yet < 200, "read({topic}/{partition}@{next}) stayed nothing yet below end offset {end}");
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-            continue;
         }
-        for r in batch {
-            assert!(r.offset >= next, "offsets must not go backwards");
-            next = r.offset + 1;
-            out.push(r);
-        }
+        next = batch.next_offset;
     }
-    out
+}
+
+/// The read contract: a read says which of *records*, *nothing yet* or *end of partition* it is.
+/// A read at the end offset is empty and at the end; reads in chunks go through the partition
+/// with every record in place, the last of them at the end; a read that takes the last records is
+/// at the end; after an append, the old end offset reads records again.
+pub async fn read_says_records_nothing_yet_or_end(log: &dyn EventLog) {
+    let t = unique("conf-contract");
+    log.create_topic(&t, 2).await.expect("create");
+    let empty = read_checked(log, &t, 1, 0, 10, 0).await;
+    assert!(empty.records.is_empty() && empty.at_end() && empty.next_offset == 0, "an empty partition: {empty:?}");
+    log.append(&t, 0, (0..25).map(|i| rec("k", &format!("v{i}"))).collect()).await.expect("append");
+    let at_end = read_checked(log, &t, 0, 25, 10, 25).await;
+    assert!(at_end.records.is_empty() && at_end.at_end(), "reading at the end offset is the end: {at_end:?}");
+    assert_eq!(at_end.next_offset, 25);
+    for max in [1, 7, 25, 1000] {
+        let (got, last) = read_raw_to_end(log, &t, 0, 0, max, 25).await;
+        assert_eq!(got.iter().map(|r| r.offset).collect::<Vec<_>>(), (0..25).collect::<Vec<_>>(), "chunks of {max}");
+        assert_eq!(last.next_offset, 25, "the last read ends at the end offset");
+    }
+    // A read that takes the last records says so.
+    let (tail, last) = read_raw_to_end(log, &t, 0, 20, 5, 25).await;
+    assert_eq!(tail.len(), 5);
+    assert!(last.at_end());
+    // The end is where the partition ends now: after an append, records again.
+    log.append(&t, 0, vec![rec("k", "v25")]).await.expect("append");
+    let (more, _) = read_raw_to_end(log, &t, 0, 25, 10, 26).await;
+    assert_eq!(more.iter().map(|r| r.value.clone()).collect::<Vec<_>>(), [Bytes::from_static(b"v25")]);
+    // The partition reader reads to the end and stops there, with or without a bound.
+    let mut reader = PartitionReader::new(t.as_str(), 0, 3);
+    let all = reader.read_all(log).await.expect("read all");
+    assert_eq!(all.len(), 23);
+    assert!(reader.is_done());
+    assert_eq!(reader.position(), 26);
+    let mut bounded = PartitionReader::new(t.as_str(), 0, 3).until(10).chunk(4);
+    assert_eq!(bounded.read_all(log).await.expect("read to 10").len(), 7);
+    assert_eq!(bounded.position(), 10);
+}
+
+/// The partition reader reads past reads that come back with *nothing yet*: through a log that
+/// answers every other read that has records with nothing yet ([`Hiccups`]), it reads every
+/// record, in order.
+pub async fn the_partition_reader_reads_past_nothing_yet(log: &dyn EventLog) {
+    let t = unique("conf-nothing-yet");
+    log.create_topic(&t, 1).await.expect("create");
+    log.append(&t, 0, (0..30).map(|i| rec("k", &format!("v{i}"))).collect()).await.expect("append");
+    let hiccups = Hiccups::new(log);
+    let got = PartitionReader::new(t.as_str(), 0, 0).chunk(4).read_all(&hiccups).await.expect("read");
+    assert_eq!(got.iter().map(|r| r.offset).collect::<Vec<_>>(), (0..30).collect::<Vec<_>>());
+    assert!(hiccups.hiccups() >= 8, "every other read was nothing yet: {}", hiccups.hiccups());
+}
+
+/// A transaction's records, and the markers a broker writes after them (Kafka: a commit marker
+/// takes an offset and is never handed out), are read past: reading on from the last record of a
+/// transaction reaches what follows it, and the end of the partition after a transaction at its
+/// tail. Backends without transactions pass by saying so.
+pub async fn reads_go_past_transaction_markers(log: &dyn EventLog) {
+    let t = unique("conf-txn");
+    let writer = unique("conf-writer");
+    log.create_topic(&t, 1).await.expect("create");
+    let txn = match log.begin_transaction(&writer).await {
+        Err(LogError::Unsupported(_)) => return,
+        other => other.expect("begin a transaction"),
+    };
+    txn.append(&t, 0, (0..3).map(|i| rec("k", &format!("txn-a{i}"))).collect()).await.expect("append");
+    txn.commit(&unique("conf-txn-group"), &[]).await.expect("commit");
+    log.append(&t, 0, vec![rec("k", "plain")]).await.expect("append after the transaction");
+    let txn = log.begin_transaction(&writer).await.expect("begin a second transaction");
+    txn.append(&t, 0, (0..2).map(|i| rec("k", &format!("txn-b{i}"))).collect()).await.expect("append");
+    txn.commit(&unique("conf-txn-group"), &[]).await.expect("commit");
+    let end = log.end_offsets(&t).await.expect("end")[0];
+
+    let mut reader = PartitionReader::new(t.as_str(), 0, 0);
+    let all = reader.read_all(log).await.expect("read past the markers");
+    let values: Vec<Bytes> = all.iter().map(|r| r.value.clone()).collect();
+    assert_eq!(values, ["txn-a0", "txn-a1", "txn-a2", "plain", "txn-b0", "txn-b1"].map(Bytes::from));
+    assert_eq!(reader.position(), end, "the reader ends at the end offset, past the last marker");
+    // Reading on from the last record of the first transaction: the plain record next.
+    let (after, _) = read_raw_to_end(log, &t, 0, all[2].offset + 1, 1, end).await;
+    assert_eq!(after.first().map(|r| r.value.clone()), Some(Bytes::from_static(b"plain")));
+    // From the last record of the partition: the end, past the marker after it.
+    let (none, last) = read_raw_to_end(log, &t, 0, all[5].offset + 1, 10, end).await;
+    assert!(none.is_empty() && last.at_end() && last.next_offset == end, "past the tail marker: {last:?}");
+}
+
+/// A log that answers every other [`EventLog::read`] that would hand out records with *nothing
+/// yet* (as Kafka does when a fetch comes back empty while records are in flight); everything else
+/// is the wrapped log's.
+pub struct Hiccups<L> {
+    inner: L,
+    reads: AtomicU64,
+    hiccups: AtomicU64,
+}
+
+impl<L> Hiccups<L> {
+    /// `inner`, hiccuping.
+    pub fn new(inner: L) -> Hiccups<L> {
+        Hiccups { inner, reads: AtomicU64::new(0), hiccups: AtomicU64::new(0) }
+    }
+
+    /// How many reads were answered with nothing yet.
+    pub fn hiccups(&self) -> u64 {
+        self.hiccups.load(Ordering::Relaxed)
+    }
+}
+
+#[async_trait::async_trait]
+impl<L> EventLog for Hiccups<L>
+where
+    L: std::ops::Deref + Send + Sync,
+    L::Target: EventLog,
+{
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+    async fn create_topic(&self, topic: &str, partitions: u32) -> LogResult<()> {
+        self.inner.create_topic(topic, partitions).await
+    }
+    async fn list_topics(&self) -> LogResult<Vec<TopicInfo>> {
+        self.inner.list_topics().await
+    }
+    async fn partition_count(&self, topic: &str) -> LogResult<u32> {
+        self.inner.partition_count(topic).await
+    }
+    async fn append(&self, topic: &str, partition: u32, records: Vec<Record>) -> LogResult<Appended> {
+        self.inner.append(topic, partition, records).await
+    }
+    async fn append_batch(&self, topic: &str, batch: Vec<(u32, Vec<Record>)>) -> LogResult<Vec<Appended>> {
+        self.inner.append_batch(topic, batch).await
+    }
+    fn atomic_batches(&self) -> bool {
+        self.inner.atomic_batches()
+    }
+    async fn read(&self, topic: &str, partition: u32, offset: i64, max_records: usize) -> LogResult<ReadBatch> {
+        let batch = self.inner.read(topic, partition, offset, max_records).await?;
+        if !batch.records.is_empty() && self.reads.fetch_add(1, Ordering::Relaxed).is_multiple_of(2) {
+            self.hiccups.fetch_add(1, Ordering::Relaxed);
+            return Ok(ReadBatch { records: Vec::new(), next_offset: offset, end: ReadEnd::MoreMayFollow });
+        }
+        Ok(batch)
+    }
+    async fn offsets(&self, topic: &str) -> LogResult<Vec<PartitionOffsets>> {
+        self.inner.offsets(topic).await
+    }
+    async fn offsets_of(&self, topics: &[&str]) -> LogResult<Vec<Vec<PartitionOffsets>>> {
+        self.inner.offsets_of(topics).await
+    }
+    async fn commit_offsets(&self, group: &str, offsets: &[TopicPartitionOffset]) -> LogResult<()> {
+        self.inner.commit_offsets(group, offsets).await
+    }
+    async fn committed_offsets(&self, group: &str, topic: &str) -> LogResult<Vec<Option<i64>>> {
+        self.inner.committed_offsets(group, topic).await
+    }
+    async fn begin_transaction(&self, id: &str) -> LogResult<Arc<dyn LogTransaction>> {
+        self.inner.begin_transaction(id).await
+    }
 }
 
 /// A created topic is listed with its partition count; creating it again is idempotent; creating it
@@ -123,7 +331,7 @@ pub async fn read_from_offset_and_bounds(log: &dyn EventLog) {
     assert!(at_end.is_empty(), "reading at the end offset returns nothing");
     let mut bounded = Vec::new();
     for _ in 0..50 {
-        bounded = log.read(&t, 0, 10, 7).await.expect("bounded read");
+        bounded = log.read(&t, 0, 10, 7).await.expect("bounded read").into_records();
         if !bounded.is_empty() {
             break;
         }
@@ -334,7 +542,9 @@ macro_rules! conformance_tests {
             use super::*;
             $crate::conformance_tests!(@each [$($attr)*] $make;
                 create_and_list_topics, invalid_names_are_refused, append_returns_offsets_and_reads_back,
-                read_from_offset_and_bounds, scan_visits_what_reads_return, offsets_of_many_topics, batches_span_partitions, many_batches_keep_order, unknown_topic_and_partition_are_errors,
+                read_from_offset_and_bounds, read_says_records_nothing_yet_or_end,
+                the_partition_reader_reads_past_nothing_yet, reads_go_past_transaction_markers,
+                scan_visits_what_reads_return, offsets_of_many_topics, batches_span_partitions, many_batches_keep_order, unknown_topic_and_partition_are_errors,
                 consumer_group_offsets, large_values_round_trip, concurrent_appends_are_serialised);
         }
     };

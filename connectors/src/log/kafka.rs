@@ -30,8 +30,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::{
-    Appended, EventLog, Header, LogError, LogResult, LogTransaction, PartitionOffsets, Record, StoredRecord, TopicInfo,
-    TopicPartitionOffset, api_versions, validate_name,
+    Appended, EventLog, Header, LogError, LogResult, LogTransaction, PartitionOffsets, ReadBatch, Record, StoredRecord,
+    TopicInfo, TopicPartitionOffset, api_versions, validate_name,
 };
 
 /// How to reach Kafka.
@@ -226,6 +226,16 @@ pub struct KafkaLog {
 /// Asks the brokers (over plain TCP: skipped with TLS or SASL) whether they offer the requests a
 /// transactional producer needs, once: librdkafka would start a transaction on a broker that
 /// cannot end one and fail only at the commit. A broker that does not answer leaves it to librdkafka.
+/// The consumer's position in `topic`/`partition` (the offset after the last record or control
+/// record it handed on), if it has one.
+fn app_position(consumer: &BaseConsumer, topic: &str, partition: u32) -> Option<i64> {
+    let positions = consumer.position().ok()?;
+    match positions.find_partition(topic, partition as i32)?.offset() {
+        Offset::Offset(o) => Some(o),
+        _ => None,
+    }
+}
+
 fn check_transactions(inner: &Inner) -> LogResult<()> {
     let mut offered = lock(&inner.transactions_offered);
     let plain = inner
@@ -647,7 +657,7 @@ impl EventLog for KafkaLog {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = "kafka"))]
-    async fn read(&self, topic: &str, partition: u32, offset: i64, max_records: usize) -> LogResult<Vec<StoredRecord>> {
+    async fn read(&self, topic: &str, partition: u32, offset: i64, max_records: usize) -> LogResult<ReadBatch> {
         self.check_partition(topic, partition).await?;
         let name: Arc<str> = topic.into();
         self.blocking(move |inner| {
@@ -667,7 +677,7 @@ impl EventLog for KafkaLog {
             }
             let mut out = Vec::new();
             if offset == high || max_records == 0 {
-                return Ok(out);
+                return Ok(ReadBatch::new(out, offset, high));
             }
             let mut reader = lock(&inner.reader);
             let same = reader.position.assigned.as_ref().is_some_and(|(t, p)| **t == *name && *p == partition)
@@ -699,6 +709,8 @@ impl EventLog for KafkaLog {
             // A transient error (a broker connection lost; possibly left over from an outage that is
             // over) does not end the read: polling goes on; it is returned only if nothing came.
             let mut transient: Option<KafkaError> = None;
+            // Whether the fetcher of this assignment reached the end of the partition in this call.
+            let mut eof = false;
             while out.len() < want && Instant::now() < idle_until {
                 match reader.consumer.poll(Duration::from_millis(50)) {
                     Some(Ok(m)) => {
@@ -709,6 +721,7 @@ impl EventLog for KafkaLog {
                         idle_until = Instant::now() + READ_IDLE;
                     }
                     Some(Err(KafkaError::PartitionEOF(p))) if p == partition as i32 => {
+                        eof = true;
                         if !out.is_empty() {
                             break;
                         }
@@ -730,12 +743,26 @@ impl EventLog for KafkaLog {
                 reader.position = ReadPosition::default();
                 return Err(kafka_error(&format!("reading {name}/{partition}"), &e));
             }
-            reader.position.next = out.last().map_or(offset, |r| r.offset + 1);
-            if out.len() < want && out.is_empty() {
+            // Where to go on (the read contract): after the last record, or further where the
+            // consumer stepped over offsets it hands out nothing for (transaction markers, aborted
+            // records: librdkafka moves its position past the control records it consumes). Its
+            // position is trusted once it is this assignment's: when the read went on where the last
+            // one stopped, or handed out something of this assignment (records; an end-of-partition
+            // event, which comes after the control records before it). At the end exactly when
+            // that reaches the end offset seen at the start of the read; else, with no records,
+            // this is *nothing yet*.
+            let after_last = out.last().map_or(offset, |r| r.offset + 1);
+            let trusted = same || eof || !out.is_empty();
+            let next = match app_position(&reader.consumer, &name, partition) {
+                Some(p) if trusted && p > after_last => p.min(high),
+                _ => after_last,
+            };
+            reader.position.next = next;
+            if out.is_empty() && next == offset {
                 // Nothing came: force a fresh assignment next time rather than trusting the position.
                 reader.position = ReadPosition::default();
             }
-            Ok(out)
+            Ok(ReadBatch::stepped(out, next, high))
         })
         .await
     }

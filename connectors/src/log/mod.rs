@@ -3,6 +3,15 @@
 //!
 //! Every backend implements [`EventLog`]; the conformance suite in [`conformance`] (feature
 //! `conformance`) is written once against the trait and run against every backend.
+//!
+//! **The read contract.** [`EventLog::read`] answers with a [`ReadBatch`] that says which of three
+//! things it is: *records* (and where to read next), *nothing yet* (no records came in time, though
+//! the partition holds more below its end offset: read again from [`ReadBatch::next_offset`]), or the
+//! *end of the partition* ([`ReadEnd::AtEnd`]: nothing more until something is appended). An empty
+//! answer is therefore never ambiguous: a loop that stops at the first empty read stops early, and
+//! one that retries at the end spins. [`PartitionReader`] is the one loop that reads a partition to
+//! its end (or to a given offset) by the contract; every reader of the log uses it. The conformance
+//! suite checks the contract on every backend.
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,10 +25,11 @@ pub mod conformance;
 pub mod embedded;
 pub mod kafka;
 pub mod membership;
-pub mod merge;
 pub mod partitioner;
+pub mod reader;
 
 pub use partitioner::partition_for_key;
+pub use reader::PartitionReader;
 
 /// A record to append: what producers hand to [`EventLog::append`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -83,6 +93,94 @@ pub struct RecordView<'a> {
     pub key: Option<&'a [u8]>,
     /// Value, as appended.
     pub value: &'a [u8],
+}
+
+/// What one [`EventLog::read`] found: records, nothing yet, or the end of the partition (see the
+/// [module docs](self) for the contract).
+///
+/// - *Records*: `records` holds at least one record; more may follow or not ([`ReadBatch::end`]).
+/// - *Nothing yet*: no records, [`ReadEnd::MoreMayFollow`]: the partition holds offsets below its
+///   end offset that this read did not hand out in time (Kafka: a fetch that came back empty while
+///   records were in flight). Read again from [`ReadBatch::next_offset`].
+/// - *End of partition*: no records, [`ReadEnd::AtEnd`]: the read started at (or stepped over
+///   everything up to) the partition's end offset.
+///
+/// A batch derefs to its records, for callers that look at the records of one read only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadBatch {
+    /// The records read, in offset order, each at or after the offset asked for and below
+    /// [`ReadBatch::next_offset`].
+    pub records: Vec<StoredRecord>,
+    /// Where the next read goes on: after the last record returned, or further where the backend
+    /// stepped over offsets that hold nothing to read (Kafka: transaction markers, records of aborted
+    /// transactions). Never before the offset asked for.
+    pub next_offset: i64,
+    /// Whether the read reached the partition's end offset (as it was during the read).
+    pub end: ReadEnd,
+}
+
+/// Whether a [`ReadBatch`] reached the end of its partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadEnd {
+    /// [`ReadBatch::next_offset`] is the partition's end offset (or past it): nothing more until
+    /// something is appended.
+    AtEnd,
+    /// The partition holds more below its end offset; read again from [`ReadBatch::next_offset`].
+    MoreMayFollow,
+}
+
+impl ReadBatch {
+    /// A batch of `records` read from `offset` in a partition whose end offset was `end`: the next
+    /// offset is after the last record (or `offset`), at the end if that is `end` or past it.
+    pub fn new(records: Vec<StoredRecord>, offset: i64, end: i64) -> ReadBatch {
+        let next_offset = records.last().map_or(offset, |r| r.offset + 1);
+        ReadBatch::stepped(records, next_offset, end)
+    }
+
+    /// A batch that goes on at `next_offset` (past offsets with nothing to read, where the backend
+    /// stepped over some) in a partition whose end offset was `end`.
+    pub fn stepped(records: Vec<StoredRecord>, next_offset: i64, end: i64) -> ReadBatch {
+        let end = if next_offset >= end { ReadEnd::AtEnd } else { ReadEnd::MoreMayFollow };
+        ReadBatch { records, next_offset, end }
+    }
+
+    /// Whether the read reached the end of the partition.
+    pub fn at_end(&self) -> bool {
+        self.end == ReadEnd::AtEnd
+    }
+
+    /// Whether this is *nothing yet*: no records, and more below the end offset.
+    pub fn is_nothing_yet(&self) -> bool {
+        self.records.is_empty() && self.end == ReadEnd::MoreMayFollow
+    }
+
+    /// The records, owned.
+    pub fn into_records(self) -> Vec<StoredRecord> {
+        self.records
+    }
+}
+
+impl std::ops::Deref for ReadBatch {
+    type Target = [StoredRecord];
+    fn deref(&self) -> &[StoredRecord] {
+        &self.records
+    }
+}
+
+impl IntoIterator for ReadBatch {
+    type Item = StoredRecord;
+    type IntoIter = std::vec::IntoIter<StoredRecord>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.records.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a ReadBatch {
+    type Item = &'a StoredRecord;
+    type IntoIter = std::slice::Iter<'a, StoredRecord>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.records.iter()
+    }
 }
 
 /// The visitor of [`EventLog::scan`]: `Break` stops the scan.
@@ -285,14 +383,27 @@ pub trait EventLog: Send + Sync {
         false
     }
 
-    /// Reads up to `max_records` records of one partition starting at `offset`. Returns fewer (maybe
-    /// none) when the end of the partition is reached; never waits for new records.
-    async fn read(&self, topic: &str, partition: u32, offset: i64, max_records: usize) -> LogResult<Vec<StoredRecord>>;
+    /// Reads up to `max_records` records of one partition starting at `offset`, and says whether
+    /// that reached the end of the partition: *records*, *nothing yet* or *end of partition*
+    /// ([`ReadBatch`]). Never waits for records to be appended.
+    ///
+    /// The contract, checked by the conformance suite on every backend:
+    /// - the records have increasing offsets in `offset..next_offset`, at most `max_records` of them;
+    ///   every offset in that range not returned holds nothing a reader sees (a transaction marker,
+    ///   an aborted record), so going on at `next_offset` loses nothing;
+    /// - [`ReadEnd::AtEnd`] exactly when `next_offset` is the end offset (or past it): a read at the
+    ///   end offset is empty and at the end; a read that returns no records below the end offset is
+    ///   *nothing yet*, never the end, and a reader tries again from `next_offset`;
+    /// - an offset outside the retained range is [`LogError::OffsetOutOfRange`], an unknown topic or
+    ///   partition an error, never an empty batch.
+    ///
+    /// [`PartitionReader`] loops over reads by this contract.
+    async fn read(&self, topic: &str, partition: u32, offset: i64, max_records: usize) -> LogResult<ReadBatch>;
 
     /// Visits the records of one partition from `offset` up to `until` (excluded) or the end of the
     /// partition, in order, until `visit` breaks; returns the offset after the last record visited.
     /// Like [`EventLog::read`] it never waits: it may stop early where the backend has nothing to
-    /// hand out yet (Kafka: a fetch that came back empty).
+    /// hand out yet (Kafka: a fetch that came back *nothing yet*).
     /// Made for bulk reads (SQL, archives): the embedded log hands out its records straight from its
     /// read buffer, allocating nothing per record. The default reads in chunks of [`EventLog::read`].
     async fn scan(
@@ -306,11 +417,17 @@ pub trait EventLog: Send + Sync {
         let mut pos = offset;
         while pos < until {
             let want = usize::try_from(until - pos).unwrap_or(usize::MAX).min(10_000);
-            let records = self.read(topic, partition, pos, want).await?;
-            if records.is_empty() {
-                break;
+            let batch = self.read(topic, partition, pos, want).await?;
+            if batch.records.is_empty() {
+                // The end, or nothing yet (a scan does not wait); over offsets with nothing to read
+                // it goes on.
+                if batch.at_end() || batch.next_offset <= pos {
+                    break;
+                }
+                pos = batch.next_offset.min(until);
+                continue;
             }
-            for r in records.iter().take_while(|r| r.offset < until) {
+            for r in batch.records.iter().take_while(|r| r.offset < until) {
                 pos = r.offset + 1;
                 let view = RecordView {
                     offset: r.offset,
@@ -321,6 +438,10 @@ pub trait EventLog: Send + Sync {
                 if visit(view).is_break() {
                     return Ok(pos);
                 }
+            }
+            pos = pos.max(batch.next_offset.min(until));
+            if batch.at_end() {
+                break;
             }
         }
         Ok(pos)

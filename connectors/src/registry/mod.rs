@@ -16,7 +16,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use trustloop_schemas::{EventCodec, WriterSchemas};
 
-use crate::log::{EventLog, LogError, Record};
+use crate::log::{EventLog, LogError, PartitionReader, Record};
 
 pub mod confluent;
 
@@ -102,22 +102,18 @@ impl LogSchemaRegistry {
     /// Reads entries appended since the last refresh (by this or any other process).
     pub async fn refresh(&self) -> Result<(), RegistryError> {
         let end = self.log.end_offsets(SCHEMAS_TOPIC).await?.first().copied().unwrap_or(0);
-        let mut next = self.read_state(|s| s.next_offset);
-        while next < end {
-            let records = self.log.read(SCHEMAS_TOPIC, 0, next, 1000).await?;
-            if records.is_empty() {
-                break;
-            }
+        let next = self.read_state(|s| s.next_offset);
+        let mut reader = PartitionReader::new(SCHEMAS_TOPIC, 0, next).until(end).chunk(1000);
+        while let Some(records) = reader.next(&*self.log).await? {
             let mut state = self.write_state();
             for r in records {
-                next = r.offset + 1;
                 let entry: SchemaEntry = serde_json::from_slice(&r.value)
                     .map_err(|e| RegistryError::BadEntry { offset: r.offset, reason: e.to_string() })?;
                 let v = state.latest_version.entry(entry.subject.clone()).or_default();
                 *v = (*v).max(entry.version);
                 state.by_id.entry(entry.id).or_insert((entry, None));
             }
-            state.next_offset = next;
+            state.next_offset = reader.position();
         }
         Ok(())
     }

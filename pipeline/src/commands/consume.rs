@@ -62,12 +62,15 @@ pub async fn run(backend_args: &BackendArgs, args: ConsumeArgs) -> Result<ExitCo
         let mut progressed = false;
         for (partition, pos) in next.iter_mut().enumerate() {
             let want = (max - printed).min(10_000) as usize;
-            let records = log.read(&args.topic, partition as u32, *pos, want).await?;
-            if records.is_empty() {
+            // A follower polls: nothing yet and the end are both "nothing now" (the read contract);
+            // offsets with nothing to read (transaction markers) are stepped over.
+            let batch = log.read(&args.topic, partition as u32, *pos, want).await?;
+            if batch.records.is_empty() {
+                *pos = (*pos).max(batch.next_offset);
                 continue;
             }
             progressed = true;
-            for record in &records {
+            for record in &batch.records {
                 match render(&backend, record) {
                     Ok(line) => writeln!(out, "{line}")?,
                     Err(e) => {
@@ -80,6 +83,9 @@ pub async fn run(backend_args: &BackendArgs, args: ConsumeArgs) -> Result<ExitCo
                 if printed >= max {
                     break;
                 }
+            }
+            if printed < max {
+                *pos = (*pos).max(batch.next_offset);
             }
             out.flush()?;
             if let Some(g) = &args.group {

@@ -10,6 +10,7 @@ use anyhow::Result;
 use clap::Args;
 use std::collections::BTreeMap;
 
+use trustloop_connectors::log::PartitionReader;
 use trustloop_operators::coverage::Coverage;
 use trustloop_operators::findings::FindingsState;
 use trustloop_operators::vex::status_name;
@@ -37,14 +38,9 @@ async fn feed(backend: &Backend, topic: &str, apply: &mut dyn FnMut(&Event)) -> 
     let mut bad = 0;
     let offsets = backend.log.offsets(topic).await?;
     for (p, o) in offsets.iter().enumerate() {
-        let mut pos = o.start;
-        while pos < o.end {
-            let records = backend.log.read(topic, p as u32, pos, 10_000).await?;
-            if records.is_empty() {
-                break;
-            }
+        let mut reader = PartitionReader::new(topic, p as u32, o.start).until(o.end);
+        while let Some(records) = reader.next(&*backend.log).await? {
             for r in &records {
-                pos = r.offset + 1;
                 match backend.codec.decode(&r.value, &*backend.registry) {
                     Ok(event) => apply(&event),
                     Err(e) => {

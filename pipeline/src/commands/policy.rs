@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use trustloop_connectors::log::PartitionReader;
 use trustloop_operators::policy::{self, PolicyDoc, PolicyError};
 use trustloop_schemas::{Envelope, Event, EventTime, EventType, Policy, derive_event_id};
 
@@ -104,14 +105,9 @@ async fn latest(backend: &Backend, tenant: &str, name: &str) -> Result<Option<(i
     let topic = EventType::Policy.topic();
     let mut best: Option<(i64, String)> = None;
     for (p, o) in backend.log.offsets(topic).await?.iter().enumerate() {
-        let mut pos = o.start;
-        while pos < o.end {
-            let records = backend.log.read(topic, p as u32, pos, 10_000).await?;
-            if records.is_empty() {
-                break;
-            }
+        let mut reader = PartitionReader::new(topic, p as u32, o.start).until(o.end);
+        while let Some(records) = reader.next(&*backend.log).await? {
             for r in &records {
-                pos = r.offset + 1;
                 match backend.codec.decode(&r.value, &*backend.registry) {
                     Ok(Event::Policy(pol)) if &*pol.envelope.tenant == tenant && pol.name == name => {
                         if best.as_ref().is_none_or(|(v, _)| pol.version > *v) {

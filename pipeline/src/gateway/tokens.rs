@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use trustloop_connectors::log::{EventLog, LogError, Record};
+use trustloop_connectors::log::{EventLog, LogError, PartitionReader, Record};
 
 /// The topic tokens live on.
 pub const TOKENS_TOPIC: &str = "_trustloop_tokens";
@@ -188,15 +188,11 @@ impl TokenStore {
     /// Reads what was appended to the tokens topic since the last refresh.
     pub async fn refresh(&self) -> Result<(), TokenError> {
         let end = self.log.end_offsets(TOKENS_TOPIC).await?.first().copied().unwrap_or(0);
-        let mut next = self.read_state().next_offset;
-        while next < end {
-            let records = self.log.read(TOKENS_TOPIC, 0, next, 1000).await?;
-            if records.is_empty() {
-                break;
-            }
+        let next = self.read_state().next_offset;
+        let mut reader = PartitionReader::new(TOKENS_TOPIC, 0, next).until(end).chunk(1000);
+        while let Some(records) = reader.next(&*self.log).await? {
             let mut state = self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner);
             for r in records {
-                next = r.offset + 1;
                 let bad = |reason: String| TokenError::BadEntry { offset: r.offset, reason };
                 match serde_json::from_slice::<TokenRecord>(&r.value).map_err(|e| bad(e.to_string()))? {
                     TokenRecord::Create { id, sha256, tenant, service, roles, created_ms } => {
@@ -212,7 +208,7 @@ impl TokenStore {
                     }
                 }
             }
-            state.next_offset = next;
+            state.next_offset = reader.position();
         }
         Ok(())
     }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use tracing::Instrument;
 use trustloop_connectors::enforce::Dispatcher;
-use trustloop_connectors::log::TopicPartitionOffset;
+use trustloop_connectors::log::{PartitionReader, TopicPartitionOffset};
 use trustloop_schemas::{ActionState, Event, EventType};
 
 use super::{AdapterStats, Effect};
@@ -67,14 +67,10 @@ impl Effect for Dispatch {
         let mut handled = 0u64;
         for (p, o) in offsets.iter().enumerate() {
             let p = p as u32;
-            let mut pos = self.positions.get(&p).copied().unwrap_or(0).max(o.start);
-            while pos < o.end {
-                let records = backend.log.read(topic, p, pos, 1_000).await?;
-                if records.is_empty() {
-                    break;
-                }
+            let from = self.positions.get(&p).copied().unwrap_or(0).max(o.start);
+            let mut reader = PartitionReader::new(topic, p, from).until(o.end).chunk(1_000);
+            while let Some(records) = reader.next(&*backend.log).await? {
                 for r in records {
-                    pos = r.offset + 1;
                     handled += 1;
                     // Undecodable records are the enforcement operator's to dead-letter.
                     if let Ok(Event::EnforcementAction(action)) = backend.codec.decode(&r.value, &*backend.registry)
@@ -85,7 +81,7 @@ impl Effect for Dispatch {
                     }
                 }
             }
-            self.positions.insert(p, pos);
+            self.positions.insert(p, reader.position());
         }
         due.sort_by_key(|d| (d.0, d.1, d.2, d.3));
         let mut results = EventWriter::new(backend, EventType::EnforcementResult.topic()).await?;

@@ -1,9 +1,9 @@
 //! The runtime: drives the pure operators over the log and writes what they derive.
 //!
 //! Each operator is a [`Stage`] with its own consumer group (`trustloop.<operator>`). A pass feeds a
-//! stage every input record from its position to the end offsets seen when the pass starts, in the
-//! log's own deterministic order ([`merge`]), and appends the derived events to their topics
-//! (partitioned by key). Passes over all stages repeat until none consumes anything: the loop is
+//! stage every input record from its position to the end offsets seen when the pass starts, through
+//! the one [`Feed`] that replay drives too (the log's own deterministic merge order, then
+//! admission), and appends the derived events to their topics (partitioned by key). Passes over all stages repeat until none consumes anything: the loop is
 //! closed (verdicts become actions, actions results, results new action states) and idle.
 //!
 //! **Bounded passes.** A backlog is worked through in passes of about `pass_limit` records per
@@ -60,8 +60,8 @@ use trustloop_schemas::{DeadLetter, Envelope, Event, EventId, EventTime, EventTy
 use crate::backend::Backend;
 use crate::ingest::EventWriter;
 use crate::lineage::Lineage;
-use trustloop_connectors::log::merge::{MergePoint, MergedInput, merge_point, seq_of};
-use trustloop_replay::{Admission, admit};
+use trustloop_connectors::feed::{Admission, Fed, Feed, InputRange, MergePoint, Share, merge_point, seq_of};
+use trustloop_connectors::log::PartitionReader;
 
 /// The share of an operator's input a stage reads: all of it, or the task of one partition number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -336,7 +336,7 @@ impl Stage {
                     }
                     // Its first unprocessed input: everything it derives from it and later inputs
                     // comes at that log time or after.
-                    if let Some(r) = backend.log.read(topic, p as u32, at, 1).await?.first() {
+                    if let Some(r) = PartitionReader::first(&*backend.log, topic, p as u32, at).await? {
                         let t = r.timestamp_ms - 1;
                         frontier = Some(frontier.map_or(t, |f| f.min(t)));
                     }
@@ -393,12 +393,12 @@ impl Stage {
                 self.bounds.insert((topic.to_string(), p as u32), (o.start, o.end));
                 let from = self.positions.get(&(topic.to_string(), p as u32)).copied().unwrap_or(0).max(o.start);
                 let until = cutoff.offsets.get(&(topic.to_string(), p as u32)).map_or(o.end, |c| (*c).min(o.end));
-                ranges.push((topic.to_string(), i, p as u32, from, until));
+                ranges.push(InputRange { topic: topic.to_string(), input: i, partition: p as u32, from, until });
             }
         }
         // A span (exported as a trace when configured) for passes with input only: idle polls
         // would drown the real work.
-        let span = match ranges.iter().any(|r| r.3 < r.4) {
+        let span = match ranges.iter().any(|r| !r.is_empty()) {
             true => tracing::info_span!(
                 "stage",
                 operator = self.op.name(),
@@ -415,29 +415,32 @@ impl Stage {
         Ok(applied)
     }
 
-    /// [`Stage::pass`] over `ranges` (topic, input index, partition, from, until).
-    async fn apply(
-        &mut self,
-        backend: &Backend,
-        ranges: Vec<(String, usize, u32, i64, i64)>,
-        cutoff: &Cutoff,
-    ) -> Result<u64> {
+    /// [`Stage::pass`] over `ranges`.
+    async fn apply(&mut self, backend: &Backend, ranges: Vec<InputRange>, cutoff: &Cutoff) -> Result<u64> {
         let partitioning = self.op.partitioning();
-        // Per range (looked up once, not per record): its key, committed offset, event type, and
-        // the position reached.
-        let keys: Vec<(String, u32)> = ranges.iter().map(|r| (r.0.clone(), r.2)).collect();
+        // Per range (looked up once, not per record): its key, committed offset, and the position
+        // reached.
+        let keys: Vec<(String, u32)> = ranges.iter().map(|r| (r.topic.clone(), r.partition)).collect();
         let committed: Vec<Option<i64>> = keys.iter().map(|k| self.committed.get(k).copied()).collect();
-        let expected: Vec<Option<EventType>> = keys.iter().map(|k| EventType::from_topic(&k.0)).collect();
-        // Per range: whether it is this task's partition of a keyed input (its events' keys are
-        // checked), and whether this task writes its dead letters.
-        let keyed: Vec<bool> = expected.iter().map(|t| t.is_some_and(|t| self.task.keyed(partitioning, t))).collect();
-        let speaks: Vec<bool> = keys.iter().zip(&keyed).map(|(k, keyed)| *keyed || self.task.speaks_for(k.1)).collect();
+        // Per range: whether this task writes its dead letters (its partition of a keyed input, or
+        // the one that speaks for a partition every task reads).
+        let speaks: Vec<bool> = keys
+            .iter()
+            .map(|(topic, p)| {
+                let keyed = EventType::from_topic(topic).is_some_and(|t| self.task.keyed(partitioning, t));
+                keyed || self.task.speaks_for(*p)
+            })
+            .collect();
         let mut reached: Vec<Option<i64>> = vec![None; keys.len()];
         let until_time = match self.upstream.is_empty() {
             true => None,
             false => self.upstream_frontier(backend).await?,
         };
-        let mut input = MergedInput::new(backend.log.clone(), ranges).until_time(until_time).until(cutoff.until);
+        let share = Share { task: self.task.id, count: self.task.count };
+        // The same feed replay drives: what is fed here is what a replay feeds.
+        let mut input = Feed::new(backend.log.clone(), &backend.codec, &*backend.registry, &*self.op, share, ranges)
+            .until_time(until_time)
+            .until(cutoff.until);
         if let Some(chunk) = cutoff.chunk {
             input = input.chunk(chunk);
         }
@@ -456,8 +459,8 @@ impl Stage {
         let mut applied = 0u64;
         // The latest input applied (log time and sequence number): what `on_idle` outputs derive from.
         let mut last: (i64, Option<u64>) = (0, None);
-        while let Some((range, record)) =
-            input.next_indexed().await.with_context(|| format!("reading the inputs of {group}"))?
+        while let Some(Fed { range, record, admission, .. }) =
+            input.next(&*self.op).await.with_context(|| format!("reading the inputs of {group}"))?
         {
             let replay = committed[range].is_some_and(|c| record.offset < c);
             reached[range] = Some(record.offset + 1);
@@ -467,19 +470,15 @@ impl Stage {
                 self.stats.replayed += 1;
             }
             let speak = !replay && speaks[range];
-            // The same admission replay applies (trustloop_replay::admit): what is fed here is what
-            // a replay feeds.
-            let keyed_count = keyed[range].then_some(self.task.count);
-            let event =
-                match admit(&record, expected[range], &backend.codec, &*backend.registry, &*self.op, keyed_count) {
-                    Admission::Apply(event) => event,
-                    Admission::Reject { kind, reason } => {
-                        if speak {
-                            self.dead_letter(&mut writers, &record, kind, &reason).await?;
-                        }
-                        continue;
+            let event = match admission {
+                Admission::Apply(event) => event,
+                Admission::Reject { kind, reason } => {
+                    if speak {
+                        self.dead_letter(&mut writers, &record, kind, &reason).await?;
                     }
-                };
+                    continue;
+                }
+            };
             let outputs = self.op.apply(&Input::new(&record.topic, record.partition as i32, record.offset, &event));
             let cause = (record.timestamp_ms, seq_of(&record));
             last = last.max(cause);
@@ -696,11 +695,11 @@ async fn written_since_marks(
             .await
             .with_context(|| format!("committed offsets of {marks_group} on {topic}"))?;
         for (p, o) in offsets.iter().enumerate() {
-            let mut at = marks.get(p).copied().flatten().unwrap_or(o.start).max(o.start);
-            while at < o.end {
-                let records = backend.log.read(topic, p as u32, at, 1_000).await?;
-                let Some(last) = records.last() else { break };
-                at = last.offset + 1;
+            let at = marks.get(p).copied().flatten().unwrap_or(o.start).max(o.start);
+            // Every record up to the end offset: a read that comes back with nothing yet is read
+            // again, never taken for the end (a duplicate would get through).
+            let mut reader = PartitionReader::new(*topic, p as u32, at).until(o.end).chunk(1_000);
+            while let Some(records) = reader.next(&*backend.log).await? {
                 for r in &records {
                     // An undecodable record has no id to match: nothing derived can be it.
                     if let Ok(e) = backend.codec.decode(&r.value, &*backend.registry) {
@@ -821,8 +820,8 @@ async fn cutoff(backend: &Backend, stages: &[Stage], pass_limit: u64) -> Result<
             // if that comes later (a producer's clock may go back): the pass takes that record at
             // least, so it always makes progress.
             let at = |offset: i64| async move {
-                let records = backend.log.read(topic, p, offset, 1).await?;
-                anyhow::Ok(records.first().map(merge_point))
+                let record = PartitionReader::first(&*backend.log, topic, p, offset).await?;
+                anyhow::Ok(record.as_ref().map(merge_point))
             };
             let (next, ahead) = (at(slowest).await?, at(slowest.saturating_add(limit)).await?);
             if let Some(point) = next.max(ahead) {
@@ -932,4 +931,59 @@ pub async fn run_until_idle_observed(
         report.stages.entry(s.name()).or_default().merge(&s.stats);
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use trustloop_connectors::log::Record;
+    use trustloop_connectors::log::conformance::Hiccups;
+    use trustloop_operators::trust::TrustState;
+    use trustloop_schemas::Telemetry;
+
+    use super::*;
+    use crate::backend::BackendArgs;
+
+    /// An event with id `i` (what the de-duplication scan looks at is the id).
+    fn event(i: u128) -> Event {
+        Event::Telemetry(Telemetry {
+            envelope: Envelope {
+                event_id: EventId(uuid::Uuid::from_u128(i + 1)),
+                tenant: "acme".into(),
+                key: "host-1".into(),
+                event_time: EventTime::from_micros(1_700_000_000_000_000),
+                source: "test".into(),
+                schema_version: 1,
+            },
+            entity: "host-1".into(),
+            kind: "auth_failure".into(),
+            value: 1.0,
+            attributes: BTreeMap::new(),
+            unit: None,
+        })
+    }
+
+    /// The exactly-once de-duplication scan reads every output past the marks, also through reads
+    /// that come back with nothing yet (as Kafka's do after an idle fetch): one taken for the end
+    /// would leave outputs out of the scan, and a re-derived duplicate would be written again.
+    #[tokio::test]
+    async fn the_deduplication_scan_reads_past_a_read_with_nothing_yet() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut backend = Backend::open(&BackendArgs::embedded(dir.path())).await.expect("backend");
+        // Outputs a run wrote to the trust operator's topic before dying uncommitted: no marks.
+        let topic = EventType::TrustScore.topic();
+        let written: Vec<Event> = (0..25).map(event).collect();
+        for (i, chunk) in written.chunks(10).enumerate() {
+            let records = chunk.iter().map(|e| Record::new(None, backend.codec.encode(e).expect("encode"))).collect();
+            backend.log.append(topic, i as u32 % backend.partitions, records).await.expect("append");
+        }
+        let hiccups = Arc::new(Hiccups::new(backend.log.clone()));
+        backend.log = hiccups.clone();
+
+        let stage = Stage::new(&backend, Box::new(TrustState::new())).await.expect("stage");
+        let expected: HashSet<EventId> = written.iter().map(|e| e.envelope().event_id).collect();
+        assert_eq!(stage.already_written, expected, "every output past the marks is known");
+        assert!(hiccups.hiccups() > 0, "the log answered some reads with nothing yet");
+    }
 }

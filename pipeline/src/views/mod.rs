@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
+use trustloop_connectors::log::PartitionReader;
 use trustloop_schemas::EventType;
 
 use crate::backend::Backend;
@@ -95,7 +96,7 @@ impl Views {
             let topic = ty.topic();
             for (p, o) in backend.log.offsets(topic).await?.iter().enumerate() {
                 let partition = p as u32;
-                let mut pos = match self.position(topic, partition).await? {
+                let from = match self.position(topic, partition).await? {
                     Some(at) if at >= o.start => at,
                     Some(at) => {
                         tracing::warn!(
@@ -109,10 +110,9 @@ impl Views {
                     }
                     None => o.start,
                 };
-                while pos < o.end {
-                    let records = backend.log.read(topic, partition, pos, CHUNK).await?;
-                    let Some(last) = records.last() else { break };
-                    let next = last.offset + 1;
+                let mut reader = PartitionReader::new(topic, partition, from).until(o.end).chunk(CHUNK);
+                while let Some(records) = reader.next(&*backend.log).await? {
+                    let next = reader.position();
                     let mut changes = Vec::with_capacity(records.len());
                     for r in &records {
                         match backend.codec.decode(&r.value, &*backend.registry) {
@@ -125,7 +125,6 @@ impl Views {
                     }
                     self.commit(topic, partition, &changes, next).await?;
                     report.read += records.len() as u64;
-                    pos = next;
                 }
             }
         }

@@ -51,7 +51,7 @@ use serde::{Deserialize, Serialize};
 
 use self::partition::Partition;
 use crate::log::{
-    Appended, EventLog, LogError, LogResult, PartitionOffsets, Record, ScanVisitor, StoredRecord, TopicInfo,
+    Appended, EventLog, LogError, LogResult, PartitionOffsets, ReadBatch, Record, ScanVisitor, TopicInfo,
     TopicPartitionOffset, validate_name,
 };
 
@@ -320,7 +320,7 @@ impl EventLog for EmbeddedLog {
         true
     }
 
-    async fn read(&self, topic: &str, partition: u32, offset: i64, max_records: usize) -> LogResult<Vec<StoredRecord>> {
+    async fn read(&self, topic: &str, partition: u32, offset: i64, max_records: usize) -> LogResult<ReadBatch> {
         let t = self.topic(topic)?;
         self.partition(&t, topic, partition)?.read(offset, max_records)
     }

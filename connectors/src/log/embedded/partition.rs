@@ -14,7 +14,7 @@ use bytes::Bytes;
 
 use super::batch::{self, BODY_PREFIX, BatchHeader, HEADER_LEN};
 use super::{EmbeddedOptions, FsyncPolicy, open_file};
-use crate::log::{LogError, LogResult, Record, StoredRecord};
+use crate::log::{LogError, LogResult, ReadBatch, Record};
 
 /// One index entry on disk: `[i64 batch base offset][u64 byte position]`, little-endian.
 const INDEX_ENTRY: usize = 16;
@@ -538,10 +538,14 @@ impl Partition {
         Ok(Some((end, plan)))
     }
 
-    /// Reads up to `max` records from `offset`.
-    pub(super) fn read(&self, offset: i64, max: usize) -> LogResult<Vec<StoredRecord>> {
+    /// Reads up to `max` records from `offset`, saying whether that reached the end (every offset
+    /// below the end offset holds a record: an empty read is the end, or a read of no records).
+    pub(super) fn read(&self, offset: i64, max: usize) -> LogResult<ReadBatch> {
         let want_end = offset.saturating_add(i64::try_from(max).unwrap_or(i64::MAX));
-        let Some((end, plan)) = self.plan(offset, want_end)? else { return Ok(Vec::new()) };
+        let Some((end, plan)) = self.plan(offset, want_end)? else {
+            let end = self.read_state().end();
+            return Ok(ReadBatch::new(Vec::new(), offset, end));
+        };
         let mut out = Vec::with_capacity(max.min((end - offset) as usize).min(1 << 16));
         // The base offset the next batch must have (batches are contiguous, also across segments).
         let mut expect: Option<i64> = None;
@@ -577,7 +581,7 @@ impl Partition {
                 break;
             }
         }
-        Ok(out)
+        Ok(ReadBatch::new(out, offset, end))
     }
 
     /// Visits the records `offset..until` (see [`crate::log::EventLog::scan`]), reading batch after

@@ -6,8 +6,8 @@ use bytes::Bytes;
 use proptest::prelude::*;
 
 use super::*;
-use crate::log::Header;
 use crate::log::conformance::read_to_end;
+use crate::log::{Header, StoredRecord};
 
 /// Keeps the temporary directory alive as long as the log.
 struct TempLog {
@@ -432,7 +432,7 @@ proptest! {
             }
             check(got);
             let reopened = EmbeddedLog::open(dir.path(), options).expect("reopen");
-            check(reopened.read("p", 0, 0, usize::MAX).await.expect("read all"));
+            check(reopened.read("p", 0, 0, usize::MAX).await.expect("read all").into_records());
         });
     }
 }

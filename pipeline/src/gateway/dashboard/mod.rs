@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use trustloop_connectors::log::PartitionReader;
 use trustloop_schemas::{Event, EventType, FindingChange};
 
 use super::Gateway;
@@ -219,15 +220,15 @@ impl Feed {
                 if pos >= o.end {
                     continue;
                 }
-                let mut next = pos;
+                let mut reader = PartitionReader::new(topic, partition, pos).until(o.end);
                 let mut decoded = Vec::new();
-                while next < o.end && decoded.len() < CHUNK {
-                    let records = backend.log.read(topic, partition, next, 10_000).await?;
-                    let Some(last) = records.last() else { break };
-                    next = last.offset + 1;
+                while decoded.len() < CHUNK
+                    && let Some(records) = reader.next(&*backend.log).await?
+                {
                     decoded
                         .extend(records.iter().filter_map(|r| backend.codec.decode(&r.value, &*backend.registry).ok()));
                 }
+                let next = reader.position();
                 let mut st = self.write();
                 st.events_read += decoded.len() as u64;
                 for e in &decoded {

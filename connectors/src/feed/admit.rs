@@ -1,7 +1,7 @@
 //! Admission: what the runtime does with a record before an operator sees it. One function, used by
 //! the runtime and by replay, so a replay feeds an operator exactly what the live run fed it.
 
-use trustloop_connectors::log::{StoredRecord, partition_for_key};
+use crate::log::{StoredRecord, partition_for_key};
 use trustloop_operators::operator::Operator;
 use trustloop_schemas::{Event, EventCodec, EventType, WriterSchemas};
 
