@@ -8,8 +8,10 @@ use std::process::Output;
 
 use serde_json::Value;
 
+mod support;
+
 fn trustloop(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    trustloop_e2e::trustloop_cli(env!("CARGO_BIN_EXE_trustloop"), dir, args, stdin)
+    support::trustloop_cli(dir, args, stdin)
 }
 
 fn ok(out: &Output) -> String {
@@ -125,9 +127,7 @@ fn sql_over_the_demo_matches_what_the_topics_hold() {
     // A reader that goes away (`| head`) ends the output quietly, not with a panic.
     {
         use std::io::BufRead as _;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trustloop"))
-            .arg("--data")
-            .arg(dir)
+        let mut child = support::cli_on(dir)
             .args(["sql", "SELECT * FROM telemetry"])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
