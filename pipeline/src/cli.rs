@@ -27,6 +27,13 @@ pub struct Cli {
     #[arg(long, global = true, env = "TRUSTLOOP_OTLP_ENDPOINT", value_name = "URL")]
     pub otlp_endpoint: Option<String>,
 
+    /// Take TIME (RFC 3339) as the current time wherever trustloop stamps one: events read without
+    /// an event time, imported inventories (lockfiles, SBOMs), applied policies, dead letters. For
+    /// reproducible imports: the same inputs then make the same events, id for id (the regression
+    /// cases under `tests/cases/` pin it). Decisions never read the clock, with or without it.
+    #[arg(long, global = true, env = "TRUSTLOOP_NOW", value_name = "TIME")]
+    pub now: Option<String>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

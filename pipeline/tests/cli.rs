@@ -1,24 +1,16 @@
 //! Black-box tests of the `trustloop` binary: produce → consume round trips on both backends, dead
 //! letters, consumer groups and torn-tail recovery (the demo has its own test file).
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
 
+mod support;
+use support::json_lines;
+
 fn trustloop(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trustloop"))
-        .args(args)
-        .env_remove("TRUSTLOOP_DATA")
-        .env_remove("TRUSTLOOP_BROKERS")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn trustloop");
-    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
-    child.wait_with_output().expect("wait")
+    support::output(support::cli().args(args), stdin)
 }
 
 fn data_args(dir: &Path) -> Vec<String> {
@@ -29,13 +21,6 @@ fn run(base: &[String], args: &[&str], stdin: &str) -> Output {
     let mut all: Vec<&str> = base.iter().map(String::as_str).collect();
     all.extend_from_slice(args);
     trustloop(&all, stdin)
-}
-
-fn json_lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
-        .collect()
 }
 
 const GOOD: &str = r#"{"tenant":"acme","entity":"host-17","kind":"auth_failure","value":1.0,"event_time":"2026-11-01T12:00:00Z","attributes":{"source":"sshd"}}

@@ -19,6 +19,8 @@ use trustloop::ops::Ops;
 use trustloop::ops::server::Server;
 use trustloop_schemas::{Envelope, Event, EventId, EventTime, Outcome, SubjectKind, Verdict};
 
+mod support;
+
 /// One HTTP/1.1 request with a JSON body (or none); the status and the JSON answer.
 async fn http_json(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> Option<(u16, Value)> {
     let mut stream = TcpStream::connect(addr).await.ok()?;
@@ -263,7 +265,7 @@ fn verdict(subject: &str, i: u128) -> Event {
 #[ignore = "needs Debian's chromium and chromium-driver: run `cargo xtask test`, which installs them"]
 fn the_dashboard_shows_live_data_in_chromium() {
     let root = tempfile::tempdir().expect("tempdir");
-    let out = trustloop_e2e::trustloop_cli(env!("CARGO_BIN_EXE_trustloop"), root.path(), &["demo"], "");
+    let out = support::trustloop_cli(root.path(), &["demo"], "");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let driver = Driver::start();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");

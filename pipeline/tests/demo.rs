@@ -4,19 +4,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
+mod support;
+
 fn trustloop(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trustloop"))
-        .arg("--data")
-        .arg(dir)
-        .args(args)
-        .env_remove("TRUSTLOOP_DATA")
-        .env_remove("TRUSTLOOP_BROKERS")
-        .output()
-        .expect("run trustloop")
+    support::trustloop_cli(dir, args, "")
 }
 
 fn consume(dir: &Path, topic: &str) -> Vec<Value> {

@@ -25,6 +25,8 @@ use trustloop::backend::{Backend, BackendArgs};
 use trustloop::commands::demo::DemoInputs;
 use trustloop_connectors::log::{Record, TopicPartitionOffset};
 
+mod support;
+
 /// Hosts in the fleet: enough telemetry that a run takes a few seconds.
 const ENTITIES: u32 = 400;
 const SEED: u64 = 11;
@@ -59,7 +61,7 @@ impl Target {
     }
 
     fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trustloop"));
+        let mut cmd = support::cli();
         match self {
             Target::Embedded(dir) => {
                 cmd.arg("--data").arg(dir).args(["--partitions", "3", "--fsync", "never"]);
@@ -67,9 +69,6 @@ impl Target {
             Target::Kafka(brokers) => {
                 cmd.args(["--brokers", brokers.as_str(), "--partitions", "3", "-X", TANSU_BATCHES]);
             }
-        }
-        for v in ["TRUSTLOOP_DATA", "TRUSTLOOP_BROKERS", "TRUSTLOOP_PARTITIONS", "TRUSTLOOP_CONFIG"] {
-            cmd.env_remove(v);
         }
         cmd
     }

@@ -21,6 +21,8 @@ use trustloop::ops::Ops;
 use trustloop::ops::server::Server;
 use trustloop_schemas::{Envelope, Event, EventId, EventTime, Telemetry};
 
+mod support;
+
 /// An HTTP answer.
 #[derive(Debug)]
 struct Answer {
@@ -665,7 +667,7 @@ fn base64(text: &str) -> String {
 #[test]
 fn the_demo_s_verdicts_are_served_and_replay_to_match_for_their_tenant_only() {
     let root = tempfile::tempdir().expect("tempdir");
-    let out = trustloop_e2e::trustloop_cli(env!("CARGO_BIN_EXE_trustloop"), root.path(), &["demo"], "");
+    let out = support::trustloop_cli(root.path(), &["demo"], "");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     rt.block_on(async {

@@ -42,6 +42,8 @@ use trustloop::commands::demo::{DemoInputs, enforcement_config};
 use trustloop_schemas::json::event_to_json;
 use trustloop_schemas::{Event, EventType};
 
+mod support;
+
 /// Hosts in the fleet (the demo's default is 300): twelve hours of telemetry, ~9 000 lines.
 const ENTITIES: u32 = 60;
 /// The demo's default seed.
@@ -125,18 +127,12 @@ impl Scenario {
 
     /// The `trustloop run --until-idle` command with the demo's adapters.
     fn command(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_trustloop"));
+        let mut command = support::cli_on(&self.root.join("log"));
         command
-            .arg("--data")
-            .arg(self.root.join("log"))
             .args(["--partitions", &self.partitions.to_string(), "--fsync", "never"])
             .args(["run", "--until-idle", "--json", "--config"])
             .arg(self.root.join("trustloop.toml"))
-            .args(&self.run_args)
-            .env_remove("TRUSTLOOP_DATA")
-            .env_remove("TRUSTLOOP_BROKERS")
-            .env_remove("TRUSTLOOP_PARTITIONS")
-            .env_remove("TRUSTLOOP_CONFIG");
+            .args(&self.run_args);
         command
     }
 

@@ -3,10 +3,11 @@
 //! kcat produced from a file — against librdkafka's mock cluster and against Tansu, both on
 //! 127.0.0.1.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use trustloop_schemas::{Envelope, Event, EventCodec, EventId, EventTime, EventType, NoWriterSchemas, Telemetry};
+
+mod support;
 
 /// A broker for one test: the mock cluster (topics provisioned through its own API) or Tansu (one
 /// record per producer batch; see the broker-gap tests).
@@ -40,17 +41,10 @@ impl Broker {
 
 fn trustloop(broker: &Broker, args: &[&str], stdin: &str) -> Output {
     let brokers = broker.brokers();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trustloop"))
-        .args(["--brokers", &brokers, "--partitions", "1"])
-        .args(broker.extra())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn trustloop");
-    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("stdin");
-    child.wait_with_output().expect("wait")
+    support::output(
+        support::cli().args(["--brokers", &brokers, "--partitions", "1"]).args(broker.extra()).args(args),
+        stdin,
+    )
 }
 
 fn kcat() -> std::path::PathBuf {

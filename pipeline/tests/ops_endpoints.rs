@@ -22,12 +22,11 @@ impl Drop for Service {
     }
 }
 
+mod support;
+
 fn trustloop(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trustloop"));
-    cmd.arg("--data").arg(dir).args(["--partitions", "2"]);
-    for var in ["TRUSTLOOP_DATA", "TRUSTLOOP_BROKERS", "TRUSTLOOP_LISTEN", "TRUSTLOOP_CONFIG", "TRUSTLOOP_POLL_MS"] {
-        cmd.env_remove(var);
-    }
+    let mut cmd = support::cli_on(dir);
+    cmd.args(["--partitions", "2"]);
     cmd
 }
 

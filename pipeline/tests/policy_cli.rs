@@ -1,31 +1,12 @@
 //! Black-box tests of `trustloop policy check | apply | default` on the embedded log.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
 use trustloop_operators::policy;
 
-fn trustloop(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trustloop"))
-        .arg("--data")
-        .arg(data)
-        .args(["--partitions", "1"])
-        .args(args)
-        .env_remove("TRUSTLOOP_DATA")
-        .env_remove("TRUSTLOOP_BROKERS")
-        .env_remove("TRUSTLOOP_TENANT")
-        .output()
-        .expect("run trustloop")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+mod support;
+use support::{stderr, stdout, trustloop};
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);

@@ -11,8 +11,10 @@ use std::process::Output;
 
 use serde_json::Value;
 
+mod support;
+
 fn trustloop(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    trustloop_e2e::trustloop_cli(env!("CARGO_BIN_EXE_trustloop"), dir, args, stdin)
+    support::trustloop_cli(dir, args, stdin)
 }
 
 fn ok(out: &Output) -> String {

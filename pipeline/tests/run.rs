@@ -2,7 +2,7 @@
 //! and the rest flows; a second run restores the operators by replay and writes nothing twice.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -10,22 +10,10 @@ use trustloop_connectors::log::embedded::{EmbeddedLog, EmbeddedOptions};
 use trustloop_connectors::log::{EventLog, Record};
 use trustloop_schemas::{DeadLetter, Envelope, Event, EventCodec, EventId, EventTime};
 
+mod support;
+
 fn trustloop(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trustloop"))
-        .arg("--data")
-        .arg(dir)
-        .args(["--partitions", "2"])
-        .args(args)
-        .env_remove("TRUSTLOOP_DATA")
-        .env_remove("TRUSTLOOP_BROKERS")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn trustloop");
-    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
-    child.wait_with_output().expect("wait")
+    support::output(support::cli_on(dir).args(["--partitions", "2"]).args(args), stdin)
 }
 
 /// Produces JSON `lines` to `topic`; the producer must succeed.

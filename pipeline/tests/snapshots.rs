@@ -9,12 +9,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 use trustloop::backend::{Backend, BackendArgs};
 use trustloop::commands::demo::DemoInputs;
 use trustloop_schemas::json::event_to_json;
+
+mod support;
 
 const DERIVED: [&str; 5] = ["findings", "trust-scores", "verdicts", "actions", "dlq"];
 
@@ -27,15 +28,9 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn run(dir: &Path, extra: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_trustloop"))
-        .arg("--data")
-        .arg(dir)
+    let out = support::cli_on(dir)
         .args(["--partitions", "2", "--fsync", "never", "run", "--until-idle", "--json"])
         .args(extra)
-        .env_remove("TRUSTLOOP_DATA")
-        .env_remove("TRUSTLOOP_BROKERS")
-        .env_remove("TRUSTLOOP_CONFIG")
-        .env_remove("TRUSTLOOP_NO_SNAPSHOTS")
         .output()
         .expect("run trustloop");
     assert!(out.status.success(), "trustloop run failed: {}", String::from_utf8_lossy(&out.stderr));

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sqlx::Row;
 
+mod support;
+
 /// One HTTP/1.1 request; status and body.
 fn http(addr: &str, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
     let mut stream = std::net::TcpStream::connect(addr).expect("connect");
@@ -49,7 +51,7 @@ fn three_members_a_gateway_and_the_views_work_as_one() {
     let pg = trustloop_e2e::PostgresServer::start().expect("PostgreSQL");
     let tmp = tempfile::tempdir().expect("tempdir");
     let trustloop = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_trustloop"));
+        let mut c = support::cli();
         c.args(["--brokers", &brokers, "--partitions", "3"]).env("TRUSTLOOP_LOG", "info");
         c
     };

@@ -14,6 +14,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use prost::Message as _;
 
+mod support;
+
 /// One span as the collector saw it: its name, its attributes and its resource's attributes.
 #[derive(Debug, Clone)]
 struct Span {
@@ -91,7 +93,7 @@ fn collector() -> (String, Received) {
 }
 
 fn trustloop(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let out = trustloop_e2e::trustloop_cli(env!("CARGO_BIN_EXE_trustloop"), dir, args, stdin);
+    let out = support::trustloop_cli(dir, args, stdin);
     assert!(out.status.success(), "trustloop {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     out
 }
@@ -152,9 +154,7 @@ fn one_trace_follows_an_event_from_ingest_through_every_operator_to_its_dispatch
     .expect("token")
     .trim()
     .to_string();
-    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_trustloop"))
-        .args(["--data"])
-        .arg(dir.path())
+    let mut serve = support::cli_on(dir.path())
         .args(["--fsync", "never", "--otlp-endpoint", &url, "serve", "--listen", "127.0.0.1:0"])
         .stderr(std::process::Stdio::piped())
         .spawn()

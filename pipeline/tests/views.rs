@@ -9,8 +9,10 @@ use std::process::Output;
 use serde_json::Value;
 use sqlx::Row;
 
+mod support;
+
 fn trustloop(dir: &Path, args: &[&str]) -> Output {
-    trustloop_e2e::trustloop_cli(env!("CARGO_BIN_EXE_trustloop"), dir, args, "")
+    support::trustloop_cli(dir, args, "")
 }
 
 fn ok(out: &Output) -> String {

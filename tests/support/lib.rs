@@ -222,32 +222,6 @@ pub const TRUSTLOOP_TOPICS: [&str; 15] = [
     "epss",
 ];
 
-/// Runs the `trustloop` binary `bin` on the embedded log in `data` with `args` and `stdin` piped in,
-/// without the environment variables that could point it elsewhere; returns what it did.
-pub fn trustloop_cli(bin: &str, data: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
-    use std::io::Write;
-    let mut child = Command::new(bin)
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .env_remove("TRUSTLOOP_DATA")
-        .env_remove("TRUSTLOOP_BROKERS")
-        .env_remove("TRUSTLOOP_STATE_DIR")
-        .env_remove("TRUSTLOOP_OTLP_ENDPOINT")
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        .env_remove("OTEL_SERVICE_NAME")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {bin}: {e}"));
-    if let Some(mut input) = child.stdin.take() {
-        input.write_all(stdin.as_bytes()).unwrap_or_else(|e| panic!("write the stdin of {bin}: {e}"));
-    }
-    child.wait_with_output().unwrap_or_else(|e| panic!("wait for {bin}: {e}"))
-}
-
 /// The directory of a Debian PostgreSQL server's programs (`/usr/lib/postgresql/<version>/bin`),
 /// the newest installed; `TRUSTLOOP_PG_BIN` overrides it.
 pub fn postgres_bin_dir() -> Option<PathBuf> {

@@ -1,6 +1,7 @@
 //! One module per command.
 
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 use anyhow::Result;
 
@@ -24,6 +25,9 @@ pub mod views;
 
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
+    if let Some(now) = &cli.now {
+        pin_now(parse_time("--now", now)?);
+    }
     match cli.command {
         Command::Topics(args) => topics::run(&cli.backend, args).await,
         Command::Produce(args) => produce::run(&cli.backend, args).await,
@@ -43,10 +47,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// The current wall-clock time in microseconds since the Unix epoch (ingest defaults only: no
-/// decision ever reads the clock).
+/// The time `--now` pinned, in microseconds since the Unix epoch.
+static NOW: OnceLock<i64> = OnceLock::new();
+
+/// Takes `at` as the current time of [`now_micros`] for the rest of the process (`--now`); the
+/// first pin stands.
+pub fn pin_now(at: trustloop_schemas::EventTime) {
+    let _ = NOW.set(at.as_micros());
+}
+
+/// The current time in microseconds since the Unix epoch: the wall clock, or the time `--now`
+/// pinned (ingest defaults only: no decision ever reads the clock).
 pub fn now_micros() -> i64 {
-    chrono::Utc::now().timestamp_micros()
+    NOW.get().copied().unwrap_or_else(|| chrono::Utc::now().timestamp_micros())
 }
 
 /// A command-line time (RFC 3339, e.g. `2026-03-03T00:00:00Z`) given to `flag`.
