@@ -64,8 +64,8 @@ use std::sync::Arc;
 use trustloop_schemas::{Advisory, AdvisoryChange, Event, EventType, Finding, FindingChange, Texts, derive_event_id};
 
 use crate::decision::accept::ActivePolicy;
-use crate::impact::ImpactState;
 use crate::impact::fx::FxHashMap;
+use crate::impact::{ImpactState, PackageKey};
 use crate::input::Input;
 use crate::intel::{Intel, upstream_cves, vulnerability_cves};
 use crate::operator::Operator;
@@ -332,8 +332,13 @@ impl FindingsState {
         if changed.is_empty() && !aliases_changed {
             touched.clear();
         }
+        let face_before = merge::Face::of(self.impact.advisory(&a.id));
         let deltas = self.impact.apply(&event);
         let mut out = self.complete(deltas);
+        let face_now = merge::Face::of(current);
+        if face_now != face_before {
+            self.show_face(&mut out, &a.id, &face_before, &face_now, event.envelope());
+        }
         if !touched.is_empty() {
             // The alias groups (or the CVEs they carry) changed: re-evaluate their open findings
             // (those impact just emitted already carry the new view and intelligence).
@@ -350,6 +355,31 @@ impl FindingsState {
             self.vulns.remove(&a.id);
         }
         out
+    }
+
+    /// Adds to `out` the open findings of the other advisories of `id`'s group at the packages it
+    /// names (`before` or `now`) that `out` does not hold yet: what they list of it (its severity,
+    /// whether it is withdrawn or names the package without affecting the version) changed with it.
+    fn show_face(
+        &self,
+        out: &mut Vec<Finding>,
+        id: &str,
+        before: &merge::Face,
+        now: &merge::Face,
+        cause: &trustloop_schemas::Envelope,
+    ) {
+        let vuln = self.vuln_of(id);
+        let others: Vec<&String> = vuln.members.iter().filter(|m| *m != id).collect();
+        if others.is_empty() {
+            return;
+        }
+        let named = |f: &Finding| {
+            PackageKey::new(&f.ecosystem, &f.package_name)
+                .is_some_and(|p| before.packages.contains(&p) || now.packages.contains(&p))
+        };
+        let done: BTreeSet<(String, OpenKey)> = out.iter().map(|f| (f.advisory_id.to_string(), open_key(f))).collect();
+        let more = self.findings_after(others, cause);
+        out.extend(more.into_iter().filter(|f| named(f) && !done.contains(&(f.advisory_id.to_string(), open_key(f)))));
     }
 
     /// Recomputes the vulnerability of the advisories named by `touched` (id keys); returns the

@@ -18,6 +18,10 @@
 //!   of each advisory whose group changed is re-emitted under the group's new name, and the findings
 //!   under the old name that no source holds any more are closed — deterministically, in the same
 //!   batch.
+//! * **A member that changes without a delta there** (its severity, its withdrawal, the packages
+//!   it names: what the other members' findings list of it as a disagreement): the other members'
+//!   open findings at the packages it names are re-emitted with what they disagree on now
+//!   ([`Face`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -86,6 +90,29 @@ impl Known {
         self.name = vuln.name.clone();
         self.alone = vuln.single() || vuln.contested.is_empty();
         self.vuln = vuln;
+    }
+}
+
+/// What the findings of the other advisories of its group show of an advisory beyond their own
+/// deltas: its severity, whether it is withdrawn, and the packages it names (where it disagrees as
+/// "not affected" or "withdrawn"). When it changes, those findings are re-emitted.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(super) struct Face {
+    severity: Option<String>,
+    withdrawn: bool,
+    /// The packages it names.
+    pub packages: BTreeSet<PackageKey>,
+}
+
+impl Face {
+    /// The face of `a` (`None`: deleted or not known).
+    pub fn of(a: Option<&Advisory>) -> Face {
+        let Some(a) = a else { return Face::default() };
+        Face {
+            severity: a.severity.first().map(|s| s.score.clone()),
+            withdrawn: a.withdrawn.is_some(),
+            packages: packages_of(a),
+        }
     }
 }
 

@@ -545,6 +545,36 @@ fn a_source_whose_ranges_miss_the_version_is_a_disagreement_not_a_source() {
 }
 
 #[test]
+fn a_change_of_a_source_that_holds_nothing_there_re_emits_what_the_others_list_of_it() {
+    let rustsec = source(1, "RUSTSEC-2024-0336", &["CVE-2024-32650"], "0.21.11", HIGH);
+    let ghsa = source(2, "GHSA-6g7w-8wpp-frhj", &["CVE-2024-32650"], "0.21.10", HIGH);
+    let mut s = FindingsState::default();
+    feed(&mut s, &[&rustsec, &ghsa, &release(3, "0.21.10")]);
+    let fields = |f: &Finding| -> Vec<(String, Vec<String>)> {
+        f.disagreements
+            .iter()
+            .map(|d| (d.field.to_string(), d.values.iter().map(|v| v.to_string()).collect()))
+            .collect()
+    };
+    // GHSA, which does not affect 0.21.10, is withdrawn: no delta of its own, but the finding
+    // RustSec holds lists it, and is re-emitted saying so.
+    let out = s.apply_event(&withdrawn(&ghsa, 4));
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert_eq!((out[0].change, out[0].advisory_id.as_ref()), (FindingChange::Opened, "RUSTSEC-2024-0336"));
+    assert_eq!(
+        fields(&out[0]),
+        [("withdrawn".to_string(), vec!["RUSTSEC-2024-0336=published".into(), "GHSA-6g7w-8wpp-frhj=withdrawn".into()])]
+    );
+    assert_eq!(fields(&out[0]), fields(&s.open_findings()[0]));
+    // Deleted, it is listed no more.
+    let out = s.apply_event(&deleted(&ghsa, 5));
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert!(out[0].disagreements.is_empty(), "{out:#?}");
+    // The same advisory again, unchanged: nothing to say.
+    assert_eq!(s.apply_event(&source(6, "RUSTSEC-2024-0336", &["CVE-2024-32650"], "0.21.11", HIGH)).len(), 0);
+}
+
+#[test]
 fn groups_that_merge_later_re_key_their_findings() {
     let mut s = FindingsState::default();
     let rustsec = source(1, "RUSTSEC-2024-0336", &[], "0.21.11", HIGH);
@@ -612,8 +642,8 @@ mod merging {
     use super::*;
 
     /// An identity of an open finding and what it lists: (release version, vulnerability, purl) →
-    /// (advisory carried, sources).
-    type Open = BTreeMap<(String, String, String), (String, Vec<String>)>;
+    /// (advisory carried, sources, disagreements as `field: values`).
+    type Open = BTreeMap<(String, String, String), (String, Vec<String>, Vec<String>)>;
 
     fn replay(deltas: &[Finding], open: &mut Open) {
         for f in deltas {
@@ -621,7 +651,9 @@ mod merging {
             match f.change {
                 FindingChange::Opened => {
                     let sources = f.sources.iter().map(|s| s.advisory_id.to_string()).collect();
-                    open.insert(key, (f.advisory_id.to_string(), sources));
+                    let disagreements =
+                        f.disagreements.iter().map(|d| format!("{}: {}", d.field, d.values.join(" "))).collect();
+                    open.insert(key, (f.advisory_id.to_string(), sources, disagreements));
                 }
                 FindingChange::Closed => {
                     assert!(open.remove(&key).is_some(), "closing a finding that is not open: {f:#?}");
@@ -661,7 +693,8 @@ mod merging {
 
         /// However sources, aliases, withdrawals, deletes and releases interleave: replaying the
         /// emitted deltas gives the open findings, one per (release, component, alias group), each
-        /// listing exactly the advisories of its group that affect the component.
+        /// listing exactly the advisories of its group that affect the component, and what they
+        /// disagree on as it is now.
         #[test]
         fn deltas_replay_to_one_finding_per_vulnerability(
             script in proptest::collection::vec((0u8..7, 0u8..4, 0u8..4, 0u8..3), 1..30)
@@ -696,7 +729,7 @@ mod merging {
                 prop_assert_eq!(&open, &listed(&s), "after {:?}", e);
             }
             // One finding per (release, purl, group), listing the group's affecting advisories.
-            for ((release, vulnerability, purl), (carried, sources)) in &open {
+            for ((release, vulnerability, purl), (carried, sources, _)) in &open {
                 let vuln = s.vuln_of(carried);
                 prop_assert_eq!(&*vuln.name, vulnerability.as_str());
                 let key = crate::impact::ReleaseKey {
