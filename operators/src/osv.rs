@@ -252,6 +252,26 @@ impl PreparedAdvisory {
 }
 
 impl PreparedAdvisory {
+    /// Brings into the cache what evaluating entry `i` reads at depth `level` (0: the entry, 1: its
+    /// first range, 2: that range's first event and its version), once the levels above are cached;
+    /// returns a value only so the loads are not optimised away. The impact operator touches the
+    /// entries a release is about to evaluate a level at a time, so that their misses overlap.
+    pub fn touch(&self, i: u32, level: u8) -> u64 {
+        let Some(a) = self.affected.get(i as usize) else { return 0 };
+        match level {
+            0 => a.ranges.len() as u64 + u64::from(a.eco.is_some()),
+            1 => a.ranges.first().map_or(0, |r| r.events.len() as u64 + r.limits.len() as u64),
+            _ => a.ranges.first().and_then(|r| r.events.first()).map_or(0, |(_, raw, parsed)| {
+                let raw = raw.as_bytes().first().copied().unwrap_or(0);
+                let parsed = match parsed {
+                    Some(Prepared::Raw(s)) => s.as_bytes().first().copied().unwrap_or(0),
+                    _ => 0,
+                };
+                u64::from(raw) + u64::from(parsed)
+            }),
+        }
+    }
+
     /// [`PreparedAdvisory::affects_in_release`] over the entries `at` (indices into the advisory's
     /// `affected`, ascending) that the caller already knows name the package — so no name is
     /// compared: the impact operator keeps each advisory's entries by package.

@@ -8,8 +8,9 @@ use trustloop_schemas::{EventIdPrefix, Finding, FindingChange, ReleaseInventory}
 
 use super::emit::{Cause, Ids, finding, of_advisory};
 use super::fx::FxHashMap;
-use super::tables::{AdvisoryId, ComponentEntry, ComponentId, PurlId, ReleaseEntry, next_id, use_ranks};
+use super::tables::{AdvisoryId, ComponentEntry, ComponentId, OfPackage, PurlId, ReleaseEntry, next_id, use_ranks};
 use super::{ImpactState, OpenFinding, ReleaseKey, ReleaseSource, evaluate, os_release};
+use crate::versions::Prepared;
 
 /// A finding the new inventory wants: (advisory, purl, inventory position, proof).
 type Want = (AdvisoryId, PurlId, u32, OpenFinding);
@@ -70,28 +71,24 @@ impl ImpactState {
             }
         }
 
+        // The evaluations not known yet: gathered first, what they read touched a level at a time
+        // (so that their misses overlap), then made.
+        let todo = self.evaluations_missing(&components);
+        self.touch_evaluations(&todo);
+        for &(cid, aid, of) in &todo {
+            let m = evaluate(&self.advisories[aid as usize], of, self.components.get(cid));
+            self.components.entries[cid as usize].remember(aid, Some(m));
+        }
+
         // Desired findings of the new inventory; a purl listed twice keeps its last match.
         let mut desired: Vec<Want> = Vec::new();
         for (pos, &cid) in components.iter().enumerate() {
-            let Some(p) = self.components.get(cid).package else { continue };
-            let package = &self.packages[p as usize];
-            let advisories = &package.advisories;
-            let c = &mut self.components.entries[cid as usize];
-            if c.evaluated.len() != advisories.len() {
-                // Both ascending by advisory: walk them together, evaluating what is not known.
-                let mut at = 0;
-                for (&aid, &of) in advisories.iter().zip(&package.of) {
-                    while c.evaluated.get(at).is_some_and(|&e| e < aid) {
-                        at += 1;
-                    }
-                    if c.evaluated.get(at) != Some(&aid) {
-                        let m = evaluate(&self.advisories[aid as usize], of, c);
-                        c.remember(aid, Some(m));
-                    }
-                    at += 1;
-                }
-                debug_assert_eq!(c.evaluated, *advisories, "a component's evaluations are its package's advisories");
-            }
+            let c = self.components.get(cid);
+            let Some(p) = c.package else { continue };
+            debug_assert_eq!(
+                c.evaluated, self.packages[p as usize].advisories,
+                "a component's evaluations are its package's advisories"
+            );
             for (aid, m) in &c.hits {
                 desired.push((*aid, c.purl, next_id(pos), m.clone()));
             }
@@ -190,6 +187,64 @@ impl ImpactState {
             .collect();
         self.releases[rid as usize].components = components;
         out
+    }
+
+    /// The evaluations components `ids` lack: (component, advisory of its package not evaluated
+    /// against it yet, where the advisory speaks of the package), each once, by component.
+    fn evaluations_missing(&self, ids: &[ComponentId]) -> Vec<(ComponentId, AdvisoryId, OfPackage)> {
+        let mut todo = Vec::new();
+        for &cid in ids {
+            let c = self.components.get(cid);
+            let Some(p) = c.package else { continue };
+            let package = &self.packages[p as usize];
+            if c.evaluated.len() == package.advisories.len() {
+                continue;
+            }
+            // Both ascending by advisory: walk them together.
+            let mut at = 0;
+            for (&aid, &of) in package.advisories.iter().zip(&package.of) {
+                while c.evaluated.get(at).is_some_and(|&e| e < aid) {
+                    at += 1;
+                }
+                if c.evaluated.get(at) == Some(&aid) {
+                    at += 1;
+                } else {
+                    todo.push((cid, aid, of));
+                }
+            }
+        }
+        // A component listed twice is evaluated once.
+        todo.sort_unstable_by_key(|t| (t.0, t.1));
+        todo.dedup_by_key(|t| (t.0, t.1));
+        todo
+    }
+
+    /// Brings into the cache what the evaluations `todo` read, one level at a time (the advisory,
+    /// its entries by package, the entry, its first range, its first event); returns a value only
+    /// so the loads are not optimised away.
+    fn touch_evaluations(&self, todo: &[(ComponentId, AdvisoryId, OfPackage)]) -> u64 {
+        let advisory = |aid: AdvisoryId| self.advisories.get(aid as usize);
+        let mut sum = 0u64;
+        for &(cid, aid, _) in todo {
+            if let Some(a) = advisory(aid) {
+                sum = sum.wrapping_add(a.entries.len() as u64 + u64::from(a.prepared.is_some()));
+            }
+            if let Some(Prepared::Raw(v)) = &self.components.get(cid).prepared {
+                sum = sum.wrapping_add(u64::from(v.as_bytes().first().copied().unwrap_or(0)));
+            }
+        }
+        let entry = |aid: AdvisoryId, of: OfPackage| {
+            advisory(aid).and_then(|a| Some((a.prepared.as_ref()?, a.entries.get(of.entries.0 as usize)?.1)))
+        };
+        for &(_, aid, of) in todo {
+            sum = sum.wrapping_add(entry(aid, of).map_or(0, |(_, i)| u64::from(i)));
+        }
+        for level in 0..3 {
+            for &(_, aid, of) in todo {
+                sum = sum.wrapping_add(entry(aid, of).map_or(0, |(p, i)| p.touch(i, level)));
+            }
+        }
+        std::hint::black_box(sum)
     }
 
     /// Sorts `items` by advisory id, then purl (as strings), then inventory position, their `key`.
