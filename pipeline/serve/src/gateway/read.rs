@@ -208,7 +208,7 @@ async fn replay_one(g: &Gateway, headers: &HeaderMap, id: &str) -> Result<Replay
     })
     .await
     .map_err(|e| ApiError::internal("replaying", e))?
-    .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "cannot_replay", format!("{e:#}")))?
+    .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "cannot_replay", trustloop_runtime::error::chain(&e)))?
     .ok_or_else(|| ApiError::not_found(format!("no verdict or action with event id {id}")))?;
     Ok(ReplayAnswer { result: if replayed.matched() { "MATCH" } else { "MISMATCH" }, report: replayed.to_json() })
 }
