@@ -16,12 +16,13 @@ use std::time::Instant;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use trustloop::backend::{Backend, BackendArgs};
-use trustloop::gateway::tokens::Role;
-use trustloop::gateway::{Gateway, GatewayArgs};
-use trustloop::ops::Ops;
-use trustloop::ops::server::Server;
 use trustloop_benches::benchmarking;
+use trustloop_connectors::log::embedded::FsyncPolicy;
+use trustloop_runtime::backend::{Backend, BackendConfig};
+use trustloop_runtime::ops::Ops;
+use trustloop_serve::gateway::tokens::Role;
+use trustloop_serve::gateway::{Gateway, GatewayOptions};
+use trustloop_serve::server::Server;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
@@ -69,16 +70,19 @@ fn main() {
     };
     rt.block_on(async {
         let args = match &kafka {
-            Some(k) => BackendArgs { brokers: Some(k.bootstrap_servers()), ..BackendArgs::embedded("unused") },
-            None => BackendArgs { fsync: fsync.clone(), ..BackendArgs::embedded(dir.path().join("log")) },
+            Some(k) => BackendConfig { brokers: Some(k.bootstrap_servers()), ..BackendConfig::embedded("unused") },
+            None => {
+                let fsync = if fsync == "never" { FsyncPolicy::Never } else { FsyncPolicy::Always };
+                BackendConfig { fsync, ..BackendConfig::embedded(dir.path().join("log")) }
+            }
         };
         let backend = Arc::new(Backend::open(&args).await.expect("open the log"));
         // Limits out of the way: this measures the gateway, not its rate limiter.
-        let gw_args = GatewayArgs {
+        let gw_args = GatewayOptions {
             tenant_rate: u32::MAX,
             tenant_burst: u32::MAX,
             batch_writers: writers,
-            ..GatewayArgs::default()
+            ..GatewayOptions::default()
         };
         let gateway = Arc::new(Gateway::new(backend.clone(), &gw_args, "127.0.0.1:0", None).await.expect("gateway"));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -18,10 +18,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use trustloop::backend::{Backend, BackendArgs};
-use trustloop::ingest::EventWriter;
-use trustloop::runtime::{graph, run_until_idle};
 use trustloop_benches::benchmarking;
+use trustloop_runtime::backend::{Backend, BackendConfig};
+use trustloop_runtime::ingest::EventWriter;
+use trustloop_runtime::{graph, run_until_idle};
 use trustloop_schemas::{Envelope, Event, EventId, EventTime, Telemetry};
 
 /// Events per produce batch (one batch every `BATCH / RATE` seconds).
@@ -66,10 +66,10 @@ fn main() {
     let rate = setting("TRUSTLOOP_BENCH_RATE", 10_000).max(BATCH);
     let kafka = trustloop_e2e::MockKafka::start().expect("mock cluster");
     kafka.provision_trustloop_topics(3).expect("topics");
-    let args = BackendArgs {
+    let args = BackendConfig {
         brokers: Some(kafka.bootstrap_servers()),
         partitions: 3,
-        ..BackendArgs::embedded(std::path::PathBuf::from("unused"))
+        ..BackendConfig::embedded(std::path::PathBuf::from("unused"))
     };
     let events = seconds * rate;
     let stop = Arc::new(AtomicBool::new(false));

@@ -12,14 +12,15 @@
 
 use std::time::Instant;
 
-use trustloop::backend::{Backend, BackendArgs};
-use trustloop::ingest::EventWriter;
-use trustloop::runtime::{Cutoff, Stage};
 use trustloop_benches::{benchmarking, fleet_telemetry};
+use trustloop_connectors::log::embedded::FsyncPolicy;
 use trustloop_operators::decision::DecisionState;
 use trustloop_operators::trust::TrustState;
 use trustloop_replay::feed::{Range, Share, feed};
 use trustloop_replay::{History, replay_verdict};
+use trustloop_runtime::backend::{Backend, BackendConfig};
+use trustloop_runtime::ingest::EventWriter;
+use trustloop_runtime::{Cutoff, Stage};
 
 fn main() {
     let events: u64 = match benchmarking() {
@@ -28,7 +29,8 @@ fn main() {
     };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     let dir = tempfile::tempdir().expect("tempdir");
-    let args = BackendArgs { partitions: 3, fsync: "never".into(), ..BackendArgs::embedded(dir.path().to_path_buf()) };
+    let args =
+        BackendConfig { partitions: 3, fsync: FsyncPolicy::Never, ..BackendConfig::embedded(dir.path().to_path_buf()) };
     rt.block_on(async {
         let backend = Backend::open(&args).await.expect("open the log");
         let started = Instant::now();

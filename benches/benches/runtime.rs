@@ -6,17 +6,19 @@
 
 use std::time::Instant;
 
-use trustloop::backend::{Backend, BackendArgs};
-use trustloop::ingest::EventWriter;
-use trustloop::runtime::{Cutoff, Stage};
 use trustloop_benches::{benchmarking, fleet_telemetry};
+use trustloop_connectors::log::embedded::FsyncPolicy;
 use trustloop_operators::trust::TrustState;
+use trustloop_runtime::backend::{Backend, BackendConfig};
+use trustloop_runtime::ingest::EventWriter;
+use trustloop_runtime::{Cutoff, Stage};
 
 fn main() {
     let events: u64 = if benchmarking() { 3_000_000 } else { 20_000 };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     let dir = tempfile::tempdir().expect("tempdir");
-    let args = BackendArgs { partitions: 3, fsync: "never".into(), ..BackendArgs::embedded(dir.path().to_path_buf()) };
+    let args =
+        BackendConfig { partitions: 3, fsync: FsyncPolicy::Never, ..BackendConfig::embedded(dir.path().to_path_buf()) };
     rt.block_on(end_to_end("the embedded log (3 partitions, fsync never)", &args, events, false));
     // The same through Kafka: librdkafka's mock cluster, in this process (Tansu takes one record per
     // produce request, see the README's broker gaps), with and without transactions. Development
@@ -26,14 +28,14 @@ fn main() {
     {
         let kafka = trustloop_e2e::MockKafka::start().expect("mock cluster");
         kafka.provision_trustloop_topics(3).expect("topics");
-        let args = BackendArgs { brokers: Some(kafka.bootstrap_servers()), ..args.clone() };
+        let args = BackendConfig { brokers: Some(kafka.bootstrap_servers()), ..args.clone() };
         // The mock keeps at most ~5 MB per partition: 20,000 events each stay well inside it.
         rt.block_on(end_to_end(name, &args, (events / 50).max(3_000), transactional));
     }
 }
 
 /// Appends `events` telemetry events to `args`' log, then times one pass of the trust stage.
-async fn end_to_end(name: &str, args: &BackendArgs, events: u64, transactional: bool) {
+async fn end_to_end(name: &str, args: &BackendConfig, events: u64, transactional: bool) {
     {
         let backend = Backend::open(args).await.expect("open the log");
         let started = Instant::now();

@@ -10,9 +10,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use trustloop::backend::{Backend, BackendArgs};
-use trustloop::ingest::EventWriter;
 use trustloop_benches::{benchmarking, fleet_telemetry};
+use trustloop_connectors::log::embedded::FsyncPolicy;
+use trustloop_runtime::backend::{Backend, BackendConfig};
+use trustloop_runtime::ingest::EventWriter;
 
 const QUERY: &str = "SELECT kind, count(*) AS n, avg(value) AS mean FROM telemetry GROUP BY kind ORDER BY kind";
 
@@ -23,7 +24,8 @@ fn main() {
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let dir = tempfile::tempdir().expect("tempdir");
-    let args = BackendArgs { partitions: 3, fsync: "never".into(), ..BackendArgs::embedded(dir.path().join("log")) };
+    let args =
+        BackendConfig { partitions: 3, fsync: FsyncPolicy::Never, ..BackendConfig::embedded(dir.path().join("log")) };
     rt.block_on(async {
         let backend = Arc::new(Backend::open(&args).await.expect("open the log"));
         let mut writer = EventWriter::new(&backend, "telemetry").await.expect("writer");
@@ -31,13 +33,13 @@ fn main() {
             writer.push(&fleet_telemetry(i)).await.expect("push");
         }
         writer.flush().await.expect("flush");
-        let ctx = trustloop::sql::session(backend.clone(), None).await.expect("session");
+        let ctx = trustloop_serve::sql::session(backend.clone(), None).await.expect("session");
         // More runs (`TRUSTLOOP_SQL_RUNS`) make the query dominate a profile.
         let runs: usize = std::env::var("TRUSTLOOP_SQL_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
         let mut best = f64::MAX;
         for _ in 0..runs.max(1) {
             let started = Instant::now();
-            let rows = trustloop::sql::query(&ctx, QUERY).await.expect("query");
+            let rows = trustloop_serve::sql::query(&ctx, QUERY).await.expect("query");
             best = best.min(started.elapsed().as_secs_f64());
             let n: usize = rows.iter().map(|b| b.num_rows()).sum();
             assert_eq!(n, 5, "five kinds");

@@ -103,7 +103,7 @@ pub fn lock_memory_for_latency(bench: &str) -> bool {
         println!("{bench}: memory not locked (TRUSTLOOP_BENCH_LOCK_MEMORY=0)");
         return false;
     }
-    match trustloop::memory::lock_memory() {
+    match trustloop_runtime::memory::lock_memory() {
         Ok(()) => {
             println!("{bench}: memory locked, as `trustloop run --lock-memory` does");
             true

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::backend::BackendArgs;
+use crate::args::BackendArgs;
 use crate::commands;
 
 /// trustloop — an event-sourced pipeline that closes the security & trust loop:
@@ -96,7 +96,7 @@ pub enum Command {
     /// their history, actions by lifecycle state, open findings — in SQLite (default) or PostgreSQL,
     /// for Grafana and other SQL tools. Each event is applied once, with the views' position, in one
     /// transaction.
-    Views(crate::views::ViewsArgs),
+    Views(crate::commands::views::ViewsArgs),
     /// Run the whole closed loop on the embedded log in `--data DIR`: a fleet's telemetry (some of it
     /// malformed), real advisories, lockfiles, an SBOM and VEX, a policy, approvals and promotions go
     /// in; findings, trust scores, verdicts and enforcement actions (applied by real programs) come

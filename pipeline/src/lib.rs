@@ -1,18 +1,13 @@
-//! trustloop's imperative shell: the command line, backend selection, ingestion, the runtime that
-//! drives the operators, checkpoints, the operations endpoints and trace export.
+//! The `trustloop` command line: its options ([`cli`], [`args`]), one thin module per command
+//! ([`commands`], the demo among them) and trace export ([`otel`]).
 //!
-//! The functional core lives in `trustloop-operators`; the log backends in `trustloop-connectors`;
-//! the event types and codecs in `trustloop-schemas`.
+//! What the commands drive lives in libraries: `trustloop-runtime` (the stages, their supervisor,
+//! backend selection, checkpoints, ingestion), `trustloop-serve` (the HTTP gateway, dashboard,
+//! operations endpoints, SQL and views); below them the functional core in `trustloop-operators`,
+//! the log backends in `trustloop-connectors` and the event types and codecs in
+//! `trustloop-schemas`.
 
-pub mod backend;
+pub mod args;
 pub mod cli;
 pub mod commands;
-pub mod gateway;
-pub mod ingest;
-pub mod lineage;
-pub mod memory;
-pub mod ops;
 pub mod otel;
-pub mod runtime;
-pub mod sql;
-pub mod views;

@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use trustloop::backend::{Backend, BackendArgs};
-use trustloop::gateway::tokens::Role;
-use trustloop::gateway::{Gateway, GatewayArgs};
-use trustloop::ops::Ops;
-use trustloop::ops::server::Server;
+use trustloop_connectors::log::embedded::FsyncPolicy;
+use trustloop_runtime::backend::{Backend, BackendConfig};
+use trustloop_runtime::ops::Ops;
 use trustloop_schemas::{Envelope, Event, EventId, EventTime, Outcome, SubjectKind, Verdict};
+use trustloop_serve::gateway::tokens::Role;
+use trustloop_serve::gateway::{Gateway, GatewayOptions};
+use trustloop_serve::server::Server;
 
 mod support;
 
@@ -270,10 +271,10 @@ fn the_dashboard_shows_live_data_in_chromium() {
     let driver = Driver::start();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     rt.block_on(async {
-        let args = BackendArgs { fsync: "never".into(), ..BackendArgs::embedded(root.path()) };
+        let args = BackendConfig { fsync: FsyncPolicy::Never, ..BackendConfig::embedded(root.path()) };
         let backend = Arc::new(Backend::open(&args).await.expect("open the log"));
         let gateway = Arc::new(
-            Gateway::new(backend.clone(), &GatewayArgs::default(), "127.0.0.1:0", None).await.expect("gateway"),
+            Gateway::new(backend.clone(), &GatewayOptions::default(), "127.0.0.1:0", None).await.expect("gateway"),
         );
         let _background = gateway.spawn_background();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -314,7 +315,7 @@ fn the_dashboard_shows_live_data_in_chromium() {
         let before = browser.screenshot().await;
 
         // A verdict lands in the log: the page shows it without a reload.
-        let mut w = trustloop::ingest::EventWriter::new(&backend, "verdicts").await.expect("writer");
+        let mut w = trustloop_runtime::ingest::EventWriter::new(&backend, "verdicts").await.expect("writer");
         w.push(&verdict("live-check@1.0@prod", 1)).await.expect("push");
         w.flush().await.expect("flush");
         browser

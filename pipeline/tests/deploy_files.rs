@@ -22,9 +22,9 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 use serde_yaml_ng::Value as Yaml;
 use trustloop::cli::Cli;
-use trustloop::gateway::metrics::GatewayMetrics;
-use trustloop::ops::{OperatorSnapshot, Snapshot};
-use trustloop::runtime::{AdapterStats, StageStats};
+use trustloop_runtime::ops::{OperatorSnapshot, Snapshot};
+use trustloop_runtime::stage::{AdapterStats, StageStats};
+use trustloop_serve::gateway::metrics::GatewayMetrics;
 
 /// The services compose.yaml must define.
 const SERVICES: [&str; 8] =
@@ -679,7 +679,7 @@ fn exported_labels() -> BTreeMap<String, BTreeSet<String>> {
     let gateway = GatewayMetrics::default();
     gateway.request("events", 200);
     gateway.events("telemetry", 1);
-    let text = trustloop::ops::prometheus::render(&snapshot) + &gateway.render();
+    let text = trustloop_runtime::ops::prometheus::render(&snapshot) + &gateway.render();
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for line in text.lines() {
         if let Some(decl) = line.strip_prefix("# TYPE ") {
@@ -750,9 +750,9 @@ fn sql_tables(sql: &str) -> BTreeSet<String> {
     out
 }
 
-/// The tables of the views' DDL (pipeline/migrations/views/).
+/// The tables of the views' DDL (pipeline/serve/migrations/views/).
 fn view_tables() -> BTreeSet<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/views");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("serve/migrations/views");
     let mut out = BTreeSet::new();
     for path in files_under(&dir).into_iter().filter(|p| has_extension(p, &["sql"])) {
         let tokens = sql_tokens(&read(&path));
@@ -784,7 +784,7 @@ fn dashboard_names_real_metrics_tables_and_datasources() {
     assert_eq!(dashboard["title"], "trustloop", "trustloop.json: title");
     assert_eq!(dashboard["schemaVersion"], 39, "trustloop.json: schemaVersion");
 
-    let sources = [include_str!("../src/ops/prometheus.rs"), include_str!("../src/gateway/metrics.rs")];
+    let sources = [include_str!("../runtime/src/ops/prometheus.rs"), include_str!("../serve/src/gateway/metrics.rs")];
     let metrics: BTreeSet<String> = sources.iter().flat_map(|s| metric_names(s)).collect();
     let labels = exported_labels();
     let tables = view_tables();

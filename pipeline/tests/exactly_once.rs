@@ -21,9 +21,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use trustloop::backend::{Backend, BackendArgs};
 use trustloop::commands::demo::DemoInputs;
+use trustloop_connectors::log::embedded::FsyncPolicy;
 use trustloop_connectors::log::{Record, TopicPartitionOffset};
+use trustloop_runtime::backend::{Backend, BackendConfig};
 
 mod support;
 
@@ -47,15 +48,15 @@ enum Target {
 }
 
 impl Target {
-    fn args(&self) -> BackendArgs {
+    fn args(&self) -> BackendConfig {
         match self {
             Target::Embedded(dir) => {
-                BackendArgs { partitions: 3, fsync: "never".into(), ..BackendArgs::embedded(dir.clone()) }
+                BackendConfig { partitions: 3, fsync: FsyncPolicy::Never, ..BackendConfig::embedded(dir.clone()) }
             }
-            Target::Kafka(brokers) => BackendArgs {
+            Target::Kafka(brokers) => BackendConfig {
                 brokers: Some(brokers.clone()),
                 kafka_options: vec![TANSU_BATCHES.to_string()],
-                ..BackendArgs::embedded("unused")
+                ..BackendConfig::embedded("unused")
             },
         }
     }

@@ -14,12 +14,13 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
-use trustloop::backend::{Backend, BackendArgs};
-use trustloop::gateway::tokens::Role;
-use trustloop::gateway::{Gateway, GatewayArgs};
-use trustloop::ops::Ops;
-use trustloop::ops::server::Server;
+use trustloop_connectors::log::embedded::FsyncPolicy;
+use trustloop_runtime::backend::{Backend, BackendConfig};
+use trustloop_runtime::ops::Ops;
 use trustloop_schemas::{Envelope, Event, EventId, EventTime, Telemetry};
+use trustloop_serve::gateway::tokens::Role;
+use trustloop_serve::gateway::{Gateway, GatewayOptions};
+use trustloop_serve::server::Server;
 
 mod support;
 
@@ -74,23 +75,24 @@ struct Running {
 }
 
 impl Running {
-    async fn start(args: GatewayArgs) -> Running {
+    async fn start(args: GatewayOptions) -> Running {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut r = Running::on(dir.path(), args).await;
         r._dir = Some(dir);
         r
     }
 
-    async fn on(path: &std::path::Path, args: GatewayArgs) -> Running {
-        Running::with(BackendArgs { fsync: "never".into(), ..BackendArgs::embedded(path) }, args).await
+    async fn on(path: &std::path::Path, args: GatewayOptions) -> Running {
+        Running::with(BackendConfig { fsync: FsyncPolicy::Never, ..BackendConfig::embedded(path) }, args).await
     }
 
     /// A gateway over the Kafka brokers at `brokers`.
-    async fn on_kafka(brokers: &str, args: GatewayArgs) -> Running {
-        Running::with(BackendArgs { brokers: Some(brokers.to_string()), ..BackendArgs::embedded("unused") }, args).await
+    async fn on_kafka(brokers: &str, args: GatewayOptions) -> Running {
+        Running::with(BackendConfig { brokers: Some(brokers.to_string()), ..BackendConfig::embedded("unused") }, args)
+            .await
     }
 
-    async fn with(backend_args: BackendArgs, args: GatewayArgs) -> Running {
+    async fn with(backend_args: BackendConfig, args: GatewayOptions) -> Running {
         let backend = Arc::new(Backend::open(&backend_args).await.expect("open the log"));
         let gateway = Arc::new(Gateway::new(backend.clone(), &args, "127.0.0.1:0", None).await.expect("gateway"));
         let ops = Ops::new();
@@ -178,7 +180,7 @@ fn sample(entity: &str, kind: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_in_every_encoding_land_whole_and_read_back() {
-    let gw = Running::start(GatewayArgs::default()).await;
+    let gw = Running::start(GatewayOptions::default()).await;
     let token = gw.token("acme", None, &[Role::Ingest, Role::Read]).await;
 
     let one = gw.post("telemetry", &token, "application/json", sample("h1", "heartbeat").to_string().as_bytes()).await;
@@ -224,7 +226,7 @@ async fn events_in_every_encoding_land_whole_and_read_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_roles_and_tenants_confine_every_route() {
-    let gw = Running::start(GatewayArgs { max_rows: 2, ..GatewayArgs::default() }).await;
+    let gw = Running::start(GatewayOptions { max_rows: 2, ..GatewayOptions::default() }).await;
     let acme = gw.token("acme", None, &[Role::Admin]).await;
     let globex = gw.token("globex", None, &[Role::Ingest, Role::Read]).await;
     let reader = gw.token("acme", None, &[Role::Read]).await;
@@ -313,7 +315,7 @@ async fn tokens_roles_and_tenants_confine_every_route() {
         input_frontier: Vec::new(),
         evidence_digest: "e".into(),
     });
-    let mut w = trustloop::ingest::EventWriter::new(&gw.backend, "verdicts").await.expect("writer");
+    let mut w = trustloop_runtime::ingest::EventWriter::new(&gw.backend, "verdicts").await.expect("writer");
     w.push(&verdict).await.expect("push");
     w.flush().await.expect("flush");
     let id = verdict.envelope().event_id.to_string();
@@ -345,19 +347,21 @@ async fn tokens_roles_and_tenants_confine_every_route() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corpus_of_bad_payloads_gets_4xx_and_leaves_the_log_unchanged() {
-    let gw = Running::start(GatewayArgs::default()).await;
+    let gw = Running::start(GatewayOptions::default()).await;
     let token = gw.token("acme", None, &[Role::Admin]).await;
     let codec = &gw.backend.codec;
     let good = codec.encode(&telemetry("acme", "s", "h", 1)).expect("encode");
     let mut oversized = b"[".to_vec();
-    while oversized.len() <= trustloop::gateway::MAX_BODY_BYTES {
+    while oversized.len() <= trustloop_serve::gateway::MAX_BODY_BYTES {
         oversized.extend_from_slice(sample("h", "heartbeat").to_string().as_bytes());
         oversized.push(b',');
     }
     oversized.extend_from_slice(sample("h", "heartbeat").to_string().as_bytes());
     oversized.push(b']');
-    let too_many =
-        Value::Array(vec![json!({"entity": "h", "kind": "k", "value": 1}); trustloop::gateway::MAX_BATCH_EVENTS + 1]);
+    let too_many = Value::Array(vec![
+        json!({"entity": "h", "kind": "k", "value": 1});
+        trustloop_serve::gateway::MAX_BATCH_EVENTS + 1
+    ]);
     let mut bad_length = (good.len() as u32 + 5).to_be_bytes().to_vec();
     bad_length.extend_from_slice(&good);
     let mut stray = (good.len() as u32).to_be_bytes().to_vec();
@@ -435,7 +439,7 @@ async fn a_corpus_of_bad_payloads_gets_4xx_and_leaves_the_log_unchanged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenants_over_their_rate_get_429_with_retry_after() {
-    let args = GatewayArgs { limits: vec!["slow=2/4".into()], ..GatewayArgs::default() };
+    let args = GatewayOptions { limits: vec!["slow=2/4".into()], ..GatewayOptions::default() };
     let gw = Running::start(args).await;
     let slow = gw.token("slow", None, &[Role::Ingest]).await;
     let fast = gw.token("fast", None, &[Role::Ingest]).await;
@@ -464,7 +468,7 @@ async fn tenants_over_their_rate_get_429_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_batches_lose_nothing() {
-    let gw = Arc::new(Running::start(GatewayArgs::default()).await);
+    let gw = Arc::new(Running::start(GatewayOptions::default()).await);
     let token = gw.token("acme", None, &[Role::Ingest]).await;
     let (clients, requests, per_request) = (4, 10, 500);
     let mut tasks = Vec::new();
@@ -501,7 +505,8 @@ async fn batches_on_kafka_go_in_transactions() {
     use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
     let kafka = trustloop_e2e::MockKafka::start().expect("mock cluster");
     kafka.provision_trustloop_topics(3).expect("topics");
-    let args = GatewayArgs { batch_writers: 2, gateway_id: Some("gateway-test".into()), ..GatewayArgs::default() };
+    let args =
+        GatewayOptions { batch_writers: 2, gateway_id: Some("gateway-test".into()), ..GatewayOptions::default() };
     let gw = Arc::new(Running::on_kafka(&kafka.bootstrap_servers(), args).await);
     let token = gw.token("acme", None, &[Role::Ingest]).await;
     let batch = |tag: String, n: usize| {
@@ -571,21 +576,21 @@ async fn batches_on_kafka_go_in_transactions() {
 #[ignore = "needs the Tansu broker binary: run `cargo xtask test`, which installs it"]
 async fn a_broker_without_transactions_is_found_at_start() {
     let broker = trustloop_e2e::TansuBroker::start().expect("tansu");
-    let backend_args = BackendArgs {
+    let backend_args = BackendConfig {
         brokers: Some(broker.bootstrap_servers()),
         // Tansu counts a produce batch as one offset (tests/broker_gaps.rs).
         kafka_options: vec!["batch.num.messages=1".into()],
-        ..BackendArgs::embedded("unused")
+        ..BackendConfig::embedded("unused")
     };
     let backend = Arc::new(Backend::open(&backend_args).await.expect("open"));
-    match Gateway::new(backend, &GatewayArgs::default(), "127.0.0.1:0", None).await {
+    match Gateway::new(backend, &GatewayOptions::default(), "127.0.0.1:0", None).await {
         Ok(_) => panic!("a gateway with batch writers started on a broker without transactions"),
         Err(e) => {
             let text = format!("{e:#}");
             assert!(text.contains("--batch-writers 0") && text.contains("EndTxn"), "{text}");
         }
     }
-    let gw = Running::with(backend_args, GatewayArgs { batch_writers: 0, ..GatewayArgs::default() }).await;
+    let gw = Running::with(backend_args, GatewayOptions { batch_writers: 0, ..GatewayOptions::default() }).await;
     let token = gw.token("acme", None, &[Role::Ingest]).await;
     let body = (0..10).map(|i| sample(&format!("t{i}"), "heartbeat").to_string()).collect::<Vec<_>>().join("\n");
     let a = gw.post("telemetry", &token, "application/x-ndjson", body.as_bytes()).await;
@@ -596,7 +601,7 @@ async fn a_broker_without_transactions_is_found_at_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_schema_registry_subset_lets_another_avro_implementation_decode_the_topics() {
-    let gw = Running::start(GatewayArgs::default()).await;
+    let gw = Running::start(GatewayOptions::default()).await;
     let token = gw.token("acme", None, &[Role::Ingest]).await;
     assert_eq!(
         gw.post("telemetry", &token, "application/json", sample("h1", "auth_failure").to_string().as_bytes())
@@ -671,7 +676,7 @@ fn the_demo_s_verdicts_are_served_and_replay_to_match_for_their_tenant_only() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     rt.block_on(async {
-        let gw = Running::on(root.path(), GatewayArgs::default()).await;
+        let gw = Running::on(root.path(), GatewayOptions::default()).await;
         let acme = gw.token("acme", None, &[Role::Read]).await;
         let globex = gw.token("globex", None, &[Role::Read]).await;
         let verdicts = gw.sql(&acme, "SELECT subject, event_id FROM verdicts ORDER BY _log_time, _offset").await.json();

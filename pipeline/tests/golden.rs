@@ -37,8 +37,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use trustloop::backend::{Backend, BackendArgs};
 use trustloop::commands::demo::{DemoInputs, enforcement_config};
+use trustloop_connectors::log::embedded::FsyncPolicy;
+use trustloop_runtime::backend::{Backend, BackendConfig};
 use trustloop_schemas::json::event_to_json;
 use trustloop_schemas::{Event, EventType};
 
@@ -96,11 +97,11 @@ impl Scenario {
         self
     }
 
-    fn args(&self) -> BackendArgs {
-        BackendArgs {
+    fn args(&self) -> BackendConfig {
+        BackendConfig {
             partitions: self.partitions,
-            fsync: "never".into(),
-            ..BackendArgs::embedded(self.root.join("log"))
+            fsync: FsyncPolicy::Never,
+            ..BackendConfig::embedded(self.root.join("log"))
         }
     }
 

@@ -11,16 +11,17 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use trustloop::backend::{Backend, BackendArgs};
 use trustloop::commands::demo::DemoInputs;
+use trustloop_connectors::log::embedded::FsyncPolicy;
+use trustloop_runtime::backend::{Backend, BackendConfig};
 use trustloop_schemas::json::event_to_json;
 
 mod support;
 
 const DERIVED: [&str; 5] = ["findings", "trust-scores", "verdicts", "actions", "dlq"];
 
-fn args(dir: &Path) -> BackendArgs {
-    BackendArgs { partitions: 2, fsync: "never".into(), ..BackendArgs::embedded(dir.to_path_buf()) }
+fn args(dir: &Path) -> BackendConfig {
+    BackendConfig { partitions: 2, fsync: FsyncPolicy::Never, ..BackendConfig::embedded(dir.to_path_buf()) }
 }
 
 fn runtime() -> tokio::runtime::Runtime {

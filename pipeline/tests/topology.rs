@@ -129,7 +129,7 @@ fn three_members_a_gateway_and_the_views_work_as_one() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let count = |sql: &'static str| {
         rt.block_on(async {
-            let v = trustloop::views::Views::open(&pg.url()).await.expect("views");
+            let v = trustloop_serve::views::Views::open(&pg.url()).await.expect("views");
             sqlx::query(sql).fetch_one(v.pool()).await.map(|r| r.try_get::<i64, _>(0).unwrap_or(0)).unwrap_or(0)
         })
     };

@@ -29,7 +29,7 @@ fn log_count(dir: &Path, query: &str) -> i64 {
 
 /// One number from the views.
 async fn view_count(url: &str, query: &str) -> i64 {
-    let views = trustloop::views::Views::open(url).await.expect("open the views");
+    let views = trustloop_serve::views::Views::open(url).await.expect("open the views");
     let row = sqlx::query(query).fetch_one(views.pool()).await.unwrap_or_else(|e| panic!("{query}: {e}"));
     row.try_get::<i64, _>(0).expect("a count")
 }

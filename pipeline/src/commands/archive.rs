@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use datafusion::dataframe::DataFrameWriteOptions;
 
-use crate::backend::{Backend, BackendArgs};
+use trustloop_runtime::backend::{Backend, BackendConfig};
 
 /// Arguments of `trustloop archive`.
 #[derive(Debug, Args)]
@@ -27,7 +27,7 @@ pub struct ArchiveArgs {
 }
 
 /// Runs `trustloop archive`.
-pub async fn run(backend_args: &BackendArgs, args: ArchiveArgs) -> Result<ExitCode> {
+pub async fn run(backend_args: &BackendConfig, args: ArchiveArgs) -> Result<ExitCode> {
     let as_of_ms = match &args.as_of {
         Some(t) => Some(super::parse_time("--as-of", t)?.as_micros().div_euclid(1_000)),
         None => None,
@@ -48,7 +48,7 @@ pub async fn run(backend_args: &BackendArgs, args: ArchiveArgs) -> Result<ExitCo
         }
         topics = args.topics.clone();
     }
-    let ctx = crate::sql::session(backend, as_of_ms).await?;
+    let ctx = trustloop_serve::sql::session(backend, as_of_ms).await?;
     for topic in &topics {
         let path = args.to.join(format!("{topic}.parquet"));
         let table = datafusion::common::TableReference::bare(topic.as_str());

@@ -8,8 +8,8 @@ use clap::Args;
 use trustloop_replay::History;
 use trustloop_replay::blame::blame;
 
-use crate::backend::{Backend, BackendArgs};
 use crate::cli::OutputArgs;
+use trustloop_runtime::backend::{Backend, BackendConfig};
 
 /// Arguments of `trustloop blame`.
 #[derive(Debug, Args)]
@@ -24,7 +24,7 @@ pub struct BlameArgs {
 }
 
 /// Runs `trustloop blame`; exit status 1 if the subject never had a verdict.
-pub async fn run(backend_args: &BackendArgs, args: BlameArgs) -> Result<ExitCode> {
+pub async fn run(backend_args: &BackendConfig, args: BlameArgs) -> Result<ExitCode> {
     let backend = Backend::open(backend_args).await?;
     let history = History { log: &backend.log, codec: &backend.codec, writers: &*backend.registry };
     let changes = blame(history, &args.tenant, &args.subject).await.context("replaying the decisions")?;

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use trustloop_connectors::log::{StoredRecord, TopicPartitionOffset};
 
-use crate::backend::{Backend, BackendArgs};
+use trustloop_runtime::backend::{Backend, BackendConfig};
 
 /// Arguments of `trustloop consume`.
 #[derive(Debug, Args)]
@@ -32,7 +32,7 @@ pub struct ConsumeArgs {
 }
 
 /// Prints events as JSON lines; undecodable records are reported on stderr (exit status 1).
-pub async fn run(backend_args: &BackendArgs, args: ConsumeArgs) -> Result<ExitCode> {
+pub async fn run(backend_args: &BackendConfig, args: ConsumeArgs) -> Result<ExitCode> {
     let backend = Backend::open(backend_args).await?;
     let log = &backend.log;
     let offsets = log.offsets(&args.topic).await.with_context(|| format!("topic {}", args.topic))?;

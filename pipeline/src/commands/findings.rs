@@ -16,8 +16,8 @@ use trustloop_operators::findings::FindingsState;
 use trustloop_operators::vex::status_name;
 use trustloop_schemas::{Event, EventType, ReleaseInventory};
 
-use crate::backend::{Backend, BackendArgs};
 use crate::cli::OutputArgs;
+use trustloop_runtime::backend::{Backend, BackendConfig};
 
 /// Arguments of `trustloop findings`.
 #[derive(Debug, Args)]
@@ -55,7 +55,7 @@ async fn feed(backend: &Backend, topic: &str, apply: &mut dyn FnMut(&Event)) -> 
 }
 
 /// Prints the open findings.
-pub async fn run(backend_args: &BackendArgs, args: FindingsArgs) -> Result<ExitCode> {
+pub async fn run(backend_args: &BackendConfig, args: FindingsArgs) -> Result<ExitCode> {
     let backend = Backend::open(backend_args).await?;
     if args.blind_spots {
         return blind_spots(&backend, &args).await;

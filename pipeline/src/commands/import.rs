@@ -20,9 +20,9 @@ use trustloop_connectors::import::{ImportError, epss, kev, osv, osv_history};
 use trustloop_schemas::json::IngestDefaults;
 use trustloop_schemas::{Event, EventTime, EventType, ReleaseInventory};
 
-use crate::backend::{Backend, BackendArgs};
 use crate::cli::OutputArgs;
-use crate::ingest::{EventWriter, dead_letter};
+use trustloop_runtime::backend::{Backend, BackendConfig};
+use trustloop_runtime::ingest::{EventWriter, dead_letter};
 
 /// Arguments of `trustloop import`.
 #[derive(Debug, Args)]
@@ -243,10 +243,13 @@ impl Sink<'_> {
 }
 
 /// Runs an import.
-pub async fn run(backend_args: &BackendArgs, args: ImportArgs) -> Result<ExitCode> {
+pub async fn run(backend_args: &BackendConfig, args: ImportArgs) -> Result<ExitCode> {
     let backend = Backend::open(backend_args).await?;
-    let defaults =
-        IngestDefaults { tenant: Some(args.tenant.clone()), source: "import".into(), now_micros: super::now_micros() };
+    let defaults = IngestDefaults {
+        tenant: Some(args.tenant.clone()),
+        source: "import".into(),
+        now_micros: trustloop_runtime::clock::now_micros(),
+    };
     let topic = match &args.what {
         ImportCommand::Osv { .. } | ImportCommand::Csaf { .. } => EventType::Advisory.topic(),
         ImportCommand::Lockfile { .. } => EventType::ReleaseInventory.topic(),
@@ -346,7 +349,7 @@ async fn import_lockfiles(
             anyhow::anyhow!("--kind {k}: not a lockfile kind (one of {})", LockKind::names().join(", "))
         })?),
     };
-    let now = EventTime::from_micros(super::now_micros());
+    let now = EventTime::from_micros(trustloop_runtime::clock::now_micros());
     let out = match lockfile::import(paths, forced, release, tenant, now) {
         Ok(out) => out,
         Err(e) => bail!("{e}"),
@@ -406,7 +409,7 @@ async fn import_sboms(
         Some(r) => ReleaseChoice::Given(r),
         None => ReleaseChoice::FromDocument { environment: env },
     };
-    let now = EventTime::from_micros(super::now_micros());
+    let now = EventTime::from_micros(trustloop_runtime::clock::now_micros());
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
     let tenant = tenant.to_string();
     let mut parsed = futures::stream::iter(files)

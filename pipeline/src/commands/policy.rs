@@ -10,9 +10,9 @@ use trustloop_connectors::log::PartitionReader;
 use trustloop_operators::policy::{self, PolicyDoc, PolicyError};
 use trustloop_schemas::{Envelope, Event, EventTime, EventType, Policy, derive_event_id};
 
-use crate::backend::{Backend, BackendArgs};
 use crate::cli::OutputArgs;
-use crate::ingest::EventWriter;
+use trustloop_runtime::backend::{Backend, BackendConfig};
+use trustloop_runtime::ingest::EventWriter;
 
 /// Arguments of `trustloop policy`.
 #[derive(Debug, Args)]
@@ -53,7 +53,7 @@ pub enum PolicyCommand {
 }
 
 /// Runs a policy command.
-pub async fn run(backend_args: &BackendArgs, args: PolicyArgs) -> Result<ExitCode> {
+pub async fn run(backend_args: &BackendConfig, args: PolicyArgs) -> Result<ExitCode> {
     match args.what {
         PolicyCommand::Check { file, output } => {
             let Some((_, doc)) = load(&file)? else { return Ok(ExitCode::FAILURE) };
@@ -124,7 +124,7 @@ async fn latest(backend: &Backend, tenant: &str, name: &str) -> Result<Option<(i
 }
 
 async fn apply(
-    backend_args: &BackendArgs,
+    backend_args: &BackendConfig,
     tenant: &str,
     text: String,
     doc: &PolicyDoc,
@@ -156,7 +156,7 @@ async fn apply(
             key: doc.name.as_str().into(),
             // When it was applied (ingest time, as for every ingested event); decisions use the
             // order of policies in the log and the event times of what they decide about.
-            event_time: EventTime::from_micros(super::now_micros()),
+            event_time: EventTime::from_micros(trustloop_runtime::clock::now_micros()),
             source: "trustloop policy apply".into(),
             schema_version: EventType::Policy.schema_version(),
         },

@@ -7,9 +7,9 @@ use clap::Args;
 use trustloop_schemas::EventType;
 use trustloop_schemas::json::IngestDefaults;
 
-use crate::backend::{Backend, BackendArgs};
 use crate::cli::OutputArgs;
-use crate::ingest::ingest_lines;
+use trustloop_runtime::backend::{Backend, BackendConfig};
+use trustloop_runtime::ingest::ingest_lines;
 
 /// Arguments of `trustloop produce`.
 #[derive(Debug, Args)]
@@ -31,7 +31,7 @@ pub struct ProduceArgs {
 }
 
 /// Appends stdin's JSON lines to the topic; bad lines go to `dlq`; exit status 1 if any line was bad.
-pub async fn run(backend_args: &BackendArgs, args: ProduceArgs) -> Result<ExitCode> {
+pub async fn run(backend_args: &BackendConfig, args: ProduceArgs) -> Result<ExitCode> {
     let event_type = match &args.event_type {
         Some(name) => match EventType::from_name(name) {
             Some(t) => t,
@@ -46,8 +46,11 @@ pub async fn run(backend_args: &BackendArgs, args: ProduceArgs) -> Result<ExitCo
     if EventType::from_topic(&args.topic).is_none() {
         backend.log.create_topic(&args.topic, backend.partitions).await?;
     }
-    let defaults =
-        IngestDefaults { tenant: args.tenant.clone(), source: args.source.clone(), now_micros: super::now_micros() };
+    let defaults = IngestDefaults {
+        tenant: args.tenant.clone(),
+        source: args.source.clone(),
+        now_micros: trustloop_runtime::clock::now_micros(),
+    };
     let stdin = tokio::io::BufReader::with_capacity(1 << 20, tokio::io::stdin());
     let report = ingest_lines(&backend, &args.topic, event_type, stdin, &defaults).await?;
     for r in &report.rejected {

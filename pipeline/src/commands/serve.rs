@@ -1,4 +1,4 @@
-//! `trustloop serve`: the HTTP gateway ([`crate::gateway`]) on its own, without the operators.
+//! `trustloop serve`: the HTTP gateway ([`trustloop_serve::gateway`]) on its own, without the operators.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -8,10 +8,13 @@ use anyhow::Result;
 use clap::Args;
 use tokio::sync::oneshot;
 
-use crate::backend::{Backend, BackendArgs};
-use crate::gateway::{Gateway, GatewayArgs};
-use crate::ops::Ops;
-use crate::ops::server::Server;
+use trustloop_runtime::backend::{Backend, BackendConfig};
+use trustloop_runtime::ops::Ops;
+use trustloop_runtime::snapshot::state_dir;
+use trustloop_serve::gateway::Gateway;
+use trustloop_serve::server::Server;
+
+use crate::args::GatewayArgs;
 
 /// How long open requests may take to finish once a stop signal came.
 const GRACE: Duration = Duration::from_secs(10);
@@ -32,11 +35,10 @@ pub struct ServeArgs {
 }
 
 /// Runs the gateway until SIGINT or SIGTERM.
-pub async fn run(backend_args: &BackendArgs, args: ServeArgs) -> Result<ExitCode> {
+pub async fn run(backend_args: &BackendConfig, args: ServeArgs) -> Result<ExitCode> {
     let backend = Arc::new(Backend::open(backend_args).await?);
-    let state_dir =
-        args.state_dir.or_else(|| backend_args.brokers.is_none().then(|| backend_args.data.join("snapshots")));
-    let gateway = Arc::new(Gateway::new(backend, &args.gateway, &args.listen, state_dir).await?);
+    let state_dir = state_dir(backend_args, args.state_dir.as_deref(), false);
+    let gateway = Arc::new(Gateway::new(backend, &args.gateway.options(), &args.listen, state_dir).await?);
     let background = gateway.spawn_background();
     let ops = Ops::new();
     ops.set_ready();
@@ -46,7 +48,7 @@ pub async fn run(backend_args: &BackendArgs, args: ServeArgs) -> Result<ExitCode
     })
     .await?;
     eprintln!("trustloop serve: listening on http://{}", server.local_addr());
-    super::run::shutdown().await;
+    trustloop_runtime::supervisor::shutdown().await;
     gateway.close();
     let _ = stop.send(());
     let outcome = server.stopped(GRACE).await;

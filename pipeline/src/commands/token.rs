@@ -5,9 +5,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
-use crate::backend::{Backend, BackendArgs};
+use trustloop_runtime::backend::{Backend, BackendConfig};
+use trustloop_serve::gateway::tokens::{Role, TokenStore};
+
 use crate::cli::OutputArgs;
-use crate::gateway::tokens::{Role, TokenStore};
 
 /// Arguments of `trustloop token`.
 #[derive(Debug, Args)]
@@ -31,7 +32,7 @@ enum TokenCommand {
         /// What it may do (repeatable): `ingest` (post events), `read` (SQL, verdicts, replays),
         /// `admin` (both, and post policies and approvals).
         #[arg(long = "role", value_enum, required = true)]
-        roles: Vec<Role>,
+        roles: Vec<RoleArg>,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -47,12 +48,34 @@ enum TokenCommand {
     },
 }
 
+/// A token's role, as the command line names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RoleArg {
+    /// Write events of its tenant (`POST /v1/events/{topic}`).
+    Ingest,
+    /// Read its tenant's events: SQL, verdicts, replays.
+    Read,
+    /// Everything `ingest` and `read` may, for its tenant.
+    Admin,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::Ingest => Role::Ingest,
+            RoleArg::Read => Role::Read,
+            RoleArg::Admin => Role::Admin,
+        }
+    }
+}
+
 /// Runs `trustloop token`.
-pub async fn run(backend_args: &BackendArgs, args: TokenArgs) -> Result<ExitCode> {
+pub async fn run(backend_args: &BackendConfig, args: TokenArgs) -> Result<ExitCode> {
     let backend = Backend::open(backend_args).await?;
     let store = TokenStore::open(backend.log.clone()).await.context("cannot read the tokens")?;
     match args.what {
         TokenCommand::Create { tenant, service, roles, output } => {
+            let roles: Vec<Role> = roles.into_iter().map(Role::from).collect();
             let (info, token) = store.create(&tenant, service.as_deref(), &roles).await?;
             if output.json {
                 let mut v = serde_json::to_value(&info)?;

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 
-use crate::backend::{Backend, BackendArgs};
 use crate::cli::OutputArgs;
+use trustloop_runtime::backend::{Backend, BackendConfig};
 
 /// Arguments of `trustloop topics`.
 #[derive(Debug, Args)]
@@ -16,7 +16,7 @@ pub struct TopicsArgs {
 }
 
 /// Lists every topic with its partitions and their start and end offsets.
-pub async fn run(backend_args: &BackendArgs, args: TopicsArgs) -> Result<ExitCode> {
+pub async fn run(backend_args: &BackendConfig, args: TopicsArgs) -> Result<ExitCode> {
     let backend = Backend::open(backend_args).await?;
     let mut topics = backend.log.list_topics().await?;
     topics.sort_by(|a, b| a.name.cmp(&b.name));

@@ -13,7 +13,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::SessionContext;
 use sqllogictest::{DBOutput, DefaultColumnType};
-use trustloop::backend::{Backend, BackendArgs};
+use trustloop_runtime::backend::{Backend, BackendConfig};
 
 /// A failure of the SQL surface (opening the log, planning or running a query), as its message.
 #[derive(Debug)]
@@ -35,8 +35,9 @@ pub struct LogDb {
 impl LogDb {
     /// Opens the embedded log in `data` and registers its topics, as `trustloop --data DATA sql` does.
     pub async fn open(data: &Path) -> Result<LogDb, SqlError> {
-        let backend = Backend::open(&BackendArgs::embedded(data)).await.map_err(|e| SqlError(format!("{e:#}")))?;
-        let ctx = trustloop::sql::session(Arc::new(backend), None).await.map_err(|e| SqlError(format!("{e:#}")))?;
+        let backend = Backend::open(&BackendConfig::embedded(data)).await.map_err(|e| SqlError(format!("{e:#}")))?;
+        let ctx =
+            trustloop_serve::sql::session(Arc::new(backend), None).await.map_err(|e| SqlError(format!("{e:#}")))?;
         Ok(LogDb { ctx })
     }
 }

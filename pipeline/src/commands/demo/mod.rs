@@ -28,11 +28,12 @@ use trustloop_connectors::enforce::{Dispatcher, command::CommandConfig};
 use trustloop_schemas::json::IngestDefaults;
 use trustloop_schemas::{ActionKind, Event, EventTime, EventType};
 
-use crate::backend::{Backend, BackendArgs};
 use crate::cli::OutputArgs;
-use crate::ingest::{EventWriter, IngestReport, ingest_lines};
-use crate::runtime::dispatch::Dispatch;
-use crate::runtime::{Effect, graph, run_until_idle};
+use trustloop_runtime::backend::{Backend, BackendConfig};
+use trustloop_runtime::dispatch::Dispatch;
+use trustloop_runtime::graph;
+use trustloop_runtime::ingest::{EventWriter, IngestReport, ingest_lines};
+use trustloop_runtime::stage::{Effect, run_until_idle};
 
 /// Arguments of `trustloop demo`.
 #[derive(Debug, Args)]
@@ -174,7 +175,7 @@ impl DemoInputs {
     /// with the demo's defaults: bad lines go to `dlq`, numbered from 1 within `lines`.
     pub async fn append_telemetry(&self, backend: &Backend, lines: &str) -> Result<IngestReport> {
         let topic = EventType::Telemetry.topic();
-        ingest_lines(backend, topic, EventType::Telemetry, lines.as_bytes(), &self.defaults).await
+        Ok(ingest_lines(backend, topic, EventType::Telemetry, lines.as_bytes(), &self.defaults).await?)
     }
 }
 
@@ -188,7 +189,7 @@ async fn next_millisecond() {
 }
 
 /// Runs the demo and prints its summary.
-pub async fn run(backend_args: &BackendArgs, args: DemoArgs) -> Result<ExitCode> {
+pub async fn run(backend_args: &BackendConfig, args: DemoArgs) -> Result<ExitCode> {
     if backend_args.brokers.is_some() {
         bail!("the demo runs on the embedded log: drop --brokers");
     }

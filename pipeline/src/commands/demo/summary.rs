@@ -9,13 +9,13 @@ use anyhow::Result;
 use trustloop_schemas::{ActionState, Event, EventType, FindingChange, Outcome, SubjectKind, Text, Verdict, VexStatus};
 
 use super::fleet::Fleet;
-use crate::backend::Backend;
-use crate::ingest::IngestReport;
-use crate::runtime::RunReport;
+use trustloop_runtime::backend::Backend;
+use trustloop_runtime::ingest::IngestReport;
+use trustloop_runtime::stage::RunReport;
 
 /// Every event of `topic`, partition by partition (each key's events are in order).
 pub async fn read_topic(backend: &Backend, topic: &str) -> Result<Vec<Event>> {
-    backend.events(topic).await
+    Ok(backend.events(topic).await?)
 }
 
 fn state_name(s: ActionState) -> &'static str {

@@ -1,4 +1,4 @@
-//! The runtime: drives the pure operators over the log and writes what they derive.
+//! The stages: drive the pure operators over the log and write what they derive.
 //!
 //! Each operator is a [`Stage`] with its own consumer group (`trustloop.<operator>`). A pass feeds a
 //! stage every input record from its position to the end offsets seen when the pass starts, through
@@ -40,17 +40,11 @@
 //! of a stage may run in other processes, a stage then applies no input of a log time they have not
 //! processed all their inputs to ([`Stage::align_on`]): it sees its inputs in one process's order.
 
-pub mod dispatch;
-pub mod graph;
-pub mod snapshot;
-pub mod verify;
-
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
 use tracing::Instrument;
 use trustloop_connectors::log::{LogTransaction, TopicPartitionOffset};
 use trustloop_operators::input::Input;
@@ -58,8 +52,10 @@ use trustloop_operators::operator::{Operator, Partitioning};
 use trustloop_schemas::{DeadLetter, Envelope, Event, EventId, EventTime, EventType, derive_event_id};
 
 use crate::backend::Backend;
+use crate::error::{Context, Result, RuntimeError};
 use crate::ingest::EventWriter;
 use crate::lineage::Lineage;
+use crate::snapshot;
 use trustloop_connectors::feed::{Admission, Fed, Feed, InputRange, MergePoint, Share, merge_point, seq_of};
 use trustloop_connectors::log::PartitionReader;
 
@@ -379,12 +375,12 @@ impl Stage {
             let topic = t.topic();
             let keyed = self.task.keyed(partitioning, *t);
             if keyed && offsets.len() != self.task.count as usize {
-                anyhow::bail!(
+                return Err(RuntimeError::invalid(format!(
                     "topic {topic} has {} partitions, the {} tasks expect {}: keyed topics must agree",
                     offsets.len(),
                     self.op.name(),
                     self.task.count
-                );
+                )));
             }
             for (p, o) in offsets.iter().enumerate() {
                 if keyed && p as u32 != self.task.id {
@@ -821,7 +817,7 @@ async fn cutoff(backend: &Backend, stages: &[Stage], pass_limit: u64) -> Result<
             // least, so it always makes progress.
             let at = |offset: i64| async move {
                 let record = PartitionReader::first(&*backend.log, topic, p, offset).await?;
-                anyhow::Ok(record.as_ref().map(merge_point))
+                Ok::<_, RuntimeError>(record.as_ref().map(merge_point))
             };
             let (next, ahead) = (at(slowest).await?, at(slowest.saturating_add(limit)).await?);
             if let Some(point) = next.max(ahead) {
@@ -902,7 +898,7 @@ pub async fn run_until_idle_observed(
                 *report.effects.entry(e.name()).or_default() += n;
                 consumed += n;
             }
-            anyhow::Ok((consumed, cutoff.until.is_some()))
+            Ok::<_, RuntimeError>((consumed, cutoff.until.is_some()))
         }
         .instrument(span.clone())
         .await?;
@@ -924,7 +920,7 @@ pub async fn run_until_idle_observed(
         report.bounded_passes += u32::from(bounded);
         whole_passes += u32::from(!bounded);
         if whole_passes >= limits.max_passes {
-            anyhow::bail!("the pipeline did not settle after {} passes", limits.max_passes);
+            return Err(RuntimeError::Unsettled { passes: limits.max_passes });
         }
     }
     for s in stages.iter() {
@@ -943,7 +939,7 @@ mod tests {
     use trustloop_schemas::Telemetry;
 
     use super::*;
-    use crate::backend::BackendArgs;
+    use crate::backend::BackendConfig;
 
     /// An event with id `i` (what the de-duplication scan looks at is the id).
     fn event(i: u128) -> Event {
@@ -970,7 +966,7 @@ mod tests {
     #[tokio::test]
     async fn the_deduplication_scan_reads_past_a_read_with_nothing_yet() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut backend = Backend::open(&BackendArgs::embedded(dir.path())).await.expect("backend");
+        let mut backend = Backend::open(&BackendConfig::embedded(dir.path())).await.expect("backend");
         // Outputs a run wrote to the trust operator's topic before dying uncommitted: no marks.
         let topic = EventType::TrustScore.topic();
         let written: Vec<Event> = (0..25).map(event).collect();

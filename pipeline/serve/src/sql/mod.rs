@@ -6,6 +6,7 @@
 //! the log had been given by then.
 
 pub mod columns;
+pub mod format;
 pub mod table;
 
 use std::sync::Arc;
@@ -15,8 +16,8 @@ use datafusion::error::Result;
 use datafusion::prelude::SessionContext;
 use trustloop_schemas::EventType;
 
-use crate::backend::Backend;
 use table::TopicTable;
+use trustloop_runtime::backend::Backend;
 
 /// What rows a session may see: one tenant's events (and, for a sub-service, only those it
 /// produced: `source` equal to it). Applied in the scan itself, below anything a query can say.

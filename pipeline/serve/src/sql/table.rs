@@ -25,7 +25,7 @@ use trustloop_schemas::{Event, EventType};
 
 use super::Confinement;
 use super::columns::{Builder, Column, Kind, arrow_schema, columns};
-use crate::backend::Backend;
+use trustloop_runtime::backend::Backend;
 
 /// Rows per record batch.
 const BATCH_ROWS: usize = 8_192;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::runtime::{AdapterStats, PassDone, StageStats};
+use crate::stage::{AdapterStats, PassDone, StageStats};
 
 /// What the runner has done so far, as the endpoints report it.
 #[derive(Debug, Default, Clone)]
@@ -130,16 +130,22 @@ mod tests {
     use trustloop_schemas::json::IngestDefaults;
 
     use super::*;
-    use crate::backend::{Backend, BackendArgs};
+    use trustloop_connectors::log::embedded::FsyncPolicy;
+
+    use crate::backend::{Backend, BackendConfig};
+    use crate::graph;
     use crate::ingest::ingest_lines;
-    use crate::runtime::{Cutoff, graph};
+    use crate::stage::Cutoff;
 
     /// Stages fed by real passes over an embedded log: counters and lag as the runner records them.
     #[tokio::test]
     async fn records_the_counts_and_lag_of_real_passes() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let args =
-            BackendArgs { partitions: 1, fsync: "never".into(), ..BackendArgs::embedded(dir.path().to_path_buf()) };
+        let args = BackendConfig {
+            partitions: 1,
+            fsync: FsyncPolicy::Never,
+            ..BackendConfig::embedded(dir.path().to_path_buf())
+        };
         let backend = Backend::open(&args).await.expect("open the log");
         let lines: String = (0..5)
             .map(|m| {

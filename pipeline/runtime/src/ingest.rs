@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
 use bytes::Bytes;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use trustloop_connectors::feed::seq_header;
@@ -13,6 +12,7 @@ use trustloop_schemas::json::{IngestDefaults, parse_event_json};
 use trustloop_schemas::{DeadLetter, Envelope, Event, EventTime, EventType, derive_event_id};
 
 use crate::backend::Backend;
+use crate::error::{Context, Result};
 use crate::lineage::Lineage;
 
 /// How many records a writer gathers (over all partitions) before it appends them as one batch.

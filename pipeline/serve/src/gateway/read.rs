@@ -67,7 +67,7 @@ async fn run_sql(g: &Gateway, headers: &HeaderMap, params: SqlParams) -> Result<
     };
     let as_of_ms = match &params.as_of {
         Some(t) => Some(
-            crate::commands::parse_time("as_of", t)
+            trustloop_runtime::clock::parse_time("as_of", t)
                 .map_err(|e| ApiError::bad_request("bad_time", format!("{e:#}")))?
                 .as_micros()
                 .div_euclid(1_000),
@@ -89,13 +89,13 @@ async fn run_sql(g: &Gateway, headers: &HeaderMap, params: SqlParams) -> Result<
         .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
     let (batches, truncated) = cut(batches, g.max_rows);
     let mut response = if csv {
-        let text = crate::commands::sql::csv(&batches)
+        let text = crate::sql::format::csv(&batches)
             .map_err(|e| ApiError::internal("formatting the answer", format!("{e:#}")))?;
         ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], text).into_response()
     } else {
         let columns =
             batches.first().map(|b| b.schema().fields().iter().map(|f| f.name().clone()).collect()).unwrap_or_default();
-        let rows = crate::commands::sql::rows(&batches)
+        let rows = crate::sql::format::rows(&batches)
             .map_err(|e| ApiError::internal("formatting the answer", format!("{e:#}")))?;
         Json(SqlAnswer { columns, rows, truncated }).into_response()
     };
@@ -204,11 +204,11 @@ async fn replay_one(g: &Gateway, headers: &HeaderMap, id: &str) -> Result<Replay
     // The replay's operators are not `Send`: it runs on a blocking thread of its own, driven there.
     let (backend, state_dir, handle) = (g.backend.clone(), g.state_dir.clone(), tokio::runtime::Handle::current());
     let replayed = tokio::task::spawn_blocking(move || {
-        handle.block_on(crate::commands::replay::replay_any(&backend, &id, state_dir.as_deref()))
+        handle.block_on(trustloop_runtime::audit::replay_any(&backend, &id, state_dir.as_deref()))
     })
     .await
     .map_err(|e| ApiError::internal("replaying", e))?
-    .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "cannot_replay", format!("{e:#}")))?
+    .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "cannot_replay", trustloop_runtime::error::chain(&e)))?
     .ok_or_else(|| ApiError::not_found(format!("no verdict or action with event id {id}")))?;
     Ok(ReplayAnswer { result: if replayed.matched() { "MATCH" } else { "MISMATCH" }, report: replayed.to_json() })
 }

@@ -9,16 +9,16 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result};
 use tracing::Instrument;
 use trustloop_connectors::enforce::Dispatcher;
 use trustloop_connectors::log::{PartitionReader, TopicPartitionOffset};
 use trustloop_schemas::{ActionState, Event, EventType};
 
-use super::{AdapterStats, Effect};
 use crate::backend::Backend;
+use crate::error::{Context, Result};
 use crate::ingest::EventWriter;
 use crate::lineage::Lineage;
+use crate::stage::{AdapterStats, Effect};
 
 /// Consumer group of the dispatcher.
 pub const GROUP: &str = "trustloop.dispatch";

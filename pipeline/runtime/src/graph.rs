@@ -10,15 +10,15 @@
 
 use std::collections::BTreeSet;
 
-use anyhow::{Context, Result};
 use trustloop_operators::decision::DecisionState;
 use trustloop_operators::enforce::EnforcementState;
 use trustloop_operators::findings::FindingsState;
 use trustloop_operators::operator::{Operator, Partitioning};
 use trustloop_operators::trust::TrustState;
 
-use super::{Stage, Task, Upstream};
 use crate::backend::Backend;
+use crate::error::{Context, Result, RuntimeError};
+use crate::stage::{Stage, Task, Upstream};
 
 /// Fresh instances of every operator, upstream first.
 pub fn operators() -> Vec<Box<dyn Operator>> {
@@ -132,9 +132,9 @@ pub async fn task_count(backend: &Backend) -> Result<u32> {
     match counts.len() {
         0 => Ok(1),
         1 => Ok(counts.into_iter().next().unwrap_or(1)),
-        _ => anyhow::bail!(
+        _ => Err(RuntimeError::invalid(format!(
             "one task per partition needs every keyed topic to have the same partition count: {}",
             topics.join(", ")
-        ),
+        ))),
     }
 }

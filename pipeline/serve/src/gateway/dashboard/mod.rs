@@ -24,7 +24,7 @@ use trustloop_schemas::{Event, EventType, FindingChange};
 use super::Gateway;
 use super::error::ApiError;
 use super::tokens::{Principal, Role};
-use crate::backend::Backend;
+use trustloop_runtime::backend::Backend;
 
 /// The page.
 const PAGE: &str = include_str!("page.html");
@@ -250,7 +250,7 @@ impl Feed {
             }
         }
         let mut lag = Vec::new();
-        for op in crate::runtime::graph::operators() {
+        for op in trustloop_runtime::graph::operators() {
             let group = format!("trustloop.{}", op.name());
             let mut records = 0;
             for input in op.inputs() {

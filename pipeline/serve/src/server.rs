@@ -18,7 +18,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use super::{Ops, prometheus};
+use trustloop_runtime::ops::{Ops, prometheus};
 
 /// More metrics for `/metrics`: Prometheus text appended to the runtime's.
 pub type ExtraMetrics = Arc<dyn Fn() -> String + Send + Sync>;

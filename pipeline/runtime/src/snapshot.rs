@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use trustloop_operators::operator::Snapshot;
 
+use crate::backend::BackendConfig;
+
 /// The layout version of snapshot files (the header line and what follows it).
 const FILE_FORMAT: u32 = 1;
 /// How many snapshots of a stage are kept.
@@ -41,6 +43,18 @@ pub struct StoredSnapshot {
     pub snapshot: Snapshot,
     /// The file it came from.
     pub path: PathBuf,
+}
+
+/// Where snapshots are kept and read — the one rule every command follows: none when they are
+/// turned off (`off`, `--no-snapshots`); else the directory given (`--state-dir`); else the
+/// embedded log's `snapshots/` directory; with Kafka, none unless a directory is given.
+pub fn state_dir(backend: &BackendConfig, given: Option<&Path>, off: bool) -> Option<PathBuf> {
+    match (given, &backend.brokers) {
+        _ if off => None,
+        (Some(dir), _) => Some(dir.to_path_buf()),
+        (None, None) => Some(backend.data.join("snapshots")),
+        (None, Some(_)) => None,
+    }
 }
 
 /// Errors of the snapshot store.
@@ -222,5 +236,19 @@ mod tests {
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].snapshot, snap(1));
         assert!(matches!(SnapshotStore::read(&newest), Err(SnapshotStoreError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn one_rule_for_the_state_directory() {
+        let embedded = BackendConfig::embedded("/data");
+        let kafka = BackendConfig { brokers: Some("broker:9092".into()), ..BackendConfig::embedded("/data") };
+        let given = Path::new("/state");
+        assert_eq!(state_dir(&embedded, None, false), Some(PathBuf::from("/data/snapshots")));
+        assert_eq!(state_dir(&embedded, Some(given), false), Some(given.to_path_buf()));
+        assert_eq!(state_dir(&kafka, None, false), None, "with Kafka, none unless given");
+        assert_eq!(state_dir(&kafka, Some(given), false), Some(given.to_path_buf()));
+        for backend in [&embedded, &kafka] {
+            assert_eq!(state_dir(backend, Some(given), true), None, "--no-snapshots wins");
+        }
     }
 }

@@ -30,7 +30,8 @@ use super::error::{ApiError, BadEvent};
 use super::limits::Refusal;
 use super::tokens::{Principal, Role};
 use super::{Gateway, MAX_BATCH_EVENTS};
-use crate::ingest::EventWriter;
+use trustloop_runtime::error::chain;
+use trustloop_runtime::ingest::EventWriter;
 
 /// The answer to an accepted post.
 #[derive(Debug, Serialize)]
@@ -203,7 +204,7 @@ async fn post(g: &Gateway, topic: &str, headers: &HeaderMap, body: &[u8]) -> Res
     let defaults = IngestDefaults {
         tenant: Some(principal.tenant.clone()),
         source: principal.service.clone().unwrap_or_else(|| "gateway".to_string()),
-        now_micros: crate::commands::now_micros(),
+        now_micros: trustloop_runtime::clock::now_micros(),
     };
     let parsed = parse(g, ty, encoding, body, &defaults)?;
     if parsed.is_empty() {
@@ -259,12 +260,12 @@ async fn post(g: &Gateway, topic: &str, headers: &HeaderMap, body: &[u8]) -> Res
     // On a log whose batches are not whole by themselves, a request of more than one event is
     // written in a transaction.
     let batch = match (&g.batch_writers, events.len() > 1) {
-        (Some(writers), true) => Some(writers.open(g.backend.log.as_ref()).await.map_err(|e| unavailable(&e))?),
+        (Some(writers), true) => Some(writers.open(g.backend.log.as_ref()).await.map_err(|e| unavailable(e.as_ref()))?),
         _ => None,
     };
     let written = write(g, topic, &principal, &events, batch.as_ref().map(|b| b.transaction())).await;
     match (written, batch) {
-        (Ok(()), Some(batch)) => batch.commit().await.map_err(|e| unavailable(&e))?,
+        (Ok(()), Some(batch)) => batch.commit().await.map_err(|e| unavailable(e.as_ref()))?,
         (Ok(()), None) => {}
         (Err(e), batch) => {
             if let Some(batch) = batch {
@@ -292,10 +293,10 @@ async fn write(
     }
     .map_err(|e| ApiError::internal("opening the topic", e))?;
     for event in events {
-        // One trace per event lineage, rooted here (see `crate::lineage`).
+        // One trace per event lineage, rooted here (see `trustloop_runtime::lineage`).
         let id = &event.envelope().event_id;
         let span = tracing::info_span!("ingest", topic, event_id = %id, tenant = %principal.tenant);
-        let lineage = crate::lineage::Lineage::root(id).enter(&span);
+        let lineage = trustloop_runtime::lineage::Lineage::root(id).enter(&span);
         writer.push_traced(event, lineage).await.map_err(|e| unavailable(&e))?;
     }
     writer.flush().await.map_err(|e| unavailable(&e))?;
@@ -303,12 +304,13 @@ async fn write(
 }
 
 /// 503 when the log cannot take the events now: nothing was written, try again.
-fn unavailable(e: &anyhow::Error) -> ApiError {
-    tracing::error!(error = format!("{e:#}"), "cannot write events");
+fn unavailable(e: &(dyn std::error::Error + 'static)) -> ApiError {
+    let e = chain(e);
+    tracing::error!(error = e, "cannot write events");
     let mut err = ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "log_unavailable",
-        format!("the log cannot take events now ({e:#}); nothing was written"),
+        format!("the log cannot take events now ({e}); nothing was written"),
     );
     err.retry_after_s = Some(1);
     err

@@ -1,11 +1,10 @@
-//! Backend selection: the embedded log in `--data DIR` (default) or Kafka with `--brokers`, plus the
-//! schema registry and event codec every command uses.
+//! Backend selection: the embedded log in a directory (the default) or Kafka, plus the schema
+//! registry and event codec every command uses — chosen from a plain [`BackendConfig`] (the
+//! command line fills one in from its global options).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
-use clap::Args;
 use trustloop_connectors::log::embedded::{EmbeddedLog, EmbeddedOptions, FsyncPolicy};
 use trustloop_connectors::log::kafka::{KafkaConfig, KafkaLog};
 use trustloop_connectors::log::{EventLog, PartitionReader};
@@ -13,57 +12,36 @@ use trustloop_connectors::registry::LogSchemaRegistry;
 use trustloop_connectors::registry::confluent::{ConfluentRegistry, ConfluentRegistryConfig};
 use trustloop_schemas::{EventCodec, EventType, WriterSchemas};
 
+use crate::error::{Context, Result, RuntimeError};
+
 /// Where events live: an embedded log directory, or Kafka brokers.
-#[derive(Debug, Clone, Args)]
-pub struct BackendArgs {
+#[derive(Debug, Clone)]
+pub struct BackendConfig {
     /// Directory of the embedded, file-backed event log (the default backend).
-    #[arg(long, global = true, env = "TRUSTLOOP_DATA", default_value = "./trustloop-data", value_name = "DIR")]
     pub data: PathBuf,
-
-    /// Kafka bootstrap servers (`HOST:PORT,...`); when given, events live in Kafka instead of `--data`.
-    #[arg(long, global = true, env = "TRUSTLOOP_BROKERS", value_name = "HOST:PORT,...")]
+    /// Kafka bootstrap servers (`HOST:PORT,...`); when given, events live in Kafka instead of `data`.
     pub brokers: Option<String>,
-
-    /// A librdkafka setting passed through to the Kafka clients, as `KEY=VALUE` (repeatable), e.g.
-    /// `-X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-512 -X sasl.username=...`.
-    #[arg(short = 'X', long = "kafka-option", global = true, value_name = "KEY=VALUE")]
+    /// librdkafka settings passed through to the Kafka clients, each as `KEY=VALUE`.
     pub kafka_options: Vec<String>,
-
     /// Partitions given to trustloop's topics when they are created.
-    #[arg(long, global = true, env = "TRUSTLOOP_PARTITIONS", default_value_t = 3, value_name = "N")]
     pub partitions: u32,
-
     /// A Confluent Schema Registry (`http(s)://HOST:PORT`): schemas are registered there and events
     /// carry the ids it assigns. Without it, schema ids derive from the schemas' fingerprints and
     /// writer schemas are kept in the log's `_trustloop_schemas` topic.
-    #[arg(long, global = true, env = "TRUSTLOOP_SCHEMA_REGISTRY", value_name = "URL")]
     pub schema_registry: Option<String>,
-
     /// `USER:PASSWORD` for the schema registry's basic authentication.
-    #[arg(
-        long,
-        global = true,
-        env = "TRUSTLOOP_SCHEMA_REGISTRY_AUTH",
-        value_name = "USER:PASSWORD",
-        hide_env_values = true
-    )]
     pub schema_registry_auth: Option<String>,
-
-    /// Kafka: how long one metadata, offset, admin or delivery operation may take before it fails
-    /// (and `trustloop run` pauses and retries with back-off).
-    #[arg(long, global = true, env = "TRUSTLOOP_KAFKA_TIMEOUT_MS", default_value_t = 30_000, value_name = "MS")]
+    /// Kafka: how long one metadata, offset, admin or delivery operation may take before it fails.
     pub kafka_timeout_ms: u64,
-
-    /// Embedded log durability: `always` fsyncs every appended batch; `never` leaves it to the OS.
-    #[arg(long, global = true, env = "TRUSTLOOP_FSYNC", default_value = "always", value_parser = ["always", "never"])]
-    pub fsync: String,
+    /// Embedded log durability.
+    pub fsync: FsyncPolicy,
 }
 
-impl BackendArgs {
+impl BackendConfig {
     /// The embedded log in `dir` with the command line's defaults (3 partitions, fsync always); set
     /// other fields with struct update syntax.
-    pub fn embedded(dir: impl Into<PathBuf>) -> BackendArgs {
-        BackendArgs {
+    pub fn embedded(dir: impl Into<PathBuf>) -> BackendConfig {
+        BackendConfig {
             data: dir.into(),
             brokers: None,
             kafka_options: Vec::new(),
@@ -71,7 +49,7 @@ impl BackendArgs {
             schema_registry: None,
             schema_registry_auth: None,
             kafka_timeout_ms: 30_000,
-            fsync: "always".into(),
+            fsync: FsyncPolicy::Always,
         }
     }
 }
@@ -119,11 +97,11 @@ impl Backend {
         Ok(out)
     }
 
-    /// Opens the backend named by `args`, creates trustloop's topics if they are missing and registers
+    /// Opens the backend `args` names, creates trustloop's topics if they are missing and registers
     /// the current event schemas.
-    pub async fn open(args: &BackendArgs) -> Result<Backend> {
+    pub async fn open(args: &BackendConfig) -> Result<Backend> {
         if args.partitions == 0 {
-            bail!("--partitions must be at least 1");
+            return Err(RuntimeError::invalid("--partitions must be at least 1"));
         }
         let log: Arc<dyn EventLog> = match &args.brokers {
             Some(brokers) => {
@@ -133,11 +111,7 @@ impl Backend {
                 )
             }
             None => {
-                let fsync = match args.fsync.as_str() {
-                    "never" => FsyncPolicy::Never,
-                    _ => FsyncPolicy::Always,
-                };
-                let options = EmbeddedOptions { fsync, ..EmbeddedOptions::default() };
+                let options = EmbeddedOptions { fsync: args.fsync, ..EmbeddedOptions::default() };
                 Arc::new(
                     EmbeddedLog::open(&args.data, options)
                         .with_context(|| format!("cannot open the embedded log in {}", args.data.display()))?,
@@ -149,7 +123,7 @@ impl Backend {
                 let mut config = ConfluentRegistryConfig::new(url.clone());
                 if let Some(auth) = &args.schema_registry_auth {
                     let Some((user, password)) = auth.split_once(':') else {
-                        bail!("--schema-registry-auth: expected USER:PASSWORD");
+                        return Err(RuntimeError::invalid("--schema-registry-auth: expected USER:PASSWORD"));
                     };
                     config.basic_auth = Some((user.to_string(), password.to_string()));
                 }
@@ -183,13 +157,13 @@ impl Backend {
 }
 
 /// The Kafka client configuration of `args` (`None` for the embedded log).
-pub fn kafka_config(args: &BackendArgs) -> Result<Option<KafkaConfig>> {
+pub fn kafka_config(args: &BackendConfig) -> Result<Option<KafkaConfig>> {
     let Some(brokers) = &args.brokers else { return Ok(None) };
     let mut config = KafkaConfig::new(brokers.clone());
     config.timeout = std::time::Duration::from_millis(args.kafka_timeout_ms.max(100));
     for kv in &args.kafka_options {
         let Some((k, v)) = kv.split_once('=') else {
-            bail!("-X {kv}: expected KEY=VALUE");
+            return Err(RuntimeError::invalid(format!("-X {kv}: expected KEY=VALUE")));
         };
         config.options.push((k.trim().to_string(), v.trim().to_string()));
     }

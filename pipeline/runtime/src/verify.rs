@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result};
 use serde::Serialize;
 use trustloop_operators::operator::Operator;
 use trustloop_replay::History;
@@ -13,8 +12,10 @@ use trustloop_replay::verdict::first_difference;
 use trustloop_schemas::json::event_to_json;
 use trustloop_schemas::{Event, EventId, EventTime, canonical_digest};
 
-use super::{Task, graph};
 use crate::backend::Backend;
+use crate::error::{Context, Result, RuntimeError};
+use crate::graph;
+use crate::stage::Task;
 
 /// An event re-derived differently from the recorded one.
 #[derive(Debug, Clone, Serialize)]
@@ -97,7 +98,7 @@ async fn tasks_of(backend: &Backend, op: &dyn Operator) -> Result<Vec<Task>> {
     let first_input = op.inputs().first().map(|t| t.topic()).unwrap_or("telemetry");
     let committed = |group: String| async move {
         let offsets = backend.log.committed_offsets(&group, first_input).await?;
-        anyhow::Ok(offsets.iter().any(Option::is_some))
+        Ok::<_, RuntimeError>(offsets.iter().any(Option::is_some))
     };
     if committed(Task::ALL.group(op.name())).await? {
         return Ok(vec![Task::ALL]);

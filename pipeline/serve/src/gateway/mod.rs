@@ -37,12 +37,12 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
-use clap::Args;
 use trustloop_connectors::registry::LogSchemaRegistry;
 
-use crate::backend::Backend;
-use crate::ops::Ops;
-use crate::ops::server::ExtraMetrics;
+use trustloop_runtime::backend::Backend;
+use trustloop_runtime::ops::Ops;
+
+use crate::server::ExtraMetrics;
 use error::ApiError;
 use limits::{Limit, TenantLimits};
 use tokens::{Principal, Role, TokenStore};
@@ -50,43 +50,36 @@ use tokens::{Principal, Role, TokenStore};
 /// The largest request body accepted (413 beyond).
 pub const MAX_BODY_BYTES: usize = 16 << 20;
 /// The most events one request may carry (413 beyond): one append, visible whole or not at all.
-pub const MAX_BATCH_EVENTS: usize = crate::ingest::BATCH;
+pub const MAX_BATCH_EVENTS: usize = trustloop_runtime::ingest::BATCH;
 
-/// Options of the gateway.
-#[derive(Debug, Clone, Args)]
-pub struct GatewayArgs {
+/// Options of the gateway (the command line's `--tenant-rate`, `--limit`, `--max-rows`, …).
+#[derive(Debug, Clone)]
+pub struct GatewayOptions {
     /// Sustained events per second each tenant may post; over it, requests are answered 429 with
     /// `Retry-After`.
-    #[arg(long, env = "TRUSTLOOP_TENANT_RATE", default_value_t = 200_000, value_name = "EVENTS")]
     pub tenant_rate: u32,
     /// Events a tenant may post at once before the sustained rate applies.
-    #[arg(long, env = "TRUSTLOOP_TENANT_BURST", default_value_t = 50_000, value_name = "EVENTS")]
     pub tenant_burst: u32,
     /// Another limit for one tenant: `TENANT=RATE` or `TENANT=RATE/BURST` (repeatable).
-    #[arg(long = "limit", value_name = "TENANT=RATE[/BURST]")]
     pub limits: Vec<String>,
     /// Rows a SQL answer holds at most (the rest is cut, and the answer says so).
-    #[arg(long, default_value_t = 100_000, value_name = "ROWS")]
     pub max_rows: usize,
     /// How long a SQL query may run.
-    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub query_timeout_s: u64,
     /// On Kafka, how many batches the gateway writes at once, each in a transaction of its own so
     /// that it shows whole or not at all. 0 appends a batch partition by partition (for brokers
     /// without transactions; a failure midway then leaves part of it written). The embedded log
     /// writes every batch whole without them.
-    #[arg(long, env = "TRUSTLOOP_BATCH_WRITERS", default_value_t = 4, value_name = "N")]
     pub batch_writers: usize,
     /// The gateway's name on Kafka, which its batch writers' transactional ids start with: keep it
     /// the same across restarts and different for every gateway [default:
     /// `trustloop-gateway-HOST-PORT`].
-    #[arg(long, env = "TRUSTLOOP_GATEWAY_ID", value_name = "ID")]
     pub gateway_id: Option<String>,
 }
 
-impl Default for GatewayArgs {
-    fn default() -> GatewayArgs {
-        GatewayArgs {
+impl Default for GatewayOptions {
+    fn default() -> GatewayOptions {
+        GatewayOptions {
             tenant_rate: 200_000,
             tenant_burst: 50_000,
             limits: Vec::new(),
@@ -143,7 +136,7 @@ impl Gateway {
     /// replays start from the snapshots in `state_dir`, if given.
     pub async fn new(
         backend: Arc<Backend>,
-        args: &GatewayArgs,
+        args: &GatewayOptions,
         listen: &str,
         state_dir: Option<PathBuf>,
     ) -> Result<Gateway> {
@@ -273,7 +266,7 @@ impl Gateway {
             .route("/v1/stream", get(dashboard::stream))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(self.clone());
-        api.merge(crate::ops::server::router_with(ops, Some(self.extra_metrics())))
+        api.merge(crate::server::router_with(ops, Some(self.extra_metrics())))
     }
 }
 

@@ -121,7 +121,7 @@ mod tests {
 
     use super::*;
     use crate::ops::OperatorSnapshot;
-    use crate::runtime::{AdapterStats, StageStats};
+    use crate::stage::{AdapterStats, StageStats};
 
     #[test]
     fn renders_every_family_with_labels_and_values() {

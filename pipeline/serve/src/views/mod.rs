@@ -16,8 +16,9 @@ use sqlx::{AnyPool, Row};
 use trustloop_connectors::log::PartitionReader;
 use trustloop_schemas::EventType;
 
-use crate::backend::Backend;
 use apply::Change;
+use trustloop_runtime::backend::Backend;
+use trustloop_runtime::backoff::Backoff;
 
 /// The topics the views follow.
 pub const TOPICS: [EventType; 4] =
@@ -176,53 +177,43 @@ pub fn severity_band(severity: Option<&str>) -> &'static str {
     }
 }
 
-/// Options of `trustloop views`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ViewsArgs {
-    /// The views database: `sqlite://PATH` (created if missing) or
-    /// `postgres://USER:PASSWORD@HOST:PORT/DB`.
-    #[arg(long, env = "TRUSTLOOP_VIEWS_DATABASE", default_value = "sqlite://trustloop-views.db", value_name = "URL")]
-    pub database: String,
-    /// Apply everything in the log, then exit.
-    #[arg(long)]
-    pub until_idle: bool,
-    /// How often to look for new events when idle (milliseconds).
-    #[arg(long, default_value_t = 500, value_name = "MS")]
-    pub poll_ms: u64,
-}
-
 /// Follows the derived topics into the views until `stop` resolves (or, with `until_idle`, until
-/// a pass finds nothing new). A failing pass is retried with back-off; the error is logged.
+/// a pass finds nothing new), looking for new events every `poll` when idle. A failing pass is
+/// retried with back-off (twice `poll`, doubling, at most 30 s); the error is logged.
 pub async fn follow(
     backend: Arc<Backend>,
     views: Arc<Views>,
-    args: &ViewsArgs,
+    until_idle: bool,
+    poll: std::time::Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<PassReport, ViewsError> {
     let mut total = PassReport::default();
-    let mut backoff = std::time::Duration::from_millis(args.poll_ms.max(10));
+    let poll = poll.max(std::time::Duration::from_millis(10));
+    let mut backoff = Backoff::new(poll * 2, std::time::Duration::from_secs(30));
     loop {
-        match views.pass(&backend).await {
+        let wait = match views.pass(&backend).await {
             Ok(r) => {
                 total.read += r.read;
                 total.undecodable += r.undecodable;
-                backoff = std::time::Duration::from_millis(args.poll_ms.max(10));
+                backoff.reset();
                 if r.read > 0 {
                     tracing::info!(read = r.read, "views: applied");
                     continue;
                 }
-                if args.until_idle {
+                if until_idle {
                     return Ok(total);
                 }
+                poll
             }
-            Err(e) if args.until_idle => return Err(e),
+            Err(e) if until_idle => return Err(e),
             Err(e) => {
-                tracing::warn!(error = %e, ?backoff, "views: pass failed; retrying");
-                backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
+                let wait = backoff.next_wait();
+                tracing::warn!(error = %e, retry_in = ?wait, "views: pass failed; retrying");
+                wait
             }
-        }
+        };
         tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => return Ok(total),
         }
         if *stop.borrow() {

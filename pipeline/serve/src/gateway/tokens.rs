@@ -19,7 +19,7 @@ use trustloop_connectors::log::{EventLog, LogError, PartitionReader, Record};
 pub const TOKENS_TOPIC: &str = "_trustloop_tokens";
 
 /// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Write events of its tenant (`POST /v1/events/{topic}`).
