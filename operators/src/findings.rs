@@ -332,12 +332,17 @@ impl FindingsState {
         if changed.is_empty() && !aliases_changed {
             touched.clear();
         }
-        let face_before = merge::Face::of(self.impact.advisory(&a.id));
+        // Only an advisory in a group of several is shown in other findings (its group as it is
+        // now; one it left is re-keyed above): most upserts skip this.
+        let several = !self.vuln_of(&a.id).single();
+        let face_before = several.then(|| merge::Face::of(self.impact.advisory(&a.id)));
         let deltas = self.impact.apply(&event);
         let mut out = self.complete(deltas);
-        let face_now = merge::Face::of(current);
-        if face_now != face_before {
-            self.show_face(&mut out, &a.id, &face_before, &face_now, event.envelope());
+        if let Some(before) = face_before {
+            let now = merge::Face::of(current);
+            if now != before {
+                self.show_face(&mut out, &a.id, &before, &now, event.envelope());
+            }
         }
         if !touched.is_empty() {
             // The alias groups (or the CVEs they carry) changed: re-evaluate their open findings

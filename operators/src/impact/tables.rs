@@ -451,17 +451,17 @@ impl Components {
         mut package_of: impl FnMut(PackageKey) -> PackageId,
     ) -> Vec<(ComponentId, bool)> {
         self.scratch.clear();
-        let mut ends = Vec::with_capacity(cs.len());
+        let mut spans: Vec<std::ops::Range<usize>> = Vec::with_capacity(cs.len());
         for (c, release) in cs.iter().zip(sources) {
+            let start = self.scratch.len();
             key_into(&mut self.scratch, c, *release);
-            ends.push(self.scratch.len());
+            spans.push(start..self.scratch.len());
         }
-        let key = |i: usize| &self.scratch[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
-        let hashes: Vec<u64> = (0..ends.len()).map(|i| hash_key(key(i))).collect();
+        let hashes: Vec<u64> = spans.iter().map(|s| hash_key(&self.scratch[s.clone()])).collect();
         self.keys.touch(&hashes);
         let mut out = Vec::with_capacity(cs.len());
         for (i, (c, release)) in cs.iter().zip(sources).enumerate() {
-            let k = &self.scratch[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
+            let k = &self.scratch[spans[i].clone()];
             if let Some(id) = self.keys.find(hashes[i], k) {
                 out.push((id, false));
                 continue;
