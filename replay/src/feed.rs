@@ -283,7 +283,7 @@ pub async fn feed_with(
     order.sort_by_key(|i| injected[*i].place);
     let mut order = order.into_iter().peekable();
     let mut stats = FeedStats::default();
-    let mut next_record = records.next(&*op).await?;
+    let mut next_record = records.next().await?;
     loop {
         let take_injected = match (order.peek(), &next_record) {
             (Some(j), Some(fed)) => injected[*j].place < Place::recorded(fed.key),
@@ -320,7 +320,9 @@ pub async fn feed_with(
             });
             continue;
         }
-        let Some(Fed { key, record, admission, .. }) = next_record.take() else { break };
+        let Some(fed) = next_record.take() else { break };
+        let admission = records.admit(&fed, &*op);
+        let Fed { key, record, .. } = fed;
         match admission {
             Admission::Apply(event) if bounds.happened_by.is_some_and(|t| event.envelope().event_time > t) => {
                 stats.rejected += 1;
@@ -333,7 +335,7 @@ pub async fn feed_with(
             }
             Admission::Reject { .. } => stats.rejected += 1,
         }
-        next_record = records.next(&*op).await?;
+        next_record = records.next().await?;
     }
     Ok(stats)
 }

@@ -12,8 +12,8 @@
 //! 4. **Apply**: the caller applies what is admitted and does what it does with the outputs (the
 //!    runtime writes them; replay compares or collects them).
 //!
-//! [`Feed`] does steps 1–3 and hands each record on with its merge key and admission: the runtime's
-//! stages and replay's `feed_with` both drive one.
+//! [`Feed`] does steps 1–3: [`Feed::next`] hands each record on with its merge key, and
+//! [`Feed::admit`] admits it. The runtime's stages and replay's `feed_with` both drive one.
 
 pub mod admit;
 pub mod merge;
@@ -43,7 +43,7 @@ impl Share {
     pub const ALL: Share = Share { task: 0, count: 1 };
 }
 
-/// One record fed, in merge order, with what admission made of it.
+/// One record fed, in merge order; [`Feed::admit`] says what admission makes of it.
 #[derive(Debug)]
 pub struct Fed {
     /// The index of its range, in the order given to [`Feed::new`] (empty ranges included).
@@ -52,8 +52,6 @@ pub struct Fed {
     pub key: MergeKey,
     /// The record.
     pub record: StoredRecord,
-    /// Applied (with its event) or rejected.
-    pub admission: Admission,
 }
 
 /// How the records of one range are admitted.
@@ -114,12 +112,17 @@ impl<'a> Feed<'a> {
         self
     }
 
-    /// The next record in merge order, admitted for `op` (the operator the feed was made for), or
-    /// `None` when every range is consumed.
-    pub async fn next(&mut self, op: &dyn Operator) -> LogResult<Option<Fed>> {
-        let Some((range, key, record)) = self.merged.next_keyed().await? else { return Ok(None) };
-        let how = self.ranges[range];
-        let admission = admit(&record, how.expected, self.codec, self.writers, op, how.keyed_count);
-        Ok(Some(Fed { range, key, record, admission }))
+    /// The next record in merge order, or `None` when every range is consumed. Admit it with
+    /// [`Feed::admit`] before applying it.
+    pub async fn next(&mut self) -> LogResult<Option<Fed>> {
+        Ok(self.merged.next_keyed().await?.map(|(range, key, record)| Fed { range, key, record }))
+    }
+
+    /// What admission makes of `fed` for `op` (the operator the feed was made for): its event to
+    /// apply, or why it is rejected. Kept apart from [`Feed::next`] so that the event, the largest
+    /// value on the hot path, is made where it is used rather than moved through the read.
+    pub fn admit(&self, fed: &Fed, op: &dyn Operator) -> Admission {
+        let how = self.ranges[fed.range];
+        admit(&fed.record, how.expected, self.codec, self.writers, op, how.keyed_count)
     }
 }

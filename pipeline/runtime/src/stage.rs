@@ -455,9 +455,9 @@ impl Stage {
         let mut applied = 0u64;
         // The latest input applied (log time and sequence number): what `on_idle` outputs derive from.
         let mut last: (i64, Option<u64>) = (0, None);
-        while let Some(Fed { range, record, admission, .. }) =
-            input.next(&*self.op).await.with_context(|| format!("reading the inputs of {group}"))?
-        {
+        while let Some(fed) = input.next().await.with_context(|| format!("reading the inputs of {group}"))? {
+            let admission = input.admit(&fed, &*self.op);
+            let Fed { range, key, record } = fed;
             let replay = committed[range].is_some_and(|c| record.offset < c);
             reached[range] = Some(record.offset + 1);
             applied += 1;
@@ -476,7 +476,7 @@ impl Stage {
                 }
             };
             let outputs = self.op.apply(&Input::new(&record.topic, record.partition as i32, record.offset, &event));
-            let cause = (record.timestamp_ms, seq_of(&record));
+            let cause = key.point;
             last = last.max(cause);
             if !replay && !outputs.is_empty() {
                 // The derived events continue their cause's lineage (one trace per lineage).
