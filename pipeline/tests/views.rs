@@ -93,3 +93,102 @@ fn views_in_postgresql_hold_the_derived_topics_once() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     rt.block_on(check_views_hold_the_derived_topics(root.path(), &pg.url()));
 }
+
+/// Findings as the first schema (`0001_views.sql`) held them: one row per advisory. Each row is
+/// (tenant, release, version, environment, advisory, purl, severity).
+const OLD_FINDINGS: [(&str, &str, &str, &str, &str, &str, Option<&str>); 4] = [
+    ("acme", "shop", "1.0.0", "prod", "GHSA-aaaa-bbbb-cccc", "pkg:npm/left-pad@1.0.0", Some("HIGH")),
+    ("acme", "shop", "1.0.0", "prod", "CVE-2026-0001", "pkg:npm/left-pad@1.0.0", None),
+    (
+        "acme",
+        "shop",
+        "1.0.1",
+        "",
+        "RUSTSEC-2026-0001",
+        "pkg:cargo/smallvec@1.0.0",
+        Some("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"),
+    ),
+    ("other", "api", "2.0.0", "staging", "GHSA-aaaa-bbbb-cccc", "pkg:npm/left-pad@1.0.0", Some("LOW")),
+];
+
+/// A views database written by a build that knew only the first migration keeps its findings when
+/// a later build opens it: each becomes the finding of a vulnerability named by its advisory, its
+/// one source that advisory, every other column as it was.
+async fn check_findings_survive_the_vulnerability_migration(url: &str) {
+    use sqlx::any::AnyPoolOptions;
+    sqlx::any::install_default_drivers();
+    let first = tempfile::tempdir().expect("tempdir");
+    let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("serve/migrations/views");
+    std::fs::copy(migrations.join("0001_views.sql"), first.path().join("0001_views.sql")).expect("copy 0001");
+    let pool = AnyPoolOptions::new().max_connections(1).connect(url).await.expect("connect");
+    sqlx::migrate::Migrator::new(first.path()).await.expect("migrator").run(&pool).await.expect("0001 only");
+    for (i, (tenant, release, version, env, advisory, purl, severity)) in OLD_FINDINGS.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO findings (tenant, release_name, release_version, environment, advisory_id, purl, \
+             package_name, package_version, severity, severity_band, vex_status, event_time_us, event_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(*tenant)
+        .bind(*release)
+        .bind(*version)
+        .bind(*env)
+        .bind(*advisory)
+        .bind(*purl)
+        .bind(format!("package-{i}"))
+        .bind(format!("{i}.0.0"))
+        .bind(*severity)
+        .bind(trustloop_serve::views::severity_band(*severity))
+        .bind("affected")
+        .bind(1_700_000_000_000_000i64 + i as i64)
+        .bind(format!("event-{i}"))
+        .execute(&pool)
+        .await
+        .expect("insert an old finding");
+    }
+    pool.close().await;
+
+    // The current build opens it: the later migrations run over the rows.
+    let views = trustloop_serve::views::Views::open(url).await.expect("open and migrate");
+    let rows = sqlx::query(
+        "SELECT tenant, release_name, release_version, environment, vulnerability_id, purl, advisory_id, sources, \
+         package_name, package_version, severity, severity_band, vex_status, event_time_us, event_id FROM findings \
+         ORDER BY event_time_us",
+    )
+    .fetch_all(views.pool())
+    .await
+    .expect("read the migrated findings");
+    assert_eq!(rows.len(), OLD_FINDINGS.len(), "every finding kept");
+    for (i, (row, old)) in rows.iter().zip(OLD_FINDINGS).enumerate() {
+        let text = |c: usize| row.try_get::<String, _>(c).unwrap_or_else(|e| panic!("row {i} column {c}: {e}"));
+        let (tenant, release, version, env, advisory, purl, severity) = old;
+        assert_eq!([text(0), text(1), text(2), text(3)], [tenant, release, version, env], "row {i}: release");
+        assert_eq!(text(4), advisory, "row {i}: its advisory names the vulnerability");
+        assert_eq!(text(5), purl, "row {i}: purl");
+        assert_eq!([text(6), text(7)], [advisory, advisory], "row {i}: the advisory is the one source");
+        assert_eq!([text(8), text(9)], [format!("package-{i}"), format!("{i}.0.0")], "row {i}: package");
+        assert_eq!(row.try_get::<Option<String>, _>(10).expect("severity").as_deref(), severity, "row {i}");
+        assert_eq!(text(11), trustloop_serve::views::severity_band(severity), "row {i}: band");
+        assert_eq!(text(12), "affected", "row {i}: VEX status");
+        assert_eq!(row.try_get::<i64, _>(13).expect("time"), 1_700_000_000_000_000 + i as i64, "row {i}: time");
+        assert_eq!(text(14), format!("event-{i}"), "row {i}: event id");
+    }
+    // Two advisories of one component stay two findings until the findings layer says otherwise.
+    let shop = "SELECT count(*) FROM findings WHERE tenant = 'acme' AND purl = 'pkg:npm/left-pad@1.0.0'";
+    assert_eq!(view_count(url, shop).await, 2);
+}
+
+#[test]
+fn findings_in_sqlite_survive_the_vulnerability_migration() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}?mode=rwc", root.path().join("views.db").display());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    rt.block_on(check_findings_survive_the_vulnerability_migration(&url));
+}
+
+#[test]
+#[ignore = "needs a PostgreSQL server (Debian package postgresql): run `cargo xtask test`, which installs it"]
+fn findings_in_postgresql_survive_the_vulnerability_migration() {
+    let pg = trustloop_e2e::PostgresServer::start().expect("PostgreSQL");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    rt.block_on(check_findings_survive_the_vulnerability_migration(&pg.url()));
+}
