@@ -94,21 +94,36 @@ fn views_in_postgresql_hold_the_derived_topics_once() {
     rt.block_on(check_views_hold_the_derived_topics(root.path(), &pg.url()));
 }
 
-/// Findings as the first schema (`0001_views.sql`) held them: one row per advisory. Each row is
-/// (tenant, release, version, environment, advisory, purl, severity).
-const OLD_FINDINGS: [(&str, &str, &str, &str, &str, &str, Option<&str>); 4] = [
-    ("acme", "shop", "1.0.0", "prod", "GHSA-aaaa-bbbb-cccc", "pkg:npm/left-pad@1.0.0", Some("HIGH")),
-    ("acme", "shop", "1.0.0", "prod", "CVE-2026-0001", "pkg:npm/left-pad@1.0.0", None),
-    (
-        "acme",
-        "shop",
-        "1.0.1",
-        "",
+/// A finding as the first schema (`0001_views.sql`) held it: one row per advisory.
+struct OldFinding {
+    tenant: &'static str,
+    release: &'static str,
+    version: &'static str,
+    environment: &'static str,
+    advisory: &'static str,
+    purl: &'static str,
+    severity: Option<&'static str>,
+}
+
+const fn old(
+    (tenant, release, version, environment): (&'static str, &'static str, &'static str, &'static str),
+    advisory: &'static str,
+    purl: &'static str,
+    severity: Option<&'static str>,
+) -> OldFinding {
+    OldFinding { tenant, release, version, environment, advisory, purl, severity }
+}
+
+const OLD_FINDINGS: [OldFinding; 4] = [
+    old(("acme", "shop", "1.0.0", "prod"), "GHSA-aaaa-bbbb-cccc", "pkg:npm/left-pad@1.0.0", Some("HIGH")),
+    old(("acme", "shop", "1.0.0", "prod"), "CVE-2026-0001", "pkg:npm/left-pad@1.0.0", None),
+    old(
+        ("acme", "shop", "1.0.1", ""),
         "RUSTSEC-2026-0001",
         "pkg:cargo/smallvec@1.0.0",
         Some("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"),
     ),
-    ("other", "api", "2.0.0", "staging", "GHSA-aaaa-bbbb-cccc", "pkg:npm/left-pad@1.0.0", Some("LOW")),
+    old(("other", "api", "2.0.0", "staging"), "GHSA-aaaa-bbbb-cccc", "pkg:npm/left-pad@1.0.0", Some("LOW")),
 ];
 
 /// A views database written by a build that knew only the first migration keeps its findings when
@@ -122,22 +137,22 @@ async fn check_findings_survive_the_vulnerability_migration(url: &str) {
     std::fs::copy(migrations.join("0001_views.sql"), first.path().join("0001_views.sql")).expect("copy 0001");
     let pool = AnyPoolOptions::new().max_connections(1).connect(url).await.expect("connect");
     sqlx::migrate::Migrator::new(first.path()).await.expect("migrator").run(&pool).await.expect("0001 only");
-    for (i, (tenant, release, version, env, advisory, purl, severity)) in OLD_FINDINGS.iter().enumerate() {
+    for (i, f) in OLD_FINDINGS.iter().enumerate() {
         sqlx::query(
             "INSERT INTO findings (tenant, release_name, release_version, environment, advisory_id, purl, \
              package_name, package_version, severity, severity_band, vex_status, event_time_us, event_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
-        .bind(*tenant)
-        .bind(*release)
-        .bind(*version)
-        .bind(*env)
-        .bind(*advisory)
-        .bind(*purl)
+        .bind(f.tenant)
+        .bind(f.release)
+        .bind(f.version)
+        .bind(f.environment)
+        .bind(f.advisory)
+        .bind(f.purl)
         .bind(format!("package-{i}"))
         .bind(format!("{i}.0.0"))
-        .bind(*severity)
-        .bind(trustloop_serve::views::severity_band(*severity))
+        .bind(f.severity)
+        .bind(trustloop_serve::views::severity_band(f.severity))
         .bind("affected")
         .bind(1_700_000_000_000_000i64 + i as i64)
         .bind(format!("event-{i}"))
@@ -158,12 +173,13 @@ async fn check_findings_survive_the_vulnerability_migration(url: &str) {
     .await
     .expect("read the migrated findings");
     assert_eq!(rows.len(), OLD_FINDINGS.len(), "every finding kept");
-    for (i, (row, old)) in rows.iter().zip(OLD_FINDINGS).enumerate() {
+    for (i, (row, f)) in rows.iter().zip(&OLD_FINDINGS).enumerate() {
         let text = |c: usize| row.try_get::<String, _>(c).unwrap_or_else(|e| panic!("row {i} column {c}: {e}"));
-        let (tenant, release, version, env, advisory, purl, severity) = old;
-        assert_eq!([text(0), text(1), text(2), text(3)], [tenant, release, version, env], "row {i}: release");
+        let (advisory, severity) = (f.advisory, f.severity);
+        let release = [f.tenant, f.release, f.version, f.environment];
+        assert_eq!([text(0), text(1), text(2), text(3)], release, "row {i}: release");
         assert_eq!(text(4), advisory, "row {i}: its advisory names the vulnerability");
-        assert_eq!(text(5), purl, "row {i}: purl");
+        assert_eq!(text(5), f.purl, "row {i}: purl");
         assert_eq!([text(6), text(7)], [advisory, advisory], "row {i}: the advisory is the one source");
         assert_eq!([text(8), text(9)], [format!("package-{i}"), format!("{i}.0.0")], "row {i}: package");
         assert_eq!(row.try_get::<Option<String>, _>(10).expect("severity").as_deref(), severity, "row {i}");
