@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -93,7 +93,7 @@ impl Server {
     pub async fn stopped(mut self, grace: Duration) -> Result<()> {
         match tokio::time::timeout(grace, &mut self.task).await {
             Ok(Ok(served)) => served.context("serving the operations endpoints"),
-            Ok(Err(join)) => Err(anyhow::anyhow!("the operations endpoints' task failed: {join}")),
+            Ok(Err(join)) => Err(join).context("the operations endpoints' task failed"),
             Err(_) => {
                 self.task.abort();
                 tracing::warn!(addr = %self.addr, ?grace, "the operations endpoints did not stop in time: aborted");

@@ -260,12 +260,12 @@ async fn post(g: &Gateway, topic: &str, headers: &HeaderMap, body: &[u8]) -> Res
     // On a log whose batches are not whole by themselves, a request of more than one event is
     // written in a transaction.
     let batch = match (&g.batch_writers, events.len() > 1) {
-        (Some(writers), true) => Some(writers.open(g.backend.log.as_ref()).await.map_err(|e| unavailable(e.as_ref()))?),
+        (Some(writers), true) => Some(writers.open(g.backend.log.as_ref()).await.map_err(|e| unavailable(&e))?),
         _ => None,
     };
     let written = write(g, topic, &principal, &events, batch.as_ref().map(|b| b.transaction())).await;
     match (written, batch) {
-        (Ok(()), Some(batch)) => batch.commit().await.map_err(|e| unavailable(e.as_ref()))?,
+        (Ok(()), Some(batch)) => batch.commit().await.map_err(|e| unavailable(&e))?,
         (Ok(()), None) => {}
         (Err(e), batch) => {
             if let Some(batch) = batch {

@@ -12,7 +12,7 @@ pub mod table;
 use std::sync::Arc;
 
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::prelude::SessionContext;
 use trustloop_schemas::EventType;
 
@@ -38,7 +38,7 @@ impl Confinement {
 
 /// A session with every topic of `backend` registered as a table, bounded by `as_of_ms` (log time,
 /// milliseconds) if given.
-pub async fn session(backend: Arc<Backend>, as_of_ms: Option<i64>) -> anyhow::Result<SessionContext> {
+pub async fn session(backend: Arc<Backend>, as_of_ms: Option<i64>) -> Result<SessionContext> {
     confined_session(backend, as_of_ms, None).await
 }
 
@@ -47,9 +47,10 @@ pub async fn confined_session(
     backend: Arc<Backend>,
     as_of_ms: Option<i64>,
     confinement: Option<Confinement>,
-) -> anyhow::Result<SessionContext> {
+) -> Result<SessionContext> {
     let ctx = SessionContext::new();
-    for t in backend.log.list_topics().await? {
+    let topics = backend.log.list_topics().await.map_err(|e| DataFusionError::External(Box::new(e)))?;
+    for t in topics {
         let Some(event_type) = EventType::from_topic(&t.name) else { continue };
         let table = Arc::new(TopicTable::new(backend.clone(), &t.name, event_type, as_of_ms, confinement.clone()));
         if t.name.contains('-') {
