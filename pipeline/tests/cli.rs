@@ -178,6 +178,40 @@ fn log_truncated_mid_batch_reopens_with_complete_batches() {
     assert_eq!(offsets, vec![0, 1, 2], "offsets continue after the last good batch");
 }
 
+/// A batch damaged in the middle of a partition (a byte flipped, its checksum left as it was):
+/// `consume` prints every record before it, then stops with an error naming the segment and the
+/// byte, instead of printing nothing.
+#[test]
+fn consume_prints_every_record_before_a_corrupt_batch_then_the_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = data_args(dir.path());
+    let third =
+        r#"{"tenant":"acme","entity":"host-21","kind":"heartbeat","value":1.0,"event_time":"2026-11-01T12:00:04Z"}"#;
+    let second =
+        r#"{"tenant":"acme","entity":"host-20","kind":"heartbeat","value":1.0,"event_time":"2026-11-01T12:00:03Z"}"#;
+    for batch in [GOOD, second, third] {
+        assert!(run(&base, &["produce", "--topic", "telemetry"], batch).status.success());
+    }
+    let part = dir.path().join("topics").join("telemetry").join("0");
+    let segment = std::fs::read_dir(&part)
+        .expect("partition dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "log"))
+        .expect("segment file");
+    let mut bytes = std::fs::read(&segment).expect("read the segment");
+    let at = bytes.windows(7).position(|w| w == b"host-20").expect("the second batch's entity in the segment");
+    bytes[at + 5] ^= 0x01;
+    std::fs::write(&segment, &bytes).expect("write the segment");
+
+    let out = run(&base, &["consume", "--topic", "telemetry", "--from-beginning"], "");
+    assert!(!out.status.success(), "a corrupt batch is an error");
+    let entities: Vec<String> =
+        json_lines(&out).iter().filter_map(|e| e["entity"].as_str().map(str::to_string)).collect();
+    assert_eq!(entities, ["host-17", "host-18"], "every record before the damage is printed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&segment.display().to_string()) && stderr.contains("at byte"), "{stderr}");
+}
+
 #[test]
 fn unknown_topic_without_type_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");

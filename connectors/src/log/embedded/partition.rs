@@ -540,6 +540,10 @@ impl Partition {
 
     /// Reads up to `max` records from `offset`, saying whether that reached the end (every offset
     /// below the end offset holds a record: an empty read is the end, or a read of no records).
+    ///
+    /// A corrupt batch stops the read *after* the records before it: they are returned, and the
+    /// next read, which starts at the corrupt batch, is the error (so a reader gets everything up to
+    /// the damage, then learns where it is). A read that starts at a corrupt batch is the error.
     pub(super) fn read(&self, offset: i64, max: usize) -> LogResult<ReadBatch> {
         let want_end = offset.saturating_add(i64::try_from(max).unwrap_or(i64::MAX));
         let Some((end, plan)) = self.plan(offset, want_end)? else {
@@ -552,36 +556,59 @@ impl Partition {
         for p in &plan {
             let mut pos = p.from;
             while pos < p.limit && out.len() < max {
-                let (total, body) = self.batch_at(p, pos)?;
-                let corrupt = |reason: String| LogError::Corrupt {
-                    location: format!("{} at byte {pos}", p.path.display()),
-                    reason,
-                };
-                let (base, count) = batch::body_prefix(&body).ok_or_else(|| corrupt("batch too short".into()))?;
-                match expect {
-                    None if base > offset => {
-                        return Err(corrupt(format!("batch starts at offset {base}, after the {offset} asked for")));
+                let good = out.len();
+                match self.read_batch(p, pos, offset, max, &mut expect, &mut out) {
+                    Ok(total) => pos += total,
+                    Err(e @ LogError::Corrupt { .. }) if good > 0 => {
+                        // What the batch decoded before failing is not returned: the read ends
+                        // where the damage starts.
+                        out.truncate(good);
+                        tracing::debug!(error = %e, records = good, "read ends before a corrupt batch");
+                        return Ok(ReadBatch::new(out, offset, end));
                     }
-                    Some(e) if base != e => {
-                        return Err(corrupt(format!("batch starts at offset {base} where {e} was expected")));
-                    }
-                    _ => {}
+                    Err(e) => return Err(e),
                 }
-                let batch_end = base + i64::from(count);
-                if batch_end > offset {
-                    batch::decode(&self.topic, self.partition, &body, offset, max, &mut out).map_err(corrupt)?;
-                }
-                if out.last().is_some_and(|r| r.offset + 1 < batch_end) && body.len() <= MAX_CACHED_BODY {
-                    *lock(&self.cache) = Some(CachedBatch { segment: p.segment, pos, total, body });
-                }
-                expect = Some(batch_end);
-                pos += total;
             }
             if out.len() >= max {
                 break;
             }
         }
         Ok(ReadBatch::new(out, offset, end))
+    }
+
+    /// Reads the batch at `pos` of `p` into `out` (its records from `offset` on, up to `max` in
+    /// all), checking that it starts where `expect` says; returns its size in bytes.
+    fn read_batch(
+        &self,
+        p: &ReadPlan,
+        pos: u64,
+        offset: i64,
+        max: usize,
+        expect: &mut Option<i64>,
+        out: &mut Vec<crate::log::StoredRecord>,
+    ) -> LogResult<u64> {
+        let (total, body) = self.batch_at(p, pos)?;
+        let corrupt =
+            |reason: String| LogError::Corrupt { location: format!("{} at byte {pos}", p.path.display()), reason };
+        let (base, count) = batch::body_prefix(&body).ok_or_else(|| corrupt("batch too short".into()))?;
+        match *expect {
+            None if base > offset => {
+                return Err(corrupt(format!("batch starts at offset {base}, after the {offset} asked for")));
+            }
+            Some(e) if base != e => {
+                return Err(corrupt(format!("batch starts at offset {base} where {e} was expected")));
+            }
+            _ => {}
+        }
+        let batch_end = base + i64::from(count);
+        if batch_end > offset {
+            batch::decode(&self.topic, self.partition, &body, offset, max, out).map_err(corrupt)?;
+        }
+        if out.last().is_some_and(|r| r.offset + 1 < batch_end) && body.len() <= MAX_CACHED_BODY {
+            *lock(&self.cache) = Some(CachedBatch { segment: p.segment, pos, total, body });
+        }
+        *expect = Some(batch_end);
+        Ok(total)
     }
 
     /// Visits the records `offset..until` (see [`crate::log::EventLog::scan`]), reading batch after

@@ -304,7 +304,17 @@ async fn corruption_in_a_sealed_segment_is_reported() {
     bytes[n - 3] ^= 0x01;
     std::fs::write(&first, &bytes).expect("write");
     let log = EmbeddedLog::open(dir.path(), options).expect("reopen");
-    assert!(matches!(log.read("t", 0, 0, 100).await, Err(LogError::Corrupt { .. })));
+    // The read gives every record before the corrupt batch (the segment's last), then stops there.
+    let before = log.read("t", 0, 0, 100).await.expect("the records before the damage");
+    let damaged = before.next_offset;
+    assert_eq!(before.records.iter().map(|r| r.offset).collect::<Vec<_>>(), (0..damaged).collect::<Vec<_>>());
+    assert!(damaged > 0 && damaged < 20, "the damage is inside the log: {damaged}");
+    assert_eq!(before.end, crate::log::ReadEnd::MoreMayFollow);
+    // Reading on from there is the error, naming the segment and the byte.
+    match log.read("t", 0, damaged, 100).await {
+        Err(LogError::Corrupt { location, .. }) => assert!(location.contains(".log at byte "), "{location}"),
+        other => panic!("expected Corrupt at offset {damaged}, got {other:?}"),
+    }
     assert_eq!(log.end_offsets("t").await.expect("end"), vec![20], "the end is unaffected");
 }
 
