@@ -46,6 +46,10 @@ pub enum RuntimeError {
     /// The configuration or the log's layout does not allow what was asked (fatal).
     #[error("{0}")]
     Invalid(String),
+    /// A service built over the runtime failed (the gateway's token store, say): retriable as that
+    /// service says.
+    #[error(transparent)]
+    Service(ServiceFailure),
     /// The operators did not settle within the passes allowed.
     #[error("the pipeline did not settle after {passes} passes")]
     Unsettled {
@@ -75,9 +79,32 @@ impl RuntimeError {
         match self {
             RuntimeError::Log(e) => e.is_retriable(),
             RuntimeError::Registry(RegistryError::Log(e)) => e.is_retriable(),
+            RuntimeError::Service(f) => f.retriable,
             RuntimeError::Context { source, .. } => source.is_retriable(),
             _ => false,
         }
+    }
+}
+
+/// The error of a service built over the runtime, with whether waiting and trying again can help.
+/// It reads as the error itself: its message, then that error's causes.
+#[derive(Debug)]
+pub struct ServiceFailure {
+    /// Whether waiting and trying again can help.
+    pub retriable: bool,
+    /// What failed.
+    pub error: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl std::fmt::Display for ServiceFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for ServiceFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
     }
 }
 
@@ -133,6 +160,19 @@ mod tests {
         assert!(e.is_retriable());
         assert_eq!(e.to_string(), "committing trustloop.trust");
         assert_eq!(chain(&e), "committing trustloop.trust: timed out: fetching offsets");
+    }
+
+    #[test]
+    fn a_service_failure_is_retriable_as_it_says_and_reads_as_itself() {
+        let outage = LogError::Timeout("fetching offsets".into());
+        let wrapped = RuntimeError::Context { context: "reading the tokens".into(), source: Box::new(outage.into()) };
+        let failure = RuntimeError::Service(ServiceFailure { retriable: true, error: Box::new(wrapped) });
+        let e: Result<()> = Err(failure).context("starting the gateway");
+        let e = e.expect_err("an error");
+        assert!(e.is_retriable());
+        assert_eq!(chain(&e), "starting the gateway: reading the tokens: timed out: fetching offsets");
+        let fatal = RuntimeError::Service(ServiceFailure { retriable: false, error: "bad entry".into() });
+        assert!(!fatal.is_retriable());
     }
 
     #[test]

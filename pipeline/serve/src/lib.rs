@@ -4,13 +4,11 @@
 //!
 //! | module | what it holds |
 //! | --- | --- |
-//! | [`error`] | the services' error, retriable or fatal |
 //! | [`gateway`] | the HTTP gateway: event ingestion, SQL, verdicts, replays, the Schema Registry subset, the dashboard |
 //! | [`server`] | the HTTP server and the operations endpoints (`/healthz`, `/readyz`, `/metrics`) |
 //! | [`sql`] | SQL over the event history (DataFusion): every topic a table; answers as CSV or JSON |
 //! | [`views`] | materialized views of the derived streams in SQLite or PostgreSQL (sqlx) |
 
-pub mod error;
 pub mod gateway;
 pub mod server;
 pub mod sql;

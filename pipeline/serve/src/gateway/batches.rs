@@ -9,9 +9,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::error::{Context, Result, ServeError};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use trustloop_connectors::log::{EventLog, LogTransaction};
+use trustloop_runtime::error::{Context, Result, RuntimeError};
 
 /// The transactional writers of one gateway, each used by one request at a time.
 pub struct BatchWriters {
@@ -31,7 +31,7 @@ impl BatchWriters {
     /// right away, so a broker that has no transactions is found at start, not on the first batch.
     pub async fn start(log: &dyn EventLog, gateway_id: &str, count: usize) -> Result<BatchWriters> {
         if count == 0 {
-            return Err(ServeError::invalid("at least one batch writer is needed"));
+            return Err(RuntimeError::invalid("at least one batch writer is needed"));
         }
         let ids: Vec<Arc<Mutex<String>>> =
             (0..count).map(|n| Arc::new(Mutex::new(format!("{gateway_id}-{n}")))).collect();

@@ -32,12 +32,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::{Context, Result, ServeError};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use trustloop_connectors::registry::LogSchemaRegistry;
+use trustloop_runtime::error::{Context, Result, RuntimeError};
 
 use trustloop_runtime::backend::Backend;
 use trustloop_runtime::ops::Ops;
@@ -94,13 +94,13 @@ impl Default for GatewayOptions {
 /// Parses `TENANT=RATE[/BURST]` (a missing burst is the rate).
 fn parse_limit(text: &str) -> Result<(String, Limit)> {
     let Some((tenant, spec)) = text.split_once('=') else {
-        return Err(ServeError::invalid(format!("--limit {text}: expected TENANT=RATE[/BURST]")));
+        return Err(RuntimeError::invalid(format!("--limit {text}: expected TENANT=RATE[/BURST]")));
     };
     let (rate, burst) = spec.split_once('/').unwrap_or((spec, spec));
     let number = |s: &str| s.trim().parse::<u32>().ok().filter(|n| *n > 0);
     match (number(rate), number(burst)) {
         (Some(rate), Some(burst)) if !tenant.is_empty() => Ok((tenant.to_string(), Limit { rate, burst })),
-        _ => Err(ServeError::invalid(format!(
+        _ => Err(RuntimeError::invalid(format!(
             "--limit {text}: expected TENANT=RATE[/BURST] with positive whole numbers"
         ))),
     }
@@ -146,7 +146,7 @@ impl Gateway {
     ) -> Result<Gateway> {
         let overrides = args.limits.iter().map(|l| parse_limit(l)).collect::<Result<HashMap<_, _>>>()?;
         if args.tenant_rate == 0 || args.tenant_burst == 0 {
-            return Err(ServeError::invalid("--tenant-rate and --tenant-burst must be at least 1"));
+            return Err(RuntimeError::invalid("--tenant-rate and --tenant-burst must be at least 1"));
         }
         let tokens = Arc::new(TokenStore::open(backend.log.clone()).await.context("cannot read the tokens")?);
         // Schemas straight from the log's registry topic: with a Confluent registry, tools use that.

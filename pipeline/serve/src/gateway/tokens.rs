@@ -124,6 +124,23 @@ pub enum TokenError {
     Random(String),
 }
 
+impl TokenError {
+    /// Whether waiting and trying again can help: the log is unreachable or timed out.
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, TokenError::Log(e) if e.is_retriable())
+    }
+}
+
+impl From<TokenError> for trustloop_runtime::RuntimeError {
+    fn from(e: TokenError) -> trustloop_runtime::RuntimeError {
+        let retriable = e.is_retriable();
+        trustloop_runtime::RuntimeError::Service(trustloop_runtime::error::ServiceFailure {
+            retriable,
+            error: Box::new(e),
+        })
+    }
+}
+
 #[derive(Default)]
 struct State {
     tokens: BTreeMap<String, TokenInfo>,
@@ -289,6 +306,18 @@ mod tests {
     use trustloop_connectors::log::embedded::{EmbeddedLog, EmbeddedOptions};
 
     use super::*;
+
+    #[test]
+    fn an_outage_under_the_store_is_retriable_for_the_runtime_and_a_bad_entry_is_not() {
+        use trustloop_runtime::error::{Context, chain};
+        let outage: trustloop_runtime::Result<()> =
+            Err(TokenError::Log(LogError::Timeout("fetching offsets".into()))).context("cannot read the tokens");
+        let e = outage.expect_err("an error");
+        assert!(e.is_retriable());
+        assert_eq!(chain(&e), "cannot read the tokens: timed out: fetching offsets");
+        let bad = trustloop_runtime::RuntimeError::from(TokenError::BadEntry { offset: 3, reason: "not JSON".into() });
+        assert!(!bad.is_retriable());
+    }
 
     #[tokio::test]
     async fn tokens_verify_until_revoked_and_only_their_hash_is_stored() {
