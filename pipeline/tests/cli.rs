@@ -147,6 +147,16 @@ fn consumer_group_resumes_where_it_committed() {
     assert!(json_lines(&third).is_empty());
 }
 
+/// The segment file of partition 0 of `telemetry` in the embedded log under `dir`.
+fn telemetry_segment(dir: &Path) -> std::path::PathBuf {
+    let part = dir.join("topics").join("telemetry").join("0");
+    std::fs::read_dir(&part)
+        .expect("partition dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "log"))
+        .expect("segment file")
+}
+
 #[test]
 fn log_truncated_mid_batch_reopens_with_complete_batches() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -156,12 +166,7 @@ fn log_truncated_mid_batch_reopens_with_complete_batches() {
         r#"{"tenant":"acme","entity":"host-20","kind":"heartbeat","value":1.0,"event_time":"2026-11-01T12:00:03Z"}"#;
     assert!(run(&base, &["produce", "--topic", "telemetry"], second).status.success());
     // Tear the last batch: cut the segment file in the middle of it.
-    let part = dir.path().join("topics").join("telemetry").join("0");
-    let segment = std::fs::read_dir(&part)
-        .expect("partition dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|x| x == "log"))
-        .expect("segment file");
+    let segment = telemetry_segment(dir.path());
     let len = std::fs::metadata(&segment).expect("metadata").len();
     let file = std::fs::OpenOptions::new().write(true).open(&segment).expect("open");
     file.set_len(len - 20).expect("truncate");
@@ -192,12 +197,7 @@ fn consume_prints_every_record_before_a_corrupt_batch_then_the_error() {
     for batch in [GOOD, second, third] {
         assert!(run(&base, &["produce", "--topic", "telemetry"], batch).status.success());
     }
-    let part = dir.path().join("topics").join("telemetry").join("0");
-    let segment = std::fs::read_dir(&part)
-        .expect("partition dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|x| x == "log"))
-        .expect("segment file");
+    let segment = telemetry_segment(dir.path());
     let mut bytes = std::fs::read(&segment).expect("read the segment");
     let at = bytes.windows(7).position(|w| w == b"host-20").expect("the second batch's entity in the segment");
     bytes[at + 5] ^= 0x01;
