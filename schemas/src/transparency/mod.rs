@@ -3,4 +3,8 @@
 //!
 //! * [`merkle`] — an RFC 9162 Merkle tree: roots, inclusion and consistency proofs, and the compact
 //!   right-edge form an appender keeps.
+//! * [`dsse`] — DSSE v1 envelopes signed with Ed25519 (PAE, JSON envelope, multi-signature verification).
+//! * [`intoto`] — the in-toto Statement v1 that a DSSE envelope carries.
+pub mod dsse;
+pub mod intoto;
 pub mod merkle;
