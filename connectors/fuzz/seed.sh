@@ -75,6 +75,8 @@ candidates() {
       files '\.json$' "$root/connectors/tests/fixtures/kev" "$root/pipeline/tests/fixtures"
       [[ -n $data ]] && files '\.json$' "$data/advisories/kev" "$data/advisories/rustsec" "$data/vex" ;;
     epss) files '\.csv$' "$root/connectors/tests/fixtures/epss" ;;
+    signed_note) files . "$root/schemas/tests/fixtures/transparency/notes" ;;
+    dsse_envelope) files '\.json$' "$root/schemas/tests/fixtures/transparency/dsse" ;;
     cyclonedx_vex) [[ -n $data ]] && containing '"bomFormat"' "$data/vex" ;;
     sbom_json)
       files '\.json$' "$fmt_fixtures"

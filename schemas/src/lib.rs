@@ -9,6 +9,7 @@
 //!   schema evolution through apache-avro's resolution).
 //! * [`canonical`] — canonical digests and deterministic ids for derived events.
 //! * [`json`] — the JSON form users produce and consume.
+//! * [`transparency`] — verifiable evidence: Merkle proofs, signed checkpoints, DSSE and in-toto.
 
 pub mod canonical;
 pub mod catalog;
@@ -17,6 +18,7 @@ pub mod event;
 pub mod events;
 pub mod ids;
 pub mod json;
+pub mod transparency;
 pub mod view;
 pub mod wire;
 

@@ -27,8 +27,10 @@ const APT_PACKAGES: &[&str] = &[
     "rpm",
     "distro-info-data",
 ];
-/// PyPI packages the oracles need: `packaging` (PEP 440 / PEP 508, for requirements files).
-const PYPI_PACKAGES: &[&str] = &["packaging"];
+/// PyPI packages the oracles need: `packaging` (PEP 440 / PEP 508, for requirements files);
+/// `securesystemslib` and `cryptography` (DSSE envelopes with Ed25519 keys). Each name is also the
+/// module name the check imports.
+const PYPI_PACKAGES: &[&str] = &["packaging", "securesystemslib", "cryptography"];
 /// The Kafka-protocol broker the Kafka-backed tests run against.
 const TANSU_VERSION: &str = "0.6.0";
 

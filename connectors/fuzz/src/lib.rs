@@ -140,3 +140,37 @@ pub fn sbom_spdx3(data: &[u8]) {
     let _ = trustloop_formats::sbom::detect(data);
     let _ = trustloop_formats::sbom::spdx3::to_json(data, "fuzz/sbom.spdx3.json");
 }
+
+/// A signed note and a checkpoint (`trustloop_schemas::transparency::checkpoint`): parsing never
+/// panics, a parsed note re-reads to itself, and garbage never verifies against a key whose
+/// private half the fuzzer does not have (signatures by the fixtures' real keys may verify).
+pub fn signed_note(data: &[u8]) {
+    use trustloop_schemas::transparency::checkpoint::{Checkpoint, NoteSigner, SignedNote};
+    let text = text(data);
+    let Ok(note) = SignedNote::parse(&text) else { return };
+    let again = SignedNote::parse(&note.to_string());
+    assert_eq!(again.as_ref(), Ok(&note), "a parsed note does not re-read to itself");
+    let _ = Checkpoint::parse(&note.text);
+    // A key made here, never written anywhere: nothing the fuzzer writes can carry its signature.
+    let Ok(ours) = NoteSigner::from_seed("fuzz.example/log", &[0x5f; 32]) else { return };
+    assert!(note.verify(&[ours.verifier()]).is_err(), "garbage verified against a key it cannot know");
+    let origin = note.text.lines().next().unwrap_or_default();
+    assert!(Checkpoint::open(&text, origin, &ours.verifier(), &[]).is_err());
+}
+
+/// A DSSE envelope and the in-toto statement in it (`trustloop_schemas::transparency::{dsse,
+/// intoto}`): parsing never panics, a parsed envelope re-reads to itself, and nothing verifies
+/// against a key the fuzzer cannot know.
+pub fn dsse_envelope(data: &[u8]) {
+    use trustloop_schemas::transparency::dsse::{DsseSigner, Envelope};
+    use trustloop_schemas::transparency::intoto::Statement;
+    let Ok(envelope) = Envelope::from_json(&text(data)) else { return };
+    assert_eq!(
+        Envelope::from_json(&envelope.to_json()).as_ref(),
+        Ok(&envelope),
+        "an envelope does not re-read to itself"
+    );
+    let _ = Statement::from_json(&envelope.payload);
+    let ours = DsseSigner::from_seed(&[0x5f; 32]);
+    assert!(envelope.verify(&[ours.verifier()], 1).is_err(), "garbage verified against a key it cannot know");
+}
