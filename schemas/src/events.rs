@@ -987,7 +987,7 @@ mod payload_bytes {
     use serde::de::{self, SeqAccess, Visitor};
     use serde::{Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
             match std::str::from_utf8(bytes) {
                 Ok(text) => s.serialize_str(text),
@@ -1023,7 +1023,7 @@ mod payload_bytes {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         if d.is_human_readable() { d.deserialize_any(V) } else { d.deserialize_byte_buf(V) }
     }
 }

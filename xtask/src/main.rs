@@ -2,9 +2,9 @@
 //!
 //! * `cargo xtask test` — installs what the tests need and is missing (Debian packages: kcat and the
 //!   C toolchain bits librdkafka builds with; the Tansu broker, into `~/.cache/trustloop/tools`), then
-//!   runs every test: formatting and lints, the always-on suite, and the suites that need the Tansu
-//!   broker, kcat or the shared real-world data (`../shared/data`). The tests start and stop their
-//!   brokers themselves on 127.0.0.1.
+//!   runs every test: formatting, lints and the API docs (`cargo doc`, warnings denied), the
+//!   always-on suite, and the suites that need the Tansu broker, kcat or the shared real-world data
+//!   (`../shared/data`). The tests start and stop their brokers themselves on 127.0.0.1.
 //! * `cargo xtask install` — only the installation step.
 
 use std::env;
@@ -224,9 +224,20 @@ fn test(args: &[String]) -> Result<()> {
     let shared = repo_root().join("..").join("shared").join("data");
 
     if lint {
-        step("formatting and lints");
+        step("formatting, lints and API docs");
         run_ok(cargo().args(["fmt", "--all", "--check"]))?;
         run_ok(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+        // The docs build with no warning: a broken intra-doc link (denied in the workspace lints)
+        // or any other rustdoc warning fails the run; private items' docs first, then the API docs
+        // (which also catch public docs linking to private items), whose output is what stays.
+        for private in [true, false] {
+            let mut doc = cargo();
+            doc.args(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings");
+            if private {
+                doc.arg("--document-private-items");
+            }
+            run_ok(&mut doc)?;
+        }
     }
 
     step("the always-on suite (brokers and shared data not needed; tests that need them are listed as ignored)");

@@ -1,7 +1,7 @@
 //! The event log contract: topics split into partitions, each an append-only sequence of records
 //! addressed by offset, plus consumer-group committed offsets.
 //!
-//! Every backend implements [`EventLog`]; the conformance suite in [`conformance`] (feature
+//! Every backend implements [`EventLog`]; the conformance suite in `log::conformance` (feature
 //! `conformance`) is written once against the trait and run against every backend.
 //!
 //! **The read contract.** [`EventLog::read`] answers with a [`ReadBatch`] that says which of three

@@ -242,7 +242,7 @@ pub fn vex_accepted(rule: &crate::policy::GateRule, f: &OpenFinding) -> bool {
         })
 }
 
-/// [`matches`] without the VEX status condition (a `require_vex` rule looks at every status).
+/// [`matches()`] without the VEX status condition (a `require_vex` rule looks at every status).
 fn matches_but_vex(
     m: &FindingMatch,
     key: &FindingKey,
@@ -842,7 +842,7 @@ pub fn vex_name(s: VexStatus) -> &'static str {
     }
 }
 
-/// One finding, for an auditor: advisory (aliases) in purl [environment]: severity band (source
+/// One finding, for an auditor: advisory (aliases) in purl \[environment\]: severity band (source
 /// text, score), VEX status, known exploited (and the catalog-listed CVEs that make it so), fixed
 /// versions; with `epss` (a rule with an EPSS condition), the score in force.
 fn finding_fact((k, f): &Found<'_>, severity: &SeverityPolicy, epss: Option<&EpssTable>) -> String {

@@ -51,13 +51,13 @@ pub(super) struct Vuln {
 
 impl Vuln {
     /// Whether the group holds (at most) one advisory: its findings are its advisory's.
-    pub fn single(&self) -> bool {
+    pub(super) fn single(&self) -> bool {
         self.members.len() <= 1
     }
 
     /// Whether the finding `f` is of a package several advisories of the group name (else it is
     /// its one source's finding).
-    pub fn contests(&self, f: &Finding) -> bool {
+    pub(super) fn contests(&self, f: &Finding) -> bool {
         !self.contested.is_empty()
             && PackageKey::new(&f.ecosystem, &f.package_name).is_some_and(|k| self.contested.binary_search(&k).is_ok())
     }
@@ -79,7 +79,7 @@ pub(super) struct Known {
 
 impl Known {
     /// An advisory of `vuln`, its source not known yet.
-    pub fn new(vuln: Arc<Vuln>) -> Known {
+    pub(super) fn new(vuln: Arc<Vuln>) -> Known {
         let mut k = Known { vuln: vuln.clone(), name: Text::from(""), alone: false, source: FindingSources::default() };
         k.set(vuln);
         k
@@ -106,7 +106,7 @@ pub(super) struct Face {
 
 impl Face {
     /// The face of `a` (`None`: deleted or not known).
-    pub fn of(a: Option<&Advisory>) -> Face {
+    pub(super) fn of(a: Option<&Advisory>) -> Face {
         let Some(a) = a else { return Face::default() };
         Face {
             severity: a.severity.first().map(|s| s.score.clone()),

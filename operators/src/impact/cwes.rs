@@ -25,7 +25,7 @@ struct CweRef {
 /// The CWE ids an advisory's `database_specific` (JSON text) names, as `CWE-<number>` (upper case,
 /// ascending by number, each once). Entries that are not CWE ids, and text that is not a JSON
 /// object of that shape, name none.
-pub fn cwes_of(database_specific: Option<&str>) -> Vec<String> {
+pub(crate) fn cwes_of(database_specific: Option<&str>) -> Vec<String> {
     let Some(text) = database_specific else { return Vec::new() };
     let Ok(db) = serde_json::from_str::<DatabaseSpecific>(text) else { return Vec::new() };
     let listed = db.cwe_ids.iter().filter_map(|v| v.as_str());

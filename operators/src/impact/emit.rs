@@ -18,7 +18,7 @@ pub(super) struct Cause<'a> {
 
 impl<'a> Cause<'a> {
     /// The cause `envelope`.
-    pub fn new(envelope: &'a Envelope) -> Cause<'a> {
+    pub(super) fn new(envelope: &'a Envelope) -> Cause<'a> {
         let id = envelope.event_id.to_string();
         Cause {
             envelope,
@@ -29,7 +29,7 @@ impl<'a> Cause<'a> {
     }
 
     /// The ids of its findings, hashed as far as the cause.
-    pub fn ids(&self) -> Ids<'_> {
+    pub(super) fn ids(&self) -> Ids<'_> {
         Ids { prefix: &self.ids, hashed: 0 }
     }
 }
@@ -47,13 +47,13 @@ pub(super) struct Ids<'p> {
 
 impl Ids<'_> {
     /// The prefix of the findings of `release` (from the cause's).
-    pub fn release(&self, release: &ReleaseEntry) -> EventIdPrefix {
+    pub(super) fn release(&self, release: &ReleaseEntry) -> EventIdPrefix {
         debug_assert_eq!(self.hashed, 0, "the release follows the cause");
         self.prefix.then(&release_inputs(release))
     }
 
     /// The prefix of the findings of `release` and `advisory`, from `release`'s prefix.
-    pub fn advisory(release: &EventIdPrefix, advisory: &AdvisoryEntry) -> EventIdPrefix {
+    pub(super) fn advisory(release: &EventIdPrefix, advisory: &AdvisoryEntry) -> EventIdPrefix {
         release.then(&[advisory.subject.id().as_bytes()])
     }
 }
@@ -79,7 +79,7 @@ pub(super) struct Subject {
 
 impl Subject {
     /// The subject `id`, currently `advisory` (`None` once deleted).
-    pub fn new(id: &Text, advisory: Option<&Advisory>) -> Subject {
+    pub(super) fn new(id: &Text, advisory: Option<&Advisory>) -> Subject {
         let aliases = advisory.map_or(&[][..], |a| &a.aliases);
         Subject {
             id: id.clone(),
@@ -89,7 +89,7 @@ impl Subject {
     }
 
     /// The advisory id.
-    pub fn id(&self) -> &str {
+    pub(super) fn id(&self) -> &str {
         &self.id
     }
 }
@@ -147,7 +147,7 @@ fn fixed_versions<'a>(entries: impl Iterator<Item = &'a trustloop_schemas::Affec
 impl Facts {
     /// The facts of `advisory`, whose `affected` entries name the packages `packages` (one per entry,
     /// `None` for an ecosystem trustloop does not order).
-    pub fn new(advisory: &Advisory, packages: &[Option<PackageId>]) -> Facts {
+    pub(super) fn new(advisory: &Advisory, packages: &[Option<PackageId>]) -> Facts {
         let releases: Vec<Option<DistroRelease>> =
             advisory.affected.iter().map(|x| osv_release(&x.package.ecosystem)).collect();
         let mut ids: Vec<PackageId> = packages.iter().flatten().copied().collect();
@@ -188,17 +188,17 @@ impl Facts {
     /// The versions that fix `package` for a component built for distribution release `release`:
     /// those of the entries naming it that are not scoped to another release. With the release not
     /// known, or met by several releases' entries (only partly known), those of every entry.
-    pub fn fixed_of(&self, package: Option<PackageId>, release: Option<&DistroRelease>) -> &Texts {
+    pub(super) fn fixed_of(&self, package: Option<PackageId>, release: Option<&DistroRelease>) -> &Texts {
         self.fixed_at(package.and_then(|p| self.fixed_index(p)), release)
     }
 
     /// Where the fixed versions of package `p` are, if it has some.
-    pub fn fixed_index(&self, p: PackageId) -> Option<u32> {
+    pub(super) fn fixed_index(&self, p: PackageId) -> Option<u32> {
         self.fixed.binary_search_by_key(&p, |(q, _)| *q).ok().map(super::tables::next_id)
     }
 
     /// [`Self::fixed_of`] the package whose fixed versions are at `at` ([`Self::fixed_index`]).
-    pub fn fixed_at(&self, at: Option<u32>, release: Option<&DistroRelease>) -> &Texts {
+    pub(super) fn fixed_at(&self, at: Option<u32>, release: Option<&DistroRelease>) -> &Texts {
         let Some(fixed) = at.and_then(|at| self.fixed.get(at as usize)).map(|f| &f.1) else { return &self.none };
         let (Some(scoped), Some(release)) = (&fixed.scoped, release) else { return &fixed.all };
         let mut applying = scoped

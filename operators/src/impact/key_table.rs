@@ -51,7 +51,7 @@ pub(super) fn hash_key(key: &[u8]) -> u64 {
 impl KeyTable {
     /// How many keys it holds.
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.spans.len()
     }
 
@@ -80,7 +80,7 @@ impl KeyTable {
     }
 
     /// The id of `key` (whose hash is `hash`, as [`hash_key`] gives it), if it is held.
-    pub fn find(&self, hash: u64, key: &[u8]) -> Option<u32> {
+    pub(super) fn find(&self, hash: u64, key: &[u8]) -> Option<u32> {
         debug_assert_eq!(hash, hash_key(key));
         if self.slots.is_empty() {
             return None;
@@ -101,7 +101,7 @@ impl KeyTable {
 
     /// Adds `key` (whose hash is `hash`, as [`hash_key`] gives it, and which is not held) as the
     /// next id; returns it.
-    pub fn insert(&mut self, hash: u64, key: &[u8]) -> u32 {
+    pub(super) fn insert(&mut self, hash: u64, key: &[u8]) -> u32 {
         debug_assert_eq!(hash, hash_key(key));
         if (self.spans.len() + 1) * 2 > self.slots.len() {
             self.grow();
@@ -137,7 +137,7 @@ impl KeyTable {
     /// Brings into the cache what looking up keys of these hashes will read first (their home
     /// slots, then the spans and keys those hold); returns a value only so the loads are not
     /// optimised away.
-    pub fn touch(&self, hashes: &[u64]) -> u64 {
+    pub(super) fn touch(&self, hashes: &[u64]) -> u64 {
         if self.slots.is_empty() {
             return 0;
         }

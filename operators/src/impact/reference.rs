@@ -133,17 +133,17 @@ fn severity(a: &Advisory) -> Option<String> {
 
 impl ReferenceState {
     /// The open findings, in key order.
-    pub fn open_findings(&self) -> impl Iterator<Item = (&FindingKey, &Match)> {
+    pub(super) fn open_findings(&self) -> impl Iterator<Item = (&FindingKey, &Match)> {
         self.open.iter().map(|(k, o)| (k, &o.matched))
     }
 
     /// The advisory currently known under `id`.
-    pub fn advisory(&self, id: &str) -> Option<&Advisory> {
+    pub(super) fn advisory(&self, id: &str) -> Option<&Advisory> {
         self.advisories.get(id)
     }
 
     /// Processes one event; returns the finding deltas it causes (empty for other event types).
-    pub fn apply(&mut self, event: &Event) -> Vec<Finding> {
+    pub(super) fn apply(&mut self, event: &Event) -> Vec<Finding> {
         match event {
             Event::Advisory(a) => self.apply_advisory(a),
             Event::ReleaseInventory(r) => self.apply_release(r),

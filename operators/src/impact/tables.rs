@@ -56,14 +56,14 @@ pub(super) struct AdvisoryEntry {
 impl AdvisoryEntry {
     /// Where what it says of package `p` is (two binary searches; a package keeps this for each
     /// advisory naming it, see [`PackageEntry::of`]).
-    pub fn of_package(&self, p: PackageId) -> OfPackage {
+    pub(super) fn of_package(&self, p: PackageId) -> OfPackage {
         let start = self.entries.partition_point(|e| e.0 < p);
         let end = start + self.entries[start..].partition_point(|e| e.0 == p);
         OfPackage { entries: (next_id(start), next_id(end)), fixed: self.facts.fixed_index(p) }
     }
 
     /// The indices of its `affected` entries at `at`, in advisory order.
-    pub fn entries_at(&self, at: OfPackage) -> impl Iterator<Item = u32> + '_ {
+    pub(super) fn entries_at(&self, at: OfPackage) -> impl Iterator<Item = u32> + '_ {
         let (start, end) = (at.entries.0 as usize, at.entries.1 as usize);
         self.entries.get(start..end).unwrap_or_default().iter().map(|e| e.1)
     }
@@ -126,7 +126,7 @@ pub(super) struct ComponentEntry {
 impl ComponentEntry {
     /// Records what advisory `aid` says about it (`Some`: its evaluation, `None`: forget it, to be
     /// re-evaluated on demand).
-    pub fn remember(&mut self, aid: AdvisoryId, now: Option<Option<OpenFinding>>) {
+    pub(super) fn remember(&mut self, aid: AdvisoryId, now: Option<Option<OpenFinding>>) {
         let known = self.evaluated.binary_search(&aid);
         let hit = self.hits.binary_search_by_key(&aid, |h| h.0);
         match (known, now.is_some()) {
@@ -169,7 +169,7 @@ impl ComponentEntry {
     }
 
     /// A component with empty fields (what a finding closed without a known component reports).
-    pub fn missing() -> ComponentEntry {
+    pub(super) fn missing() -> ComponentEntry {
         let empty = Text::from("");
         ComponentEntry {
             package: None,
@@ -186,22 +186,22 @@ impl ComponentEntry {
     }
 
     /// Purl as written (empty for [`ComponentEntry::missing`]).
-    pub fn purl_text(&self) -> &Text {
+    pub(super) fn purl_text(&self) -> &Text {
         &self.text[3]
     }
 
     /// OSV ecosystem as written.
-    pub fn ecosystem_text(&self) -> &Text {
+    pub(super) fn ecosystem_text(&self) -> &Text {
         &self.text[0]
     }
 
     /// Package name as written, shared.
-    pub fn name_text(&self) -> &Text {
+    pub(super) fn name_text(&self) -> &Text {
         &self.text[1]
     }
 
     /// Version as written.
-    pub fn version_text(&self) -> &Text {
+    pub(super) fn version_text(&self) -> &Text {
         &self.text[2]
     }
 }
@@ -246,7 +246,7 @@ pub(super) struct ReleaseEntry {
 
 impl ReleaseEntry {
     /// A release `key` with no inventory yet.
-    pub fn new(key: &ReleaseKey) -> ReleaseEntry {
+    pub(super) fn new(key: &ReleaseKey) -> ReleaseEntry {
         ReleaseEntry {
             label: format!("{}@{}", key.name, key.version).into(),
             name: key.name.as_str().into(),
@@ -257,47 +257,47 @@ impl ReleaseEntry {
     }
 
     /// `name@version`, shared.
-    pub fn label_text(&self) -> &Text {
+    pub(super) fn label_text(&self) -> &Text {
         &self.label
     }
 
     /// Release name.
-    pub fn name(&self) -> &str {
+    pub(super) fn name(&self) -> &str {
         &self.name
     }
 
     /// Release version.
-    pub fn version(&self) -> &str {
+    pub(super) fn version(&self) -> &str {
         &self.version
     }
 
     /// Environment, if any.
-    pub fn environment(&self) -> Option<&str> {
+    pub(super) fn environment(&self) -> Option<&str> {
         self.environment.as_deref()
     }
 
     /// [`ReleaseEntry::name`], shared.
-    pub fn name_text(&self) -> &Text {
+    pub(super) fn name_text(&self) -> &Text {
         &self.name
     }
 
     /// [`ReleaseEntry::version`], shared.
-    pub fn version_text(&self) -> &Text {
+    pub(super) fn version_text(&self) -> &Text {
         &self.version
     }
 
     /// [`ReleaseEntry::environment`], shared.
-    pub fn environment_text(&self) -> Option<&Text> {
+    pub(super) fn environment_text(&self) -> Option<&Text> {
         self.environment.as_ref()
     }
 
     /// Orders as `ReleaseKey` does: name, version, environment.
-    pub fn cmp_key(&self, other: &ReleaseEntry) -> std::cmp::Ordering {
+    pub(super) fn cmp_key(&self, other: &ReleaseEntry) -> std::cmp::Ordering {
         (self.name(), self.version(), self.environment()).cmp(&(other.name(), other.version(), other.environment()))
     }
 
     /// The key.
-    pub fn key(&self) -> ReleaseKey {
+    pub(super) fn key(&self) -> ReleaseKey {
         ReleaseKey {
             name: self.name().to_string(),
             version: self.version().to_string(),
@@ -315,7 +315,7 @@ pub(super) struct Strings {
 
 impl Strings {
     /// The id of `s`, assigning the next one if `s` is new.
-    pub fn intern(&mut self, s: &str) -> u32 {
+    pub(super) fn intern(&mut self, s: &str) -> u32 {
         if let Some(&id) = self.ids.get(s) {
             return id;
         }
@@ -327,22 +327,22 @@ impl Strings {
     }
 
     /// The id of `s`, if it is interned.
-    pub fn id(&self, s: &str) -> Option<u32> {
+    pub(super) fn id(&self, s: &str) -> Option<u32> {
         self.ids.get(s).copied()
     }
 
     /// The string of `id`.
-    pub fn get(&self, id: u32) -> &str {
+    pub(super) fn get(&self, id: u32) -> &str {
         self.items.get(id as usize).map_or("", |s| s)
     }
 
     /// The string of `id`, shared (interned ids always have one).
-    pub fn text(&self, id: u32) -> &Text {
+    pub(super) fn text(&self, id: u32) -> &Text {
         &self.items[id as usize]
     }
 
     /// How many strings are interned.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.items.len()
     }
 }
@@ -372,7 +372,7 @@ pub(super) struct Ranks {
 
 impl Ranks {
     /// Marks the ranks stale (a new key arrived).
-    pub fn invalidate(&mut self) {
+    pub(super) fn invalidate(&mut self) {
         self.fresh = false;
     }
 
@@ -382,7 +382,7 @@ impl Ranks {
     }
 
     /// Recomputes the ranks from the ordered index `ids` (key → id), if stale.
-    pub fn refresh<K>(&mut self, ids: &BTreeMap<K, u32>) -> &[u32] {
+    pub(super) fn refresh<K>(&mut self, ids: &BTreeMap<K, u32>) -> &[u32] {
         if !self.fresh {
             self.ranks.clear();
             self.ranks.resize(ids.len(), 0);
@@ -444,7 +444,7 @@ impl Components {
     /// The ids of components `cs` (each one's release coming from the same place in `sources`), in
     /// order, and whether each is new: new ones (and their packages, via `package_of`) are interned
     /// in order. One batch, so that the table's memory misses overlap (see [`KeyTable`]).
-    pub fn intern_all(
+    pub(super) fn intern_all(
         &mut self,
         cs: &[Component],
         sources: &[ReleaseSource<'_>],
@@ -480,7 +480,7 @@ impl Components {
     /// Brings into the cache what a release reads of components `ids` (their entries, the last of
     /// their occurrences, their first hit, their packages); returns a value only so the loads are not
     /// optimised away. As [`KeyTable::touch`]: one short loop per level, the misses overlapping.
-    pub fn touch(&self, ids: &[ComponentId], packages: &[PackageEntry]) -> u64 {
+    pub(super) fn touch(&self, ids: &[ComponentId], packages: &[PackageEntry]) -> u64 {
         let mut sum = 0u64;
         for &id in ids {
             if let Some(c) = self.entries.get(id as usize) {
@@ -501,7 +501,7 @@ impl Components {
     }
 
     /// The entry of `id`.
-    pub fn get(&self, id: ComponentId) -> &ComponentEntry {
+    pub(super) fn get(&self, id: ComponentId) -> &ComponentEntry {
         &self.entries[id as usize]
     }
 }

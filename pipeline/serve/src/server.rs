@@ -2,7 +2,7 @@
 //!
 //! - `GET /healthz` — 200 while the process runs;
 //! - `GET /readyz` — 200 once every stage has caught up with the log at least once, else 503 and why;
-//! - `GET /metrics` — the Prometheus text exposition ([`super::prometheus`]).
+//! - `GET /metrics` — the Prometheus text exposition ([`trustloop_runtime::ops::prometheus`]).
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -12,32 +12,33 @@ use serde_json::Value;
 use crate::support;
 
 /// The topics a new case (one with no `expected/` files yet) is blessed with, those that hold events.
-pub const DERIVED_TOPICS: [&str; 6] = ["trust-scores", "findings", "verdicts", "actions", "action-results", "dlq"];
+pub(crate) const DERIVED_TOPICS: [&str; 6] =
+    ["trust-scores", "findings", "verdicts", "actions", "action-results", "dlq"];
 
 /// The time every command of a case takes as the current one (`--now`) unless the case or the step
 /// says otherwise: what the CLI stamps (imported inventories, applied policies, lines without an
 /// event time, dead letters) is then the same on every run, and so is every id derived from it.
-pub const DEFAULT_NOW: &str = "2026-01-01T00:00:00Z";
+pub(crate) const DEFAULT_NOW: &str = "2026-01-01T00:00:00Z";
 
 /// What every event read back is cleared of before it is compared: the time the log appended it.
 const VOLATILE: [&str; 1] = ["_log_time"];
 
 /// Where the case folders are: `tests/cases/` at the top of the workspace.
-pub fn cases_dir() -> PathBuf {
+pub(crate) fn cases_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cases");
     dir.canonicalize().unwrap_or(dir)
 }
 
 /// Whether expected outputs are to be rewritten from what the cases derive (`TRUSTLOOP_BLESS=1`),
 /// on purpose, by a person who then reads the diff; never in CI.
-pub fn blessing() -> bool {
+pub(crate) fn blessing() -> bool {
     std::env::var("TRUSTLOOP_BLESS").is_ok_and(|v| v == "1")
 }
 
 /// A case's `case.toml`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Spec {
+pub(crate) struct Spec {
     /// What the case shows, in a sentence (printed with a failure).
     pub about: String,
     /// The time the commands take as the current one (`--now`); [`DEFAULT_NOW`] if not given.
@@ -55,7 +56,7 @@ pub struct Spec {
 /// One `trustloop` command of a case.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Step {
+pub(crate) struct Step {
     /// Its arguments after the global ones (`--data`, `--partitions 1`, `--fsync never`, `--now`); paths
     /// are relative to the case folder.
     pub run: Vec<String>,
@@ -72,7 +73,7 @@ pub struct Step {
 
 /// Every case folder (a directory with a `case.toml`), by name, in name order; `TRUSTLOOP_CASES`
 /// (a substring of the name) picks some.
-pub fn case_folders() -> Vec<PathBuf> {
+pub(crate) fn case_folders() -> Vec<PathBuf> {
     let pick = std::env::var("TRUSTLOOP_CASES").unwrap_or_default();
     let dir = cases_dir();
     let mut folders: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -86,12 +87,12 @@ pub fn case_folders() -> Vec<PathBuf> {
 }
 
 /// The folder's name.
-pub fn name(folder: &Path) -> String {
+pub(crate) fn name(folder: &Path) -> String {
     folder.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// Reads a case's `case.toml`.
-pub fn spec(folder: &Path) -> Result<Spec, String> {
+pub(crate) fn spec(folder: &Path) -> Result<Spec, String> {
     let path = folder.join("case.toml");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
@@ -101,7 +102,7 @@ pub fn spec(folder: &Path) -> Result<Spec, String> {
 /// commands' working directory, so that nothing is written into the source tree); returns the
 /// log's directory, or why the case failed: a step that ended otherwise than expected, or each
 /// topic whose events differ from `expected/<topic>.jsonl`, as a diff.
-pub fn run(folder: &Path, scratch: &Path) -> Result<PathBuf, String> {
+pub(crate) fn run(folder: &Path, scratch: &Path) -> Result<PathBuf, String> {
     let spec = spec(folder)?;
     let work = scratch.join("work");
     let data = scratch.join("data");

@@ -23,7 +23,7 @@ fn steers_trustloop(name: &OsString) -> bool {
 
 /// The `trustloop` binary this package built, with the test environment: every variable
 /// [`steers_trustloop`] names removed, nothing else changed.
-pub fn cli() -> Command {
+pub(crate) fn cli() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_trustloop"));
     for (name, _) in std::env::vars_os().filter(|(name, _)| steers_trustloop(name)) {
         c.env_remove(name);
@@ -32,14 +32,14 @@ pub fn cli() -> Command {
 }
 
 /// `trustloop --data DATA` (the embedded log in `data`, topics created with the default partitions).
-pub fn cli_on(data: &Path) -> Command {
+pub(crate) fn cli_on(data: &Path) -> Command {
     let mut c = cli();
     c.arg("--data").arg(data);
     c
 }
 
 /// Runs `cmd` with `stdin` on its standard input and both outputs captured; returns what it did.
-pub fn output(cmd: &mut Command, stdin: &str) -> Output {
+pub(crate) fn output(cmd: &mut Command, stdin: &str) -> Output {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -53,38 +53,38 @@ pub fn output(cmd: &mut Command, stdin: &str) -> Output {
 }
 
 /// `trustloop --data DATA ARGS…` with `stdin` on its standard input.
-pub fn trustloop_cli(data: &Path, args: &[&str], stdin: &str) -> Output {
+pub(crate) fn trustloop_cli(data: &Path, args: &[&str], stdin: &str) -> Output {
     output(cli_on(data).args(args), stdin)
 }
 
 /// `trustloop --data DATA --partitions 1 ARGS…`.
-pub fn trustloop(data: &Path, args: &[&str]) -> Output {
+pub(crate) fn trustloop(data: &Path, args: &[&str]) -> Output {
     trustloop_with_stdin(data, args, "")
 }
 
 /// The same, with `stdin` on its standard input.
-pub fn trustloop_with_stdin(data: &Path, args: &[&str], stdin: &str) -> Output {
+pub(crate) fn trustloop_with_stdin(data: &Path, args: &[&str], stdin: &str) -> Output {
     output(cli_on(data).args(["--partitions", "1"]).args(args), stdin)
 }
 
 /// Its standard output, after checking it succeeded (else its standard error is the failure).
-pub fn ok(out: &Output) -> String {
+pub(crate) fn ok(out: &Output) -> String {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Its standard output.
-pub fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Its standard error.
-pub fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Its standard output, one JSON value a line.
-pub fn json_lines(out: &Output) -> Vec<Value> {
+pub(crate) fn json_lines(out: &Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
@@ -92,7 +92,7 @@ pub fn json_lines(out: &Output) -> Vec<Value> {
 }
 
 /// Every event of `topic`, from its start.
-pub fn consume(data: &Path, topic: &str) -> Vec<Value> {
+pub(crate) fn consume(data: &Path, topic: &str) -> Vec<Value> {
     let out = trustloop(data, &["consume", "--topic", topic, "--from-beginning"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     json_lines(&out)

@@ -17,7 +17,7 @@ use trustloop_runtime::backend::{Backend, BackendConfig};
 
 /// A failure of the SQL surface (opening the log, planning or running a query), as its message.
 #[derive(Debug)]
-pub struct SqlError(String);
+pub(crate) struct SqlError(String);
 
 impl std::fmt::Display for SqlError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -28,13 +28,13 @@ impl std::fmt::Display for SqlError {
 impl std::error::Error for SqlError {}
 
 /// The SQL session of `trustloop sql` over one embedded log.
-pub struct LogDb {
+pub(crate) struct LogDb {
     ctx: SessionContext,
 }
 
 impl LogDb {
     /// Opens the embedded log in `data` and registers its topics, as `trustloop --data DATA sql` does.
-    pub async fn open(data: &Path) -> Result<LogDb, SqlError> {
+    pub(crate) async fn open(data: &Path) -> Result<LogDb, SqlError> {
         let backend = Backend::open(&BackendConfig::embedded(data)).await.map_err(|e| SqlError(format!("{e:#}")))?;
         let ctx =
             trustloop_serve::sql::session(Arc::new(backend), None).await.map_err(|e| SqlError(format!("{e:#}")))?;
@@ -102,7 +102,7 @@ fn texts(column: &dyn Array) -> Result<Vec<String>, SqlError> {
 }
 
 /// The `.slt` files directly in `dir`, in name order.
-pub fn slt_files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn slt_files(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok())
@@ -116,7 +116,7 @@ pub fn slt_files(dir: &Path) -> Vec<PathBuf> {
 /// Runs `file` against the log in `data`; with `TRUSTLOOP_BLESS=1`, rewrites its expected results
 /// from what the queries return instead. The error is sqllogictest's report (file, line, query,
 /// expected and actual rows).
-pub fn run_file(file: &Path, data: &Path) -> Result<(), String> {
+pub(crate) fn run_file(file: &Path, data: &Path) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let data = data.to_path_buf();
     rt.block_on(async move {
@@ -144,7 +144,7 @@ pub fn run_file(file: &Path, data: &Path) -> Result<(), String> {
 }
 
 /// Runs every `.slt` file of `dir` against the log in `data`; the error names each failed file.
-pub fn run_folder(dir: &Path, data: &Path) -> Result<(), String> {
+pub(crate) fn run_folder(dir: &Path, data: &Path) -> Result<(), String> {
     let failures: Vec<String> = slt_files(dir)
         .iter()
         .filter_map(|f| run_file(f, data).err().map(|e| format!("{}: {e}", f.display())))

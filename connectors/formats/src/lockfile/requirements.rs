@@ -342,7 +342,7 @@ fn split_options(line: &str) -> (String, Vec<String>) {
 mod pep508 {
     /// A parsed requirement.
     #[derive(Debug, PartialEq, Eq)]
-    pub struct Requirement<'a> {
+    pub(super) struct Requirement<'a> {
         /// The distribution name as written.
         pub name: &'a str,
         /// The version specifiers (operator, version), in order.
@@ -353,7 +353,7 @@ mod pep508 {
 
     impl<'a> Requirement<'a> {
         /// The version, when the only specifier is `===` or a `==` without `.*`.
-        pub fn pinned(&self) -> Option<&'a str> {
+        pub(super) fn pinned(&self) -> Option<&'a str> {
             match self.specs.as_slice() {
                 [("===", v)] => Some(v),
                 [("==", v)] if !v.ends_with(".*") => Some(v),
@@ -391,7 +391,7 @@ mod pep508 {
     }
 
     /// Parses `s` (no comment, no options) as a PEP 508 requirement.
-    pub fn parse(s: &str) -> Result<Requirement<'_>, String> {
+    pub(super) fn parse(s: &str) -> Result<Requirement<'_>, String> {
         let mut c = Cursor { s, pos: 0 };
         c.ws();
         let name = c.take_while(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '-' | '_'));
@@ -488,7 +488,7 @@ mod pep508 {
 /// PEP 440 versions in specifiers, as `packaging.specifiers.Specifier` accepts them.
 mod pep440 {
     /// Whether `version` may follow `op` (`==`, `~=`, ...; not `===`, which takes anything).
-    pub fn valid_spec(op: &str, version: &str) -> bool {
+    pub(super) fn valid_spec(op: &str, version: &str) -> bool {
         if op == "===" {
             return !version.is_empty();
         }
@@ -616,7 +616,7 @@ mod marker {
     }
 
     /// `Ok` if `s` is a marker expression.
-    pub fn validate(s: &str) -> Result<(), String> {
+    pub(super) fn validate(s: &str) -> Result<(), String> {
         let toks = tokens(s)?;
         let mut pos = 0;
         or_expr(&toks, &mut pos)?;

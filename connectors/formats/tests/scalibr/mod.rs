@@ -159,7 +159,7 @@ fn quoted(src: &str, i: usize) -> Option<(String, usize)> {
 
 /// A Go expression as far as test tables need one.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub(crate) enum Value {
     /// A string literal's value.
     Str(String),
     /// A number or rune literal, as written (with a leading `-` if negated).
@@ -191,7 +191,7 @@ pub enum Value {
 
 /// One element of a composite literal.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Elem {
+pub(crate) struct Elem {
     /// The key (`Name` in `Name: "x"`), if keyed.
     pub key: Option<Value>,
     /// The value.
@@ -200,7 +200,7 @@ pub struct Elem {
 
 impl Value {
     /// The value of the element keyed `key` (an identifier key), if this is a composite with one.
-    pub fn field(&self, key: &str) -> Option<&Value> {
+    pub(crate) fn field(&self, key: &str) -> Option<&Value> {
         match self.strip_addr() {
             Value::Composite { elems, .. } => {
                 elems.iter().find(|e| matches!(&e.key, Some(Value::Ident(k)) if k == key)).map(|e| &e.value)
@@ -210,7 +210,7 @@ impl Value {
     }
 
     /// The value with any `&` taken off.
-    pub fn strip_addr(&self) -> &Value {
+    pub(crate) fn strip_addr(&self) -> &Value {
         match self {
             Value::Addr(inner) => inner.strip_addr(),
             v => v,
@@ -218,7 +218,7 @@ impl Value {
     }
 
     /// The string, if this is a string literal.
-    pub fn as_str(&self) -> Option<&str> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             Value::Str(s) => Some(s),
             _ => None,
@@ -226,7 +226,7 @@ impl Value {
     }
 
     /// Whether this is the identifier `nil`.
-    pub fn is_nil(&self) -> bool {
+    pub(crate) fn is_nil(&self) -> bool {
         matches!(self, Value::Ident(i) if i == "nil")
     }
 }
@@ -553,7 +553,7 @@ impl<'a> Parser<'a> {
 }
 
 /// Parses one Go expression (a composite literal, a call, a literal, ...) from the whole of `src`.
-pub fn parse_expr(src: &str) -> Result<Value, String> {
+pub(crate) fn parse_expr(src: &str) -> Result<Value, String> {
     let toks = lex(src)?;
     let mut p = Parser { toks: &toks, pos: 0 };
     let v = p.expr()?;
@@ -649,7 +649,7 @@ fn table_literals(body: &[Token]) -> (Vec<Value>, Vec<String>) {
 
 /// A package a table wants an extractor to yield.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct WantPackage {
+pub(crate) struct WantPackage {
     /// `Name`.
     pub name: String,
     /// `Version` (empty when the entry has none).
@@ -665,7 +665,7 @@ pub struct WantPackage {
 
 /// One table entry: an input file and what scalibr wants from it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Case {
+pub(crate) struct Case {
     /// The Go test function holding the table (`TestExtractor_Extract`).
     pub test_fn: String,
     /// The entry's `Name` / `name` (empty if it has none).
@@ -682,7 +682,7 @@ pub struct Case {
 
 /// A table entry that names an input but was not read, and why.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Skipped {
+pub(crate) struct Skipped {
     /// The Go test function holding the table.
     pub test_fn: String,
     /// The entry's name.
@@ -695,7 +695,7 @@ pub struct Skipped {
 
 /// What a test file's tables hold.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Table {
+pub(crate) struct Table {
     /// Entries read.
     pub cases: Vec<Case>,
     /// Entries with expected packages that are not literal (built by code), or with an input that
@@ -706,18 +706,18 @@ pub struct Table {
 }
 
 /// The cases of a scalibr `*_test.go` file (see [`read_table`]); an unreadable file gives none.
-pub fn cases(go_test_file: &Path) -> Vec<Case> {
+pub(crate) fn cases(go_test_file: &Path) -> Vec<Case> {
     read_table(go_test_file).map(|t| t.cases).unwrap_or_default()
 }
 
 /// Reads every table of a scalibr `*_test.go` file.
-pub fn read_table(go_test_file: &Path) -> Result<Table, String> {
+pub(crate) fn read_table(go_test_file: &Path) -> Result<Table, String> {
     let src = std::fs::read_to_string(go_test_file).map_err(|e| format!("{}: {e}", go_test_file.display()))?;
     read_table_src(&src).map_err(|e| format!("{}: {e}", go_test_file.display()))
 }
 
 /// Reads every table of Go source text.
-pub fn read_table_src(src: &str) -> Result<Table, String> {
+pub(crate) fn read_table_src(src: &str) -> Result<Table, String> {
     let toks = lex(src)?;
     let mut table = Table::default();
     let funcs = functions(&toks);

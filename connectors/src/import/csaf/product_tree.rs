@@ -54,17 +54,17 @@ pub(crate) struct FullProductName {
 
 impl FullProductName {
     /// The helper's purl, trimmed, if it has a non-empty one.
-    pub fn purl(&self) -> Option<&str> {
+    pub(crate) fn purl(&self) -> Option<&str> {
         self.product_identification_helper.as_ref()?.purl.as_deref().map(str::trim).filter(|p| !p.is_empty())
     }
 
     /// The helper's CPE, trimmed, if it has a non-empty one.
-    pub fn cpe(&self) -> Option<&str> {
+    pub(crate) fn cpe(&self) -> Option<&str> {
         self.product_identification_helper.as_ref()?.cpe.as_deref().map(str::trim).filter(|c| !c.is_empty())
     }
 
     /// What to call the product: its purl, else its name, else its id.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self.purl() {
             Some(purl) => purl.to_string(),
             None if !self.name.trim().is_empty() => self.name.trim().to_string(),
@@ -143,7 +143,7 @@ fn undefined_in_tree(path: &str, pointer: String, id: &str) -> ImportError {
 
 impl<'a> Products<'a> {
     /// The tree's lookups; broken relationships and groups are recorded (see [`Products::errors`]).
-    pub fn new(tree: &'a ProductTree, path: &str) -> Products<'a> {
+    pub(crate) fn new(tree: &'a ProductTree, path: &str) -> Products<'a> {
         let mut defined = HashMap::new();
         fn walk<'a>(branches: &'a [Branch], defined: &mut HashMap<&'a str, Definition<'a>>) {
             for b in branches {
@@ -202,17 +202,17 @@ impl<'a> Products<'a> {
     }
 
     /// Every reference of a relationship or group to an undefined product id, in document order.
-    pub fn errors(&self) -> &[ImportError] {
+    pub(crate) fn errors(&self) -> &[ImportError] {
         &self.errors
     }
 
     /// Whether the tree defines product id `id`.
-    pub fn is_defined(&self, id: &str) -> bool {
+    pub(crate) fn is_defined(&self, id: &str) -> bool {
         self.defined.contains_key(id)
     }
 
     /// The error of the broken relationship that defines product `id`, if it is one.
-    pub fn broken(&self, id: &str) -> Option<&ImportError> {
+    pub(crate) fn broken(&self, id: &str) -> Option<&ImportError> {
         self.broken_products.get(id)
     }
 
@@ -222,7 +222,7 @@ impl<'a> Products<'a> {
 
     /// Product `id` (listed at `pointer`) for VEX: a relationship without a purl of its own is its
     /// platform, with its component as subcomponent; any other product its purl, else its name.
-    pub fn resolve(&self, id: &str, path: &str, pointer: &str) -> Result<Resolved, ImportError> {
+    pub(crate) fn resolve(&self, id: &str, path: &str, pointer: &str) -> Result<Resolved, ImportError> {
         let undefined = || error(path, pointer, format!("product id `{id}` is not defined in the product tree"));
         if let Some((component, platform)) = self.composed.get(id) {
             let product = self.label(platform).ok_or_else(undefined)?;
@@ -235,7 +235,7 @@ impl<'a> Products<'a> {
 
     /// Product `id` (listed at `pointer`) for an advisory: the product that names the package and
     /// its platform. An error when `id` is undefined, or defined by a broken relationship.
-    pub fn package(&self, id: &str, path: &str, pointer: &str) -> Result<Package<'a>, ImportError> {
+    pub(crate) fn package(&self, id: &str, path: &str, pointer: &str) -> Result<Package<'a>, ImportError> {
         if let Some(e) = self.broken_products.get(id) {
             let at = if e.pointer.is_empty() { String::new() } else { format!(" at {}", e.pointer) };
             return Err(error(
@@ -256,7 +256,7 @@ impl<'a> Products<'a> {
 
     /// The product ids a flag, threat or remediation names, directly or through its groups;
     /// `None` when it names none (it then applies to every product of the vulnerability).
-    pub fn named(
+    pub(crate) fn named(
         &self,
         product_ids: &'a [String],
         group_ids: &'a [String],

@@ -11,14 +11,14 @@ use bytes::Bytes;
 use crate::log::{Header, Record, RecordView, StoredRecord};
 
 /// Bytes before the body: length and CRC.
-pub const HEADER_LEN: usize = 8;
+pub(super) const HEADER_LEN: usize = 8;
 /// Bytes of the body before the records: base offset and count.
-pub const BODY_PREFIX: usize = 12;
+pub(super) const BODY_PREFIX: usize = 12;
 /// Largest body written in one batch; bigger appends are split (a single bigger record goes alone).
-pub const MAX_BODY: usize = 64 << 20;
+pub(super) const MAX_BODY: usize = 64 << 20;
 
 /// Size a record takes in a batch body.
-pub fn record_size(r: &Record) -> usize {
+pub(super) fn record_size(r: &Record) -> usize {
     8 + 4
         + r.key.as_ref().map_or(0, Bytes::len)
         + 4
@@ -28,7 +28,7 @@ pub fn record_size(r: &Record) -> usize {
 }
 
 /// Refuses a record the format cannot represent (instead of writing a batch that fails to decode).
-pub fn check_record(r: &Record) -> Result<(), String> {
+pub(super) fn check_record(r: &Record) -> Result<(), String> {
     let i32_max = i32::MAX as usize;
     if r.key.as_ref().is_some_and(|k| k.len() > i32_max) {
         return Err("record key longer than 2 GiB".into());
@@ -52,7 +52,7 @@ pub fn check_record(r: &Record) -> Result<(), String> {
 
 /// Encodes `records` as one batch starting at `base_offset` into `out` (cleared first). Records
 /// must have passed [`check_record`].
-pub fn encode(base_offset: i64, records: &[Record], now_ms: i64, out: &mut Vec<u8>) {
+pub(super) fn encode(base_offset: i64, records: &[Record], now_ms: i64, out: &mut Vec<u8>) {
     out.clear();
     out.reserve(HEADER_LEN + BODY_PREFIX + records.iter().map(record_size).sum::<usize>());
     out.extend_from_slice(&[0u8; HEADER_LEN]);
@@ -90,7 +90,7 @@ pub fn encode(base_offset: i64, records: &[Record], now_ms: i64, out: &mut Vec<u
 
 /// The fixed part of a batch: what a scan needs without parsing records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchHeader {
+pub(super) struct BatchHeader {
     /// Length of the body.
     pub body_len: u32,
     /// CRC32C of the body.
@@ -99,20 +99,20 @@ pub struct BatchHeader {
 
 impl BatchHeader {
     /// Reads a header from its 8 bytes.
-    pub fn parse(b: &[u8; HEADER_LEN]) -> BatchHeader {
+    pub(super) fn parse(b: &[u8; HEADER_LEN]) -> BatchHeader {
         BatchHeader {
             body_len: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
             crc: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
         }
     }
     /// Total bytes of the batch on disk.
-    pub fn total_len(&self) -> u64 {
+    pub(super) fn total_len(&self) -> u64 {
         HEADER_LEN as u64 + u64::from(self.body_len)
     }
 }
 
 /// Base offset and record count from the first [`BODY_PREFIX`] bytes of a body.
-pub fn body_prefix(body: &[u8]) -> Option<(i64, u32)> {
+pub(super) fn body_prefix(body: &[u8]) -> Option<(i64, u32)> {
     let base = u64::from_le_bytes(body.get(0..8)?.try_into().ok()?) as i64;
     let count = u32::from_le_bytes(body.get(8..12)?.try_into().ok()?);
     Some((base, count))
@@ -173,7 +173,7 @@ fn raw_header(cur: &mut Cursor<'_>) -> Result<(Range<usize>, Option<Range<usize>
 
 /// Checks the structure of a body (record framing, header names, no trailing bytes) without
 /// allocating; returns base offset and record count.
-pub fn validate(body: &[u8]) -> Result<(i64, u32), String> {
+pub(super) fn validate(body: &[u8]) -> Result<(i64, u32), String> {
     let (base, count) = body_prefix(body).ok_or("body shorter than its prefix")?;
     if base < 0 || base.checked_add(i64::from(count)).is_none() {
         return Err(format!("implausible base offset {base}"));
@@ -195,7 +195,7 @@ pub fn validate(body: &[u8]) -> Result<(i64, u32), String> {
 /// Parses a checksum-verified body into records with offset ≥ `from`, until `out` holds `max`
 /// records. Records before `from` are skipped without allocating; key, value and header values are
 /// zero-copy slices of `body`.
-pub fn decode(
+pub(super) fn decode(
     topic: &Arc<str>,
     partition: u32,
     body: &Bytes,
@@ -238,7 +238,7 @@ pub fn decode(
 
 /// Visits the records of a checksum-verified body with offsets in `from..until`, borrowed from
 /// `body`; returns whether `visit` broke, and the offset after the last record visited (if any).
-pub fn visit(
+pub(super) fn visit(
     body: &[u8],
     from: i64,
     until: i64,

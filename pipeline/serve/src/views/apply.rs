@@ -75,7 +75,7 @@ fn name<T: Serialize>(v: &T) -> String {
 
 impl Change {
     /// The change `event` makes, if it is a derived event the views hold.
-    pub fn of(event: &Event) -> Option<Change> {
+    pub(super) fn of(event: &Event) -> Option<Change> {
         let env = event.envelope();
         let (tenant, at, id) = (env.tenant.to_string(), env.event_time.as_micros(), env.event_id.to_string());
         Some(match event {
@@ -135,7 +135,7 @@ impl Change {
     }
 
     /// Applies the change within `tx`.
-    pub async fn apply(&self, tx: &mut sqlx::Transaction<'_, Any>) -> Result<(), sqlx::Error> {
+    pub(super) async fn apply(&self, tx: &mut sqlx::Transaction<'_, Any>) -> Result<(), sqlx::Error> {
         match self {
             Change::TrustScore { tenant, entity, score, previous, at, id } => {
                 // A NULL double goes as a literal: sqlx's `Any` driver (0.8) binds a `None` f64 as

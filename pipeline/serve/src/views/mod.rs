@@ -11,7 +11,10 @@ mod apply;
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::{AnyPool, Row};
 use trustloop_connectors::log::PartitionReader;
 use trustloop_schemas::EventType;
@@ -26,6 +29,34 @@ pub const TOPICS: [EventType; 4] =
 
 /// Records read and applied per transaction.
 const CHUNK: usize = 2_000;
+
+/// The views' schema migrations (`migrations/views/`), embedded in the binary: version, description
+/// and SQL as `sqlx::migrate!` reads them from the file names and contents, so a database migrated
+/// by either agrees, checksums included (a test compares them with the directory).
+const MIGRATIONS: [(i64, &str, &str); 2] = [
+    (1, "views", include_str!("../../migrations/views/0001_views.sql")),
+    (2, "findings by vulnerability", include_str!("../../migrations/views/0002_findings_by_vulnerability.sql")),
+];
+
+/// [`MIGRATIONS`] as a source for sqlx's [`Migrator`].
+#[derive(Debug)]
+struct Embedded;
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, BoxDynError>> {
+        Box::pin(async { Ok(migrations()) })
+    }
+}
+
+fn migrations() -> Vec<Migration> {
+    MIGRATIONS
+        .iter()
+        .map(|&(version, description, sql)| {
+            let no_tx = sql.starts_with("-- no-transaction");
+            Migration::new(version, description.into(), MigrationType::Simple, sql.into(), no_tx)
+        })
+        .collect()
+}
 
 /// Why the views could not be updated.
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +102,7 @@ impl Views {
         };
         // SQLite allows one writer: one connection, and no lock contention with ourselves.
         let pool = AnyPoolOptions::new().max_connections(if postgres { 4 } else { 1 }).connect(&url).await?;
-        sqlx::migrate!("./migrations/views").run(&pool).await?;
+        Migrator::new(Embedded).await?.run(&pool).await?;
         Ok(Views { pool, postgres })
     }
 
@@ -225,6 +256,24 @@ pub async fn follow(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The embedded migrations are the directory's, as `sqlx::migrate!` would embed them: same
+    /// versions, descriptions, checksums and transaction choice, none left out.
+    #[test]
+    fn embedded_migrations_are_the_directory() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/views");
+        let on_disk = sqlx::migrate::resolve_blocking(&dir).expect("migrations directory");
+        let embedded = migrations();
+        assert_eq!(embedded.len(), on_disk.len(), "a migration file is not embedded in MIGRATIONS");
+        for (e, (d, path)) in embedded.iter().zip(&on_disk) {
+            assert_eq!(
+                (e.version, &e.description, e.migration_type, &e.checksum, e.no_tx),
+                (d.version, &d.description, d.migration_type, &d.checksum, d.no_tx),
+                "{}",
+                path.display()
+            );
+        }
+    }
 
     #[test]
     fn severities_fall_into_bands() {

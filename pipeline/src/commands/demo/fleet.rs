@@ -6,11 +6,11 @@
 use chrono::{DateTime, SecondsFormat};
 
 /// A small deterministic generator (SplitMix64), so the demo's events are the same on every run.
-pub struct SplitMix(pub u64);
+pub(super) struct SplitMix(pub u64);
 
 impl SplitMix {
     /// The next 64 random bits.
-    pub fn next(&mut self) -> u64 {
+    pub(super) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -19,20 +19,20 @@ impl SplitMix {
     }
 
     /// A number below `n`.
-    pub fn below(&mut self, n: u64) -> u64 {
+    pub(super) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 }
 
 /// Seconds between two samples of a host.
-pub const TICK_SECS: i64 = 300;
+pub(super) const TICK_SECS: i64 = 300;
 /// Samples per host (twelve hours).
-pub const TICKS: i64 = 144;
+pub(super) const TICKS: i64 = 144;
 /// Ticks during which the misbehaving hosts misbehave (four hours).
-pub const BAD_TICKS: i64 = 48;
+pub(super) const BAD_TICKS: i64 = 48;
 
 /// The fleet's telemetry.
-pub struct Fleet {
+pub(super) struct Fleet {
     /// JSON lines, in time order.
     pub lines: String,
     /// How many of them are well-formed.
@@ -45,7 +45,7 @@ pub struct Fleet {
 
 /// Generates the telemetry of `entities` hosts starting at `start` (Unix seconds); host `i` runs
 /// `releases[i % releases.len()]`.
-pub fn telemetry(entities: u32, seed: u64, start: i64, releases: &[String]) -> Fleet {
+pub(super) fn telemetry(entities: u32, seed: u64, start: i64, releases: &[String]) -> Fleet {
     let mut rng = SplitMix(seed);
     let mut bad: Vec<u32> = Vec::new();
     while bad.len() < (entities as usize).div_ceil(16).min(entities as usize) {

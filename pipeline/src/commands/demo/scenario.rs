@@ -21,7 +21,7 @@ const VENDOR_VEX: &[u8] = include_bytes!("../../../demo-data/vendor.openvex.json
 const TRIAGE_VEX: &[u8] = include_bytes!("../../../demo-data/triage.openvex.json");
 
 /// The tenant of every demo event.
-pub const TENANT: &str = "acme";
+pub(super) const TENANT: &str = "acme";
 
 fn gunzip(bytes: &[u8], what: &str) -> Result<Vec<u8>> {
     let mut out = Vec::new();
@@ -41,7 +41,7 @@ fn envelope(kind: &str, key: &str, at: EventTime, n: u32) -> Envelope {
 }
 
 /// The demo's documents and decisions, in the order they arrive.
-pub struct Scenario {
+pub(super) struct Scenario {
     /// The events of each document (the advisory stream, a lockfile, a VEX document, ...) or
     /// decision (an approval, a promotion request), one topic each, in arrival order.
     pub documents: Vec<Vec<Event>>,
@@ -50,7 +50,7 @@ pub struct Scenario {
 }
 
 /// Builds the scenario; `t0` is the start of the fleet's telemetry.
-pub fn build(t0: EventTime) -> Result<Scenario> {
+pub(super) fn build(t0: EventTime) -> Result<Scenario> {
     let mut documents: Vec<Vec<Event>> = Vec::new();
     let hour = 3_600_000_000i64;
     let at = |offset_micros: i64| EventTime::from_micros(t0.as_micros() + offset_micros);

@@ -14,7 +14,7 @@ use trustloop_runtime::ingest::IngestReport;
 use trustloop_runtime::stage::RunReport;
 
 /// Every event of `topic`, partition by partition (each key's events are in order).
-pub async fn read_topic(backend: &Backend, topic: &str) -> Result<Vec<Event>> {
+pub(super) async fn read_topic(backend: &Backend, topic: &str) -> Result<Vec<Event>> {
     Ok(backend.events(topic).await?)
 }
 
@@ -26,7 +26,7 @@ fn state_name(s: ActionState) -> &'static str {
 type FindingKey = (Text, Text, Option<Text>, Text, Text);
 
 /// The demo's outcome.
-pub struct Summary {
+pub(super) struct Summary {
     events_in: u64,
     telemetry_appended: u64,
     telemetry_expected: u64,
@@ -59,7 +59,7 @@ fn outcome_name(o: Outcome) -> &'static str {
 
 /// Reads the derived topics and sums them up.
 #[allow(clippy::too_many_arguments)]
-pub async fn collect(
+pub(super) async fn collect(
     backend: &Backend,
     dir: &Path,
     events_in: u64,
@@ -160,7 +160,7 @@ pub async fn collect(
 impl Summary {
     /// Whether what was read back agrees with what was sent: every good line appended, every bad
     /// one (and nothing else) dead-lettered, every promotion decided, no action stuck in flight.
-    pub fn consistent(&self) -> bool {
+    pub(super) fn consistent(&self) -> bool {
         let in_flight: u64 = ["requested", "dispatched", "acknowledged", "applied"]
             .iter()
             .map(|s| self.actions.get(s).copied().unwrap_or(0))
@@ -173,7 +173,7 @@ impl Summary {
     }
 
     /// The summary as one JSON object.
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(super) fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "events_in": self.events_in,
             "telemetry": {"appended": self.telemetry_appended, "rejected": self.rejected.len()},
@@ -203,7 +203,7 @@ impl Summary {
     }
 
     /// The summary for people.
-    pub fn print(&self, dir: &Path) {
+    pub(super) fn print(&self, dir: &Path) {
         let d = dir.display();
         println!("trustloop demo — the closed loop on the embedded log in {d}");
         println!(
