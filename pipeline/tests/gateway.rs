@@ -586,7 +586,7 @@ async fn a_broker_without_transactions_is_found_at_start() {
     match Gateway::new(backend, &GatewayOptions::default(), "127.0.0.1:0", None).await {
         Ok(_) => panic!("a gateway with batch writers started on a broker without transactions"),
         Err(e) => {
-            let text = format!("{e:#}");
+            let text = trustloop_runtime::error::chain(&e);
             assert!(text.contains("--batch-writers 0") && text.contains("EndTxn"), "{text}");
         }
     }

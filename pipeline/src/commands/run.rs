@@ -201,7 +201,7 @@ pub async fn run(backend_config: &BackendConfig, args: RunArgs) -> Result<ExitCo
     if let Some((s, tx)) = server {
         let _ = tx.send(());
         if let Err(e) = s.stopped(HTTP_GRACE).await {
-            tracing::warn!("{e:#}");
+            tracing::warn!("{}", trustloop_runtime::error::chain(&e));
         }
     }
     drop(background);

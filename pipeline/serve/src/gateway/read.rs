@@ -76,7 +76,7 @@ async fn run_sql(g: &Gateway, headers: &HeaderMap, params: SqlParams) -> Result<
     };
     let ctx = crate::sql::confined_session(g.backend.clone(), as_of_ms, Some(confinement(&principal)))
         .await
-        .map_err(|e| ApiError::internal("opening the tables", format!("{e:#}")))?;
+        .map_err(|e| ApiError::internal("opening the tables", trustloop_runtime::error::chain(&e)))?;
     let batches = tokio::time::timeout(g.query_timeout, crate::sql::read_only_query(&ctx, &query))
         .await
         .map_err(|_| {
