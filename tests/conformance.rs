@@ -1,5 +1,6 @@
-//! The log conformance suite, run against every backend: the embedded log, librdkafka's mock
-//! cluster (always) and the Tansu broker (when installed: `cargo xtask test`).
+//! The log conformance suite and the ledger's checks (checkpoints, verification, key rotation),
+//! run against every backend: the embedded log, librdkafka's mock cluster (always) and the Tansu
+//! broker (when installed: `cargo xtask test`).
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -56,6 +57,13 @@ async fn tansu() -> Guard<KafkaLog, TansuBroker> {
 
 trustloop_connectors::conformance_tests!(embedded_log, [], embedded().await);
 trustloop_connectors::conformance_tests!(mock_cluster, [], mock().await);
+trustloop_connectors::ledger_tests!(ledger_embedded_log, [], embedded().await);
+trustloop_connectors::ledger_tests!(ledger_mock_cluster, [], mock().await);
+trustloop_connectors::ledger_tests!(
+    ledger_tansu,
+    [ignore = "needs the Tansu broker binary: run `cargo xtask test`, which installs it"],
+    tansu().await
+);
 trustloop_connectors::conformance_tests!(
     tansu,
     [ignore = "needs the Tansu broker binary: run `cargo xtask test`, which installs it"],

@@ -8,11 +8,13 @@
 //! * [`enforce`] — enforcement adapters (webhook, command, Kafka topic) that perform dispatched
 //!   actions and report their results, with rate limits and routing by action kind.
 //! * [`import`] — importers of real documents (OSV advisories, ...).
+//! * [`ledger`] — the log's hash chains and Merkle tree, signed checkpoints, and `log verify`.
 //! * [`registry`] — the schema registry kept in the log itself, which makes older writer schemas
 //!   readable after the event schemas evolve.
 
 pub mod enforce;
 pub mod feed;
 pub mod import;
+pub mod ledger;
 pub mod log;
 pub mod registry;

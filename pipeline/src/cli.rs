@@ -102,6 +102,14 @@ pub enum Command {
     /// in; findings, trust scores, verdicts and enforcement actions (applied by real programs) come
     /// out. A previous demo's directory is replaced.
     Demo(commands::demo::DemoArgs),
+    /// The keys that sign the log's checkpoints: `generate --name NAME --out FILE` writes a new
+    /// private key (mode 0600) and prints its public key; `public --key FILE` prints it again.
+    Keys(commands::keys::KeysArgs),
+    /// The log's integrity: `checkpoint` signs the log as it is now (its Merkle tree head and each
+    /// partition's hash chain head, appended to `checkpoints`); `verify --key PUB` re-reads the
+    /// whole log and checks it against every checkpoint, reporting each break with its location
+    /// (exit status 1 if any).
+    Log(commands::ledger::LogArgs),
 }
 
 /// Options shared by the commands that print results.

@@ -24,7 +24,7 @@ macro_rules! event_types {
 
         impl EventType {
             /// Every event type.
-            pub const ALL: [EventType; 15] = [$(EventType::$variant),*];
+            pub const ALL: [EventType; 16] = [$(EventType::$variant),*];
 
             /// The record name, e.g. `Telemetry`.
             pub fn name(self) -> &'static str {
@@ -91,6 +91,7 @@ event_types! {
     DeadLetter => "dead_letter", "dlq";
     KnownExploited => "known_exploited", "known-exploited";
     EpssScores => "epss_scores", "epss";
+    LogCheckpoint => "log_checkpoint", "checkpoints";
 }
 
 impl EventType {
@@ -153,6 +154,7 @@ macro_rules! with_event {
             $crate::Event::DeadLetter($e) => $body,
             $crate::Event::KnownExploited($e) => $body,
             $crate::Event::EpssScores($e) => $body,
+            $crate::Event::LogCheckpoint($e) => $body,
         }
     };
 }
@@ -220,6 +222,10 @@ macro_rules! with_event_type {
             }
             $crate::EventType::EpssScores => {
                 type $t = $crate::events::EpssScores;
+                $body
+            }
+            $crate::EventType::LogCheckpoint => {
+                type $t = $crate::events::LogCheckpoint;
                 $body
             }
         }

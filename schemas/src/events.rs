@@ -782,6 +782,42 @@ pub struct EpssScores {
     pub scores: Vec<EpssScore>,
 }
 
+/// A signed checkpoint of the log (issue #21): the Merkle tree head over every record of the
+/// log's other topics and each partition's chain head, as a C2SP signed note. Event time: when it
+/// was made. Not an input of any operator; `trustloop log verify` reads [`LogCheckpoint::note`]
+/// and recomputes everything else.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogCheckpoint {
+    /// Common envelope.
+    pub envelope: Envelope,
+    /// The log's origin line.
+    pub origin: String,
+    /// 1 for the log's first checkpoint, then one more each time.
+    pub seq: i64,
+    /// Leaves (records) the tree holds.
+    pub tree_size: i64,
+    /// RFC 9162 root hash, hex.
+    pub root_hash: String,
+    /// Records this checkpoint added to the tree.
+    pub records: i64,
+    /// The signed note.
+    pub note: String,
+    /// `name+keyid` of each signature on the note.
+    #[serde(default)]
+    pub signed_by: Vec<String>,
+    /// The tree's right edge (hex), largest subtree first.
+    #[serde(default)]
+    pub peaks: Vec<String>,
+    /// Why it was made (`manual`, `interval`, `verdict`).
+    #[serde(default = "manual_reason")]
+    pub reason: String,
+}
+
+fn manual_reason() -> String {
+    "manual".to_string()
+}
+
 /// Kind of subject a verdict is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -96,6 +96,7 @@ pub fn default_key(event: &Event) -> String {
         Event::DeadLetter(e) => e.source_topic.clone(),
         Event::KnownExploited(e) => e.cve.clone(),
         Event::EpssScores(e) => format!("{}#{}", e.score_date, e.part),
+        Event::LogCheckpoint(e) => e.origin.clone(),
     }
 }
 

@@ -117,6 +117,14 @@ fn go_keys_sign_exactly_as_go_does() {
         let (name, seed) = go_skey(s(&pair[0]));
         let signer = NoteSigner::from_seed(&name, &seed).expect("signer");
         assert_eq!(signer.verifier().to_vkey(), s(&pair[1]), "{name}");
+        // The library reads and writes Go's private keys as Go does.
+        let read = NoteSigner::from_skey(s(&pair[0])).expect("Go's skey reads");
+        assert_eq!(read.verifier().to_vkey(), s(&pair[1]), "{name}");
+        assert_eq!(read.to_skey(), s(&pair[0]), "{name}");
+        let wrong_id =
+            s(&pair[0]).replacen(&format!("{:08x}", read.key_id()), &format!("{:08x}", read.key_id() ^ 1), 1);
+        assert!(NoteSigner::from_skey(&wrong_id).is_err(), "a wrong key id is refused");
+        assert!(NoteSigner::from_skey(s(&pair[1])).is_err(), "a vkey is not a private key");
     }
     for bad in m["bad_vkeys"].as_array().expect("bad vkeys") {
         assert!(NoteVerifier::from_vkey(s(bad)).is_err(), "{bad}");

@@ -143,7 +143,9 @@ impl Backend {
             }
         };
         for t in EventType::ALL {
-            log.create_topic(t.topic(), args.partitions)
+            // Checkpoints form one sequence: one partition.
+            let partitions = if t == EventType::LogCheckpoint { 1 } else { args.partitions };
+            log.create_topic(t.topic(), partitions)
                 .await
                 .or_else(|e| match e {
                     // A topic someone created with another partition count is theirs to keep.

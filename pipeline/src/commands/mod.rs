@@ -12,6 +12,8 @@ pub mod consume;
 pub mod demo;
 pub mod findings;
 pub mod import;
+pub mod keys;
+pub mod ledger;
 pub mod policy;
 pub mod produce;
 pub mod replay;
@@ -45,6 +47,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve::run(backend, args).await,
         Command::Token(args) => token::run(backend, args).await,
         Command::Views(args) => views::run(backend, args).await,
+        Command::Keys(args) => keys::run(args),
+        Command::Log(args) => ledger::run(backend, args).await,
     }
 }
 

@@ -48,6 +48,9 @@ pub enum NoteError {
     /// A vkey (or public key) that cannot be read.
     #[error("invalid verifier key: {0}")]
     VerifierKey(String),
+    /// A private key that cannot be read (the message never holds the key).
+    #[error("invalid private key: {0}")]
+    SignerKey(String),
     /// More than [`MAX_SIGNATURES`] signature lines.
     #[error("line {line}: more than {MAX_SIGNATURES} signatures")]
     TooManySignatures {
@@ -150,6 +153,44 @@ impl NoteSigner {
         check_name(name)?;
         let key = SigningKey::from_bytes(seed);
         Ok(NoteSigner { name: name.to_string(), key_id: key_id(name, key.verifying_key().as_bytes()), key })
+    }
+
+    /// Reads a private key as Go's `note` package writes it:
+    /// `PRIVATE+KEY+<name>+<key id, 8 hex digits>+<base64(0x01 || seed)>`, checking the key id.
+    pub fn from_skey(skey: &str) -> Result<NoteSigner, NoteError> {
+        // Never echo the key itself in an error.
+        let bad = |what: &str| NoteError::SignerKey(what.to_string());
+        let rest =
+            skey.trim().strip_prefix("PRIVATE+KEY+").ok_or_else(|| bad("it does not start with PRIVATE+KEY+"))?;
+        let mut parts = rest.splitn(3, '+');
+        let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(bad("not PRIVATE+KEY+name+keyid+key"));
+        };
+        check_name(name)?;
+        let id = (id_hex.len() == 8 && id_hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| u32::from_str_radix(id_hex, 16).ok())
+            .flatten()
+            .ok_or_else(|| bad("the key id is not 8 hex digits"))?;
+        let raw = STANDARD.decode(key_b64).map_err(|_| bad("the key is not base64"))?;
+        let Some((&alg, seed)) = raw.split_first() else {
+            return Err(bad("the key is empty"));
+        };
+        if alg != ALG_ED25519 {
+            return Err(bad(&format!("algorithm 0x{alg:02x} is not Ed25519 (0x01)")));
+        }
+        let seed: [u8; 32] = seed.try_into().map_err(|_| bad("an Ed25519 seed is 32 bytes"))?;
+        let signer = NoteSigner::from_seed(name, &seed)?;
+        if signer.key_id != id {
+            return Err(bad(&format!("key id {id:08x} is not the key's ({:08x})", signer.key_id)));
+        }
+        Ok(signer)
+    }
+
+    /// The private key in Go's `note` format (see [`NoteSigner::from_skey`]): keep it secret.
+    pub fn to_skey(&self) -> String {
+        let mut raw = vec![ALG_ED25519];
+        raw.extend_from_slice(self.key.as_bytes());
+        format!("PRIVATE+KEY+{}+{:08x}+{}", self.name, self.key_id, STANDARD.encode(raw))
     }
 
     /// The key's name.

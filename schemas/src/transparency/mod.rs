@@ -6,7 +6,9 @@
 //! * [`checkpoint`] — C2SP signed notes (Ed25519, cosignatures, vkeys) and tlog-checkpoint bodies.
 //! * [`dsse`] — DSSE v1 envelopes signed with Ed25519 (PAE, JSON envelope, multi-signature verification).
 //! * [`intoto`] — the in-toto Statement v1 that a DSSE envelope carries.
+//! * [`ledger`] — records as leaves and chain links, and a trustloop checkpoint's extension lines.
 pub mod checkpoint;
 pub mod dsse;
 pub mod intoto;
+pub mod ledger;
 pub mod merkle;

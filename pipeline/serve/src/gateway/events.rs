@@ -58,7 +58,8 @@ pub fn writer_role(ty: EventType) -> Option<Role> {
         | EventType::Verdict
         | EventType::EnforcementAction
         | EventType::EnforcementResult
-        | EventType::DeadLetter => None,
+        | EventType::DeadLetter
+        | EventType::LogCheckpoint => None,
     }
 }
 

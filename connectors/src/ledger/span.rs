@@ -1,0 +1,65 @@
+//! Reading one partition's span and hashing it: each record's leaf, the chain moved on.
+
+use trustloop_schemas::transparency::ledger::{EntryRef, chain_next, record_leaf};
+use trustloop_schemas::transparency::merkle::Hash;
+
+use super::SPAN_PATIENCE;
+use crate::log::{EventLog, LogError, LogResult, PartitionReader, StoredRecord};
+
+/// What reading a span found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Hashed {
+    /// Records read.
+    pub records: u64,
+    /// The chain head after them.
+    pub head: Hash,
+    /// Where reading stopped: the span's end, or earlier where records below it were not readable
+    /// within [`SPAN_PATIENCE`].
+    pub next_offset: i64,
+}
+
+/// The leaf hash of a stored record; `scratch` is reused between calls.
+pub(super) fn leaf_of(r: &StoredRecord, scratch: &mut Vec<u8>) -> Hash {
+    let entry = EntryRef {
+        topic: &r.topic,
+        partition: r.partition,
+        offset: r.offset,
+        timestamp_ms: r.timestamp_ms,
+        key: r.key.as_deref(),
+        value: &r.value,
+    };
+    record_leaf(&entry, r.headers.iter().map(|h| (h.name.as_str(), h.value.as_deref())), scratch)
+}
+
+/// Reads `topic`/`partition` from `from` up to `until` (excluded), moving the chain on from `head`
+/// and handing each record's offset and leaf hash to `leaf`.
+pub(super) async fn hash_span(
+    log: &dyn EventLog,
+    topic: &str,
+    partition: u32,
+    from: i64,
+    until: i64,
+    mut head: Hash,
+    mut leaf: impl FnMut(i64, &Hash),
+) -> LogResult<Hashed> {
+    let mut reader = PartitionReader::new(topic, partition, from).until(until).patience(SPAN_PATIENCE);
+    let mut scratch = Vec::new();
+    let mut records = 0u64;
+    loop {
+        match reader.next(log).await {
+            Ok(Some(batch)) => {
+                for r in &batch {
+                    let h = leaf_of(r, &mut scratch);
+                    head = chain_next(&head, &h);
+                    leaf(r.offset, &h);
+                    records += 1;
+                }
+            }
+            Ok(None) => break,
+            // Not readable yet (an open transaction): the span ends where reading stopped.
+            Err(LogError::Timeout(_)) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Hashed { records, head, next_offset: reader.position() })
+}
