@@ -110,6 +110,11 @@ pub enum Command {
     /// whole log and checks it against every checkpoint, reporting each break with its location
     /// (exit status 1 if any).
     Log(commands::ledger::LogArgs),
+    /// A verdict's evidence, checkable by anyone offline: `export VERDICT_ID --out FILE` writes a
+    /// DSSE/in-toto bundle with the inputs that determined it, their inclusion proofs and the
+    /// log's signed checkpoint; `verify FILE --key PUB` checks it without the log and re-runs the
+    /// decision (MATCH / MISMATCH).
+    Evidence(commands::evidence::EvidenceArgs),
 }
 
 /// Options shared by the commands that print results.

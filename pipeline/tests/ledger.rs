@@ -120,3 +120,116 @@ fn checkpoints_verify_and_an_edited_approval_is_a_located_break() {
     assert!(text.starts_with("BROKEN"), "{text}");
     assert!(text.contains(&format!("approvals/{partition} offsets [")), "{text}");
 }
+
+/// Runs the securesystemslib DSSE oracle (`schemas/tests/oracles/dsse_oracle.py`) on an envelope;
+/// `None` (with the reason printed) when Python or its packages are missing.
+fn dsse_oracle(envelope: &Path, public_hex: &str) -> Option<serde_json::Value> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/tests/oracles/dsse_oracle.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .args(["verify", &envelope.display().to_string(), "1", public_hex])
+        .output()
+        .ok()?;
+    if out.status.code() == Some(3) || !out.status.success() {
+        eprintln!("SKIPPED the securesystemslib oracle: {}", String::from_utf8_lossy(&out.stderr).trim());
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// The raw 32-byte public key of a vkey (`NAME+ID+base64(0x01 || key)`), hex.
+fn public_hex(vkey: &str) -> String {
+    use base64::Engine as _;
+    let b64 = vkey.splitn(3, '+').nth(2).expect("a vkey");
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64).expect("base64");
+    raw[1..].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn evidence_bundles_verify_offline_and_edits_fail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    ok(&trustloop(&data, &["demo"]));
+    let key = dir.path().join("log.key").display().to_string();
+    let vkey = ok(&trustloop(&data, &["keys", "generate", "--name", "demo-log", "--out", &key])).trim().to_string();
+    // The release verdicts the demo derived, every one of them (not a chosen few).
+    let verdicts: Vec<serde_json::Value> =
+        ok(&trustloop(&data, &["consume", "--topic", "verdicts", "--from-beginning"]))
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON line"))
+            .filter(|v: &serde_json::Value| v["subject_kind"] == "release")
+            .collect();
+    assert!(!verdicts.is_empty());
+    let first_id = verdicts[0]["event_id"].as_str().expect("id").to_string();
+    // Before any checkpoint, nothing can be proven: a clear error.
+    let early = trustloop(&data, &["evidence", "export", &first_id, "--out", "/dev/null", "--key", &key]);
+    assert!(!early.status.success());
+    assert!(stderr(&early).contains("log checkpoint"), "{}", stderr(&early));
+    ok(&trustloop(&data, &["log", "checkpoint", "--key", &key]));
+
+    for v in &verdicts {
+        let id = v["event_id"].as_str().expect("id");
+        let bundle = dir.path().join(format!("{id}.json"));
+        let bundle_s = bundle.display().to_string();
+        ok(&trustloop(&data, &["evidence", "export", id, "--out", &bundle_s, "--key", &key]));
+        // Verified anywhere: no --data, no log.
+        let verified = output(support::cli().args(["evidence", "verify", &bundle_s, "--key", &vkey, "--json"]), "");
+        let report: serde_json::Value = serde_json::from_str(&stdout(&verified)).expect("JSON report");
+        assert!(verified.status.success(), "{report:#}");
+        assert_eq!(report["rerun"], "MATCH", "{report:#}");
+        assert_eq!(report["verdict_id"], id);
+        assert_eq!(report["outcome"].as_str().map(str::to_lowercase), v["outcome"].as_str().map(str::to_lowercase));
+    }
+
+    // One bundle, edited three ways.
+    let bundle = dir.path().join(format!("{first_id}.json"));
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&bundle).expect("bundle")).expect("JSON");
+    let envelope_file = dir.path().join("envelope.json");
+    std::fs::write(&envelope_file, original["dsse_envelope"].to_string()).expect("write");
+    if let Some(o) = dsse_oracle(&envelope_file, &public_hex(&vkey)) {
+        assert_eq!(o["verified"], true, "securesystemslib verifies trustloop's envelope: {o:#}");
+    }
+    let check = |edited: &serde_json::Value, what: &str| {
+        let path = dir.path().join("edited.json");
+        std::fs::write(&path, edited.to_string()).expect("write");
+        let out = output(support::cli().args(["evidence", "verify", &path.display().to_string(), "--key", &vkey]), "");
+        assert!(!out.status.success(), "{what} must fail: {}", stdout(&out));
+        assert!(stdout(&out).starts_with("FAILED"), "{what}: {}", stdout(&out));
+    };
+    {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        // The predicate edited (the outcome), the signature kept.
+        let mut edited = original.clone();
+        let payload = b64.decode(edited["dsse_envelope"]["payload"].as_str().expect("payload")).expect("base64");
+        let mut statement: serde_json::Value = serde_json::from_slice(&payload).expect("statement");
+        statement["predicate"]["outcome"] = serde_json::json!("PASS");
+        statement["predicate"]["verdict"]["outcome"] = serde_json::json!("PASS");
+        edited["dsse_envelope"]["payload"] = serde_json::json!(b64.encode(statement.to_string()));
+        check(&edited, "an edited predicate");
+        std::fs::write(&envelope_file, edited["dsse_envelope"].to_string()).expect("write");
+        if let Some(o) = dsse_oracle(&envelope_file, &public_hex(&vkey)) {
+            assert_eq!(o["verified"], false, "securesystemslib refuses the edited predicate too: {o:#}");
+        }
+        // An input record's bytes edited.
+        let mut edited = original.clone();
+        let value = b64.decode(edited["records"][1]["value"].as_str().expect("value")).expect("base64");
+        let mut value = value.clone();
+        let last = value.len() - 1;
+        value[last] ^= 1;
+        edited["records"][1]["value"] = serde_json::json!(b64.encode(value));
+        check(&edited, "an edited input record");
+        // A proof hash edited.
+        let mut edited = original.clone();
+        edited["records"][0]["inclusion_proof"][0] = serde_json::json!(b64.encode([7u8; 32]));
+        check(&edited, "an edited inclusion proof");
+    }
+    // Another key.
+    let other = dir.path().join("other.key").display().to_string();
+    let other_vkey =
+        ok(&trustloop(&data, &["keys", "generate", "--name", "demo-log", "--out", &other])).trim().to_string();
+    let out =
+        output(support::cli().args(["evidence", "verify", &bundle.display().to_string(), "--key", &other_vkey]), "");
+    assert!(!out.status.success(), "{}", stdout(&out));
+}

@@ -13,11 +13,14 @@
 //!   candidate inputs merged at their event times, and compares.
 //! - [`event`]: any derived event (an enforcement action, say) replayed by id through the operator
 //!   that derived it.
+//! - [`evidence`]: a verdict's evidence bundle (DSSE/in-toto, inclusion proofs, the signed
+//!   checkpoint), made from the log and verified without it.
 //! - [`blame`]: each change of a subject's verdict and the input that flipped it.
 //! - [`subject`]: a subject's decision as known at a log time, of what had happened by an event time.
 
 pub mod blame;
 pub mod event;
+pub mod evidence;
 pub mod feed;
 pub mod subject;
 pub mod verdict;
@@ -25,4 +28,4 @@ pub mod whatif;
 
 pub use feed::{History, Injected, Place, Range, ReplayError, Share, feed, feed_with};
 pub use trustloop_connectors::feed::{Admission, admit};
-pub use verdict::{InputRef, VerdictReplay, replay_verdict};
+pub use verdict::{ClockInput, InputRef, VerdictReplay, replay_verdict};

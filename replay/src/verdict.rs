@@ -57,6 +57,19 @@ pub struct VerdictReplay {
     /// promotion requests, findings (advisories with their VEX status), trust scores. From a
     /// snapshot: those applied after it (earlier ones are part of the snapshot's state).
     pub inputs: Vec<InputRef>,
+    /// The applied input with the latest event time up to the one that derived the verdict, when
+    /// it is not one of [`Self::inputs`]: the operator's "now" (its watermark) came from it, and
+    /// time-based rules and the evidence digest depend on it.
+    pub clock: Option<ClockInput>,
+}
+
+/// The input the operator's clock came from, and where it was applied among the subject's inputs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClockInput {
+    /// How many of [`VerdictReplay::inputs`] were applied before it.
+    pub after: usize,
+    /// The input.
+    pub input: InputRef,
 }
 
 /// Where a replay starts: a decision state restored from a snapshot and the input positions it
@@ -147,21 +160,31 @@ pub async fn replay_verdict(
     let share = share_of(history, &op, &ranges).await?;
     let mut recomputed: Option<Verdict> = None;
     let mut inputs = Vec::new();
+    let mut latest: Option<(trustloop_schemas::EventTime, ClockInput, bool)> = None;
+    let mut clock = None;
     let stats = feed(history, &mut op, &ranges, share, &mut |applied| {
-        if let Some(line) = concerns(recorded, applied.event) {
-            inputs.push(InputRef {
-                topic: applied.record.topic.to_string(),
-                partition: applied.record.partition,
-                offset: applied.record.offset,
-                event_id: applied.event.envelope().event_id.to_string(),
-                summary: line,
-            });
+        let at = applied.event.envelope().event_time;
+        let concerning = concerns(recorded, applied.event);
+        let input_ref = |summary: String| InputRef {
+            topic: applied.record.topic.to_string(),
+            partition: applied.record.partition,
+            offset: applied.record.offset,
+            event_id: applied.event.envelope().event_id.to_string(),
+            summary,
+        };
+        if latest.as_ref().is_none_or(|(t, _, _)| at > *t) {
+            let summary = format!("{} at {at} (the operator's clock)", applied.event.event_type().name());
+            latest = Some((at, ClockInput { after: inputs.len(), input: input_ref(summary) }, concerning.is_some()));
+        }
+        if let Some(line) = concerning {
+            inputs.push(input_ref(line));
         }
         for out in applied.outputs {
             if let Event::Verdict(v) = out
                 && v.envelope.event_id == *id
             {
                 recomputed = Some(v.clone());
+                clock = latest.as_ref().filter(|(_, _, concerning)| !concerning).map(|(_, r, _)| r.clone());
             }
         }
     })
@@ -194,6 +217,7 @@ pub async fn replay_verdict(
         from_snapshot,
         stats,
         inputs,
+        clock,
     })
 }
 
@@ -223,7 +247,8 @@ fn concerns(verdict: &Verdict, event: &Event) -> Option<String> {
 }
 
 /// A line about `event` if it concerns `subject` of `tenant`: the tenant's policy, and for a release
-/// (`NAME@VERSION@ENVIRONMENT`) its findings, promotion requests and approvals, for an entity its
+/// (`NAME@VERSION@ENVIRONMENT`) the findings of `NAME@VERSION` (from any environment's inventory), its
+/// promotion requests and approvals, for an entity its
 /// trust scores. `kind`: what the subject is, if known (else both are tried).
 pub fn concerns_subject(tenant: &str, subject: &str, kind: Option<SubjectKind>, event: &Event) -> Option<String> {
     if *event.envelope().tenant != *tenant {
@@ -234,9 +259,10 @@ pub fn concerns_subject(tenant: &str, subject: &str, kind: Option<SubjectKind>, 
     match (event, release, entity) {
         (Event::Policy(p), _, _) => Some(format!("policy {} version {} (digest {})", p.name, p.version, p.digest)),
         (Event::Finding(f), true, _) => {
+            // The decision operator holds a release's findings whatever inventory (environment)
+            // they came from: a promotion to prod is decided on the findings of staging's.
             let release = format!("{}@{}", f.release_name, f.release_version);
-            let environment_matches = f.environment.as_ref().is_none_or(|e| subject.ends_with(&format!("@{e}")));
-            (subject.starts_with(&format!("{release}@")) && environment_matches).then(|| {
+            subject.starts_with(&format!("{release}@")).then(|| {
                 format!(
                     "finding {:?}: {} in {}@{} ({}), VEX {:?}, severity {}",
                     f.change,

@@ -196,7 +196,8 @@ impl MockKafka {
     /// `trustloop` commands run against the mock find them provisioned.
     pub fn provision_trustloop_topics(&self, partitions: u32) -> Result<(), String> {
         for t in TRUSTLOOP_TOPICS {
-            self.create_topic(t, partitions)?;
+            // The log's checkpoints form one sequence: one partition, as trustloop creates it.
+            self.create_topic(t, if t == "checkpoints" { 1 } else { partitions })?;
         }
         self.create_topic("_trustloop_schemas", 1)?;
         self.create_topic("_trustloop_tokens", 1)
@@ -204,7 +205,7 @@ impl MockKafka {
 }
 
 /// trustloop's topics.
-pub const TRUSTLOOP_TOPICS: [&str; 15] = [
+pub const TRUSTLOOP_TOPICS: [&str; 16] = [
     "telemetry",
     "inventory",
     "advisories",
@@ -220,6 +221,7 @@ pub const TRUSTLOOP_TOPICS: [&str; 15] = [
     "dlq",
     "known-exploited",
     "epss",
+    "checkpoints",
 ];
 
 /// The directory of a Debian PostgreSQL server's programs (`/usr/lib/postgresql/<version>/bin`),

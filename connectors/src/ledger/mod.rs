@@ -6,6 +6,7 @@
 //! * [`checkpointer`] — reads what was appended since the last checkpoint, extends the tree and the
 //!   chains, signs a checkpoint (a C2SP signed note) and appends it as a
 //!   [`LogCheckpoint`](trustloop_schemas::LogCheckpoint) event.
+//! * [`leaves`] — the tree's leaves read back from the log, for inclusion proofs.
 //! * [`verify`] — re-reads every partition from where its chained history starts, recomputes every
 //!   chain and the tree, and checks every checkpoint: its signature (following announced key
 //!   rotations), its number and predecessor, its spans, heads and root; each break located by topic,
@@ -31,6 +32,7 @@ use crate::registry::SCHEMAS_TOPIC;
 pub mod checkpointer;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod leaves;
 mod span;
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,7 @@ pub mod archive;
 pub mod blame;
 pub mod consume;
 pub mod demo;
+pub mod evidence;
 pub mod findings;
 pub mod import;
 pub mod keys;
@@ -48,6 +49,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Token(args) => token::run(backend, args).await,
         Command::Views(args) => views::run(backend, args).await,
         Command::Keys(args) => keys::run(args),
+        Command::Evidence(args) => evidence::run(backend, args).await,
         Command::Log(args) => ledger::run(backend, args).await,
     }
 }

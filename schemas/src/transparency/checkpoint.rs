@@ -203,6 +203,12 @@ impl NoteSigner {
         self.key_id
     }
 
+    /// The same key as a DSSE signer (its DSSE key id: the SHA-256 of the public key), for
+    /// attestations signed by the log's key.
+    pub fn dsse_signer(&self) -> super::dsse::DsseSigner {
+        super::dsse::DsseSigner::from_seed(self.key.as_bytes())
+    }
+
     /// The verifier of this signer's signatures (publish its [`NoteVerifier::to_vkey`]).
     pub fn verifier(&self) -> NoteVerifier {
         NoteVerifier { name: self.name.clone(), key_id: self.key_id, key: self.key.verifying_key() }
