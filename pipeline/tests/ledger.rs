@@ -233,3 +233,49 @@ fn evidence_bundles_verify_offline_and_edits_fail() {
         output(support::cli().args(["evidence", "verify", &bundle.display().to_string(), "--key", &other_vkey]), "");
     assert!(!out.status.success(), "{}", stdout(&out));
 }
+
+#[test]
+fn the_runtime_checkpoints_after_it_decides() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    ok(&trustloop(&data, &["demo"]));
+    let key = dir.path().join("log.key").display().to_string();
+    let vkey = ok(&trustloop(&data, &["keys", "generate", "--name", "demo-log", "--out", &key])).trim().to_string();
+    let checkpoints = |data: &Path| -> Vec<serde_json::Value> {
+        ok(&trustloop(data, &["consume", "--topic", "checkpoints", "--from-beginning"]))
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON line"))
+            .collect()
+    };
+    // The first round checkpoints whatever the log holds.
+    ok(&trustloop(&data, &["run", "--until-idle", "--checkpoint-key", &key]));
+    let first = checkpoints(&data);
+    assert_eq!(first.len(), 1, "{first:?}");
+    // Nothing new: no new checkpoint.
+    ok(&trustloop(&data, &["run", "--until-idle", "--checkpoint-key", &key, "--checkpoint-interval-secs", "0"]));
+    assert_eq!(checkpoints(&data).len(), 1);
+    // A new promotion request: the decision stage writes a verdict, and a checkpoint covers it.
+    let request = r#"{"tenant":"acme","event_time":"2026-11-02T00:00:00Z","release_name":"tansu","release_version":"0.3.0","from_environment":"staging","to_environment":"prod","requested_by":"someone"}"#;
+    ok(&support::trustloop_with_stdin(&data, &["produce", "--topic", "promotions"], request));
+    ok(&trustloop(&data, &["run", "--until-idle", "--checkpoint-key", &key]));
+    let all = checkpoints(&data);
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[1]["reason"], "verdict");
+    assert!(all[1]["records"].as_i64().expect("records") > 1, "the request and what it derived: {}", all[1]);
+    let verified = ok(&trustloop(&data, &["log", "verify", "--key", &vkey]));
+    assert!(verified.starts_with("VERIFIED 2 checkpoints"), "{verified}");
+    assert!(!verified.contains("not yet covered"), "everything is covered: {verified}");
+    // The newest verdict has evidence at once.
+    let verdict = ok(&trustloop(&data, &["consume", "--topic", "verdicts", "--from-beginning"]))
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON"))
+        .filter(|v| v["subject"] == "tansu@0.3.0@prod")
+        .max_by_key(|v| v["_log_time"].as_str().map(str::to_string))
+        .expect("a verdict for the request");
+    let bundle = dir.path().join("b.json").display().to_string();
+    ok(&trustloop(
+        &data,
+        &["evidence", "export", verdict["event_id"].as_str().expect("id"), "--out", &bundle, "--key", &key],
+    ));
+    ok(&output(support::cli().args(["evidence", "verify", &bundle, "--key", &vkey]), ""));
+}

@@ -8,6 +8,7 @@
 //! | [`graph`] | the operator graph and its layouts (one stage per operator, or one task per partition) |
 //! | [`dispatch`] | the enforcement adapters as an [`Effect`] of the run |
 //! | [`supervisor`] | [`supervise`]: `trustloop run`'s loop — polling, stopping, outages, rebalances |
+//! | [`ledger`] | the log's checkpoints made by the runtime: after rounds that decided, and at an interval |
 //! | [`snapshot`] | checkpoints of operator state, and the one rule for where they live ([`snapshot::state_dir`]) |
 //! | [`error`] | [`RuntimeError`]: what went wrong, and whether it is retriable |
 //! | [`backoff`] | the exponential back-off every retrying loop uses |
@@ -30,6 +31,7 @@ pub mod dispatch;
 pub mod error;
 pub mod graph;
 pub mod ingest;
+pub mod ledger;
 pub mod lineage;
 pub mod memory;
 pub mod ops;

@@ -50,6 +50,9 @@ pub struct RuntimeConfig {
     pub scale_out: bool,
     /// The enforcement adapters and their routes.
     pub enforcement: EnforcementConfig,
+    /// Signed checkpoints of the log after rounds that decided and at an interval, if configured
+    /// (made where partition 0's tasks run).
+    pub checkpoints: Option<crate::ledger::CheckpointConfig>,
 }
 
 /// How a run ended.
@@ -108,6 +111,7 @@ pub async fn supervise(
     let mut stages = build_stages(&backend, config, &layout).await?;
     let mut backoff = outage_backoff();
     let mut effects = build_effects(&backend, &config.enforcement, &layout)?;
+    let mut checkpointing = config.checkpoints.clone().map(crate::ledger::Checkpointing::new);
     // A rebalance noticed between passes, handled once the pass is over.
     let mut change: Option<Change> = None;
     loop {
@@ -160,6 +164,11 @@ pub async fn supervise(
             }
             Err(e) => return Err(e),
         };
+        if let Some(c) = &mut checkpointing
+            && singletons_here(&layout)
+        {
+            c.after_round(&backend, &report).await;
+        }
         if *stop.borrow() || config.until_idle {
             // Stopping: checkpoint what moved since the last snapshot (busy runs snapshot on their
             // interval, after their passes).
@@ -247,14 +256,19 @@ async fn next_change(membership: &mut Option<Membership>) -> Option<Change> {
     }
 }
 
+/// Whether this process runs the singletons (the enforcement adapters, the log's checkpoints): it
+/// runs partition 0's tasks, or everything.
+fn singletons_here(layout: &Layout) -> bool {
+    match layout {
+        Layout::Single => true,
+        Layout::PerPartition { owned } => owned.contains(&0),
+    }
+}
+
 /// The effects of `layout`: the enforcement adapters, where partition 0's tasks run.
 fn build_effects(backend: &Backend, config: &EnforcementConfig, layout: &Layout) -> Result<Vec<Box<dyn Effect>>> {
     let mut effects: Vec<Box<dyn Effect>> = Vec::new();
-    let singletons_here = match layout {
-        Layout::Single => true,
-        Layout::PerPartition { owned } => owned.contains(&0),
-    };
-    if singletons_here && !config.adapters.is_empty() {
+    if singletons_here(layout) && !config.adapters.is_empty() {
         let context = AdapterContext { log: Some(backend.log.clone()), codec: backend.codec.clone() };
         let dispatcher = Dispatcher::from_config(config, &context)
             .map_err(|e| RuntimeError::invalid(format!("enforcement configuration: {e}")))?;
@@ -314,6 +328,7 @@ mod tests {
             transactions: true,
             state_dir: None,
             snapshot_interval: Duration::from_secs(60),
+            checkpoints: None,
             task_per_partition: false,
             scale_out: false,
             enforcement: EnforcementConfig::default(),

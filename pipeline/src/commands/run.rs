@@ -66,6 +66,17 @@ pub struct RunArgs {
     /// settles with `--until-idle`). 0 snapshots after every pass that applied input.
     #[arg(long, env = "TRUSTLOOP_SNAPSHOT_INTERVAL_SECS", default_value_t = 60, value_name = "SECS")]
     pub snapshot_interval_secs: u64,
+    /// Sign checkpoints of the log with this private key (`trustloop keys generate`): after every
+    /// round in which the decision stage wrote verdicts or actions, and every
+    /// `--checkpoint-interval-secs` while anything else is appended. Off without a key.
+    #[arg(long, env = "TRUSTLOOP_CHECKPOINT_KEY_FILE", value_name = "FILE")]
+    pub checkpoint_key: Option<PathBuf>,
+    /// Seconds between checkpoints while records are appended without decisions.
+    #[arg(long, env = "TRUSTLOOP_CHECKPOINT_INTERVAL_SECS", default_value_t = 60, value_name = "SECS")]
+    pub checkpoint_interval_secs: u64,
+    /// The log's origin in its checkpoints (default: the last checkpoint's, else `trustloop.local/log`).
+    #[arg(long, value_name = "ORIGIN")]
+    pub checkpoint_origin: Option<String>,
     /// Take and restore no snapshots: restart by replaying the whole log.
     #[arg(long, env = "TRUSTLOOP_NO_SNAPSHOTS")]
     pub no_snapshots: bool,
@@ -192,6 +203,14 @@ pub async fn run(backend_config: &BackendConfig, args: RunArgs) -> Result<ExitCo
         task_per_partition: args.task_per_partition,
         scale_out: args.scale_out,
         enforcement: config.enforcement,
+        checkpoints: match &args.checkpoint_key {
+            Some(path) => Some(trustloop_runtime::ledger::CheckpointConfig {
+                signer: std::sync::Arc::new(super::keys::signer(Some(path))?),
+                origin: args.checkpoint_origin.clone(),
+                interval: Duration::from_secs(args.checkpoint_interval_secs),
+            }),
+            None => None,
+        },
     };
     let outcome = supervise(backend_config, &runtime, &ops, stop_rx).await;
     // The endpoints stop with the service, however it ends.
