@@ -77,6 +77,8 @@ candidates() {
     epss) files '\.csv$' "$root/connectors/tests/fixtures/epss" ;;
     signed_note) files . "$root/schemas/tests/fixtures/transparency/notes" ;;
     dsse_envelope) files '\.json$' "$root/schemas/tests/fixtures/transparency/dsse" ;;
+    evidence_bundle) files '\.json$' "$root/replay/tests/fixtures/evidence" ;;
+    avro_event) files '\.avro$' "$root/schemas/tests/fixtures/avro" ;;
     cyclonedx_vex) [[ -n $data ]] && containing '"bomFormat"' "$data/vex" ;;
     sbom_json)
       files '\.json$' "$fmt_fixtures"

@@ -8,7 +8,7 @@ FUZZ_TARGETS=(
   lockfile_pipfile_lock lockfile_uv_lock lockfile_pdm_lock lockfile_requirements lockfile_go_mod
   lockfile_gemfile_lock lockfile_composer_lock lockfile_pubspec_lock lockfile_mix_lock
   lockfile_gradle_lockfile lockfile_nuget_lock lockfile_package_resolved lockfile_renv_lock lockfile_pom_xml
-  sbom_cyclonedx_xml sbom_spdx_tag_value sbom_spdx3 signed_note dsse_envelope
+  sbom_cyclonedx_xml sbom_spdx_tag_value sbom_spdx3 signed_note dsse_envelope evidence_bundle avro_event
 )
 
 # Targets whose source file exists (the SBOM text-form targets come and go with their modules).
@@ -24,7 +24,8 @@ fuzz_existing_targets() {
 fuzz_max_len() {
   case "$1" in
     purl) echo 512 ;;
-    signed_note | dsse_envelope) echo 16384 ;;
+    signed_note | dsse_envelope | avro_event) echo 16384 ;;
+    evidence_bundle) echo 65536 ;;
     osv_history_line | osv_json | osv_yaml | csaf | csaf_advisory | openvex | cyclonedx_vex | kev | epss | feed_document) echo 65536 ;;
     sbom_*) echo 131072 ;;
     *) echo 32768 ;;

@@ -174,3 +174,24 @@ pub fn dsse_envelope(data: &[u8]) {
     let ours = DsseSigner::from_seed(&[0x5f; 32]);
     assert!(envelope.verify(&[ours.verifier()], 1).is_err(), "garbage verified against a key it cannot know");
 }
+
+/// An evidence bundle (`trustloop_replay::evidence`): reading and verifying it never panics, and
+/// nothing verifies against a key the fuzzer cannot know.
+pub fn evidence_bundle(data: &[u8]) {
+    use trustloop_replay::evidence::{Bundle, verify};
+    use trustloop_schemas::transparency::checkpoint::NoteSigner;
+    let Ok(bundle) = serde_json::from_str::<Bundle>(&text(data)) else { return };
+    let Ok(ours) = NoteSigner::from_seed("fuzz", &[0x5f; 32]) else { return };
+    let report = verify(&bundle, &[ours.dsse_signer().verifier()], &ours.verifier());
+    assert!(!report.is_ok(), "a bundle verified against a key made inside the target");
+}
+
+/// A Confluent-framed Avro event (`EventCodec::decode`, every schema): decoding never panics, and
+/// what decodes re-encodes to an event that decodes to itself.
+pub fn avro_event(data: &[u8]) {
+    use trustloop_schemas::{EventCodec, NoWriterSchemas};
+    let codec = EventCodec::new();
+    let Ok(event) = codec.decode(data, &NoWriterSchemas) else { return };
+    let Ok(bytes) = codec.encode(&event) else { return };
+    assert_eq!(codec.decode(&bytes, &NoWriterSchemas).ok().as_ref(), Some(&event), "an event does not re-read to itself");
+}
