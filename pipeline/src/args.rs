@@ -104,12 +104,20 @@ pub struct GatewayArgs {
     /// `trustloop-gateway-HOST-PORT`].
     #[arg(long, env = "TRUSTLOOP_GATEWAY_ID", value_name = "ID")]
     pub gateway_id: Option<String>,
+    /// The log's private key (`trustloop keys generate`): `GET /v1/evidence/{verdict_id}` serves
+    /// evidence bundles signed with it. Without it that route answers 404.
+    #[arg(long, env = "TRUSTLOOP_EVIDENCE_KEY_FILE", value_name = "FILE")]
+    pub evidence_key: Option<std::path::PathBuf>,
 }
 
 impl GatewayArgs {
-    /// The gateway's options.
-    pub fn options(&self) -> GatewayOptions {
-        GatewayOptions {
+    /// The gateway's options (reading the evidence key, if one is given).
+    pub fn options(&self) -> anyhow::Result<GatewayOptions> {
+        let evidence_signer = match &self.evidence_key {
+            Some(path) => Some(std::sync::Arc::new(crate::commands::keys::signer(Some(path))?)),
+            None => None,
+        };
+        Ok(GatewayOptions {
             tenant_rate: self.tenant_rate,
             tenant_burst: self.tenant_burst,
             limits: self.limits.clone(),
@@ -117,6 +125,7 @@ impl GatewayArgs {
             query_timeout_s: self.query_timeout_s,
             batch_writers: self.batch_writers,
             gateway_id: self.gateway_id.clone(),
-        }
+            evidence_signer,
+        })
     }
 }

@@ -697,3 +697,54 @@ fn the_demo_s_verdicts_are_served_and_replay_to_match_for_their_tenant_only() {
         gw.stop().await;
     });
 }
+
+#[test]
+fn evidence_bundles_are_served_to_their_tenant_and_verify_offline() {
+    use trustloop_schemas::transparency::checkpoint::NoteSigner;
+    let root = tempfile::tempdir().expect("tempdir");
+    let out = support::trustloop_cli(root.path(), &["demo"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let key = root.path().join("log.key");
+    let vkey = support::ok(&support::trustloop_cli(
+        root.path(),
+        &["keys", "generate", "--name", "gw", "--out", &key.display().to_string()],
+        "",
+    ));
+    support::ok(&support::trustloop_cli(root.path(), &["log", "checkpoint", "--key", &key.display().to_string()], ""));
+    let signer = NoteSigner::from_skey(&std::fs::read_to_string(&key).expect("key")).expect("skey");
+    let log_key = trustloop_schemas::transparency::checkpoint::NoteVerifier::from_vkey(vkey.trim()).expect("vkey");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    rt.block_on(async {
+        // Without a key, the route says so.
+        let plain = Running::on(root.path(), GatewayOptions::default()).await;
+        let acme = plain.token("acme", None, &[Role::Read]).await;
+        let verdicts =
+            plain.sql(&acme, "SELECT event_id FROM verdicts WHERE subject_kind = 'release' LIMIT 1").await.json();
+        let id = verdicts["rows"][0]["event_id"].as_str().expect("a release verdict").to_string();
+        let refused = plain.get(&format!("/v1/evidence/{id}"), Some(&acme)).await;
+        assert_eq!(
+            (refused.status, refused.json()["error"].as_str()),
+            (404, Some("no_evidence_key")),
+            "{}",
+            refused.json()
+        );
+        plain.stop().await;
+
+        let options = GatewayOptions { evidence_signer: Some(Arc::new(signer)), ..GatewayOptions::default() };
+        let gw = Running::on(root.path(), options).await;
+        let acme = gw.token("acme", None, &[Role::Read]).await;
+        let globex = gw.token("globex", None, &[Role::Read]).await;
+        let answer = gw.get(&format!("/v1/evidence/{id}"), Some(&acme)).await;
+        assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+        let bundle: trustloop_replay::evidence::Bundle = serde_json::from_slice(&answer.body).expect("a bundle");
+        let dsse =
+            trustloop_schemas::transparency::dsse::DsseVerifier::from_public_key(&log_key.public_key()).expect("key");
+        let report = trustloop_replay::evidence::verify(&bundle, &[dsse], &log_key);
+        assert!(report.is_ok() && report.rerun == "MATCH", "{report:?}");
+        assert_eq!(gw.get(&format!("/v1/evidence/{id}"), Some(&globex)).await.status, 403);
+        assert_eq!(gw.get(&format!("/v1/evidence/{id}"), None).await.status, 401);
+        let unknown = "00000000-0000-8000-8000-000000000000";
+        assert_eq!(gw.get(&format!("/v1/evidence/{unknown}"), Some(&acme)).await.status, 404);
+        gw.stop().await;
+    });
+}

@@ -180,7 +180,7 @@ pub async fn run(backend_config: &BackendConfig, args: RunArgs) -> Result<ExitCo
             true => {
                 let backend = Arc::new(Backend::open(backend_config).await?);
                 let gateway =
-                    Arc::new(Gateway::new(backend, &args.gateway_options.options(), addr, snapshots.clone()).await?);
+                    Arc::new(Gateway::new(backend, &args.gateway_options.options()?, addr, snapshots.clone()).await?);
                 background = Some((gateway.spawn_background(), gateway.clone()));
                 Server::start_router(addr, gateway.router(ops.clone()), stop).await?
             }

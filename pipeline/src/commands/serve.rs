@@ -38,7 +38,7 @@ pub struct ServeArgs {
 pub async fn run(backend_args: &BackendConfig, args: ServeArgs) -> Result<ExitCode> {
     let backend = Arc::new(Backend::open(backend_args).await?);
     let state_dir = state_dir(backend_args, args.state_dir.as_deref(), false);
-    let gateway = Arc::new(Gateway::new(backend, &args.gateway.options(), &args.listen, state_dir).await?);
+    let gateway = Arc::new(Gateway::new(backend, &args.gateway.options()?, &args.listen, state_dir).await?);
     let background = gateway.spawn_background();
     let ops = Ops::new();
     ops.set_ready();

@@ -75,6 +75,9 @@ pub struct GatewayOptions {
     /// the same across restarts and different for every gateway [default:
     /// `trustloop-gateway-HOST-PORT`].
     pub gateway_id: Option<String>,
+    /// The log's key, which signs the evidence bundles `GET /v1/evidence/{verdict_id}` serves
+    /// (none: that route answers 404 `no_evidence_key`).
+    pub evidence_signer: Option<Arc<trustloop_schemas::transparency::checkpoint::NoteSigner>>,
 }
 
 impl Default for GatewayOptions {
@@ -87,6 +90,7 @@ impl Default for GatewayOptions {
             query_timeout_s: 60,
             batch_writers: 4,
             gateway_id: None,
+            evidence_signer: None,
         }
     }
 }
@@ -118,6 +122,7 @@ pub struct Gateway {
     state_dir: Option<PathBuf>,
     max_rows: usize,
     query_timeout: Duration,
+    evidence_signer: Option<Arc<trustloop_schemas::transparency::checkpoint::NoteSigner>>,
     metrics: metrics::GatewayMetrics,
     dashboard: dashboard::Feed,
     /// Set when the gateway stops: open event streams end.
@@ -177,6 +182,7 @@ impl Gateway {
             state_dir,
             max_rows: args.max_rows.max(1),
             query_timeout: Duration::from_secs(args.query_timeout_s.max(1)),
+            evidence_signer: args.evidence_signer.clone(),
             metrics: metrics::GatewayMetrics::default(),
             dashboard: dashboard::Feed::default(),
             closing: tokio::sync::watch::Sender::new(false),
@@ -261,6 +267,7 @@ impl Gateway {
             .route("/v1/sql", get(read::sql))
             .route("/v1/verdicts/{subject}", get(read::verdicts))
             .route("/v1/replay/{event_id}", get(read::replay))
+            .route("/v1/evidence/{verdict_id}", get(read::evidence))
             .route("/subjects", get(registry::subjects))
             .route("/subjects/{subject}/versions", get(registry::versions))
             .route("/subjects/{subject}/versions/{version}", get(registry::version))

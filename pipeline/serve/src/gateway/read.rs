@@ -177,6 +177,54 @@ pub async fn replay(State(g): State<Arc<Gateway>>, headers: HeaderMap, Path(id):
     answer.map(|v| Json(v).into_response()).unwrap_or_else(IntoResponse::into_response)
 }
 
+/// `GET /v1/evidence/{verdict_id}`: the verdict's evidence bundle (`trustloop evidence export`),
+/// signed by the gateway's evidence key — read role, the verdict of the token's own tenant (and
+/// service) only.
+pub async fn evidence(State(g): State<Arc<Gateway>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let answer = evidence_of(&g, &headers, &id).await;
+    g.metrics.request("evidence", answer.as_ref().map_or_else(|e| e.status.as_u16(), |_| 200));
+    answer.map(|v| Json(v).into_response()).unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn evidence_of(
+    g: &Gateway,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<trustloop_replay::evidence::Bundle, ApiError> {
+    let principal = g.authorize(headers, Role::Read).await?;
+    let Some(signer) = g.evidence_signer.clone() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_evidence_key",
+            "this gateway signs no evidence: start it with --evidence-key FILE",
+        ));
+    };
+    let id: EventId =
+        id.parse().map_err(|e| ApiError::bad_request("bad_event_id", format!("{id:?} is not an event id: {e}")))?;
+    let b = &g.backend;
+    let history = History { log: &b.log, codec: &b.codec, writers: &*b.registry };
+    let event = match find_event(history, EventType::Verdict.topic(), &id, "verdict").await {
+        Ok((_, event)) => event,
+        Err(trustloop_replay::ReplayError::NotFound { .. }) => {
+            return Err(ApiError::not_found(format!("no verdict with event id {id}")));
+        }
+        Err(e) => return Err(ApiError::internal("looking up the verdict", e)),
+    };
+    let (tenant, source) = (event.envelope().tenant.to_string(), event.envelope().source.to_string());
+    if !confinement(&principal).admits(&tenant, &source) {
+        return Err(ApiError::forbidden(format!("verdict {id} is not tenant {}'s", principal.tenant)));
+    }
+    // As for a replay: the operators are not `Send`, so the export runs on a blocking thread.
+    let (backend, handle) = (g.backend.clone(), tokio::runtime::Handle::current());
+    tokio::task::spawn_blocking(move || {
+        let history = History { log: &backend.log, codec: &backend.codec, writers: &*backend.registry };
+        handle.block_on(trustloop_replay::evidence::export(history, &id, &signer.dsse_signer()))
+    })
+    .await
+    .map_err(|e| ApiError::internal("exporting", e))?
+    .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no_evidence", e.to_string()))
+}
+
 async fn replay_one(g: &Gateway, headers: &HeaderMap, id: &str) -> Result<ReplayAnswer, ApiError> {
     let principal = g.authorize(headers, Role::Read).await?;
     let id: EventId =
