@@ -86,7 +86,8 @@ pub enum Command {
     Archive(commands::archive::ArchiveArgs),
     /// Serve the HTTP gateway: producers post events (`POST /v1/events/TOPIC`, JSON or Avro, one or a
     /// batch), readers query their tenant's history (`/v1/sql`, `/v1/verdicts/SUBJECT`,
-    /// `/v1/replay/EVENT_ID`), Kafka tooling reads the schemas (`/subjects`, `/schemas/ids/ID`);
+    /// `/v1/replay/EVENT_ID`, `/v1/evidence/VERDICT_ID` with `--evidence-key`), Kafka tooling reads
+    /// the schemas (`/subjects`, `/schemas/ids/ID`);
     /// `/healthz`, `/readyz`, `/metrics`. Every other route needs a token (`trustloop token`).
     Serve(commands::serve::ServeArgs),
     /// API tokens of the gateway: `create --tenant T [--service S] --role ROLE` prints a new token

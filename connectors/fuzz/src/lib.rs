@@ -187,11 +187,13 @@ pub fn evidence_bundle(data: &[u8]) {
 }
 
 /// A Confluent-framed Avro event (`EventCodec::decode`, every schema): decoding never panics, and
-/// what decodes re-encodes to an event that decodes to itself.
+/// what decodes re-encodes to bytes that decode and re-encode to themselves (bytes, not values: a
+/// NaN score is not equal to itself).
 pub fn avro_event(data: &[u8]) {
     use trustloop_schemas::{EventCodec, NoWriterSchemas};
     let codec = EventCodec::new();
     let Ok(event) = codec.decode(data, &NoWriterSchemas) else { return };
     let Ok(bytes) = codec.encode(&event) else { return };
-    assert_eq!(codec.decode(&bytes, &NoWriterSchemas).ok().as_ref(), Some(&event), "an event does not re-read to itself");
+    let again = codec.decode(&bytes, &NoWriterSchemas).ok().and_then(|e| codec.encode(&e).ok());
+    assert_eq!(again.as_ref(), Some(&bytes), "an event does not re-read to itself");
 }
