@@ -107,15 +107,15 @@ impl Finding {
                 }
             }
             if let Some(q) = &self.quarantine {
-                let _ = write!(out, "; quarantined to {}", q.display());
+                let _ = write!(out, "; quarantine file {}", q.display());
             }
         }
         match self.gap {
             Some((a, b)) => {
-                let _ = write!(out, "; readers step over offsets [{a}, {b})");
+                let _ = write!(out, "; gap [{a}, {b}) for readers to step over");
             }
             None if self.kind != FindingKind::MissingOffsets => {
-                out.push_str("; the partition's end offset is unchanged (the next append takes these offsets)");
+                out.push_str("; no gap: at the partition's end, the next append takes these offsets");
             }
             None => {}
         }
@@ -295,7 +295,7 @@ fn repair_partition(at: &Location<'_>, options: RepairOptions, report: &mut Repa
             }
         }
         for f in &findings {
-            tracing::warn!(dry_run = options.dry_run, "embedded log repair: {}", f.describe());
+            tracing::info!(dry_run = options.dry_run, "embedded log repair: {}", f.describe());
         }
         report.findings.extend(findings);
     }
