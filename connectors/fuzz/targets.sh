@@ -8,7 +8,7 @@ FUZZ_TARGETS=(
   lockfile_pipfile_lock lockfile_uv_lock lockfile_pdm_lock lockfile_requirements lockfile_go_mod
   lockfile_gemfile_lock lockfile_composer_lock lockfile_pubspec_lock lockfile_mix_lock
   lockfile_gradle_lockfile lockfile_nuget_lock lockfile_package_resolved lockfile_renv_lock lockfile_pom_xml
-  sbom_cyclonedx_xml sbom_spdx_tag_value sbom_spdx3 signed_note dsse_envelope evidence_bundle avro_event
+  sbom_cyclonedx_xml sbom_spdx_tag_value sbom_spdx3 signed_note dsse_envelope evidence_bundle avro_event segment_salvage segment_repair
 )
 
 # Targets whose source file exists (the SBOM text-form targets come and go with their modules).
@@ -26,6 +26,7 @@ fuzz_max_len() {
     purl) echo 512 ;;
     signed_note | dsse_envelope | avro_event) echo 16384 ;;
     evidence_bundle) echo 65536 ;;
+    segment_salvage | segment_repair) echo 65536 ;;
     osv_history_line | osv_json | osv_yaml | csaf | csaf_advisory | openvex | cyclonedx_vex | kev | epss | feed_document) echo 65536 ;;
     sbom_*) echo 131072 ;;
     *) echo 32768 ;;

@@ -79,11 +79,16 @@ fn parser(target: &str) -> Option<fn(&[u8])> {
                 let _ = p.osv_name();
             }
         },
+        "segment_salvage" => |d| {
+            use trustloop_connectors::log::embedded::salvage::analyse;
+            drop(analyse(d, 0, None, &[]));
+            drop(analyse(d, 0, Some(64), &[]))
+        },
         _ => return None,
     })
 }
 
-const TARGETS: [&str; 13] = [
+const TARGETS: [&str; 14] = [
     "osv_json",
     "osv_yaml",
     "osv_history_line",
@@ -97,6 +102,7 @@ const TARGETS: [&str; 13] = [
     "sbom_json",
     "cargo_lock",
     "purl",
+    "segment_salvage",
 ];
 
 fn regressions() -> PathBuf {

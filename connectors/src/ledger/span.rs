@@ -16,6 +16,9 @@ pub(super) struct Hashed {
     /// Where reading stopped: the span's end, or earlier where records below it were not readable
     /// within [`SPAN_PATIENCE`].
     pub next_offset: i64,
+    /// The first offsets `[from, to)` of the span that held no record (Kafka's transaction
+    /// markers; on the embedded log, a gap `log repair` left).
+    pub first_gap: Option<(i64, i64)>,
 }
 
 /// The leaf hash of a stored record; `scratch` is reused between calls.
@@ -45,10 +48,16 @@ pub(super) async fn hash_span(
     let mut reader = PartitionReader::new(topic, partition, from).until(until).patience(SPAN_PATIENCE);
     let mut scratch = Vec::new();
     let mut records = 0u64;
+    let mut expect = from;
+    let mut first_gap = None;
     loop {
         match reader.next(log).await {
             Ok(Some(batch)) => {
                 for r in &batch {
+                    if r.offset > expect {
+                        first_gap.get_or_insert((expect, r.offset));
+                    }
+                    expect = r.offset + 1;
                     let h = leaf_of(r, &mut scratch);
                     head = chain_next(&head, &h);
                     leaf(r.offset, &h);
@@ -61,5 +70,8 @@ pub(super) async fn hash_span(
             Err(e) => return Err(e),
         }
     }
-    Ok(Hashed { records, head, next_offset: reader.position() })
+    if reader.position() > expect {
+        first_gap.get_or_insert((expect, reader.position()));
+    }
+    Ok(Hashed { records, head, next_offset: reader.position(), first_gap })
 }

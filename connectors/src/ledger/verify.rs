@@ -424,8 +424,13 @@ pub async fn verify_log(
                     BreakKind::Count,
                     range,
                     format!(
-                        "the checkpoint signed {} records here, the log holds {}: records removed or inserted",
-                        span.records, hashed.records
+                        "the checkpoint signed {} records here, the log holds {}: records removed or inserted{}",
+                        span.records,
+                        hashed.records,
+                        hashed.first_gap.map_or(String::new(), |(a, b)| format!(
+                            "; offsets [{a}, {b}) hold no record (a gap, as a batch `trustloop log repair` \
+                             quarantined leaves: its dead letter on dlq names the quarantine file)"
+                        )),
                     ),
                 ));
                 in_sync = false;

@@ -1,5 +1,6 @@
 //! `trustloop log`: the log's integrity — `checkpoint` signs what the log holds now, `verify`
-//! checks the whole log against its checkpoints.
+//! checks the whole log against its checkpoints, `repair` moves the embedded log's corrupt batches
+//! aside ([`super::log_repair`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +11,7 @@ use trustloop_connectors::ledger::checkpointer::{CheckpointRequest, checkpoint, 
 use trustloop_connectors::ledger::verify::{VerifyRequest, verify_log};
 use trustloop_runtime::backend::{Backend, BackendConfig};
 
-use super::keys;
+use super::{keys, log_repair};
 use crate::cli::OutputArgs;
 
 /// The origin a log's first checkpoint gets when none is given.
@@ -58,6 +59,20 @@ enum LogCommand {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Repair the embedded log: every corrupt batch of every segment (a checksum mismatch, a
+    /// malformed batch, a length that frames nothing, a torn tail) is moved into a quarantine file
+    /// under `DATA/quarantine/` — never deleted — and its segment rewritten without it, every other
+    /// batch byte for byte. Each is printed (topic/partition, file, byte, length, reason, quarantine
+    /// file) and recorded on `dlq` as a dead letter; readers then step over the offsets it held,
+    /// and `log verify` reports the span as a break. Refuses while another process has the log
+    /// open. Embedded log only.
+    Repair {
+        /// Find and report what would be quarantined; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
 }
 
 fn now_ms() -> i64 {
@@ -66,10 +81,12 @@ fn now_ms() -> i64 {
 
 /// Runs `trustloop log`.
 pub async fn run(backend_args: &BackendConfig, args: LogArgs) -> Result<ExitCode> {
-    let backend = Backend::open(backend_args).await?;
-    let log = &*backend.log;
     match args.what {
+        // Without the backend open: the repair needs the log to itself.
+        LogCommand::Repair { dry_run, output } => log_repair::run(backend_args, dry_run, output.json).await,
         LogCommand::Checkpoint { key, origin, next_key, output } => {
+            let backend = Backend::open(backend_args).await?;
+            let log = &*backend.log;
             let signer = keys::signer(key.as_deref())?;
             let next = next_key.as_deref().map(keys::verifier).transpose()?;
             let origin = match origin {
@@ -102,6 +119,8 @@ pub async fn run(backend_args: &BackendConfig, args: LogArgs) -> Result<ExitCode
             Ok(ExitCode::SUCCESS)
         }
         LogCommand::Verify { keys: given, origin, output } => {
+            let backend = Backend::open(backend_args).await?;
+            let log = &*backend.log;
             let keys = given.iter().map(|k| keys::verifier(k)).collect::<Result<Vec<_>>>()?;
             let req = VerifyRequest { keys: &keys, origin: origin.as_deref() };
             let report =

@@ -15,6 +15,7 @@ pub mod findings;
 pub mod import;
 pub mod keys;
 pub mod ledger;
+pub mod log_repair;
 pub mod policy;
 pub mod produce;
 pub mod replay;

@@ -14,6 +14,8 @@ use crate::log::{Header, Record, RecordView, StoredRecord};
 pub(super) const HEADER_LEN: usize = 8;
 /// Bytes of the body before the records: base offset and count.
 pub(super) const BODY_PREFIX: usize = 12;
+/// The fewest bytes a record takes in a body: timestamp, key length, value length, header count.
+pub(super) const MIN_RECORD: usize = 8 + 4 + 4 + 2;
 /// Largest body written in one batch; bigger appends are split (a single bigger record goes alone).
 pub(super) const MAX_BODY: usize = 64 << 20;
 

@@ -7,11 +7,15 @@
 //! topics/<topic>/<partition>/<base>.log    segment: checksummed record batches
 //! topics/<topic>/<partition>/<base>.idx    offset index: (batch base offset, byte position) per batch
 //! topics/<topic>/<partition>/.lock        locked only while appending
+//! topics/<topic>/<partition>/gaps.json     offsets a repair took out (only after `log repair`)
 //! topics.lock                              locked only while creating a topic
 //! batches.lock                             exclusive while a batch is appended, shared while
 //!                                          offsets are read; holds the last batch's log time
+//! open.lock                                shared by every open `EmbeddedLog`, exclusive while
+//!                                          `log repair` runs
 //! groups/<group>.json                      committed consumer-group offsets (replaced atomically)
 //! groups/.lock                             locked only while committing
+//! quarantine/<topic>/<partition>/          what `log repair` moved out of segments
 //! ```
 //!
 //! A segment is a sequence of record batches, each `[u32 body length][u32 CRC32C of the body][body]`
@@ -37,10 +41,19 @@
 //! died mid-write) is truncated to the end of the last complete batch, with a warning naming the file,
 //! position and bytes dropped, and the index is made to match. Corruption elsewhere is reported by
 //! reads as [`LogError::Corrupt`] naming the file and byte position; it is never skipped silently.
+//!
+//! [`repair()`] (`trustloop log repair`) moves corrupt batches anywhere in the log into quarantine
+//! files and rewrites their segments without them; the offsets they held become gaps that readers
+//! step over (see `repair.rs`). It runs only while no other process has the log open.
 
 mod batch;
+mod gaps;
 mod groups;
 mod partition;
+mod repair;
+pub mod salvage;
+
+pub use repair::{Finding, FindingKind, RecordedGap, RepairOptions, RepairReport, repair};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -84,6 +97,7 @@ impl Default for EmbeddedOptions {
     }
 }
 
+/// A topic's `meta.json`.
 #[derive(Debug, Serialize, Deserialize)]
 struct TopicMeta {
     partitions: u32,
@@ -98,12 +112,16 @@ pub struct EmbeddedLog {
     dir: PathBuf,
     options: Arc<EmbeddedOptions>,
     topics: RwLock<HashMap<String, Arc<Topic>>>,
+    /// `open.lock`, held shared while the log is open (so no repair rewrites segments under it).
+    _open: Option<std::fs::File>,
 }
 
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
+/// Writes `path` whole or not at all: a temporary file beside it, fsync, rename, fsync of the
+/// directory.
 fn write_atomically(path: &Path, bytes: &[u8]) -> LogResult<()> {
     use std::io::Write;
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
@@ -134,6 +152,30 @@ fn lock_file(path: &Path) -> LogResult<std::fs::File> {
     let f = open_file(path)?;
     f.lock().map_err(|e| LogError::io(path.display(), e))?;
     Ok(f)
+}
+
+/// The file every open log holds shared and a repair exclusively (see the module docs).
+const OPEN_LOCK: &str = "open.lock";
+
+/// Takes `open.lock` in `dir` without waiting: shared, or exclusive (for a repair). Held until the
+/// file is dropped.
+fn lock_open(dir: &Path, exclusive: bool) -> LogResult<std::fs::File> {
+    let path = dir.join(OPEN_LOCK);
+    let file = open_file(&path)?;
+    let locked = if exclusive { file.try_lock() } else { file.try_lock_shared() };
+    match locked {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) if exclusive => Err(LogError::Busy(format!(
+            "the embedded log in {} is open in another process (a running `trustloop run` or `serve`?): \
+             stop it before repairing the log",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LogError::Busy(format!(
+            "the embedded log in {} is being repaired (`trustloop log repair`); try again when it is done",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(LogError::io(path.display(), e)),
+    }
 }
 
 /// The log-wide batch lock (see the module docs), held until dropped.
@@ -176,13 +218,26 @@ impl EmbeddedLog {
     /// or in several, may open the same directory at once; share one per process as
     /// `Arc<EmbeddedLog>` where you can. Opening never modifies existing data; a torn tail left by a
     /// crash is repaired by the first append to that partition.
+    ///
+    /// The log holds `open.lock` shared until it is dropped: while a [`repair()`] runs, opening
+    /// fails with [`LogError::Busy`], and a repair does not start while the log is open. (Where
+    /// the lock file cannot be opened at all — a reader on a read-only mount — the log opens
+    /// without it.)
     pub fn open(dir: impl AsRef<Path>, options: EmbeddedOptions) -> LogResult<EmbeddedLog> {
         let dir = dir.as_ref().to_path_buf();
         for sub in ["topics", "groups"] {
             let d = dir.join(sub);
             std::fs::create_dir_all(&d).map_err(|e| LogError::io(d.display(), e))?;
         }
-        Ok(EmbeddedLog { dir, options: Arc::new(options), topics: RwLock::new(HashMap::new()) })
+        let open = match lock_open(&dir, false) {
+            Ok(f) => Some(f),
+            Err(e @ LogError::Busy(_)) => return Err(e),
+            Err(e) => {
+                tracing::debug!(error = %e, "embedded log: opened without holding open.lock");
+                None
+            }
+        };
+        Ok(EmbeddedLog { dir, options: Arc::new(options), topics: RwLock::new(HashMap::new()), _open: open })
     }
 
     /// The data directory.
@@ -366,5 +421,7 @@ impl EventLog for EmbeddedLog {
     }
 }
 
+#[cfg(test)]
+mod repair_tests;
 #[cfg(test)]
 mod tests;

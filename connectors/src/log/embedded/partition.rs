@@ -4,6 +4,9 @@
 //! for the append only; readers never lock the file and see only complete, checksummed batches. The
 //! in-memory state (segments, index, known length) is behind a `RwLock` that is only ever held for
 //! bookkeeping, never across file I/O, so readers are not held up by a writer's write or fsync.
+//!
+//! Batches follow on offset by offset, within a segment and across segments, except over the gaps
+//! `log repair` recorded (`gaps.rs`): a batch may start after a listed gap, and reads step over it.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -13,11 +16,12 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 use bytes::Bytes;
 
 use super::batch::{self, BODY_PREFIX, BatchHeader, HEADER_LEN};
+use super::gaps::{GapFile, Gaps};
 use super::{EmbeddedOptions, FsyncPolicy, open_file};
 use crate::log::{LogError, LogResult, ReadBatch, Record};
 
 /// One index entry on disk: `[i64 batch base offset][u64 byte position]`, little-endian.
-const INDEX_ENTRY: usize = 16;
+pub(super) const INDEX_ENTRY: usize = 16;
 /// Batches bigger than this are not kept in the read cache.
 const MAX_CACHED_BODY: usize = 16 << 20;
 
@@ -25,7 +29,8 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
     move |e| LogError::io(path.display(), e)
 }
 
-fn segment_name(base: i64) -> String {
+/// The file name of the segment starting at offset `base`, without its extension.
+pub(super) fn segment_name(base: i64) -> String {
     format!("{base:020}")
 }
 
@@ -63,9 +68,11 @@ struct Scanned {
     stop: Stop,
 }
 
-/// Scans batches in `file` from `pos` (where a batch with base offset `next` must start) up to
-/// `limit`. With `verify` each batch is read whole, checksummed and structurally validated;
-/// without, only its header and prefix are read (for building an index of a sealed segment).
+/// Scans batches in `file` from `pos` (where a batch with base offset `next` must start, or one
+/// after a gap of `gaps` starting there) up to `limit`. With `verify` each batch is read whole,
+/// checksummed and structurally validated; without, only its header and prefix are read (for
+/// building an index of a sealed segment).
+#[allow(clippy::too_many_arguments, reason = "one private scanner, called from three places")]
 fn scan(
     file: &File,
     path: &Path,
@@ -74,6 +81,7 @@ fn scan(
     limit: u64,
     verify: bool,
     buf: &mut Vec<u8>,
+    gaps: &Gaps,
 ) -> LogResult<Scanned> {
     let mut entries = Vec::new();
     let stop = loop {
@@ -126,7 +134,7 @@ fn scan(
                 None => break Stop::Invalid("batch prefix unreadable".into()),
             }
         };
-        if base != next {
+        if base < next || !gaps.covers(next, base) {
             break Stop::Invalid(format!("batch base offset {base} where {next} was expected"));
         }
         entries.push((base, pos));
@@ -149,7 +157,7 @@ impl Segment {
     }
 
     /// Loads the index file, keeping its entries only as long as they are plausible for the file.
-    fn load_index(&mut self, disk_len: u64) -> LogResult<()> {
+    fn load_index(&mut self, disk_len: u64, gaps: &Gaps) -> LogResult<()> {
         let bytes = match std::fs::read(&self.idx_path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -160,7 +168,7 @@ impl Segment {
             let offset = i64::from_le_bytes(chunk[..8].try_into().unwrap_or_default());
             let pos = u64::from_le_bytes(chunk[8..].try_into().unwrap_or_default());
             let plausible = match self.index.last() {
-                None => pos == 0 && offset == self.base,
+                None => pos == 0 && offset >= self.base && gaps.covers(self.base, offset),
                 Some(&(o, p)) => offset > o && pos > p,
             };
             if !plausible || pos >= disk_len {
@@ -174,12 +182,12 @@ impl Segment {
     /// Sets the index, `len` and `next_offset` from the index file and the segment: the index is
     /// trusted up to its last entry that still holds a batch with the right base offset, and the
     /// batches after it are scanned (and, with `verify`, checksummed). Never modifies the files.
-    fn load(&mut self, verify: bool, buf: &mut Vec<u8>) -> LogResult<Stop> {
+    fn load(&mut self, verify: bool, buf: &mut Vec<u8>, gaps: &Gaps) -> LogResult<Stop> {
         let disk_len = self.disk_len()?;
-        self.load_index(disk_len)?;
+        self.load_index(disk_len, gaps)?;
         loop {
             let (base, pos) = self.index.pop().unwrap_or((self.base, 0));
-            let scanned = scan(&self.file, &self.log_path, pos, base, disk_len, verify, buf)?;
+            let scanned = scan(&self.file, &self.log_path, pos, base, disk_len, verify, buf, gaps)?;
             if !scanned.entries.is_empty() || pos == 0 {
                 self.index.extend(scanned.entries);
                 self.len = scanned.len;
@@ -251,6 +259,9 @@ pub(super) struct Partition {
     state: RwLock<State>,
     writer: Mutex<Writer>,
     cache: Mutex<Option<CachedBatch>>,
+    /// The offsets `log repair` took out (read once: a repair runs only while no process has the
+    /// log open).
+    gaps: Gaps,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -267,6 +278,7 @@ impl Partition {
         options: Arc<EmbeddedOptions>,
     ) -> LogResult<Self> {
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let gaps = GapFile::load(&dir)?.ranges();
         let mut bases = list_segments(&dir)?;
         if bases.is_empty() {
             bases.push(0);
@@ -277,7 +289,7 @@ impl Partition {
             let mut seg = Segment::open(&dir, base)?;
             match bases.get(i + 1) {
                 None => {
-                    if let Stop::Invalid(reason) | Stop::Incomplete(reason) = seg.load(true, &mut buf)? {
+                    if let Stop::Invalid(reason) | Stop::Incomplete(reason) = seg.load(true, &mut buf, &gaps)? {
                         tracing::debug!(
                             file = %seg.log_path.display(), position = seg.len, reason,
                             "embedded log: incomplete tail (repaired by the next append if its writer is gone)"
@@ -286,8 +298,8 @@ impl Partition {
                 }
                 Some(&next_base) => {
                     // Sealed: index its batches by their headers; reads checksum what they read.
-                    let stop = seg.load(false, &mut buf)?;
-                    if stop != Stop::End || seg.next_offset != next_base {
+                    let stop = seg.load(false, &mut buf, &gaps)?;
+                    if stop != Stop::End || seg.next_offset > next_base || !gaps.covers(seg.next_offset, next_base) {
                         tracing::warn!(
                             file = %seg.log_path.display(), position = seg.len, ?stop,
                             "embedded log: sealed segment does not end cleanly where the next begins; \
@@ -310,6 +322,7 @@ impl Partition {
             state: RwLock::new(State { segments }),
             writer: Mutex::new(Writer { lock_file, buf, idx: None, indexes_checked: false }),
             cache: Mutex::new(None),
+            gaps,
         })
     }
 
@@ -354,7 +367,7 @@ impl Partition {
                 });
             }
             if disk_len > len {
-                let scanned = scan(&file, &path, len, next, disk_len, true, buf)?;
+                let scanned = scan(&file, &path, len, next, disk_len, true, buf, &self.gaps)?;
                 let found = !scanned.entries.is_empty();
                 if found {
                     let mut st = self.write_state();
@@ -496,8 +509,9 @@ impl Partition {
         Ok(())
     }
 
-    /// What to read for the records `offset..want_end`: the segments from the one holding `offset`,
-    /// each from the batch that holds it; `None` if the partition ends at `offset`.
+    /// What to read for the records `offset..want_end`: the segments from the one holding `offset`
+    /// (or the end of the gap holding it), each from the batch that holds it; `None` if the
+    /// partition ends there.
     fn plan(&self, offset: i64, want_end: i64) -> LogResult<Option<(i64, Vec<ReadPlan>)>> {
         let (start, mut end) = {
             let st = self.read_state();
@@ -516,7 +530,9 @@ impl Partition {
                 end,
             });
         }
-        if offset == end || want_end <= offset {
+        // A read inside a gap starts after it.
+        let offset = self.gaps.step(offset);
+        if offset >= end || want_end <= offset {
             return Ok(None);
         }
         // Snapshot what to read; no lock is held during I/O.
@@ -539,16 +555,21 @@ impl Partition {
     }
 
     /// Reads up to `max` records from `offset`, saying whether that reached the end (every offset
-    /// below the end offset holds a record: an empty read is the end, or a read of no records).
+    /// below the end offset holds a record, except in the gaps a repair left, which the next offset
+    /// steps over: an empty read is the end, or a read of no records).
     ///
     /// A corrupt batch stops the read *after* the records before it: they are returned, and the
     /// next read, which starts at the corrupt batch, is the error (so a reader gets everything up to
     /// the damage, then learns where it is). A read that starts at a corrupt batch is the error.
     pub(super) fn read(&self, offset: i64, max: usize) -> LogResult<ReadBatch> {
-        let want_end = offset.saturating_add(i64::try_from(max).unwrap_or(i64::MAX));
+        let want_end = self.gaps.step(offset).saturating_add(i64::try_from(max).unwrap_or(i64::MAX));
         let Some((end, plan)) = self.plan(offset, want_end)? else {
             let end = self.read_state().end();
-            return Ok(ReadBatch::new(Vec::new(), offset, end));
+            return Ok(if max == 0 {
+                ReadBatch::new(Vec::new(), offset, end)
+            } else {
+                self.answer(Vec::new(), offset, end)
+            });
         };
         let mut out = Vec::with_capacity(max.min((end - offset) as usize).min(1 << 16));
         // The base offset the next batch must have (batches are contiguous, also across segments).
@@ -564,7 +585,7 @@ impl Partition {
                         // where the damage starts.
                         out.truncate(good);
                         tracing::debug!(error = %e, records = good, "read ends before a corrupt batch");
-                        return Ok(ReadBatch::new(out, offset, end));
+                        return Ok(self.answer(out, offset, end));
                     }
                     Err(e) => return Err(e),
                 }
@@ -573,7 +594,29 @@ impl Partition {
                 break;
             }
         }
-        Ok(ReadBatch::new(out, offset, end))
+        Ok(self.answer(out, offset, end))
+    }
+
+    /// The answer to a read from `offset` that found `out`: it goes on after the last record, or
+    /// after the gap that holds that position.
+    fn answer(&self, out: Vec<crate::log::StoredRecord>, offset: i64, end: i64) -> ReadBatch {
+        let next = out.last().map_or(offset, |r| r.offset + 1);
+        ReadBatch::stepped(out, self.gaps.step(next), end)
+    }
+
+    /// Whether a batch with base offset `base` may come where a read is: the first batch a read
+    /// meets (`expect` is `None`) holds the `offset` asked for or starts after a gap holding it; a
+    /// later one starts where the one before ended, or after a gap starting there.
+    fn follows_on(&self, base: i64, offset: i64, expect: Option<i64>) -> Result<(), String> {
+        match expect {
+            None if base > offset && !self.gaps.covers(offset, base) => {
+                Err(format!("batch starts at offset {base}, after the {offset} asked for"))
+            }
+            Some(e) if base < e || !self.gaps.covers(e, base) => {
+                Err(format!("batch starts at offset {base} where {e} was expected"))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Reads the batch at `pos` of `p` into `out` (its records from `offset` on, up to `max` in
@@ -591,15 +634,7 @@ impl Partition {
         let corrupt =
             |reason: String| LogError::Corrupt { location: format!("{} at byte {pos}", p.path.display()), reason };
         let (base, count) = batch::body_prefix(&body).ok_or_else(|| corrupt("batch too short".into()))?;
-        match *expect {
-            None if base > offset => {
-                return Err(corrupt(format!("batch starts at offset {base}, after the {offset} asked for")));
-            }
-            Some(e) if base != e => {
-                return Err(corrupt(format!("batch starts at offset {base} where {e} was expected")));
-            }
-            _ => {}
-        }
+        self.follows_on(base, offset, *expect).map_err(corrupt)?;
         let batch_end = base + i64::from(count);
         if batch_end > offset {
             batch::decode(&self.topic, self.partition, &body, offset, max, out).map_err(corrupt)?;
@@ -614,7 +649,9 @@ impl Partition {
     /// Visits the records `offset..until` (see [`crate::log::EventLog::scan`]), reading batch after
     /// batch into one reused buffer.
     pub(super) fn scan(&self, offset: i64, until: i64, visit: &mut crate::log::ScanVisitor<'_>) -> LogResult<i64> {
-        let Some((_, plan)) = self.plan(offset, until)? else { return Ok(offset) };
+        let Some((_, plan)) = self.plan(offset, until)? else {
+            return Ok(self.gaps.step(offset).min(until).max(offset));
+        };
         let mut next = offset;
         let mut buf = Vec::new();
         let mut expect: Option<i64> = None;
@@ -628,26 +665,21 @@ impl Partition {
                     reason,
                 };
                 let (base, count) = batch::body_prefix(body).ok_or_else(|| corrupt("batch too short".into()))?;
-                match expect {
-                    None if base > offset => {
-                        return Err(corrupt(format!("batch starts at offset {base}, after the {offset} asked for")));
-                    }
-                    Some(e) if base != e => {
-                        return Err(corrupt(format!("batch starts at offset {base} where {e} was expected")));
-                    }
-                    _ => {}
-                }
+                self.follows_on(base, offset, expect).map_err(corrupt)?;
                 let (flow, last) = batch::visit(body, offset, until, visit).map_err(corrupt)?;
                 next = last.unwrap_or(next);
-                let batch_end = base + i64::from(count);
-                if flow.is_break() || batch_end >= until {
+                if flow.is_break() {
                     return Ok(next);
+                }
+                let batch_end = base + i64::from(count);
+                if batch_end >= until {
+                    return Ok(self.gaps.step(next).min(until));
                 }
                 expect = Some(batch_end);
                 pos += total;
             }
         }
-        Ok(next)
+        Ok(self.gaps.step(next).min(until))
     }
 
     /// Reads the batch at `pos` (below the segment's known complete length) into `buf`, verifies its
@@ -731,7 +763,8 @@ fn index_entry_matches(seg: &Segment, n: usize) -> LogResult<bool> {
     Ok(entry[..8] == o.to_le_bytes() && entry[8..] == p.to_le_bytes())
 }
 
-fn list_segments(dir: &Path) -> LogResult<Vec<i64>> {
+/// The base offsets of the segments in the partition directory `dir`, ascending.
+pub(super) fn list_segments(dir: &Path) -> LogResult<Vec<i64>> {
     let mut bases = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
         let entry = entry.map_err(io_err(dir))?;
