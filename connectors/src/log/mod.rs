@@ -113,7 +113,7 @@ pub struct ReadBatch {
     pub records: Vec<StoredRecord>,
     /// Where the next read goes on: after the last record returned, or further where the backend
     /// stepped over offsets that hold nothing to read (Kafka: transaction markers, records of aborted
-    /// transactions). Never before the offset asked for.
+    /// transactions; the embedded log: the gaps `log repair` left). Never before the offset asked for.
     pub next_offset: i64,
     /// Whether the read reached the partition's end offset (as it was during the read).
     pub end: ReadEnd,
@@ -390,7 +390,8 @@ pub trait EventLog: Send + Sync {
     /// The contract, checked by the conformance suite on every backend:
     /// - the records have increasing offsets in `offset..next_offset`, at most `max_records` of them;
     ///   every offset in that range not returned holds nothing a reader sees (a transaction marker,
-    ///   an aborted record), so going on at `next_offset` loses nothing;
+    ///   an aborted record, a batch `log repair` quarantined), so going on at `next_offset` loses
+    ///   nothing;
     /// - [`ReadEnd::AtEnd`] exactly when `next_offset` is the end offset (or past it): a read at the
     ///   end offset is empty and at the end; a read that returns no records below the end offset is
     ///   *nothing yet*, never the end, and a reader tries again from `next_offset`;
