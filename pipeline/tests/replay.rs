@@ -252,4 +252,17 @@ fn a_log_recorded_by_an_earlier_build_replays() {
         let (success, report) = replay_verdict(&dir, v["event_id"].as_str().expect("id"));
         assert!(success && report["identical_record"] == true, "{report:#}");
     }
+    // It verifies as a log without chains: no break, saying so and naming what no checkpoint covers.
+    let key = root.path().join("log.key").display().to_string();
+    let vkey = ok(&trustloop(&dir, &["keys", "generate", "--name", "recorded", "--out", &key], ""));
+    let verified = ok(&trustloop(&dir, &["log", "verify", "--key", vkey.trim()], ""));
+    assert!(verified.starts_with("UNCHAINED 0 checkpoints"), "{verified}");
+    assert!(verified.contains("the log has no checkpoints"), "{verified}");
+    assert!(verified.contains("not yet covered: verdicts/"), "{verified}");
+    // Checkpointed now, it verifies, and still replays as recorded.
+    ok(&trustloop(&dir, &["log", "checkpoint", "--key", &key], ""));
+    let verified = ok(&trustloop(&dir, &["log", "verify", "--key", vkey.trim()], ""));
+    assert!(verified.starts_with("VERIFIED 1 checkpoint "), "{verified}");
+    assert!(verified.contains("chained history starts at offset 0 (checkpoint 1)"), "{verified}");
+    ok(&trustloop(&dir, &["replay", "--all", "--verify"], ""));
 }
