@@ -49,7 +49,8 @@ fn main() {
     let append = start.elapsed();
     let key = NoteSigner::from_seed("bench", &[7; 32]).expect("key");
     let codec = EventCodec::new();
-    let req = CheckpointRequest { origin: "bench/log", signer: &key, next_key: None, reason: "manual", now_ms: 1 };
+    let req =
+        CheckpointRequest { origin: Some("bench/log"), signer: &key, next_key: None, reason: "manual", now_ms: 1 };
     let start = Instant::now();
     let made = rt.block_on(checkpoint(&log, &codec, &NoWriterSchemas, &req)).expect("checkpoint");
     let chain = start.elapsed();

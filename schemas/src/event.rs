@@ -95,6 +95,15 @@ event_types! {
 }
 
 impl EventType {
+    /// How many partitions its topic has when trustloop fixes it rather than the deployment:
+    /// checkpoints form one sequence, so their topic has one.
+    pub fn fixed_partitions(self) -> Option<u32> {
+        match self {
+            EventType::LogCheckpoint => Some(1),
+            _ => None,
+        }
+    }
+
     /// The event type living on `topic`, if it is one of trustloop's topics.
     pub fn from_topic(topic: &str) -> Option<EventType> {
         EventType::ALL.into_iter().find(|t| t.topic() == topic)

@@ -196,8 +196,9 @@ impl MockKafka {
     /// `trustloop` commands run against the mock find them provisioned.
     pub fn provision_trustloop_topics(&self, partitions: u32) -> Result<(), String> {
         for t in TRUSTLOOP_TOPICS {
-            // The log's checkpoints form one sequence: one partition, as trustloop creates it.
-            self.create_topic(t, if t == "checkpoints" { 1 } else { partitions })?;
+            // As trustloop creates them: the topics whose partition count it fixes get that one.
+            let fixed = trustloop_schemas::EventType::from_topic(t).and_then(|e| e.fixed_partitions());
+            self.create_topic(t, fixed.unwrap_or(partitions))?;
         }
         self.create_topic("_trustloop_schemas", 1)?;
         self.create_topic("_trustloop_tokens", 1)

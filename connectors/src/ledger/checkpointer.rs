@@ -15,6 +15,9 @@ use super::span::hash_span;
 use super::{CHECKPOINTS_TOPIC, LedgerError, covered_topics};
 use crate::log::{EventLog, PartitionReader, Record, StoredRecord};
 
+/// The origin a log's first checkpoint gets when none is given.
+pub const DEFAULT_ORIGIN: &str = "trustloop.local/log";
+
 /// The tenant checkpoints are written under: they are the log's, not a tenant's.
 pub const LEDGER_TENANT: &str = "system";
 /// The source checkpoints are written by.
@@ -119,8 +122,9 @@ pub async fn last_checkpoint(
 /// What to checkpoint with.
 #[derive(Debug)]
 pub struct CheckpointRequest<'a> {
-    /// The log's origin line (checked against the last checkpoint's).
-    pub origin: &'a str,
+    /// The log's origin line (checked against the last checkpoint's); `None`: the last
+    /// checkpoint's, or [`DEFAULT_ORIGIN`] for a log's first.
+    pub origin: Option<&'a str>,
     /// The log's key.
     pub signer: &'a NoteSigner,
     /// A key to sign the checkpoints after this one (key rotation), announced in this one.
@@ -158,12 +162,17 @@ pub async fn checkpoint(
     }
     let last = last_checkpoint(log, codec, writers).await?;
     let signer_id = format!("{}+{:08x}", req.signer.name(), req.signer.key_id());
+    let origin = match (req.origin, &last) {
+        (Some(o), _) => o.to_string(),
+        (None, Some(s)) => s.checkpoint.origin.clone(),
+        (None, None) => DEFAULT_ORIGIN.to_string(),
+    };
     let (mut tree, mut heads, seq, previous, checkpoints_end) = match &last {
         Some(s) => {
-            if s.checkpoint.origin != req.origin {
+            if s.checkpoint.origin != origin {
                 return Err(LedgerError::Key(format!(
                     "the log's checkpoints have origin {:?}, not {:?}",
-                    s.checkpoint.origin, req.origin
+                    s.checkpoint.origin, origin
                 )));
             }
             let expected = s.next_signer();
@@ -250,7 +259,7 @@ pub async fn checkpoint(
         next_key: req.next_key.map(NoteVerifier::to_vkey),
     };
     let body = Checkpoint {
-        origin: req.origin.to_string(),
+        origin: origin.clone(),
         size: tree.size(),
         root_hash: tree.root(),
         extensions: extensions.to_lines(),
@@ -260,12 +269,12 @@ pub async fn checkpoint(
         envelope: Envelope {
             event_id: derive_event_id("log_checkpoint", &[note.as_bytes()]),
             tenant: LEDGER_TENANT.into(),
-            key: req.origin.into(),
+            key: origin.as_str().into(),
             event_time: EventTime::from_micros(req.now_ms.saturating_mul(1000)),
             source: LEDGER_SOURCE.into(),
             schema_version: EventType::LogCheckpoint.schema_version(),
         },
-        origin: req.origin.to_string(),
+        origin: origin.clone(),
         seq: i64::try_from(seq).unwrap_or(i64::MAX),
         tree_size: i64::try_from(tree.size()).unwrap_or(i64::MAX),
         root_hash: hex::encode(tree.root()),
@@ -283,7 +292,7 @@ pub async fn checkpoint(
     if end != checkpoints_end {
         return Err(LedgerError::Raced { offset: end - 1 });
     }
-    let mut record = Record::new(Some(Bytes::copy_from_slice(req.origin.as_bytes())), value);
+    let mut record = Record::new(Some(Bytes::copy_from_slice(origin.as_bytes())), value);
     record.timestamp_ms = Some(req.now_ms);
     let appended = log.append(CHECKPOINTS_TOPIC, 0, vec![record]).await?;
     tracing::info!(seq, tree_size = event.tree_size, records = added, "checkpoint appended");

@@ -37,7 +37,7 @@ pub async fn fill(log: &dyn EventLog, topic: &str, partitions: u32, n: usize, pr
 
 /// Makes a checkpoint signed by `key` at time `now_ms`.
 pub async fn make(log: &dyn EventLog, key: &NoteSigner, now_ms: i64) -> Made {
-    let req = CheckpointRequest { origin: ORIGIN, signer: key, next_key: None, reason: "manual", now_ms };
+    let req = CheckpointRequest { origin: Some(ORIGIN), signer: key, next_key: None, reason: "manual", now_ms };
     checkpoint(log, &EventCodec::new(), &NoWriterSchemas, &req).await.expect("checkpoint")
 }
 
@@ -94,7 +94,7 @@ pub async fn key_rotation_is_followed(log: &dyn EventLog) {
     fill(log, "rotation", 1, 3, "r").await;
     make(log, &old, 1_000).await;
     let announce = CheckpointRequest {
-        origin: ORIGIN,
+        origin: Some(ORIGIN),
         signer: &old,
         next_key: Some(&new.verifier()),
         reason: "manual",
@@ -103,7 +103,8 @@ pub async fn key_rotation_is_followed(log: &dyn EventLog) {
     checkpoint(log, &EventCodec::new(), &NoWriterSchemas, &announce).await.expect("announces");
     fill(log, "rotation", 1, 2, "r2").await;
     // The checkpointer refuses the old key now.
-    let refused = CheckpointRequest { origin: ORIGIN, signer: &old, next_key: None, reason: "manual", now_ms: 3_000 };
+    let refused =
+        CheckpointRequest { origin: Some(ORIGIN), signer: &old, next_key: None, reason: "manual", now_ms: 3_000 };
     let err =
         checkpoint(log, &EventCodec::new(), &NoWriterSchemas, &refused).await.expect_err("the old key is retired");
     assert!(err.to_string().contains("must be signed by"), "{err}");

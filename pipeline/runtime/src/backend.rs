@@ -143,8 +143,7 @@ impl Backend {
             }
         };
         for t in EventType::ALL {
-            // Checkpoints form one sequence: one partition.
-            let partitions = if t == EventType::LogCheckpoint { 1 } else { args.partitions };
+            let partitions = t.fixed_partitions().unwrap_or(args.partitions);
             log.create_topic(t.topic(), partitions)
                 .await
                 .or_else(|e| match e {

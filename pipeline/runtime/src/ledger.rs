@@ -14,15 +14,13 @@ use trustloop_schemas::transparency::checkpoint::NoteSigner;
 use crate::backend::Backend;
 use crate::stage::RunReport;
 
-/// The origin a log's first checkpoint gets when none is configured.
-pub const DEFAULT_ORIGIN: &str = "trustloop.local/log";
-
 /// How the runtime checkpoints the log.
 #[derive(Debug, Clone)]
 pub struct CheckpointConfig {
     /// The log's key.
     pub signer: Arc<NoteSigner>,
-    /// The log's origin (default: the last checkpoint's, else [`DEFAULT_ORIGIN`]).
+    /// The log's origin (default: the last checkpoint's, else
+    /// [`DEFAULT_ORIGIN`](trustloop_connectors::ledger::checkpointer::DEFAULT_ORIGIN)).
     pub origin: Option<String>,
     /// At most this long between checkpoints while records are appended.
     pub interval: Duration,
@@ -81,13 +79,14 @@ impl Checkpointing {
                 return Ok(None);
             }
         }
-        let origin = match (&self.config.origin, &last) {
-            (Some(o), _) => o.clone(),
-            (None, Some(l)) => l.checkpoint.origin.clone(),
-            (None, None) => DEFAULT_ORIGIN.to_string(),
-        };
         let now_ms = crate::clock::now_micros() / 1000;
-        let req = CheckpointRequest { origin: &origin, signer: &self.config.signer, next_key: None, reason, now_ms };
+        let req = CheckpointRequest {
+            origin: self.config.origin.as_deref(),
+            signer: &self.config.signer,
+            next_key: None,
+            reason,
+            now_ms,
+        };
         let made = checkpoint(log, &backend.codec, &*backend.registry, &req).await?;
         Ok(u64::try_from(made.event.seq).ok())
     }

@@ -7,15 +7,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use trustloop_connectors::ledger::checkpointer::{CheckpointRequest, checkpoint, last_checkpoint};
+use trustloop_connectors::ledger::checkpointer::{CheckpointRequest, checkpoint};
 use trustloop_connectors::ledger::verify::{VerifyRequest, verify_log};
 use trustloop_runtime::backend::{Backend, BackendConfig};
 
 use super::{keys, log_repair};
 use crate::cli::OutputArgs;
-
-/// The origin a log's first checkpoint gets when none is given.
-pub const DEFAULT_ORIGIN: &str = "trustloop.local/log";
 
 /// Arguments of `trustloop log`.
 #[derive(Debug, Args)]
@@ -89,14 +86,8 @@ pub async fn run(backend_args: &BackendConfig, args: LogArgs) -> Result<ExitCode
             let log = &*backend.log;
             let signer = keys::signer(key.as_deref())?;
             let next = next_key.as_deref().map(keys::verifier).transpose()?;
-            let origin = match origin {
-                Some(o) => o,
-                None => last_checkpoint(log, &backend.codec, &*backend.registry)
-                    .await?
-                    .map_or_else(|| DEFAULT_ORIGIN.to_string(), |s| s.checkpoint.origin),
-            };
             let req = CheckpointRequest {
-                origin: &origin,
+                origin: origin.as_deref(),
                 signer: &signer,
                 next_key: next.as_ref(),
                 reason: "manual",
