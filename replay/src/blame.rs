@@ -3,12 +3,14 @@
 //! together with the input that caused it (the last one applied), classified: an advisory delta
 //! (a finding opened or closed), a VEX statement (a finding whose status VEX set), a known-exploited
 //! catalog entry (a finding whose catalog-listed CVEs changed), a day's EPSS scores, an approval, a
-//! policy version, a trust change, a promotion request.
+//! policy version, a trust change, a promotion request. Each change lists the actions requested
+//! about the subject with it (a promotion's; a regression rule's notify, block and rollback).
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 use trustloop_operators::decision::DecisionState;
+use trustloop_operators::enforce::action::kind_name;
 use trustloop_schemas::{Event, EventTime, Finding, FindingChange, Outcome, Texts};
 
 use crate::feed::{History, ReplayError, Share, committed_ranges, feed};
@@ -32,6 +34,25 @@ pub struct Change {
     /// Where that input is in the log: topic, partition, offset.
     pub cause_at: (String, u32, i64),
     /// The verdict's first reason.
+    pub reason: String,
+    /// The actions the decision operator requested about the subject with that verdict (the
+    /// promotion's, or a regression rule's), in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<ActionLine>,
+}
+
+/// An action requested together with a verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionLine {
+    /// `notify`, `block_promotion`, `rollback`, `promote`, ...
+    pub kind: &'static str,
+    /// Its idempotency key.
+    pub action_id: String,
+    /// Whether it undoes the action of the same id.
+    pub revert: bool,
+    /// Its target.
+    pub target: String,
+    /// Why.
     pub reason: String,
 }
 
@@ -59,6 +80,22 @@ pub async fn blame(history: History<'_>, tenant: &str, subject: &str) -> Result<
                 cause,
                 cause_at: (applied.record.topic.to_string(), applied.record.partition, applied.record.offset),
                 reason: v.reasons.first().map_or(String::new(), |r| format!("{}: {}", r.rule, r.message)),
+                actions: applied
+                    .outputs
+                    .iter()
+                    .filter_map(|o| match o {
+                        Event::EnforcementAction(a) if a.subject == subject && *a.envelope.tenant == *tenant => {
+                            Some(ActionLine {
+                                kind: kind_name(a.kind),
+                                action_id: a.action_id.clone(),
+                                revert: a.revert,
+                                target: a.target.clone(),
+                                reason: a.reason.clone(),
+                            })
+                        }
+                        _ => None,
+                    })
+                    .collect(),
             });
             last = Some(v.outcome);
         }

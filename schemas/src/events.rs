@@ -910,6 +910,9 @@ pub enum ActionKind {
     Notify,
     /// Lift a quarantine.
     LiftQuarantine,
+    /// Put back the last release that passed in an environment, in place of the subject's release
+    /// (the target names the release put back).
+    Rollback,
 }
 
 /// Lifecycle state of an enforcement action.

@@ -646,6 +646,7 @@ fn version_1_inventories_and_findings_are_read_with_defaults() {
     let finding_v4 = include_str!("../avro/history/finding.v4.avsc");
     let advisory_v1 = include_str!("../avro/history/advisory.v1.avsc");
     let inventory_v2 = include_str!("../avro/history/release_inventory.v2.avsc");
+    let action_v1 = include_str!("../avro/history/enforcement_action.v1.avsc");
     const V5: [&str; 3] = ["vulnerability_id", "sources", "disagreements"];
     let v4: Vec<&str> = ["scope", "direct", "licenses", "cwes"].into_iter().chain(V5).collect();
     let v1: Vec<&str> = ["distro_release", "release_unknown", "cves", "exploited_ids", "epss", "epss_percentile"]
@@ -661,6 +662,7 @@ fn version_1_inventories_and_findings_are_read_with_defaults() {
         (EventType::Finding, finding_v4, &V5[..]),
         (EventType::Advisory, advisory_v1, &["upstream"][..]),
         (EventType::ReleaseInventory, inventory_v2, &["labels"][..]),
+        (EventType::EnforcementAction, action_v1, &[][..]),
     ]
     .into_iter()
     .enumerate()
@@ -694,6 +696,9 @@ fn version_1_inventories_and_findings_are_read_with_defaults() {
             }
             Event::Advisory(a) => a.upstream.clear(),
             Event::ReleaseInventory(r) => r.labels.clear(),
+            // Version 1 had no `rollback` kind; what it wrote reads unchanged.
+            Event::EnforcementAction(a) if a.kind == ActionKind::Rollback => a.kind = ActionKind::Notify,
+            Event::EnforcementAction(_) => {}
             other => panic!("unexpected {other:?}"),
         }
         apache_avro::util::set_serde_human_readable(false);

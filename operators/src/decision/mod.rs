@@ -21,6 +21,12 @@
 //!   upcoming boundary times → subjects), and a `Verdict` is emitted only when its outcome changes.
 //!   The gates are in [`release`]; [`DecisionState::evaluate_release`] recomputes a verdict's
 //!   decision (reasons, evidence digest) from the state for replay.
+//! * **Regressions.** A subject whose promotion was granted (its request's verdict PASS or WARN) is
+//!   *promoted*. When a later verdict of a promoted subject enters the outcomes of a
+//!   `release_gates.regressions` rule that watches its environment, the rule's actions are
+//!   requested right after the verdict ([`regression`]): `notify`, `block_promotion` (lifted with
+//!   `revert: true` once the verdict leaves those outcomes) and `rollback` (which ends the
+//!   promotion; the enforcement operator resolves the release put back).
 //! * **Entity verdicts.** Each `TrustScore` (a score older than the entity's latest is ignored) is
 //!   checked against the trust rules with hysteresis ([`entity`]); a rule activating emits a
 //!   requested action (target `entity:<name>`), its lifting the same `action_id` with `revert: true`.
@@ -54,6 +60,7 @@ pub mod accept;
 pub mod emit;
 pub mod entity;
 pub mod evidence;
+pub mod regression;
 pub mod release;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -456,6 +463,8 @@ impl DecisionState {
                         environment: p.to_environment.clone(),
                         last: None,
                         promotion: Some(record),
+                        promoted: false,
+                        regressed: BTreeMap::new(),
                     },
                 );
                 self.schedule(&tenant, &subject, now);
@@ -568,10 +577,16 @@ impl DecisionState {
         let Some(s) = t.subjects.get_mut(subject) else { return };
         s.last = Some(decision.outcome);
         let outcome = decision.outcome;
+        let why = decision.reasons.first().map(|r| r.message.clone()).unwrap_or_default();
         out.push(emit::verdict(cause, now, subject, SubjectKind::Release, previous, decision, &self.frontier));
         if !promotion {
+            let policy = regression::PolicyLabel::of(&t.policy);
+            let rules = &t.policy.doc.release_gates.regressions;
+            let change = regression::Change { tenant, subject, previous, outcome, why: &why, policy };
+            regression::step(s, rules, &change, cause, now, out);
             return;
         }
+        s.promoted = outcome != Outcome::Fail;
         let Some(p) = &s.promotion else { return };
         let release = s.release();
         let action_id = trustloop_schemas::derive_event_id(

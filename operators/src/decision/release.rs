@@ -166,6 +166,24 @@ pub struct SubjectState {
     pub last: Option<Outcome>,
     /// The latest promotion request.
     pub promotion: Option<PromotionRecord>,
+    /// Whether the release is promoted into the environment: the verdict on its latest promotion
+    /// request was PASS or WARN, and no rollback was requested since.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub promoted: bool,
+    /// The regression rules that fired for the subject and whose outcomes its verdict is still in,
+    /// by rule id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub regressed: BTreeMap<String, Regression>,
+}
+
+/// A regression rule that fired for a subject (see [`crate::policy::RegressionRule`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Regression {
+    /// The outcomes the rule watched for when it fired: the episode ends when the verdict leaves
+    /// them (whatever the policy says by then).
+    pub outcomes: Vec<Outcome>,
+    /// The `block_promotion` action it requested, lifted when the episode ends.
+    pub block: Option<String>,
 }
 
 impl SubjectState {

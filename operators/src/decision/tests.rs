@@ -1087,6 +1087,142 @@ fn facts_are_capped_and_every_finding_is_evidence() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Regressions: a promoted release that turns bad.
+
+/// HIGH_FAILS gates, with these regression rules (a flow-style YAML list).
+fn with_regressions(rules: &str) -> String {
+    format!("{}  regressions: {rules}\n", gates(HIGH_FAILS, "[]", "[]", "[]"))
+}
+
+const PROD_PULLED: &str =
+    "[{id: prod-bad, environments: [prod], outcomes: [fail], actions: [notify, block_promotion, rollback]}]";
+
+fn kinds(out: &[Event]) -> Vec<(ActionKind, bool)> {
+    actions(out).iter().map(|a| (a.kind, a.revert)).collect()
+}
+
+#[test]
+fn a_promoted_release_that_turns_fail_derives_the_rules_actions_once() {
+    let mut r = Run::with(&with_regressions(PROD_PULLED));
+    let out = r.feed(&promotion(1, T0, "shop@1.0", "staging", "prod"));
+    assert_eq!((outcome_of(&out), kinds(&out)), (Outcome::Pass, vec![(ActionKind::Promote, false)]));
+
+    // An advisory turns it FAIL: the verdict, then notify, block and rollback, in the rule's order.
+    let flip = finding(2, T0 + MIN, F::default());
+    let out = r.feed(&flip);
+    let v = one_verdict(&out);
+    assert_eq!((v.outcome, v.previous), (Outcome::Fail, Some(Outcome::Pass)));
+    assert!(matches!(out[0], Event::Verdict(_)), "the verdict comes first");
+    let acts = actions(&out);
+    assert_eq!(
+        kinds(&out),
+        [(ActionKind::Notify, false), (ActionKind::BlockPromotion, false), (ActionKind::Rollback, false)]
+    );
+    let cause = flip.envelope().event_id.to_string();
+    for a in &acts {
+        assert_eq!(
+            (a.subject.as_str(), a.target.as_str(), a.state),
+            ("shop@1.0@prod", "release:shop@1.0", ActionState::Requested)
+        );
+        assert_eq!(a.cause_event_id, cause, "blamed on the input that flipped the verdict");
+        assert!(a.reason.contains("shop@1.0, promoted to prod, turned FAIL (was PASS)"), "{}", a.reason);
+        assert!(a.reason.contains("regression rule `prod-bad`") && a.reason.contains("rule `high`"), "{}", a.reason);
+    }
+    assert!(acts[1].reason.starts_with("block promotions of shop@1.0 in every environment"), "{}", acts[1].reason);
+    assert!(acts[2].reason.starts_with("roll shop@1.0 back in prod"), "{}", acts[2].reason);
+    let block = acts[1].action_id.clone();
+
+    // Still FAIL: no verdict, nothing requested again.
+    assert!(r.feed(&finding(3, T0 + 2 * MIN, F { purl: "pkg:cargo/hyper@0.14.0", ..F::default() })).is_empty());
+    // Both closed: PASS again, and the block is lifted (same action id, a revert).
+    assert!(r.feed(&finding(4, T0 + 3 * MIN, F { change: FindingChange::Closed, ..F::default() })).is_empty());
+    let out = r.feed(&finding(
+        5,
+        T0 + 4 * MIN,
+        F { purl: "pkg:cargo/hyper@0.14.0", change: FindingChange::Closed, ..F::default() },
+    ));
+    assert_eq!((outcome_of(&out), kinds(&out)), (Outcome::Pass, vec![(ActionKind::BlockPromotion, true)]));
+    assert_eq!(actions(&out)[0].action_id, block);
+    assert!(actions(&out)[0].reason.contains("its verdict in prod is PASS again"), "{}", actions(&out)[0].reason);
+
+    // Rolled back, it is no longer promoted: turning FAIL again derives nothing but the verdict.
+    let out = r.feed(&finding(6, T0 + 5 * MIN, F::default()));
+    assert_eq!((outcome_of(&out), kinds(&out)), (Outcome::Fail, vec![]));
+    // Promoted again (once it passes), it is watched again, with new action ids.
+    let out = r.feed(&finding(7, T0 + 6 * MIN, F { change: FindingChange::Closed, ..F::default() }));
+    assert_eq!(kinds(&out), vec![]);
+    let out = r.feed(&promotion(8, T0 + 7 * MIN, "shop@1.0", "staging", "prod"));
+    assert_eq!(kinds(&out), vec![(ActionKind::Promote, false)]);
+    let out = r.feed(&finding(9, T0 + 8 * MIN, F::default()));
+    assert_eq!(kinds(&out).len(), 3);
+    assert!(actions(&out).iter().all(|a| a.action_id != block));
+}
+
+#[test]
+fn only_granted_promotions_in_watched_environments_regress() {
+    let mut r = Run::with(&with_regressions(PROD_PULLED));
+    // Refused at its request (FAIL): not promoted, so its later changes derive no action.
+    r.feed(&finding(1, T0, F { release: "cart@1", ..F::default() }));
+    let out = r.feed(&promotion(2, T0, "cart@1", "staging", "prod"));
+    assert_eq!(kinds(&out), vec![(ActionKind::BlockPromotion, false)]);
+    r.feed(&finding(3, T0 + MIN, F { release: "cart@1", change: FindingChange::Closed, ..F::default() }));
+    let out = r.feed(&finding(4, T0 + 2 * MIN, F { release: "cart@1", ..F::default() }));
+    assert_eq!((outcome_of(&out), kinds(&out)), (Outcome::Fail, vec![]));
+    // Promoted to staging, which the rule does not watch.
+    r.feed(&promotion(5, T0 + 3 * MIN, "shop@1.0", "dev", "staging"));
+    let out = r.feed(&finding(6, T0 + 4 * MIN, F::default()));
+    assert_eq!((outcome_of(&out), kinds(&out)), (Outcome::Fail, vec![]));
+    // Without regression rules (the default), a flip is a verdict and nothing else.
+    let mut r = Run::with(&gates(HIGH_FAILS, "[]", "[]", "[]"));
+    r.feed(&promotion(1, T0, "shop@1.0", "staging", "prod"));
+    let out = r.feed(&finding(2, T0 + MIN, F::default()));
+    assert_eq!((outcome_of(&out), kinds(&out)), (Outcome::Fail, vec![]));
+}
+
+#[test]
+fn a_rule_watching_warn_and_fail_fires_once_per_episode() {
+    let rules = "[{id: watch, outcomes: [warn, fail], actions: [notify]}]";
+    let yaml = format!(
+        "{}  regressions: {rules}\n",
+        gates(
+            "[{id: w, when: {min_severity: medium}, outcome: warn}, {id: f, when: {min_severity: critical}, outcome: fail}]",
+            "[]",
+            "[]",
+            "[]"
+        )
+    );
+    let mut r = Run::with(&yaml);
+    r.feed(&promotion(1, T0, "shop@1.0", "staging", "prod"));
+    let warn = r.feed(&finding(2, T0 + MIN, F { severity: Some("MODERATE"), ..F::default() }));
+    assert_eq!((outcome_of(&warn), kinds(&warn)), (Outcome::Warn, vec![(ActionKind::Notify, false)]));
+    assert!(actions(&warn)[0].reason.contains("turned WARN (was PASS)"), "{}", actions(&warn)[0].reason);
+    // WARN → FAIL is the same episode.
+    let fail =
+        r.feed(&finding(3, T0 + 2 * MIN, F { purl: "pkg:cargo/x@1", severity: Some("CRITICAL"), ..F::default() }));
+    assert_eq!((outcome_of(&fail), kinds(&fail)), (Outcome::Fail, vec![]));
+    // Back to PASS ends it (nothing to lift), and the next turn fires again: no rollback, still promoted.
+    r.feed(&finding(4, T0 + 3 * MIN, F { purl: "pkg:cargo/x@1", change: FindingChange::Closed, ..F::default() }));
+    let pass = r.feed(&finding(5, T0 + 4 * MIN, F { change: FindingChange::Closed, ..F::default() }));
+    assert_eq!((outcome_of(&pass), kinds(&pass)), (Outcome::Pass, vec![]));
+    let again = r.feed(&finding(6, T0 + 5 * MIN, F { severity: Some("CRITICAL"), ..F::default() }));
+    assert_eq!((outcome_of(&again), kinds(&again)), (Outcome::Fail, vec![(ActionKind::Notify, false)]));
+    assert_ne!(actions(&again)[0].action_id, actions(&warn)[0].action_id);
+}
+
+#[test]
+fn a_block_is_lifted_even_when_the_policy_dropped_its_rule() {
+    let mut r = Run::with(&with_regressions("[{id: b, outcomes: [fail], actions: [block_promotion]}]"));
+    r.feed(&promotion(1, T0, "shop@1.0", "staging", "prod"));
+    let out = r.feed(&finding(2, T0 + MIN, F::default()));
+    let block = actions(&out)[0].action_id.clone();
+    // Version 2 has no regression rules; the episode still ends when the verdict leaves FAIL.
+    assert!(r.feed(&policy_event(3, T0 + 2 * MIN, 2, &gates(HIGH_FAILS, "[]", "[]", "[]"))).is_empty());
+    let out = r.feed(&finding(4, T0 + 3 * MIN, F { change: FindingChange::Closed, ..F::default() }));
+    assert_eq!(kinds(&out), vec![(ActionKind::BlockPromotion, true)]);
+    assert_eq!(actions(&out)[0].action_id, block);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Determinism: same inputs → byte-identical outputs, also across a snapshot/restore.
 
 const P1: &str = r#"
@@ -1100,6 +1236,7 @@ release_gates:
   approvals: [{environments: [prod], required: 1}]
   freeze_windows: [{id: f, environments: [prod], from: '2026-11-01T12:30:00Z', until: '2026-11-01T13:30:00Z'}]
   waivers: [{id: w, advisory: CVE-2, releases: [app], justification: ok, expires: '2026-11-01T14:00:00Z'}]
+  regressions: [{id: r, environments: [prod], outcomes: [fail], actions: [notify, block_promotion, rollback]}]
 "#;
 
 const P2: &str = r#"
@@ -1112,6 +1249,7 @@ release_gates:
   approvals: [{required: 2}]
   freeze_windows: []
   waivers: [{id: w, advisory: GHSA-3, releases: [app@1], justification: ok, expires: '2026-11-01T13:00:00Z'}]
+  regressions: [{id: w, outcomes: [warn, fail], actions: [block_promotion]}]
 trust:
   rules: [{id: q, action: quarantine, below: 50, recover_above: 60}]
 "#;

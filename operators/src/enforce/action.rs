@@ -163,5 +163,6 @@ pub fn kind_name(k: ActionKind) -> &'static str {
         ActionKind::Promote => "promote",
         ActionKind::Notify => "notify",
         ActionKind::LiftQuarantine => "lift_quarantine",
+        ActionKind::Rollback => "rollback",
     }
 }

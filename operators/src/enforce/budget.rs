@@ -36,7 +36,7 @@ pub struct Ledger {
     starts: VecDeque<Start>,
 }
 
-/// The policy action of an action kind (`promote` and `lift_quarantine` have none: only budgets
+/// The policy action of an action kind (`promote`, `lift_quarantine` and `rollback` have none: only budgets
 /// that count every kind count them).
 pub fn policy_action(kind: ActionKind) -> Option<Action> {
     match kind {
@@ -44,7 +44,7 @@ pub fn policy_action(kind: ActionKind) -> Option<Action> {
         ActionKind::Isolate => Some(Action::Isolate),
         ActionKind::BlockPromotion => Some(Action::BlockPromotion),
         ActionKind::Notify => Some(Action::Notify),
-        ActionKind::Promote | ActionKind::LiftQuarantine => None,
+        ActionKind::Promote | ActionKind::LiftQuarantine | ActionKind::Rollback => None,
     }
 }
 

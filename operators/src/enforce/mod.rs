@@ -53,6 +53,11 @@
 //!   it goes straight to `reverted`, never dispatched. Reverts are not subject to budgets.
 //! * TTL: once the real step is verified, an action whose kind has a TTL (`enforcement.ttl`) is
 //!   reverted automatically when it expires, unless a revert was asked for already.
+//! * Rollback: a `rollback` request names the release to take out of an environment; the release
+//!   put back is resolved when the request arrives ([`rollback`]: the last release of the same name
+//!   promoted to that environment whose latest verdict there is PASS, as this operator has seen
+//!   them) and becomes the action's target (`release:NAME@VERSION`). With none, the action goes
+//!   straight to `failed` (phase failed, never dispatched) saying so.
 //!
 //! **Attempts.** Every dispatch of an action (sandbox, real, each retry, the revert) gets the next
 //! `attempt` number, so (`action_id`, `attempt`) names one dispatch; an adapter echoes it in its
@@ -80,6 +85,7 @@
 
 pub mod action;
 pub mod budget;
+pub mod rollback;
 pub mod timers;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -87,7 +93,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use trustloop_schemas::{
-    ActionState, EnforcementAction, EnforcementResult, Event, EventTime, EventType, Policy, SubjectKind,
+    ActionKind, ActionState, EnforcementAction, EnforcementResult, Event, EventTime, EventType, Policy, SubjectKind,
     derive_event_id,
 };
 
@@ -153,6 +159,9 @@ pub struct TenantState {
     pub rejected_policies: Vec<RejectedPolicy>,
     /// Actions and budgets.
     pub book: Book,
+    /// Promoted releases and their verdicts, for rollbacks.
+    #[serde(default)]
+    pub releases: rollback::ReleaseLines,
 }
 
 /// A tenant's actions and budget accounting.
@@ -230,6 +239,12 @@ impl EnforcementState {
         self.advance(env.event_time.as_micros(), from_adapter, &cause, &mut out);
         match event {
             Event::EnforcementAction(a) if a.state == ActionState::Requested => {
+                if a.kind == ActionKind::Promote
+                    && !a.revert
+                    && let Some(r) = rollback::ReleaseSubject::of(&a.subject, &a.target)
+                {
+                    self.tenants.entry(a.envelope.tenant.to_string()).or_default().releases.promoted(&r);
+                }
                 if a.revert {
                     self.on_revert_request(a, &cause, &mut out);
                 } else {
@@ -239,6 +254,9 @@ impl EnforcementState {
             // Any other state is one of this operator's own outputs, read back from `actions`.
             Event::EnforcementAction(_) => {}
             Event::EnforcementResult(r) => self.on_result(r, &cause, &mut out),
+            Event::Verdict(v) if v.subject_kind == SubjectKind::Release => {
+                self.tenants.entry(v.envelope.tenant.to_string()).or_default().releases.verdict(&v.subject, v.outcome);
+            }
             Event::Verdict(v) if v.subject_kind == SubjectKind::Entity => {
                 let tenant = &*v.envelope.tenant;
                 let grew = self.tenants.entry(tenant.to_string()).or_default().fleet.insert(v.subject.clone());
@@ -319,10 +337,40 @@ impl EnforcementState {
         if known {
             return; // a duplicate request changes nothing
         }
-        self.tenants.entry(tenant.to_string()).or_default();
+        let ts = self.tenants.entry(tenant.to_string()).or_default();
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.in_tenant(tenant, cause, out, |book, cx| book.request(cx, a, seq));
+        if a.kind == ActionKind::Rollback {
+            let back = rollback::ReleaseSubject::of(&a.subject, &a.target).map(|r| (ts.releases.roll_back(&r), r));
+            let resolved = match back {
+                Some((Some(to), r)) => Ok((
+                    format!("{}{to}", rollback::RELEASE_TARGET),
+                    format!(
+                        "rolling {}@{} in {} back to {to}, the last release promoted there whose verdict is PASS",
+                        r.name, r.version, r.environment
+                    ),
+                )),
+                Some((None, r)) => Err(format!(
+                    "nothing to roll back to: no other release of {} promoted to {} has a PASS verdict there",
+                    r.name, r.environment
+                )),
+                None => Err(format!(
+                    "not a release rollback: subject `{}` and target `{}` must be NAME@VERSION@ENVIRONMENT and \
+                     release:NAME@VERSION",
+                    a.subject, a.target
+                )),
+            };
+            self.in_tenant(tenant, cause, out, |book, cx| match resolved {
+                Ok((target, plan)) => {
+                    let mut planned = a.clone();
+                    planned.target = target;
+                    book.request(cx, &planned, seq, Some(&plan));
+                }
+                Err(why) => book.refuse(cx, a, seq, why),
+            });
+            return;
+        }
+        self.in_tenant(tenant, cause, out, |book, cx| book.request(cx, a, seq, None));
     }
 
     fn on_revert_request(&mut self, a: &EnforcementAction, cause: &str, out: &mut Vec<Event>) {
@@ -495,10 +543,46 @@ fn backoff(base: Duration, tries: u32) -> Duration {
 }
 
 impl Book {
-    /// A new `requested` action (not a duplicate): held, or started.
-    fn request(&mut self, cx: &mut Step<'_>, r: &EnforcementAction, seq: u64) {
+    /// A new `requested` action (not a duplicate): held, or started; `plan` (the rollback's
+    /// resolution) prefixes the reason of its first transition.
+    fn request(&mut self, cx: &mut Step<'_>, r: &EnforcementAction, seq: u64, plan: Option<&str>) {
+        let mut a = Self::record(r, seq);
+        let with_plan = |why: String| match plan {
+            Some(p) => format!("{p}; {why}"),
+            None => why,
+        };
+        self.ledger.prune(cx.now, cx.policy);
+        match self.ledger.check(cx.policy, cx.now, a.kind, &a.subject, cx.fleet) {
+            Some(why) => {
+                a.state = ActionState::Held;
+                cx.emit(&a, with_plan(why));
+                self.held.insert(seq, a.action_id.clone());
+                self.actions.insert(a.action_id.clone(), a);
+                self.schedule_release(cx);
+            }
+            None => {
+                self.ledger.record(cx.now, &a.subject, a.kind);
+                cx.start(&mut a, &with_plan("within budgets".into()));
+                self.actions.insert(a.action_id.clone(), a);
+            }
+        }
+    }
+
+    /// A new `requested` action that cannot be carried out: recorded as failed for good (never
+    /// dispatched, nothing counted against a budget).
+    fn refuse(&mut self, cx: &mut Step<'_>, r: &EnforcementAction, seq: u64, why: String) {
+        let mut a = Self::record(r, seq);
+        a.phase = Phase::Failed;
+        a.state = ActionState::Failed;
+        a.last_failure = Some(why.clone());
+        cx.emit(&a, why);
+        self.actions.insert(a.action_id.clone(), a);
+    }
+
+    /// The record of a new request, before anything happened to it.
+    fn record(r: &EnforcementAction, seq: u64) -> ActionRecord {
         let target = if r.target.trim().is_empty() { r.subject.clone() } else { r.target.clone() };
-        let mut a = ActionRecord {
+        ActionRecord {
             action_id: r.action_id.clone(),
             seq,
             key: r.envelope.key.to_string(),
@@ -516,21 +600,6 @@ impl Book {
             timer: None,
             deadline: None,
             ttl: None,
-        };
-        self.ledger.prune(cx.now, cx.policy);
-        match self.ledger.check(cx.policy, cx.now, a.kind, &a.subject, cx.fleet) {
-            Some(why) => {
-                a.state = ActionState::Held;
-                cx.emit(&a, why);
-                self.held.insert(seq, a.action_id.clone());
-                self.actions.insert(a.action_id.clone(), a);
-                self.schedule_release(cx);
-            }
-            None => {
-                self.ledger.record(cx.now, &a.subject, a.kind);
-                cx.start(&mut a, "within budgets");
-                self.actions.insert(a.action_id.clone(), a);
-            }
         }
     }
 

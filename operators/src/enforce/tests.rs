@@ -980,3 +980,100 @@ proptest! {
         prop_assert_eq!(restore(&c), a);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Rollbacks: the release put back is resolved from the promotions and release verdicts seen.
+
+impl Harness {
+    fn release_request(&mut self, id: &str, kind: ActionKind, subject: &str, at: i64) -> Vec<EnforcementAction> {
+        let release = subject.rsplit_once('@').expect("NAME@VERSION@ENV").0;
+        let n = self.next_n();
+        self.feed(Event::EnforcementAction(EnforcementAction {
+            envelope: envelope("acme", "acme", n, at),
+            action_id: id.into(),
+            subject: subject.into(),
+            kind,
+            state: ActionState::Requested,
+            target: format!("release:{release}"),
+            sandbox: false,
+            attempt: 0,
+            cause_event_id: "finding".into(),
+            reason: "turned FAIL".into(),
+            deadline: None,
+            revert: false,
+        }))
+    }
+
+    fn release_verdict(&mut self, subject: &str, outcome: Outcome, at: i64) -> Vec<EnforcementAction> {
+        let n = self.next_n();
+        self.feed(Event::Verdict(Verdict {
+            envelope: envelope("acme", subject, n, at),
+            subject: subject.into(),
+            subject_kind: SubjectKind::Release,
+            outcome,
+            previous: None,
+            reasons: vec![],
+            policy_digest: "d".into(),
+            input_frontier: vec![],
+            evidence_digest: "e".into(),
+        }))
+    }
+}
+
+#[test]
+fn a_rollback_puts_back_the_last_promoted_release_that_passes() {
+    let mut h = Harness::with(PLAIN);
+    for (v, outcome) in [("1", Outcome::Pass), ("2", Outcome::Pass), ("3", Outcome::Warn)] {
+        let subject = format!("shop@{v}@prod");
+        h.release_verdict(&subject, outcome, T0);
+        let promoted = h.release_request(&format!("promote-{v}"), ActionKind::Promote, &subject, T0);
+        assert_eq!(steps(&promoted), [(Dispatched, 1, false, false)]);
+    }
+    h.release_verdict("shop@2@staging", Outcome::Fail, T0 + MIN);
+    h.release_verdict("shop@3@prod", Outcome::Fail, T0 + MIN);
+    let a = one(h.release_request("rb-3", ActionKind::Rollback, "shop@3@prod", T0 + MIN));
+    assert_eq!((a.state, a.target.as_str(), a.attempt), (Dispatched, "release:shop@2", 1));
+    assert!(
+        a.reason.starts_with("rolling shop@3 in prod back to shop@2, the last release promoted there"),
+        "{}",
+        a.reason
+    );
+    // Its lifecycle is any action's: verified by the adapter's result (the promotions, never
+    // answered, time out on the way).
+    let done: Vec<EnforcementAction> =
+        h.result("rb-3", 1, Verified, T0 + 2 * MIN).into_iter().filter(|a| a.action_id == "rb-3").collect();
+    assert_eq!(steps(&done), [(Verified, 1, false, false)]);
+    // shop@2 turning bad goes back to shop@1; then nothing is left that passes.
+    h.release_verdict("shop@2@prod", Outcome::Fail, T0 + 3 * MIN);
+    let a = one(h.release_request("rb-2", ActionKind::Rollback, "shop@2@prod", T0 + 3 * MIN));
+    assert_eq!(a.target, "release:shop@1");
+    h.release_verdict("shop@1@prod", Outcome::Fail, T0 + 4 * MIN);
+    let a = one(h.release_request("rb-1", ActionKind::Rollback, "shop@1@prod", T0 + 4 * MIN));
+    assert_eq!((a.state, a.attempt, a.target.as_str()), (Failed, 0, "release:shop@1"));
+    assert!(a.reason.starts_with("nothing to roll back to: no other release of shop promoted to prod"), "{}", a.reason);
+    assert_eq!(h.state.action("acme", "rb-1").map(|r| r.phase), Some(Phase::Failed));
+    // A duplicate request changes nothing; nor does a result for the refused action.
+    assert!(h.release_request("rb-1", ActionKind::Rollback, "shop@1@prod", T0 + 5 * MIN).is_empty());
+    assert!(h.result("rb-1", 1, Verified, T0 + 5 * MIN).iter().all(|a| a.action_id != "rb-1"));
+    // A rollback that names no release is refused, saying why.
+    let a = one(h
+        .request("rb-x", ActionKind::Rollback, "h1", T0 + 6 * MIN)
+        .into_iter()
+        .filter(|a| a.action_id == "rb-x")
+        .collect());
+    assert_eq!(a.state, Failed);
+    assert!(a.reason.starts_with("not a release rollback"), "{}", a.reason);
+}
+
+#[test]
+fn a_rollback_goes_to_the_sandbox_first_under_the_default_policy() {
+    let mut h = Harness::new();
+    h.release_verdict("shop@1@prod", Outcome::Pass, T0);
+    h.release_request("promote-1", ActionKind::Promote, "shop@1@prod", T0);
+    h.release_request("promote-2", ActionKind::Promote, "shop@2@prod", T0);
+    let a = one(h.release_request("rb-2", ActionKind::Rollback, "shop@2@prod", T0 + MIN));
+    assert_eq!((a.state, a.sandbox, a.target.as_str()), (Dispatched, true, "sandbox:release:shop@1"));
+    // Snapshots keep what was learnt.
+    let restored = crate::operator::snapshot_round_trip(&h.state, EnforcementState::new());
+    assert_eq!(restored, h.state);
+}

@@ -159,6 +159,11 @@ pub struct ReleaseGates {
     pub freeze_windows: Vec<FreezeWindow>,
     /// Accepted risks: findings a rule ignores until the waiver expires.
     pub waivers: Vec<Waiver>,
+    /// What to do when a release already promoted to an environment turns bad there (its verdict
+    /// changes to one of a rule's outcomes). Empty: nothing but the verdict. Left out of the digest
+    /// when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub regressions: Vec<RegressionRule>,
 }
 
 impl Default for ReleaseGates {
@@ -215,6 +220,7 @@ impl Default for ReleaseGates {
             approvals: vec![ApprovalRule { environments: vec!["prod".into()], required: 1 }],
             freeze_windows: Vec::new(),
             waivers: Vec::new(),
+            regressions: Vec::new(),
         }
     }
 }
@@ -472,6 +478,70 @@ pub struct FreezeWindow {
     /// Why, for people.
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+/// What to do when a promoted release turns bad: a release promoted to one of `environments`
+/// (its promotion's verdict was PASS or WARN) whose verdict there changes to one of `outcomes`
+/// derives `actions`, once per such change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegressionRule {
+    /// Identifier, unique among the regression rules (it names the rule in the actions' reasons).
+    pub id: String,
+    /// Free text for people.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Environments the rule watches; empty means every environment.
+    #[serde(default)]
+    pub environments: Vec<String>,
+    /// The outcomes that count as turning bad: `fail`, `warn` (at least one).
+    pub outcomes: Vec<RegressionOutcome>,
+    /// What is requested, in this order: `notify`, `block_promotion` (of the release, in every
+    /// environment; lifted once the verdict leaves `outcomes`), `rollback` (to the last release of
+    /// the same name promoted to the environment whose verdict there is PASS).
+    pub actions: Vec<RegressionAction>,
+}
+
+/// A verdict outcome a regression rule watches for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegressionOutcome {
+    /// WARN.
+    Warn,
+    /// FAIL.
+    Fail,
+}
+
+impl RegressionOutcome {
+    /// The verdict outcome.
+    pub fn outcome(self) -> Outcome {
+        match self {
+            RegressionOutcome::Warn => Outcome::Warn,
+            RegressionOutcome::Fail => Outcome::Fail,
+        }
+    }
+}
+
+/// An action a regression rule requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegressionAction {
+    /// Tell people.
+    Notify,
+    /// Block the release's promotions, in every environment.
+    BlockPromotion,
+    /// Put back the last release that passed in the environment.
+    Rollback,
+}
+
+impl From<RegressionAction> for ActionKind {
+    fn from(a: RegressionAction) -> ActionKind {
+        match a {
+            RegressionAction::Notify => ActionKind::Notify,
+            RegressionAction::BlockPromotion => ActionKind::BlockPromotion,
+            RegressionAction::Rollback => ActionKind::Rollback,
+        }
+    }
 }
 
 /// An accepted risk: one advisory in some releases, justified, until it expires.

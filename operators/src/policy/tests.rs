@@ -596,3 +596,49 @@ fn source_precedence_is_validated_located_and_left_out_of_the_digest_when_unused
     let e = err(&with("    npm: [GHSA]\n    npm: [RUSTSEC]\n"));
     assert!(e.message.contains("npm"), "a key given twice: {e}");
 }
+
+#[test]
+fn regression_rules_are_parsed_validated_and_left_out_of_the_digest_while_empty() {
+    // Absent or empty: the same digest (policies written before regressions keep theirs).
+    let empty = parse(&format!("{MINIMAL}release_gates:\n  regressions: []\n")).expect("empty list");
+    assert_eq!(empty.digest(), parse(MINIMAL).expect("minimal").digest());
+    let yaml = format!(
+        "{MINIMAL}release_gates:\n  regressions:\n    - id: pull\n      environments: [prod]\n      outcomes: [fail]\n      \
+         actions: [notify, block_promotion, rollback]\n"
+    );
+    let doc = parse(&yaml).expect("a regression rule");
+    let r = &doc.release_gates.regressions[0];
+    assert_eq!((r.id.as_str(), r.outcomes.as_slice()), ("pull", &[RegressionOutcome::Fail][..]));
+    assert_eq!(r.actions, [RegressionAction::Notify, RegressionAction::BlockPromotion, RegressionAction::Rollback]);
+    assert_ne!(doc.digest(), empty.digest());
+
+    // Bad rules: FILE:LINE:COLUMN at the key.
+    for (edit, line, says) in [
+        (
+            "outcomes: [fail]",
+            "      outcomes: []",
+            "release_gates.regressions[0].outcomes: a regression rule names the outcomes",
+        ),
+        (
+            "outcomes: [fail]",
+            "      outcomes: [fail, fail]",
+            "release_gates.regressions[0].outcomes[1]: this outcome is listed twice",
+        ),
+        ("outcomes: [fail]", "      outcomes: [pass]", "unknown variant `pass`"),
+        ("actions: [notify, block_promotion, rollback]", "      actions: [isolate]", "unknown variant `isolate`"),
+        ("id: pull", "    - id: 'pull it'", "regression rule id `pull it` must be"),
+    ] {
+        let bad: String = yaml
+            .lines()
+            .map(|l| {
+                if l.trim_start().trim_start_matches("- ").starts_with(edit) { line.to_string() } else { l.to_string() }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_ne!(bad, yaml, "the edit applies: {edit}");
+        let e = err(&bad);
+        assert!(e.to_string().contains(says), "{line}: {e}");
+        let want = bad.lines().position(|l| l == line).expect("the edited line") + 1;
+        assert_eq!(e.line, Some(want), "{e}");
+    }
+}

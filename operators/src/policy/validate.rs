@@ -343,6 +343,34 @@ impl Checker {
             }
             self.names(&w.approved_by, at("approved_by"), "approver");
         }
+        let base = [k("release_gates"), k("regressions")];
+        let ids: Vec<&str> = g.regressions.iter().map(|r| r.id.as_str()).collect();
+        self.ids(&ids, &base, "regression rule");
+        for (i, r) in g.regressions.iter().enumerate() {
+            let at = |key: &str| vec![k("release_gates"), k("regressions"), Seg::Index(i), k(key)];
+            self.names(&r.environments, at("environments"), "environment");
+            if r.outcomes.is_empty() {
+                self.issue(at("outcomes"), "a regression rule names the outcomes it watches for: fail, warn or both");
+            }
+            if r.actions.is_empty() {
+                self.issue(
+                    at("actions"),
+                    "a regression rule names what it does: notify, block_promotion and/or rollback",
+                );
+            }
+            for (list, key, what) in [
+                (r.outcomes.iter().map(|o| format!("{o:?}")).collect::<Vec<_>>(), "outcomes", "outcome"),
+                (r.actions.iter().map(|a| format!("{a:?}")).collect(), "actions", "action"),
+            ] {
+                for (j, item) in list.iter().enumerate() {
+                    if list[..j].contains(item) {
+                        let mut p = at(key);
+                        p.push(Seg::Index(j));
+                        self.issue(p, format!("this {what} is listed twice"));
+                    }
+                }
+            }
+        }
     }
 
     fn vex(&mut self, doc: &PolicyDoc) {

@@ -47,6 +47,10 @@ pub async fn run(backend_args: &BackendConfig, args: BlameArgs) -> Result<ExitCo
                 c.verdict_id,
                 c.reason
             );
+            for a in &c.actions {
+                let revert = if a.revert { " (revert)" } else { "" };
+                println!("    → {}{revert} {} [{}]: {}", a.kind, a.target, a.action_id, a.reason);
+            }
         }
     }
     Ok(if changes.is_empty() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
