@@ -23,7 +23,7 @@ const STDERR_TAIL: usize = 500;
 /// environment variables added to trustloop's own:
 ///
 /// * `TRUSTLOOP_ACTION_ID`, `TRUSTLOOP_ACTION_KIND` (`quarantine`, `isolate`, `block_promotion`,
-///   `promote`, `notify`, `lift_quarantine`), `TRUSTLOOP_REVERT` (`true` when the step undoes the
+///   `promote`, `notify`, `lift_quarantine`, `rollback`), `TRUSTLOOP_REVERT` (`true` when the step undoes the
 ///   action), `TRUSTLOOP_ACTION_SUBJECT`, `TRUSTLOOP_ACTION_TARGET`, `TRUSTLOOP_SANDBOX`
 ///   (`true`/`false`), `TRUSTLOOP_ATTEMPT`, `TRUSTLOOP_TENANT`.
 ///

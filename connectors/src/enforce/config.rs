@@ -113,7 +113,7 @@ pub struct EnforcementConfig {
     #[serde(default)]
     pub adapters: BTreeMap<String, AdapterConfig>,
     /// For each adapter name, the action kinds (`quarantine`, `isolate`, `block_promotion`,
-    /// `promote`, `notify`, `lift_quarantine`) it handles.
+    /// `promote`, `notify`, `lift_quarantine`, `rollback`) it handles.
     #[serde(default)]
     pub routes: BTreeMap<String, Vec<ActionKind>>,
     /// The adapter handling kinds that no route names.
