@@ -68,6 +68,36 @@ struct Scanned {
     stop: Stop,
 }
 
+/// Why the bad bytes at `from` of a last segment (up to `disk_len`; the good batches end there at
+/// offset `next`) are not a torn tail, if they are not: an intact batch follows them (what a repair
+/// would keep — say a batch of a later write whose index entry was never saved), or more bytes
+/// follow than one batch holds. A writer that dies leaves at most one incomplete batch at the end;
+/// anything else is damage to move aside, never to truncate.
+fn not_a_tail(file: &File, path: &Path, from: u64, disk_len: u64, next: i64, gaps: &Gaps) -> LogResult<Option<String>> {
+    let one_batch = (HEADER_LEN + batch::MAX_BODY) as u64;
+    let rest = disk_len.saturating_sub(from);
+    let window = rest.min(2 * one_batch);
+    let mut bytes = vec![0u8; usize::try_from(window).unwrap_or(usize::MAX)];
+    file.read_exact_at(&mut bytes, from).map_err(io_err(path))?;
+    let analysis = super::salvage::analyse(&bytes, next, None, gaps.ranges());
+    let intact = analysis.batches().count();
+    if intact > 0 {
+        return Ok(Some(format!(
+            "{intact} intact batch{} follow{} it",
+            plural(intact),
+            if intact == 1 { "s" } else { "" }
+        )));
+    }
+    if rest > one_batch {
+        return Ok(Some(format!("{rest} bytes follow it, more than one batch holds")));
+    }
+    Ok(None)
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "es" }
+}
+
 /// Scans batches in `file` from `pos` (where a batch with base offset `next` must start, or one
 /// after a gap of `gaps` starting there) up to `limit`. With `verify` each batch is read whole,
 /// checksummed and structurally validated; without, only its header and prefix are read (for
@@ -378,6 +408,16 @@ impl Partition {
                 }
                 let torn = scanned.stop != Stop::End;
                 if repair && let Stop::Invalid(reason) | Stop::Incomplete(reason) = scanned.stop {
+                    if let Some(why) = not_a_tail(&file, &path, scanned.len, disk_len, scanned.next_offset, &self.gaps)?
+                    {
+                        return Err(LogError::Corrupt {
+                            location: format!("{} at byte {}", path.display(), scanned.len),
+                            reason: format!(
+                                "{reason}; {why}, so this is no torn tail and nothing was truncated: run `trustloop \
+                                 log repair` (it moves the damaged bytes into a quarantine file)"
+                            ),
+                        });
+                    }
                     tracing::warn!(
                         file = %path.display(),
                         position = scanned.len,

@@ -312,3 +312,51 @@ async fn offsets_a_batch_took_with_it_become_a_gap() {
     let log = EmbeddedLog::open(dir.path(), fast()).expect("reopen");
     assert_eq!(values(&read_to_end(&log, "t", 0, 0).await), vec!["a", "d", "e"]);
 }
+
+/// A writer opening a partition whose index lags its segment (entries never saved) and finding a
+/// bad batch with intact ones after it refuses to append instead of truncating them as a torn tail:
+/// nothing is lost, and `log repair` then moves only the bad batch aside.
+#[tokio::test]
+async fn a_corrupt_batch_before_unindexed_intact_ones_is_no_torn_tail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seg = four_batches(dir.path(), "t").await;
+    let mut bytes = std::fs::read(&seg).expect("read");
+    let starts = batch_starts(&bytes);
+    let at = starts[1] + bytes[starts[1]..starts[2]].iter().position(|&b| b == b'b').expect("b");
+    bytes[at] = b'B';
+    std::fs::write(&seg, &bytes).expect("write");
+    // The index holds only the first batch, as if the writer had died before saving the rest.
+    let idx = seg.with_extension("idx");
+    let entries = index_entries(&idx);
+    assert_eq!(entries.len(), 4, "one entry per batch: {entries:?}");
+    std::fs::write(&idx, &std::fs::read(&idx).expect("index")[..16]).expect("write index");
+
+    let log = EmbeddedLog::open(dir.path(), fast()).expect("reopen");
+    let err = log.append("t", 0, vec![rec("f")]).await.expect_err("the append is refused");
+    let text = err.to_string();
+    assert!(matches!(err, LogError::Corrupt { .. }), "{err:?}");
+    assert!(text.contains(&format!("at byte {}", starts[1])), "{text}");
+    assert!(text.contains("2 intact batches follow it") && text.contains("trustloop log repair"), "{text}");
+    assert_eq!(std::fs::read(&seg).expect("segment"), bytes, "nothing truncated");
+    drop(log);
+
+    let report = repair_now(dir.path());
+    assert_eq!(report.findings.len(), 1, "{report:#?}");
+    let log = EmbeddedLog::open(dir.path(), fast()).expect("reopen");
+    assert_eq!(values(&read_to_end(&log, "t", 0, 0).await), vec!["a", "d", "e"]);
+    assert_eq!(log.append("t", 0, vec![rec("f")]).await.expect("append").offsets, vec![5]);
+}
+
+/// A truncated last batch is still a torn tail: the next writer truncates it and goes on.
+#[tokio::test]
+async fn a_torn_last_batch_is_truncated_by_the_next_writer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seg = four_batches(dir.path(), "t").await;
+    let bytes = std::fs::read(&seg).expect("read");
+    let starts = batch_starts(&bytes);
+    std::fs::write(&seg, &bytes[..bytes.len() - 3]).expect("write");
+    let log = EmbeddedLog::open(dir.path(), fast()).expect("reopen");
+    assert_eq!(log.append("t", 0, vec![rec("e2")]).await.expect("append").offsets, vec![4]);
+    assert_eq!(values(&read_to_end(&log, "t", 0, 0).await), vec!["a", "b", "c", "d", "e2"]);
+    assert_eq!(&std::fs::read(&seg).expect("segment")[..starts[3]], &bytes[..starts[3]]);
+}
