@@ -34,8 +34,18 @@ pub(super) fn leaf_of(r: &StoredRecord, scratch: &mut Vec<u8>) -> Hash {
     record_leaf(&entry, r.headers.iter().map(|h| (h.name.as_str(), h.value.as_deref())), scratch)
 }
 
+/// The leaf hashes of a batch's records, in order.
+fn leaves_of(batch: &[StoredRecord]) -> Vec<Hash> {
+    let mut scratch = Vec::new();
+    batch.iter().map(|r| leaf_of(r, &mut scratch)).collect()
+}
+
 /// Reads `topic`/`partition` from `from` up to `until` (excluded), moving the chain on from `head`
 /// and handing each record's offset and leaf hash to `leaf`.
+///
+/// Two steps overlap: while a batch's leaves are hashed on tokio's blocking pool (the bulk of the
+/// work: a record's whole entry goes through SHA-256), the next batch is read; the chain and
+/// `leaf` see the leaves in log order on the caller's task.
 pub(super) async fn hash_span(
     log: &dyn EventLog,
     topic: &str,
@@ -46,23 +56,32 @@ pub(super) async fn hash_span(
     mut leaf: impl FnMut(i64, &Hash),
 ) -> LogResult<Hashed> {
     let mut reader = PartitionReader::new(topic, partition, from).until(until).patience(SPAN_PATIENCE);
-    let mut scratch = Vec::new();
     let mut records = 0u64;
     let mut expect = from;
     let mut first_gap = None;
+    let mut hashing: Option<tokio::task::JoinHandle<(Vec<StoredRecord>, Vec<Hash>)>> = None;
     loop {
-        match reader.next(log).await {
-            Ok(Some(batch)) => {
-                for r in &batch {
-                    if r.offset > expect {
-                        first_gap.get_or_insert((expect, r.offset));
-                    }
-                    expect = r.offset + 1;
-                    let h = leaf_of(r, &mut scratch);
-                    head = chain_next(&head, &h);
-                    leaf(r.offset, &h);
-                    records += 1;
+        let read = reader.next(log).await;
+        if let Some(job) = hashing.take() {
+            let (batch, leaves) = job
+                .await
+                .map_err(|e| LogError::io(format!("{topic}/{partition} (hashing)"), std::io::Error::other(e)))?;
+            for (r, h) in batch.iter().zip(&leaves) {
+                if r.offset > expect {
+                    first_gap.get_or_insert((expect, r.offset));
                 }
+                expect = r.offset + 1;
+                head = chain_next(&head, h);
+                leaf(r.offset, h);
+                records += 1;
+            }
+        }
+        match read {
+            Ok(Some(batch)) => {
+                hashing = Some(tokio::task::spawn_blocking(move || {
+                    let leaves = leaves_of(&batch);
+                    (batch, leaves)
+                }));
             }
             Ok(None) => break,
             // Not readable yet (an open transaction): the span ends where reading stopped.
