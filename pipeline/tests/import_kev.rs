@@ -46,13 +46,8 @@ fn a_catalog_listing_flips_a_promoted_release_at_its_date_and_a_later_catalog_ta
     let data = tempfile::tempdir().expect("tempdir");
     let dir = tempfile::tempdir().expect("tempdir");
     let d = data.path();
-    let file = |name: &str, text: &str| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, text).expect("write");
-        p.display().to_string()
-    };
+    let file = |name: &str, text: &str| write_file(dir.path(), name, text);
     ok(&trustloop(d, &["import", "osv", &file("advisory.json", ADVISORY)]));
-    std::fs::create_dir_all(dir.path().join("web")).expect("mkdir");
     ok(&trustloop(d, &["import", "lockfile", &file("web/package-lock.json", PACKAGE_LOCK), "--release", "shop@1.0.0"]));
     let promotion = r#"{"release_name": "shop", "release_version": "1.0.0", "from_environment": "dev",
         "to_environment": "staging", "requested_by": "ci", "event_time": "2026-03-01T00:00:00Z"}"#;

@@ -61,14 +61,7 @@ fn a_promoted_release_turned_bad_is_notified_blocked_and_rolled_back_once() {
     let data = tempfile::tempdir().expect("tempdir");
     let dir = tempfile::tempdir().expect("tempdir");
     let d = data.path();
-    let file = |name: &str, text: &str| {
-        let p = dir.path().join(name);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).expect("mkdir");
-        }
-        std::fs::write(&p, text).expect("write");
-        p.display().to_string()
-    };
+    let file = |name: &str, text: &str| write_file(dir.path(), name, text);
     ok(&trustloop(d, &["policy", "apply", &file("policy.yaml", POLICY)]));
     ok(&trustloop(d, &["import", "osv", &file("advisory.json", ADVISORY)]));
     // shop 1.0.0 has the fixed lodash, shop 2.0.0 the affected one; the advisory alone only warns

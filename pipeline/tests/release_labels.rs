@@ -39,14 +39,7 @@ fn a_labels_rule_decides_only_the_releases_whose_labels_match() {
     let data = tempfile::tempdir().expect("tempdir");
     let dir = tempfile::tempdir().expect("tempdir");
     let d = data.path();
-    let file = |name: &str, text: &str| {
-        let p = dir.path().join(name);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).expect("mkdir");
-        }
-        std::fs::write(&p, text).expect("write");
-        p.display().to_string()
-    };
+    let file = |name: &str, text: &str| write_file(dir.path(), name, text);
     let lock = file("web/package-lock.json", PACKAGE_LOCK);
     ok(&trustloop(d, &["policy", "apply", &file("policy.yaml", POLICY)]));
     ok(&trustloop(d, &["import", "osv", &file("advisory.json", ADVISORY)]));

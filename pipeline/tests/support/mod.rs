@@ -97,3 +97,13 @@ pub(crate) fn consume(data: &Path, topic: &str) -> Vec<Value> {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     json_lines(&out)
 }
+
+/// Writes `text` to `dir/name` (creating its folders) and returns the path as an argument.
+pub(crate) fn write_file(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::write(&p, text).expect("write");
+    p.display().to_string()
+}
