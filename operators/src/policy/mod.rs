@@ -16,6 +16,7 @@ pub mod matchers;
 pub mod model;
 pub mod severity;
 pub mod validate;
+pub mod workflow;
 
 use std::sync::OnceLock;
 
@@ -25,6 +26,7 @@ pub use duration::Duration;
 pub use error::PolicyError;
 pub use matchers::{Cwe, Dependency, LicenseJudgement, LicenseMatch};
 pub use model::*;
+pub use workflow::{StepCall, Workflow, WorkflowStepSpec};
 pub use severity::{Band, CvssError, cvss_score};
 
 /// The default policy's YAML, which documents every field of the format.
