@@ -94,6 +94,7 @@ fn has_multi_entry_map(event: &Event) -> bool {
     match event {
         Event::Telemetry(t) => t.attributes.len() > 1,
         Event::ReleaseInventory(r) => r.labels.len() > 1 || r.components.iter().any(|c| c.hashes.len() > 1),
+        Event::EnforcementAction(a) => a.step.as_ref().is_some_and(|s| s.params.len() > 1),
         _ => false,
     }
 }

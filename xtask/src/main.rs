@@ -26,6 +26,8 @@ const APT_PACKAGES: &[&str] = &[
     "chromium-driver",
     "rpm",
     "distro-info-data",
+    "nftables",
+    "iproute2",
 ];
 /// PyPI packages the oracles need: `packaging` (PEP 440 / PEP 508, for requirements files);
 /// `securesystemslib` and `cryptography` (DSSE envelopes with Ed25519 keys). Each name is also the
