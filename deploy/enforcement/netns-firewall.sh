@@ -28,7 +28,7 @@
 #             check: {params: {addr: '{{subject}}', port: '8080', host_addr: 10.77.1.1, peer_host_addr: 10.77.2.1}}
 #             rollback: {params: {addr: '{{subject}}', port: '8080'}}
 #
-# Parameters (TRUSTLOOP_PARAM_*): ADDR the subject's IPv4 address; PORT the port; for the check,
+# Parameters (TRUSTLOOP_PARAM_*): ADDR the subject's IPv4 address (or a block, a.b.c.d/n); PORT the port; for the check,
 # HOST_ADDR / PEER_HOST_ADDR the host's address as the subject / the peer reach it.
 # Exit status: 0 done (check: as wanted); 1 the check found it otherwise; 64 an unknown role;
 # 65 a bad address or port; 78 misconfigured.
@@ -50,7 +50,7 @@ esac
 [ -n "$host" ] || fail 78 "TRUSTLOOP_NETNS_TARGET and TRUSTLOOP_NETNS_SANDBOX must name the host namespaces"
 addr=${TRUSTLOOP_PARAM_ADDR:-}
 port=${TRUSTLOOP_PARAM_PORT:-}
-[[ $addr =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || fail 65 "ADDR is not an IPv4 address: '$addr'"
+[[ $addr =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}(/[0-9]{1,2})?$ ]] || fail 65 "ADDR is not an IPv4 address or block: '$addr'"
 [[ $port =~ ^[0-9]{1,5}$ ]] || fail 65 "PORT is not a port: '$port'"
 tag="trustloop:${TRUSTLOOP_ACTION_ID:?}"
 
