@@ -225,6 +225,18 @@ fn the_firewall_workflow_drops_the_subject_in_the_sandbox_then_on_the_target() {
     assert_records_complete(&results);
     let checks: Vec<&Value> = results.iter().filter(|r| r["state"] == "applied" && r["execution"]["stdout"].as_str().is_some_and(|s| s.starts_with("probe:"))).collect();
     assert_eq!(checks.len(), 2, "a passing probe in the sandbox and on the target: {results:#?}");
+    // The same records in SQL: each call's role and phase beside its program's exit code and output.
+    let query = "SELECT a.step_role AS role, a.sandbox, r.execution_exit_code AS code, r.execution_stdout AS out \
+                 FROM action_results r JOIN actions a ON a.action_id = r.action_id AND a.attempt = r.attempt \
+                 WHERE a.state = 'dispatched' AND r.state = 'applied' ORDER BY r.attempt";
+    let rows = support::json_lines(&trustloop(dir.path(), &["sql", query, "--format", "json"]));
+    let seen: Vec<(String, bool, i64)> = rows
+        .iter()
+        .map(|r| (r["role"].as_str().unwrap_or("?").into(), r["sandbox"] == true, r["code"].as_i64().unwrap_or(-1)))
+        .collect();
+    let want = [("apply", true), ("check", true), ("apply", false), ("check", false)];
+    assert_eq!(seen, want.map(|(r, s)| (r.to_string(), s, 0)), "{rows:#?}");
+    assert!(rows[3]["out"].as_str().is_some_and(|o| o.contains("refused") && o.contains("connected")), "{rows:#?}");
 }
 
 #[test]
