@@ -15,6 +15,7 @@ use anyhow::{Context, Result, bail};
 
 /// Debian packages the build and the tests need.
 /// `rpm` and `distro-info-data` are oracles: RPM version ordering, Debian and Ubuntu code names.
+/// `nftables` and `iproute2`: the network-namespace sandbox of the firewall workflow's test.
 const APT_PACKAGES: &[&str] = &[
     "kcat",
     "build-essential",
