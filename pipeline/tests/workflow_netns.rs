@@ -51,7 +51,10 @@ impl Lab {
         let probe = format!("{prefix}-probe");
         let added = Command::new("ip").args(["netns", "add", &probe]).output().map_err(|e| e.to_string())?;
         if !added.status.success() {
-            return Err(format!("`ip netns add` is not permitted here: {}", String::from_utf8_lossy(&added.stderr).trim()));
+            return Err(format!(
+                "`ip netns add` is not permitted here: {}",
+                String::from_utf8_lossy(&added.stderr).trim()
+            ));
         }
         let _ = Command::new("ip").args(["netns", "del", &probe]).status();
         let lab = Lab { prefix };
@@ -212,7 +215,10 @@ fn the_firewall_workflow_drops_the_subject_in_the_sandbox_then_on_the_target() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (actions, results) = run(&lab, dir.path(), &policy(SUBJECT, 2));
     let roles = |v: &[(&str, i64, bool)]| v.iter().map(|(r, i, s)| (r.to_string(), *i, *s)).collect::<Vec<_>>();
-    assert_eq!(calls(&actions), roles(&[("apply", 0, true), ("check", 0, true), ("apply", 0, false), ("check", 0, false)]));
+    assert_eq!(
+        calls(&actions),
+        roles(&[("apply", 0, true), ("check", 0, true), ("apply", 0, false), ("check", 0, false)])
+    );
     let last = actions.last().expect("actions");
     assert_eq!((last["state"].as_str(), last["sandbox"].as_bool()), (Some("verified"), Some(false)), "{last}");
     // The probe, again, from here: the subject is dropped on the target, the peer still connects.
@@ -223,7 +229,12 @@ fn the_firewall_workflow_drops_the_subject_in_the_sandbox_then_on_the_target() {
     assert!(lab.ruleset("sandbox").contains("drop"), "the sandbox went first");
     // Each call's execution record: the check's probe said what it saw.
     assert_records_complete(&results);
-    let checks: Vec<&Value> = results.iter().filter(|r| r["state"] == "applied" && r["execution"]["stdout"].as_str().is_some_and(|s| s.starts_with("probe:"))).collect();
+    let checks: Vec<&Value> = results
+        .iter()
+        .filter(|r| {
+            r["state"] == "applied" && r["execution"]["stdout"].as_str().is_some_and(|s| s.starts_with("probe:"))
+        })
+        .collect();
     assert_eq!(checks.len(), 2, "a passing probe in the sandbox and on the target: {results:#?}");
     // The same records in SQL: each call's role and phase beside its program's exit code and output.
     let query = "SELECT a.step_role AS role, a.sandbox, r.execution_exit_code AS code, r.execution_stdout AS out \

@@ -67,7 +67,13 @@ pub struct Rollback {
 impl WorkflowRun {
     /// A run of the workflow `name`, not started.
     pub fn new(name: &str, reason: &str) -> Self {
-        WorkflowRun { name: name.to_string(), reason: reason.to_string(), steps: Vec::new(), call: None, rollback: None }
+        WorkflowRun {
+            name: name.to_string(),
+            reason: reason.to_string(),
+            steps: Vec::new(),
+            call: None,
+            rollback: None,
+        }
     }
 
     /// The spec of the current call: the step, and the call (apply: the step's own).

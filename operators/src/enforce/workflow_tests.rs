@@ -80,7 +80,10 @@ fn a_workflow_runs_every_step_and_check_in_the_sandbox_then_on_the_target() {
     let mut h = Harness::with(WF);
     let d = one(h.request_workflow("w1", "firewall-drop", T0));
     assert_eq!(d.workflow.as_deref(), Some("firewall-drop"));
-    assert_eq!(d.reason, "within budgets: workflow `firewall-drop` (2 steps), sandbox first: apply of step 1 `drop` in the sandbox");
+    assert_eq!(
+        d.reason,
+        "within budgets: workflow `firewall-drop` (2 steps), sandbox first: apply of step 1 `drop` in the sandbox"
+    );
     let s = d.step.clone().expect("step");
     assert_eq!((s.name.as_str(), s.adapter.as_str()), ("drop", "netns"));
     assert_eq!(s.params.get("ns").map(String::as_str), Some("sandbox:entity:h1"));
@@ -127,7 +130,9 @@ fn a_check_failing_in_the_sandbox_rolls_back_and_never_touches_the_target() {
     assert_eq!(call(&check), (StepRole::Check, 0, true));
     let out = h.fail_all_tries(&check);
     assert_eq!(out.len(), 2, "{out:#?}");
-    assert!(out[0].reason.contains("check of step 1 `drop` in the sandbox: failure: probe connected; gave up after 2/2"));
+    assert!(
+        out[0].reason.contains("check of step 1 `drop` in the sandbox: failure: probe connected; gave up after 2/2")
+    );
     assert!(out[0].reason.ends_with("rolling back the sandbox phase"), "{}", out[0].reason);
     let rb = next(&out);
     assert_eq!(call(&rb), (StepRole::Rollback, 0, true));

@@ -26,8 +26,8 @@ pub use duration::Duration;
 pub use error::PolicyError;
 pub use matchers::{Cwe, Dependency, LicenseJudgement, LicenseMatch};
 pub use model::*;
-pub use workflow::{StepCall, Workflow, WorkflowStepSpec};
 pub use severity::{Band, CvssError, cvss_score};
+pub use workflow::{StepCall, Workflow, WorkflowStepSpec};
 
 /// The default policy's YAML, which documents every field of the format.
 pub const DEFAULT_YAML: &str = include_str!("default.yaml");

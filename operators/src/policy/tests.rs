@@ -615,11 +615,18 @@ fn workflows_are_validated_located_named_by_trust_rules_and_left_out_of_the_dige
 
     // A rule naming a workflow there is not: located at the name.
     let e = err(&wf.replace("workflow: drop", "workflow: dorp"));
-    assert!(e.to_string().contains("trust.rules[0].workflow: no workflow `dorp` in enforcement.workflows (known: drop)"), "{e}");
+    assert!(
+        e.to_string().contains("trust.rules[0].workflow: no workflow `dorp` in enforcement.workflows (known: drop)"),
+        "{e}"
+    );
     assert_eq!(at(&e), (Some(9), Some(7)), "{e}");
     // An unknown placeholder: located at the parameter.
     let e = err(&wf.replace("{{target}}", "{{targte}}"));
-    assert!(e.to_string().contains("enforcement.workflows.drop.steps[0].check.params.probe: unknown placeholder `{{targte}}`"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("enforcement.workflows.drop.steps[0].check.params.probe: unknown placeholder `{{targte}}`"),
+        "{e}"
+    );
     assert_eq!(at(&e).0, Some(17), "{e}");
     // No steps, an empty adapter, duplicate step names.
     let e = err(&wf.replace("      steps:\n", "      steps: []\n      x:\n"));

@@ -604,10 +604,11 @@ impl Checker {
             if s.adapter.trim().is_empty() {
                 self.issue(at(&["adapter"]), "the step's adapter must be named (an adapter of trustloop.toml)");
             }
-            let calls = [("params", Some(&s.params)), ("check", s.check.as_ref().map(|c| &c.params)), (
-                "rollback",
-                s.rollback.as_ref().map(|c| &c.params),
-            )];
+            let calls = [
+                ("params", Some(&s.params)),
+                ("check", s.check.as_ref().map(|c| &c.params)),
+                ("rollback", s.rollback.as_ref().map(|c| &c.params)),
+            ];
             for (what, params) in calls {
                 for (key, text) in params.into_iter().flatten() {
                     let path = if what == "params" { at(&["params", key]) } else { at(&[what, "params", key]) };

@@ -195,7 +195,8 @@ impl TopicTable {
         let kinds: Vec<Kind> = wanted.iter().map(|i| self.columns[*i].kind).collect();
         // Telemetry — the bulk of any history — is read through a borrowed view when the query needs
         // only its scalar columns.
-        let view = self.event_type == EventType::Telemetry && fields.iter().all(|f| !matches!(f, Field::Other(_) | Field::Nested(..)));
+        let view = self.event_type == EventType::Telemetry
+            && fields.iter().all(|f| !matches!(f, Field::Other(_) | Field::Nested(..)));
         let ranges: Vec<(u32, i64, i64)> = offsets
             .iter()
             .enumerate()
