@@ -150,7 +150,7 @@ fn a_check_failing_in_the_sandbox_rolls_back_and_never_touches_the_target() {
 /// Runs the whole sandbox phase of `w1` and the target's first step; returns the target's `log` apply.
 fn to_the_target_log_step(h: &mut Harness) -> EnforcementAction {
     let mut d = one(h.request_workflow("w1", "firewall-drop", T0));
-    while !(call(&d) == (StepRole::Apply, 1, false)) {
+    while call(&d) != (StepRole::Apply, 1, false) {
         d = next(&h.succeed(&d));
     }
     d
