@@ -50,6 +50,8 @@ fn dispatched(action_id: &str) -> EnforcementAction {
         reason: "trust score 0.1 below 0.2".into(),
         deadline: None,
         revert: false,
+        workflow: None,
+        step: None,
     }
 }
 

@@ -968,6 +968,63 @@ pub struct EnforcementAction {
     /// host, unblock a promotion).
     #[serde(default)]
     pub revert: bool,
+    /// The remediation workflow this action runs (a template of the policy's
+    /// `enforcement.workflows`); `None`: a single-step action.
+    #[serde(default)]
+    pub workflow: Option<String>,
+    /// The workflow call this dispatch is (its phase is the `sandbox` flag); `None` outside workflows.
+    #[serde(default)]
+    pub step: Option<WorkflowStep>,
+}
+
+/// What a workflow step's call does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepRole {
+    /// Apply the step.
+    Apply,
+    /// Check that the step had the wanted effect.
+    Check,
+    /// Undo the step.
+    Rollback,
+}
+
+/// One call of a workflow step, as dispatched to an adapter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowStep {
+    /// The step's position in the workflow, from 0.
+    pub index: i32,
+    /// The step's name.
+    pub name: String,
+    /// Apply, check or roll back.
+    pub role: StepRole,
+    /// The configured adapter that performs the call.
+    pub adapter: String,
+    /// The call's parameters, templated from the action's inputs.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+}
+
+/// What an adapter saw while executing one step: the step's execution record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Execution {
+    /// A program's exit code.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    /// The HTTP status a receiver answered.
+    #[serde(default)]
+    pub http_status: Option<i32>,
+    /// The tail of the program's standard output (or of the response body), bounded.
+    #[serde(default)]
+    pub stdout: String,
+    /// The tail of the program's standard error, bounded.
+    #[serde(default)]
+    pub stderr: String,
+    /// Why the step failed, if it did.
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 /// A result reported by an enforcement adapter.
@@ -992,6 +1049,9 @@ pub struct EnforcementResult {
     pub duration_micros: i64,
     /// Attempt number.
     pub attempt: i32,
+    /// The step's execution record; `None` from adapters that do not keep one.
+    #[serde(default)]
+    pub execution: Option<Execution>,
 }
 
 /// Input that could not be accepted.

@@ -226,6 +226,14 @@ pub fn event_to_json(event: &Event) -> Value {
             }
         }
     }
+    // Workflow fields are left out while null, so the JSON of single-step actions (and of results
+    // without an execution record) reads as before they existed; reading gives them their defaults.
+    if matches!(event, Event::EnforcementAction(_) | Event::EnforcementResult(_)) {
+        obj.retain(|k, v| !(v.is_null() && OMITTED_WHEN_NULL.contains(&k.as_str())));
+    }
     out.extend(obj);
     Value::Object(out)
 }
+
+/// Optional fields of enforcement events that their JSON form leaves out while null.
+const OMITTED_WHEN_NULL: &[&str] = &["workflow", "step", "execution"];

@@ -94,6 +94,7 @@ fn has_multi_entry_map(event: &Event) -> bool {
     match event {
         Event::Telemetry(t) => t.attributes.len() > 1,
         Event::ReleaseInventory(r) => r.labels.len() > 1 || r.components.iter().any(|c| c.hashes.len() > 1),
+        Event::EnforcementAction(a) => a.step.as_ref().is_some_and(|s| s.params.len() > 1),
         _ => false,
     }
 }
@@ -647,6 +648,7 @@ fn version_1_inventories_and_findings_are_read_with_defaults() {
     let advisory_v1 = include_str!("../avro/history/advisory.v1.avsc");
     let inventory_v2 = include_str!("../avro/history/release_inventory.v2.avsc");
     let action_v1 = include_str!("../avro/history/enforcement_action.v1.avsc");
+    let result_v1 = include_str!("../avro/history/enforcement_result.v1.avsc");
     const V5: [&str; 3] = ["vulnerability_id", "sources", "disagreements"];
     let v4: Vec<&str> = ["scope", "direct", "licenses", "cwes"].into_iter().chain(V5).collect();
     let v1: Vec<&str> = ["distro_release", "release_unknown", "cves", "exploited_ids", "epss", "epss_percentile"]
@@ -662,7 +664,8 @@ fn version_1_inventories_and_findings_are_read_with_defaults() {
         (EventType::Finding, finding_v4, &V5[..]),
         (EventType::Advisory, advisory_v1, &["upstream"][..]),
         (EventType::ReleaseInventory, inventory_v2, &["labels"][..]),
-        (EventType::EnforcementAction, action_v1, &[][..]),
+        (EventType::EnforcementAction, action_v1, &["workflow", "step"][..]),
+        (EventType::EnforcementResult, result_v1, &["execution"][..]),
     ]
     .into_iter()
     .enumerate()
@@ -696,9 +699,15 @@ fn version_1_inventories_and_findings_are_read_with_defaults() {
             }
             Event::Advisory(a) => a.upstream.clear(),
             Event::ReleaseInventory(r) => r.labels.clear(),
-            // Version 1 had no `rollback` kind; what it wrote reads unchanged.
-            Event::EnforcementAction(a) if a.kind == ActionKind::Rollback => a.kind = ActionKind::Notify,
-            Event::EnforcementAction(_) => {}
+            // Version 1 had no `rollback` kind and no workflow calls; what it wrote reads unchanged.
+            Event::EnforcementAction(a) => {
+                if a.kind == ActionKind::Rollback {
+                    a.kind = ActionKind::Notify;
+                }
+                a.workflow = None;
+                a.step = None;
+            }
+            Event::EnforcementResult(r) => r.execution = None,
             other => panic!("unexpected {other:?}"),
         }
         apache_avro::util::set_serde_human_readable(false);

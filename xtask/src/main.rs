@@ -15,6 +15,7 @@ use anyhow::{Context, Result, bail};
 
 /// Debian packages the build and the tests need.
 /// `rpm` and `distro-info-data` are oracles: RPM version ordering, Debian and Ubuntu code names.
+/// `nftables` and `iproute2`: the network-namespace sandbox of the firewall workflow's test.
 const APT_PACKAGES: &[&str] = &[
     "kcat",
     "build-essential",
@@ -26,6 +27,8 @@ const APT_PACKAGES: &[&str] = &[
     "chromium-driver",
     "rpm",
     "distro-info-data",
+    "nftables",
+    "iproute2",
 ];
 /// PyPI packages the oracles need: `packaging` (PEP 440 / PEP 508, for requirements files);
 /// `securesystemslib` and `cryptography` (DSSE envelopes with Ed25519 keys). Each name is also the

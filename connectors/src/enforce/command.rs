@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
-use trustloop_schemas::{ActionState, EnforcementAction, EnforcementResult};
+use trustloop_schemas::{ActionState, EnforcementAction, EnforcementResult, StepRole};
 
 use super::rate::{self, Limiter, RateLimitConfig};
 use super::{Adapter, EnforceError, Report, Started, action_json, kind_name, says_verified, tail, waited_note};
@@ -25,7 +25,12 @@ const STDERR_TAIL: usize = 500;
 /// * `TRUSTLOOP_ACTION_ID`, `TRUSTLOOP_ACTION_KIND` (`quarantine`, `isolate`, `block_promotion`,
 ///   `promote`, `notify`, `lift_quarantine`, `rollback`), `TRUSTLOOP_REVERT` (`true` when the step undoes the
 ///   action), `TRUSTLOOP_ACTION_SUBJECT`, `TRUSTLOOP_ACTION_TARGET`, `TRUSTLOOP_SANDBOX`
-///   (`true`/`false`), `TRUSTLOOP_ATTEMPT`, `TRUSTLOOP_TENANT`.
+///   (`true`/`false`), `TRUSTLOOP_ATTEMPT`, `TRUSTLOOP_TENANT`; for a remediation workflow's call,
+///   also `TRUSTLOOP_WORKFLOW`, `TRUSTLOOP_STEP_INDEX`, `TRUSTLOOP_STEP_NAME`, `TRUSTLOOP_STEP_ROLE`,
+///   `TRUSTLOOP_PHASE` and `TRUSTLOOP_PARAM_<NAME>` for each of its parameters.
+///
+/// Every result carries the step's execution record: exit code and the tails of standard output and
+/// error (at most [`super::EXCERPT`] bytes each).
 ///
 /// Exit status 0 means applied (reverted, for a revert step); the effect counts as verified when the
 /// last non-empty line of standard output is JSON with `"verified": true`, or else when `verify` is
@@ -147,6 +152,7 @@ impl CommandAdapter {
             .env("TRUSTLOOP_SANDBOX", action.sandbox.to_string())
             .env("TRUSTLOOP_ATTEMPT", action.attempt.to_string())
             .env("TRUSTLOOP_TENANT", &*action.envelope.tenant)
+            .envs(step_env(action))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -214,6 +220,7 @@ impl CommandAdapter {
             report.ok(ActionState::Acknowledged, message, started);
         }
         let finished = finished.map_err(|e| (e, started))?;
+        report.program(finished.status.code(), &finished.stdout, &finished.stderr);
         exit_error(program, &finished).map_err(|e| (e, started))?;
         let verified = says_verified(&finished.stdout) == Some(true);
         let note = if verified { ", it printed {\"verified\": true}" } else { "" };
@@ -227,10 +234,10 @@ impl CommandAdapter {
         }
         let Some(verify) = &self.config.verify else { return Ok(()) };
         let verify_started = Started::now();
-        let checked = self
-            .run_program(&verify.program, &verify.args, action, &input, |_| {})
-            .await
-            .and_then(|f| exit_error(&verify.program, &f));
+        let checked = self.run_program(&verify.program, &verify.args, action, &input, |_| {}).await.and_then(|f| {
+            report.program(f.status.code(), &f.stdout, &f.stderr);
+            exit_error(&verify.program, &f)
+        });
         match checked {
             Ok(()) => {
                 report.ok(ActionState::Verified, format!("`{}` exited 0", verify.program), verify_started);
@@ -239,6 +246,32 @@ impl CommandAdapter {
             Err(e) => Err((EnforceError::Verification(e.to_string()), verify_started)),
         }
     }
+}
+
+/// The environment of a workflow call (none for single-step actions): `TRUSTLOOP_WORKFLOW`,
+/// `TRUSTLOOP_STEP_INDEX`, `TRUSTLOOP_STEP_NAME`, `TRUSTLOOP_STEP_ROLE` (`apply`, `check`,
+/// `rollback`), `TRUSTLOOP_PHASE` (`sandbox`, `target`) and `TRUSTLOOP_PARAM_<NAME>` per parameter
+/// (the name upper-cased, characters other than letters and digits as `_`).
+fn step_env(action: &EnforcementAction) -> Vec<(String, String)> {
+    let Some(step) = &action.step else { return Vec::new() };
+    let role = match step.role {
+        StepRole::Apply => "apply",
+        StepRole::Check => "check",
+        StepRole::Rollback => "rollback",
+    };
+    let mut env = vec![
+        ("TRUSTLOOP_WORKFLOW".to_string(), action.workflow.clone().unwrap_or_default()),
+        ("TRUSTLOOP_STEP_INDEX".to_string(), step.index.to_string()),
+        ("TRUSTLOOP_STEP_NAME".to_string(), step.name.clone()),
+        ("TRUSTLOOP_STEP_ROLE".to_string(), role.to_string()),
+        ("TRUSTLOOP_PHASE".to_string(), if action.sandbox { "sandbox" } else { "target" }.to_string()),
+    ];
+    for (name, value) in &step.params {
+        let name: String =
+            name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+        env.push((format!("TRUSTLOOP_PARAM_{name}"), value.clone()));
+    }
+    env
 }
 
 /// The error for a program that did not exit 0.

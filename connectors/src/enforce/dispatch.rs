@@ -62,13 +62,25 @@ impl Dispatcher {
         self.adapters.get(name)
     }
 
-    /// Executes `action` with the adapter routed for its kind and returns that adapter's results. An
-    /// action whose kind no adapter handles gets one `failed` result from [`DISPATCHER`]. Actions in
+    /// Executes `action` with the adapter routed for its kind — a workflow call with the adapter its
+    /// step names — and returns that adapter's results. An action whose kind no adapter handles (or
+    /// whose step names no configured adapter) gets one `failed` result from [`DISPATCHER`]. Actions in
     /// any state but `dispatched` are not for adapters: they get no results.
     pub async fn execute(&self, action: &EnforcementAction) -> Vec<EnforcementResult> {
         if action.state != ActionState::Dispatched {
             tracing::debug!(action_id = %action.action_id, state = state_name(action.state), "not a dispatched action: skipped");
             return Vec::new();
+        }
+        if let Some(step) = &action.step {
+            return match self.adapters.get(&step.adapter) {
+                Some(adapter) => adapter.execute(action).await,
+                None => {
+                    let mut report = Report::new(DISPATCHER, action);
+                    let error = EnforceError::NoAdapter { name: step.adapter.clone() };
+                    report.failed(&error, Started::now());
+                    report.finish()
+                }
+            };
         }
         match self.adapter_for(action.kind) {
             Some(adapter) => adapter.execute(action).await,
@@ -132,6 +144,59 @@ mod tests {
         let mut requested = action("a4", ActionKind::Isolate, false);
         requested.state = ActionState::Requested;
         assert!(dispatcher.execute(&requested).await.is_empty(), "only dispatched actions are executed");
+    }
+
+    /// A workflow call goes to the adapter its step names, whatever the kind's route, with its
+    /// parameters in the environment; every result carries a complete execution record.
+    #[tokio::test]
+    async fn workflow_calls_go_to_their_steps_adapter_with_execution_records() {
+        let script = "echo \"$TRUSTLOOP_STEP_ROLE $TRUSTLOOP_PHASE $TRUSTLOOP_PARAM_ADDR $TRUSTLOOP_PARAM_DST_PORT\"; \
+                      echo oops >&2; exit \"$TRUSTLOOP_PARAM_CODE\"";
+        let step = |code: &str| {
+            let mut a = action("w1", ActionKind::Isolate, false);
+            a.sandbox = true;
+            a.workflow = Some("firewall-drop".into());
+            a.step = Some(trustloop_schemas::WorkflowStep {
+                index: 0,
+                name: "drop".into(),
+                role: trustloop_schemas::StepRole::Check,
+                adapter: "netns".into(),
+                params: [("addr", "10.77.1.2"), ("dst-port", "8080"), ("code", code)]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            });
+            a
+        };
+        let netns = crate::enforce::command::CommandAdapter::new(
+            "netns",
+            &CommandConfig::new("sh", vec!["-c".into(), script.into()]),
+        )
+        .expect("adapter");
+        let fw = probe("fw");
+        let dispatcher = Dispatcher::new().route(fw.clone(), &[ActionKind::Isolate]).route(Arc::new(netns), &[]);
+        let ok = dispatcher.execute(&step("0")).await;
+        assert!(fw.seen.lock().expect("lock").is_empty(), "the kind's route is not used for a workflow call");
+        assert_eq!(states(&ok), [ActionState::Acknowledged, ActionState::Applied]);
+        let record = ok[1].execution.clone().expect("an execution record");
+        assert_eq!(record.exit_code, Some(0));
+        assert_eq!(record.stdout, "check sandbox 10.77.1.2 8080");
+        assert_eq!((record.stderr.as_str(), record.error.as_deref(), record.http_status), ("oops", None, None));
+        assert!(ok.iter().all(|r| r.adapter == "netns" && r.started_at.as_micros() > 0 && r.duration_micros >= 0));
+
+        let failed = dispatcher.execute(&step("3")).await;
+        assert_eq!(states(&failed), [ActionState::Acknowledged, ActionState::Failed]);
+        let record = failed[1].execution.clone().expect("an execution record");
+        assert_eq!((record.exit_code, record.stderr.as_str()), (Some(3), "oops"));
+        assert!(record.error.as_deref().is_some_and(|e| e.contains("exited with status 3")), "{record:?}");
+
+        let mut missing = step("0");
+        if let Some(s) = missing.step.as_mut() {
+            s.adapter = "nope".into();
+        }
+        let none = dispatcher.execute(&missing).await;
+        assert_eq!((states(&none), none[0].adapter.as_str()), (vec![ActionState::Failed], DISPATCHER));
+        assert!(none[0].message.contains("no adapter `nope` is configured"), "{}", none[0].message);
     }
 
     #[tokio::test]

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use trustloop_schemas::{
-    ActionKind, ActionState, EnforcementAction, EnforcementResult, Envelope, EventId, EventTime, EventType,
+    ActionKind, ActionState, EnforcementAction, EnforcementResult, Envelope, EventId, EventTime, EventType, Execution,
     derive_event_id,
 };
 
@@ -125,6 +125,12 @@ pub enum EnforceError {
     /// The step was applied but the adapter could not confirm its effect.
     #[error("applied, but verification failed: {0}")]
     Verification(String),
+    /// A workflow step names an adapter that is not configured.
+    #[error("no adapter `{name}` is configured (a workflow step names it)")]
+    NoAdapter {
+        /// The name the step gives.
+        name: String,
+    },
     /// No adapter is configured for the action's kind.
     #[error("no adapter is configured for `{}` actions", kind_name(*kind))]
     NoRoute {
@@ -152,7 +158,10 @@ impl EnforceError {
             // transient.
             EnforceError::Exit { code, .. } => !matches!(code, Some(64..=68 | 70..=73 | 76..=78)),
             EnforceError::Log(e) => e.is_retriable(),
-            EnforceError::Config(_) | EnforceError::Encode(_) | EnforceError::NoRoute { .. } => false,
+            EnforceError::Config(_)
+            | EnforceError::Encode(_)
+            | EnforceError::NoRoute { .. }
+            | EnforceError::NoAdapter { .. } => false,
         }
     }
 
@@ -202,24 +211,47 @@ impl Started {
     }
 }
 
-/// Collects the results of one execution, in order.
+/// Most bytes of standard output or error (or of a response body) kept in an execution record.
+pub const EXCERPT: usize = 2_000;
+
+/// Collects the results of one execution, in order, each with the execution record as it stands.
 pub(crate) struct Report<'a> {
     action: &'a EnforcementAction,
     adapter: &'a str,
     results: Vec<EnforcementResult>,
+    /// What the adapter has seen so far (exit or HTTP status, output excerpts); adapters fill it in.
+    pub(crate) execution: Execution,
 }
 
 impl<'a> Report<'a> {
     /// An empty report of `adapter` about `action`.
     pub(crate) fn new(adapter: &'a str, action: &'a EnforcementAction) -> Self {
-        Report { action, adapter, results: Vec::with_capacity(3) }
+        Report { action, adapter, results: Vec::with_capacity(3), execution: Execution::default() }
     }
 
-    /// Records that the step begun at `started` reached `state`.
+    /// Records that the step begun at `started` reached `state`, with the execution record so far
+    /// (its `error` the message of a failure).
     pub(crate) fn push(&mut self, state: ActionState, success: bool, message: impl Into<String>, started: Started) {
         let message = message.into();
         tracing::debug!(adapter = self.adapter, action_id = %self.action.action_id, state = state_name(state), %message, "enforcement step");
-        self.results.push(build_result(self.adapter, self.action, state, success, message, started));
+        let mut execution = self.execution.clone();
+        execution.error = (!success).then(|| message.clone());
+        let mut result = build_result(self.adapter, self.action, state, success, message, started);
+        result.execution = Some(execution);
+        self.results.push(result);
+    }
+
+    /// Records what a program left: its exit code and the tails of its output.
+    pub(crate) fn program(&mut self, code: Option<i32>, stdout: &str, stderr: &str) {
+        self.execution.exit_code = code;
+        self.execution.stdout = tail(stdout, EXCERPT);
+        self.execution.stderr = tail(stderr, EXCERPT);
+    }
+
+    /// Records what a receiver answered: its HTTP status and the start of its body.
+    pub(crate) fn http(&mut self, status: u16, body: &str) {
+        self.execution.http_status = Some(i32::from(status));
+        self.execution.stdout = tail(body, EXCERPT);
     }
 
     /// Records a success: `state` reached.
@@ -229,6 +261,18 @@ impl<'a> Report<'a> {
 
     /// Records a failure.
     pub(crate) fn failed(&mut self, error: &EnforceError, started: Started) {
+        match error {
+            EnforceError::Exit { code, stderr, .. } if self.execution.exit_code.is_none() => {
+                self.execution.exit_code = *code;
+                if self.execution.stderr.is_empty() {
+                    self.execution.stderr = stderr.clone();
+                }
+            }
+            EnforceError::HttpStatus { status, body, .. } if self.execution.http_status.is_none() => {
+                self.http(*status, body);
+            }
+            _ => {}
+        }
         tracing::warn!(adapter = self.adapter, action_id = %self.action.action_id, error = %error, "enforcement step failed");
         self.push(ActionState::Failed, false, error.result_message(), started);
     }
@@ -276,6 +320,7 @@ pub fn build_result(
         started_at,
         duration_micros,
         attempt: action.attempt,
+        execution: None,
     }
 }
 

@@ -24,6 +24,8 @@ pub(crate) fn action(action_id: &str, kind: ActionKind, revert: bool) -> Enforce
         reason: "trust score 0.12 below 0.2".into(),
         deadline: None,
         revert,
+        workflow: None,
+        step: None,
     }
 }
 

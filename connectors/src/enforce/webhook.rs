@@ -252,6 +252,7 @@ impl WebhookAdapter {
         let body = action_json(action).map_err(|e| (e, started))?;
         let (status, text) =
             self.send("POST", self.url.clone(), &action.action_id, body).await.map_err(|e| (e, started))?;
+        report.http(status, &text);
         if !(200..300).contains(&status) {
             let err =
                 EnforceError::HttpStatus { method: "POST", url: self.url.clone(), status, body: tail(&text, 300) };
@@ -276,6 +277,7 @@ impl WebhookAdapter {
         let fail = |message: String| (EnforceError::Verification(message), verify_started);
         let (status, text) =
             self.send("GET", url.clone(), &action.action_id, String::new()).await.map_err(|e| fail(e.to_string()))?;
+        report.http(status, &text);
         if !(200..300).contains(&status) {
             return Err(fail(format!("GET {url} answered HTTP {status}: {}", tail(&text, 300))));
         }

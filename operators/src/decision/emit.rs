@@ -68,6 +68,8 @@ pub struct ActionSpec<'a> {
     pub cause_event_id: String,
     /// Why.
     pub reason: String,
+    /// The remediation workflow that carries it out, if any.
+    pub workflow: Option<String>,
 }
 
 /// A requested enforcement action (not sandboxed — the enforcement operator decides —, attempt 0,
@@ -90,5 +92,7 @@ pub fn action(cause: &Envelope, now: EventTime, spec: ActionSpec<'_>) -> Event {
         reason: spec.reason,
         deadline: None,
         revert: spec.revert,
+        workflow: spec.workflow,
+        step: None,
     })
 }

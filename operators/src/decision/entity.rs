@@ -55,6 +55,8 @@ pub struct Transition {
     pub revert: bool,
     /// Why, for people.
     pub reason: String,
+    /// The remediation workflow of the rule (forward actions only).
+    pub workflow: Option<String>,
 }
 
 impl EntityState {
@@ -81,6 +83,7 @@ impl EntityState {
                     action_id: a.action_id,
                     kind: a.kind,
                     revert: true,
+                    workflow: None,
                 });
             }
         }
@@ -101,6 +104,7 @@ impl EntityState {
                         action_id: a.action_id,
                         kind: a.kind,
                         revert: true,
+                        workflow: None,
                     });
                 }
             } else if score < r.below {
@@ -124,6 +128,7 @@ impl EntityState {
                     action_id,
                     kind,
                     revert: false,
+                    workflow: r.workflow.clone(),
                 });
             }
         }

@@ -549,6 +549,7 @@ impl DecisionState {
                     revert: tr.revert,
                     cause_event_id: cause.event_id.to_string(),
                     reason: tr.reason,
+                    workflow: tr.workflow,
                 },
             ));
         }
@@ -621,6 +622,7 @@ impl DecisionState {
                 revert: false,
                 cause_event_id: p.event_id.clone(),
                 reason,
+                workflow: None,
             },
         ));
     }

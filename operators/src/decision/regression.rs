@@ -96,6 +96,7 @@ pub fn step(
                 revert: true,
                 cause_event_id: cause.event_id.to_string(),
                 reason,
+                workflow: None,
             },
         ));
     }
@@ -155,6 +156,7 @@ pub fn step(
                     revert: false,
                     cause_event_id: cause.event_id.to_string(),
                     reason,
+                    workflow: None,
                 },
             ));
         }

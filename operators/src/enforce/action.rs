@@ -6,6 +6,7 @@ use trustloop_schemas::{
 };
 
 use super::timers::{Clock, TimerKey};
+use super::workflow::WorkflowRun;
 use crate::policy::Duration;
 
 /// The `source` of emitted `EnforcementAction` events.
@@ -81,6 +82,9 @@ pub struct ActionRecord {
     pub deadline: Option<i64>,
     /// The TTL scheduled when the action was verified.
     pub ttl: Option<Duration>,
+    /// The remediation workflow the action runs; `None`: a single-step action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<WorkflowRun>,
 }
 
 impl ActionRecord {
@@ -122,6 +126,8 @@ impl ActionRecord {
             reason,
             deadline: self.deadline.map(EventTime::from_micros),
             revert: self.revert,
+            workflow: self.workflow.as_ref().map(|w| w.name.clone()),
+            step: self.workflow.as_ref().and_then(|w| w.step_event(self, tenant)),
         })
     }
 

@@ -87,6 +87,7 @@ pub mod action;
 pub mod budget;
 pub mod rollback;
 pub mod timers;
+pub mod workflow;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
@@ -445,7 +446,7 @@ fn accept_policy(p: &Policy, current: Option<&ActivePolicy>) -> Result<PolicyDoc
 }
 
 /// The context of the transitions one input (or deadline) causes in one tenant.
-struct Step<'a> {
+pub(crate) struct Step<'a> {
     tenant: &'a str,
     policy: &'a EnforcementPolicy,
     /// Size of the tenant's fleet.
@@ -482,6 +483,10 @@ impl Step<'_> {
 
     /// Starts an action (its first step), with the plan of the policy in force.
     fn start(&mut self, a: &mut ActionRecord, how: &str) {
+        if a.workflow.is_some() {
+            self.start_workflow(a, how);
+            return;
+        }
         a.sandbox = self.policy.sandbox_first;
         a.revert = false;
         a.tries = 1;
@@ -491,6 +496,10 @@ impl Step<'_> {
 
     /// Starts the revert step on the target the action last touched.
     fn start_revert(&mut self, a: &mut ActionRecord, reason: String) {
+        if a.workflow.is_some() {
+            self.revert_workflow(a, reason);
+            return;
+        }
         a.revert = true;
         a.tries = 1;
         a.last_failure = None;
@@ -507,6 +516,8 @@ impl Step<'_> {
             a.phase = Phase::RetryWait;
             self.set_deadline(a, Some(wait));
             self.emit(a, format!("{failure}; retry {}/{max} in {wait}", a.tries + 1));
+        } else if a.workflow.is_some() {
+            self.workflow_gave_up(a, format!("{failure}; gave up after {}/{max} attempts", a.tries));
         } else {
             a.phase = Phase::Failed;
             self.set_deadline(a, None);
@@ -600,6 +611,7 @@ impl Book {
             timer: None,
             deadline: None,
             ttl: None,
+            workflow: r.workflow.as_deref().map(|w| workflow::WorkflowRun::new(w, &r.reason)),
         }
     }
 
@@ -645,6 +657,10 @@ impl Book {
         };
         if !r.success || r.state == ActionState::Failed {
             cx.fail(a, format!("failure: {msg}"));
+            return;
+        }
+        if a.workflow.is_some() {
+            cx.workflow_result(a, r, &msg);
             return;
         }
         let (Some(reached), Some(current)) = (a.rank(r.state), a.rank(a.state)) else { return };

@@ -5,6 +5,9 @@ use trustloop_schemas::{ActionKind, Envelope, EventCodec, EventId, Outcome, Verd
 
 use super::*;
 
+#[path = "workflow_tests.rs"]
+mod workflow_tests;
+
 const T0: i64 = 1_793_534_400_000_000; // 2026-11-01T12:00:00Z
 const S: i64 = 1_000_000;
 const MIN: i64 = 60 * S;
@@ -99,6 +102,8 @@ impl Harness {
             reason: if revert { "score recovered".into() } else { "score fell".into() },
             deadline: None,
             revert,
+            workflow: None,
+            step: None,
         })
     }
 
@@ -124,6 +129,7 @@ impl Harness {
             started_at: EventTime::from_micros(at),
             duration_micros: 1_000,
             attempt,
+            execution: None,
         })
     }
 
@@ -1001,6 +1007,8 @@ impl Harness {
             reason: "turned FAIL".into(),
             deadline: None,
             revert: false,
+            workflow: None,
+            step: None,
         }))
     }
 

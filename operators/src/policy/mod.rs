@@ -16,6 +16,7 @@ pub mod matchers;
 pub mod model;
 pub mod severity;
 pub mod validate;
+pub mod workflow;
 
 use std::sync::OnceLock;
 
@@ -26,6 +27,7 @@ pub use error::PolicyError;
 pub use matchers::{Cwe, Dependency, LicenseJudgement, LicenseMatch};
 pub use model::*;
 pub use severity::{Band, CvssError, cvss_score};
+pub use workflow::{StepCall, Workflow, WorkflowStepSpec};
 
 /// The default policy's YAML, which documents every field of the format.
 pub const DEFAULT_YAML: &str = include_str!("default.yaml");

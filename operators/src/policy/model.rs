@@ -624,6 +624,7 @@ impl Default for TrustPolicy {
             action,
             below,
             recover_above,
+            workflow: None,
         };
         TrustPolicy {
             step: 5.0,
@@ -764,6 +765,10 @@ pub struct TrustRule {
     pub below: f64,
     /// Once triggered, it is lifted only when the score rises to this or above (hysteresis).
     pub recover_above: f64,
+    /// The remediation workflow (of `enforcement.workflows`) that carries the action out; none: a
+    /// single-step action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
 }
 
 /// An enforcement action a policy can ask for.
@@ -805,6 +810,9 @@ pub struct EnforcementPolicy {
     pub ttl: BTreeMap<Action, Duration>,
     /// Budgets; an action over any budget is held, not dispatched.
     pub budgets: Vec<Budget>,
+    /// Remediation workflow templates by name (see [`super::workflow`]).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub workflows: BTreeMap<String, super::workflow::Workflow>,
 }
 
 impl Default for EnforcementPolicy {
@@ -821,6 +829,7 @@ impl Default for EnforcementPolicy {
                 max_fleet_percent: Some(5.0),
                 actions: vec![Action::Quarantine, Action::Isolate],
             }],
+            workflows: BTreeMap::new(),
         }
     }
 }

@@ -642,3 +642,45 @@ fn regression_rules_are_parsed_validated_and_left_out_of_the_digest_while_empty(
         assert_eq!(e.line, Some(want), "{e}");
     }
 }
+
+#[test]
+fn workflows_are_validated_located_named_by_trust_rules_and_left_out_of_the_digest_when_unused() {
+    let doc = crate::policy::default_policy();
+    let canonical = doc.canonical_json();
+    assert!(!canonical.contains("workflow"), "{canonical}");
+    let wf = "api_version: trustloop/v1\nname: wf\ntrust:\n  rules:\n    - id: isolate\n      action: isolate\n      \
+              below: 20.0\n      recover_above: 35.0\n      workflow: drop\nenforcement:\n  workflows:\n    drop:\n      \
+              steps:\n        - name: rule\n          adapter: netns\n          params: {addr: '{{subject}}'}\n          \
+              check: {params: {probe: '{{target}}'}}\n          rollback: {adapter: netns2}\n";
+    let p = parse(wf).expect("valid");
+    assert_eq!(p.trust.rules[0].workflow.as_deref(), Some("drop"));
+    let steps = &p.enforcement.workflows["drop"].steps;
+    assert_eq!((steps[0].name.as_str(), steps[0].adapter.as_str()), ("rule", "netns"));
+    assert!(p.canonical_json().contains("\"workflows\""), "{}", p.canonical_json());
+    assert_ne!(p.digest(), parse(&wf.replace("      workflow: drop\n", "")).expect("valid").digest());
+
+    // A rule naming a workflow there is not: located at the name.
+    let e = err(&wf.replace("workflow: drop", "workflow: dorp"));
+    assert!(
+        e.to_string().contains("trust.rules[0].workflow: no workflow `dorp` in enforcement.workflows (known: drop)"),
+        "{e}"
+    );
+    assert_eq!(at(&e), (Some(9), Some(7)), "{e}");
+    // An unknown placeholder: located at the parameter.
+    let e = err(&wf.replace("{{target}}", "{{targte}}"));
+    assert!(
+        e.to_string()
+            .contains("enforcement.workflows.drop.steps[0].check.params.probe: unknown placeholder `{{targte}}`"),
+        "{e}"
+    );
+    assert_eq!(at(&e).0, Some(17), "{e}");
+    // No steps, an empty adapter, duplicate step names.
+    let e = err(&wf.replace("      steps:\n", "      steps: []\n      x:\n"));
+    assert!(at(&e).0.is_some(), "{e}");
+    let e = err(&wf.replace("adapter: netns\n", "adapter: ''\n"));
+    assert!(e.to_string().contains("steps[0].adapter: the step's adapter must be named"), "{e}");
+    let dup = wf.to_string() + "        - name: rule\n          adapter: netns\n";
+    let e = err(&dup);
+    assert!(e.to_string().contains("steps[1].name: duplicate step name `rule` (also step 0)"), "{e}");
+    assert_eq!(at(&e).0, Some(19), "{e}");
+}

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use super::duration::Duration;
 use super::error::Seg;
 use super::model::{API_VERSION, EscalateTo, GateOutcome, PolicyDoc};
+use super::workflow::{INPUTS, MAX_STEPS, Workflow, unknown_placeholders};
 
 /// The name of the missed-heartbeat feature in `TrustScore` events (no telemetry feature may use it).
 pub const RESERVED_HEARTBEAT: &str = "missed_heartbeats";
@@ -578,6 +579,81 @@ impl Checker {
                 && (!p.is_finite() || p <= 0.0 || p > 100.0)
             {
                 self.issue(at("max_fleet_percent"), format!("{p} % must be above 0 and at most 100"));
+            }
+        }
+        for (name, w) in &e.workflows {
+            self.workflow(name, w);
+        }
+        for (i, r) in doc.trust.rules.iter().enumerate() {
+            if let Some(name) = &r.workflow
+                && !e.workflows.contains_key(name)
+            {
+                let known: Vec<&str> = e.workflows.keys().map(String::as_str).collect();
+                self.issue(
+                    vec![k("trust"), k("rules"), Seg::Index(i), k("workflow")],
+                    format!(
+                        "no workflow `{name}` in enforcement.workflows (known: {})",
+                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    ),
+                );
+            }
+        }
+    }
+
+    /// A workflow template: named, 1..=MAX_STEPS steps with unique identifier names, adapters named,
+    /// parameters naming known inputs only.
+    fn workflow(&mut self, name: &str, w: &Workflow) {
+        let base = vec![k("enforcement"), k("workflows"), k(name)];
+        if !is_identifier(name) {
+            self.issue(base.clone(), format!("workflow name `{name}` must be 1–128 of [0-9A-Za-z._-]"));
+        }
+        if w.steps.is_empty() || w.steps.len() > MAX_STEPS {
+            self.issue(
+                [base.clone(), vec![k("steps")]].concat(),
+                format!("a workflow needs 1 to {MAX_STEPS} steps, not {}", w.steps.len()),
+            );
+        }
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, s) in w.steps.iter().enumerate() {
+            let path = [base.clone(), vec![k("steps"), Seg::Index(i), k("name")]].concat();
+            if !is_identifier(&s.name) {
+                self.issue(path, format!("step name `{}` must be 1–128 of [0-9A-Za-z._-]", s.name));
+            } else if let Some(first) = seen.insert(&s.name, i) {
+                self.issue(path, format!("duplicate step name `{}` (also step {first})", s.name));
+            }
+        }
+        for (i, s) in w.steps.iter().enumerate() {
+            let at = |parts: &[&str]| {
+                let mut p = base.clone();
+                p.extend([k("steps"), Seg::Index(i)]);
+                p.extend(parts.iter().map(|x| k(x)));
+                p
+            };
+            if s.adapter.trim().is_empty() {
+                self.issue(at(&["adapter"]), "the step's adapter must be named (an adapter of trustloop.toml)");
+            }
+            let calls = [
+                ("params", Some(&s.params)),
+                ("check", s.check.as_ref().map(|c| &c.params)),
+                ("rollback", s.rollback.as_ref().map(|c| &c.params)),
+            ];
+            for (what, params) in calls {
+                for (key, text) in params.into_iter().flatten() {
+                    let path = if what == "params" { at(&["params", key]) } else { at(&[what, "params", key]) };
+                    for bad in unknown_placeholders(text) {
+                        self.issue(
+                            path.clone(),
+                            format!("unknown placeholder `{{{{{bad}}}}}`: inputs are {}", INPUTS.join(", ")),
+                        );
+                    }
+                }
+            }
+            for (what, call) in [("check", &s.check), ("rollback", &s.rollback)] {
+                if let Some(c) = call
+                    && c.adapter.as_ref().is_some_and(|a| a.trim().is_empty())
+                {
+                    self.issue(at(&[what, "adapter"]), "an empty adapter name: leave it out to use the step's");
+                }
             }
         }
     }

@@ -2,7 +2,10 @@
 //! first, then the payload's — followed by the log's own `_topic`, `_partition`, `_offset`,
 //! `_event_time` and `_log_time`. Scalars keep their type (strings and enums as text, `int`/`long`
 //! as 64-bit integers, `timestamp-micros` as UTC timestamps, doubles, booleans; a `["null", T]`
-//! union is a nullable T); arrays, maps, records and bytes are JSON text.
+//! union is a nullable T); arrays, maps, records and bytes are JSON text. A field holding a record
+//! (`["null", record]` included) is also spread over one nullable column per field of the record,
+//! named `<field>_<inner>` (`execution_exit_code`, `step_role`), so that nested records — a
+//! workflow step, an execution record — are queried like any other column.
 
 use std::sync::Arc;
 
@@ -51,6 +54,8 @@ pub struct Column {
     pub kind: Kind,
     /// Whether it may be null.
     pub nullable: bool,
+    /// For a column spread from a record field: that field's name and the inner field's.
+    pub nested: Option<(String, String)>,
 }
 
 /// The log's columns, after the event's.
@@ -68,13 +73,14 @@ pub fn columns(event_type: EventType) -> Vec<Column> {
             }
         } else {
             out.push(column(field));
+            out.extend(spread(name, &field["type"]));
         }
     }
-    out.push(Column { name: "_topic".into(), kind: Kind::Text, nullable: false });
-    out.push(Column { name: "_partition".into(), kind: Kind::Int, nullable: false });
-    out.push(Column { name: "_offset".into(), kind: Kind::Int, nullable: false });
-    out.push(Column { name: "_event_time".into(), kind: Kind::Timestamp, nullable: false });
-    out.push(Column { name: "_log_time".into(), kind: Kind::Timestamp, nullable: false });
+    out.push(Column { name: "_topic".into(), kind: Kind::Text, nullable: false, nested: None });
+    out.push(Column { name: "_partition".into(), kind: Kind::Int, nullable: false, nested: None });
+    out.push(Column { name: "_offset".into(), kind: Kind::Int, nullable: false, nested: None });
+    out.push(Column { name: "_event_time".into(), kind: Kind::Timestamp, nullable: false, nested: None });
+    out.push(Column { name: "_log_time".into(), kind: Kind::Timestamp, nullable: false, nested: None });
     out
 }
 
@@ -91,7 +97,32 @@ fn column(field: &Value) -> Column {
         }
         other => (kind_of(other), false),
     };
-    Column { name, kind, nullable }
+    Column { name, kind, nullable, nested: None }
+}
+
+/// The columns a record-typed field (`["null", record]` included) is spread over: one nullable
+/// column `<field>_<inner>` per field of the record.
+fn spread(name: &str, t: &Value) -> Vec<Column> {
+    let record = match t {
+        Value::Array(union) => union.iter().find(|t| t["type"] == "record"),
+        Value::Object(_) if t["type"] == "record" => Some(t),
+        _ => None,
+    };
+    let Some(record) = record else { return Vec::new() };
+    record["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            let inner = column(f);
+            Column {
+                name: format!("{name}_{}", inner.name),
+                kind: inner.kind,
+                nullable: true,
+                nested: Some((name.to_string(), inner.name)),
+            }
+        })
+        .collect()
 }
 
 fn kind_of(t: &Value) -> Kind {
@@ -250,6 +281,19 @@ mod tests {
         assert_eq!(kind("value"), Some((Kind::Float, false)));
         assert_eq!(kind("unit"), Some((Kind::Text, true)));
         assert_eq!(kind("attributes"), Some((Kind::Json, false)));
+        // Nested records: the JSON column, and one column per inner field.
+        let results = columns(EventType::EnforcementResult);
+        let kind = |n: &str| results.iter().find(|c| c.name == n).map(|c| (c.kind, c.nullable));
+        assert_eq!(kind("execution"), Some((Kind::Json, true)));
+        assert_eq!(kind("execution_exit_code"), Some((Kind::Int, true)));
+        assert_eq!(kind("execution_stderr"), Some((Kind::Text, true)));
+        let nested = results.iter().find(|c| c.name == "execution_error").and_then(|c| c.nested.clone());
+        assert_eq!(nested, Some(("execution".to_string(), "error".to_string())));
+        let actions = columns(EventType::EnforcementAction);
+        let names: Vec<&str> = actions.iter().map(|c| c.name.as_str()).collect();
+        for n in ["workflow", "step", "step_index", "step_name", "step_role", "step_adapter", "step_params"] {
+            assert!(names.contains(&n), "{n} in {names:?}");
+        }
     }
 
     #[test]

@@ -195,7 +195,8 @@ impl TopicTable {
         let kinds: Vec<Kind> = wanted.iter().map(|i| self.columns[*i].kind).collect();
         // Telemetry — the bulk of any history — is read through a borrowed view when the query needs
         // only its scalar columns.
-        let view = self.event_type == EventType::Telemetry && fields.iter().all(|f| !matches!(f, Field::Other(_)));
+        let view = self.event_type == EventType::Telemetry
+            && fields.iter().all(|f| !matches!(f, Field::Other(_) | Field::Nested(..)));
         let ranges: Vec<(u32, i64, i64)> = offsets
             .iter()
             .enumerate()
@@ -275,10 +276,15 @@ enum Field {
     Scalar(&'static str),
     /// Any other column, read from the event's JSON form.
     Other(String),
+    /// A column spread from a record field (see [`super::columns`]): the record's field, the inner one.
+    Nested(String, String),
 }
 
 impl Field {
     fn of(c: &Column) -> Field {
+        if let Some((outer, inner)) = &c.nested {
+            return Field::Nested(outer.clone(), inner.clone());
+        }
         match c.name.as_str() {
             "_topic" => Field::Topic,
             "_partition" => Field::Partition,
@@ -353,12 +359,13 @@ impl Rows<'_> {
                         if log_column(position, event.envelope().event_time.as_micros(), f, b) || direct(&event, f, b) {
                             continue;
                         }
-                        let name = match f {
-                            Field::Other(name) => name.as_str(),
-                            Field::Scalar(name) => name,
+                        let json = json.get_or_insert_with(|| event_to_json(&event));
+                        match f {
+                            Field::Other(name) => b.push(json.get(name)),
+                            Field::Scalar(name) => b.push(json.get(*name)),
+                            Field::Nested(outer, inner) => b.push(json.get(outer).and_then(|o| o.get(inner))),
                             _ => continue,
-                        };
-                        b.push(json.get_or_insert_with(|| event_to_json(&event)).get(name));
+                        }
                     }
                     true
                 }
@@ -426,7 +433,7 @@ fn log_column(at: (&str, u32, i64, i64), event_micros: i64, f: &Field, b: &mut B
         Field::Offset => b.push_int(offset),
         Field::EventTime => b.push_micros(event_micros),
         Field::LogTime => b.push_micros(log_ms.saturating_mul(1_000)),
-        Field::Scalar(_) | Field::Other(_) => return false,
+        Field::Scalar(_) | Field::Other(_) | Field::Nested(..) => return false,
     }
     true
 }

@@ -63,6 +63,16 @@ pub struct RecentAction {
     subject: String,
     state: String,
     event_time: String,
+    /// For a remediation workflow's call: ``firewall-drop: sandbox check 1 `drop` ``.
+    step: Option<String>,
+}
+
+/// How the dashboard names a workflow call: ``WORKFLOW: PHASE ROLE N `STEP` `` (`None` outside workflows).
+fn workflow_step(a: &trustloop_schemas::EnforcementAction) -> Option<String> {
+    let workflow = a.workflow.as_deref()?;
+    let Some(s) = &a.step else { return Some(workflow.to_string()) };
+    let phase = if a.sandbox { "sandbox" } else { "target" };
+    Some(format!("{workflow}: {phase} {} {} `{}`", name(&s.role), s.index + 1, s.name))
 }
 
 /// An entity's trust score.
@@ -146,6 +156,7 @@ impl Board {
                         subject: a.subject.clone(),
                         state,
                         event_time: at,
+                        step: workflow_step(a),
                     },
                 );
             }
@@ -391,4 +402,51 @@ pub async fn stream(State(g): State<Arc<Gateway>>, headers: HeaderMap, Query(par
             ))
         });
     Sse::new(events).keep_alive(KeepAlive::default()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use trustloop_schemas::{
+        ActionKind, ActionState, EnforcementAction, Envelope, EventId, EventTime, StepRole, WorkflowStep,
+    };
+
+    use super::workflow_step;
+
+    #[test]
+    fn a_workflow_call_is_named_by_phase_role_and_step() {
+        let mut a = EnforcementAction {
+            envelope: Envelope {
+                event_id: "00000000-0000-8000-8000-000000000000".parse::<EventId>().expect("an id"),
+                tenant: "acme".into(),
+                key: "acme".into(),
+                event_time: EventTime::from_micros(0),
+                source: "test".into(),
+                schema_version: 1,
+            },
+            action_id: "a1".into(),
+            subject: "10.77.1.2".into(),
+            kind: ActionKind::Isolate,
+            state: ActionState::Dispatched,
+            target: "sandbox:entity:10.77.1.2".into(),
+            sandbox: true,
+            attempt: 2,
+            cause_event_id: String::new(),
+            reason: String::new(),
+            deadline: None,
+            revert: false,
+            workflow: None,
+            step: None,
+        };
+        assert_eq!(workflow_step(&a), None);
+        a.workflow = Some("firewall-drop".into());
+        assert_eq!(workflow_step(&a).as_deref(), Some("firewall-drop"));
+        a.step = Some(WorkflowStep {
+            index: 0,
+            name: "drop".into(),
+            role: StepRole::Check,
+            adapter: "netns".into(),
+            params: Default::default(),
+        });
+        assert_eq!(workflow_step(&a).as_deref(), Some("firewall-drop: sandbox check 1 `drop`"));
+    }
 }
