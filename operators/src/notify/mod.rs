@@ -66,7 +66,7 @@ pub const INPUTS: &[EventType] = &[
 ];
 
 /// `source` of the notifications it derives.
-pub const SOURCE: &str = "trustloop-notify";
+pub const SOURCE: &str = "trustloop.notify";
 
 /// How many rejected rules documents a tenant remembers (the newest).
 pub const REJECTIONS_KEPT: usize = 32;
