@@ -11,8 +11,9 @@
 //! severity band, known-exploited, score) against each rule's conditions, in document order; every
 //! rule that matches sends through all its channels.
 //!
-//! **Time** is event time only. "Now" is the watermark, the largest event time seen. For a match of
-//! rule R at event time t:
+//! **Time** is event time only. "Now" is the watermark, the largest event time of the verdicts,
+//! findings, actions and trust scores seen (rules documents are stamped when applied, so they do not
+//! move it). For a match of rule R at event time t:
 //!
 //! 1. **Throttle** (`throttle: {max, per, key}`): windows of `per` aligned to the epoch, per rule and
 //!    key (subject, service, tenant or the rule); past `max` in a window a match is counted, not
@@ -179,19 +180,18 @@ impl NotifyState {
             return Vec::new();
         }
         self.frontier.advance(input);
-        let t = input.event.envelope().event_time.as_micros();
+        if let Event::NotifyRules(r) = input.event {
+            // Rules are stamped when applied (wall-clock): they do not move the watermark.
+            self.apply_rules(r);
+            return Vec::new();
+        }
+        let Some(facts) = Facts::of(input.event) else { return Vec::new() };
+        let t = facts.time.as_micros();
         let now = self.now.map_or(t, |n| n.max(t));
         self.now = Some(now);
         let mut out = Vec::new();
         self.close_due(now, &mut out);
-        match input.event {
-            Event::NotifyRules(r) => self.apply_rules(r),
-            event => {
-                if let Some(facts) = Facts::of(event) {
-                    self.evaluate(&facts, now, &mut out);
-                }
-            }
-        }
+        self.evaluate(&facts, now, &mut out);
         out
     }
 
