@@ -128,7 +128,10 @@ fn verdicts_are_delivered_retried_and_never_sent_twice() {
     let out = trustloop(dir, &["notify", "apply", bad.to_str().expect("path"), "--tenant", "acme"], "");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("{}:12:16: rules[1].throttle.max: must be at least 1", bad.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:12:16: rules[1].throttle.max: must be at least 1", bad.display())),
+        "{stderr}"
+    );
 
     let rules = dir.join("rules.yaml");
     std::fs::write(&rules, RULES).expect("write");
@@ -143,7 +146,8 @@ fn verdicts_are_delivered_retried_and_never_sent_twice() {
         ),
     )
     .expect("write");
-    let lines = [verdict(1, "shop@1@prod", "FAIL"), verdict(2, "cart@1@prod", "FAIL"), verdict(3, "shop@1@prod", "PASS")];
+    let lines =
+        [verdict(1, "shop@1@prod", "FAIL"), verdict(2, "cart@1@prod", "FAIL"), verdict(3, "shop@1@prod", "PASS")];
     ok(&trustloop(dir, &["produce", "--topic", "verdicts"], &(lines.join("\n") + "\n")));
     let run = ["run", "--until-idle", "--config", config.to_str().expect("path")];
     ok(&trustloop(dir, &run, ""));
@@ -181,6 +185,23 @@ fn verdicts_are_delivered_retried_and_never_sent_twice() {
     assert_eq!(deliveries[0]["retriable"], true);
     assert_eq!(deliveries[0]["notification_id"], requests[0].key.as_str());
 
+    // SQL sees the deliveries (and the notifications they are of).
+    let csv = ok(&trustloop(
+        dir,
+        &[
+            "sql",
+            "SELECT d.channel, d.attempt, d.status, d.code, n.rule FROM deliveries d \
+             JOIN notifications n ON d.notification_id = n.notification_id ORDER BY d.channel, d.attempt",
+            "--format",
+            "csv",
+        ],
+        "",
+    ));
+    assert_eq!(
+        csv,
+        "channel,attempt,status,code,rule\nhook,1,retrying,500,fails\nhook,2,ok,200,fails\nteams,1,ok,200,fails\n"
+    );
+
     // Run again: nothing new, nothing sent.
     ok(&trustloop(dir, &run, ""));
     assert_eq!(got.lock().expect("lock").len(), 3);
@@ -193,15 +214,25 @@ fn verdicts_are_delivered_retried_and_never_sent_twice() {
     assert_eq!(consume(dir, "deliveries").len(), 3);
 
     // A verdict after 11:00 closes the 10:00 digest: one Slack message listing the three.
-    ok(&trustloop(dir, &["produce", "--topic", "verdicts"], &(verdict(59, "cart@1@prod", "PASS").replace("10:59", "11:05") + "\n")));
+    ok(&trustloop(
+        dir,
+        &["produce", "--topic", "verdicts"],
+        &(verdict(59, "cart@1@prod", "PASS").replace("10:59", "11:05") + "\n"),
+    ));
     ok(&trustloop(dir, &run, ""));
     let requests = got.lock().expect("lock").clone();
     assert_eq!(requests.len(), 4, "{requests:#?}");
     let slack = &requests[3];
     assert_eq!(slack.path, "/slack");
     let text = slack.body["text"].as_str().expect("text");
-    assert!(text.starts_with("hourly: 3 events (digest, 2026-11-01T10:00:00.000000Z to 2026-11-01T11:00:00.000000Z)"), "{text}");
-    assert!(text.contains("- verdict fail: shop@1@prod\n- verdict fail: cart@1@prod\n- verdict pass: shop@1@prod"), "{text}");
+    assert!(
+        text.starts_with("hourly: 3 events (digest, 2026-11-01T10:00:00.000000Z to 2026-11-01T11:00:00.000000Z)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("- verdict fail: shop@1@prod\n- verdict fail: cart@1@prod\n- verdict pass: shop@1@prod"),
+        "{text}"
+    );
     let notifications = consume(dir, "notifications");
     assert_eq!(notifications.len(), 3, "{notifications:#?}");
     let digest = notifications.iter().find(|n| n["channel"] == "slack").expect("the digest");
@@ -230,12 +261,16 @@ fn notify_test_sends_through_a_channel_and_records_it() {
     let dir = root.path();
     let (url, got) = receiver();
     let config = dir.join("trustloop.toml");
-    std::fs::write(&config, format!("[notify.channels.ops]\ntype = \"slack\"\nurl = \"{url}/slack\"\n")).expect("write");
+    std::fs::write(&config, format!("[notify.channels.ops]\ntype = \"slack\"\nurl = \"{url}/slack\"\n"))
+        .expect("write");
     let out = ok(&trustloop(dir, &["notify", "test", "ops", "--config", config.to_str().expect("path")], ""));
     let delivery: Value = serde_json::from_str(out.trim()).expect("the delivery as JSON");
     assert_eq!(delivery["status"], "ok");
     assert_eq!(delivery["channel_type"], "slack");
-    assert_eq!(got.lock().expect("lock")[0].body["blocks"][0]["text"]["text"], "trustloop test message for channel ops");
+    assert_eq!(
+        got.lock().expect("lock")[0].body["blocks"][0]["text"]["text"],
+        "trustloop test message for channel ops"
+    );
     assert_eq!(consume(dir, "deliveries").len(), 1);
     // An unknown channel is an error that names the configured ones.
     let out = trustloop(dir, &["notify", "test", "nope", "--config", config.to_str().expect("path")], "");

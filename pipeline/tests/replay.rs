@@ -247,7 +247,11 @@ fn a_log_recorded_by_an_earlier_build_replays() {
         }
     }
     let matched: Vec<u64> = all.iter().map(|v| v["matched"].as_u64().unwrap_or(0)).collect();
-    assert_eq!(matched, [0, 11, 9, 3], "impact, trust, decision, enforcement: what the log recorded");
+    assert_eq!(
+        matched,
+        [0, 11, 9, 3, 0],
+        "impact, trust, decision, enforcement, notify (no rules in the recorded log): what the log recorded"
+    );
     let verdicts = verdicts_of(&dir);
     assert_eq!(verdicts.len(), 6);
     for v in &verdicts {

@@ -107,9 +107,8 @@ pub fn resolve_secret(secret: Option<&Secret>, secret_env: Option<&str>) -> Resu
     let secret = match (secret, secret_env) {
         (Some(_), Some(_)) => return Err(EnforceError::Config("give `secret` or `secret_env`, not both".into())),
         (Some(Secret(s)), None) => s.clone(),
-        (None, Some(var)) => std::env::var(var).map_err(|e| {
-            EnforceError::Config(format!("secret_env: environment variable `{var}` is unusable: {e}"))
-        })?,
+        (None, Some(var)) => std::env::var(var)
+            .map_err(|e| EnforceError::Config(format!("secret_env: environment variable `{var}` is unusable: {e}")))?,
         (None, None) => return Err(EnforceError::Config("a webhook needs `secret` or `secret_env`".into())),
     };
     if secret.is_empty() {

@@ -84,7 +84,10 @@ impl HttpChannel {
                     .into_bytes(),
             ),
             HttpKind::Slack | HttpKind::Teams if config.secret.is_some() || config.secret_env.is_some() => {
-                return Err(NotifyError::Config(format!("a {} channel is not signed: remove the secret", kind.as_str())));
+                return Err(NotifyError::Config(format!(
+                    "a {} channel is not signed: remove the secret",
+                    kind.as_str()
+                )));
             }
             _ => None,
         };
@@ -154,10 +157,8 @@ impl HttpChannel {
         };
         let (agent, url, key) = (self.agent.clone(), self.url.clone(), n.notification_id.clone());
         let task = tokio::task::spawn_blocking(move || {
-            let mut request = agent
-                .post(&url)
-                .header("Content-Type", "application/json")
-                .header(IDEMPOTENCY_HEADER, &key);
+            let mut request =
+                agent.post(&url).header("Content-Type", "application/json").header(IDEMPOTENCY_HEADER, &key);
             if let Some(sig) = &sig {
                 request = request.header(TIMESTAMP_HEADER, &timestamp).header(SIGNATURE_HEADER, sig);
             }

@@ -90,15 +90,20 @@ impl SmtpChannel {
             SmtpTls::Starttls => 587,
             SmtpTls::Tls => 465,
         });
-        let tls_error = |e: lettre::transport::smtp::Error| NotifyError::Config(format!("TLS for `{}`: {e}", config.host));
+        let tls_error =
+            |e: lettre::transport::smtp::Error| NotifyError::Config(format!("TLS for `{}`: {e}", config.host));
         let builder = match config.tls {
             SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.clone()),
-            SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host).map_err(tls_error)?,
+            SmtpTls::Starttls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host).map_err(tls_error)?
+            }
             SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host).map_err(tls_error)?,
         };
         let mut builder = builder.port(port).timeout(Some(Duration::from_millis(config.timeout_ms.max(1))));
         let password = match (&config.password, &config.password_env) {
-            (Some(_), Some(_)) => return Err(NotifyError::Config("give `password` or `password_env`, not both".into())),
+            (Some(_), Some(_)) => {
+                return Err(NotifyError::Config("give `password` or `password_env`, not both".into()));
+            }
             (Some(Secret(p)), None) => Some(p.clone()),
             (None, Some(var)) => Some(std::env::var(var).map_err(|e| {
                 NotifyError::Config(format!("password_env: environment variable `{var}` is unusable: {e}"))
@@ -146,7 +151,9 @@ impl SmtpChannel {
                 let retriable = e.is_transient() || e.is_timeout() || (!e.is_permanent() && !e.is_client());
                 let message = excerpt(&e.to_string(), 300);
                 Err(match code {
-                    Some(code) => NotifyError::Refused { server: self.server.clone(), code, response: message, retriable },
+                    Some(code) => {
+                        NotifyError::Refused { server: self.server.clone(), code, response: message, retriable }
+                    }
                     None => NotifyError::Transport { server: self.server.clone(), message, retriable },
                 })
             }

@@ -87,10 +87,8 @@ impl Receiver {
                 };
                 let status = statuses.get(n - 1).copied().unwrap_or(200);
                 let body = if status == 200 { "ok" } else { "try later" };
-                let answer = format!(
-                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
+                let answer =
+                    format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
                 let _ = write.write_all(answer.as_bytes()).await;
                 let _ = write.shutdown().await;
             }
@@ -251,7 +249,9 @@ impl SmtpServer {
     pub(crate) fn start(fail: u32, auth: bool) -> Option<SmtpServer> {
         let have = Command::new("python3").args(["-c", "import aiosmtpd"]).output().is_ok_and(|o| o.status.success());
         if !have {
-            eprintln!("SKIPPED: python3 with aiosmtpd is needed (python3 -m pip install aiosmtpd; cargo xtask install)");
+            eprintln!(
+                "SKIPPED: python3 with aiosmtpd is needed (python3 -m pip install aiosmtpd; cargo xtask install)"
+            );
             return None;
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();

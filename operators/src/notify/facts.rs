@@ -84,8 +84,7 @@ impl Facts {
                     f.package_version,
                     if exploited { ", known exploited" } else { "" }
                 );
-                let mut facts =
-                    base(EventKind::Finding, outcome.into(), subject, f.release_name.to_string(), summary);
+                let mut facts = base(EventKind::Finding, outcome.into(), subject, f.release_name.to_string(), summary);
                 facts.severity = Some(band);
                 facts.known_exploited = exploited;
                 facts
@@ -100,7 +99,8 @@ impl Facts {
                 let outcome = if t.previous.is_some_and(|p| t.score > p) { "rose" } else { "dropped" };
                 let was = t.previous.map(|p| format!(" from {p:.1}")).unwrap_or_default();
                 let summary = format!("trust score of {} {outcome} to {:.1}{was}", t.entity, t.score);
-                let mut facts = base(EventKind::TrustScore, outcome.into(), t.entity.clone(), t.entity.clone(), summary);
+                let mut facts =
+                    base(EventKind::TrustScore, outcome.into(), t.entity.clone(), t.entity.clone(), summary);
                 facts.score = Some(t.score);
                 facts
             }

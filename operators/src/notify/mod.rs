@@ -199,7 +199,8 @@ impl NotifyState {
         let tenant = self.tenants.entry(r.envelope.tenant.to_string()).or_default();
         match accept(r, tenant.rules.as_ref()) {
             Ok(doc) => {
-                tenant.rules = Some(ActiveRules { name: r.name.clone(), version: r.version, digest: r.digest.clone(), doc });
+                tenant.rules =
+                    Some(ActiveRules { name: r.name.clone(), version: r.version, digest: r.digest.clone(), doc });
             }
             Err(reason) => {
                 tenant.rejected_count += 1;
@@ -237,7 +238,16 @@ impl NotifyState {
                 if start + d <= now {
                     start = now.div_euclid(d) * d;
                 }
-                let b = hold(&mut tenant.batches, &mut self.due, &facts.tenant, rule, &active.digest, false, start, start + d);
+                let b = hold(
+                    &mut tenant.batches,
+                    &mut self.due,
+                    &facts.tenant,
+                    rule,
+                    &active.digest,
+                    false,
+                    start,
+                    start + d,
+                );
                 b.items.push(item);
                 b.suppressed += suppressed;
             } else if let Some(end) = quiet.and_then(|q| quiet_until(q, facts.severity, t)).filter(|e| *e > now) {
@@ -357,9 +367,11 @@ fn throttle(windows: &mut BTreeMap<String, ThrottleWindow>, rule: &Rule, facts: 
         ThrottleKey::Tenant => facts.tenant.as_str(),
         ThrottleKey::Rule => "",
     };
-    let w = windows
-        .entry(format!("{}\u{0}{key}", rule.id))
-        .or_insert(ThrottleWindow { start: t.div_euclid(per) * per, sent: 0, suppressed: 0 });
+    let w = windows.entry(format!("{}\u{0}{key}", rule.id)).or_insert(ThrottleWindow {
+        start: t.div_euclid(per) * per,
+        sent: 0,
+        suppressed: 0,
+    });
     let start = t.div_euclid(per) * per;
     if start > w.start {
         w.start = start;

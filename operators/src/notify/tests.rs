@@ -343,7 +343,10 @@ fn bad_rules_files_are_answered_with_line_and_column() {
             "api_version: trustloop/v1\nname: n\nrules:\n  - id: r\n    channels: [c]\n    title: 'x {nope}'\n",
             "6:5: rules[0].title: unknown placeholder `{nope}`",
         ),
-        ("api_version: trustloop/v1\nname: n\nrules:\n  - id: r\n    chanels: [c]\n", "5:5: rules[0].chanels: unknown field `chanels`"),
+        (
+            "api_version: trustloop/v1\nname: n\nrules:\n  - id: r\n    chanels: [c]\n",
+            "5:5: rules[0].chanels: unknown field `chanels`",
+        ),
         (
             "api_version: trustloop/v1\nname: n\nquiet_hours: {from: '25:00', to: '07:00'}\n",
             "3:14: quiet_hours.from: `25:00` is not a time of day",

@@ -22,7 +22,9 @@ use std::time::Instant;
 
 use trustloop_connectors::log::{PartitionReader, TopicPartitionOffset};
 use trustloop_connectors::notify::{Channels, NotifyConfig, NotifyError, excerpt};
-use trustloop_schemas::{Delivery, DeliveryStatus, Envelope, Event, EventTime, EventType, Notification, derive_event_id};
+use trustloop_schemas::{
+    Delivery, DeliveryStatus, Envelope, Event, EventTime, EventType, Notification, derive_event_id,
+};
 
 use crate::backend::Backend;
 use crate::error::{Context, Result};
@@ -117,7 +119,8 @@ impl Deliver {
                     (status, e.code(), e.response().to_string(), Some(excerpt(&e.to_string(), 500)), retriable)
                 }
             };
-            let delivery = delivery(n, type_name, attempt, status, code, response, error, retriable, started_at, duration_micros);
+            let delivery =
+                delivery(n, type_name, attempt, status, code, response, error, retriable, started_at, duration_micros);
             writer.push(&Event::Delivery(delivery.clone())).await?;
             writer.flush().await?;
             last = Some(delivery);

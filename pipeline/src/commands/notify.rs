@@ -127,7 +127,13 @@ async fn latest(backend: &Backend, tenant: &str, name: &str) -> Result<Option<(i
     Ok(best)
 }
 
-async fn apply(backend_args: &BackendConfig, tenant: &str, text: String, doc: &RulesDoc, json: bool) -> Result<ExitCode> {
+async fn apply(
+    backend_args: &BackendConfig,
+    tenant: &str,
+    text: String,
+    doc: &RulesDoc,
+    json: bool,
+) -> Result<ExitCode> {
     let backend = Backend::open(backend_args).await?;
     let digest = doc.digest();
     let previous = latest(&backend, tenant, &doc.name).await?;
@@ -185,7 +191,10 @@ async fn apply(backend_args: &BackendConfig, tenant: &str, text: String, doc: &R
 async fn test(backend_args: &BackendConfig, channel: &str, config: &Path, tenant: &str) -> Result<ExitCode> {
     let config = RunConfig::load(config)?.notify;
     let Some(channel_config) = config.channels.get(channel) else {
-        bail!("no channel `{channel}` under [notify.channels] (configured: {:?})", config.channels.keys().collect::<Vec<_>>());
+        bail!(
+            "no channel `{channel}` under [notify.channels] (configured: {:?})",
+            config.channels.keys().collect::<Vec<_>>()
+        );
     };
     // Fail on a bad channel configuration before anything is written.
     Channel::new(channel, channel_config)?;
