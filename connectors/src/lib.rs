@@ -7,6 +7,8 @@
 //!   the log's own order, admitted, applied — one [`feed::Feed`] the runtime and replay both drive.
 //! * [`enforce`] — enforcement adapters (webhook, command, Kafka topic) that perform dispatched
 //!   actions and report their results, with rate limits and routing by action kind.
+//! * [`notify`] — notification channels (signed webhook, Slack, Teams, SMTP e-mail) that deliver
+//!   the notify operator's notifications.
 //! * [`import`] — importers of real documents (OSV advisories, ...).
 //! * [`ledger`] — the log's hash chains and Merkle tree, signed checkpoints, and `log verify`.
 //! * [`registry`] — the schema registry kept in the log itself, which makes older writer schemas
@@ -17,4 +19,5 @@ pub mod feed;
 pub mod import;
 pub mod ledger;
 pub mod log;
+pub mod notify;
 pub mod registry;

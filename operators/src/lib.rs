@@ -8,6 +8,8 @@
 //! * [`findings`] — the findings operator: impact selection with VEX consensus and alias unification.
 //! * [`impact`] — the impact operator: advisories × release inventories → incremental finding deltas.
 //! * [`input`] — events with their log positions, and the input frontier derived events record.
+//! * [`notify`] — the notify operator: rules over verdicts, findings, actions and trust scores →
+//!   notifications (throttles, digests, quiet hours in event time).
 //! * [`operator`] — the [`operator::Operator`] trait every stateful operator implements.
 //! * [`osv`] — OSV range evaluation: is a version affected by an advisory, and why.
 //! * [`policy`] — policy documents (YAML): the model, validation with locations, digests, the default.
@@ -23,6 +25,7 @@ pub mod findings;
 pub mod impact;
 pub mod input;
 pub mod intel;
+pub mod notify;
 pub mod operator;
 pub mod osv;
 pub mod policy;

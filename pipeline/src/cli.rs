@@ -63,6 +63,10 @@ pub enum Command {
     /// `policies` as the next version of its name, `default` prints the built-in default policy (the
     /// documented reference of the format).
     Policy(commands::policy::PolicyArgs),
+    /// Notifications: `check FILE` validates a rules file, `apply FILE` publishes it on
+    /// `notify-rules` as the next version of its name, `test CHANNEL --config FILE` sends a test
+    /// message through a configured channel and records the delivery.
+    Notify(commands::notify::NotifyArgs),
     /// Run the pipeline: the operators (impact, trust, decision, enforcement) over the log, and the
     /// enforcement adapters of `--config`. `--until-idle` processes everything and exits.
     Run(commands::run::RunArgs),

@@ -24,7 +24,7 @@ macro_rules! event_types {
 
         impl EventType {
             /// Every event type.
-            pub const ALL: [EventType; 16] = [$(EventType::$variant),*];
+            pub const ALL: [EventType; 19] = [$(EventType::$variant),*];
 
             /// The record name, e.g. `Telemetry`.
             pub fn name(self) -> &'static str {
@@ -92,6 +92,9 @@ event_types! {
     KnownExploited => "known_exploited", "known-exploited";
     EpssScores => "epss_scores", "epss";
     LogCheckpoint => "log_checkpoint", "checkpoints";
+    NotifyRules => "notify_rules", "notify-rules";
+    Notification => "notification", "notifications";
+    Delivery => "delivery", "deliveries";
 }
 
 impl EventType {
@@ -164,6 +167,9 @@ macro_rules! with_event {
             $crate::Event::KnownExploited($e) => $body,
             $crate::Event::EpssScores($e) => $body,
             $crate::Event::LogCheckpoint($e) => $body,
+            $crate::Event::NotifyRules($e) => $body,
+            $crate::Event::Notification($e) => $body,
+            $crate::Event::Delivery($e) => $body,
         }
     };
 }
@@ -235,6 +241,18 @@ macro_rules! with_event_type {
             }
             $crate::EventType::LogCheckpoint => {
                 type $t = $crate::events::LogCheckpoint;
+                $body
+            }
+            $crate::EventType::NotifyRules => {
+                type $t = $crate::events::NotifyRules;
+                $body
+            }
+            $crate::EventType::Notification => {
+                type $t = $crate::events::Notification;
+                $body
+            }
+            $crate::EventType::Delivery => {
+                type $t = $crate::events::Delivery;
                 $body
             }
         }

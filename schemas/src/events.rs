@@ -1054,6 +1054,111 @@ pub struct EnforcementResult {
     pub execution: Option<Execution>,
 }
 
+/// A versioned notification rules document of a tenant (`trustloop notify apply`), on topic
+/// `notify-rules`. Same shape as [`Policy`]: a newer version of the same name replaces the rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyRules {
+    /// Common envelope.
+    pub envelope: Envelope,
+    /// Rules document name.
+    pub name: String,
+    /// Version number.
+    pub version: i64,
+    /// SHA-256 (hex) of the canonical form.
+    pub digest: String,
+    /// Document format (`yaml`).
+    pub format: String,
+    /// The document.
+    pub document: String,
+}
+
+/// One message for one channel, derived by the notify operator from the events a rule matched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notification {
+    /// Common envelope.
+    pub envelope: Envelope,
+    /// Idempotency key of the message (its event id, hyphenated): deliveries name it.
+    pub notification_id: String,
+    /// The channel to send it through (a name under `[notify.channels]` in `trustloop.toml`).
+    pub channel: String,
+    /// The rule that matched.
+    pub rule: String,
+    /// Digest of the rules document in force.
+    pub rules_digest: String,
+    /// What it is about: the subject of the one event, or the digest's rule and window.
+    pub subject: String,
+    /// Rendered title.
+    pub title: String,
+    /// Rendered body (plain text).
+    pub body: String,
+    /// Ids of the events it covers, in the order they were matched.
+    #[serde(default)]
+    pub event_ids: Vec<String>,
+    /// Kind of each covered event (`verdict`, `finding`, `action`, `trust_score`), as `event_ids`.
+    #[serde(default)]
+    pub event_kinds: Vec<String>,
+    /// Severity band of the (most severe) covered event, if any.
+    #[serde(default)]
+    pub severity: Option<String>,
+    /// Digest window start (event time), for a digest.
+    #[serde(default)]
+    pub window_start: Option<EventTime>,
+    /// Digest window end (exclusive), for a digest.
+    #[serde(default)]
+    pub window_end: Option<EventTime>,
+    /// Matches the rule's throttle dropped since the previous notification of the same key.
+    #[serde(default)]
+    pub suppressed: i64,
+}
+
+/// How a delivery attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Delivered.
+    Ok,
+    /// Failed for good (not retriable, or out of attempts).
+    Failed,
+    /// Failed; another attempt follows.
+    Retrying,
+}
+
+/// One attempt to deliver a [`Notification`] through its channel, recorded by the delivery effect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delivery {
+    /// Common envelope.
+    pub envelope: Envelope,
+    /// The notification.
+    pub notification_id: String,
+    /// Channel name.
+    pub channel: String,
+    /// `webhook`, `slack`, `teams` or `smtp`.
+    pub channel_type: String,
+    /// 1 for the first attempt.
+    pub attempt: i32,
+    /// How it ended.
+    pub status: DeliveryStatus,
+    /// HTTP status or SMTP reply code, if the server answered.
+    #[serde(default)]
+    pub code: Option<i32>,
+    /// Start of the server's answer.
+    #[serde(default)]
+    pub response: String,
+    /// Why it failed.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Whether the failure is worth retrying.
+    #[serde(default)]
+    pub retriable: bool,
+    /// Wall-clock start of the attempt.
+    pub started_at: EventTime,
+    /// How long the attempt took.
+    pub duration_micros: i64,
+}
+
 /// Input that could not be accepted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

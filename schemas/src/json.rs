@@ -97,6 +97,9 @@ pub fn default_key(event: &Event) -> String {
         Event::KnownExploited(e) => e.cve.clone(),
         Event::EpssScores(e) => format!("{}#{}", e.score_date, e.part),
         Event::LogCheckpoint(e) => e.origin.clone(),
+        Event::NotifyRules(e) => e.name.clone(),
+        Event::Notification(e) => e.notification_id.clone(),
+        Event::Delivery(e) => e.notification_id.clone(),
     }
 }
 

@@ -31,9 +31,10 @@ const APT_PACKAGES: &[&str] = &[
     "iproute2",
 ];
 /// PyPI packages the oracles need: `packaging` (PEP 440 / PEP 508, for requirements files);
-/// `securesystemslib` and `cryptography` (DSSE envelopes with Ed25519 keys). Each name is also the
-/// module name the check imports.
-const PYPI_PACKAGES: &[&str] = &["packaging", "securesystemslib", "cryptography"];
+/// `securesystemslib` and `cryptography` (DSSE envelopes with Ed25519 keys); `aiosmtpd` (the SMTP
+/// server the e-mail notification tests send to). Each name is also the module name the check
+/// imports.
+const PYPI_PACKAGES: &[&str] = &["packaging", "securesystemslib", "cryptography", "aiosmtpd"];
 /// The Kafka-protocol broker the Kafka-backed tests run against.
 const TANSU_VERSION: &str = "0.6.0";
 

@@ -101,6 +101,22 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// The signing secret of a webhook configuration: `secret`, or the environment variable
+/// `secret_env` names (exactly one of them; not empty).
+pub fn resolve_secret(secret: Option<&Secret>, secret_env: Option<&str>) -> Result<String, EnforceError> {
+    let secret = match (secret, secret_env) {
+        (Some(_), Some(_)) => return Err(EnforceError::Config("give `secret` or `secret_env`, not both".into())),
+        (Some(Secret(s)), None) => s.clone(),
+        (None, Some(var)) => std::env::var(var)
+            .map_err(|e| EnforceError::Config(format!("secret_env: environment variable `{var}` is unusable: {e}")))?,
+        (None, None) => return Err(EnforceError::Config("a webhook needs `secret` or `secret_env`".into())),
+    };
+    if secret.is_empty() {
+        return Err(EnforceError::Config("the webhook secret is empty".into()));
+    }
+    Ok(secret)
+}
+
 /// The signature header value for `body` signed at `timestamp`:
 /// `sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>`.
 pub fn signature(secret: &[u8], timestamp: &str, body: &[u8]) -> Result<String, EnforceError> {
@@ -164,17 +180,7 @@ impl WebhookAdapter {
         if let Some(v) = &config.verify_url {
             check_url("verify_url", v)?;
         }
-        let secret = match (&config.secret, &config.secret_env) {
-            (Some(_), Some(_)) => return Err(EnforceError::Config("give `secret` or `secret_env`, not both".into())),
-            (Some(Secret(s)), None) => s.clone(),
-            (None, Some(var)) => std::env::var(var).map_err(|e| {
-                EnforceError::Config(format!("secret_env: environment variable `{var}` is unusable: {e}"))
-            })?,
-            (None, None) => return Err(EnforceError::Config("a webhook needs `secret` or `secret_env`".into())),
-        };
-        if secret.is_empty() {
-            return Err(EnforceError::Config("the webhook secret is empty".into()));
-        }
+        let secret = resolve_secret(config.secret.as_ref(), config.secret_env.as_deref())?;
         if config.timeout_ms == 0 {
             return Err(EnforceError::Config("timeout_ms must be at least 1".into()));
         }

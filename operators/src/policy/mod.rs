@@ -89,7 +89,7 @@ impl PolicyDoc {
 }
 
 /// JSON with object keys in byte order (independent of serde_json's map implementation).
-fn write_canonical(v: &serde_json::Value, out: &mut String) {
+pub(crate) fn write_canonical(v: &serde_json::Value, out: &mut String) {
     use serde_json::Value;
     match v {
         Value::Object(map) => {

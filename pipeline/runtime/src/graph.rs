@@ -6,6 +6,8 @@
 //! findings, approvals, promotions, policies, trust-scores ─► decision ─► verdicts, actions
 //! actions, action-results, verdicts, policies ─► enforce ─► actions (lifecycle)
 //! actions (dispatched) ─► adapters ─► action-results
+//! verdicts, findings, actions, trust-scores, notify-rules ─► notify ─► notifications
+//! notifications ─► channels (webhook, Slack, Teams, SMTP) ─► deliveries
 //! ```
 
 use std::collections::BTreeSet;
@@ -13,6 +15,7 @@ use std::collections::BTreeSet;
 use trustloop_operators::decision::DecisionState;
 use trustloop_operators::enforce::EnforcementState;
 use trustloop_operators::findings::FindingsState;
+use trustloop_operators::notify::NotifyState;
 use trustloop_operators::operator::{Operator, Partitioning};
 use trustloop_operators::trust::TrustState;
 
@@ -27,6 +30,7 @@ pub fn operators() -> Vec<Box<dyn Operator>> {
         Box::new(TrustState::new()),
         Box::new(DecisionState::new()),
         Box::new(EnforcementState::new()),
+        Box::new(NotifyState::new()),
     ]
 }
 

@@ -7,6 +7,7 @@
 //! | [`stage`] | a [`Stage`] per operator (or per task), passes bounded by a [`Cutoff`], [`run_until_idle`] |
 //! | [`graph`] | the operator graph and its layouts (one stage per operator, or one task per partition) |
 //! | [`dispatch`] | the enforcement adapters as an [`Effect`] of the run |
+//! | [`deliver`] | the notification channels as an [`Effect`]: every attempt a `Delivery`, nothing sent twice |
 //! | [`supervisor`] | [`supervise`]: `trustloop run`'s loop — polling, stopping, outages, rebalances |
 //! | [`ledger`] | the log's checkpoints made by the runtime: after rounds that decided, and at an interval |
 //! | [`snapshot`] | checkpoints of operator state, and the one rule for where they live ([`snapshot::state_dir`]) |
@@ -27,6 +28,7 @@ pub mod audit;
 pub mod backend;
 pub mod backoff;
 pub mod clock;
+pub mod deliver;
 pub mod dispatch;
 pub mod error;
 pub mod graph;

@@ -15,10 +15,12 @@ use tokio::sync::watch;
 use trustloop_connectors::enforce::Dispatcher;
 use trustloop_connectors::enforce::config::{AdapterContext, EnforcementConfig};
 use trustloop_connectors::log::membership::{Change, Membership};
+use trustloop_connectors::notify::NotifyConfig;
 use trustloop_schemas::EventType;
 
 use crate::backend::{Backend, BackendConfig, kafka_config};
 use crate::backoff::Backoff;
+use crate::deliver::Deliver;
 use crate::dispatch::Dispatch;
 use crate::error::{Context, Result, RuntimeError, chain};
 use crate::graph::{self, Layout};
@@ -50,6 +52,8 @@ pub struct RuntimeConfig {
     pub scale_out: bool,
     /// The enforcement adapters and their routes.
     pub enforcement: EnforcementConfig,
+    /// The notification channels (none: notifications are derived but not sent).
+    pub notify: NotifyConfig,
     /// Signed checkpoints of the log after rounds that decided and at an interval, if configured
     /// (made where partition 0's tasks run).
     pub checkpoints: Option<crate::ledger::CheckpointConfig>,
@@ -110,7 +114,7 @@ pub async fn supervise(
     };
     let mut stages = build_stages(&backend, config, &layout).await?;
     let mut backoff = outage_backoff();
-    let mut effects = build_effects(&backend, &config.enforcement, &layout)?;
+    let mut effects = build_effects(&backend, config, &layout)?;
     let mut checkpointing = config.checkpoints.clone().map(crate::ledger::Checkpointing::new);
     // A rebalance noticed between passes, handled once the pass is over.
     let mut change: Option<Change> = None;
@@ -200,7 +204,7 @@ pub async fn supervise(
             tracing::info!(?owned, "running the tasks of these partitions");
             layout = Layout::PerPartition { owned };
             stages = build_stages(&backend, config, &layout).await?;
-            effects = build_effects(&backend, &config.enforcement, &layout)?;
+            effects = build_effects(&backend, config, &layout)?;
             continue;
         }
         if *stop.borrow() {
@@ -265,14 +269,20 @@ fn singletons_here(layout: &Layout) -> bool {
     }
 }
 
-/// The effects of `layout`: the enforcement adapters, where partition 0's tasks run.
-fn build_effects(backend: &Backend, config: &EnforcementConfig, layout: &Layout) -> Result<Vec<Box<dyn Effect>>> {
+/// The effects of `layout`: the enforcement adapters and the notification channels, where
+/// partition 0's tasks run.
+fn build_effects(backend: &Backend, config: &RuntimeConfig, layout: &Layout) -> Result<Vec<Box<dyn Effect>>> {
     let mut effects: Vec<Box<dyn Effect>> = Vec::new();
-    if singletons_here(layout) && !config.adapters.is_empty() {
+    if singletons_here(layout) && !config.enforcement.adapters.is_empty() {
         let context = AdapterContext { log: Some(backend.log.clone()), codec: backend.codec.clone() };
-        let dispatcher = Dispatcher::from_config(config, &context)
+        let dispatcher = Dispatcher::from_config(&config.enforcement, &context)
             .map_err(|e| RuntimeError::invalid(format!("enforcement configuration: {e}")))?;
         effects.push(Box::new(Dispatch::new(dispatcher)));
+    }
+    if singletons_here(layout) && !config.notify.channels.is_empty() {
+        let deliver =
+            Deliver::new(&config.notify).map_err(|e| RuntimeError::invalid(format!("notify configuration: {e}")))?;
+        effects.push(Box::new(deliver));
     }
     Ok(effects)
 }
@@ -332,6 +342,7 @@ mod tests {
             task_per_partition: false,
             scale_out: false,
             enforcement: EnforcementConfig::default(),
+            notify: NotifyConfig::default(),
         };
         let (_tx, stop) = watch::channel(false);
         let e = supervise(&backend, &config, &Ops::new(), stop).await.expect_err("refused");

@@ -16,6 +16,7 @@ pub mod import;
 pub mod keys;
 pub mod ledger;
 pub mod log_repair;
+pub mod notify;
 pub mod policy;
 pub mod produce;
 pub mod replay;
@@ -41,6 +42,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import(args) => import::run(backend, args).await,
         Command::Findings(args) => findings::run(backend, args).await,
         Command::Policy(args) => policy::run(backend, args).await,
+        Command::Notify(args) => notify::run(backend, args).await,
         Command::Run(args) => run::run(backend, args).await,
         Command::Replay(args) => replay::run(backend, args).await,
         Command::Blame(args) => blame::run(backend, args).await,

@@ -13,6 +13,7 @@ use clap::Args;
 use serde::Deserialize;
 use tokio::sync::{oneshot, watch};
 use trustloop_connectors::enforce::config::EnforcementConfig;
+use trustloop_connectors::notify::NotifyConfig;
 use trustloop_runtime::backend::{Backend, BackendConfig};
 use trustloop_runtime::ops::Ops;
 use trustloop_runtime::snapshot::state_dir;
@@ -128,6 +129,10 @@ pub struct RunArgs {
 ///
 /// [enforcement.routes]
 /// edge-firewall = ["isolate", "quarantine", "lift_quarantine"]
+///
+/// [notify.channels.oncall]
+/// type = "slack"
+/// url = "https://hooks.slack.com/services/T000/B000/XXXX"
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -136,6 +141,10 @@ pub struct RunConfig {
     /// decided and tracked but nothing is dispatched.
     #[serde(default)]
     pub enforcement: EnforcementConfig,
+    /// The notification channels (`[notify.channels.NAME]`) and the retry schedule. Without any,
+    /// notifications are derived but not sent.
+    #[serde(default)]
+    pub notify: NotifyConfig,
 }
 
 impl RunConfig {
@@ -203,6 +212,7 @@ pub async fn run(backend_config: &BackendConfig, args: RunArgs) -> Result<ExitCo
         task_per_partition: args.task_per_partition,
         scale_out: args.scale_out,
         enforcement: config.enforcement,
+        notify: config.notify,
         checkpoints: match &args.checkpoint_key {
             Some(path) => Some(trustloop_runtime::ledger::CheckpointConfig {
                 signer: std::sync::Arc::new(super::keys::signer(Some(path))?),

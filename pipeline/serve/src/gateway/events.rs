@@ -52,14 +52,16 @@ pub fn writer_role(ty: EventType) -> Option<Role> {
         | EventType::PromotionRequest
         | EventType::KnownExploited
         | EventType::EpssScores => Some(Role::Ingest),
-        EventType::Policy | EventType::Approval => Some(Role::Admin),
+        EventType::Policy | EventType::Approval | EventType::NotifyRules => Some(Role::Admin),
         EventType::TrustScore
         | EventType::Finding
         | EventType::Verdict
         | EventType::EnforcementAction
         | EventType::EnforcementResult
         | EventType::DeadLetter
-        | EventType::LogCheckpoint => None,
+        | EventType::LogCheckpoint
+        | EventType::Notification
+        | EventType::Delivery => None,
     }
 }
 
