@@ -24,7 +24,7 @@ macro_rules! event_types {
 
         impl EventType {
             /// Every event type.
-            pub const ALL: [EventType; 16] = [$(EventType::$variant),*];
+            pub const ALL: [EventType; 17] = [$(EventType::$variant),*];
 
             /// The record name, e.g. `Telemetry`.
             pub fn name(self) -> &'static str {
@@ -92,14 +92,15 @@ event_types! {
     KnownExploited => "known_exploited", "known-exploited";
     EpssScores => "epss_scores", "epss";
     LogCheckpoint => "log_checkpoint", "checkpoints";
+    CheckpointCosignature => "checkpoint_cosignature", "checkpoint-cosignatures";
 }
 
 impl EventType {
     /// How many partitions its topic has when trustloop fixes it rather than the deployment:
-    /// checkpoints form one sequence, so their topic has one.
+    /// checkpoints form one sequence, and so do a log's cosignatures, so their topics have one.
     pub fn fixed_partitions(self) -> Option<u32> {
         match self {
-            EventType::LogCheckpoint => Some(1),
+            EventType::LogCheckpoint | EventType::CheckpointCosignature => Some(1),
             _ => None,
         }
     }
@@ -164,6 +165,7 @@ macro_rules! with_event {
             $crate::Event::KnownExploited($e) => $body,
             $crate::Event::EpssScores($e) => $body,
             $crate::Event::LogCheckpoint($e) => $body,
+            $crate::Event::CheckpointCosignature($e) => $body,
         }
     };
 }
@@ -235,6 +237,10 @@ macro_rules! with_event_type {
             }
             $crate::EventType::LogCheckpoint => {
                 type $t = $crate::events::LogCheckpoint;
+                $body
+            }
+            $crate::EventType::CheckpointCosignature => {
+                type $t = $crate::events::CheckpointCosignature;
                 $body
             }
         }

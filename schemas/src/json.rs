@@ -97,6 +97,7 @@ pub fn default_key(event: &Event) -> String {
         Event::KnownExploited(e) => e.cve.clone(),
         Event::EpssScores(e) => format!("{}#{}", e.score_date, e.part),
         Event::LogCheckpoint(e) => e.origin.clone(),
+        Event::CheckpointCosignature(e) => e.origin.clone(),
     }
 }
 

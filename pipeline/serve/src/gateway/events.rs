@@ -59,7 +59,8 @@ pub fn writer_role(ty: EventType) -> Option<Role> {
         | EventType::EnforcementAction
         | EventType::EnforcementResult
         | EventType::DeadLetter
-        | EventType::LogCheckpoint => None,
+        | EventType::LogCheckpoint
+        | EventType::CheckpointCosignature => None,
     }
 }
 
