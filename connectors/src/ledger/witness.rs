@@ -478,6 +478,31 @@ pub async fn witness_log(
         }
         let old_root = hash_of(&old_root_hex)
             .map_err(|what| WitnessError::State { path: req.state_file.to_path_buf(), what })?;
+        // The records must give both trees themselves: with equal sizes the proof is empty and
+        // would compare the two roots only.
+        let records_old = levels.root(old_size).map(hex::encode).unwrap_or_default();
+        if records_old != old_root_hex {
+            run.refusal = Some(refuse(
+                Some(ext.seq),
+                Check::Consistency,
+                new,
+                format!(
+                    "the log's records no longer give the tree cosigned at size {old_size} (they give root \
+                     {records_old}): its history was rewritten"
+                ),
+            ));
+            return Ok(run);
+        }
+        let records_new = levels.root(body.size).map(hex::encode).unwrap_or_default();
+        if records_new != hex::encode(body.root_hash) {
+            run.refusal = Some(refuse(
+                Some(ext.seq),
+                Check::Records,
+                new,
+                format!("the log's records give root {records_new} at size {}, not the checkpoint's", body.size),
+            ));
+            return Ok(run);
+        }
         let proof = match levels.consistency_proof(old_size, body.size) {
             Ok(p) => p,
             Err(e) => {
@@ -486,23 +511,11 @@ pub async fn witness_log(
             }
         };
         if let Err(e) = verify_consistency(old_size, body.size, &old_root, &body.root_hash, &proof) {
-            let records_old = levels.root(old_size).map(hex::encode).unwrap_or_default();
-            let records_new = levels.root(body.size).map(hex::encode).unwrap_or_default();
-            let why = if records_old != old_root_hex {
-                format!(
-                    "the log's records no longer give the tree cosigned at size {old_size} (they give root \
-                     {records_old}): its history was rewritten"
-                )
-            } else if records_new != hex::encode(body.root_hash) {
-                format!("the log's records give root {records_new} at size {}, not the checkpoint's", body.size)
-            } else {
-                String::new()
-            };
             run.refusal = Some(refuse(
                 Some(ext.seq),
                 Check::Consistency,
                 new,
-                format!("the consistency proof from size {old_size} to {} does not verify ({e}); {why}", body.size),
+                format!("the consistency proof from size {old_size} to {} does not verify: {e}", body.size),
             ));
             return Ok(run);
         }

@@ -70,6 +70,27 @@ async fn a_record_edited_then_checkpointed_with_the_log_key_is_refused() {
 }
 
 #[tokio::test]
+async fn a_record_edited_then_checkpointed_with_nothing_new_is_refused() {
+    // The new checkpoint has the old tree's size and root: only the records tell.
+    let (a, s) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let state = s.path().join("witness.json");
+    let (key, w) = (signer("log", 1), signer("witness", 7));
+    let src = original(a.path()).await;
+    make(&src, &key, 3_500).await;
+    assert_eq!(witness(&src, &w, &key, &state).await.cosigned.len(), 4);
+    let before = WitnessState::load(&state).expect("reads").expect("a state");
+    let b = tempfile::tempdir().expect("tempdir");
+    let dst = open(b.path());
+    copy(&src, &dst, &Edit::Value("verdicts", 0, 1)).await;
+    make(&dst, &key, 4_000).await;
+    let run = witness(&dst, &w, &key, &state).await;
+    let refusal = run.refusal.expect("refused");
+    assert_eq!(refusal.check, Check::Consistency, "{refusal}");
+    assert_eq!(refusal.new_size, Some(before.size), "same size: {refusal}");
+    assert!(refusal.detail.contains("history was rewritten"), "{refusal}");
+}
+
+#[tokio::test]
 async fn a_forked_history_re_checkpointed_with_the_log_key_is_refused() {
     // Every record rewritten and every checkpoint made anew, in the same number, with the same key.
     let (_, second, before, after) = witnessed_copy(Edit::DropCheckpoint(0), async |log| {
