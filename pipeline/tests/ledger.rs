@@ -311,7 +311,8 @@ fn a_witness_cosigns_the_log_and_refuses_it_rewritten() {
     let other_vkey =
         ok(&trustloop(&data, &["keys", "generate", "--name", "witness", "--out", &other])).trim().to_string();
     let state = path("witness.json");
-    let witness = |data: &Path| trustloop(data, &["log", "witness", "--key", &wkey, "--log-key", &vkey, "--state", &state]);
+    let witness =
+        |data: &Path| trustloop(data, &["log", "witness", "--key", &wkey, "--log-key", &vkey, "--state", &state]);
     ok(&trustloop(&data, &["log", "checkpoint", "--key", &key]));
     let cosigned = ok(&witness(&data));
     assert!(cosigned.starts_with("cosigned checkpoint 1 of trustloop.local/log"), "{cosigned}");
@@ -325,7 +326,10 @@ fn a_witness_cosigns_the_log_and_refuses_it_rewritten() {
     let unwitnessed = trustloop(&data, &["log", "verify", "--key", &vkey, "--witness", &other_vkey]);
     assert!(!unwitnessed.status.success(), "{}", stdout(&unwitnessed));
     assert!(stdout(&unwitnessed).contains("NOT WITNESSED"), "{}", stdout(&unwitnessed));
-    assert!(ok(&trustloop(&data, &["log", "verify", "--key", &vkey])).starts_with("VERIFIED"), "unchanged without --witness");
+    assert!(
+        ok(&trustloop(&data, &["log", "verify", "--key", &vkey])).starts_with("VERIFIED"),
+        "unchanged without --witness"
+    );
 
     // The evidence bundle carries the cosignature; `evidence verify --witness` requires it.
     let verdict = ok(&trustloop(&data, &["consume", "--topic", "verdicts", "--from-beginning"]))
@@ -339,7 +343,9 @@ fn a_witness_cosigns_the_log_and_refuses_it_rewritten() {
         &["evidence", "export", verdict["event_id"].as_str().expect("id"), "--out", &bundle, "--key", &key],
     ));
     assert!(exported.contains("(1 cosignature)"), "{exported}");
-    let verify = |witness: &str| output(support::cli().args(["evidence", "verify", &bundle, "--key", &vkey, "--witness", witness]), "");
+    let verify = |witness: &str| {
+        output(support::cli().args(["evidence", "verify", &bundle, "--key", &vkey, "--witness", witness]), "")
+    };
     let good = verify(&wvkey);
     assert!(good.status.success(), "{}", stdout(&good));
     let witness_id = wvkey.split('+').take(2).collect::<Vec<_>>().join("+");
@@ -355,8 +361,12 @@ fn a_witness_cosigns_the_log_and_refuses_it_rewritten() {
     assert!(!refused.status.success(), "{}", stdout(&refused));
     let text = stdout(&refused);
     assert!(text.starts_with("REFUSED checkpoint 2"), "{text}");
-    assert!(text.contains("Consistency") && text.contains("history was rewritten") && text.contains("last cosigned: size"), "{text}");
-    let state_now: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).expect("state")).expect("JSON");
+    assert!(
+        text.contains("Consistency") && text.contains("history was rewritten") && text.contains("last cosigned: size"),
+        "{text}"
+    );
+    let state_now: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).expect("state")).expect("JSON");
     assert_eq!(state_now["seq"], 1, "the state stays at the last checkpoint cosigned");
     let unwitnessed = trustloop(&data, &["log", "verify", "--key", &vkey, "--witness", &wvkey]);
     assert!(!unwitnessed.status.success());

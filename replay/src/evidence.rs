@@ -283,10 +283,8 @@ pub async fn export(history: History<'_>, id: &EventId, signer: &DsseSigner) -> 
         packed.extend_from_slice(&entry);
         indices.push(index);
         if n == 0 {
-            let event = history
-                .codec
-                .decode(&r.value, history.writers)
-                .map_err(|e| EvidenceError::Malformed(e.to_string()))?;
+            let event =
+                history.codec.decode(&r.value, history.writers).map_err(|e| EvidenceError::Malformed(e.to_string()))?;
             verdict_listing = json!({
                 "topic": topic, "partition": partition, "offset": offset,
                 "event_id": event.envelope().event_id.to_string(),
@@ -336,11 +334,7 @@ pub async fn export(history: History<'_>, id: &EventId, signer: &DsseSigner) -> 
         dsse_envelope,
         checkpoint,
         records: Vec::new(),
-        packed: Some(PackedRecords {
-            count: places.len() as u64,
-            entries: b64(&gz),
-            proof: b64(&proof.concat()),
-        }),
+        packed: Some(PackedRecords { count: places.len() as u64, entries: b64(&gz), proof: b64(&proof.concat()) }),
     })
 }
 
@@ -399,7 +393,9 @@ pub fn verify_with(
         BUNDLE_MEDIA_TYPE => (false, PREDICATE_TYPE),
         BUNDLE_MEDIA_TYPE_V1 => (true, PREDICATE_TYPE_V1),
         other => {
-            report.problems.push(format!("media type {other:?} is neither {BUNDLE_MEDIA_TYPE} nor {BUNDLE_MEDIA_TYPE_V1}"));
+            report
+                .problems
+                .push(format!("media type {other:?} is neither {BUNDLE_MEDIA_TYPE} nor {BUNDLE_MEDIA_TYPE_V1}"));
             return report;
         }
     };
@@ -448,7 +444,9 @@ pub fn verify_with(
     for r in &proven {
         match codec.decode(&r.value, &NoWriterSchemas) {
             Ok(e) => events.push((r, e)),
-            Err(_) => report.problems.push(format!("{}/{}@{}: not an event this build reads", r.topic, r.partition, r.offset)),
+            Err(_) => {
+                report.problems.push(format!("{}/{}@{}: not an event this build reads", r.topic, r.partition, r.offset))
+            }
         }
     }
     let Some((_, Event::Verdict(recorded))) = events.first().map(|(r, e)| (*r, e.clone())) else {
@@ -499,12 +497,7 @@ pub fn verify_with(
 }
 
 /// A v1 bundle's records, each checked against the statement's listing and its own proof.
-fn proven_v1(
-    bundle: &Bundle,
-    p: &Value,
-    cp: &Checkpoint,
-    report: &mut EvidenceReport,
-) -> Option<Vec<Proven>> {
+fn proven_v1(bundle: &Bundle, p: &Value, cp: &Checkpoint, report: &mut EvidenceReport) -> Option<Vec<Proven>> {
     let mut listed: Vec<&Value> = p["verdict_record"].as_object().map(|_| &p["verdict_record"]).into_iter().collect();
     listed.extend(p["inputs"].as_array().map(|a| a.iter()).into_iter().flatten());
     if listed.len() != bundle.records.len() {
@@ -591,12 +584,7 @@ fn unpack(packed: &PackedRecords) -> Result<Vec<(u64, Vec<u8>)>, String> {
 
 /// A v2 bundle's records: the verdict's against the statement's listing, the inputs against its
 /// leaf digest, all of them against the checkpoint's root by the multi-leaf proof.
-fn proven_v2(
-    bundle: &Bundle,
-    p: &Value,
-    cp: &Checkpoint,
-    report: &mut EvidenceReport,
-) -> Option<Vec<Proven>> {
+fn proven_v2(bundle: &Bundle, p: &Value, cp: &Checkpoint, report: &mut EvidenceReport) -> Option<Vec<Proven>> {
     let Some(packed) = &bundle.packed else {
         report.problems.push("a v2 bundle without packed records".into());
         return None;
@@ -624,7 +612,12 @@ fn proven_v2(
         };
         let e = parsed.entry;
         leaves.push((*index, leaf_hash(entry)));
-        out.push(Proven { topic: e.topic.to_string(), partition: e.partition, offset: e.offset, value: e.value.to_vec() });
+        out.push(Proven {
+            topic: e.topic.to_string(),
+            partition: e.partition,
+            offset: e.offset,
+            value: e.value.to_vec(),
+        });
     }
     let Some(((_, verdict_leaf), verdict)) = leaves.first().zip(out.first()) else {
         report.problems.push("the bundle carries no record".into());

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use trustloop_replay::evidence::{BUNDLE_MEDIA_TYPE, Bundle, export, verify};
 use trustloop_replay::History;
+use trustloop_replay::evidence::{BUNDLE_MEDIA_TYPE, Bundle, export, verify};
 use trustloop_schemas::transparency::dsse::DsseVerifier;
 use trustloop_schemas::{EventCodec, NoWriterSchemas};
 

@@ -183,13 +183,9 @@ pub async fn witness_cosigns_and_follows_the_log(log: &dyn EventLog) {
     assert!(!report.is_ok(), "{}", report.render());
     // The newest checkpoint's note with the cosignature opens with both keys.
     let note = cosigned_note(log, &codec, &NoWriterSchemas, &fourth.event.note).await.expect("merges");
-    let opened = trustloop_schemas::transparency::checkpoint::Checkpoint::open(
-        &note,
-        ORIGIN,
-        &new.verifier(),
-        &[w.verifier()],
-    )
-    .expect("opens");
+    let opened =
+        trustloop_schemas::transparency::checkpoint::Checkpoint::open(&note, ORIGIN, &new.verifier(), &[w.verifier()])
+            .expect("opens");
     assert_eq!(opened.signed_by.len(), 2, "{:?}", opened.signed_by);
     // Cosignatures are not covered by the log's checkpoints.
     let v = verify(log, &[&old]).await;

@@ -101,8 +101,8 @@ impl WitnessState {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(bad(e.to_string())),
         };
-        let state: WitnessState = serde_json::from_str(&text)
-            .map_err(|e| bad(format!("line {} column {}: {e}", e.line(), e.column())))?;
+        let state: WitnessState =
+            serde_json::from_str(&text).map_err(|e| bad(format!("line {} column {}: {e}", e.line(), e.column())))?;
         hash_of(&state.root_hash).map_err(&bad)?;
         hash_of(&state.note_digest).map_err(&bad)?;
         NoteVerifier::from_vkey(&state.log_key).map_err(|e| bad(format!("log_key: {e}")))?;
@@ -133,7 +133,10 @@ impl WitnessState {
 }
 
 fn hash_of(h: &str) -> Result<Hash, String> {
-    hex::decode(h).ok().and_then(|b| Hash::try_from(b.as_slice()).ok()).ok_or_else(|| format!("{h:?} is not a hex SHA-256"))
+    hex::decode(h)
+        .ok()
+        .and_then(|b| Hash::try_from(b.as_slice()).ok())
+        .ok_or_else(|| format!("{h:?} is not a hex SHA-256"))
 }
 
 /// Which check a checkpoint failed.
@@ -183,7 +186,11 @@ impl std::fmt::Display for Refusal {
             Some(s) => write!(f, "checkpoint {s} (offset {})", self.checkpoint_offset)?,
             None => write!(f, "checkpoint at offset {}", self.checkpoint_offset)?,
         }
-        write!(f, " refused: {:?}: {}; last cosigned: size {} root {}", self.check, self.detail, self.old_size, self.old_root)?;
+        write!(
+            f,
+            " refused: {:?}: {}; last cosigned: size {} root {}",
+            self.check, self.detail, self.old_size, self.old_root
+        )?;
         if let (Some(n), Some(r)) = (self.new_size, &self.new_root) {
             write!(f, "; this checkpoint: size {n} root {r}")?;
         }
@@ -369,7 +376,14 @@ pub async fn witness_log(
     let witness_id = format!("{}+{:08x}", req.signer.name(), req.signer.key_id());
     for read in reads.iter().filter(|r| r.offset > after) {
         let (old_size, old_root_hex, expected_seq, previous, key_vkey, origin) = match &state {
-            Some(s) => (s.size, s.root_hash.clone(), s.seq + 1, Some(s.note_digest.clone()), s.log_key.clone(), Some(s.origin.clone())),
+            Some(s) => (
+                s.size,
+                s.root_hash.clone(),
+                s.seq + 1,
+                Some(s.note_digest.clone()),
+                s.log_key.clone(),
+                Some(s.origin.clone()),
+            ),
             None => (0, hex::encode(empty_root()), 1, None, req.log_key.to_vkey(), None),
         };
         let refuse = |seq, check, new: Option<(u64, Hash)>, detail: String| Refusal {
@@ -391,10 +405,8 @@ pub async fn witness_log(
         };
         let seq_claimed = u64::try_from(event.seq).ok();
         // 2. Signed by the key in force, with the log's origin.
-        let key = NoteVerifier::from_vkey(&key_vkey).map_err(|e| WitnessError::State {
-            path: req.state_file.to_path_buf(),
-            what: format!("log_key: {e}"),
-        })?;
+        let key = NoteVerifier::from_vkey(&key_vkey)
+            .map_err(|e| WitnessError::State { path: req.state_file.to_path_buf(), what: format!("log_key: {e}") })?;
         let origin = origin.or_else(|| req.origin.map(str::to_string)).unwrap_or_else(|| event.origin.clone());
         if let Some(o) = req.origin.filter(|o| *o != origin) {
             return Err(WitnessError::State {
@@ -405,7 +417,8 @@ pub async fn witness_log(
         let opened = match Checkpoint::open(&event.note, &origin, &key, &[]) {
             Ok(o) => o,
             Err(e) => {
-                let check = if matches!(e, trustloop_schemas::transparency::checkpoint::CheckpointError::Origin { .. }) {
+                let check = if matches!(e, trustloop_schemas::transparency::checkpoint::CheckpointError::Origin { .. })
+                {
                     Check::Origin
                 } else {
                     Check::Signature
@@ -476,8 +489,8 @@ pub async fn witness_log(
             ));
             return Ok(run);
         }
-        let old_root = hash_of(&old_root_hex)
-            .map_err(|what| WitnessError::State { path: req.state_file.to_path_buf(), what })?;
+        let old_root =
+            hash_of(&old_root_hex).map_err(|what| WitnessError::State { path: req.state_file.to_path_buf(), what })?;
         // The records must give both trees themselves: with equal sizes the proof is empty and
         // would compare the two roots only.
         let records_old = levels.root(old_size).map(hex::encode).unwrap_or_default();

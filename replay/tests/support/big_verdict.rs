@@ -60,8 +60,9 @@ async fn append(log: &dyn EventLog, codec: &EventCodec, event: &Event, at_ms: i6
 /// A checkpointed log with a verdict on `tansu@0.3.0@prod` over `findings` findings (see the module docs).
 pub(crate) async fn big_verdict(findings: usize) -> BigVerdict {
     let dir = tempfile::tempdir().expect("tempdir");
-    let embedded = EmbeddedLog::open(dir.path(), EmbeddedOptions { fsync: FsyncPolicy::Never, ..EmbeddedOptions::default() })
-        .expect("open");
+    let embedded =
+        EmbeddedLog::open(dir.path(), EmbeddedOptions { fsync: FsyncPolicy::Never, ..EmbeddedOptions::default() })
+            .expect("open");
     let log: Arc<dyn EventLog> = Arc::new(embedded);
     let codec = EventCodec::new();
     let op = DecisionState::new();

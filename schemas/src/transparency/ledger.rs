@@ -405,7 +405,8 @@ mod tests {
 
     #[test]
     fn entries_read_back_exactly() {
-        let r = EntryRef { topic: "findings", partition: 3, offset: 42, timestamp_ms: -1, key: Some(b"k"), value: b"v" };
+        let r =
+            EntryRef { topic: "findings", partition: 3, offset: 42, timestamp_ms: -1, key: Some(b"k"), value: b"v" };
         let headers = [("a", Some(&b"1"[..])), ("b", None)];
         let mut bytes = Vec::new();
         entry_into(&r, headers.into_iter(), &mut bytes);

@@ -377,7 +377,12 @@ fn multi_root<'p>(
 
 /// Verifies that each of `leaves` (index, leaf hash; sorted by index, each once) is in the tree of
 /// `size` leaves whose root is `root`, by a multi-leaf proof ([`multi_inclusion_proof`]).
-pub fn verify_multi_inclusion(size: u64, leaves: &[(u64, Hash)], proof: &[Hash], root: &Hash) -> Result<(), VerifyError> {
+pub fn verify_multi_inclusion(
+    size: u64,
+    leaves: &[(u64, Hash)],
+    proof: &[Hash],
+    root: &Hash,
+) -> Result<(), VerifyError> {
     let computed = root_from_multi_proof(size, leaves, proof)?;
     if &computed != root {
         return Err(VerifyError::RootMismatch { computed: hex::encode(computed), expected: hex::encode(root) });
@@ -443,7 +448,7 @@ impl TreeLevels {
         let mut at = start;
         for h in (0..64u32).rev() {
             if n & (1 << h) != 0 {
-                if at % (1 << h) != 0 {
+                if !at.is_multiple_of(1 << h) {
                     return Err(beyond);
                 }
                 let node = self

@@ -152,7 +152,8 @@ fn the_state_file_is_replaced_whole() {
     };
     state.save(&path).expect("saves");
     assert_eq!(WitnessState::load(&path).expect("reads"), Some(state.clone()));
-    let names: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+    let names: Vec<_> =
+        std::fs::read_dir(dir.path()).expect("dir").filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
     assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
     std::fs::write(&path, "{\"origin\": 1}").expect("write");
     let err = WitnessState::load(&path).expect_err("refused");
