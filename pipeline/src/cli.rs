@@ -113,12 +113,13 @@ pub enum Command {
     /// The log's integrity: `checkpoint` signs the log as it is now (its Merkle tree head and each
     /// partition's hash chain head, appended to `checkpoints`); `verify --key PUB` re-reads the
     /// whole log and checks it against every checkpoint, reporting each break with its location
-    /// (exit status 1 if any).
+    /// (exit status 1 if any; `--witness PUB` also requires their cosignatures); `witness --key
+    /// FILE --log-key PUB` cosigns the checkpoints consistent with the last one it cosigned.
     Log(commands::ledger::LogArgs),
     /// A verdict's evidence, checkable by anyone offline: `export VERDICT_ID --out FILE` writes a
-    /// DSSE/in-toto bundle with the inputs that determined it, their inclusion proofs and the
-    /// log's signed checkpoint; `verify FILE --key PUB` checks it without the log and re-runs the
-    /// decision (MATCH / MISMATCH).
+    /// DSSE/in-toto bundle with the inputs that determined it, one inclusion proof for them all and
+    /// the log's signed (and cosigned) checkpoint; `verify FILE --key PUB [--witness PUB]` checks it
+    /// without the log and re-runs the decision (MATCH / MISMATCH).
     Evidence(commands::evidence::EvidenceArgs),
 }
 

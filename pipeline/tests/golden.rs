@@ -296,8 +296,11 @@ impl Scenario {
             let backend = Backend::open(&self.args()).await.expect("open the log");
             let mut log_time = BTreeMap::new();
             let mut derived = Vec::new();
-            // Checkpoints are the log's, one partition, made only on request: not part of a run.
-            for t in EventType::ALL.into_iter().filter(|t| *t != EventType::LogCheckpoint) {
+            // Checkpoints and their cosignatures are the log's, made only on request: not part of a run.
+            for t in EventType::ALL
+                .into_iter()
+                .filter(|t| !matches!(t, EventType::LogCheckpoint | EventType::CheckpointCosignature))
+            {
                 for (ms, event) in self.read(&backend, t.topic()).await {
                     log_time.insert(event.envelope().event_id.to_string(), ms);
                     let cause = match &event {

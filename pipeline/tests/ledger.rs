@@ -1,7 +1,8 @@
-//! `trustloop keys` and `trustloop log checkpoint | verify` on a demo log, black-box: checkpoints
-//! verify across a key rotation and leave replay unchanged; an approval's approver edited inside
-//! its segment with the CRC recomputed — what `replay --all --verify` cannot see once the derived
-//! topics are re-derived — is a break that names the topic, partition and offsets.
+//! `trustloop keys` and `trustloop log checkpoint | verify | witness` on a demo log, black-box:
+//! checkpoints verify across a key rotation and leave replay unchanged; an approval's approver
+//! edited inside its segment with the CRC recomputed — what `replay --all --verify` cannot see once
+//! the derived topics are re-derived — is a break that names the topic, partition and offsets, and
+//! a witness refuses to cosign the log checkpointed again over it.
 
 use std::path::{Path, PathBuf};
 
@@ -212,17 +213,35 @@ fn evidence_bundles_verify_offline_and_edits_fail() {
         if let Some(o) = dsse_oracle(&envelope_file, &public_hex(&vkey)) {
             assert_eq!(o["verified"], false, "securesystemslib refuses the edited predicate too: {o:#}");
         }
-        // An input record's bytes edited.
+        // An input record's bytes edited (inside the packed, compressed entries).
+        let unpack = |b: &serde_json::Value| -> Vec<u8> {
+            use std::io::Read as _;
+            let gz = b64.decode(b["packed"]["entries"].as_str().expect("packed entries")).expect("base64");
+            let mut raw = Vec::new();
+            flate2::read::GzDecoder::new(gz.as_slice()).read_to_end(&mut raw).expect("gunzip");
+            raw
+        };
+        let pack = |raw: &[u8]| -> String {
+            use std::io::Write as _;
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(raw).expect("gzip");
+            b64.encode(gz.finish().expect("gzip"))
+        };
+        let mut raw = unpack(&original);
+        // The last byte of the verdict's entry is inside its record (headers end it); the input after
+        // it is edited 40 bytes in, in its value's framing or text.
+        let verdict_len = u64::from_be_bytes(raw[8..16].try_into().expect("8 bytes")) as usize;
+        let second = 16 + verdict_len;
+        raw[second + 16 + 40] ^= 1;
         let mut edited = original.clone();
-        let value = b64.decode(edited["records"][1]["value"].as_str().expect("value")).expect("base64");
-        let mut value = value.clone();
-        let last = value.len() - 1;
-        value[last] ^= 1;
-        edited["records"][1]["value"] = serde_json::json!(b64.encode(value));
+        edited["packed"]["entries"] = serde_json::json!(pack(&raw));
         check(&edited, "an edited input record");
-        // A proof hash edited.
+        // The records' proof edited: one hash of it.
         let mut edited = original.clone();
-        edited["records"][0]["inclusion_proof"][0] = serde_json::json!(b64.encode([7u8; 32]));
+        let mut proof = b64.decode(edited["packed"]["proof"].as_str().expect("proof")).expect("base64");
+        assert!(!proof.is_empty(), "the records are a part of the demo's tree");
+        proof[0] ^= 1;
+        edited["packed"]["proof"] = serde_json::json!(b64.encode(proof));
         check(&edited, "an edited inclusion proof");
     }
     // Another key.
@@ -278,4 +297,78 @@ fn the_runtime_checkpoints_after_it_decides() {
         &["evidence", "export", verdict["event_id"].as_str().expect("id"), "--out", &bundle, "--key", &key],
     ));
     ok(&output(support::cli().args(["evidence", "verify", &bundle, "--key", &vkey]), ""));
+}
+
+#[test]
+fn a_witness_cosigns_the_log_and_refuses_it_rewritten() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    ok(&trustloop(&data, &["demo"]));
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let (key, wkey, other) = (path("log.key"), path("witness.key"), path("other.key"));
+    let vkey = ok(&trustloop(&data, &["keys", "generate", "--name", "demo-log", "--out", &key])).trim().to_string();
+    let wvkey = ok(&trustloop(&data, &["keys", "generate", "--name", "witness", "--out", &wkey])).trim().to_string();
+    let other_vkey =
+        ok(&trustloop(&data, &["keys", "generate", "--name", "witness", "--out", &other])).trim().to_string();
+    let state = path("witness.json");
+    let witness =
+        |data: &Path| trustloop(data, &["log", "witness", "--key", &wkey, "--log-key", &vkey, "--state", &state]);
+    ok(&trustloop(&data, &["log", "checkpoint", "--key", &key]));
+    let cosigned = ok(&witness(&data));
+    assert!(cosigned.starts_with("cosigned checkpoint 1 of trustloop.local/log"), "{cosigned}");
+    assert!(ok(&witness(&data)).starts_with("nothing new to cosign"), "a restart cosigns nothing twice");
+    let refused = trustloop(&data, &["log", "witness", "--key", &key, "--log-key", &vkey, "--state", &state]);
+    assert!(!refused.status.success() && stderr(&refused).contains("a key of its own"), "{}", stderr(&refused));
+
+    // `log verify --witness`: the newest checkpoint cosigned; another witness's key finds none.
+    let verified = ok(&trustloop(&data, &["log", "verify", "--key", &vkey, "--witness", &wvkey]));
+    assert!(verified.contains("WITNESSED the newest checkpoint (1) has 1 of the 1"), "{verified}");
+    let unwitnessed = trustloop(&data, &["log", "verify", "--key", &vkey, "--witness", &other_vkey]);
+    assert!(!unwitnessed.status.success(), "{}", stdout(&unwitnessed));
+    assert!(stdout(&unwitnessed).contains("NOT WITNESSED"), "{}", stdout(&unwitnessed));
+    assert!(
+        ok(&trustloop(&data, &["log", "verify", "--key", &vkey])).starts_with("VERIFIED"),
+        "unchanged without --witness"
+    );
+
+    // The evidence bundle carries the cosignature; `evidence verify --witness` requires it.
+    let verdict = ok(&trustloop(&data, &["consume", "--topic", "verdicts", "--from-beginning"]))
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON"))
+        .find(|v| v["subject_kind"] == "release")
+        .expect("a release verdict");
+    let bundle = path("bundle.json");
+    let exported = ok(&trustloop(
+        &data,
+        &["evidence", "export", verdict["event_id"].as_str().expect("id"), "--out", &bundle, "--key", &key],
+    ));
+    assert!(exported.contains("(1 cosignature)"), "{exported}");
+    let verify = |witness: &str| {
+        output(support::cli().args(["evidence", "verify", &bundle, "--key", &vkey, "--witness", witness]), "")
+    };
+    let good = verify(&wvkey);
+    assert!(good.status.success(), "{}", stdout(&good));
+    let witness_id = wvkey.split('+').take(2).collect::<Vec<_>>().join("+");
+    assert!(stdout(&good).contains(&format!(", {witness_id}; decision re-run: MATCH")), "{}", stdout(&good));
+    let bad = verify(&other_vkey);
+    assert!(!bad.status.success() && stdout(&bad).contains("cosigned by 0"), "{}", stdout(&bad));
+
+    // The approver edited on disk (CRC recomputed) and the log checkpointed again with its own key:
+    // the witness refuses, names the check and both tree heads, and cosigns nothing.
+    edit_on_disk(&data, "approvals", b"alice", b"mallo");
+    ok(&trustloop(&data, &["log", "checkpoint", "--key", &key]));
+    let refused = witness(&data);
+    assert!(!refused.status.success(), "{}", stdout(&refused));
+    let text = stdout(&refused);
+    assert!(text.starts_with("REFUSED checkpoint 2"), "{text}");
+    assert!(
+        text.contains("Consistency") && text.contains("history was rewritten") && text.contains("last cosigned: size"),
+        "{text}"
+    );
+    let state_now: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).expect("state")).expect("JSON");
+    assert_eq!(state_now["seq"], 1, "the state stays at the last checkpoint cosigned");
+    let unwitnessed = trustloop(&data, &["log", "verify", "--key", &vkey, "--witness", &wvkey]);
+    assert!(!unwitnessed.status.success());
+    assert!(stdout(&unwitnessed).contains("checkpoint 2 (offset 1): not cosigned"), "{}", stdout(&unwitnessed));
 }

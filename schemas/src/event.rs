@@ -24,7 +24,7 @@ macro_rules! event_types {
 
         impl EventType {
             /// Every event type.
-            pub const ALL: [EventType; 19] = [$(EventType::$variant),*];
+            pub const ALL: [EventType; 20] = [$(EventType::$variant),*];
 
             /// The record name, e.g. `Telemetry`.
             pub fn name(self) -> &'static str {
@@ -95,14 +95,15 @@ event_types! {
     NotifyRules => "notify_rules", "notify-rules";
     Notification => "notification", "notifications";
     Delivery => "delivery", "deliveries";
+    CheckpointCosignature => "checkpoint_cosignature", "checkpoint-cosignatures";
 }
 
 impl EventType {
     /// How many partitions its topic has when trustloop fixes it rather than the deployment:
-    /// checkpoints form one sequence, so their topic has one.
+    /// checkpoints form one sequence, and so do a log's cosignatures, so their topics have one.
     pub fn fixed_partitions(self) -> Option<u32> {
         match self {
-            EventType::LogCheckpoint => Some(1),
+            EventType::LogCheckpoint | EventType::CheckpointCosignature => Some(1),
             _ => None,
         }
     }
@@ -170,6 +171,7 @@ macro_rules! with_event {
             $crate::Event::NotifyRules($e) => $body,
             $crate::Event::Notification($e) => $body,
             $crate::Event::Delivery($e) => $body,
+            $crate::Event::CheckpointCosignature($e) => $body,
         }
     };
 }
@@ -253,6 +255,10 @@ macro_rules! with_event_type {
             }
             $crate::EventType::Delivery => {
                 type $t = $crate::events::Delivery;
+                $body
+            }
+            $crate::EventType::CheckpointCosignature => {
+                type $t = $crate::events::CheckpointCosignature;
                 $body
             }
         }

@@ -814,6 +814,41 @@ pub struct LogCheckpoint {
     pub reason: String,
 }
 
+/// A witness's cosignature of a checkpoint (issue #21): the checkpoint's signed note with the
+/// witness's signature line added, made only after the witness checked the log's signature, the
+/// checkpoint's number and predecessor, and a consistency proof from the last checkpoint it
+/// cosigned, computed from the log's records. Event time: when the witness cosigned. Not an input
+/// of any operator, and not covered by the ledger's tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointCosignature {
+    /// Common envelope.
+    pub envelope: Envelope,
+    /// The log's origin line.
+    pub origin: String,
+    /// The cosigned checkpoint's number.
+    pub seq: i64,
+    /// Its offset on the checkpoints topic.
+    pub checkpoint_offset: i64,
+    /// Its tree size.
+    pub tree_size: i64,
+    /// Its root hash, hex.
+    pub root_hash: String,
+    /// `name+keyid` of the witness's key.
+    pub witness: String,
+    /// The signed note with the witness's line added (the log's signature kept).
+    pub note: String,
+    /// The tree size of the last checkpoint the witness cosigned before (0: none).
+    #[serde(default)]
+    pub old_size: i64,
+    /// Its root hash, hex (empty: none).
+    #[serde(default)]
+    pub old_root_hash: String,
+    /// The RFC 9162 consistency proof from `old_size` to `tree_size` (hex) the witness verified.
+    #[serde(default)]
+    pub consistency_proof: Vec<String>,
+}
+
 fn manual_reason() -> String {
     "manual".to_string()
 }

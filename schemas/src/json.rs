@@ -100,6 +100,7 @@ pub fn default_key(event: &Event) -> String {
         Event::NotifyRules(e) => e.name.clone(),
         Event::Notification(e) => e.notification_id.clone(),
         Event::Delivery(e) => e.notification_id.clone(),
+        Event::CheckpointCosignature(e) => e.origin.clone(),
     }
 }
 

@@ -206,7 +206,7 @@ impl MockKafka {
 }
 
 /// trustloop's topics.
-pub const TRUSTLOOP_TOPICS: [&str; 16] = [
+pub const TRUSTLOOP_TOPICS: [&str; 17] = [
     "telemetry",
     "inventory",
     "advisories",
@@ -223,6 +223,7 @@ pub const TRUSTLOOP_TOPICS: [&str; 16] = [
     "known-exploited",
     "epss",
     "checkpoints",
+    "checkpoint-cosignatures",
 ];
 
 /// The directory of a Debian PostgreSQL server's programs (`/usr/lib/postgresql/<version>/bin`),

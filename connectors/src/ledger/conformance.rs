@@ -9,6 +9,7 @@ use trustloop_schemas::{EventCodec, NoWriterSchemas};
 
 use super::checkpointer::{CheckpointRequest, Made, checkpoint};
 use super::verify::{LogVerification, VerifyRequest, verify_log};
+use super::witness::{WitnessRequest, WitnessRun, WitnessState, cosignatures, cosigned_note, witness_log};
 use crate::log::{EventLog, Header, Record};
 
 /// The origin the checks' checkpoints carry.
@@ -118,6 +119,81 @@ pub async fn key_rotation_is_followed(log: &dyn EventLog) {
     assert_eq!(v.signed, 1, "{}", v.render());
 }
 
+/// Runs the witness `w` over `log` once, trusting `log_key` first, with its state in `state`.
+pub async fn witness(log: &dyn EventLog, w: &NoteSigner, log_key: &NoteSigner, state: &std::path::Path) -> WitnessRun {
+    let req = WitnessRequest {
+        signer: w,
+        log_key: &log_key.verifier(),
+        origin: Some(ORIGIN),
+        state_file: state,
+        now_ms: 5_000,
+    };
+    witness_log(log, &EventCodec::new(), &NoWriterSchemas, &req).await.expect("the witness runs")
+}
+
+/// The witness cosigns each checkpoint once, across restarts (its state file), follows a key
+/// rotation, and `log verify --witness`'s report and an evidence bundle's note carry its lines.
+pub async fn witness_cosigns_and_follows_the_log(log: &dyn EventLog) {
+    let (old, new, w) = (signer("log", 1), signer("log", 3), signer("witness", 7));
+    let dir = std::env::temp_dir().join(format!(
+        "trustloop-witness-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+    ));
+    std::fs::create_dir_all(&dir).expect("state dir");
+    let state = dir.join("witness.json");
+    fill(log, "witnessed", 2, 4, "w").await;
+    make(log, &old, 1_000).await;
+    fill(log, "witnessed", 2, 2, "w2").await;
+    make(log, &old, 2_000).await;
+    let run = witness(log, &w, &old, &state).await;
+    assert!(run.refusal.is_none(), "{:?}", run.refusal);
+    assert_eq!(run.cosigned.iter().map(|c| c.seq).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(run.cosigned[1].old_size, 8, "checkpoint 2 is proven consistent with checkpoint 1's tree");
+    assert!(!run.cosigned[1].consistency_proof.is_empty());
+    // A restart goes on from the state file: nothing new, nothing cosigned twice.
+    let saved = WitnessState::load(&state).expect("reads").expect("a state");
+    assert_eq!((saved.seq, saved.size), (2, 12));
+    let again = witness(log, &w, &old, &state).await;
+    assert!(again.cosigned.is_empty() && again.refusal.is_none(), "{again:?}");
+    // A key rotation: checkpoint 3 hands the key on, checkpoint 4 is signed by the new key.
+    let announce = CheckpointRequest {
+        origin: Some(ORIGIN),
+        signer: &old,
+        next_key: Some(&new.verifier()),
+        reason: "manual",
+        now_ms: 3_000,
+    };
+    checkpoint(log, &EventCodec::new(), &NoWriterSchemas, &announce).await.expect("announces");
+    fill(log, "witnessed", 2, 1, "w3").await;
+    let fourth = make(log, &new, 4_000).await;
+    let run = witness(log, &w, &old, &state).await;
+    assert!(run.refusal.is_none(), "{:?}", run.refusal);
+    assert_eq!(run.cosigned.iter().map(|c| c.seq).collect::<Vec<_>>(), vec![3, 4]);
+    let saved = WitnessState::load(&state).expect("reads").expect("a state");
+    assert_eq!(saved.log_key, new.verifier().to_vkey(), "the state follows the rotation");
+    // The report: every checkpoint cosigned by the witness; another witness key sees none.
+    let codec = EventCodec::new();
+    let report = cosignatures(log, &codec, &NoWriterSchemas, &[w.verifier()], 1).await.expect("report");
+    assert!(report.is_ok(), "{}", report.render());
+    assert_eq!(report.checkpoints.len(), 4);
+    assert!(report.checkpoints.iter().all(|c| c.cosigned_by.len() == 1), "{}", report.render());
+    let stranger = signer("witness", 8).verifier();
+    let report = cosignatures(log, &codec, &NoWriterSchemas, &[stranger], 1).await.expect("report");
+    assert!(!report.is_ok(), "{}", report.render());
+    // The newest checkpoint's note with the cosignature opens with both keys.
+    let note = cosigned_note(log, &codec, &NoWriterSchemas, &fourth.event.note).await.expect("merges");
+    let opened =
+        trustloop_schemas::transparency::checkpoint::Checkpoint::open(&note, ORIGIN, &new.verifier(), &[w.verifier()])
+            .expect("opens");
+    assert_eq!(opened.signed_by.len(), 2, "{:?}", opened.signed_by);
+    // Cosignatures are not covered by the log's checkpoints.
+    let v = verify(log, &[&old]).await;
+    assert!(v.is_ok(), "{}", v.render());
+    assert!(v.uncovered.iter().all(|u| u.topic != super::COSIGNATURES_TOPIC), "{}", v.render());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `ledger_tests!(module_name, [#[ignore = "why"]], async { make_log().await })`: one
 /// `#[tokio::test]` per ledger check, as [`conformance_tests!`](crate::conformance_tests) does.
 #[macro_export]
@@ -126,7 +202,7 @@ macro_rules! ledger_tests {
         mod $module {
             #[allow(unused_imports)]
             use super::*;
-            $crate::ledger_tests!(@each [$($attr)*] $make; checkpoints_verify_as_the_log_grows, key_rotation_is_followed);
+            $crate::ledger_tests!(@each [$($attr)*] $make; checkpoints_verify_as_the_log_grows, key_rotation_is_followed, witness_cosigns_and_follows_the_log);
         }
     };
     (@each [$($attr:meta)*] $make:expr; $check:ident $(, $rest:ident)*) => {

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use trustloop_schemas::transparency::checkpoint::{Checkpoint, SignedNote};
 use trustloop_schemas::transparency::ledger::{LedgerExtensions, chain_start};
-use trustloop_schemas::transparency::merkle::{Hash, node_hash, root};
+use trustloop_schemas::transparency::merkle::{Hash, TreeLevels};
 use trustloop_schemas::{EventCodec, WriterSchemas};
 
 use super::checkpointer::decode;
@@ -25,9 +25,8 @@ pub struct TreeLeaves {
     pub note: String,
     /// Its body.
     pub checkpoint: Checkpoint,
-    /// Level 0 is the leaves; each next level pairs the one below (an unpaired last node moves up
-    /// as it is, which gives RFC 9162's tree).
-    levels: Vec<Vec<Hash>>,
+    /// The tree, every level.
+    levels: TreeLevels,
     /// Leaf index of each position asked for that the checkpoints cover.
     indices: HashMap<Position, u64>,
 }
@@ -40,35 +39,19 @@ impl TreeLeaves {
 
     /// The leaf hash at `index`.
     pub fn leaf(&self, index: u64) -> Option<Hash> {
-        self.levels.first().and_then(|l| l.get(usize::try_from(index).ok()?)).copied()
+        self.levels.leaf(index)
     }
 
     /// The RFC 9162 inclusion proof (audit path, bottom-up) of leaf `index` in the whole tree.
     pub fn inclusion_proof(&self, index: u64) -> Option<Vec<Hash>> {
-        let mut i = usize::try_from(index).ok()?;
-        if i >= self.levels.first()?.len() {
-            return None;
-        }
-        let mut proof = Vec::new();
-        for level in &self.levels[..self.levels.len() - 1] {
-            if let Some(sibling) = level.get(i ^ 1) {
-                proof.push(*sibling);
-            }
-            i >>= 1;
-        }
-        Some(proof)
+        self.levels.inclusion_proof(index, self.levels.size()).ok()
     }
-}
 
-fn levels_of(leaves: Vec<Hash>) -> Vec<Vec<Hash>> {
-    let mut levels = vec![leaves];
-    while levels.last().is_some_and(|l| l.len() > 1) {
-        let below = levels.last().map(Vec::as_slice).unwrap_or_default();
-        let up: Vec<Hash> =
-            below.chunks(2).map(|pair| if let [l, r] = pair { node_hash(l, r) } else { pair[0] }).collect();
-        levels.push(up);
+    /// The multi-leaf inclusion proof of `indices` in the whole tree
+    /// ([`multi_inclusion_proof`](trustloop_schemas::transparency::merkle::multi_inclusion_proof)).
+    pub fn multi_proof(&self, indices: &[u64]) -> Option<Vec<Hash>> {
+        self.levels.multi_inclusion_proof(indices, self.levels.size()).ok()
     }
-    levels
 }
 
 /// Reads every checkpoint in order and every span they name, and returns the tree's leaves up to
@@ -136,13 +119,14 @@ pub async fn tree_leaves(
         });
     };
     let size = checkpoint.size;
-    if leaves.len() as u64 != size || root(&leaves, size).ok() != Some(checkpoint.root_hash) {
+    let levels = TreeLevels::new(leaves);
+    if levels.size() != size || levels.root(size).ok() != Some(checkpoint.root_hash) {
         return Err(LedgerError::BadCheckpoint {
             offset,
             what: "the log's records do not give the last checkpoint's tree head: run `trustloop log verify`".into(),
         });
     }
-    Ok(TreeLeaves { note, checkpoint, levels: levels_of(leaves), indices })
+    Ok(TreeLeaves { note, checkpoint, levels, indices })
 }
 
 #[cfg(test)]
@@ -158,11 +142,11 @@ mod tests {
             let t = TreeLeaves {
                 note: String::new(),
                 checkpoint: Checkpoint { origin: "o".into(), size: n, root_hash: [0; 32], extensions: vec![] },
-                levels: levels_of(leaves.clone()),
+                levels: TreeLevels::new(leaves.clone()),
                 indices: HashMap::new(),
             };
             let r = root(&leaves, n).expect("root");
-            assert_eq!(t.levels.last().and_then(|l| l.first()), Some(&r), "root of {n}");
+            assert_eq!(t.levels.root(n).ok(), Some(r), "root of {n}");
             for i in 0..n {
                 let proof = t.inclusion_proof(i).expect("proof");
                 assert_eq!(proof, inclusion_proof(&leaves, i, n).expect("reference proof"), "leaf {i} of {n}");

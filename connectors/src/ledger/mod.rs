@@ -11,9 +11,12 @@
 //!   chain and the tree, and checks every checkpoint: its signature (following announced key
 //!   rotations), its number and predecessor, its spans, heads and root; each break located by topic,
 //!   partition and offsets.
+//! * [`witness`] — a second key that cosigns a checkpoint only when the tree the log's records give
+//!   is consistent with the last one it cosigned, appending its cosignature to
+//!   [`COSIGNATURES_TOPIC`].
 //!
 //! What a checkpoint covers: every topic the log lists and the schema registry's topic, not the
-//! checkpoints themselves. How a record becomes a leaf and a link is
+//! checkpoints themselves nor their cosignatures. How a record becomes a leaf and a link is
 //! [`trustloop_schemas::transparency::ledger`]. Checkpoints are not inputs of any operator: a log's
 //! decisions replay the same with or without them.
 //!
@@ -37,9 +40,13 @@ mod span;
 #[cfg(test)]
 mod tests;
 pub mod verify;
+pub mod witness;
 
 /// The topic checkpoints are appended to (one partition).
 pub const CHECKPOINTS_TOPIC: &str = "checkpoints";
+
+/// The topic witnesses append their cosignatures to (one partition; not covered by checkpoints).
+pub const COSIGNATURES_TOPIC: &str = "checkpoint-cosignatures";
 
 /// How long reading a span waits for records below a partition's end offset that are not readable
 /// yet (Kafka: an open transaction) before the span ends where reading stopped.
@@ -109,13 +116,13 @@ impl From<ExtensionError> for LedgerError {
 }
 
 /// The topics a checkpoint covers, with their partition counts, by name: every topic the log
-/// lists and the schema registry's, not [`CHECKPOINTS_TOPIC`].
+/// lists and the schema registry's, not [`CHECKPOINTS_TOPIC`] nor [`COSIGNATURES_TOPIC`].
 pub async fn covered_topics(log: &dyn EventLog) -> LogResult<Vec<(String, u32)>> {
     let mut out: Vec<(String, u32)> = log
         .list_topics()
         .await?
         .into_iter()
-        .filter(|t| t.name != CHECKPOINTS_TOPIC)
+        .filter(|t| t.name != CHECKPOINTS_TOPIC && t.name != COSIGNATURES_TOPIC)
         .map(|t| (t.name, t.partitions))
         .collect();
     match log.partition_count(SCHEMAS_TOPIC).await {

@@ -14,12 +14,12 @@ use super::{CHECKPOINTS_TOPIC, covered_topics};
 use crate::log::embedded::{EmbeddedLog, EmbeddedOptions, FsyncPolicy};
 use crate::log::{EventLog, PartitionReader, Record, StoredRecord};
 
-fn open(dir: &Path) -> EmbeddedLog {
+pub(super) fn open(dir: &Path) -> EmbeddedLog {
     EmbeddedLog::open(dir, EmbeddedOptions { fsync: FsyncPolicy::Never, ..EmbeddedOptions::default() }).expect("open")
 }
 
 /// A log of two topics (three partitions) and three checkpoints, with records after the last.
-async fn original(dir: &Path) -> EmbeddedLog {
+pub(super) async fn original(dir: &Path) -> EmbeddedLog {
     let log = open(dir);
     let key = signer("log", 1);
     fill(&log, "inputs", 2, 6, "in").await;
@@ -35,7 +35,7 @@ async fn original(dir: &Path) -> EmbeddedLog {
 
 /// One edit of a log copied record by record.
 #[derive(Debug, Clone)]
-enum Edit {
+pub(super) enum Edit {
     /// Copy as it is.
     None,
     /// The value of the record at (topic, partition, index) gets one byte changed.
@@ -84,7 +84,7 @@ fn record(r: &StoredRecord) -> Record {
 }
 
 /// Copies `src` into the empty log `dst`, applying `edit`.
-async fn copy(src: &dyn EventLog, dst: &dyn EventLog, edit: &Edit) {
+pub(super) async fn copy(src: &dyn EventLog, dst: &dyn EventLog, edit: &Edit) {
     let mut topics = covered_topics(src).await.expect("topics");
     topics.push((CHECKPOINTS_TOPIC.to_string(), 1));
     for (topic, partitions) in topics {

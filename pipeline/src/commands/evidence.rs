@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow};
 use clap::{Args, Subcommand};
 use trustloop_replay::History;
-use trustloop_replay::evidence::{Bundle, export, verify};
+use trustloop_replay::evidence::{Bundle, export, verify_with};
 use trustloop_runtime::backend::{Backend, BackendConfig};
 use trustloop_schemas::EventId;
 use trustloop_schemas::transparency::dsse::DsseVerifier;
@@ -26,8 +26,9 @@ pub struct EvidenceArgs {
 enum EvidenceCommand {
     /// Write the evidence bundle of a verdict: a DSSE envelope (in-toto Statement v1: the release
     /// and its inventory digest; the verdict, its reasons, digests, frontier and the inputs that
-    /// determined it), those records with their inclusion proofs, and the log's last signed
-    /// checkpoint. The verdict must replay as recorded and lie before the last checkpoint.
+    /// determined it), those records (packed, compressed) with one multi-leaf inclusion proof, and
+    /// the log's last signed checkpoint with the witnesses' cosignatures of it the log holds. The
+    /// verdict must replay as recorded and lie before the last checkpoint.
     Export {
         /// The verdict's event id.
         verdict_id: String,
@@ -47,6 +48,13 @@ enum EvidenceCommand {
         /// The log's public key (a vkey, or a file holding one).
         #[arg(long)]
         key: String,
+        /// A witness's public key (a vkey, or a file holding one; repeatable): the bundle's
+        /// checkpoint must carry its cosignature (`--quorum` of them).
+        #[arg(long = "witness")]
+        witnesses: Vec<String>,
+        /// How many of the `--witness` keys must have cosigned the checkpoint (default: all).
+        #[arg(long, requires = "witnesses")]
+        quorum: Option<usize>,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -63,21 +71,29 @@ pub async fn run(backend_args: &BackendConfig, args: EvidenceArgs) -> Result<Exi
             let bundle = export(history, &id, &signer.dsse_signer()).await.context("cannot export the evidence")?;
             let text = serde_json::to_string_pretty(&bundle)?;
             std::fs::write(&out, &text).with_context(|| format!("cannot write {}", out.display()))?;
+            let cosignatures = trustloop_schemas::transparency::checkpoint::SignedNote::parse(&bundle.checkpoint)
+                .map_or(0, |n| n.signatures.len().saturating_sub(1));
             println!(
-                "evidence of verdict {verdict_id}: {} records proven in the checkpoint, {} bytes, written to {}",
-                bundle.records.len(),
+                "evidence of verdict {verdict_id}: {} records proven in the checkpoint ({cosignatures} cosignature{}), {} bytes, written to {}",
+                bundle.record_count(),
+                if cosignatures == 1 { "" } else { "s" },
                 text.len(),
                 out.display()
             );
             Ok(ExitCode::SUCCESS)
         }
-        EvidenceCommand::Verify { bundle, key, output } => {
+        EvidenceCommand::Verify { bundle, key, witnesses, quorum, output } => {
             let text = std::fs::read_to_string(&bundle).with_context(|| format!("cannot read {}", bundle.display()))?;
             let parsed: Bundle = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not an evidence bundle", bundle.display()))?;
             let log_key = keys::verifier(&key)?;
             let dsse = DsseVerifier::from_public_key(&log_key.public_key())?;
-            let report = verify(&parsed, &[dsse], &log_key);
+            let witnesses = witnesses.iter().map(|k| keys::verifier(k)).collect::<Result<Vec<_>>>()?;
+            let quorum = quorum.unwrap_or(witnesses.len());
+            if quorum > witnesses.len() || (!witnesses.is_empty() && quorum == 0) {
+                anyhow::bail!("--quorum {quorum}: between 1 and the {} witness keys given", witnesses.len());
+            }
+            let report = verify_with(&parsed, &[dsse], &log_key, &witnesses, quorum);
             if output.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

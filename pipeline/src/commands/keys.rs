@@ -40,18 +40,26 @@ enum KeysCommand {
     },
 }
 
+/// The environment variable that may hold a witness's private key itself (instead of `--key FILE`).
+pub const WITNESS_KEY_ENV: &str = "TRUSTLOOP_WITNESS_KEY";
+
 /// Reads a private key from `path`, or else from [`KEY_ENV`].
 pub fn signer(path: Option<&Path>) -> Result<NoteSigner> {
+    signer_from(path, KEY_ENV)
+}
+
+/// Reads a private key from `path`, or else from the environment variable `env`.
+pub fn signer_from(path: Option<&Path>, env: &str) -> Result<NoteSigner> {
     let text = match path {
         Some(p) => std::fs::read_to_string(p).with_context(|| format!("cannot read the key file {}", p.display()))?,
-        None => match std::env::var(KEY_ENV) {
+        None => match std::env::var(env) {
             Ok(k) => k,
             Err(_) => {
-                bail!("no signing key: give --key FILE or set {KEY_ENV} (make one with `trustloop keys generate`)")
+                bail!("no signing key: give --key FILE or set {env} (make one with `trustloop keys generate`)")
             }
         },
     };
-    let from = path.map_or_else(|| KEY_ENV.to_string(), |p| p.display().to_string());
+    let from = path.map_or_else(|| env.to_string(), |p| p.display().to_string());
     NoteSigner::from_skey(text.trim()).with_context(|| format!("the key in {from}"))
 }
 

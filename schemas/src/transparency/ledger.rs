@@ -28,7 +28,7 @@ const CHAIN_SEED: u8 = 0x03;
 const CHAIN_DOMAIN: &[u8] = b"trustloop log chain v1";
 
 /// One record as the ledger sees it: its place in the log and its bytes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntryRef<'a> {
     /// Topic.
     pub topic: &'a str,
@@ -77,6 +77,95 @@ pub fn entry_into<'h>(
         put_bytes(out, name.as_bytes());
         put_optional(out, value);
     }
+}
+
+/// A record read back from its entry bytes ([`parse_entry`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedEntry<'a> {
+    /// The record's place and bytes.
+    pub entry: EntryRef<'a>,
+    /// Its headers, name and value.
+    pub headers: Vec<(&'a str, Option<&'a [u8]>)>,
+}
+
+/// An entry that cannot be read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("entry byte {at}: {what}")]
+pub struct EntryError {
+    /// The byte where reading failed.
+    pub at: usize,
+    /// What is wrong.
+    pub what: String,
+}
+
+struct EntryReader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> EntryReader<'a> {
+    fn fail<T>(&self, what: &str) -> Result<T, EntryError> {
+        Err(EntryError { at: self.at, what: what.to_string() })
+    }
+
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], EntryError> {
+        match self.bytes.get(self.at..).filter(|rest| rest.len() >= n) {
+            Some(rest) => {
+                self.at += n;
+                Ok(&rest[..n])
+            }
+            None => self.fail(&format!("{what}: {n} bytes past the end")),
+        }
+    }
+
+    fn u64(&mut self, what: &str) -> Result<u64, EntryError> {
+        let b = self.take(8, what)?;
+        Ok(u64::from_be_bytes(b.try_into().unwrap_or_default()))
+    }
+
+    fn bytes(&mut self, what: &str) -> Result<&'a [u8], EntryError> {
+        let n = self.u64(what)?;
+        let n = usize::try_from(n).or_else(|_| self.fail(&format!("{what}: length {n}")))?;
+        self.take(n, what)
+    }
+
+    fn optional(&mut self, what: &str) -> Result<Option<&'a [u8]>, EntryError> {
+        match self.take(1, what)?[0] {
+            0 => Ok(None),
+            1 => self.bytes(what).map(Some),
+            b => self.fail(&format!("{what}: presence byte {b}, not 0 or 1")),
+        }
+    }
+
+    fn text(&mut self, what: &str) -> Result<&'a str, EntryError> {
+        let start = self.at;
+        let b = self.bytes(what)?;
+        std::str::from_utf8(b).map_err(|_| EntryError { at: start, what: format!("{what} is not UTF-8") })
+    }
+}
+
+/// Reads an entry [`entry_into`] wrote: exactly one, nothing after it, so the bytes are the only
+/// ones that give this record and its leaf.
+pub fn parse_entry(bytes: &[u8]) -> Result<ParsedEntry<'_>, EntryError> {
+    let mut r = EntryReader { bytes, at: 0 };
+    let topic = r.text("topic")?;
+    let partition = u32::from_be_bytes(r.take(4, "partition")?.try_into().unwrap_or_default());
+    let offset = i64::from_be_bytes(r.take(8, "offset")?.try_into().unwrap_or_default());
+    let timestamp_ms = i64::from_be_bytes(r.take(8, "timestamp")?.try_into().unwrap_or_default());
+    let key = r.optional("key")?;
+    let value = r.bytes("value")?;
+    let count = r.u64("header count")?;
+    let mut headers = Vec::new();
+    for _ in 0..count {
+        // Each header takes at least 9 bytes: a count past what is left fails here, not in allocation.
+        let name = r.text("header name")?;
+        let value = r.optional("header value")?;
+        headers.push((name, value));
+    }
+    if r.at != bytes.len() {
+        return r.fail("bytes after the entry");
+    }
+    Ok(ParsedEntry { entry: EntryRef { topic, partition, offset, timestamp_ms, key, value }, headers })
 }
 
 /// The leaf hash of record `r` with its `headers`; `scratch` is reused between calls.
@@ -313,6 +402,29 @@ impl LedgerExtensions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entries_read_back_exactly() {
+        let r =
+            EntryRef { topic: "findings", partition: 3, offset: 42, timestamp_ms: -1, key: Some(b"k"), value: b"v" };
+        let headers = [("a", Some(&b"1"[..])), ("b", None)];
+        let mut bytes = Vec::new();
+        entry_into(&r, headers.into_iter(), &mut bytes);
+        let parsed = parse_entry(&bytes).expect("reads");
+        assert_eq!(parsed.headers, headers.to_vec());
+        let mut again = Vec::new();
+        entry_into(&parsed.entry, parsed.headers.iter().copied(), &mut again);
+        assert_eq!(again, bytes);
+        for cut in 0..bytes.len() {
+            assert!(parse_entry(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(parse_entry(&longer).map(|_| ()).map_err(|e| e.at), Err(bytes.len()));
+        let no_key = EntryRef { key: None, ..r };
+        entry_into(&no_key, std::iter::empty(), &mut bytes);
+        assert_eq!(parse_entry(&bytes).expect("reads").entry.key, None);
+    }
 
     fn entry(offset: i64, value: &[u8]) -> Hash {
         let r = EntryRef { topic: "verdicts", partition: 2, offset, timestamp_ms: 7, key: Some(b"k"), value };

@@ -9,6 +9,10 @@
 //!   [`verify_inclusion`] follows §2.1.3.2 step by step.
 //! * Consistency proofs (§2.1.4): [`consistency_proof`] generates `PROOF(m, D[n])` (§2.1.4.1),
 //!   [`verify_consistency`] follows §2.1.4.2.
+//! * Multi-leaf inclusion proofs (this project's, built on §2.1.1's splits): [`multi_inclusion_proof`]
+//!   lists each subtree root that many leaves' paths share once; [`root_from_multi_proof`] walks
+//!   the tree's splits from the leaves and the proof back to the root.
+//! * [`TreeLevels`]: a tree held in memory, every level; subtree roots without re-reading leaves.
 //! * [`CompactTree`]: the roots of the perfect subtrees along the right edge (one per set bit of the
 //!   size, `O(log n)` hashes) — what an appender keeps; its [`CompactTree::root`] equals [`root`].
 //!
@@ -165,6 +169,15 @@ pub enum VerifyError {
         /// The root given, hex.
         expected: String,
     },
+    /// A multi-leaf proof of no leaf.
+    #[error("a multi-leaf proof needs at least one leaf")]
+    NoLeaves,
+    /// A multi-leaf proof's leaves are not sorted by index, each once.
+    #[error("leaf {index} comes after a leaf at or above it: leaves go by increasing index, each once")]
+    LeavesOutOfOrder {
+        /// The leaf out of order.
+        index: u64,
+    },
     /// The older tree's root computed from the proof differs from the root given.
     #[error("the proof leads to old root {computed}, not {expected}")]
     FirstRootMismatch {
@@ -203,6 +216,15 @@ pub fn inclusion_proof<L: LeafHashes + ?Sized>(
     index: u64,
     size: u64,
 ) -> Result<Vec<Hash>, ProofError<L::Error>> {
+    inclusion_path(index, size, |start, n| subtree_root(leaves, start, n))
+}
+
+/// `PATH(index, D[size])`, the subtree roots asked of `subtree(start, n)` (`MTH(D[start..start+n])`).
+fn inclusion_path<E: std::error::Error + 'static>(
+    index: u64,
+    size: u64,
+    mut subtree: impl FnMut(u64, u64) -> Result<Hash, E>,
+) -> Result<Vec<Hash>, ProofError<E>> {
     if index >= size {
         return Err(ProofError::LeafBeyondSize { index, size });
     }
@@ -212,10 +234,10 @@ pub fn inclusion_proof<L: LeafHashes + ?Sized>(
     while n > 1 {
         let k = split(n);
         if m < k {
-            path.push(subtree_root(leaves, start + k, n - k).map_err(ProofError::Leaves)?);
+            path.push(subtree(start + k, n - k).map_err(ProofError::Leaves)?);
             n = k;
         } else {
-            path.push(subtree_root(leaves, start, k).map_err(ProofError::Leaves)?);
+            path.push(subtree(start, k).map_err(ProofError::Leaves)?);
             start += k;
             n -= k;
             m -= k;
@@ -232,6 +254,15 @@ pub fn consistency_proof<L: LeafHashes + ?Sized>(
     first: u64,
     second: u64,
 ) -> Result<Vec<Hash>, ProofError<L::Error>> {
+    consistency_path(first, second, |start, n| subtree_root(leaves, start, n))
+}
+
+/// `PROOF(first, D[second])`, the subtree roots asked of `subtree(start, n)`.
+fn consistency_path<E: std::error::Error + 'static>(
+    first: u64,
+    second: u64,
+    mut subtree: impl FnMut(u64, u64) -> Result<Hash, E>,
+) -> Result<Vec<Hash>, ProofError<E>> {
     if first > second {
         return Err(ProofError::SizesOutOfOrder { first, second });
     }
@@ -244,10 +275,10 @@ pub fn consistency_proof<L: LeafHashes + ?Sized>(
     while m != n {
         let k = split(n);
         if m <= k {
-            proof.push(subtree_root(leaves, start + k, n - k).map_err(ProofError::Leaves)?);
+            proof.push(subtree(start + k, n - k).map_err(ProofError::Leaves)?);
             n = k;
         } else {
-            proof.push(subtree_root(leaves, start, k).map_err(ProofError::Leaves)?);
+            proof.push(subtree(start, k).map_err(ProofError::Leaves)?);
             start += k;
             n -= k;
             m -= k;
@@ -256,10 +287,203 @@ pub fn consistency_proof<L: LeafHashes + ?Sized>(
     }
     // m == n: SUBPROOF(m, D[m], true) = {}, SUBPROOF(m, D[m], false) = {MTH(D[m])}.
     if !whole {
-        proof.push(subtree_root(leaves, start, n).map_err(ProofError::Leaves)?);
+        proof.push(subtree(start, n).map_err(ProofError::Leaves)?);
     }
     proof.reverse();
     Ok(proof)
+}
+
+/// A multi-leaf inclusion proof: the roots of the subtrees that hold none of the leaves `indices`
+/// and whose sibling holds one, in the order a depth-first, left-to-right walk of the tree of
+/// `size` leaves meets them. With the leaves' hashes they give the root
+/// ([`root_from_multi_proof`]); each subtree root appears once, however many leaves need it.
+/// `indices` are sorted and deduplicated here.
+pub fn multi_inclusion_proof<L: LeafHashes + ?Sized>(
+    leaves: &L,
+    indices: &[u64],
+    size: u64,
+) -> Result<Vec<Hash>, ProofError<L::Error>> {
+    multi_path(indices, size, |start, n| subtree_root(leaves, start, n))
+}
+
+fn multi_path<E: std::error::Error + 'static>(
+    indices: &[u64],
+    size: u64,
+    mut subtree: impl FnMut(u64, u64) -> Result<Hash, E>,
+) -> Result<Vec<Hash>, ProofError<E>> {
+    let mut sorted = indices.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if let Some(&index) = sorted.last().filter(|&&i| i >= size) {
+        return Err(ProofError::LeafBeyondSize { index, size });
+    }
+    let mut proof = Vec::new();
+    // (start, n, the leaves asked for in it): a stack walked left subtree first.
+    let mut stack: Vec<(u64, u64, &[u64])> = vec![(0, size, &sorted)];
+    while let Some((start, n, wanted)) = stack.pop() {
+        if wanted.is_empty() {
+            proof.push(subtree(start, n).map_err(ProofError::Leaves)?);
+        } else if n > 1 {
+            let k = split(n);
+            let cut = wanted.partition_point(|&i| i < start + k);
+            stack.push((start + k, n - k, &wanted[cut..]));
+            stack.push((start, k, &wanted[..cut]));
+        }
+    }
+    Ok(proof)
+}
+
+/// The root that a multi-leaf inclusion proof ([`multi_inclusion_proof`]) leads to, given the
+/// leaves' indices and hashes (sorted by index, each index once) in a tree of `size` leaves.
+/// Every hash of the proof must be used.
+pub fn root_from_multi_proof(size: u64, leaves: &[(u64, Hash)], proof: &[Hash]) -> Result<Hash, VerifyError> {
+    if leaves.is_empty() {
+        return Err(VerifyError::NoLeaves);
+    }
+    if let Some(w) = leaves.windows(2).find(|w| w[0].0 >= w[1].0) {
+        return Err(VerifyError::LeavesOutOfOrder { index: w[1].0 });
+    }
+    if let Some(&(index, _)) = leaves.last().filter(|l| l.0 >= size) {
+        return Err(VerifyError::LeafBeyondSize { index, size });
+    }
+    let mut next = proof.iter();
+    let root = multi_root(0, size, leaves, &mut next, proof.len())?;
+    if next.next().is_some() {
+        return Err(VerifyError::ProofTooLong { len: proof.len() });
+    }
+    Ok(root)
+}
+
+fn multi_root<'p>(
+    start: u64,
+    n: u64,
+    leaves: &[(u64, Hash)],
+    proof: &mut impl Iterator<Item = &'p Hash>,
+    len: usize,
+) -> Result<Hash, VerifyError> {
+    if leaves.is_empty() {
+        return proof.next().copied().ok_or(VerifyError::ProofTooShort { len });
+    }
+    if n == 1 {
+        // Sorted, distinct and within [start, start + 1): exactly the leaf `start`.
+        return Ok(leaves[0].1);
+    }
+    let k = split(n);
+    let cut = leaves.partition_point(|l| l.0 < start + k);
+    let left = multi_root(start, k, &leaves[..cut], proof, len)?;
+    let right = multi_root(start + k, n - k, &leaves[cut..], proof, len)?;
+    Ok(node_hash(&left, &right))
+}
+
+/// Verifies that each of `leaves` (index, leaf hash; sorted by index, each once) is in the tree of
+/// `size` leaves whose root is `root`, by a multi-leaf proof ([`multi_inclusion_proof`]).
+pub fn verify_multi_inclusion(
+    size: u64,
+    leaves: &[(u64, Hash)],
+    proof: &[Hash],
+    root: &Hash,
+) -> Result<(), VerifyError> {
+    let computed = root_from_multi_proof(size, leaves, proof)?;
+    if &computed != root {
+        return Err(VerifyError::RootMismatch { computed: hex::encode(computed), expected: hex::encode(root) });
+    }
+    Ok(())
+}
+
+/// Every level of a tree held in memory (32 bytes a leaf, about as much again for the levels
+/// above): subtree roots in `O(log² n)`, so proofs of many leaves, or between many sizes, do not
+/// re-read the leaves. Level 0 is the leaves; each next level pairs the one below, an unpaired last
+/// node moving up as it is, which gives RFC 9162's tree.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TreeLevels {
+    levels: Vec<Vec<Hash>>,
+}
+
+/// A subtree asked of a [`TreeLevels`] that does not hold it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("leaves [{start}, {end}) asked of a tree of {size} leaves")]
+pub struct BeyondTree {
+    /// The subtree's first leaf.
+    pub start: u64,
+    /// Its end.
+    pub end: u64,
+    /// The leaves held.
+    pub size: u64,
+}
+
+impl TreeLevels {
+    /// The levels above `leaves`.
+    pub fn new(leaves: Vec<Hash>) -> TreeLevels {
+        let mut levels = vec![leaves];
+        while levels.last().is_some_and(|l| l.len() > 1) {
+            let below = levels.last().map(Vec::as_slice).unwrap_or_default();
+            let up: Vec<Hash> =
+                below.chunks(2).map(|pair| if let [l, r] = pair { node_hash(l, r) } else { pair[0] }).collect();
+            levels.push(up);
+        }
+        TreeLevels { levels }
+    }
+
+    /// How many leaves it holds.
+    pub fn size(&self) -> u64 {
+        self.levels.first().map_or(0, |l| l.len() as u64)
+    }
+
+    /// The leaf hash at `index`.
+    pub fn leaf(&self, index: u64) -> Option<Hash> {
+        self.levels.first().and_then(|l| l.get(usize::try_from(index).ok()?)).copied()
+    }
+
+    /// `MTH(D[start .. start + n])` for a range that starts at a multiple of the largest power of
+    /// two not above `n` (every subtree RFC 9162's proofs ask for): the perfect subtrees it is made
+    /// of, folded from the right.
+    pub fn subtree_root(&self, start: u64, n: u64) -> Result<Hash, BeyondTree> {
+        let size = self.size();
+        let beyond = BeyondTree { start, end: start.saturating_add(n), size };
+        if n == 0 || start.checked_add(n).is_none_or(|end| end > size) {
+            return Err(beyond);
+        }
+        // Split the range into perfect subtrees, biggest first (the set bits of n, high to low).
+        let mut peaks = Vec::new();
+        let mut at = start;
+        for h in (0..64u32).rev() {
+            if n & (1 << h) != 0 {
+                if !at.is_multiple_of(1 << h) {
+                    return Err(beyond);
+                }
+                let node = self
+                    .levels
+                    .get(h as usize)
+                    .and_then(|l| l.get(usize::try_from(at >> h).ok()?))
+                    .ok_or_else(|| beyond.clone())?;
+                peaks.push(*node);
+                at += 1 << h;
+            }
+        }
+        let mut rev = peaks.iter().rev();
+        let last = rev.next().copied().ok_or_else(|| beyond.clone())?;
+        Ok(rev.fold(last, |acc, left| node_hash(left, &acc)))
+    }
+
+    /// The root of the first `size` leaves.
+    pub fn root(&self, size: u64) -> Result<Hash, BeyondTree> {
+        if size == 0 { Ok(empty_root()) } else { self.subtree_root(0, size) }
+    }
+
+    /// [`inclusion_proof`] in the tree of the first `size` leaves.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, ProofError<BeyondTree>> {
+        inclusion_path(index, size, |start, n| self.subtree_root(start, n))
+    }
+
+    /// [`consistency_proof`] between the first `first` and the first `second` leaves.
+    pub fn consistency_proof(&self, first: u64, second: u64) -> Result<Vec<Hash>, ProofError<BeyondTree>> {
+        consistency_path(first, second, |start, n| self.subtree_root(start, n))
+    }
+
+    /// [`multi_inclusion_proof`] in the tree of the first `size` leaves.
+    pub fn multi_inclusion_proof(&self, indices: &[u64], size: u64) -> Result<Vec<Hash>, ProofError<BeyondTree>> {
+        multi_path(indices, size, |start, n| self.subtree_root(start, n))
+    }
 }
 
 /// Verifies that `leaf` (a leaf hash) is leaf `index` of the tree of `size` leaves whose root is
@@ -556,6 +780,80 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn levels_give_the_same_proofs_and_multi_proofs_verify() {
+        for n in [1u64, 2, 3, 5, 8, 13, 21] {
+            let leaves = tree(n);
+            let levels = TreeLevels::new(leaves.clone());
+            for size in 1..=n {
+                let r = mth(&leaves[..size as usize]);
+                assert_eq!(levels.root(size).expect("root"), r, "root of {size}");
+                for i in 0..size {
+                    assert_eq!(
+                        levels.inclusion_proof(i, size).expect("proof"),
+                        inclusion_proof(&leaves, i, size).expect("reference"),
+                        "leaf {i} of {size}"
+                    );
+                }
+                for first in 0..=size {
+                    assert_eq!(
+                        levels.consistency_proof(first, size).expect("proof"),
+                        consistency_proof(&leaves, first, size).expect("reference"),
+                        "{first} -> {size}"
+                    );
+                }
+                // Every subset of up to 3 leaves, and every third leaf.
+                let mut sets: Vec<Vec<u64>> = (0..size).map(|i| vec![i]).collect();
+                sets.extend((0..size).flat_map(|i| (i + 1..size).map(move |j| vec![i, j])));
+                sets.push((0..size).step_by(3).collect());
+                sets.push((0..size).collect());
+                for set in sets {
+                    let proof = levels.multi_inclusion_proof(&set, size).expect("multi proof");
+                    assert_eq!(proof, multi_inclusion_proof(&leaves, &set, size).expect("reference"));
+                    let known: Vec<(u64, Hash)> = set.iter().map(|&i| (i, leaves[i as usize])).collect();
+                    assert_eq!(verify_multi_inclusion(size, &known, &proof, &r), Ok(()), "{set:?} of {size}");
+                    // A flipped bit in a leaf or in the proof, a hash too many or too few, fails.
+                    let mut bad = known.clone();
+                    bad[0].1[0] ^= 1;
+                    assert!(verify_multi_inclusion(size, &bad, &proof, &r).is_err());
+                    for i in 0..proof.len() {
+                        let mut bad = proof.clone();
+                        bad[i][31] ^= 0x80;
+                        assert!(verify_multi_inclusion(size, &known, &bad, &r).is_err());
+                    }
+                    let mut long = proof.clone();
+                    long.push(r);
+                    assert_eq!(
+                        verify_multi_inclusion(size, &known, &long, &r),
+                        Err(VerifyError::ProofTooLong { len: long.len() })
+                    );
+                    if let Some((_, short)) = proof.split_last() {
+                        assert!(verify_multi_inclusion(size, &known, short, &r).is_err());
+                    }
+                    // Another leaf index claimed for the same hash.
+                    if let Some(&(i, h)) = known.last()
+                        && i + 1 < size
+                        && leaves[i as usize + 1] != h
+                    {
+                        let mut moved = known.clone();
+                        moved.last_mut().expect("a leaf").0 = i + 1;
+                        assert!(verify_multi_inclusion(size, &moved, &proof, &r).is_err(), "{set:?} moved");
+                    }
+                }
+            }
+        }
+        let leaves = tree(5);
+        let r = mth(&leaves);
+        assert_eq!(verify_multi_inclusion(5, &[], &[], &r), Err(VerifyError::NoLeaves));
+        let twice = [(1, leaves[1]), (1, leaves[1])];
+        assert_eq!(verify_multi_inclusion(5, &twice, &[], &r), Err(VerifyError::LeavesOutOfOrder { index: 1 }));
+        assert_eq!(
+            verify_multi_inclusion(5, &[(5, leaves[0])], &[], &r),
+            Err(VerifyError::LeafBeyondSize { index: 5, size: 5 })
+        );
+        assert!(TreeLevels::new(leaves).subtree_root(1, 2).is_err(), "not a subtree RFC 9162 asks for");
     }
 
     #[test]

@@ -61,7 +61,8 @@ pub fn writer_role(ty: EventType) -> Option<Role> {
         | EventType::DeadLetter
         | EventType::LogCheckpoint
         | EventType::Notification
-        | EventType::Delivery => None,
+        | EventType::Delivery
+        | EventType::CheckpointCosignature => None,
     }
 }
 
