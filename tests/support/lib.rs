@@ -206,7 +206,7 @@ impl MockKafka {
 }
 
 /// trustloop's topics.
-pub const TRUSTLOOP_TOPICS: [&str; 17] = [
+pub const TRUSTLOOP_TOPICS: [&str; 20] = [
     "telemetry",
     "inventory",
     "advisories",
@@ -224,6 +224,9 @@ pub const TRUSTLOOP_TOPICS: [&str; 17] = [
     "epss",
     "checkpoints",
     "checkpoint-cosignatures",
+    "notify-rules",
+    "notifications",
+    "deliveries",
 ];
 
 /// The directory of a Debian PostgreSQL server's programs (`/usr/lib/postgresql/<version>/bin`),
