@@ -580,13 +580,15 @@ impl DecisionState {
         let outcome = decision.outcome;
         let why = decision.reasons.first().map(|r| r.message.clone()).unwrap_or_default();
         out.push(emit::verdict(cause, now, subject, SubjectKind::Release, previous, decision, &self.frontier));
+        let policy = regression::PolicyLabel::of(&t.policy);
+        let change = regression::Change { tenant, subject, previous, outcome, why: &why, policy };
         if !promotion {
-            let policy = regression::PolicyLabel::of(&t.policy);
-            let rules = &t.policy.doc.release_gates.regressions;
-            let change = regression::Change { tenant, subject, previous, outcome, why: &why, policy };
-            regression::step(s, rules, &change, cause, now, out);
+            regression::step(s, &t.policy.doc.release_gates.regressions, &change, cause, now, out);
             return;
         }
+        // A promotion's verdict ends the regressions whose outcomes it leaves (lifting their
+        // blocks) as any verdict does; it fires none: it is the new promotion's start.
+        regression::step(s, &[], &change, cause, now, out);
         s.promoted = outcome != Outcome::Fail;
         let Some(p) = &s.promotion else { return };
         let release = s.release();

@@ -1210,6 +1210,30 @@ fn a_rule_watching_warn_and_fail_fires_once_per_episode() {
 }
 
 #[test]
+fn a_promotion_verdict_outside_the_outcomes_ends_the_episode() {
+    let yaml = with_regressions("[{id: b, outcomes: [fail], actions: [block_promotion]}]");
+    let mut r = Run::with(&yaml);
+    r.feed(&promotion(1, T0, "shop@1.0", "staging", "prod"));
+    let out = r.feed(&finding(2, T0 + MIN, F::default()));
+    let block = actions(&out)[0].action_id.clone();
+    assert!(r.s.tenants["acme"].subjects["shop@1.0@prod"].regressed.contains_key("b"));
+    // Every input that changes the outcome re-decides the subject first, so a promotion's verdict
+    // leaves FAIL only if the state changed without one: a waiver put into the policy in force
+    // directly stands for that here. That verdict ends the episode (the block lifted) before the
+    // promotion's own action, and the rule may fire again afterwards.
+    let waived = "[{id: w, advisory: GHSA-aaaa-bbbb-cccc, releases: [shop], justification: ok, expires: '2099-01-01T00:00:00Z'}]";
+    let doc = crate::policy::parse(&gates(HIGH_FAILS, "[]", "[]", waived)).expect("waived");
+    if let Some(t) = r.s.tenants.get_mut("acme") {
+        t.policy.doc.release_gates.waivers = doc.release_gates.waivers;
+    }
+    let out = r.feed(&promotion(3, T0 + 2 * MIN, "shop@1.0", "staging", "prod"));
+    assert_eq!(outcome_of(&out), Outcome::Pass);
+    assert_eq!(kinds(&out), vec![(ActionKind::BlockPromotion, true), (ActionKind::Promote, false)]);
+    assert_eq!(actions(&out)[0].action_id, block);
+    assert!(r.s.tenants["acme"].subjects["shop@1.0@prod"].regressed.is_empty());
+}
+
+#[test]
 fn a_block_is_lifted_even_when_the_policy_dropped_its_rule() {
     let mut r = Run::with(&with_regressions("[{id: b, outcomes: [fail], actions: [block_promotion]}]"));
     r.feed(&promotion(1, T0, "shop@1.0", "staging", "prod"));
