@@ -92,7 +92,7 @@ pub struct PackedRecords {
     /// Base64 of the gzip of, for each record: its leaf index (u64, big-endian), the length of its
     /// entry (u64, big-endian) and the entry — topic, partition, offset, timestamp, key, value and
     /// headers as the ledger hashes them
-    /// ([`entry_into`](trustloop_schemas::transparency::ledger::entry_into)).
+    /// ([`entry_into`]).
     pub entries: String,
     /// Base64 of the multi-leaf inclusion proof of all the records' leaves: its 32-byte hashes,
     /// concatenated

@@ -1,5 +1,5 @@
 //! Message templates: text with `{placeholder}`s, checked when the rules are parsed and filled in
-//! from an event's [`Facts`](super::facts::Facts).
+//! from an event's [`Facts`].
 //!
 //! Placeholders: `{kind}`, `{outcome}`, `{subject}`, `{service}`, `{tenant}`, `{severity}`,
 //! `{known_exploited}`, `{score}`, `{rule}`, `{event_id}`, `{time}` (RFC 3339) and `{summary}` (one
