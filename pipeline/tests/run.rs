@@ -154,7 +154,8 @@ fn misrouted_events_go_to_dlq_with_one_task_per_partition() {
         log.append("telemetry", 1 - home, vec![Record::new(Some(Bytes::from_static(b"elsewhere")), framed)])
             .await
             .expect("append a misrouted event");
-        // Garbage on `findings`, which trust reads in full (every task) and decision by partition.
+        // Garbage on `findings`, which trust reads in full (every task), notify in full (one task)
+        // and decision by partition.
         log.append("findings", 1, vec![Record::new(None, &b"\x00garbage"[..])]).await.expect("append garbage");
     });
     let out = trustloop(dir.path(), &["run", "--until-idle", "--json", "--task-per-partition"], "");
@@ -162,6 +163,7 @@ fn misrouted_events_go_to_dlq_with_one_task_per_partition() {
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     assert_eq!(report["stages"]["trust"]["dead_letters"], 2, "{report}");
     assert_eq!(report["stages"]["decision"]["dead_letters"], 1, "{report}");
+    assert_eq!(report["stages"]["notify"]["dead_letters"], 1, "{report}");
 
     let dlq = consume(dir.path(), "dlq");
     let mut seen: Vec<(String, String)> = dlq
@@ -173,6 +175,7 @@ fn misrouted_events_go_to_dlq_with_one_task_per_partition() {
         seen,
         [
             ("trustloop.decision".to_string(), "undecodable".to_string()),
+            ("trustloop.notify".to_string(), "undecodable".to_string()),
             ("trustloop.trust".to_string(), "misrouted".to_string()),
             ("trustloop.trust".to_string(), "undecodable".to_string()),
         ],

@@ -25,6 +25,7 @@ pub mod serve;
 pub mod sql;
 pub mod token;
 pub mod topics;
+pub(crate) mod versioned;
 pub mod views;
 
 /// Runs the parsed command.

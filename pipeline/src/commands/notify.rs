@@ -6,14 +6,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use trustloop_connectors::log::PartitionReader;
 use trustloop_connectors::notify::Channel;
 use trustloop_operators::notify::rules::{self, RulesDoc};
-use trustloop_schemas::{
-    DeliveryStatus, Envelope, Event, EventTime, EventType, Notification, NotifyRules, derive_event_id,
-};
+use trustloop_schemas::{DeliveryStatus, Envelope, Event, EventTime, EventType, Notification, derive_event_id};
 
 use super::run::RunConfig;
+use super::versioned::{self, Document, DocumentKind};
 use crate::cli::OutputArgs;
 use trustloop_runtime::backend::{Backend, BackendConfig};
 use trustloop_runtime::deliver::Deliver;
@@ -84,7 +82,8 @@ pub async fn run(backend_args: &BackendConfig, args: NotifyArgs) -> Result<ExitC
         }
         NotifyCommand::Apply { file, tenant, output } => {
             let Some((text, doc)) = load(&file)? else { return Ok(ExitCode::FAILURE) };
-            apply(backend_args, &tenant, text, &doc, output.json).await
+            let doc = Document { name: &doc.name, digest: doc.digest(), text };
+            versioned::publish(backend_args, DocumentKind::NotifyRules, &tenant, doc, output.json).await
         }
         NotifyCommand::Test { channel, config, tenant } => test(backend_args, &channel, &config, &tenant).await,
     }
@@ -104,87 +103,6 @@ fn load(file: &Path) -> Result<Option<(String, RulesDoc)>> {
             Ok(None)
         }
     }
-}
-
-/// The newest version of rules `name` for `tenant`: (version, digest).
-async fn latest(backend: &Backend, tenant: &str, name: &str) -> Result<Option<(i64, String)>> {
-    let topic = EventType::NotifyRules.topic();
-    let mut best: Option<(i64, String)> = None;
-    for (p, o) in backend.log.offsets(topic).await?.iter().enumerate() {
-        let mut reader = PartitionReader::new(topic, p as u32, o.start).until(o.end);
-        while let Some(records) = reader.next(&*backend.log).await? {
-            for r in &records {
-                if let Ok(Event::NotifyRules(n)) = backend.codec.decode(&r.value, &*backend.registry)
-                    && &*n.envelope.tenant == tenant
-                    && n.name == name
-                    && best.as_ref().is_none_or(|(v, _)| n.version > *v)
-                {
-                    best = Some((n.version, n.digest));
-                }
-            }
-        }
-    }
-    Ok(best)
-}
-
-async fn apply(
-    backend_args: &BackendConfig,
-    tenant: &str,
-    text: String,
-    doc: &RulesDoc,
-    json: bool,
-) -> Result<ExitCode> {
-    let backend = Backend::open(backend_args).await?;
-    let digest = doc.digest();
-    let previous = latest(&backend, tenant, &doc.name).await?;
-    if let Some((v, d)) = &previous
-        && *d == digest
-    {
-        if json {
-            println!(
-                "{}",
-                serde_json::json!({"tenant": tenant, "name": doc.name, "version": v, "digest": digest, "published": false})
-            );
-        } else {
-            eprintln!("rules {} version {v} already have digest {digest}: nothing published", doc.name);
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let version = previous.map_or(1, |(v, _)| v + 1);
-    let event_id = derive_event_id(
-        "notify-rules",
-        &[tenant.as_bytes(), doc.name.as_bytes(), &version.to_be_bytes(), digest.as_bytes()],
-    );
-    let event = Event::NotifyRules(NotifyRules {
-        envelope: Envelope {
-            event_id,
-            tenant: tenant.into(),
-            key: doc.name.as_str().into(),
-            event_time: EventTime::from_micros(trustloop_runtime::clock::now_micros()),
-            source: "trustloop notify apply".into(),
-            schema_version: EventType::NotifyRules.schema_version(),
-        },
-        name: doc.name.clone(),
-        version,
-        digest: digest.clone(),
-        format: "yaml".into(),
-        document: text,
-    });
-    let mut writer = EventWriter::new(&backend, EventType::NotifyRules.topic()).await?;
-    writer.push(&event).await?;
-    writer.flush().await?;
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "tenant": tenant, "name": doc.name, "version": version, "digest": digest,
-                "event_id": event_id.to_string(), "published": true,
-            })
-        );
-    } else {
-        eprintln!("applied rules {} version {version} for tenant {tenant}: digest {digest}", doc.name);
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Sends one test notification through `channel` and records it as a delivery.

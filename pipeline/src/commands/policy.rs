@@ -6,13 +6,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use trustloop_connectors::log::PartitionReader;
 use trustloop_operators::policy::{self, PolicyDoc, PolicyError};
-use trustloop_schemas::{Envelope, Event, EventTime, EventType, Policy, derive_event_id};
 
+use super::versioned::{self, Document, DocumentKind};
 use crate::cli::OutputArgs;
-use trustloop_runtime::backend::{Backend, BackendConfig};
-use trustloop_runtime::ingest::EventWriter;
+use trustloop_runtime::backend::BackendConfig;
 
 /// Arguments of `trustloop policy`.
 #[derive(Debug, Args)]
@@ -70,7 +68,8 @@ pub async fn run(backend_args: &BackendConfig, args: PolicyArgs) -> Result<ExitC
         }
         PolicyCommand::Apply { file, tenant, output } => {
             let Some((text, doc)) = load(&file)? else { return Ok(ExitCode::FAILURE) };
-            apply(backend_args, &tenant, text, &doc, output.json).await
+            let doc = Document { name: &doc.name, digest: doc.digest(), text };
+            versioned::publish(backend_args, DocumentKind::Policy, &tenant, doc, output.json).await
         }
         PolicyCommand::Default => {
             print!("{}", policy::DEFAULT_YAML);
@@ -98,87 +97,4 @@ fn load(file: &Path) -> Result<Option<(String, PolicyDoc)>> {
 /// `FILE:LINE:COLUMN: path: message` (or `FILE: path: message` when the position is unknown).
 fn located(file: &Path, e: &PolicyError) -> String {
     format!("{}:{e}", file.display())
-}
-
-/// The newest version of policy `name` for `tenant` on `policies`: (version, digest).
-async fn latest(backend: &Backend, tenant: &str, name: &str) -> Result<Option<(i64, String)>> {
-    let topic = EventType::Policy.topic();
-    let mut best: Option<(i64, String)> = None;
-    for (p, o) in backend.log.offsets(topic).await?.iter().enumerate() {
-        let mut reader = PartitionReader::new(topic, p as u32, o.start).until(o.end);
-        while let Some(records) = reader.next(&*backend.log).await? {
-            for r in &records {
-                match backend.codec.decode(&r.value, &*backend.registry) {
-                    Ok(Event::Policy(pol)) if &*pol.envelope.tenant == tenant && pol.name == name => {
-                        if best.as_ref().is_none_or(|(v, _)| pol.version > *v) {
-                            best = Some((pol.version, pol.digest));
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => eprintln!("{topic}/{p}@{}: undecodable, skipped: {e}", r.offset),
-                }
-            }
-        }
-    }
-    Ok(best)
-}
-
-async fn apply(
-    backend_args: &BackendConfig,
-    tenant: &str,
-    text: String,
-    doc: &PolicyDoc,
-    json: bool,
-) -> Result<ExitCode> {
-    let backend = Backend::open(backend_args).await?;
-    let digest = doc.digest();
-    let previous = latest(&backend, tenant, &doc.name).await?;
-    if let Some((v, d)) = &previous
-        && *d == digest
-    {
-        if json {
-            println!(
-                "{}",
-                serde_json::json!({"tenant": tenant, "name": doc.name, "version": v, "digest": digest, "published": false})
-            );
-        } else {
-            eprintln!("policy {} version {v} already has digest {digest}: nothing published", doc.name);
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let version = previous.map_or(1, |(v, _)| v + 1);
-    let event_id =
-        derive_event_id("policy", &[tenant.as_bytes(), doc.name.as_bytes(), &version.to_be_bytes(), digest.as_bytes()]);
-    let event = Event::Policy(Policy {
-        envelope: Envelope {
-            event_id,
-            tenant: tenant.into(),
-            key: doc.name.as_str().into(),
-            // When it was applied (ingest time, as for every ingested event); decisions use the
-            // order of policies in the log and the event times of what they decide about.
-            event_time: EventTime::from_micros(trustloop_runtime::clock::now_micros()),
-            source: "trustloop policy apply".into(),
-            schema_version: EventType::Policy.schema_version(),
-        },
-        name: doc.name.clone(),
-        version,
-        digest: digest.clone(),
-        format: "yaml".into(),
-        document: text,
-    });
-    let mut writer = EventWriter::new(&backend, EventType::Policy.topic()).await?;
-    writer.push(&event).await?;
-    writer.flush().await?;
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "tenant": tenant, "name": doc.name, "version": version, "digest": digest,
-                "event_id": event_id.to_string(), "published": true,
-            })
-        );
-    } else {
-        eprintln!("applied policy {} version {version} for tenant {tenant}: digest {digest}", doc.name);
-    }
-    Ok(ExitCode::SUCCESS)
 }
