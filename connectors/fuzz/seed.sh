@@ -79,6 +79,9 @@ candidates() {
     dsse_envelope) files '\.json$' "$root/schemas/tests/fixtures/transparency/dsse" ;;
     evidence_bundle) files '\.json$' "$root/replay/tests/fixtures/evidence" ;;
     avro_event) files '\.avro$' "$root/schemas/tests/fixtures/avro" ;;
+    policy_yaml)
+      files '\.ya?ml$' "$root/operators/src/policy" "$root/tests/cases" "$root/pipeline/tests/recorded/inputs" ;;
+    notify_rules) files '\.ya?ml$' "$root/operators/tests/fixtures/notify" ;;
     # Real segments of the embedded log: the recorded log replay tests read.
     segment_salvage | segment_repair) files '\.log$' "$root/pipeline/tests/recorded/log/topics" ;;
     cyclonedx_vex) [[ -n $data ]] && containing '"bomFormat"' "$data/vex" ;;

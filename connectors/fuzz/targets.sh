@@ -9,6 +9,7 @@ FUZZ_TARGETS=(
   lockfile_gemfile_lock lockfile_composer_lock lockfile_pubspec_lock lockfile_mix_lock
   lockfile_gradle_lockfile lockfile_nuget_lock lockfile_package_resolved lockfile_renv_lock lockfile_pom_xml
   sbom_cyclonedx_xml sbom_spdx_tag_value sbom_spdx3 signed_note dsse_envelope evidence_bundle avro_event segment_salvage segment_repair
+  policy_yaml notify_rules
 )
 
 # Targets whose source file exists (the SBOM text-form targets come and go with their modules).

@@ -309,3 +309,23 @@ pub fn segment_repair(data: &[u8]) {
     rebuilt.extend_from_slice(&kept[k..]);
     assert_eq!(rebuilt, data, "the repair lost or invented bytes");
 }
+
+/// A policy document (`policy check|apply`, the release gates' regressions and the enforcement
+/// workflows included): parsed and checked never panic, and a parsed one has a digest.
+pub fn policy_yaml(data: &[u8]) {
+    let text = text(data);
+    if let Ok(doc) = trustloop_operators::policy::parse(&text) {
+        let _ = doc.digest();
+    }
+    let _ = trustloop_operators::policy::check(&text);
+}
+
+/// Notification rules (`notify check|apply`): parsed and checked never panic, and parsed ones
+/// have a digest.
+pub fn notify_rules(data: &[u8]) {
+    let text = text(data);
+    if let Ok(doc) = trustloop_operators::notify::rules::parse(&text) {
+        let _ = doc.digest();
+    }
+    let _ = trustloop_operators::notify::rules::check(&text);
+}

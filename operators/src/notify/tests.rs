@@ -418,3 +418,10 @@ rules:
         assert_eq!(out, straight, "cut at {cut}");
     }
 }
+
+/// The example rules shipped as a fixture (and fuzz seed) are valid.
+#[test]
+fn the_example_rules_file_is_valid() {
+    let doc = rules::check(include_str!("../../tests/fixtures/notify/oncall.yaml")).expect("valid example rules");
+    assert_eq!((doc.name.as_str(), doc.rules.len()), ("oncall", 3));
+}
